@@ -1,0 +1,53 @@
+import { spawn } from 'node:child_process';
+
+export interface Timing {
+  label: string;
+  samples: number[];
+}
+
+export function percentile(samples: number[], p: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index]!;
+}
+
+export async function time(fn: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await fn();
+  return performance.now() - started;
+}
+
+export async function sample(count: number, fn: (index: number) => Promise<unknown>): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < count; i++) samples.push(await time(() => fn(i)));
+  return samples;
+}
+
+/** Runs a command line through bash; rejects on a non-zero exit with its stderr. */
+export function sh(script: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`${script.slice(0, 80)} exited ${code}: ${stderr}`))));
+  });
+}
+
+export function ms(value: number): string {
+  return `${value.toFixed(1)} ms`;
+}
+
+export function report(title: string, rows: [string, string][], verdict?: string): void {
+  console.log(`\n## ${title}`);
+  const width = Math.max(...rows.map(([key]) => key.length));
+  for (const [key, value] of rows) console.log(`  ${key.padEnd(width)}  ${value}`);
+  if (verdict) console.log(`  => ${verdict}`);
+}
+
+export function ratioLine(ours: number, baseline: number, target?: number): string {
+  const ratio = ours / baseline;
+  const verdict = target === undefined ? '' : ratio <= target ? ` (target <= ${target}x: met)` : ` (target <= ${target}x: NOT met)`;
+  return `${ratio.toFixed(2)}x the baseline${verdict}`;
+}

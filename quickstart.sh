@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# From a fresh clone to a command's output inside a new sandbox on the local Docker engine.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
+  echo "The Docker engine does not answer; start it (for example: sudo systemctl start docker) and run this again." >&2
+  exit 4
+fi
+[ -d node_modules ] || npm ci --no-audit --no-fund
+[ -f dist/cli.js ] || npm run build
+
+name="quickstart-$(date +%H%M%S)"
+# Builds the sandbox image on first use (about a minute), then creates the sandbox with this folder in it.
+node dist/cli.js start . --name "$name"
+node dist/cli.js exec "$name" -- python3 -c 'import platform; print("hello from", platform.node(), platform.python_version())'
+node dist/cli.js exec "$name" -- ls
+echo
+echo "Sandbox $name is running. Try: node dist/cli.js exec $name -- bash -lc 'git log --oneline | head -3'"
+echo "Remove it with: node dist/cli.js rm $name"

@@ -1,0 +1,450 @@
+import { existsSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { SandboxController, type LogEntry, type Progress } from '../core/controller';
+import { SandboxError, describeError, isSandboxError, type SandboxErrorCode } from '../core/errors';
+import type { ExecRequest, Profile, SandboxRecord } from '../core/model';
+import { formatSize, parseSize } from '../core/profile';
+import { version } from '../../package.json';
+import { parseDuration, parseEnvPairs, parseNumber, splitAtDoubleDash } from './args';
+import { ProgressLine, listTable, statusText } from './output';
+
+/** Exit statuses that mean something to scripts and agents. */
+export const EXIT = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  notFound: 3,
+  engineUnavailable: 4,
+  conflict: 5,
+  timeout: 124,
+  cancelled: 130,
+} as const;
+
+const EXIT_BY_CODE: Partial<Record<SandboxErrorCode, number>> = {
+  'invalid-input': EXIT.usage,
+  ambiguous: EXIT.usage,
+  'resource-limit': EXIT.usage,
+  'not-found': EXIT.notFound,
+  'engine-unavailable': EXIT.engineUnavailable,
+  conflict: EXIT.conflict,
+  'wrong-state': EXIT.conflict,
+  cancelled: EXIT.cancelled,
+};
+
+const USAGE = `sandbox: isolated machines for agents, on the local Docker engine
+
+Usage:
+  sandbox start [PATH]            create a sandbox (and copy PATH into it)
+  sandbox start NAME              start a stopped sandbox
+  sandbox list                    list sandboxes
+  sandbox status NAME             show one sandbox
+  sandbox exec NAME -- CMD...     run a command (one quoted argument runs in sh -c)
+  sandbox sync push NAME [PATH]   copy a local folder in (only what changed)
+  sandbox sync pull NAME [DIR]    copy a folder of the sandbox out
+  sandbox logs NAME [-f]          the sandbox's output and its exec/sync history
+  sandbox stop NAME...            stop sandboxes (files are kept)
+  sandbox rm NAME...              delete sandboxes and everything in them
+  sandbox prune                   remove sandboxes left broken by an interrupted start
+  sandbox image build             build the sandbox image
+
+Options for every command: --json (machine-readable output), --help.
+NAME is a sandbox's name, id, or a unique prefix of either.
+State lives in ~/.agent-sandboxes (set AGENT_SANDBOXES_HOME to move it).`;
+
+const COMMAND_HELP: Record<string, string> = {
+  start: `Usage: sandbox start [PATH | NAME] [options]
+  --name NAME         name of the new sandbox (default: sandbox-<id>)
+  --agent ID          the agent the sandbox works for
+  --cpus N            CPUs (default 2)
+  --memory SIZE       memory, like 2g (default 2g)
+  --pids N            process limit (default 1024)
+  --disk SIZE         disk limit, where the engine supports it
+  --image TAG         image (default: the built sandbox image)
+  --no-sudo           the agent user gets no sudo
+  --to DIR            where PATH goes inside (default /home/agent/workspace)
+  --exclude PATTERN   skip files matching PATTERN (gitignore syntax; repeatable)`,
+  exec: `Usage: sandbox exec NAME [options] -- CMD [ARG...]
+  --cwd DIR           working directory (relative to the workspace)
+  --env NAME=VALUE    environment variable (repeatable)
+  --user USER         run as USER (default agent)
+  --timeout DURATION  kill the command after DURATION (like 30s, 5m)
+  -i, --stdin         pass this process's stdin to the command
+  --max-output SIZE   output kept in --json results per stream (default 1m)
+The exit status is the command's own; 124 after a timeout, 130 after Ctrl-C.`,
+  sync: `Usage:
+  sandbox sync push NAME [PATH] [--to DIR] [--delete] [--exclude PATTERN]... [--full]
+  sandbox sync pull NAME [DIR] [--to PATH] [--max-size SIZE] [--exclude PATTERN]...
+push sends only files changed since the last push; --delete removes files gone locally.
+pull refuses archives that would write outside PATH and leaves PATH untouched on failure.`,
+  logs: `Usage: sandbox logs NAME [-f] [--tail N]`,
+  image: `Usage: sandbox image build [--force]`,
+};
+
+interface Context {
+  json: boolean;
+  controller: SandboxController;
+  signal: AbortSignal;
+  out: (text: string) => void;
+  printJson: (value: unknown) => void;
+}
+
+type Handler = (args: string[], context: Context) => Promise<number>;
+
+export async function main(argv: string[]): Promise<number> {
+  // --json may sit anywhere before the command of `exec ... --`.
+  const commandStart = argv.indexOf('--');
+  const isOption = (index: number) => commandStart < 0 || index < commandStart;
+  const json = argv.some((arg, index) => arg === '--json' && isOption(index));
+  const args = argv.filter((arg, index) => arg !== '--json' || !isOption(index));
+  const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  const printJson = (value: unknown) => out(JSON.stringify(value, null, json ? 2 : 0));
+  const [command, ...rest] = args;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    out(rest[0] && COMMAND_HELP[rest[0]] ? COMMAND_HELP[rest[0]]! : USAGE);
+    return command === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (command === '--version') {
+    out(version);
+    return EXIT.ok;
+  }
+  const handler = HANDLERS[command];
+  if (!handler) {
+    process.stderr.write(`sandbox: unknown command "${command}"; run \`sandbox help\` for the list.\n`);
+    return EXIT.usage;
+  }
+  const options = commandStart < 0 ? rest : rest.slice(0, rest.indexOf('--'));
+  if (options.includes('--help') || options.includes('-h')) {
+    out(COMMAND_HELP[command] ?? USAGE);
+    return EXIT.ok;
+  }
+
+  const abort = new AbortController();
+  let interrupts = 0;
+  const onInterrupt = () => {
+    interrupts++;
+    if (interrupts > 1) process.exit(EXIT.cancelled); // a second Ctrl-C means now
+    abort.abort();
+  };
+  process.on('SIGINT', onInterrupt);
+  process.on('SIGTERM', onInterrupt);
+  const context: Context = { json, controller: new SandboxController(), signal: abort.signal, out, printJson };
+  try {
+    return await handler(rest, context);
+  } catch (error) {
+    return reportError(error, json, abort.signal.aborted);
+  } finally {
+    process.off('SIGINT', onInterrupt);
+    process.off('SIGTERM', onInterrupt);
+  }
+}
+
+function reportError(error: unknown, json: boolean, aborted: boolean): number {
+  const sandboxError = isSandboxError(error)
+    ? error
+    : aborted
+      ? new SandboxError('cancelled', 'Cancelled.')
+      : (error as { code?: string })?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
+          (error as { code?: string })?.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ||
+          (error as { code?: string })?.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL'
+        ? new SandboxError('invalid-input', `${describeError(error).replace(/\.$/, '')}; see \`sandbox help\`.`)
+        : undefined;
+  if (json) {
+    process.stdout.write(
+      JSON.stringify({ error: { code: sandboxError?.code ?? 'internal', message: sandboxError?.message ?? describeError(error) } }) + '\n',
+    );
+  } else {
+    process.stderr.write(`sandbox: ${sandboxError?.message ?? describeError(error)}\n`);
+    if (!sandboxError && process.env.SANDBOX_DEBUG) process.stderr.write(`${(error as Error)?.stack}\n`);
+  }
+  return sandboxError ? (EXIT_BY_CODE[sandboxError.code] ?? EXIT.failure) : EXIT.failure;
+}
+
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+  return parseArgs({ args, options, allowPositionals: true, strict: true });
+}
+
+function requireOne(positionals: string[], what: string, usage: string): string {
+  if (positionals.length !== 1) throw new SandboxError('invalid-input', `Give one ${what}: ${usage}.`);
+  return positionals[0]!;
+}
+
+function progressReporter(context: Context): { onProgress: (p: Progress) => void; done: () => void } {
+  const line = new ProgressLine();
+  return {
+    onProgress: (p) => (context.json ? undefined : line.update(p.message, p.fraction)),
+    done: () => line.done(),
+  };
+}
+
+// ---- commands ----------------------------------------------------------------------------------
+
+const start: Handler = async (args, context) => {
+  const { values, positionals } = parse(args, {
+    name: { type: 'string' },
+    agent: { type: 'string' },
+    cpus: { type: 'string' },
+    memory: { type: 'string' },
+    pids: { type: 'string' },
+    disk: { type: 'string' },
+    image: { type: 'string' },
+    'no-sudo': { type: 'boolean' },
+    to: { type: 'string' },
+    exclude: { type: 'string', multiple: true },
+  });
+  if (positionals.length > 1) throw new SandboxError('invalid-input', 'Give at most one folder or sandbox: sandbox start [PATH | NAME].');
+  const target = positionals[0];
+  const { controller } = context;
+
+  if (target !== undefined && !isDirectory(target)) {
+    const record = await controller.start(target, context.signal);
+    if (context.json) context.printJson(record);
+    else context.out(`Started ${record.name} (${record.id}).`);
+    return EXIT.ok;
+  }
+
+  const profile: Partial<Profile> = {
+    cpus: values.cpus !== undefined ? parseNumber(values.cpus, 'CPU count') : undefined,
+    memory: values.memory !== undefined ? parseSize(values.memory, 'memory limit') : undefined,
+    pids: values.pids !== undefined ? parseNumber(values.pids, 'process limit') : undefined,
+    disk: values.disk !== undefined ? parseSize(values.disk, 'disk limit') : undefined,
+    image: values.image,
+    sudo: values['no-sudo'] ? false : undefined,
+  };
+  const progress = progressReporter(context);
+  let record: SandboxRecord;
+  try {
+    record = await controller.create({
+      name: values.name,
+      agentId: values.agent,
+      profile,
+      push: target !== undefined ? { localRoot: path.resolve(target), remoteDir: values.to, excludes: values.exclude } : undefined,
+      buildImageIfMissing: true,
+      signal: context.signal,
+      onProgress: progress.onProgress,
+    });
+  } finally {
+    progress.done();
+  }
+  if (context.json) {
+    context.printJson(record);
+  } else {
+    context.out(`Started ${record.name} (${record.id})${target !== undefined ? `, with ${target} in ${record.workdir}` : ''}.`);
+    context.out(`Run a command:  sandbox exec ${record.name} -- python3 --version`);
+  }
+  return EXIT.ok;
+};
+
+function isDirectory(target: string): boolean {
+  return existsSync(target) && statSync(target).isDirectory();
+}
+
+const list: Handler = async (args, context) => {
+  parse(args, {});
+  const records = await context.controller.list();
+  if (context.json) context.printJson(records);
+  else context.out(records.length === 0 ? 'No sandboxes. Start one with `sandbox start`.' : listTable(records));
+  return EXIT.ok;
+};
+
+const status: Handler = async (args, context) => {
+  const { positionals } = parse(args, {});
+  const record = await context.controller.status(requireOne(positionals, 'sandbox', 'sandbox status NAME'));
+  if (context.json) context.printJson(record);
+  else context.out(statusText(record));
+  return EXIT.ok;
+};
+
+const exec: Handler = async (args, context) => {
+  const { before, after } = splitAtDoubleDash(args);
+  const { values, positionals } = parse(before, {
+    cwd: { type: 'string' },
+    env: { type: 'string', multiple: true },
+    user: { type: 'string' },
+    timeout: { type: 'string' },
+    stdin: { type: 'boolean', short: 'i' },
+    'max-output': { type: 'string' },
+  });
+  const ref = requireOne(positionals, 'sandbox', 'sandbox exec NAME -- CMD');
+  if (!after || after.length === 0) throw new SandboxError('invalid-input', 'Give the command after --: sandbox exec NAME -- CMD.');
+  const request: ExecRequest = {
+    command: after.length === 1 ? after[0]! : after,
+    cwd: values.cwd,
+    env: values.env ? parseEnvPairs(values.env) : undefined,
+    user: values.user,
+    timeoutMs: values.timeout !== undefined ? parseDuration(values.timeout, 'timeout') : undefined,
+    maxOutputBytes: values['max-output'] !== undefined ? parseSize(values['max-output'], 'output cap') : undefined,
+    stdin: values.stdin ? process.stdin : undefined,
+    signal: context.signal,
+    onStdout: context.json ? undefined : (chunk) => process.stdout.write(chunk),
+    onStderr: context.json ? undefined : (chunk) => process.stderr.write(chunk),
+  };
+  const result = await context.controller.exec(ref, request);
+  if (context.json) context.printJson(result);
+  else if (result.timedOut) process.stderr.write(`sandbox: the command ran past its ${values.timeout} timeout and was killed.\n`);
+  else if (result.cancelled) process.stderr.write('sandbox: the command was cancelled and killed.\n');
+  if (result.timedOut) return EXIT.timeout;
+  if (result.cancelled) return EXIT.cancelled;
+  return result.exitCode ?? EXIT.failure;
+};
+
+const sync: Handler = async (args, context) => {
+  const [direction, ...rest] = args;
+  if (direction === 'push') {
+    const { values, positionals } = parse(rest, {
+      to: { type: 'string' },
+      delete: { type: 'boolean' },
+      exclude: { type: 'string', multiple: true },
+      full: { type: 'boolean' },
+    });
+    if (positionals.length < 1 || positionals.length > 2) throw new SandboxError('invalid-input', 'Usage: sandbox sync push NAME [PATH] [--to DIR].');
+    const line = new ProgressLine();
+    try {
+      const summary = await context.controller.push(positionals[0]!, {
+        localRoot: positionals[1] ?? '.',
+        remoteDir: values.to,
+        deleteExtraneous: values.delete,
+        excludes: values.exclude,
+        full: values.full,
+        signal: context.signal,
+        onProgress: (p) => (context.json ? undefined : line.update(`${p.phase} ${p.done}/${p.total}`, p.total ? p.done / p.total : undefined)),
+      });
+      line.done();
+      if (context.json) context.printJson(summary);
+      else
+        context.out(
+          `Pushed ${summary.files} changed file${summary.files === 1 ? '' : 's'} (${formatSize(summary.bytes)}) to ${summary.remote}` +
+            `${summary.deleted ? `, deleted ${summary.deleted}` : ''}; ${summary.unchanged ?? 0} unchanged.`,
+        );
+    } finally {
+      line.done();
+    }
+    return EXIT.ok;
+  }
+  if (direction === 'pull') {
+    const { values, positionals } = parse(rest, {
+      to: { type: 'string' },
+      'max-size': { type: 'string' },
+      exclude: { type: 'string', multiple: true },
+    });
+    if (positionals.length < 1 || positionals.length > 2) throw new SandboxError('invalid-input', 'Usage: sandbox sync pull NAME [DIR] [--to PATH].');
+    const summary = await context.controller.pull(positionals[0]!, {
+      remoteDir: positionals[1],
+      localRoot: values.to ?? '.',
+      maxBytes: values['max-size'] !== undefined ? parseSize(values['max-size'], 'size cap') : undefined,
+      excludes: values.exclude,
+      signal: context.signal,
+    });
+    if (context.json) context.printJson(summary);
+    else context.out(`Pulled ${summary.files} file${summary.files === 1 ? '' : 's'} (${formatSize(summary.bytes)}) from ${summary.remote} into ${summary.local}.`);
+    return EXIT.ok;
+  }
+  throw new SandboxError('invalid-input', 'Say push or pull: sandbox sync push|pull NAME ...');
+};
+
+const logs: Handler = async (args, context) => {
+  const { values, positionals } = parse(args, { follow: { type: 'boolean', short: 'f' }, tail: { type: 'string' } });
+  const ref = requireOne(positionals, 'sandbox', 'sandbox logs NAME');
+  const entries = context.controller.logs(ref, {
+    follow: values.follow,
+    tail: values.tail !== undefined ? parseNumber(values.tail, 'line count') : undefined,
+    signal: context.signal,
+  });
+  for await (const entry of entries) {
+    if (context.json) process.stdout.write(JSON.stringify(entry) + '\n');
+    else process.stdout.write(formatLogEntry(entry) + '\n');
+  }
+  return EXIT.ok;
+};
+
+export function formatLogEntry(entry: LogEntry): string {
+  const time = entry.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  if (entry.source === 'sandbox') return `${time}  ${entry.stream === 'stderr' ? 'err' : 'out'}   ${entry.text}`;
+  const item = entry.entry;
+  switch (item.kind) {
+    case 'lifecycle':
+      return `${time}  event ${item.action}${item.detail ? ` (${item.detail})` : ''}`;
+    case 'exec': {
+      const command = typeof item.command === 'string' ? item.command : item.command.join(' ');
+      const outcome = item.timedOut ? 'timed out' : item.cancelled ? 'cancelled' : item.signal ? `killed by ${item.signal}` : `exit ${item.exitCode}`;
+      return `${time}  exec  ${command} -> ${outcome} in ${item.durationMs} ms`;
+    }
+    case 'sync':
+      return item.error
+        ? `${time}  sync  ${item.direction} ${item.local} <-> ${item.remote} failed: ${item.error}`
+        : `${time}  sync  ${item.direction} ${item.files} files, ${formatSize(item.bytes)} ${item.direction === 'push' ? `${item.local} -> ${item.remote}` : `${item.remote} -> ${item.local}`}`;
+  }
+}
+
+function manyRefs(args: string[], verb: string): string[] {
+  const { positionals } = parse(args, {});
+  if (positionals.length === 0) throw new SandboxError('invalid-input', `Name at least one sandbox: sandbox ${verb} NAME...`);
+  return positionals;
+}
+
+async function forEachRef(
+  refs: string[],
+  context: Context,
+  action: (ref: string) => Promise<SandboxRecord>,
+  past: string,
+): Promise<number> {
+  const done: SandboxRecord[] = [];
+  let failure: unknown;
+  for (const ref of refs) {
+    try {
+      const record = await action(ref);
+      done.push(record);
+      if (!context.json) context.out(`${past} ${record.name} (${record.id}).`);
+    } catch (error) {
+      failure ??= error;
+      if (!context.json) process.stderr.write(`sandbox: ${describeError(error)}\n`);
+    }
+  }
+  if (context.json) context.printJson(done);
+  if (failure) return isSandboxError(failure) ? (EXIT_BY_CODE[failure.code] ?? EXIT.failure) : EXIT.failure;
+  return EXIT.ok;
+}
+
+const stop: Handler = (args, context) =>
+  forEachRef(manyRefs(args, 'stop'), context, (ref) => context.controller.stop(ref, context.signal), 'Stopped');
+
+const remove: Handler = (args, context) =>
+  forEachRef(manyRefs(args, 'rm'), context, (ref) => context.controller.delete(ref, context.signal), 'Removed');
+
+const prune: Handler = async (args, context) => {
+  parse(args, {});
+  const removed = await context.controller.prune(context.signal);
+  if (context.json) context.printJson(removed);
+  else context.out(removed.length === 0 ? 'Nothing to prune.' : removed.map((r) => `Removed ${r.name} (${r.id}): ${r.problem ?? r.state}`).join('\n'));
+  return EXIT.ok;
+};
+
+const image: Handler = async (args, context) => {
+  const [sub, ...rest] = args;
+  if (sub !== 'build') throw new SandboxError('invalid-input', 'Usage: sandbox image build [--force].');
+  const { values } = parse(rest, { force: { type: 'boolean' } });
+  const progress = progressReporter(context);
+  let result;
+  try {
+    result = await context.controller.buildImage({ force: values.force, signal: context.signal, onProgress: progress.onProgress });
+  } finally {
+    progress.done();
+  }
+  if (context.json) context.printJson(result);
+  else context.out(result.built ? `Built ${result.tag} in ${(result.durationMs / 1000).toFixed(1)} s.` : `${result.tag} is up to date.`);
+  return EXIT.ok;
+};
+
+const HANDLERS: Record<string, Handler> = { start, list, ls: list, status, exec, sync, logs, stop, rm: remove, prune, image };
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error) => {
+      process.stderr.write(`sandbox: ${describeError(error)}\n`);
+      process.exitCode = EXIT.failure;
+    },
+  );
+}

@@ -1,0 +1,580 @@
+import { randomBytes } from 'node:crypto';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { SandboxError, describeError, throwIfAborted } from './errors';
+import { ensureSandboxImage, sandboxImageTag } from './images';
+import type { ExecRequest, ExecResult, Profile, ProviderKind, SandboxRecord } from './model';
+import { DEFAULT_PROFILE_LIMITS, validateName, validateProfile } from './profile';
+import { DockerProvider } from './providers/docker';
+import type { LogLine, Provider, ProviderSandbox } from './providers/provider';
+import { StateStore, type JournalEntry } from './store/stateStore';
+import { pullTree, pushTree, type Manifest, type SyncChannel } from './sync';
+
+/** The agent user of our images, and the owner given to pushed files. */
+export const AGENT_USER = 'agent';
+export const AGENT_UID = 1000;
+export const AGENT_WORKDIR = '/home/agent/workspace';
+
+/** A create that has sat in `creating` this long is interrupted even if its pid now belongs to someone else. */
+const CREATE_STALE_MS = 30 * 60 * 1000;
+const JOURNAL_OUTPUT_BYTES = 8 * 1024;
+
+export interface Progress {
+  step: 'validate' | 'image' | 'create' | 'push' | 'ready';
+  message: string;
+  fraction?: number;
+}
+
+export interface CreateOptions {
+  name?: string;
+  agentId?: string;
+  provider?: ProviderKind;
+  profile?: Partial<Profile>;
+  /** A local folder to push once the sandbox runs. */
+  push?: { localRoot: string; remoteDir?: string; excludes?: string[] };
+  /** Build the default image when it is missing (slow, shows progress) instead of failing. */
+  buildImageIfMissing?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (progress: Progress) => void;
+}
+
+export interface PushOptions {
+  localRoot: string;
+  remoteDir?: string;
+  deleteExtraneous?: boolean;
+  excludes?: string[];
+  /** Ignore the stored manifest and send everything. */
+  full?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (progress: { phase: string; done: number; total: number; bytes?: number }) => void;
+}
+
+export interface PullOptions {
+  remoteDir?: string;
+  localRoot: string;
+  maxBytes?: number;
+  excludes?: string[];
+  signal?: AbortSignal;
+}
+
+export interface SyncSummary {
+  direction: 'push' | 'pull';
+  local: string;
+  remote: string;
+  files: number;
+  bytes: number;
+  deleted: number;
+  unchanged?: number;
+  durationMs: number;
+}
+
+export type LogEntry =
+  | { time: string; source: 'sandbox'; stream: 'stdout' | 'stderr'; text: string }
+  | { time: string; source: 'journal'; entry: JournalEntry };
+
+export interface ReconcileReport {
+  adopted: string[];
+  lost: string[];
+  interrupted: string[];
+}
+
+export interface ControllerOptions {
+  store?: StateStore;
+  providers?: Partial<Record<ProviderKind, Provider>>;
+}
+
+/**
+ * The one API over every provider: create, start, stop, delete, list, status, exec, sync, logs.
+ * Records in the state dir are a cache; each listing reconciles them with what providers report.
+ */
+export class SandboxController {
+  readonly store: StateStore;
+  private readonly providers: Partial<Record<ProviderKind, Provider>>;
+
+  constructor(options: ControllerOptions = {}) {
+    this.store = options.store ?? new StateStore();
+    this.providers = options.providers ?? { docker: new DockerProvider() };
+  }
+
+  provider(kind: ProviderKind): Provider {
+    const provider = this.providers[kind];
+    if (!provider) throw new SandboxError('invalid-input', `The provider "${kind}" is not set up here; use docker.`);
+    return provider;
+  }
+
+  get docker(): DockerProvider {
+    const provider = this.provider('docker');
+    if (!(provider instanceof DockerProvider)) throw new SandboxError('invalid-input', 'The docker provider is not a Docker engine.');
+    return provider;
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------
+
+  /** create_vm(agent_id, config): makes a sandbox, starts it, and pushes a folder into it if asked. */
+  async create(options: CreateOptions = {}): Promise<SandboxRecord> {
+    const { signal, onProgress } = options;
+    const kind = options.provider ?? 'docker';
+    const provider = this.provider(kind);
+    const id = randomBytes(6).toString('hex');
+    const name = options.name ?? `sandbox-${id.slice(0, 6)}`;
+    validateName(name);
+    const agentId = options.agentId ?? 'default';
+    if (agentId.length > 128 || /[\u0000-\u001f]/.test(agentId)) {
+      throw new SandboxError('invalid-input', 'The agent id must be at most 128 printable characters; shorten it.');
+    }
+    const profile: Profile = { image: sandboxImageTag(), ...DEFAULT_PROFILE_LIMITS, ...definedOnly(options.profile ?? {}) };
+
+    onProgress?.({ step: 'validate', message: 'Checking the engine' });
+    await provider.ping(signal);
+    if (provider instanceof DockerProvider) {
+      validateProfile(profile, await provider.capacity());
+      if (!(await provider.imageExists(profile.image))) {
+        if (!options.buildImageIfMissing || profile.image !== sandboxImageTag()) {
+          throw new SandboxError('image-missing', `The image ${profile.image} is not built yet; run \`sandbox image build\` first.`);
+        }
+        await this.buildImage({ signal, onProgress });
+      }
+    }
+    if (options.push) await assertDirectory(options.push.localRoot);
+    const existing = (await this.store.listRecords()).find((record) => record.name === name);
+    if (existing) {
+      throw new SandboxError('conflict', `A sandbox named ${name} already exists; pick another name or remove it with \`sandbox rm ${name}\`.`);
+    }
+
+    const now = new Date().toISOString();
+    let record: SandboxRecord = {
+      id,
+      name,
+      agentId,
+      provider: kind,
+      profile,
+      state: 'creating',
+      createdAt: now,
+      updatedAt: now,
+      workdir: AGENT_WORKDIR,
+      user: AGENT_USER,
+      ports: {},
+      creator: { pid: process.pid, host: os.hostname() },
+    };
+    // The record goes down before the machine exists, so a crash from here on leaves a trace.
+    await this.store.writeRecord(record);
+    try {
+      throwIfAborted(signal, 'Creating the sandbox');
+      onProgress?.({ step: 'create', message: `Starting ${name}` });
+      const made = await provider.create({
+        id,
+        name,
+        agentId,
+        ownerId: await this.store.ownerId(),
+        profile,
+        user: record.user,
+        workdir: record.workdir,
+        createdAt: now,
+        signal,
+      });
+      record = { ...this.merge(record, made), state: 'creating' };
+      await this.store.writeRecord(record);
+      await this.journal(id, { kind: 'lifecycle', action: 'created', detail: `${kind} ${made.providerRef.slice(0, 12)}` });
+      if (options.push) {
+        throwIfAborted(signal, 'Creating the sandbox');
+        onProgress?.({ step: 'push', message: `Copying ${options.push.localRoot}` });
+        await this.pushWith(record, { ...options.push, signal });
+      }
+      throwIfAborted(signal, 'Creating the sandbox');
+      record = { ...record, state: 'running', creator: undefined, updatedAt: new Date().toISOString() };
+      await this.store.writeRecord(record);
+      onProgress?.({ step: 'ready', message: `${name} is running` });
+      return record;
+    } catch (error) {
+      await this.destroy(record).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Runs the image build of `sandbox image build`. */
+  async buildImage(options: { force?: boolean; signal?: AbortSignal; onProgress?: (progress: Progress) => void } = {}) {
+    const docker = this.docker;
+    await docker.ping(options.signal);
+    return ensureSandboxImage(docker.docker, {
+      force: options.force,
+      signal: options.signal,
+      onProgress: (p) => options.onProgress?.({ step: 'image', message: p.message ? `${p.step}: ${p.message}` : p.step, fraction: p.fraction }),
+    });
+  }
+
+  /** start_vm */
+  async start(ref: string, signal?: AbortSignal): Promise<SandboxRecord> {
+    const record = await this.resolve(ref);
+    if (!record.providerRef) throw this.brokenError(record);
+    const sandbox = await this.provider(record.provider).start(record.providerRef, signal);
+    const updated = this.merge(record, sandbox);
+    await this.store.writeRecord(updated);
+    await this.journal(record.id, { kind: 'lifecycle', action: 'started' });
+    return updated;
+  }
+
+  /** stop_vm */
+  async stop(ref: string, signal?: AbortSignal): Promise<SandboxRecord> {
+    const record = await this.resolve(ref);
+    if (!record.providerRef) throw this.brokenError(record);
+    const sandbox = await this.provider(record.provider).stop(record.providerRef, signal);
+    const updated = this.merge(record, sandbox);
+    await this.store.writeRecord(updated);
+    await this.journal(record.id, { kind: 'lifecycle', action: 'stopped' });
+    return updated;
+  }
+
+  /** delete_vm: removes the machine and everything we keep about it. */
+  async delete(ref: string, signal?: AbortSignal): Promise<SandboxRecord> {
+    const record = await this.resolve(ref);
+    await this.destroy(record, signal);
+    return record;
+  }
+
+  private async destroy(record: SandboxRecord, signal?: AbortSignal): Promise<void> {
+    const provider = this.provider(record.provider);
+    const refs = new Set<string>();
+    if (record.providerRef) refs.add(record.providerRef);
+    // An interrupted create may have made a machine before it could note the reference.
+    for (const sandbox of await provider.list(await this.store.ownerId())) {
+      if (sandbox.id === record.id) refs.add(sandbox.providerRef);
+    }
+    for (const providerRef of refs) await provider.remove(providerRef, signal);
+    await this.store.deleteRecord(record.id);
+  }
+
+  /** Removes sandboxes left broken by an interrupted create, and records whose machine is gone. */
+  async prune(signal?: AbortSignal): Promise<SandboxRecord[]> {
+    const broken = (await this.list()).filter((record) => record.state === 'lost' || isInterrupted(record));
+    for (const record of broken) await this.destroy(record, signal);
+    return broken;
+  }
+
+  // ---- listing and reconciling ----------------------------------------------------------------
+
+  /** list_vms: every sandbox of this state dir, reconciled with the providers. */
+  async list(): Promise<SandboxRecord[]> {
+    return (await this.reconcile()).records;
+  }
+
+  /** get_vm_status */
+  async status(ref: string): Promise<SandboxRecord> {
+    const record = await this.resolve(ref);
+    if (!record.providerRef) return record;
+    const sandbox = await this.provider(record.provider).inspect(record.providerRef);
+    const updated = sandbox ? this.merge(record, sandbox) : this.markMissing(record);
+    if (JSON.stringify(updated) !== JSON.stringify(record)) await this.store.writeRecord(updated);
+    return updated;
+  }
+
+  async reconcile(): Promise<ReconcileReport & { records: SandboxRecord[] }> {
+    const ownerId = await this.store.ownerId();
+    const records = await this.store.listRecords();
+    const report: ReconcileReport = { adopted: [], lost: [], interrupted: [] };
+    const result: SandboxRecord[] = [];
+    for (const [kind, provider] of Object.entries(this.providers) as [ProviderKind, Provider][]) {
+      const remote = new Map((await provider.list(ownerId)).map((sandbox) => [sandbox.id, sandbox]));
+      for (const record of records.filter((r) => r.provider === kind)) {
+        const sandbox = remote.get(record.id);
+        remote.delete(record.id);
+        const updated = sandbox ? this.merge(record, sandbox) : this.markMissing(record);
+        if (updated.state === 'lost' && record.state !== 'lost') report.lost.push(record.name);
+        if (isInterrupted(updated) && !isInterrupted(record)) report.interrupted.push(record.name);
+        if (JSON.stringify(updated) !== JSON.stringify(record)) await this.store.writeRecord(updated);
+        result.push(updated);
+      }
+      for (const sandbox of remote.values()) {
+        // Ours (by label) but unknown here: the provider is the truth, so take it in.
+        const adopted = this.merge(
+          { ...sandbox, provider: kind, state: sandbox.state, updatedAt: new Date().toISOString() },
+          sandbox,
+        );
+        await this.store.writeRecord(adopted);
+        await this.journal(adopted.id, { kind: 'lifecycle', action: 'adopted', detail: 'found on the provider without a record' });
+        report.adopted.push(adopted.name);
+        result.push(adopted);
+      }
+    }
+    result.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    return { ...report, records: result };
+  }
+
+  private merge(record: SandboxRecord, sandbox: ProviderSandbox): SandboxRecord {
+    const merged: SandboxRecord = {
+      ...record,
+      providerRef: sandbox.providerRef,
+      state: sandbox.state,
+      problem: sandbox.problem,
+      ports: sandbox.ports,
+      startedAt: sandbox.startedAt ?? record.startedAt,
+      stoppedAt: sandbox.stoppedAt,
+    };
+    if (record.state === 'creating' || isInterrupted(record)) return this.creatingState(merged, record);
+    const changed = merged.state !== record.state || merged.problem !== record.problem;
+    return changed ? { ...merged, updatedAt: new Date().toISOString() } : merged;
+  }
+
+  private markMissing(record: SandboxRecord): SandboxRecord {
+    if (record.state === 'creating' || isInterrupted(record)) return this.creatingState(record, record);
+    if (record.state === 'lost') return record;
+    return {
+      ...record,
+      state: 'lost',
+      problem: `The machine of ${record.name} is gone (removed outside Agent Sandboxes); forget it with \`sandbox rm ${record.name}\`.`,
+      updatedAt: new Date().toISOString(),
+    };
+  }
+
+  /** A sandbox still being made: leave it to its creator while that process lives. */
+  private creatingState(current: SandboxRecord, record: SandboxRecord): SandboxRecord {
+    if (record.state === 'creating' && creatorAlive(record)) return { ...current, state: 'creating', problem: undefined };
+    return {
+      ...current,
+      state: 'error',
+      problem: `Creating ${record.name} was interrupted; remove it with \`sandbox rm ${record.name}\` or \`sandbox prune\`.`,
+      updatedAt: isInterrupted(record) ? record.updatedAt : new Date().toISOString(),
+    };
+  }
+
+  private brokenError(record: SandboxRecord): SandboxError {
+    return new SandboxError('wrong-state', record.problem ?? `${record.name} has no machine; remove it with \`sandbox rm ${record.name}\`.`);
+  }
+
+  /** Finds a sandbox by id, name, or a unique prefix of either. */
+  async resolve(ref: string): Promise<SandboxRecord> {
+    const found = matchRecord(await this.store.listRecords(), ref);
+    if (found) return found;
+    // Maybe made by another state dir of the same owner, or never recorded: ask the providers.
+    const reconciled = matchRecord(await this.list(), ref);
+    if (reconciled) return reconciled;
+    throw new SandboxError('not-found', `No sandbox is called ${ref}; see \`sandbox list\`.`);
+  }
+
+  // ---- exec ----------------------------------------------------------------------------------
+
+  /** execute_in_vm: runs a command; a non-zero exit is a result, not an error. */
+  async exec(ref: string, request: ExecRequest): Promise<ExecResult> {
+    const record = await this.resolve(ref);
+    return this.execIn(record, request);
+  }
+
+  private async execIn(record: SandboxRecord, request: ExecRequest, journal = true): Promise<ExecResult> {
+    if (!record.providerRef) throw this.brokenError(record);
+    if (record.state === 'stopped') {
+      throw new SandboxError('wrong-state', `${record.name} is stopped; start it with \`sandbox start ${record.name}\`.`);
+    }
+    const full: ExecRequest = {
+      ...request,
+      user: request.user ?? record.user,
+      cwd: request.cwd === undefined ? record.workdir : path.posix.resolve(record.workdir, request.cwd),
+    };
+    let result: ExecResult;
+    try {
+      result = await this.provider(record.provider).exec(record.providerRef, full);
+    } catch (error) {
+      if (error instanceof SandboxError && error.code === 'wrong-state') {
+        throw new SandboxError('wrong-state', `${record.name} is not running; start it with \`sandbox start ${record.name}\`.`, { cause: error });
+      }
+      throw error;
+    }
+    if (journal) {
+      await this.journal(record.id, {
+        kind: 'exec',
+        command: request.command,
+        cwd: full.cwd,
+        user: full.user,
+        envKeys: request.env ? Object.keys(request.env) : undefined, // values may be secrets
+        exitCode: result.exitCode,
+        signal: result.signal,
+        durationMs: result.durationMs,
+        timedOut: result.timedOut,
+        cancelled: result.cancelled,
+        stdout: result.stdout.slice(0, JOURNAL_OUTPUT_BYTES),
+        stderr: result.stderr.slice(0, JOURNAL_OUTPUT_BYTES),
+        truncated: result.truncated || result.stdout.length > JOURNAL_OUTPUT_BYTES || result.stderr.length > JOURNAL_OUTPUT_BYTES,
+      });
+    }
+    return result;
+  }
+
+  // ---- sync ----------------------------------------------------------------------------------
+
+  private channel(record: SandboxRecord): SyncChannel {
+    const provider = this.provider(record.provider);
+    return {
+      putArchive: (directory, tar, signal) => provider.putArchive(record.providerRef!, directory, tar, signal),
+      exec: (request) => this.execIn(record, request, false),
+    };
+  }
+
+  /** sync_files, local to sandbox. */
+  async push(ref: string, options: PushOptions): Promise<SyncSummary> {
+    return this.pushWith(await this.resolve(ref), options);
+  }
+
+  private async pushWith(record: SandboxRecord, options: PushOptions): Promise<SyncSummary> {
+    const localRoot = path.resolve(options.localRoot);
+    const remoteDir = path.posix.resolve(record.workdir, options.remoteDir ?? '.');
+    const manifestFile = this.store.manifestPath(record.id, localRoot, remoteDir);
+    const previous = options.full ? undefined : await this.store.readManifest<Manifest>(manifestFile);
+    try {
+      const result = await pushTree({
+        channel: this.channel(record),
+        localRoot,
+        remoteDir,
+        previous,
+        deleteExtraneous: options.deleteExtraneous,
+        excludes: options.excludes,
+        owner: { uid: AGENT_UID, gid: AGENT_UID },
+        signal: options.signal,
+        onProgress: options.onProgress,
+      });
+      await this.store.writeManifest(manifestFile, result.manifest);
+      const summary: SyncSummary = {
+        direction: 'push',
+        local: localRoot,
+        remote: remoteDir,
+        files: result.filesSent,
+        bytes: result.bytesSent,
+        deleted: result.deleted.length,
+        unchanged: result.unchanged,
+        durationMs: result.durationMs,
+      };
+      await this.journal(record.id, { kind: 'sync', ...summary });
+      return summary;
+    } catch (error) {
+      await this.journal(record.id, { kind: 'sync', direction: 'push', local: localRoot, remote: remoteDir, files: 0, bytes: 0, durationMs: 0, error: describeError(error) });
+      throw error;
+    }
+  }
+
+  /** sync_files, sandbox to local: the sandbox is treated as hostile. */
+  async pull(ref: string, options: PullOptions): Promise<SyncSummary> {
+    const record = await this.resolve(ref);
+    const localRoot = path.resolve(options.localRoot);
+    const remoteDir = path.posix.resolve(record.workdir, options.remoteDir ?? '.');
+    try {
+      const result = await pullTree({
+        channel: this.channel(record),
+        remoteDir,
+        localRoot,
+        maxBytes: options.maxBytes,
+        excludes: options.excludes,
+        signal: options.signal,
+      });
+      const summary: SyncSummary = { direction: 'pull', local: localRoot, remote: remoteDir, files: result.files, bytes: result.bytes, deleted: 0, durationMs: result.durationMs };
+      await this.journal(record.id, { kind: 'sync', ...summary });
+      return summary;
+    } catch (error) {
+      await this.journal(record.id, { kind: 'sync', direction: 'pull', local: localRoot, remote: remoteDir, files: 0, bytes: 0, durationMs: 0, error: describeError(error) });
+      throw error;
+    }
+  }
+
+  // ---- logs ----------------------------------------------------------------------------------
+
+  /** get_logs: the sandbox's own output and its journal, in time order; `follow` keeps going until the signal aborts. */
+  async *logs(ref: string, options: { follow?: boolean; tail?: number; signal?: AbortSignal } = {}): AsyncGenerator<LogEntry> {
+    const record = await this.resolve(ref);
+    const provider = this.provider(record.provider);
+    const journal = (await this.store.readJournal(record.id)).map((entry): LogEntry => ({ time: entry.time, source: 'journal', entry }));
+    const ownLines: LogEntry[] = [];
+    if (record.providerRef) {
+      for await (const line of provider.logs(record.providerRef, { tail: options.tail })) ownLines.push(sandboxLine(line));
+    }
+    let history = [...journal, ...ownLines].sort((a, b) => a.time.localeCompare(b.time));
+    if (options.tail !== undefined) history = history.slice(-options.tail);
+    yield* history;
+    if (!options.follow) return;
+
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted) return;
+    const live = mergeAsync<LogEntry>([
+      mapAsync(this.store.followJournal(record.id, stop.signal), (entry) => ({ time: entry.time, source: 'journal', entry })),
+      record.providerRef
+        ? mapAsync(provider.logs(record.providerRef, { follow: true, tail: 0, signal: stop.signal }), sandboxLine)
+        : (async function* () {})(),
+    ]);
+    try {
+      yield* live;
+    } finally {
+      stop.abort();
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private async journal(id: string, entry: DistributiveOmit<JournalEntry, 'time'>): Promise<void> {
+    await this.store.appendJournal(id, { time: new Date().toISOString(), ...entry } as JournalEntry);
+  }
+}
+
+type DistributiveOmit<T, K extends keyof never> = T extends unknown ? Omit<T, K> : never;
+
+function sandboxLine(line: LogLine): LogEntry {
+  return { time: line.time, source: 'sandbox', stream: line.stream, text: line.text };
+}
+
+export function isInterrupted(record: SandboxRecord): boolean {
+  return record.state === 'error' && record.creator !== undefined;
+}
+
+function creatorAlive(record: SandboxRecord): boolean {
+  const creator = record.creator;
+  if (!creator) return false;
+  if (Date.now() - Date.parse(record.createdAt) > CREATE_STALE_MS) return false;
+  if (creator.host !== os.hostname()) return true; // cannot tell from here; trust it until stale
+  try {
+    process.kill(creator.pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function matchRecord(records: SandboxRecord[], ref: string): SandboxRecord | undefined {
+  const exact = records.find((r) => r.id === ref) ?? records.find((r) => r.name === ref);
+  if (exact) return exact;
+  const candidates = records.filter((r) => r.id.startsWith(ref) || r.name.startsWith(ref));
+  if (candidates.length > 1) {
+    const names = candidates.map((r) => r.name).join(', ');
+    throw new SandboxError('ambiguous', `"${ref}" matches several sandboxes (${names}); give more of the name or id.`);
+  }
+  return candidates[0];
+}
+
+async function assertDirectory(localRoot: string): Promise<void> {
+  const { stat } = await import('node:fs/promises');
+  const info = await stat(localRoot).catch(() => undefined);
+  if (!info?.isDirectory()) throw new SandboxError('invalid-input', `The folder ${localRoot} does not exist; give a folder to copy into the sandbox.`);
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+async function* mapAsync<T, U>(source: AsyncIterable<T>, map: (value: T) => U): AsyncGenerator<U> {
+  for await (const value of source) yield map(value);
+}
+
+/** Interleaves several async iterables as their values arrive. */
+async function* mergeAsync<T>(sources: AsyncIterable<T>[]): AsyncGenerator<T> {
+  const iterators = sources.map((source) => source[Symbol.asyncIterator]());
+  const pending = new Map<number, Promise<{ index: number; result: IteratorResult<T> }>>();
+  const pull = (index: number) => pending.set(index, iterators[index]!.next().then((result) => ({ index, result })));
+  iterators.forEach((_, index) => pull(index));
+  try {
+    while (pending.size > 0) {
+      const { index, result } = await Promise.race(pending.values());
+      if (result.done) {
+        pending.delete(index);
+        continue;
+      }
+      pull(index);
+      yield result.value;
+    }
+  } finally {
+    await Promise.all(iterators.map((iterator) => iterator.return?.()));
+  }
+}

@@ -1,0 +1,82 @@
+/** The data every part of the product shares: sandboxes, profiles, exec requests and results. */
+
+export type ProviderKind = 'docker' | 'digitalocean' | 'ssh';
+
+/**
+ * creating: being made; running / stopped: as the provider reports;
+ * error: the provider reports a failure, or a create was interrupted (see `problem`);
+ * lost: we have a record but the provider no longer has the machine.
+ */
+export type SandboxState = 'creating' | 'running' | 'stopped' | 'error' | 'lost';
+
+/** Size and image of a sandbox. */
+export interface Profile {
+  image: string;
+  cpus: number;
+  /** Bytes. */
+  memory: number;
+  /** Bytes; undefined means the provider's default (not limited on a local Docker engine). */
+  disk?: number;
+  pids: number;
+  /** Whether the agent user may use sudo. */
+  sudo: boolean;
+}
+
+export interface SandboxRecord {
+  id: string;
+  name: string;
+  agentId: string;
+  provider: ProviderKind;
+  profile: Profile;
+  state: SandboxState;
+  /** Why the state is error or lost, in one sentence. */
+  problem?: string;
+  createdAt: string;
+  updatedAt: string;
+  startedAt?: string;
+  stoppedAt?: string;
+  /** The provider's own handle (a container id, a droplet id). */
+  providerRef?: string;
+  /** Working directory of the agent inside the sandbox. */
+  workdir: string;
+  /** The agent user inside the sandbox. */
+  user: string;
+  /** Ports published on the local machine: container port -> 127.0.0.1 port. */
+  ports: Record<string, number>;
+  /** Set while a create is in progress: lets another process tell an interrupted create. */
+  creator?: { pid: number; host: string };
+}
+
+export interface ExecRequest {
+  /** argv (run directly) or a shell string (run by `sh -c`). */
+  command: string[] | string;
+  cwd?: string;
+  env?: Record<string, string>;
+  user?: string;
+  /** Data written to the command's stdin, which is then closed. */
+  stdin?: string | Buffer | NodeJS.ReadableStream;
+  /** Milliseconds; the process (and its group) is killed inside the sandbox when it passes. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Bytes kept per stream in the result; streaming callbacks still see everything. Default 1 MiB. */
+  maxOutputBytes?: number;
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+}
+
+export interface ExecResult {
+  exitCode: number | null;
+  /** Set when the process ended by a signal (for example after a timeout or cancel). */
+  signal?: string;
+  durationMs: number;
+  stdout: string;
+  stderr: string;
+  stdoutBytes: number;
+  stderrBytes: number;
+  /** True when stdout or stderr in this result were cut at maxOutputBytes. */
+  truncated: boolean;
+  timedOut: boolean;
+  cancelled: boolean;
+}
+
+export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;

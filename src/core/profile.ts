@@ -1,0 +1,57 @@
+import { SandboxError } from './errors';
+import type { Profile } from './model';
+
+export const MIN_MEMORY = 64 * 1024 * 1024;
+export const MIN_PIDS = 32;
+
+export const DEFAULT_PROFILE_LIMITS = { cpus: 2, memory: 2 * 1024 ** 3, pids: 1024, sudo: true } as const;
+
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** Parses a size such as `512m`, `2g`, `2GiB` or a plain byte count. */
+export function parseSize(text: string, what: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
+  if (!match) throw new SandboxError('invalid-input', `The ${what} "${text}" is not a size; write it like 512m or 2g.`);
+  return Math.round(Number(match[1]) * UNITS[match[2]!.toLowerCase()]!);
+}
+
+export function formatSize(bytes: number): string {
+  for (const [unit, factor] of [['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]] as const) {
+    if (bytes >= factor) return `${Number((bytes / factor).toFixed(1))} ${unit}`;
+  }
+  return `${bytes} B`;
+}
+
+/** Checks a profile against what the machine can give; one sentence naming the field when it cannot. */
+export function validateProfile(profile: Profile, capacity: { cpus: number; memory: number }): void {
+  if (!Number.isFinite(profile.cpus) || profile.cpus <= 0) {
+    throw new SandboxError('invalid-input', `The CPU count ${profile.cpus} is not valid; give a positive number such as 1 or 0.5.`);
+  }
+  if (profile.cpus > capacity.cpus) {
+    throw new SandboxError('resource-limit', `The profile asks for ${profile.cpus} CPUs but the engine has ${capacity.cpus}; ask for ${capacity.cpus} or fewer.`);
+  }
+  if (!Number.isFinite(profile.memory) || profile.memory < MIN_MEMORY) {
+    throw new SandboxError('resource-limit', `The memory limit ${formatSize(profile.memory)} is below the minimum of ${formatSize(MIN_MEMORY)}; ask for more.`);
+  }
+  if (profile.memory > capacity.memory) {
+    throw new SandboxError(
+      'resource-limit',
+      `The memory limit ${formatSize(profile.memory)} is more than the engine's ${formatSize(capacity.memory)}; ask for ${formatSize(capacity.memory)} or less.`,
+    );
+  }
+  if (!Number.isInteger(profile.pids) || profile.pids < MIN_PIDS) {
+    throw new SandboxError('invalid-input', `The process limit ${profile.pids} is too low; give at least ${MIN_PIDS}.`);
+  }
+  if (profile.image.trim() === '') throw new SandboxError('invalid-input', 'The image name is empty; give an image tag.');
+}
+
+const NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
+
+export function validateName(name: string): void {
+  if (!NAME_PATTERN.test(name)) {
+    throw new SandboxError(
+      'invalid-input',
+      `The name "${name}" is not valid; use 1-40 lowercase letters, digits and inner hyphens, like "fix-login-2".`,
+    );
+  }
+}

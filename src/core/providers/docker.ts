@@ -1,0 +1,391 @@
+import Dockerode from 'dockerode';
+import { SandboxError, describeError } from '../errors';
+import type { ExecRequest, ExecResult, Profile, SandboxState } from '../model';
+import { dockerExec } from '../transport/dockerExec';
+import { LABELS } from './labels';
+import type { CreateSpec, LogLine, LogOptions, Provider, ProviderSandbox } from './provider';
+
+/** One bridge network for every sandbox, with inter-container traffic off: sandboxes reach out, never each other. */
+export const SANDBOX_NETWORK = 'agent-sandboxes';
+const SSH_PORT = '22/tcp';
+const PING_TIMEOUT_MS = 3000;
+
+export interface DockerProviderOptions {
+  /** A dockerode client; by default one configured from DOCKER_HOST or the local socket. */
+  docker?: Dockerode;
+}
+
+type ContainerSummary = Dockerode.ContainerInfo;
+type ContainerDetails = Dockerode.ContainerInspectInfo;
+
+export class DockerProvider implements Provider {
+  readonly kind = 'docker' as const;
+  readonly docker: Dockerode;
+  private networkReady?: Promise<void>;
+  private engineInfo?: Promise<{ cpus: number; memory: number }>;
+
+  constructor(options: DockerProviderOptions = {}) {
+    this.docker = options.docker ?? new Dockerode();
+  }
+
+  /** Where the engine is expected, for messages. */
+  get endpoint(): string {
+    const modem = this.docker.modem as { socketPath?: string; host?: string; port?: number };
+    return modem.socketPath ?? `${modem.host}:${modem.port}`;
+  }
+
+  async ping(signal?: AbortSignal): Promise<void> {
+    try {
+      await withTimeout((this.docker.ping as (options: object) => Promise<unknown>).call(this.docker, { abortSignal: signal }), PING_TIMEOUT_MS);
+    } catch (error) {
+      throw this.unavailable(error);
+    }
+  }
+
+  private unavailable(error: unknown): SandboxError {
+    return new SandboxError(
+      'engine-unavailable',
+      `The Docker engine at ${this.endpoint} does not answer (${describeError(error)}); start it (for example \`sudo systemctl start docker\`) or set DOCKER_HOST.`,
+      { cause: error },
+    );
+  }
+
+  /** CPU count and memory of the engine's machine, for validating profiles. */
+  capacity(): Promise<{ cpus: number; memory: number }> {
+    this.engineInfo ??= this.docker.info().then(
+      (info: { NCPU: number; MemTotal: number }) => ({ cpus: info.NCPU, memory: info.MemTotal }),
+      (error: unknown) => {
+        this.engineInfo = undefined;
+        throw this.unavailable(error);
+      },
+    );
+    return this.engineInfo;
+  }
+
+  async imageExists(image: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(image).inspect();
+      return true;
+    } catch (error) {
+      if (statusCode(error) === 404) return false;
+      throw this.translate(error, 'inspect the image');
+    }
+  }
+
+  private ensureNetwork(): Promise<void> {
+    this.networkReady ??= (async () => {
+      try {
+        await this.docker.getNetwork(SANDBOX_NETWORK).inspect();
+        return;
+      } catch (error) {
+        if (statusCode(error) !== 404) throw error;
+      }
+      try {
+        await this.docker.createNetwork({
+          Name: SANDBOX_NETWORK,
+          Driver: 'bridge',
+          CheckDuplicate: true,
+          Options: { 'com.docker.network.bridge.enable_icc': 'false' },
+          Labels: { [`${LABELS.owner}`]: 'shared' },
+        });
+      } catch (error) {
+        if (statusCode(error) !== 409) throw error; // another process made it first
+      }
+    })().catch((error) => {
+      this.networkReady = undefined;
+      throw this.translate(error, 'create the sandbox network');
+    });
+    return this.networkReady;
+  }
+
+  async create(spec: CreateSpec): Promise<ProviderSandbox> {
+    const { profile } = spec;
+    await this.ensureNetwork();
+    const labels: Record<string, string> = {
+      [LABELS.owner]: spec.ownerId,
+      [LABELS.id]: spec.id,
+      [LABELS.name]: spec.name,
+      [LABELS.agent]: spec.agentId,
+      [LABELS.profile]: JSON.stringify(profile),
+      [LABELS.user]: spec.user,
+      [LABELS.workdir]: spec.workdir,
+      [LABELS.created]: spec.createdAt,
+    };
+    let container: Dockerode.Container;
+    try {
+      container = await this.docker.createContainer({
+        name: containerName(spec.ownerId, spec.name),
+        Image: profile.image,
+        Hostname: spec.name,
+        Labels: labels,
+        Env: [`SANDBOX_SUDO=${profile.sudo ? 1 : 0}`],
+        ExposedPorts: { [SSH_PORT]: {} },
+        abortSignal: spec.signal,
+        HostConfig: {
+          NanoCpus: Math.round(profile.cpus * 1e9),
+          Memory: profile.memory,
+          MemorySwap: profile.memory,
+          PidsLimit: profile.pids,
+          Privileged: false,
+          CapDrop: ['NET_RAW', 'MKNOD'],
+          NetworkMode: SANDBOX_NETWORK,
+          PortBindings: { [SSH_PORT]: [{ HostIp: '127.0.0.1', HostPort: '' }] },
+          ...(profile.disk ? { StorageOpt: { size: String(profile.disk) } } : {}),
+        },
+      } as Dockerode.ContainerCreateOptions);
+    } catch (error) {
+      if (statusCode(error) === 409) {
+        throw new SandboxError('conflict', `A sandbox named ${spec.name} already exists; pick another name or remove it with \`sandbox rm ${spec.name}\`.`);
+      }
+      if (statusCode(error) === 404 && /image/i.test(describeError(error))) {
+        throw new SandboxError('image-missing', `The image ${profile.image} is not on this Docker engine; build it with \`sandbox image build\`.`);
+      }
+      throw this.translate(error, 'create the container');
+    }
+    try {
+      await container.start({ abortSignal: spec.signal } as object);
+    } catch (error) {
+      await container.remove({ force: true, v: true }).catch(() => undefined);
+      throw this.translate(error, 'start the container');
+    }
+    return this.mustInspect(container.id);
+  }
+
+  async start(ref: string, signal?: AbortSignal): Promise<ProviderSandbox> {
+    try {
+      await this.docker.getContainer(ref).start({ abortSignal: signal } as object);
+    } catch (error) {
+      if (statusCode(error) !== 304) throw this.translate(error, 'start the container');
+    }
+    return this.mustInspect(ref);
+  }
+
+  async stop(ref: string, signal?: AbortSignal): Promise<ProviderSandbox> {
+    try {
+      await this.docker.getContainer(ref).stop({ t: 5, abortSignal: signal } as object);
+    } catch (error) {
+      if (statusCode(error) !== 304) throw this.translate(error, 'stop the container');
+    }
+    return this.mustInspect(ref);
+  }
+
+  async remove(ref: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.docker.getContainer(ref).remove({ force: true, v: true, abortSignal: signal } as object);
+    } catch (error) {
+      // 404: already gone; 409: a removal is already in progress
+      if (statusCode(error) === 404) return;
+      if (statusCode(error) === 409 && /already in progress/.test(describeError(error))) return;
+      throw this.translate(error, 'remove the container');
+    }
+  }
+
+  async list(ownerId: string): Promise<ProviderSandbox[]> {
+    let containers: ContainerSummary[];
+    try {
+      containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.owner}=${ownerId}`] } });
+    } catch (error) {
+      throw this.translate(error, 'list containers');
+    }
+    return containers.flatMap((summary) => {
+      const sandbox = fromSummary(summary);
+      return sandbox ? [sandbox] : [];
+    });
+  }
+
+  async inspect(ref: string): Promise<ProviderSandbox | undefined> {
+    let details: ContainerDetails;
+    try {
+      details = await this.docker.getContainer(ref).inspect();
+    } catch (error) {
+      if (statusCode(error) === 404) return undefined;
+      throw this.translate(error, 'inspect the container');
+    }
+    return fromDetails(details);
+  }
+
+  private async mustInspect(ref: string): Promise<ProviderSandbox> {
+    const sandbox = await this.inspect(ref);
+    if (!sandbox) throw new SandboxError('not-found', `The container ${ref.slice(0, 12)} is gone; it was removed outside Agent Sandboxes.`);
+    return sandbox;
+  }
+
+  async exec(ref: string, request: ExecRequest): Promise<ExecResult> {
+    try {
+      return await dockerExec(this.docker, ref, request, { user: 'root', cwd: '/' });
+    } catch (error) {
+      throw this.translate(error, 'run the command');
+    }
+  }
+
+  async putArchive(ref: string, directory: string, tar: NodeJS.ReadableStream, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.docker.getContainer(ref).putArchive(tar, { path: directory, abortSignal: signal } as never);
+    } catch (error) {
+      throw this.translate(error, 'copy files into the sandbox');
+    }
+  }
+
+  async *logs(ref: string, options: LogOptions): AsyncIterable<LogLine> {
+    const container = this.docker.getContainer(ref);
+    const common = { stdout: true, stderr: true, timestamps: true, tail: options.tail ?? 'all', abortSignal: options.signal };
+    let source: NodeJS.ReadableStream | Buffer;
+    try {
+      source = options.follow
+        ? await container.logs({ ...common, follow: true } as Dockerode.ContainerLogsOptions & { follow: true })
+        : await container.logs({ ...common, follow: false } as Dockerode.ContainerLogsOptions & { follow: false });
+    } catch (error) {
+      throw this.translate(error, 'read the container log');
+    }
+    const frames = Buffer.isBuffer(source) ? [source] : source;
+    yield* parseLogFrames(frames as AsyncIterable<Buffer>, options.signal);
+  }
+
+  /** Turns an engine error into one sentence a user can act on. */
+  translate(error: unknown, action: string): Error {
+    if (error instanceof SandboxError) return error;
+    if ((error as Error)?.name === 'AbortError') return new SandboxError('cancelled', `Cancelled while trying to ${action}.`);
+    const code = (error as NodeJS.ErrnoException)?.code;
+    if (code === 'ECONNREFUSED' || code === 'ENOENT' || code === 'EACCES' || code === 'ETIMEDOUT') return this.unavailable(error);
+    const status = statusCode(error);
+    const detail = engineMessage(error);
+    if (status === 404) return new SandboxError('not-found', `Could not ${action}: the container no longer exists (${detail}).`);
+    if (status === 409) return new SandboxError('wrong-state', `Could not ${action}: ${detail}.`);
+    return new SandboxError('provider-error', `The Docker engine could not ${action}: ${detail}.`, { cause: error });
+  }
+}
+
+export function containerName(ownerId: string, name: string): string {
+  return `sandbox-${name}-${ownerId.slice(0, 6)}`;
+}
+
+function statusCode(error: unknown): number | undefined {
+  return (error as { statusCode?: number })?.statusCode;
+}
+
+function engineMessage(error: unknown): string {
+  const json = (error as { json?: { message?: string } })?.json;
+  const message = json?.message ?? describeError(error);
+  return message.replace(/^\(HTTP code \d+\)\s*[\w ]*-\s*/, '').replace(/\s+$/, '').replace(/\.$/, '');
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+function stateOf(status: string): SandboxState {
+  switch (status) {
+    case 'running':
+    case 'restarting':
+      return 'running';
+    case 'created':
+    case 'exited':
+      return 'stopped';
+    default:
+      return 'error'; // paused, dead, removing
+  }
+}
+
+function problemOf(status: string, exitCode?: number, oomKilled?: boolean): string | undefined {
+  if (oomKilled) return 'The sandbox ran out of memory and was stopped; start it again or give it more memory.';
+  if (status === 'paused') return 'The container was paused outside Agent Sandboxes; resume it with `docker unpause`.';
+  if (status === 'dead' || status === 'removing') return `The container is ${status}; remove the sandbox.`;
+  if (status === 'exited' && exitCode !== undefined && exitCode !== 0 && exitCode !== 143 && exitCode !== 137) {
+    return `The sandbox's init exited with code ${exitCode}; see \`sandbox logs\`.`;
+  }
+  return undefined;
+}
+
+function parseProfile(text: string | undefined): Profile | undefined {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as Profile;
+  } catch {
+    return undefined;
+  }
+}
+
+function fromLabels(labels: Record<string, string>, ref: string): Omit<ProviderSandbox, 'state' | 'ports'> | undefined {
+  const id = labels[LABELS.id];
+  const profile = parseProfile(labels[LABELS.profile]);
+  if (!id || !profile) return undefined; // not one of ours, or labels damaged
+  return {
+    id,
+    name: labels[LABELS.name] ?? id,
+    agentId: labels[LABELS.agent] ?? '',
+    profile,
+    user: labels[LABELS.user] ?? 'agent',
+    workdir: labels[LABELS.workdir] ?? '/',
+    createdAt: labels[LABELS.created] ?? new Date(0).toISOString(),
+    providerRef: ref,
+  };
+}
+
+function fromSummary(summary: ContainerSummary): ProviderSandbox | undefined {
+  const base = fromLabels(summary.Labels ?? {}, summary.Id);
+  if (!base) return undefined;
+  const ports: Record<string, number> = {};
+  for (const port of summary.Ports ?? []) {
+    if (port.PublicPort && port.IP === '127.0.0.1') ports[String(port.PrivatePort)] = port.PublicPort;
+  }
+  return { ...base, state: stateOf(summary.State), problem: problemOf(summary.State), ports };
+}
+
+function fromDetails(details: ContainerDetails): ProviderSandbox | undefined {
+  const base = fromLabels(details.Config.Labels ?? {}, details.Id);
+  if (!base) return undefined;
+  const ports: Record<string, number> = {};
+  for (const [key, bindings] of Object.entries(details.NetworkSettings.Ports ?? {})) {
+    const binding = bindings?.find((b) => b.HostIp === '127.0.0.1');
+    if (binding) ports[key.split('/')[0]!] = Number(binding.HostPort);
+  }
+  const status = details.State.Status;
+  const isTime = (t: string | undefined) => (t && !t.startsWith('0001-') ? t : undefined);
+  return {
+    ...base,
+    state: stateOf(status),
+    problem: problemOf(status, details.State.ExitCode, details.State.OOMKilled),
+    startedAt: isTime(details.State.StartedAt),
+    stoppedAt: status === 'running' ? undefined : isTime(details.State.FinishedAt),
+    ports,
+  };
+}
+
+/** Splits the engine's multiplexed log stream (8-byte frame headers) into timestamped lines. */
+async function* parseLogFrames(source: AsyncIterable<Buffer> | Buffer[], signal?: AbortSignal): AsyncGenerator<LogLine> {
+  let buffered: Buffer = Buffer.alloc(0);
+  const partial: Record<'stdout' | 'stderr', string> = { stdout: '', stderr: '' };
+  try {
+    for await (const chunk of source) {
+      if (signal?.aborted) return;
+      buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
+      while (buffered.length >= 8) {
+        const size = buffered.readUInt32BE(4);
+        if (buffered.length < 8 + size) break;
+        const stream = buffered[0] === 2 ? 'stderr' : 'stdout';
+        const text = partial[stream] + buffered.subarray(8, 8 + size).toString('utf8');
+        buffered = buffered.subarray(8 + size);
+        const lines = text.split('\n');
+        partial[stream] = lines.pop() ?? '';
+        for (const line of lines) yield splitTimestamp(line, stream);
+      }
+    }
+  } catch (error) {
+    if (signal?.aborted) return;
+    throw error;
+  }
+  for (const stream of ['stdout', 'stderr'] as const) {
+    if (partial[stream]) yield splitTimestamp(partial[stream], stream);
+  }
+}
+
+function splitTimestamp(line: string, stream: 'stdout' | 'stderr'): LogLine {
+  const space = line.indexOf(' ');
+  return { time: space > 0 ? line.slice(0, space) : '', stream, text: space > 0 ? line.slice(space + 1) : line };
+}

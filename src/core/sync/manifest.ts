@@ -1,0 +1,167 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, type Stats } from 'node:fs';
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import * as path from 'node:path';
+import { throwIfAborted } from '../errors';
+import type { TreeFilter } from './ignore';
+import { createLimiter } from './limiter';
+
+export type EntryType = 'file' | 'dir' | 'symlink';
+
+export interface ManifestEntry {
+  type: EntryType;
+  /** Bytes; 0 for directories. */
+  size: number;
+  mtimeMs: number;
+  /** Permission bits only (mode & 0o7777). */
+  mode: number;
+  /** sha256 of the content, hex; files only. */
+  hash?: string;
+  /** Symlinks only: the target exactly as stored in the link. */
+  linkTarget?: string;
+}
+
+/**
+ * What a tree held at one moment. Plain data, so a caller stores it with JSON.stringify.
+ * `entries` has no prototype (a file may be named `constructor`): look paths up with `manifestEntry`.
+ */
+export interface Manifest {
+  version: 1;
+  /** Relative POSIX path -> entry. */
+  entries: Record<string, ManifestEntry>;
+}
+
+export interface ScanOptions {
+  signal?: AbortSignal;
+}
+
+/** stat and hash calls in flight at once: enough to keep the libuv pool and the disk busy. */
+const SCAN_CONCURRENCY = 64;
+/** Smaller files are read in one call; larger ones are streamed so memory stays flat. */
+const WHOLE_READ_LIMIT = 1024 * 1024;
+
+/**
+ * Walks `root` without following symlinks. A file is hashed only when its size or mtime differ
+ * from `previous`, so rescanning an unchanged tree costs one lstat per entry. Sockets, fifos and
+ * devices are not part of a manifest; entries that vanish during the walk are left out.
+ */
+export async function scanTree(
+  root: string,
+  filter: TreeFilter,
+  previous?: Manifest,
+  options: ScanOptions = {},
+): Promise<Manifest> {
+  const manifest = emptyManifest();
+  const limit = createLimiter(SCAN_CONCURRENCY);
+
+  const visitDirectory = async (relativeDir: string): Promise<void> => {
+    throwIfAborted(options.signal, 'The scan');
+    const names = await ignoreVanished(limit(() => readdir(absolute(root, relativeDir))));
+    if (!names) return;
+    if (names.includes('.gitignore')) await filter.loadGitignore(relativeDir);
+    await Promise.all(names.map((name) => visitEntry(join(relativeDir, name))));
+  };
+
+  const visitEntry = async (relativePath: string): Promise<void> => {
+    const file = absolute(root, relativePath);
+    // lstat before filtering: directory patterns need the type, and readdir's is not reliable everywhere.
+    const stats = await ignoreVanished(limit(() => lstat(file)));
+    if (!stats || filter.isExcluded(relativePath, stats.isDirectory())) return;
+
+    if (stats.isDirectory()) {
+      manifest.entries[relativePath] = describe(stats, 'dir', { size: 0 });
+      await visitDirectory(relativePath);
+    } else if (stats.isSymbolicLink()) {
+      const linkTarget = await ignoreVanished(limit(() => readlink(file)));
+      if (linkTarget !== undefined) manifest.entries[relativePath] = describe(stats, 'symlink', { linkTarget });
+    } else if (stats.isFile()) {
+      const known = previous && manifestEntry(previous, relativePath);
+      const unchanged =
+        known?.type === 'file' && known.hash && known.size === stats.size && known.mtimeMs === stats.mtimeMs;
+      const hash = unchanged ? known.hash : await ignoreVanished(limit(() => hashFile(file, stats.size)));
+      if (hash !== undefined) manifest.entries[relativePath] = describe(stats, 'file', { hash });
+    }
+  };
+
+  await visitDirectory('');
+  return manifest;
+}
+
+export function emptyManifest(): Manifest {
+  return { version: 1, entries: Object.create(null) as Record<string, ManifestEntry> };
+}
+
+/** The entry at `relativePath`, never something inherited from Object.prototype. */
+export function manifestEntry(manifest: Manifest, relativePath: string): ManifestEntry | undefined {
+  return Object.hasOwn(manifest.entries, relativePath) ? manifest.entries[relativePath] : undefined;
+}
+
+/**
+ * A stored manifest is read back as untyped JSON: anything that is not one of ours, or whose
+ * paths could point outside the tree, counts as no manifest (everything is sent again).
+ */
+export function isUsableManifest(value: unknown): value is Manifest {
+  if (!isRecord(value) || value.version !== 1 || !isRecord(value.entries)) return false;
+  return Object.entries(value.entries).every(([key, entry]) => isPlainRelativePath(key) && isManifestEntry(entry));
+}
+
+/** 'a/b': no leading slash, no empty, '.' or '..' component. */
+export function isPlainRelativePath(relativePath: string): boolean {
+  return relativePath.split('/').every((part) => part !== '' && part !== '.' && part !== '..');
+}
+
+function describe(stats: Stats, type: EntryType, extra: Partial<ManifestEntry>): ManifestEntry {
+  return { type, size: stats.size, mtimeMs: stats.mtimeMs, mode: stats.mode & 0o7777, ...extra };
+}
+
+async function hashFile(file: string, size: number): Promise<string> {
+  const hash = createHash('sha256');
+  if (size <= WHOLE_READ_LIMIT) {
+    // open + one read + close: the size is known, so readFile's extra fstat is one pool trip too many.
+    const handle = await open(file, 'r');
+    try {
+      const content = Buffer.allocUnsafe(size);
+      const { bytesRead } = await handle.read(content, 0, size, 0);
+      hash.update(content.subarray(0, bytesRead));
+    } finally {
+      await handle.close();
+    }
+  } else {
+    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  }
+  return hash.digest('hex');
+}
+
+/** A file deleted between readdir and lstat is simply not part of this scan. */
+async function ignoreVanished<T>(operation: Promise<T>): Promise<T | undefined> {
+  try {
+    return await operation;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+function join(relativeDir: string, name: string): string {
+  return relativeDir === '' ? name : `${relativeDir}/${name}`;
+}
+
+function absolute(root: string, relativePath: string): string {
+  return relativePath === '' ? root : path.join(root, ...relativePath.split('/'));
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+function isManifestEntry(value: unknown): value is ManifestEntry {
+  return (
+    isRecord(value) &&
+    (value.type === 'file' || value.type === 'dir' || value.type === 'symlink') &&
+    typeof value.size === 'number' &&
+    typeof value.mtimeMs === 'number' &&
+    typeof value.mode === 'number' &&
+    (value.hash === undefined || typeof value.hash === 'string') &&
+    (value.linkTarget === undefined || typeof value.linkTarget === 'string')
+  );
+}

@@ -1,0 +1,211 @@
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import type Dockerode from 'dockerode';
+import { SandboxError } from '../errors';
+import { DEFAULT_MAX_OUTPUT_BYTES, type ExecRequest, type ExecResult } from '../model';
+import { OutputCollector, signalName } from './output';
+
+/** Environment marker given to every exec: children inherit it, so the whole tree can be found and killed. */
+export const EXEC_MARKER_ENV = 'SANDBOX_EXEC_ID';
+
+/** How long a process has to leave after SIGTERM before it gets SIGKILL. */
+const TERMINATION_GRACE_MS = 1000;
+/** How long the output may stay open after the process tree was killed. */
+const STREAM_CLOSE_GRACE_MS = 5000;
+
+export interface DockerExecDefaults {
+  user: string;
+  cwd: string;
+}
+
+export function commandArgv(command: string[] | string): string[] {
+  if (typeof command === 'string') return ['/bin/sh', '-c', command];
+  if (command.length === 0) throw new SandboxError('invalid-input', 'The command is empty; give a program to run.');
+  return command;
+}
+
+/**
+ * Runs a command through the Docker exec API. Output streams as it arrives; a timeout or an
+ * abort kills the process and everything it started (found by an inherited env marker), so
+ * nothing keeps running inside the sandbox after the result comes back.
+ */
+export async function dockerExec(
+  docker: Dockerode,
+  containerId: string,
+  request: ExecRequest,
+  defaults: DockerExecDefaults,
+): Promise<ExecResult> {
+  const argv = commandArgv(request.command);
+  const started = performance.now();
+  const marker = randomBytes(8).toString('hex');
+  const env = Object.entries(request.env ?? {}).map(([key, value]) => `${key}=${value}`);
+  env.push(`${EXEC_MARKER_ENV}=${marker}`);
+  const hasStdin = request.stdin !== undefined;
+
+  const container = docker.getContainer(containerId);
+  const exec = await container.exec({
+    Cmd: argv,
+    Env: env,
+    User: request.user ?? defaults.user,
+    WorkingDir: request.cwd ?? defaults.cwd,
+    AttachStdout: true,
+    AttachStderr: true,
+    AttachStdin: hasStdin,
+    Tty: false,
+  });
+
+  const limit = request.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+  const stdout = new OutputCollector(limit, request.onStdout);
+  const stderr = new OutputCollector(limit, request.onStderr);
+
+  let timedOut = false;
+  let cancelled = false;
+  let killing: Promise<void> | undefined;
+  let abandoned = false;
+  const kill = (reason: 'timeout' | 'cancel') => {
+    if (killing) return;
+    if (reason === 'timeout') timedOut = true;
+    else cancelled = true;
+    const users = [...new Set([request.user ?? defaults.user, '0'])];
+    killing = killProcessTree(docker, containerId, marker, users, () => streamEnded)
+      .catch(() => undefined)
+      .then(async () => {
+        // Never hang: if the output stays open after the kill, give up on it and say so.
+        const deadline = Date.now() + STREAM_CLOSE_GRACE_MS;
+        while (!streamEnded && Date.now() < deadline) await delay(20);
+        if (!streamEnded) {
+          abandoned = true;
+          stream.destroy();
+        }
+      });
+  };
+
+  if (request.signal?.aborted) throw new SandboxError('cancelled', 'The command was cancelled before it started.');
+  const stream = (await exec.start({ hijack: true, stdin: hasStdin })) as NodeJS.ReadWriteStream & { destroy(): void };
+  let streamEnded = false;
+  const ended = new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+    stream.on('error', reject);
+  }).finally(() => (streamEnded = true));
+
+  docker.modem.demuxStream(stream, sink(stdout), sink(stderr));
+
+  const timer = request.timeoutMs !== undefined ? setTimeout(() => kill('timeout'), request.timeoutMs) : undefined;
+  const onAbort = () => kill('cancel');
+  request.signal?.addEventListener('abort', onAbort, { once: true });
+
+  try {
+    if (hasStdin) writeStdin(stream, request.stdin!);
+    await ended;
+    await killing;
+  } finally {
+    if (timer) clearTimeout(timer);
+    request.signal?.removeEventListener('abort', onAbort);
+  }
+
+  if (abandoned) {
+    throw new SandboxError('provider-error', 'The command could not be stopped inside the sandbox; restart the sandbox to be sure it is gone.');
+  }
+  const info = await exec.inspect();
+  const exitCode = info.ExitCode ?? null;
+  const output = stdout.text();
+  const failure = exitCode !== null && exitCode >= 126 ? startFailure(output, argv, request.cwd) : undefined;
+  if (failure) throw failure;
+
+  const killedBy = (timedOut || cancelled) && exitCode !== null && exitCode > 128 ? signalName(exitCode - 128) : undefined;
+  return {
+    exitCode: killedBy ? null : exitCode,
+    signal: killedBy,
+    durationMs: Math.round((performance.now() - started) * 10) / 10,
+    stdout: output,
+    stderr: stderr.text(),
+    stdoutBytes: stdout.totalBytes,
+    stderrBytes: stderr.totalBytes,
+    truncated: stdout.truncated || stderr.truncated,
+    timedOut,
+    cancelled,
+  };
+}
+
+function sink(collector: OutputCollector): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      collector.push(chunk);
+      callback();
+    },
+  });
+}
+
+function writeStdin(stream: NodeJS.ReadWriteStream, stdin: NonNullable<ExecRequest['stdin']>): void {
+  if (typeof stdin === 'string' || Buffer.isBuffer(stdin)) {
+    stream.end(stdin);
+  } else {
+    stdin.pipe(stream);
+  }
+}
+
+/**
+ * The runtime reports a program that cannot start (missing, not executable, bad working
+ * directory) on the output stream with exit code 126 or 127; that is an error, not a result.
+ */
+function startFailure(stdout: string, argv: string[], cwd: string | undefined): SandboxError | undefined {
+  if (!stdout.includes('OCI runtime exec failed')) return undefined;
+  if (/chdir|cwd/.test(stdout)) {
+    return new SandboxError('command-failed-to-start', `The working directory ${cwd ?? ''} does not exist in the sandbox; create it or pick another.`.replace('  ', ' '));
+  }
+  if (/not found|no such file/i.test(stdout)) {
+    return new SandboxError('command-failed-to-start', `The program ${argv[0]} was not found in the sandbox; install it or give its full path.`);
+  }
+  if (/permission denied/i.test(stdout)) {
+    return new SandboxError('command-failed-to-start', `The program ${argv[0]} is not executable in the sandbox; check its mode.`);
+  }
+  return new SandboxError('command-failed-to-start', `The command could not start in the sandbox: ${stdout.trim().split('\n')[0]}`);
+}
+
+/**
+ * Sends SIGTERM, then SIGKILL, to every process carrying the marker. The killer runs as the
+ * command's user and as root: without CAP_SYS_PTRACE a process can read the environment of its
+ * own user's processes only. Repeats until none is left, since a dying tree may still fork.
+ */
+async function killProcessTree(
+  docker: Dockerode,
+  containerId: string,
+  marker: string,
+  users: string[],
+  hasEnded: () => boolean,
+): Promise<void> {
+  const script = [
+    'sig=$1; pattern="$2"',
+    // grep -z reads NUL-separated environ entries; our own shell does not carry the marker
+    'pids=$(grep -lzx -- "$pattern" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3)',
+    '[ -z "$pids" ] && exit 3',
+    'kill -s "$sig" $pids 2>/dev/null; exit 0',
+  ].join('\n');
+  const sendAs = async (user: string, sig: 'TERM' | 'KILL'): Promise<boolean> => {
+    const exec = await docker.getContainer(containerId).exec({
+      Cmd: ['/bin/sh', '-c', script, 'kill-tree', sig, `${EXEC_MARKER_ENV}=${marker}`],
+      User: user,
+      AttachStdout: true,
+      AttachStderr: true,
+    });
+    // Attached, so the response ends when the killer does; drained so its socket closes.
+    const output = (await exec.start({ hijack: true, stdin: false })) as NodeJS.ReadableStream;
+    output.resume();
+    await finished(output);
+    return (await exec.inspect()).ExitCode !== 3;
+  };
+  const send = async (sig: 'TERM' | 'KILL') => (await Promise.all(users.map((user) => sendAs(user, sig)))).some(Boolean);
+  await send('TERM');
+  const graceEnd = Date.now() + TERMINATION_GRACE_MS;
+  while (!hasEnded() && Date.now() < graceEnd) await delay(20);
+  for (let round = 0; round < 50; round++) {
+    if (!(await send('KILL'))) return;
+    await delay(20);
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

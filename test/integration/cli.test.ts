@@ -1,0 +1,144 @@
+import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { LABELS } from '../../src/core/providers/labels';
+import { CLI, TestEnvironment, docker, ensureImage, tempDir, uniqueName, waitFor } from './helpers';
+
+describe('the sandbox CLI', function () {
+  const env = new TestEnvironment();
+  before(() => ensureImage());
+  after(() => env.dispose());
+
+  /** A failure message is one sentence on one line. */
+  function assertOneSentence(stderr: string): void {
+    const lines = stderr.trim().split('\n');
+    assert.equal(lines.length, 1, `expected one line, got: ${stderr}`);
+    assert.match(lines[0]!, /^sandbox: [A-Z].*[.)]$/);
+  }
+
+  async function assertNothingMade(): Promise<void> {
+    assert.deepEqual(await env.containers(), []);
+    const records = await env.store.listRecords();
+    assert.deepEqual(records, []);
+  }
+
+  it('starts a sandbox with a folder, runs in it, streams logs, and removes it', async function () {
+    const name = uniqueName('cli');
+    const local = tempDir();
+    await fs.writeFile(path.join(local, 'hello.py'), 'print("hello from", __name__)\n');
+    const started = await env.cli(['start', local, '--name', name, '--agent', 'cli-agent', '--json']);
+    assert.equal(started.code, 0, started.stderr + started.stdout);
+    const record = JSON.parse(started.stdout) as { id: string; state: string };
+    assert.equal(record.state, 'running');
+
+    const ran = await env.cli(['exec', name, '--', 'python3', 'hello.py']);
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.equal(ran.stdout, 'hello from __main__\n');
+
+    const exitCode = await env.cli(['exec', name.slice(0, 8), '--', 'exit 3']);
+    assert.equal(exitCode.code, 3);
+
+    const timedOut = await env.cli(['exec', name, '--timeout', '300ms', '--', 'sleep', '30']);
+    assert.equal(timedOut.code, 124);
+
+    const piped = await env.cli(['exec', name, '-i', '--', 'tr', 'a-z', 'A-Z'], { stdin: 'shout\n' });
+    assert.equal(piped.stdout, 'SHOUT\n');
+
+    const logs = await env.cli(['logs', name]);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, /exec {2}python3 hello\.py -> exit 0/);
+    assert.match(logs.stdout, /sync {2}push 1 files/);
+    assert.match(logs.stdout, /Server listening/, 'the sandbox\'s own output (sshd) is in the log');
+
+    const listed = await env.cli(['list']);
+    assert.match(listed.stdout, new RegExp(`${name}\\s+running\\s+cli-agent`));
+
+    const removed = await env.cli(['rm', name]);
+    assert.equal(removed.code, 0, removed.stderr);
+    await assertNothingMade();
+  });
+
+  it('follows logs as execs happen', async function () {
+    const name = uniqueName('follow');
+    await env.controller.create({ name });
+    const child = spawn(process.execPath, [CLI, 'logs', name, '-f', '--json'], { env: { ...process.env, AGENT_SANDBOXES_HOME: env.stateDir } });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    await waitFor(() => output.includes('"created"') || undefined, 10_000, 'the history');
+    await env.controller.exec(name, { command: ['echo', 'followed-marker'] });
+    await waitFor(() => output.includes('followed-marker') || undefined, 10_000, 'the new exec in the followed log');
+    child.kill('SIGINT');
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    assert.equal(code, 0);
+    await env.controller.delete(name);
+  });
+
+  it('answers bad input with one sentence, a meaningful exit code, and nothing half-made', async function () {
+    const unknown = await env.cli(['exec', 'no-such-sandbox', '--', 'true']);
+    assert.equal(unknown.code, 3);
+    assertOneSentence(unknown.stderr);
+    assert.match(unknown.stderr, /No sandbox is called no-such-sandbox/);
+
+    const badName = await env.cli(['start', '--name', 'Bad_Name!']);
+    assert.equal(badName.code, 2);
+    assertOneSentence(badName.stderr);
+
+    const huge = await env.cli(['start', '--name', uniqueName('huge'), '--memory', '100t']);
+    assert.equal(huge.code, 2);
+    assertOneSentence(huge.stderr);
+    assert.match(huge.stderr, /memory limit/);
+
+    const tiny = await env.cli(['start', '--name', uniqueName('tiny'), '--memory', '1m']);
+    assert.equal(tiny.code, 2);
+    assertOneSentence(tiny.stderr);
+
+    const noEngine = await env.cli(['start', '--name', uniqueName('noengine')], { env: { DOCKER_HOST: 'unix:///tmp/no-docker-here.sock' } });
+    assert.equal(noEngine.code, 4);
+    assertOneSentence(noEngine.stderr);
+    assert.match(noEngine.stderr, /Docker engine .* does not answer/);
+
+    const noEngineList = await env.cli(['list', '--json'], { env: { DOCKER_HOST: 'unix:///tmp/no-docker-here.sock' } });
+    assert.equal(noEngineList.code, 4);
+    assert.equal((JSON.parse(noEngineList.stdout) as { error: { code: string } }).error.code, 'engine-unavailable');
+
+    const noFolder = await env.cli(['sync', 'push']);
+    assert.equal(noFolder.code, 2);
+    assertOneSentence(noFolder.stderr);
+
+    await assertNothingMade();
+  });
+
+  for (const moment of ['record', 'container'] as const) {
+    it(`recovers from a CLI killed with SIGKILL in the middle of start (after the ${moment} appears)`, async function () {
+      const name = uniqueName(`crash-${moment}`);
+      // A folder big enough that the push keeps the start busy after the container exists.
+      const local = tempDir();
+      for (let i = 0; i < 40; i++) await fs.writeFile(path.join(local, `blob-${i}`), Buffer.alloc(1024 * 1024, i));
+      const child = spawn(process.execPath, [CLI, 'start', local, '--name', name], {
+        env: { ...process.env, AGENT_SANDBOXES_HOME: env.stateDir },
+        stdio: 'ignore',
+      });
+      const ownerId = await env.ownerId();
+      if (moment === 'record') {
+        await waitFor(async () => (await env.store.listRecords()).find((r) => r.name === name), 20_000, 'the record');
+      } else {
+        await waitFor(async () => (await docker.listContainers({ all: true, filters: { label: [`${LABELS.owner}=${ownerId}`, `${LABELS.name}=${name}`] } }))[0], 20_000, 'the container');
+      }
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.on('close', resolve));
+
+      const listed = await env.cli(['list', '--json']);
+      assert.equal(listed.code, 0, listed.stderr);
+      const leftover = (JSON.parse(listed.stdout) as { name: string; state: string; problem?: string }[]).find((r) => r.name === name);
+      assert.ok(leftover, 'the interrupted sandbox is listed');
+      assert.equal(leftover.state, 'error');
+      assert.match(leftover.problem ?? '', /interrupted/);
+
+      const cleanup = moment === 'record' ? await env.cli(['rm', name]) : await env.cli(['prune']);
+      assert.equal(cleanup.code, 0, cleanup.stderr);
+      await assertNothingMade();
+      assert.equal(existsSync(path.join(env.stateDir, 'manifests')) && (await fs.readdir(path.join(env.stateDir, 'manifests'))).length > 0, false);
+    });
+  }
+});

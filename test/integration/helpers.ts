@@ -1,0 +1,91 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import Dockerode from 'dockerode';
+import { SandboxController } from '../../src/core/controller';
+import { ensureSandboxImage } from '../../src/core/images';
+import { LABELS } from '../../src/core/providers/labels';
+import { StateStore } from '../../src/core/store/stateStore';
+
+export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
+export const CLI = path.join(REPO_ROOT, 'dist', 'cli.js');
+export const docker = new Dockerode();
+
+let imageReady: Promise<unknown> | undefined;
+
+/** The sandbox image; built once per run if CI has not built it already. Fails (never skips) without an engine. */
+export function ensureImage(): Promise<unknown> {
+  imageReady ??= ensureSandboxImage(docker, {});
+  return imageReady;
+}
+
+/** A controller with its own state dir (so its own owner id), cleaned up by `dispose`. */
+export class TestEnvironment {
+  readonly stateDir = mkdtempSync(path.join(os.tmpdir(), 'sandbox-test-'));
+  readonly store = new StateStore(this.stateDir);
+  readonly controller = new SandboxController({ store: this.store });
+
+  async ownerId(): Promise<string> {
+    return this.store.ownerId();
+  }
+
+  /** Containers carrying this environment's owner label. */
+  async containers(extraLabel?: string): Promise<Dockerode.ContainerInfo[]> {
+    const labels = [`${LABELS.owner}=${await this.ownerId()}`];
+    if (extraLabel) labels.push(extraLabel);
+    return docker.listContainers({ all: true, filters: { label: labels } });
+  }
+
+  /** Runs the built CLI against this state dir. */
+  cli(args: string[], options: { env?: NodeJS.ProcessEnv; stdin?: string } = {}): Promise<CliResult> {
+    return runCli(args, { ...options, env: { AGENT_SANDBOXES_HOME: this.stateDir, ...options.env } });
+  }
+
+  async dispose(): Promise<void> {
+    for (const container of await this.containers()) {
+      await docker.getContainer(container.Id).remove({ force: true, v: true }).catch(() => undefined);
+    }
+    await fs.rm(this.stateDir, { recursive: true, force: true });
+  }
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; stdin?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { ...process.env, ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(options.stdin ?? '');
+  });
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+export function tempDir(prefix = 'sandbox-local-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

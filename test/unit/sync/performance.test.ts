@@ -1,0 +1,59 @@
+import * as assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { createTreeFilter, pushTree, scanTree } from '../../../src/core/sync';
+import { localChannel, temporaryFolder } from './helpers';
+
+const FOLDERS = 50;
+const FILES_PER_FOLDER = 100;
+const FILE_BYTES = 10_000;
+
+describe('sync performance on 5,000 files / 50 MB', function () {
+  this.timeout(120_000);
+  let folder: ReturnType<typeof temporaryFolder>;
+  let local: string;
+  let remote: string;
+
+  before(() => {
+    folder = temporaryFolder();
+    local = path.join(folder.root, 'local');
+    remote = path.join(folder.root, 'remote');
+    for (let dir = 0; dir < FOLDERS; dir++) {
+      mkdirSync(path.join(local, `pkg${dir}`), { recursive: true });
+      for (let file = 0; file < FILES_PER_FOLDER; file++) {
+        writeFileSync(path.join(local, `pkg${dir}`, `file${file}.bin`), randomBytes(FILE_BYTES));
+      }
+    }
+  });
+  after(() => folder.cleanup());
+
+  it('rescans an unchanged tree well under a second and sends only what changed', async () => {
+    const channel = localChannel();
+    const timed = async <T>(work: () => Promise<T>): Promise<[T, number]> => {
+      const started = performance.now();
+      const result = await work();
+      return [result, Math.round(performance.now() - started)];
+    };
+
+    const [full, fullMs] = await timed(() => pushTree({ channel, localRoot: local, remoteDir: remote }));
+    assert.equal(full.filesSent, FOLDERS * FILES_PER_FOLDER);
+    assert.equal(full.bytesSent, FOLDERS * FILES_PER_FOLDER * FILE_BYTES);
+
+    const [, rescanMs] = await timed(() => scanTree(local, createTreeFilter(local), full.manifest));
+    const [unchanged, unchangedMs] = await timed(() => pushTree({ channel, localRoot: local, remoteDir: remote, previous: full.manifest }));
+    assert.equal(unchanged.filesSent, 0);
+
+    for (let index = 0; index < 10; index++) writeFileSync(path.join(local, `pkg${index * 5}`, 'file7.bin'), randomBytes(FILE_BYTES));
+    const [incremental, incrementalMs] = await timed(() =>
+      pushTree({ channel, localRoot: local, remoteDir: remote, previous: unchanged.manifest }),
+    );
+    assert.equal(incremental.filesSent, 10);
+    assert.equal(incremental.bytesSent, 10 * FILE_BYTES);
+
+    console.log(
+      `      full push ${fullMs} ms, unchanged rescan ${rescanMs} ms, unchanged push ${unchangedMs} ms, 10-file push ${incrementalMs} ms`,
+    );
+    assert.ok(rescanMs < 1000, `an unchanged rescan took ${rescanMs} ms`);
+  });
+});
