@@ -8,7 +8,7 @@ import { DEFAULT_PROFILE_LIMITS, validateName, validateProfile } from './profile
 import { DockerProvider } from './providers/docker';
 import type { LogLine, Provider, ProviderSandbox } from './providers/provider';
 import { StateStore, type JournalEntry } from './store/stateStore';
-import { pullTree, pushTree, type Manifest, type SyncChannel } from './sync';
+import { pullTree, pushTree, unpackWithTar, type Manifest, type SyncChannel } from './sync';
 
 /** The agent user of our images, and the owner given to pushed files. */
 export const AGENT_USER = 'agent';
@@ -399,12 +399,10 @@ export class SandboxController {
 
   // ---- sync ----------------------------------------------------------------------------------
 
+  /** Sync rides on exec alone, so it works over whatever channel exec uses. */
   private channel(record: SandboxRecord): SyncChannel {
-    const provider = this.provider(record.provider);
-    return {
-      putArchive: (directory, tar, signal) => provider.putArchive(record.providerRef!, directory, tar, signal),
-      exec: (request) => this.execIn(record, request, false),
-    };
+    const exec = (request: ExecRequest) => this.execIn(record, request, false);
+    return { exec, putArchive: (directory, tar, signal) => unpackWithTar(exec, directory, tar, signal) };
   }
 
   /** sync_files, local to sandbox. */

@@ -218,14 +218,6 @@ export class DockerProvider implements Provider {
     }
   }
 
-  async putArchive(ref: string, directory: string, tar: NodeJS.ReadableStream, signal?: AbortSignal): Promise<void> {
-    try {
-      await this.docker.getContainer(ref).putArchive(tar, { path: directory, abortSignal: signal } as never);
-    } catch (error) {
-      throw this.translate(error, 'copy files into the sandbox');
-    }
-  }
-
   async *logs(ref: string, options: LogOptions): AsyncIterable<LogLine> {
     const container = this.docker.getContainer(ref);
     const common = { stdout: true, stderr: true, timestamps: true, tail: options.tail ?? 'all', abortSignal: options.signal };

@@ -56,7 +56,5 @@ export interface Provider {
   list(ownerId: string): Promise<ProviderSandbox[]>;
   inspect(ref: string): Promise<ProviderSandbox | undefined>;
   exec(ref: string, request: ExecRequest): Promise<ExecResult>;
-  /** Unpacks a tar stream into an existing directory inside the sandbox. */
-  putArchive(ref: string, directory: string, tar: NodeJS.ReadableStream, signal?: AbortSignal): Promise<void>;
   logs(ref: string, options: LogOptions): AsyncIterable<LogLine>;
 }

@@ -1,4 +1,5 @@
-import { constants } from 'node:fs';
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Header, Pack } from 'tar-stream';
@@ -20,14 +21,17 @@ type EntryHeader = Partial<Header> & Pick<Header, 'name'>;
 
 /** Read size per chunk of a streamed file: large enough for throughput, small enough for flat memory. */
 const READ_CHUNK_BYTES = 256 * 1024;
-/** Files up to this size are read whole, ahead of their turn, so disk latency overlaps with sending. */
-const READ_AHEAD_MAX_BYTES = 1024 * 1024;
-/** Entries whose reads may run ahead: bounds memory to READ_AHEAD_ENTRIES x READ_AHEAD_MAX_BYTES. */
-const READ_AHEAD_ENTRIES = 16;
+/**
+ * Files up to this size are read in one synchronous call: from the page cache that costs a few
+ * microseconds, where the same read through the thread pool costs three round trips.
+ */
+const WHOLE_READ_MAX_BYTES = 256 * 1024;
 
 /**
  * Appends `paths` of `manifest` to `pack`, parents first, reading each file from disk while the
- * archive is consumed (never the whole tree in memory). Does not finalize the pack.
+ * archive is consumed (never the whole tree in memory: the pack holds an entry back until the
+ * reader takes it). A file entry without a hash gets the hash of the content sent. Does not
+ * finalize the pack.
  */
 export async function writeEntries(
   pack: Pack,
@@ -38,22 +42,8 @@ export async function writeEntries(
 ): Promise<void> {
   // A plain sort puts every directory before its content: a prefix sorts first.
   const sorted = [...paths].sort();
-  const fileOf = (relativePath: string) => path.join(localRoot, ...relativePath.split('/'));
-  const readsAhead = new Map<string, Promise<Buffer>>();
-  let readsStarted = 0;
-
-  for (let index = 0; index < sorted.length; index++) {
-    for (; readsStarted < Math.min(index + READ_AHEAD_ENTRIES, sorted.length); readsStarted++) {
-      const relativePath = sorted[readsStarted];
-      const entry = manifestEntry(manifest, relativePath);
-      if (entry?.type !== 'file' || entry.size > READ_AHEAD_MAX_BYTES) continue;
-      const content = readExactly(fileOf(relativePath), entry.size, relativePath);
-      content.catch(() => undefined); // awaited in its turn; not an unhandled rejection before that
-      readsAhead.set(relativePath, content);
-    }
-
+  for (const relativePath of sorted) {
     throwIfAborted(options.signal, 'The push');
-    const relativePath = sorted[index];
     const entry = manifestEntry(manifest, relativePath);
     if (!entry) continue;
     const header: EntryHeader = {
@@ -69,10 +59,16 @@ export async function writeEntries(
       await addEntry(pack, { ...header, type: 'symlink', linkname: entry.linkTarget });
     } else {
       const fileHeader: EntryHeader = { ...header, type: 'file', size: entry.size };
-      const content = readsAhead.get(relativePath);
-      readsAhead.delete(relativePath);
-      if (content) await addEntry(pack, fileHeader, await content);
-      else await streamFile(pack, fileHeader, fileOf(relativePath), options.signal);
+      const file = path.join(localRoot, ...relativePath.split('/'));
+      const hash = entry.hash === undefined ? createHash('sha256') : undefined;
+      if (entry.size <= WHOLE_READ_MAX_BYTES) {
+        const content = readExactly(file, entry.size, relativePath);
+        hash?.update(content);
+        await addEntry(pack, fileHeader, content);
+      } else {
+        await streamFile(pack, fileHeader, file, options.signal, hash);
+      }
+      if (hash) entry.hash = hash.digest('hex');
       options.onFileSent?.(entry.size);
     }
   }
@@ -87,23 +83,23 @@ function addEntry(pack: Pack, header: EntryHeader, content?: Buffer): Promise<vo
 }
 
 /** The first `size` bytes of `file`, which must still be a regular file at least that long. */
-async function readExactly(file: string, size: number, relativePath: string): Promise<Buffer> {
-  const handle = await openRegularFile(file, relativePath);
+function readExactly(file: string, size: number, relativePath: string): Buffer {
+  const descriptor = openRegularFileSync(file, relativePath);
   try {
     const content = Buffer.allocUnsafe(size);
     for (let offset = 0; offset < size; ) {
-      const { bytesRead } = await handle.read(content, offset, size - offset, offset);
+      const bytesRead = readSync(descriptor, content, offset, size - offset, offset);
       if (bytesRead === 0) throw changedWhilePushing(relativePath);
       offset += bytesRead;
     }
     return content;
   } finally {
-    await handle.close();
+    closeSync(descriptor);
   }
 }
 
 /** Streams exactly `header.size` bytes of a large file; one that shrank since the scan fails the push. */
-async function streamFile(pack: Pack, header: EntryHeader, file: string, signal?: AbortSignal): Promise<void> {
+async function streamFile(pack: Pack, header: EntryHeader, file: string, signal?: AbortSignal, hash?: Hash): Promise<void> {
   const handle = await openRegularFile(file, header.name);
   try {
     let sink!: ReturnType<Pack['entry']>;
@@ -120,6 +116,7 @@ async function streamFile(pack: Pack, header: EntryHeader, file: string, signal?
       const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
       if (bytesRead === 0) throw changedWhilePushing(header.name);
       remaining -= bytesRead;
+      hash?.update(chunk.subarray(0, bytesRead));
       if (!sink.write(chunk.subarray(0, bytesRead))) await drained(sink);
     }
     sink.end(null); // streamx's end() takes an optional last chunk; null means none
@@ -129,10 +126,22 @@ async function streamFile(pack: Pack, header: EntryHeader, file: string, signal?
   }
 }
 
+const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0);
+
 /** O_NOFOLLOW: a file swapped for a symlink since the scan must not ship whatever it points to. */
+function openRegularFileSync(file: string, relativePath: string): number {
+  try {
+    return openSync(file, OPEN_FLAGS);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ELOOP') throw changedWhilePushing(relativePath);
+    throw error;
+  }
+}
+
 async function openRegularFile(file: string, relativePath: string): Promise<FileHandle> {
   try {
-    return await open(file, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+    return await open(file, OPEN_FLAGS);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ELOOP') throw changedWhilePushing(relativePath);

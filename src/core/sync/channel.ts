@@ -4,6 +4,7 @@ import type { ExecRequest, ExecResult } from '../model';
 
 /** The two things a sync needs from a sandbox; a provider plus a sandbox ref gives both. */
 export interface SyncChannel {
+  /** Unpacks a tar stream into `directory`, creating it when missing. */
   putArchive(directory: string, tar: NodeJS.ReadableStream, signal?: AbortSignal): Promise<void>;
   exec(request: ExecRequest): Promise<ExecResult>;
 }
@@ -18,8 +19,19 @@ export function assertRemoteDirectory(remoteDir: string): void {
   }
 }
 
-export async function ensureRemoteDirectory(channel: SyncChannel, remoteDir: string, signal?: AbortSignal): Promise<void> {
-  await runChecked(channel, ['mkdir', '-p', '--', remoteDir], `create ${remoteDir}`, signal);
+/**
+ * Unpacks a tar stream into `directory`, made when missing, with the sandbox's own tar and as the
+ * exec's user (so files belong to that user). One exec: no round trip for the mkdir.
+ */
+export async function unpackWithTar(
+  exec: SyncChannel['exec'],
+  directory: string,
+  archive: NodeJS.ReadableStream,
+  signal?: AbortSignal,
+): Promise<void> {
+  const script = 'mkdir -p -- "$1" && exec tar -x -p -f - -C "$1"';
+  const result = await exec({ command: ['sh', '-c', script, 'sandbox-unpack', directory], stdin: archive, signal, maxOutputBytes: 64 * 1024 });
+  assertSucceeded(result, `unpack files into ${directory}`, signal);
 }
 
 /** `rm -rf` of paths relative to `remoteDir`, as argv (never a shell string), in as few calls as fit. */

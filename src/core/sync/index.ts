@@ -1,5 +1,5 @@
 /** Incremental push of a local folder into a sandbox, and hostile-input-safe pull back out. */
-export type { SyncChannel } from './channel';
+export { unpackWithTar, type SyncChannel } from './channel';
 export { DEFAULT_EXCLUDES, createPathFilter, createTreeFilter, type PathFilter, type TreeFilter } from './ignore';
 export {
   emptyManifest,

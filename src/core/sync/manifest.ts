@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, type Stats } from 'node:fs';
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { createReadStream, lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { open } from 'node:fs/promises';
 import * as path from 'node:path';
 import { throwIfAborted } from '../errors';
 import type { TreeFilter } from './ignore';
@@ -33,17 +33,27 @@ export interface Manifest {
 
 export interface ScanOptions {
   signal?: AbortSignal;
+  /**
+   * Leave `hash` unset on files `previous` does not know as files: they are sent whatever their
+   * content, and the sender hashes them as it reads them, so each is read once.
+   */
+  deferNewFileHashes?: boolean;
 }
 
-/** stat and hash calls in flight at once: enough to keep the libuv pool and the disk busy. */
-const SCAN_CONCURRENCY = 64;
+/** Hash reads in flight at once: enough to keep the libuv pool and the disk busy. */
+const HASH_CONCURRENCY = 32;
 /** Smaller files are read in one call; larger ones are streamed so memory stays flat. */
 const WHOLE_READ_LIMIT = 1024 * 1024;
+/** Entries looked at between two yields to the event loop during the walk. */
+const ENTRIES_PER_SLICE = 2000;
 
 /**
  * Walks `root` without following symlinks. A file is hashed only when its size or mtime differ
  * from `previous`, so rescanning an unchanged tree costs one lstat per entry. Sockets, fifos and
  * devices are not part of a manifest; entries that vanish during the walk are left out.
+ *
+ * The walk itself is synchronous, in slices: an lstat through the thread pool costs several
+ * times the syscall, and a 5,000-file tree rescans in tens of milliseconds this way.
  */
 export async function scanTree(
   root: string,
@@ -52,38 +62,53 @@ export async function scanTree(
   options: ScanOptions = {},
 ): Promise<Manifest> {
   const manifest = emptyManifest();
-  const limit = createLimiter(SCAN_CONCURRENCY);
+  const toHash: { relativePath: string; stats: Stats }[] = [];
+  const directories = [''];
+  let sinceYield = 0;
 
-  const visitDirectory = async (relativeDir: string): Promise<void> => {
+  while (directories.length > 0) {
     throwIfAborted(options.signal, 'The scan');
-    const names = await ignoreVanished(limit(() => readdir(absolute(root, relativeDir))));
-    if (!names) return;
+    const relativeDir = directories.pop()!;
+    const names = ignoreVanishedSync(() => readdirSync(absolute(root, relativeDir)));
+    if (!names) continue;
+    // Parents are read before their children, so their rules are loaded first.
     if (names.includes('.gitignore')) await filter.loadGitignore(relativeDir);
-    await Promise.all(names.map((name) => visitEntry(join(relativeDir, name))));
-  };
-
-  const visitEntry = async (relativePath: string): Promise<void> => {
-    const file = absolute(root, relativePath);
-    // lstat before filtering: directory patterns need the type, and readdir's is not reliable everywhere.
-    const stats = await ignoreVanished(limit(() => lstat(file)));
-    if (!stats || filter.isExcluded(relativePath, stats.isDirectory())) return;
-
-    if (stats.isDirectory()) {
-      manifest.entries[relativePath] = describe(stats, 'dir', { size: 0 });
-      await visitDirectory(relativePath);
-    } else if (stats.isSymbolicLink()) {
-      const linkTarget = await ignoreVanished(limit(() => readlink(file)));
-      if (linkTarget !== undefined) manifest.entries[relativePath] = describe(stats, 'symlink', { linkTarget });
-    } else if (stats.isFile()) {
-      const known = previous && manifestEntry(previous, relativePath);
-      const unchanged =
-        known?.type === 'file' && known.hash && known.size === stats.size && known.mtimeMs === stats.mtimeMs;
-      const hash = unchanged ? known.hash : await ignoreVanished(limit(() => hashFile(file, stats.size)));
-      if (hash !== undefined) manifest.entries[relativePath] = describe(stats, 'file', { hash });
+    for (const name of names) {
+      const relativePath = join(relativeDir, name);
+      const file = absolute(root, relativePath);
+      // lstat before filtering: directory patterns need the type, and readdir's is not reliable everywhere.
+      const stats = ignoreVanishedSync(() => lstatSync(file));
+      if (!stats || filter.isExcluded(relativePath, stats.isDirectory())) continue;
+      if (stats.isDirectory()) {
+        manifest.entries[relativePath] = describe(stats, 'dir', { size: 0 });
+        directories.push(relativePath);
+      } else if (stats.isSymbolicLink()) {
+        const linkTarget = ignoreVanishedSync(() => readlinkSync(file));
+        if (linkTarget !== undefined) manifest.entries[relativePath] = describe(stats, 'symlink', { linkTarget });
+      } else if (stats.isFile()) {
+        const known = previous && manifestEntry(previous, relativePath);
+        const unchanged = known?.type === 'file' && known.hash && known.size === stats.size && known.mtimeMs === stats.mtimeMs;
+        if (unchanged) manifest.entries[relativePath] = describe(stats, 'file', { hash: known.hash });
+        else if (known?.type !== 'file' && options.deferNewFileHashes) manifest.entries[relativePath] = describe(stats, 'file', {});
+        else toHash.push({ relativePath, stats });
+      }
+      if (++sinceYield >= ENTRIES_PER_SLICE) {
+        sinceYield = 0;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     }
-  };
+  }
 
-  await visitDirectory('');
+  const limit = createLimiter(HASH_CONCURRENCY);
+  await Promise.all(
+    toHash.map(({ relativePath, stats }) =>
+      limit(async () => {
+        throwIfAborted(options.signal, 'The scan');
+        const hash = await ignoreVanished(hashFile(absolute(root, relativePath), stats.size));
+        if (hash !== undefined) manifest.entries[relativePath] = describe(stats, 'file', { hash });
+      }),
+    ),
+  );
   return manifest;
 }
 
@@ -136,6 +161,15 @@ async function hashFile(file: string, size: number): Promise<string> {
 async function ignoreVanished<T>(operation: Promise<T>): Promise<T | undefined> {
   try {
     return await operation;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+function ignoreVanishedSync<T>(operation: () => T): T | undefined {
+  try {
+    return operation();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;

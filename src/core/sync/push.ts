@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { SandboxError, cancelledError } from '../errors';
 import { writeEntries, type ArchiveOwner } from './archiveWriter';
-import { assertRemoteDirectory, ensureRemoteDirectory, removeRemotePaths, type SyncChannel } from './channel';
+import { assertRemoteDirectory, removeRemotePaths, type SyncChannel } from './channel';
 import { createTreeFilter, type PathFilter } from './ignore';
 import { isUsableManifest, manifestEntry, scanTree, type Manifest, type ManifestEntry } from './manifest';
 
@@ -74,14 +74,13 @@ export async function pushTree(options: PushOptions): Promise<PushResult> {
   const previous = isUsableManifest(options.previous) ? options.previous : undefined;
 
   const filter = createTreeFilter(localRoot, options.excludes);
-  const manifest = await scanTree(localRoot, filter, previous, { signal });
+  const manifest = await scanTree(localRoot, filter, previous, { signal, deferNewFileHashes: true });
   const scanned = Object.keys(manifest.entries).length;
   onProgress?.({ phase: 'scan', done: scanned, total: scanned });
 
   const { changed, deleted } = diffManifests(previous, manifest);
   const removals = planRemovals(previous, manifest, changed, deleted, filter, options.deleteExtraneous ?? false);
 
-  await ensureRemoteDirectory(channel, remoteDir, signal);
   const toRemove = topmostPaths([...removals.replaced, ...removals.deleted]);
   if (toRemove.length > 0) {
     onProgress?.({ phase: 'delete', done: 0, total: toRemove.length });
@@ -89,7 +88,8 @@ export async function pushTree(options: PushOptions): Promise<PushResult> {
     onProgress?.({ phase: 'delete', done: toRemove.length, total: toRemove.length });
   }
 
-  const sent = changed.length > 0 ? await sendArchive(options, localRoot, manifest, changed) : { files: 0, bytes: 0 };
+  // The first push sends even an empty tree: putArchive makes the sandbox folder.
+  const sent = changed.length > 0 || !previous ? await sendArchive(options, localRoot, manifest, changed) : { files: 0, bytes: 0 };
 
   // Still in the sandbox, so still ours: a later push with deleteExtraneous can remove them.
   for (const relativePath of removals.kept) manifest.entries[relativePath] = previous!.entries[relativePath];

@@ -142,6 +142,8 @@ function writeStdin(stream: NodeJS.ReadWriteStream, stdin: NonNullable<ExecReque
   if (typeof stdin === 'string' || Buffer.isBuffer(stdin)) {
     stream.end(stdin);
   } else {
+    // pipe() leaves the destination open when the source fails: close it so the command sees EOF.
+    stdin.on('error', () => stream.end());
     stdin.pipe(stream);
   }
 }

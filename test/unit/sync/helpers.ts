@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tar from 'tar-stream';
 import type { ExecRequest, ExecResult } from '../../../src/core/model';
-import type { SyncChannel } from '../../../src/core/sync';
+import { unpackWithTar, type SyncChannel } from '../../../src/core/sync';
 
 /** A fresh folder under the system temp dir, removed by `cleanup`. */
 export function temporaryFolder(): { root: string; cleanup: () => void } {
@@ -27,22 +27,7 @@ export function localChannel(log: ChannelLog = { execs: [], archives: 0 }): Sync
     log,
     putArchive(directory, archive, signal) {
       log.archives++;
-      return new Promise((resolve, reject) => {
-        const child = spawn('tar', ['-x', '-C', directory], { stdio: ['pipe', 'ignore', 'pipe'] });
-        let stderr = '';
-        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-        const fail = (error: Error): void => {
-          child.kill('SIGKILL');
-          reject(error);
-        };
-        // Like a real provider: a broken input stream or a cancel must end the copy, not hang it.
-        archive.on('error', fail);
-        signal?.addEventListener('abort', () => fail(new Error('putArchive aborted')), { once: true });
-        child.stdin.on('error', () => undefined);
-        archive.pipe(child.stdin);
-        child.on('error', reject);
-        child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`tar -x failed (${code}): ${stderr}`))));
-      });
+      return unpackWithTar((request) => this.exec(request), directory, archive, signal);
     },
     exec(request) {
       const argv = typeof request.command === 'string' ? ['sh', '-c', request.command] : request.command;
@@ -55,7 +40,15 @@ export function localChannel(log: ChannelLog = { execs: [], archives: 0 }): Sync
 function runProcess(argv: string[], request: ExecRequest): Promise<ExecResult> {
   const started = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(argv[0], argv.slice(1), { cwd: request.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(argv[0], argv.slice(1), { cwd: request.cwd, stdio: [request.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    if (request.stdin !== undefined) {
+      child.stdin!.on('error', () => undefined); // the process may exit before reading it all
+      if (typeof request.stdin === 'string' || Buffer.isBuffer(request.stdin)) child.stdin!.end(request.stdin);
+      else {
+        request.stdin.on('error', () => child.stdin!.end());
+        request.stdin.pipe(child.stdin!);
+      }
+    }
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let cancelled = false;
@@ -64,11 +57,11 @@ function runProcess(argv: string[], request: ExecRequest): Promise<ExecResult> {
       child.kill('SIGKILL');
     };
     request.signal?.addEventListener('abort', onAbort, { once: true });
-    child.stdout.on('data', (chunk: Buffer) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
       stdout.push(chunk);
       request.onStdout?.(chunk);
     });
-    child.stderr.on('data', (chunk: Buffer) => {
+    child.stderr!.on('data', (chunk: Buffer) => {
       stderr.push(chunk);
       request.onStderr?.(chunk);
     });

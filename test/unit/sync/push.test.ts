@@ -203,7 +203,7 @@ describe('pushTree', () => {
     writeTree(folder.root, { 'sandbox-file': 'blocks mkdir' });
     await assert.rejects(
       push({ remoteDir: path.join(folder.root, 'sandbox-file', 'sub') }),
-      (error) => isSandboxError(error, 'provider-error') && /Could not create .* \(exit code 1\): mkdir: /.test(error.message),
+      (error) => isSandboxError(error, 'provider-error') && /Could not unpack files into .* \(exit code 1\): mkdir: /.test(error.message),
     );
   });
 
