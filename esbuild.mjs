@@ -2,6 +2,23 @@
 import * as esbuild from 'esbuild';
 
 const production = process.argv.includes('--production');
+
+/**
+ * dockerode's BuildKit support (a gRPC session and protobuf progress) is half of its weight and
+ * slows every CLI start; we build with the classic builder, so those two modules become stubs.
+ */
+const withoutBuildKit = {
+  name: 'without-buildkit',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/(session|buildkit)$/ }, (args) =>
+      /[\\/]dockerode[\\/]lib$/.test(args.resolveDir) ? { path: args.path, namespace: 'buildkit-stub' } : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'buildkit-stub' }, () => ({
+      contents: "module.exports = function () { throw new Error('BuildKit builds are not part of this bundle.'); };",
+      loader: 'js',
+    }));
+  },
+};
 const common = {
   bundle: true,
   platform: 'node',
@@ -10,6 +27,7 @@ const common = {
   sourcemap: !production,
   minify: production,
   logLevel: 'warning',
+  plugins: [withoutBuildKit],
   // Optional native accelerators of ssh2 (pulled in by docker-modem); ssh2 falls back to pure JS.
   external: ['cpu-features', './crypto/build/Release/sshcrypto.node'],
 };
