@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SandboxError, describeError, throwIfAborted } from './errors';
+import { SandboxError, describeError, isSandboxError, throwIfAborted } from './errors';
 import { ensureSandboxImage, sandboxImageTag } from './images';
 import type { ExecRequest, ExecResult, Profile, ProviderKind, SandboxRecord } from './model';
 import { DEFAULT_PROFILE_LIMITS, validateName, validateProfile } from './profile';
@@ -477,8 +477,15 @@ export class SandboxController {
     const provider = this.provider(record.provider);
     const journal = (await this.store.readJournal(record.id)).map((entry): LogEntry => ({ time: entry.time, source: 'journal', entry }));
     const ownLines: LogEntry[] = [];
-    if (record.providerRef) {
-      for await (const line of provider.logs(record.providerRef, { tail: options.tail })) ownLines.push(sandboxLine(line));
+    let machineRef = record.providerRef;
+    try {
+      if (record.providerRef) {
+        for await (const line of provider.logs(record.providerRef, { tail: options.tail })) ownLines.push(sandboxLine(line));
+      }
+    } catch (error) {
+      // A lost machine has no output left, but its journal still tells its history.
+      if (!isSandboxError(error, 'not-found')) throw error;
+      machineRef = undefined;
     }
     let history = [...journal, ...ownLines].sort((a, b) => a.time.localeCompare(b.time));
     if (options.tail !== undefined) history = history.slice(-options.tail);
@@ -491,8 +498,8 @@ export class SandboxController {
     if (options.signal?.aborted) return;
     const live = mergeAsync<LogEntry>([
       mapAsync(this.store.followJournal(record.id, stop.signal), (entry) => ({ time: entry.time, source: 'journal', entry })),
-      record.providerRef
-        ? mapAsync(provider.logs(record.providerRef, { follow: true, tail: 0, signal: stop.signal }), sandboxLine)
+      machineRef
+        ? mapAsync(provider.logs(machineRef, { follow: true, tail: 0, signal: stop.signal }), sandboxLine)
         : (async function* () {})(),
     ]);
     try {
