@@ -1,107 +1,147 @@
 import * as assert from 'node:assert/strict';
+import { SandboxController } from '../../src/core/controller';
 import type { SandboxRecord } from '../../src/core/model';
 import { isSandboxError } from '../../src/core/errors';
+import { DockerProvider } from '../../src/core/providers/docker';
 import { TestEnvironment, ensureImage, uniqueName } from './helpers';
 
-describe('exec in a Docker sandbox', function () {
-  const env = new TestEnvironment();
-  let sandbox: SandboxRecord;
+// One suite, run over both ways a command can reach a Docker sandbox: they must not differ.
+for (const channel of ['docker', 'agent'] as const) {
+  describe(`exec in a Docker sandbox (${channel} channel)`, function () {
+    const env = new TestEnvironment();
+    const provider = new DockerProvider({ execChannel: channel });
+    const controller = new SandboxController({ store: env.store, providers: { docker: provider } });
+    let sandbox: SandboxRecord;
 
-  before(async function () {
-    await ensureImage();
-    sandbox = await env.controller.create({ name: uniqueName('exec'), agentId: 'exec-test' });
-  });
-  after(() => env.dispose());
-
-  const run = (command: string[] | string, extra: object = {}) => env.controller.exec(sandbox.id, { command, ...extra });
-
-  /** Processes in the sandbox whose command line contains `needle`, not counting the probe itself. */
-  async function processesMatching(needle: string): Promise<string[]> {
-    const result = await env.controller.exec(sandbox.id, { command: ['ps', '-eo', 'pid,args'], user: 'root' });
-    return result.stdout.split('\n').filter((line) => line.includes(needle));
-  }
-
-  it('returns exit codes as results: 0, 7, 126 and 127', async function () {
-    assert.equal((await run(['true'])).exitCode, 0);
-    assert.equal((await run('exit 7')).exitCode, 7);
-    assert.equal((await run('printf "x" > /tmp/not-executable; chmod -x /tmp/not-executable; /tmp/not-executable')).exitCode, 126);
-    assert.equal((await run('no-such-program-anywhere')).exitCode, 127);
-  });
-
-  it('reports a program that cannot start as a clear error', async function () {
-    await assert.rejects(run(['no-such-program-anywhere']), (error: unknown) => {
-      assert.ok(isSandboxError(error, 'command-failed-to-start'));
-      assert.match(error.message, /no-such-program-anywhere was not found/);
-      return true;
+    before(async function () {
+      await ensureImage();
+      sandbox = await controller.create({ name: uniqueName(`exec-${channel}`), agentId: 'exec-test' });
     });
-    await assert.rejects(run(['true'], { cwd: '/no/such/dir' }), (error: unknown) => isSandboxError(error, 'command-failed-to-start'));
-  });
-
-  it('keeps stdout and stderr apart and streams them as they come', async function () {
-    const seen: string[] = [];
-    const result = await run('echo out; echo err >&2; sleep 0.3; echo late', {
-      onStdout: (chunk: Buffer) => seen.push(`${Date.now()} ${chunk.toString()}`),
+    after(async () => {
+      provider.dispose();
+      await env.dispose();
     });
-    assert.equal(result.stdout, 'out\nlate\n');
-    assert.equal(result.stderr, 'err\n');
-    assert.equal(seen.length, 2, 'the two writes arrive as two chunks, 0.3 s apart');
-    const [first, second] = seen.map((line) => Number(line.split(' ')[0]));
-    assert.ok(second! - first! >= 200, `chunks ${second! - first!} ms apart`);
-  });
 
-  it('passes 1 MB of output whole, and says when a cap cut it', async function () {
-    const whole = await run(['python3', '-c', 'import sys; sys.stdout.write("a" * 1_000_000)']);
-    assert.equal(whole.stdoutBytes, 1_000_000);
-    assert.equal(whole.stdout.length, 1_000_000);
-    assert.equal(whole.truncated, false);
-    const capped = await run(['python3', '-c', 'import sys; sys.stdout.write("b" * 1_000_000)'], { maxOutputBytes: 1000 });
-    assert.equal(capped.stdout.length, 1000);
-    assert.equal(capped.stdoutBytes, 1_000_000);
-    assert.equal(capped.truncated, true);
-  });
+    const run = (command: string[] | string, extra: object = {}) => controller.exec(sandbox.id, { command, ...extra });
 
-  it('feeds stdin and honours cwd, env and user', async function () {
-    const echoed = await run(['wc', '-c'], { stdin: 'x'.repeat(12345) });
-    assert.equal(echoed.stdout.trim(), '12345');
-    const context = await run('pwd; echo "$GREETING"; id -un', { cwd: '/tmp', env: { GREETING: 'hi there' } });
-    assert.equal(context.stdout, '/tmp\nhi there\nagent\n');
-    assert.equal((await run(['id', '-u'], { user: 'root' })).stdout.trim(), '0');
-  });
+    /** Processes in the sandbox whose command line contains `needle`, not counting the probe itself. */
+    async function processesMatching(needle: string): Promise<string[]> {
+      const result = await controller.exec(sandbox.id, { command: ['ps', '-eo', 'pid,args'], user: 'root' });
+      return result.stdout.split('\n').filter((line) => line.includes(needle));
+    }
 
-  it('kills the command and its children on timeout', async function () {
-    const started = Date.now();
-    const result = await run('sleep 301 & sleep 302; wait', { timeoutMs: 500 });
-    assert.equal(result.timedOut, true);
-    assert.equal(result.exitCode, null);
-    assert.ok(result.signal === 'SIGTERM' || result.signal === 'SIGKILL', `signal ${result.signal}`);
-    assert.ok(Date.now() - started < 5000);
-    assert.deepEqual(await processesMatching('sleep 30'), []);
-  });
+    it('returns exit codes as results: 0, 7, 126 and 127', async function () {
+      assert.equal((await run(['true'])).exitCode, 0);
+      assert.equal((await run('exit 7')).exitCode, 7);
+      assert.equal((await run('printf "x" > /tmp/not-executable; chmod -x /tmp/not-executable; /tmp/not-executable')).exitCode, 126);
+      assert.equal((await run('no-such-program-anywhere')).exitCode, 127);
+    });
 
-  it('kills a command that ignores SIGTERM', async function () {
-    const result = await run(['sh', '-c', 'trap "" TERM; sleep 303 & wait; sleep 303'], { timeoutMs: 300 });
-    assert.equal(result.timedOut, true);
-    assert.equal(result.signal, 'SIGKILL');
-    assert.deepEqual(await processesMatching('sleep 303'), []);
-  });
+    it('reports a program that cannot start as a clear error', async function () {
+      await assert.rejects(run(['no-such-program-anywhere']), (error: unknown) => {
+        assert.ok(isSandboxError(error, 'command-failed-to-start'));
+        assert.match(error.message, /no-such-program-anywhere was not found/);
+        return true;
+      });
+      await assert.rejects(run(['true'], { cwd: '/no/such/dir' }), (error: unknown) => isSandboxError(error, 'command-failed-to-start'));
+    });
 
-  it('kills the command when cancelled through an AbortSignal', async function () {
-    const abort = new AbortController();
-    setTimeout(() => abort.abort(), 400);
-    const result = await run(['python3', '-c', 'import time; time.sleep(304)'], { signal: abort.signal });
-    assert.equal(result.cancelled, true);
-    assert.equal(result.timedOut, false);
-    assert.deepEqual(await processesMatching('time.sleep(304)'), []);
-  });
+    it('keeps stdout and stderr apart and streams them as they come', async function () {
+      const seen: string[] = [];
+      const result = await run('echo out; echo err >&2; sleep 0.3; echo late', {
+        onStdout: (chunk: Buffer) => seen.push(`${Date.now()} ${chunk.toString()}`),
+      });
+      assert.equal(result.stdout, 'out\nlate\n');
+      assert.equal(result.stderr, 'err\n');
+      assert.equal(seen.length, 2, 'the two writes arrive as two chunks, 0.3 s apart');
+      const [first, second] = seen.map((line) => Number(line.split(' ')[0]));
+      assert.ok(second! - first! >= 200, `chunks ${second! - first!} ms apart`);
+    });
 
-  it('journals every exec without environment values', async function () {
-    await run(['echo', 'journalled'], { env: { SECRET_TOKEN: 'do-not-log-me' } });
-    const journal = await env.store.readJournal(sandbox.id);
-    const entry = journal.find((e) => e.kind === 'exec' && Array.isArray(e.command) && e.command[1] === 'journalled');
-    assert.ok(entry && entry.kind === 'exec');
-    assert.equal(entry.exitCode, 0);
-    assert.equal(entry.stdout, 'journalled\n');
-    assert.deepEqual(entry.envKeys, ['SECRET_TOKEN']);
-    assert.ok(!JSON.stringify(journal).includes('do-not-log-me'));
+    it('passes 1 MB of output whole, and says when a cap cut it', async function () {
+      const whole = await run(['python3', '-c', 'import sys; sys.stdout.write("a" * 1_000_000)']);
+      assert.equal(whole.stdoutBytes, 1_000_000);
+      assert.equal(whole.stdout.length, 1_000_000);
+      assert.equal(whole.truncated, false);
+      const capped = await run(['python3', '-c', 'import sys; sys.stdout.write("b" * 1_000_000)'], { maxOutputBytes: 1000 });
+      assert.equal(capped.stdout.length, 1000);
+      assert.equal(capped.stdoutBytes, 1_000_000);
+      assert.equal(capped.truncated, true);
+    });
+
+    it('feeds stdin and honours cwd, env and user', async function () {
+      const echoed = await run(['wc', '-c'], { stdin: 'x'.repeat(12345) });
+      assert.equal(echoed.stdout.trim(), '12345');
+      const context = await run('pwd; echo "$GREETING"; id -un', { cwd: '/tmp', env: { GREETING: 'hi there' } });
+      assert.equal(context.stdout, '/tmp\nhi there\nagent\n');
+      assert.equal((await run(['id', '-u'], { user: 'root' })).stdout.trim(), '0');
+    });
+
+    it('kills the command and its children on timeout', async function () {
+      const started = Date.now();
+      const result = await run('sleep 301 & sleep 302; wait', { timeoutMs: 500 });
+      assert.equal(result.timedOut, true);
+      assert.equal(result.exitCode, null);
+      assert.ok(result.signal === 'SIGTERM' || result.signal === 'SIGKILL', `signal ${result.signal}`);
+      assert.ok(Date.now() - started < 5000);
+      assert.deepEqual(await processesMatching('sleep 30'), []);
+    });
+
+    it('kills a command that ignores SIGTERM', async function () {
+      const result = await run(['sh', '-c', 'trap "" TERM; sleep 303 & wait; sleep 303'], { timeoutMs: 300 });
+      assert.equal(result.timedOut, true);
+      assert.equal(result.signal, 'SIGKILL');
+      assert.deepEqual(await processesMatching('sleep 303'), []);
+    });
+
+    it('kills the command when cancelled through an AbortSignal', async function () {
+      const abort = new AbortController();
+      setTimeout(() => abort.abort(), 400);
+      const result = await run(['python3', '-c', 'import time; time.sleep(304)'], { signal: abort.signal });
+      assert.equal(result.cancelled, true);
+      assert.equal(result.timedOut, false);
+      assert.deepEqual(await processesMatching('time.sleep(304)'), []);
+    });
+
+    it('kills a child that left the process tree and its session', async function () {
+      // The subshell starts a new session and exits: its child is an orphan of init, found by its environment only.
+      const result = await run('(setsid sleep 305 > /dev/null 2>&1 &); sleep 306', { timeoutMs: 500 });
+      assert.equal(result.timedOut, true);
+      assert.deepEqual(await processesMatching('sleep 30'), []);
+    });
+
+    it('gives a command the environment, identity and stdin of docker exec', async function () {
+      const probe = 'id; echo "HOME=$HOME"; grep -E "^(Uid|Gid|Groups|CapEff)" /proc/self/status; env | grep -v SANDBOX_EXEC_ID | sort; ls -l /proc/self/fd/0 | sed "s/.*-> //"';
+      const asAgent = await run(probe);
+      assert.match(asAgent.stdout, /^uid=1000\(agent\) gid=1000\(agent\) groups=1000\(agent\)\nHOME=\/home\/agent\n/);
+      assert.match(asAgent.stdout, /^Uid:\t1000\t1000\t1000\t1000$/m);
+      assert.match(asAgent.stdout, /^CapEff:\t0+$/m);
+      assert.match(asAgent.stdout, /^PATH=\/usr\/local\/sbin:\/usr\/local\/bin:\/usr\/sbin:\/usr\/bin:\/sbin:\/bin$/m);
+      assert.match(asAgent.stdout, /^\/dev\/null$/m);
+      const withGroup = await run(['id'], { user: 'agent:staff' });
+      assert.equal(withGroup.stdout, 'uid=1000(agent) gid=50(staff) groups=50(staff)\n');
+      const unknownUid = await run('id; echo "$HOME"', { user: '1234' });
+      assert.equal(unknownUid.stdout, 'uid=1234 gid=0(root) groups=0(root)\n/\n');
+      assert.equal((await run('echo "$HOME"', { user: 'root' })).stdout, '/root\n');
+      assert.equal((await run(['cat'])).stdout, '', 'without stdin, cat ends at once');
+    });
+
+    it('reports death by a signal the way the engine does', async function () {
+      // Not a timeout or cancel: the engine's 128 + signal stays the exit code.
+      const result = await run('kill -9 $$');
+      assert.equal(result.exitCode, 137);
+      assert.equal(result.signal, undefined);
+    });
+
+    it('journals every exec without environment values', async function () {
+      await run(['echo', 'journalled'], { env: { SECRET_TOKEN: 'do-not-log-me' } });
+      const journal = await env.store.readJournal(sandbox.id);
+      const entry = journal.find((e) => e.kind === 'exec' && Array.isArray(e.command) && e.command[1] === 'journalled');
+      assert.ok(entry && entry.kind === 'exec');
+      assert.equal(entry.exitCode, 0);
+      assert.equal(entry.stdout, 'journalled\n');
+      assert.deepEqual(entry.envKeys, ['SECRET_TOKEN']);
+      assert.ok(!JSON.stringify(journal).includes('do-not-log-me'));
+    });
   });
-});
+}

@@ -2,6 +2,7 @@ import Dockerode from 'dockerode';
 import { SandboxError, describeError } from '../errors';
 import type { ExecRequest, ExecResult, Profile, SandboxState } from '../model';
 import { dockerExec } from '../transport/dockerExec';
+import { ExecAgentChannels } from '../transport/execAgent';
 import { LABELS } from './labels';
 import type { CreateSpec, LogLine, LogOptions, Provider, ProviderSandbox } from './provider';
 
@@ -13,6 +14,12 @@ const PING_TIMEOUT_MS = 3000;
 export interface DockerProviderOptions {
   /** A dockerode client; by default one configured from DOCKER_HOST or the local socket. */
   docker?: Dockerode;
+  /**
+   * How commands run. 'agent' (the default): through one persistent exec agent per container,
+   * a few milliseconds each; containers without python3 fall back to 'docker'. 'docker': one
+   * engine exec per command, which is all a short-lived process (the CLI) needs.
+   */
+  execChannel?: 'agent' | 'docker';
 }
 
 type ContainerSummary = Dockerode.ContainerInfo;
@@ -23,9 +30,11 @@ export class DockerProvider implements Provider {
   readonly docker: Dockerode;
   private networkReady?: Promise<void>;
   private engineInfo?: Promise<{ cpus: number; memory: number }>;
+  private readonly execAgents?: ExecAgentChannels;
 
   constructor(options: DockerProviderOptions = {}) {
     this.docker = options.docker ?? new Dockerode();
+    if ((options.execChannel ?? 'agent') === 'agent') this.execAgents = new ExecAgentChannels(this.docker);
   }
 
   /** Where the engine is expected, for messages. */
@@ -211,11 +220,18 @@ export class DockerProvider implements Provider {
   }
 
   async exec(ref: string, request: ExecRequest): Promise<ExecResult> {
+    const defaults = { user: 'root', cwd: '/' };
     try {
-      return await dockerExec(this.docker, ref, request, { user: 'root', cwd: '/' });
+      const viaAgent = await this.execAgents?.exec(ref, request, defaults);
+      return viaAgent ?? (await dockerExec(this.docker, ref, request, defaults));
     } catch (error) {
       throw this.translate(error, 'run the command');
     }
+  }
+
+  /** Closes the exec agents' connections; their agents end and stop what they still run. */
+  dispose(): void {
+    this.execAgents?.close();
   }
 
   async *logs(ref: string, options: LogOptions): AsyncIterable<LogLine> {

@@ -4,15 +4,10 @@ import { finished } from 'node:stream/promises';
 import type Dockerode from 'dockerode';
 import { SandboxError } from '../errors';
 import { DEFAULT_MAX_OUTPUT_BYTES, type ExecRequest, type ExecResult } from '../model';
-import { OutputCollector, signalName } from './output';
+import { OutputCollector, STREAM_CLOSE_GRACE_MS, TERMINATION_GRACE_MS, signalName, startFailure } from './output';
 
 /** Environment marker given to every exec: children inherit it, so the whole tree can be found and killed. */
 export const EXEC_MARKER_ENV = 'SANDBOX_EXEC_ID';
-
-/** How long a process has to leave after SIGTERM before it gets SIGKILL. */
-const TERMINATION_GRACE_MS = 1000;
-/** How long the output may stay open after the process tree was killed. */
-const STREAM_CLOSE_GRACE_MS = 5000;
 
 export interface DockerExecDefaults {
   user: string;
@@ -146,24 +141,6 @@ function writeStdin(stream: NodeJS.ReadWriteStream, stdin: NonNullable<ExecReque
     stdin.on('error', () => stream.end());
     stdin.pipe(stream);
   }
-}
-
-/**
- * The runtime reports a program that cannot start (missing, not executable, bad working
- * directory) on the output stream with exit code 126 or 127; that is an error, not a result.
- */
-function startFailure(stdout: string, argv: string[], cwd: string | undefined): SandboxError | undefined {
-  if (!stdout.includes('OCI runtime exec failed')) return undefined;
-  if (/chdir|cwd/.test(stdout)) {
-    return new SandboxError('command-failed-to-start', `The working directory ${cwd ?? ''} does not exist in the sandbox; create it or pick another.`.replace('  ', ' '));
-  }
-  if (/not found|no such file/i.test(stdout)) {
-    return new SandboxError('command-failed-to-start', `The program ${argv[0]} was not found in the sandbox; install it or give its full path.`);
-  }
-  if (/permission denied/i.test(stdout)) {
-    return new SandboxError('command-failed-to-start', `The program ${argv[0]} is not executable in the sandbox; check its mode.`);
-  }
-  return new SandboxError('command-failed-to-start', `The command could not start in the sandbox: ${stdout.trim().split('\n')[0]}`);
 }
 
 /**

@@ -1,4 +1,10 @@
 import { constants } from 'node:os';
+import { SandboxError } from '../errors';
+
+/** How long a process has to leave after SIGTERM before it gets SIGKILL. */
+export const TERMINATION_GRACE_MS = 1000;
+/** How long the output may stay open after the process tree was killed. */
+export const STREAM_CLOSE_GRACE_MS = 5000;
 
 /** Keeps up to `limit` bytes of a stream for the result while passing every chunk on. */
 export class OutputCollector {
@@ -36,4 +42,37 @@ export function signalName(signalNumber: number): string {
     if (value === signalNumber) return name;
   }
   return `SIG${signalNumber}`;
+}
+
+/** Why a program could not start: the same four cases whichever way the command was run. */
+export type StartFailureReason = 'not-found' | 'not-executable' | 'bad-cwd' | 'other';
+
+/** The error for a program that could not start; `detail` (the runtime's words) is shown for 'other'. */
+export function startFailureError(reason: StartFailureReason, argv: string[], cwd: string | undefined, detail: string): SandboxError {
+  switch (reason) {
+    case 'bad-cwd':
+      return new SandboxError('command-failed-to-start', `The working directory ${cwd ?? ''} does not exist in the sandbox; create it or pick another.`.replace('  ', ' '));
+    case 'not-found':
+      return new SandboxError('command-failed-to-start', `The program ${argv[0]} was not found in the sandbox; install it or give its full path.`);
+    case 'not-executable':
+      return new SandboxError('command-failed-to-start', `The program ${argv[0]} is not executable in the sandbox; check its mode.`);
+    default:
+      return new SandboxError('command-failed-to-start', `The command could not start in the sandbox: ${detail}`);
+  }
+}
+
+/**
+ * The runtime reports a program that cannot start (missing, not executable, bad working
+ * directory) on the output stream with exit code 126 or 127; that is an error, not a result.
+ */
+export function startFailure(stdout: string, argv: string[], cwd: string | undefined): SandboxError | undefined {
+  if (!stdout.includes('OCI runtime exec failed')) return undefined;
+  const reason: StartFailureReason = /chdir|cwd/.test(stdout)
+    ? 'bad-cwd'
+    : /not found|no such file/i.test(stdout)
+      ? 'not-found'
+      : /permission denied/i.test(stdout)
+        ? 'not-executable'
+        : 'other';
+  return startFailureError(reason, argv, cwd, stdout.trim().split('\n')[0]!);
 }
