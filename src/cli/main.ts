@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { SandboxController, type LogEntry, type Progress } from '../core/controller';
+import { DockerProvider } from '../core/providers/docker';
 import { SandboxError, describeError, isSandboxError, type SandboxErrorCode } from '../core/errors';
 import type { ExecRequest, Profile, SandboxRecord } from '../core/model';
 import { formatSize, parseSize } from '../core/profile';
@@ -18,6 +19,7 @@ export const EXIT = {
   engineUnavailable: 4,
   conflict: 5,
   timeout: 124,
+  cannotStart: 127,
   cancelled: 130,
 } as const;
 
@@ -30,6 +32,7 @@ const EXIT_BY_CODE: Partial<Record<SandboxErrorCode, number>> = {
   conflict: EXIT.conflict,
   'wrong-state': EXIT.conflict,
   cancelled: EXIT.cancelled,
+  'command-failed-to-start': EXIT.cannotStart,
 };
 
 const USAGE = `sandbox: isolated machines for agents, on the local Docker engine
@@ -126,29 +129,36 @@ export async function main(argv: string[]): Promise<number> {
     if (interrupts > 1) process.exit(EXIT.cancelled); // a second Ctrl-C means now
     abort.abort();
   };
-  process.on('SIGINT', onInterrupt);
-  process.on('SIGTERM', onInterrupt);
-  const context: Context = { json, controller: new SandboxController(), signal: abort.signal, out, printJson };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const name of signals) process.on(name, onInterrupt);
+  // A reader that went away (`| head`) ends the command in the sandbox too, quietly.
+  const onOutputError = (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    outputClosed = true;
+    abort.abort();
+  };
+  process.stdout.on('error', onOutputError);
+  // A one-shot process gains nothing from a persistent channel: plain docker exec is quicker to open.
+  const controller = new SandboxController({ providers: { docker: new DockerProvider({ execChannel: 'docker' }) } });
+  const context: Context = { json, controller, signal: abort.signal, out, printJson };
   try {
     return await handler(rest, context);
   } catch (error) {
+    if (outputClosed) return EXIT.ok;
     return reportError(error, json, abort.signal.aborted);
   } finally {
-    process.off('SIGINT', onInterrupt);
-    process.off('SIGTERM', onInterrupt);
+    for (const name of signals) process.off(name, onInterrupt);
   }
 }
+
+let outputClosed = false;
 
 function reportError(error: unknown, json: boolean, aborted: boolean): number {
   const sandboxError = isSandboxError(error)
     ? error
     : aborted
       ? new SandboxError('cancelled', 'Cancelled.')
-      : (error as { code?: string })?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
-          (error as { code?: string })?.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ||
-          (error as { code?: string })?.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL'
-        ? new SandboxError('invalid-input', `${describeError(error).replace(/\.$/, '')}; see \`sandbox help\`.`)
-        : undefined;
+      : parseError(error);
   if (json) {
     process.stdout.write(
       JSON.stringify({ error: { code: sandboxError?.code ?? 'internal', message: sandboxError?.message ?? describeError(error) } }) + '\n',
@@ -158,6 +168,21 @@ function reportError(error: unknown, json: boolean, aborted: boolean): number {
     if (!sandboxError && process.env.SANDBOX_DEBUG) process.stderr.write(`${(error as Error)?.stack}\n`);
   }
   return sandboxError ? (EXIT_BY_CODE[sandboxError.code] ?? EXIT.failure) : EXIT.failure;
+}
+
+/** Node's argument parser speaks in paragraphs; say it in one sentence. */
+function parseError(error: unknown): SandboxError | undefined {
+  const code = (error as { code?: string })?.code;
+  if (!code?.startsWith('ERR_PARSE_ARGS_')) return undefined;
+  const message = describeError(error);
+  const option = /'(-[^' ]+)/.exec(message)?.[1] ?? /"(-[^"]+)"/.exec(message)?.[1];
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    return new SandboxError('invalid-input', `Unknown option ${option ?? ''}; see \`sandbox help\` for the options.`.replace('  ', ' '));
+  }
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    return new SandboxError('invalid-input', `The option ${option ?? ''} needs a value (write a negative one as --option=-1); see \`sandbox help\`.`.replace('  ', ' '));
+  }
+  return new SandboxError('invalid-input', `Unexpected argument ${/"([^"]+)"/.exec(message)?.[1] ?? ''}; see \`sandbox help\`.`.replace('  ', ' '));
 }
 
 function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
@@ -196,11 +221,20 @@ const start: Handler = async (args, context) => {
   const target = positionals[0];
   const { controller } = context;
 
-  if (target !== undefined && !isDirectory(target)) {
+  if (target !== undefined && (await startsExisting(controller, target))) {
+    const creationOnly = ['name', 'agent', 'cpus', 'memory', 'pids', 'disk', 'image', 'no-sudo', 'to', 'exclude'].filter(
+      (option) => values[option as keyof typeof values] !== undefined,
+    );
+    if (creationOnly.length > 0) {
+      throw new SandboxError('invalid-input', `--${creationOnly[0]} applies only when creating a sandbox, and ${target} already exists.`);
+    }
     const record = await controller.start(target, context.signal);
     if (context.json) context.printJson(record);
     else context.out(`Started ${record.name} (${record.id}).`);
     return EXIT.ok;
+  }
+  if (target !== undefined && !isDirectory(target)) {
+    throw new SandboxError('invalid-input', `The folder ${target} does not exist; give a folder to copy into a new sandbox.`);
   }
 
   const profile: Partial<Profile> = {
@@ -230,13 +264,34 @@ const start: Handler = async (args, context) => {
     context.printJson(record);
   } else {
     context.out(`Started ${record.name} (${record.id})${target !== undefined ? `, with ${target} in ${record.workdir}` : ''}.`);
-    context.out(`Run a command:  sandbox exec ${record.name} -- python3 --version`);
+    context.out(`Run a command:  ${selfCommand()} exec ${record.name} -- python3 --version`);
   }
   return EXIT.ok;
 };
 
+/**
+ * `start X` starts the sandbox X, or creates one from the folder X. Something that looks like a
+ * path is a folder; otherwise an existing sandbox wins over a folder of the same name.
+ */
+async function startsExisting(controller: SandboxController, target: string): Promise<boolean> {
+  if (target === '.' || target === '..' || target.includes('/') || target.includes(path.sep)) return false;
+  try {
+    await controller.resolve(target);
+    return true;
+  } catch (error) {
+    if (isSandboxError(error, 'not-found')) return false;
+    throw error;
+  }
+}
+
 function isDirectory(target: string): boolean {
   return existsSync(target) && statSync(target).isDirectory();
+}
+
+/** How the user called us, for hints: `sandbox` when installed, `node dist/cli.js` from a clone. */
+function selfCommand(): string {
+  const script = process.argv[1] ?? '';
+  return path.basename(script) === 'cli.js' ? `node ${path.relative(process.cwd(), script) || script}` : 'sandbox';
 }
 
 const list: Handler = async (args, context) => {
@@ -265,24 +320,32 @@ const exec: Handler = async (args, context) => {
     stdin: { type: 'boolean', short: 'i' },
     'max-output': { type: 'string' },
   });
+  if (!after || after.length === 0) throw new SandboxError('invalid-input', 'Put the command after --: sandbox exec NAME -- CMD.');
   const ref = requireOne(positionals, 'sandbox', 'sandbox exec NAME -- CMD');
-  if (!after || after.length === 0) throw new SandboxError('invalid-input', 'Give the command after --: sandbox exec NAME -- CMD.');
+  const timeoutMs = values.timeout !== undefined ? parseDuration(values.timeout, 'timeout') : undefined;
+  if (timeoutMs === 0) throw new SandboxError('invalid-input', 'The timeout must be more than 0; leave it out for none.');
   const request: ExecRequest = {
     command: after.length === 1 ? after[0]! : after,
     cwd: values.cwd,
     env: values.env ? parseEnvPairs(values.env) : undefined,
     user: values.user,
-    timeoutMs: values.timeout !== undefined ? parseDuration(values.timeout, 'timeout') : undefined,
+    timeoutMs,
     maxOutputBytes: values['max-output'] !== undefined ? parseSize(values['max-output'], 'output cap') : undefined,
     stdin: values.stdin ? process.stdin : undefined,
     signal: context.signal,
     onStdout: context.json ? undefined : (chunk) => process.stdout.write(chunk),
     onStderr: context.json ? undefined : (chunk) => process.stderr.write(chunk),
   };
-  const result = await context.controller.exec(ref, request);
-  if (context.json) context.printJson(result);
+  let result;
+  try {
+    result = await context.controller.exec(ref, request);
+  } finally {
+    // Whatever was not read of stdin would keep this process alive after the command ended.
+    if (values.stdin) process.stdin.destroy();
+  }
+  if (context.json) context.printJson({ ...result, signal: result.signal ?? null });
   else if (result.timedOut) process.stderr.write(`sandbox: the command ran past its ${values.timeout} timeout and was killed.\n`);
-  else if (result.cancelled) process.stderr.write('sandbox: the command was cancelled and killed.\n');
+  else if (result.cancelled && !outputClosed) process.stderr.write('sandbox: the command was cancelled and killed.\n');
   if (result.timedOut) return EXIT.timeout;
   if (result.cancelled) return EXIT.cancelled;
   return result.exitCode ?? EXIT.failure;
@@ -366,7 +429,15 @@ export function formatLogEntry(entry: LogEntry): string {
       return `${time}  event ${item.action}${item.detail ? ` (${item.detail})` : ''}`;
     case 'exec': {
       const command = typeof item.command === 'string' ? item.command : item.command.join(' ');
-      const outcome = item.timedOut ? 'timed out' : item.cancelled ? 'cancelled' : item.signal ? `killed by ${item.signal}` : `exit ${item.exitCode}`;
+      const outcome = item.error
+        ? `failed: ${item.error}`
+        : item.timedOut
+          ? 'timed out'
+          : item.cancelled
+            ? 'cancelled'
+            : item.signal
+              ? `killed by ${item.signal}`
+              : `exit ${item.exitCode}`;
       return `${time}  exec  ${command} -> ${outcome} in ${item.durationMs} ms`;
     }
     case 'sync':
@@ -389,6 +460,7 @@ async function forEachRef(
   past: string,
 ): Promise<number> {
   const done: SandboxRecord[] = [];
+  const errors: { ref: string; code: string; message: string }[] = [];
   let failure: unknown;
   for (const ref of refs) {
     try {
@@ -397,10 +469,12 @@ async function forEachRef(
       if (!context.json) context.out(`${past} ${record.name} (${record.id}).`);
     } catch (error) {
       failure ??= error;
+      errors.push({ ref, code: isSandboxError(error) ? error.code : 'internal', message: describeError(error) });
       if (!context.json) process.stderr.write(`sandbox: ${describeError(error)}\n`);
     }
   }
-  if (context.json) context.printJson(done);
+  // The same error shape as every other command, plus what did get done.
+  if (context.json) context.printJson(errors.length > 0 ? { error: errors[0], errors, done } : done);
   if (failure) return isSandboxError(failure) ? (EXIT_BY_CODE[failure.code] ?? EXIT.failure) : EXIT.failure;
   return EXIT.ok;
 }

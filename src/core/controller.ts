@@ -130,7 +130,12 @@ export class SandboxController {
       validateProfile(profile, await provider.capacity());
       if (!(await provider.imageExists(profile.image))) {
         if (!options.buildImageIfMissing || profile.image !== sandboxImageTag()) {
-          throw new SandboxError('image-missing', `The image ${profile.image} is not built yet; run \`sandbox image build\` first.`);
+          throw new SandboxError(
+            'image-missing',
+            profile.image === sandboxImageTag()
+              ? `The image ${profile.image} is not built yet; run \`sandbox image build\` first.`
+              : `The image ${profile.image} is not on this Docker engine; build or load it there first.`,
+          );
         }
         await this.buildImage({ signal, onProgress });
       }
@@ -178,7 +183,7 @@ export class SandboxController {
       if (options.push) {
         throwIfAborted(signal, 'Creating the sandbox');
         onProgress?.({ step: 'push', message: `Copying ${options.push.localRoot}` });
-        await this.pushWith(record, { ...options.push, signal });
+        await this.pushWith(record, { ...options.push, signal }, true);
       }
       throwIfAborted(signal, 'Creating the sandbox');
       record = { ...record, state: 'running', creator: undefined, updatedAt: new Date().toISOString() };
@@ -205,7 +210,7 @@ export class SandboxController {
   /** start_vm */
   async start(ref: string, signal?: AbortSignal): Promise<SandboxRecord> {
     const record = await this.resolve(ref);
-    if (!record.providerRef) throw this.brokenError(record);
+    if (!record.providerRef || record.state === 'lost' || isInterrupted(record)) throw this.brokenError(record);
     const sandbox = await this.provider(record.provider).start(record.providerRef, signal);
     const updated = this.merge(record, sandbox);
     await this.store.writeRecord(updated);
@@ -358,50 +363,73 @@ export class SandboxController {
     return this.execIn(record, request);
   }
 
-  private async execIn(record: SandboxRecord, request: ExecRequest, journal = true): Promise<ExecResult> {
-    if (!record.providerRef) throw this.brokenError(record);
-    if (record.state === 'stopped') {
-      throw new SandboxError('wrong-state', `${record.name} is stopped; start it with \`sandbox start ${record.name}\`.`);
+  /**
+   * `internal` is for the controller's own steps: a create pushes into a sandbox that is still
+   * `creating` and runs as the sandbox user whatever the profile says about root.
+   */
+  private async execIn(record: SandboxRecord, request: ExecRequest, journal = true, internal = false): Promise<ExecResult> {
+    this.assertUsable(record, internal);
+    const user = request.user ?? record.user;
+    if (!internal && !record.profile.sudo && (user === 'root' || user === '0' || user.startsWith('0:') || user.startsWith('root:'))) {
+      throw new SandboxError('invalid-input', `${record.name} was made without sudo, so commands cannot run as root there; run them as ${record.user}.`);
     }
     const full: ExecRequest = {
       ...request,
-      user: request.user ?? record.user,
+      user,
       cwd: request.cwd === undefined ? record.workdir : path.posix.resolve(record.workdir, request.cwd),
     };
     let result: ExecResult;
     try {
-      result = await this.provider(record.provider).exec(record.providerRef, full);
+      result = await this.provider(record.provider).exec(record.providerRef!, full);
     } catch (error) {
-      if (error instanceof SandboxError && error.code === 'wrong-state') {
+      const wrongState = isSandboxError(error, 'wrong-state');
+      if (journal) await this.journalExec(record, full, request, undefined, describeError(error));
+      if (wrongState) {
         throw new SandboxError('wrong-state', `${record.name} is not running; start it with \`sandbox start ${record.name}\`.`, { cause: error });
       }
+      if (isSandboxError(error, 'not-found')) throw this.brokenError(this.markMissing(record));
       throw error;
     }
-    if (journal) {
-      await this.journal(record.id, {
-        kind: 'exec',
-        command: request.command,
-        cwd: full.cwd,
-        user: full.user,
-        envKeys: request.env ? Object.keys(request.env) : undefined, // values may be secrets
-        exitCode: result.exitCode,
-        signal: result.signal,
-        durationMs: result.durationMs,
-        timedOut: result.timedOut,
-        cancelled: result.cancelled,
-        stdout: result.stdout.slice(0, JOURNAL_OUTPUT_BYTES),
-        stderr: result.stderr.slice(0, JOURNAL_OUTPUT_BYTES),
-        truncated: result.truncated || result.stdout.length > JOURNAL_OUTPUT_BYTES || result.stderr.length > JOURNAL_OUTPUT_BYTES,
-      });
-    }
+    if (journal) await this.journalExec(record, full, request, result);
     return result;
+  }
+
+  /** Refuses work on a sandbox that cannot take it, with the reason and what to do. */
+  private assertUsable(record: SandboxRecord, internal: boolean): void {
+    if (!record.providerRef || record.state === 'lost' || isInterrupted(record)) throw this.brokenError(record);
+    if (record.state === 'creating' && !internal) {
+      throw new SandboxError('wrong-state', `${record.name} is still being created; wait for its start to finish.`);
+    }
+    if (record.state === 'stopped') {
+      throw new SandboxError('wrong-state', `${record.name} is stopped; start it with \`sandbox start ${record.name}\`.`);
+    }
+  }
+
+  private async journalExec(record: SandboxRecord, full: ExecRequest, request: ExecRequest, result?: ExecResult, error?: string): Promise<void> {
+    const outputTooLong = (text: string) => text.length > JOURNAL_OUTPUT_BYTES;
+    await this.journal(record.id, {
+      kind: 'exec',
+      command: request.command,
+      cwd: full.cwd,
+      user: full.user,
+      envKeys: request.env ? Object.keys(request.env) : undefined, // values may be secrets
+      exitCode: result?.exitCode ?? null,
+      signal: result?.signal,
+      durationMs: result?.durationMs ?? 0,
+      timedOut: result?.timedOut ?? false,
+      cancelled: result?.cancelled ?? false,
+      stdout: result?.stdout.slice(0, JOURNAL_OUTPUT_BYTES) ?? '',
+      stderr: result?.stderr.slice(0, JOURNAL_OUTPUT_BYTES) ?? '',
+      truncated: result ? result.truncated || outputTooLong(result.stdout) || outputTooLong(result.stderr) : false,
+      error,
+    });
   }
 
   // ---- sync ----------------------------------------------------------------------------------
 
   /** Sync rides on exec alone, so it works over whatever channel exec uses. */
-  private channel(record: SandboxRecord): SyncChannel {
-    const exec = (request: ExecRequest) => this.execIn(record, request, false);
+  private channel(record: SandboxRecord, internal: boolean): SyncChannel {
+    const exec = (request: ExecRequest) => this.execIn(record, request, false, internal);
     return { exec, putArchive: (directory, tar, signal) => unpackWithTar(exec, directory, tar, signal) };
   }
 
@@ -410,14 +438,15 @@ export class SandboxController {
     return this.pushWith(await this.resolve(ref), options);
   }
 
-  private async pushWith(record: SandboxRecord, options: PushOptions): Promise<SyncSummary> {
+  private async pushWith(record: SandboxRecord, options: PushOptions, internal = false): Promise<SyncSummary> {
+    this.assertUsable(record, internal);
     const localRoot = path.resolve(options.localRoot);
     const remoteDir = path.posix.resolve(record.workdir, options.remoteDir ?? '.');
     const manifestFile = this.store.manifestPath(record.id, localRoot, remoteDir);
     const previous = options.full ? undefined : await this.store.readManifest<Manifest>(manifestFile);
     try {
       const result = await pushTree({
-        channel: this.channel(record),
+        channel: this.channel(record, internal),
         localRoot,
         remoteDir,
         previous,
@@ -449,11 +478,12 @@ export class SandboxController {
   /** sync_files, sandbox to local: the sandbox is treated as hostile. */
   async pull(ref: string, options: PullOptions): Promise<SyncSummary> {
     const record = await this.resolve(ref);
+    this.assertUsable(record, false);
     const localRoot = path.resolve(options.localRoot);
     const remoteDir = path.posix.resolve(record.workdir, options.remoteDir ?? '.');
     try {
       const result = await pullTree({
-        channel: this.channel(record),
+        channel: this.channel(record, false),
         remoteDir,
         localRoot,
         maxBytes: options.maxBytes,
@@ -488,7 +518,7 @@ export class SandboxController {
       machineRef = undefined;
     }
     let history = [...journal, ...ownLines].sort((a, b) => a.time.localeCompare(b.time));
-    if (options.tail !== undefined) history = history.slice(-options.tail);
+    if (options.tail !== undefined) history = options.tail === 0 ? [] : history.slice(-options.tail);
     yield* history;
     if (!options.follow) return;
 
@@ -499,7 +529,8 @@ export class SandboxController {
     const live = mergeAsync<LogEntry>([
       mapAsync(this.store.followJournal(record.id, stop.signal), (entry) => ({ time: entry.time, source: 'journal', entry })),
       machineRef
-        ? mapAsync(provider.logs(machineRef, { follow: true, tail: 0, signal: stop.signal }), sandboxLine)
+        ? // The engine ends this stream when the sandbox stops or goes: following ends with it.
+          endWith(mapAsync(provider.logs(machineRef, { follow: true, tail: 0, signal: stop.signal }), sandboxLine), () => stop.abort())
         : (async function* () {})(),
     ]);
     try {
@@ -557,6 +588,11 @@ async function assertDirectory(localRoot: string): Promise<void> {
 
 function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+async function* endWith<T>(source: AsyncIterable<T>, onEnd: () => void): AsyncGenerator<T> {
+  yield* source;
+  onEnd();
 }
 
 async function* mapAsync<T, U>(source: AsyncIterable<T>, map: (value: T) => U): AsyncGenerator<U> {

@@ -2,6 +2,8 @@ import { SandboxError } from './errors';
 import type { Profile } from './model';
 
 export const MIN_MEMORY = 64 * 1024 * 1024;
+/** The engine's smallest CPU quota. */
+export const MIN_CPUS = 0.01;
 export const MIN_PIDS = 32;
 
 export const DEFAULT_PROFILE_LIMITS = { cpus: 2, memory: 2 * 1024 ** 3, pids: 1024, sudo: true } as const;
@@ -24,8 +26,8 @@ export function formatSize(bytes: number): string {
 
 /** Checks a profile against what the machine can give; one sentence naming the field when it cannot. */
 export function validateProfile(profile: Profile, capacity: { cpus: number; memory: number }): void {
-  if (!Number.isFinite(profile.cpus) || profile.cpus <= 0) {
-    throw new SandboxError('invalid-input', `The CPU count ${profile.cpus} is not valid; give a positive number such as 1 or 0.5.`);
+  if (!Number.isFinite(profile.cpus) || profile.cpus < MIN_CPUS) {
+    throw new SandboxError('invalid-input', `The CPU count ${profile.cpus} is too small; give at least ${MIN_CPUS}, such as 1 or 0.5.`);
   }
   if (profile.cpus > capacity.cpus) {
     throw new SandboxError('resource-limit', `The profile asks for ${profile.cpus} CPUs but the engine has ${capacity.cpus}; ask for ${capacity.cpus} or fewer.`);

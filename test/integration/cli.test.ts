@@ -59,6 +59,83 @@ describe('the sandbox CLI', function () {
     await assertNothingMade();
   });
 
+  it('behaves in pipes: a closed reader ends the command, unread stdin does not hold the exit', async function () {
+    const name = uniqueName('pipes');
+    await env.controller.create({ name });
+    const env_ = { ...process.env, AGENT_SANDBOXES_HOME: env.stateDir };
+
+    // `| head -1`: the CLI exits quietly and the command stops inside the sandbox.
+    const piped = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn('bash', ['-c', `node ${CLI} exec ${name} -- yes sandbox-pipe-marker | head -1`], { env: env_ });
+      let stderr = '';
+      child.stderr.on('data', (chunk) => (stderr += chunk));
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    assert.equal(piped.code, 0);
+    assert.equal(piped.stderr, '');
+    await waitFor(async () => {
+      const ps = await env.controller.exec(name, { command: ['ps', '-eo', 'args'] });
+      return ps.stdout.includes('sandbox-pipe-marker') ? undefined : true;
+    }, 10_000, 'yes to be gone from the sandbox');
+
+    // stdin that never ends, which the command does not read.
+    const started = Date.now();
+    const unread = await new Promise<number | null>((resolve) => {
+      const child = spawn(process.execPath, [CLI, 'exec', name, '-i', '--', 'echo', 'done'], { env: env_, stdio: ['pipe', 'ignore', 'ignore'] });
+      child.stdin.write('never read, never closed\n');
+      child.on('exit', (code) => {
+        child.stdin.destroy();
+        resolve(code);
+      });
+    });
+    assert.equal(unread, 0);
+    assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+    await env.controller.delete(name);
+  });
+
+  it('tells folders from sandbox names, and refuses what a sandbox cannot do', async function () {
+    const name = uniqueName('tell');
+    const cwd = tempDir();
+    await fs.mkdir(path.join(cwd, name));
+    await env.controller.create({ name, profile: { sudo: false } });
+    const inFolder = (args: string[]) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, AGENT_SANDBOXES_HOME: env.stateDir } });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (chunk) => (stdout += chunk));
+        child.stderr.on('data', (chunk) => (stderr += chunk));
+        child.on('close', (code) => resolve({ code, stdout, stderr }));
+      });
+
+    const started = await inFolder(['start', name, '--json']);
+    assert.equal(started.code, 0, started.stderr);
+    assert.equal((JSON.parse(started.stdout) as { name: string }).name, name, 'the sandbox wins over the folder of the same name');
+    const withOption = await inFolder(['start', name, '--memory', '1g']);
+    assert.equal(withOption.code, 2);
+    assert.match(withOption.stderr, /--memory applies only when creating/);
+    const missingFolder = await inFolder(['start', './no-such-folder']);
+    assert.equal(missingFolder.code, 2);
+    assert.match(missingFolder.stderr, /The folder \.\/no-such-folder does not exist/);
+
+    const asRoot = await env.cli(['exec', name, '--user', 'root', '--', 'id']);
+    assert.equal(asRoot.code, 2);
+    assert.match(asRoot.stderr, /made without sudo/);
+    const ghost = await env.cli(['exec', name, '--user', 'ghost', '--', 'id']);
+    assert.equal(ghost.code, 127);
+    assert.equal(ghost.stdout, '', 'no engine text on stdout');
+    assert.match(ghost.stderr, /The user ghost does not exist/);
+    const badCwd = await env.cli(['exec', name, '--cwd', 'nope', '--', 'pwd']);
+    assert.equal(badCwd.code, 127);
+    assert.equal(badCwd.stdout, '');
+
+    const removed = await env.cli(['rm', name, 'no-such-sandbox', '--json']);
+    assert.equal(removed.code, 3);
+    const report = JSON.parse(removed.stdout) as { error: { code: string }; done: { name: string }[] };
+    assert.equal(report.error.code, 'not-found');
+    assert.deepEqual(report.done.map((r) => r.name), [name]);
+  });
+
   it('follows logs as execs happen', async function () {
     const name = uniqueName('follow');
     await env.controller.create({ name });

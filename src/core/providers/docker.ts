@@ -146,6 +146,9 @@ export class DockerProvider implements Provider {
       if (statusCode(error) === 409) {
         throw new SandboxError('conflict', `A sandbox named ${spec.name} already exists; pick another name or remove it with \`sandbox rm ${spec.name}\`.`);
       }
+      if (/storage-opt/i.test(describeError(error))) {
+        throw new SandboxError('resource-limit', 'This Docker engine cannot limit disk size (that needs overlay2 on xfs with project quotas); leave out --disk.');
+      }
       if (statusCode(error) === 404 && /image/i.test(describeError(error))) {
         throw new SandboxError('image-missing', `The image ${profile.image} is not on this Docker engine; build it with \`sandbox image build\`.`);
       }

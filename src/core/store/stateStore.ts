@@ -30,6 +30,8 @@ export type JournalEntry =
       stdout: string;
       stderr: string;
       truncated: boolean;
+      /** Set when the command could not run at all. */
+      error?: string;
     }
   | {
       time: string;

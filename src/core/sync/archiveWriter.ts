@@ -77,8 +77,9 @@ export async function writeEntries(
 function addEntry(pack: Pack, header: EntryHeader, content?: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
     const done = (error?: Error | null): void => (error ? reject(error) : resolve());
-    if (content) pack.entry(header, content, done);
-    else pack.entry(header, done);
+    const sink = content ? pack.entry(header, content, done) : pack.entry(header, done);
+    // The callback gets the error; without a listener the entry's 'error' event would crash the process.
+    sink.on('error', () => undefined);
   });
 }
 
@@ -106,6 +107,7 @@ async function streamFile(pack: Pack, header: EntryHeader, file: string, signal?
     const done = new Promise<void>((resolve, reject) => {
       sink = pack.entry(header, (error) => (error ? reject(error) : resolve()));
     });
+    sink.on('error', () => undefined); // reported through the callback above
     done.catch(() => undefined); // awaited after the loop; a read error must not leave it unhandled
 
     let remaining = header.size ?? 0;

@@ -69,6 +69,9 @@ export async function pullTree(options: PullOptions): Promise<PullResult> {
       (result) => {
         if (archive.destroyed) return;
         try {
+          if (result.exitCode !== 0 && /Cannot (open|chdir)|Not a directory/.test(result.stderr)) {
+            throw new SandboxError('not-found', `The folder ${remoteDir} does not exist in the sandbox; give a folder that does.`);
+          }
           assertSucceeded(result, `archive ${remoteDir}`, signal);
           // Only now may the extractor see the end of the stream and commit.
           archive.end();

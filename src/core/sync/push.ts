@@ -99,9 +99,13 @@ export async function pushTree(options: PushOptions): Promise<PushResult> {
     filesSent: sent.files,
     bytesSent: sent.bytes,
     deleted: topmostPaths(removals.deleted),
-    unchanged: scanned - changed.length,
+    unchanged: countFiles(manifest) - sent.files,
     durationMs: Math.round(performance.now() - started),
   };
+}
+
+function countFiles(manifest: Manifest): number {
+  return Object.values(manifest.entries).filter((entry) => entry.type === 'file').length;
 }
 
 function differs(before: ManifestEntry | undefined, after: ManifestEntry): boolean {

@@ -4,7 +4,7 @@ import { finished } from 'node:stream/promises';
 import type Dockerode from 'dockerode';
 import { SandboxError } from '../errors';
 import { DEFAULT_MAX_OUTPUT_BYTES, type ExecRequest, type ExecResult } from '../model';
-import { OutputCollector, STREAM_CLOSE_GRACE_MS, TERMINATION_GRACE_MS, signalName, startFailure } from './output';
+import { OutputCollector, STREAM_CLOSE_GRACE_MS, TERMINATION_GRACE_MS, looksLikeStartFailure, signalName, startFailure } from './output';
 
 /** Environment marker given to every exec: children inherit it, so the whole tree can be found and killed. */
 export const EXEC_MARKER_ENV = 'SANDBOX_EXEC_ID';
@@ -51,7 +51,14 @@ export async function dockerExec(
   });
 
   const limit = request.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
-  const stdout = new OutputCollector(limit, request.onStdout);
+  // The engine reports a command that never started on stdout; hold the first chunk back until
+  // it is clear that it is the command's own output, so the caller never sees the engine's text.
+  let firstChunk = true;
+  const stdout = new OutputCollector(limit, (chunk) => {
+    if (firstChunk && looksLikeStartFailure(chunk.toString('utf8', 0, 64))) return;
+    firstChunk = false;
+    request.onStdout?.(chunk);
+  });
   const stderr = new OutputCollector(limit, request.onStderr);
 
   let timedOut = false;

@@ -65,7 +65,16 @@ export function startFailureError(reason: StartFailureReason, argv: string[], cw
  * The runtime reports a program that cannot start (missing, not executable, bad working
  * directory) on the output stream with exit code 126 or 127; that is an error, not a result.
  */
+/** How the engine begins the output of an exec that never started. */
+export function looksLikeStartFailure(text: string): boolean {
+  return text.startsWith('OCI runtime exec failed') || text.startsWith('unable to find user');
+}
+
 export function startFailure(stdout: string, argv: string[], cwd: string | undefined): SandboxError | undefined {
+  const user = /^unable to find user ([^:\s]+)/.exec(stdout);
+  if (user) {
+    return new SandboxError('command-failed-to-start', `The user ${user[1]} does not exist in the sandbox; run as one that does (the default is the sandbox's own).`);
+  }
   if (!stdout.includes('OCI runtime exec failed')) return undefined;
   const reason: StartFailureReason = /chdir|cwd/.test(stdout)
     ? 'bad-cwd'

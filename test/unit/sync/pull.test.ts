@@ -254,7 +254,7 @@ describe('pullTree', () => {
       const before = snapshot(work);
       await assert.rejects(
         pullTree({ channel: localChannel(), remoteDir: path.join(folder.root, 'missing'), localRoot: path.join(work, 'new') }),
-        (error) => isSandboxError(error, 'provider-error') && /Cannot open|No such file/.test(error.message),
+        (error) => isSandboxError(error, 'not-found') && /does not exist in the sandbox/.test(error.message),
       );
       assert.deepEqual(snapshot(work), before);
     });
