@@ -209,23 +209,24 @@ export class SandboxController {
 
   /** start_vm */
   async start(ref: string, signal?: AbortSignal): Promise<SandboxRecord> {
-    const record = await this.resolve(ref);
-    if (!record.providerRef || record.state === 'lost' || isInterrupted(record)) throw this.brokenError(record);
-    const sandbox = await this.provider(record.provider).start(record.providerRef, signal);
-    const updated = this.merge(record, sandbox);
-    await this.store.writeRecord(updated);
-    await this.journal(record.id, { kind: 'lifecycle', action: 'started' });
-    return updated;
+    return this.transition(ref, 'started', (provider, providerRef) => provider.start(providerRef, signal));
   }
 
   /** stop_vm */
   async stop(ref: string, signal?: AbortSignal): Promise<SandboxRecord> {
+    return this.transition(ref, 'stopped', (provider, providerRef) => provider.stop(providerRef, signal));
+  }
+
+  private async transition(
+    ref: string,
+    action: 'started' | 'stopped',
+    change: (provider: Provider, providerRef: string) => Promise<ProviderSandbox>,
+  ): Promise<SandboxRecord> {
     const record = await this.resolve(ref);
-    if (!record.providerRef) throw this.brokenError(record);
-    const sandbox = await this.provider(record.provider).stop(record.providerRef, signal);
-    const updated = this.merge(record, sandbox);
+    if (!record.providerRef || record.state === 'lost' || isInterrupted(record)) throw this.brokenError(record);
+    const updated = this.merge(record, await change(this.provider(record.provider), record.providerRef));
     await this.store.writeRecord(updated);
-    await this.journal(record.id, { kind: 'lifecycle', action: 'stopped' });
+    await this.journal(record.id, { kind: 'lifecycle', action });
     return updated;
   }
 

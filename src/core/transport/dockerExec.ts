@@ -4,7 +4,7 @@ import { finished } from 'node:stream/promises';
 import type Dockerode from 'dockerode';
 import { SandboxError } from '../errors';
 import { DEFAULT_MAX_OUTPUT_BYTES, type ExecRequest, type ExecResult } from '../model';
-import { OutputCollector, STREAM_CLOSE_GRACE_MS, TERMINATION_GRACE_MS, looksLikeStartFailure, signalName, startFailure } from './output';
+import { OutputCollector, STREAM_CLOSE_GRACE_MS, TERMINATION_GRACE_MS, finishedResult, looksLikeStartFailure, startFailure } from './output';
 
 /** Environment marker given to every exec: children inherit it, so the whole tree can be found and killed. */
 export const EXEC_MARKER_ENV = 'SANDBOX_EXEC_ID';
@@ -116,19 +116,7 @@ export async function dockerExec(
   const failure = exitCode !== null && exitCode >= 126 ? startFailure(output, argv, request.cwd) : undefined;
   if (failure) throw failure;
 
-  const killedBy = (timedOut || cancelled) && exitCode !== null && exitCode > 128 ? signalName(exitCode - 128) : undefined;
-  return {
-    exitCode: killedBy ? null : exitCode,
-    signal: killedBy,
-    durationMs: Math.round((performance.now() - started) * 10) / 10,
-    stdout: output,
-    stderr: stderr.text(),
-    stdoutBytes: stdout.totalBytes,
-    stderrBytes: stderr.totalBytes,
-    truncated: stdout.truncated || stderr.truncated,
-    timedOut,
-    cancelled,
-  };
+  return finishedResult(exitCode, { timedOut, cancelled }, started, stdout, stderr);
 }
 
 function sink(collector: OutputCollector): Writable {

@@ -16,7 +16,7 @@ import {
   type StartPayload,
 } from './execAgentProtocol';
 import { EXEC_AGENT_BOOT, EXEC_AGENT_NAME, EXEC_AGENT_PROTOCOL, EXEC_AGENT_SCRIPT } from './execAgentScript';
-import { OutputCollector, STREAM_CLOSE_GRACE_MS, TERMINATION_GRACE_MS, signalName, startFailureError } from './output';
+import { OutputCollector, STREAM_CLOSE_GRACE_MS, TERMINATION_GRACE_MS, finishedResult, startFailureError } from './output';
 
 /** How long the agent may take to say READY after its exec started. */
 const READY_TIMEOUT_MS = 20_000;
@@ -325,19 +325,7 @@ export class ExecAgentChannel {
               if (exit.abandoned) return reject(abandonedError());
               // Reported as the engine does (128 + signal), then read back as dockerExec reads it.
               const code = exit.signal !== undefined ? 128 + exit.signal : (exit.code ?? null);
-              const killedBy = (timedOut || cancelled) && code !== null && code > 128 ? signalName(code - 128) : undefined;
-              resolve({
-                exitCode: killedBy ? null : code,
-                signal: killedBy,
-                durationMs: Math.round((performance.now() - started) * 10) / 10,
-                stdout: stdout.text(),
-                stderr: stderr.text(),
-                stdoutBytes: stdout.totalBytes,
-                stderrBytes: stderr.totalBytes,
-                truncated: stdout.truncated || stderr.truncated,
-                timedOut,
-                cancelled,
-              });
+              resolve(finishedResult(code, { timedOut, cancelled }, started, stdout, stderr));
               break;
             }
           }

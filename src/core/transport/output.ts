@@ -1,5 +1,6 @@
 import { constants } from 'node:os';
 import { SandboxError } from '../errors';
+import type { ExecResult } from '../model';
 
 /** How long a process has to leave after SIGTERM before it gets SIGKILL. */
 export const TERMINATION_GRACE_MS = 1000;
@@ -84,4 +85,31 @@ export function startFailure(stdout: string, argv: string[], cwd: string | undef
         ? 'not-executable'
         : 'other';
   return startFailureError(reason, argv, cwd, stdout.trim().split('\n')[0]!);
+}
+
+/**
+ * The result of a finished command. Exit codes come as the engine reports them (128 + signal
+ * for a killed process); only a kill of ours is reported as a signal, since a command may also
+ * exit with such a code on its own.
+ */
+export function finishedResult(
+  exitCode: number | null,
+  outcome: { timedOut: boolean; cancelled: boolean },
+  startedAt: number,
+  stdout: OutputCollector,
+  stderr: OutputCollector,
+): ExecResult {
+  const killedBy = (outcome.timedOut || outcome.cancelled) && exitCode !== null && exitCode > 128 ? signalName(exitCode - 128) : undefined;
+  return {
+    exitCode: killedBy ? null : exitCode,
+    signal: killedBy,
+    durationMs: Math.round((performance.now() - startedAt) * 10) / 10,
+    stdout: stdout.text(),
+    stderr: stderr.text(),
+    stdoutBytes: stdout.totalBytes,
+    stderrBytes: stderr.totalBytes,
+    truncated: stdout.truncated || stderr.truncated,
+    timedOut: outcome.timedOut,
+    cancelled: outcome.cancelled,
+  };
 }
