@@ -224,8 +224,11 @@ export class DockerProvider implements Provider {
 
   async exec(ref: string, request: ExecRequest): Promise<ExecResult> {
     const defaults = { user: 'root', cwd: '/' };
+    // A streamed stdin (a tar of a push) is bulk: a direct exec is a raw pipe into the command,
+    // where the agent would relay every byte. Everything else wants the agent's low latency.
+    const bulk = request.stdin !== undefined && typeof request.stdin !== 'string' && !Buffer.isBuffer(request.stdin);
     try {
-      const viaAgent = await this.execAgents?.exec(ref, request, defaults);
+      const viaAgent = bulk ? undefined : await this.execAgents?.exec(ref, request, defaults);
       return viaAgent ?? (await dockerExec(this.docker, ref, request, defaults));
     } catch (error) {
       throw this.translate(error, 'run the command');
