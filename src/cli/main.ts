@@ -294,8 +294,14 @@ function selfCommand(): string {
   return path.basename(script) === 'cli.js' ? `node ${path.relative(process.cwd(), script) || script}` : 'sandbox';
 }
 
+/** Commands that take no arguments say so instead of ignoring them. */
+function noArguments(args: string[], usage: string): void {
+  const { positionals } = parse(args, {});
+  if (positionals.length > 0) throw new SandboxError('invalid-input', `Unexpected argument ${positionals[0]}: ${usage}.`);
+}
+
 const list: Handler = async (args, context) => {
-  parse(args, {});
+  noArguments(args, 'sandbox list');
   const records = await context.controller.list();
   if (context.json) context.printJson(records);
   else context.out(records.length === 0 ? 'No sandboxes. Start one with `sandbox start`.' : listTable(records));
@@ -391,13 +397,20 @@ const sync: Handler = async (args, context) => {
       exclude: { type: 'string', multiple: true },
     });
     if (positionals.length < 1 || positionals.length > 2) throw new SandboxError('invalid-input', 'Usage: sandbox sync pull NAME [DIR] [--to PATH].');
-    const summary = await context.controller.pull(positionals[0]!, {
-      remoteDir: positionals[1],
-      localRoot: values.to ?? '.',
-      maxBytes: values['max-size'] !== undefined ? parseSize(values['max-size'], 'size cap') : undefined,
-      excludes: values.exclude,
-      signal: context.signal,
-    });
+    const line = new ProgressLine();
+    let summary;
+    try {
+      summary = await context.controller.pull(positionals[0]!, {
+        remoteDir: positionals[1],
+        localRoot: values.to ?? '.',
+        maxBytes: values['max-size'] !== undefined ? parseSize(values['max-size'], 'size cap') : undefined,
+        excludes: values.exclude,
+        signal: context.signal,
+        onProgress: (p) => (context.json ? undefined : line.update(`pulled ${p.files} files, ${formatSize(p.bytes)}`)),
+      });
+    } finally {
+      line.done();
+    }
     if (context.json) context.printJson(summary);
     else context.out(`Pulled ${summary.files} file${summary.files === 1 ? '' : 's'} (${formatSize(summary.bytes)}) from ${summary.remote} into ${summary.local}.`);
     return EXIT.ok;
@@ -486,7 +499,7 @@ const remove: Handler = (args, context) =>
   forEachRef(manyRefs(args, 'rm'), context, (ref) => context.controller.delete(ref, context.signal), 'Removed');
 
 const prune: Handler = async (args, context) => {
-  parse(args, {});
+  noArguments(args, 'sandbox prune');
   const removed = await context.controller.prune(context.signal);
   if (context.json) context.printJson(removed);
   else context.out(removed.length === 0 ? 'Nothing to prune.' : removed.map((r) => `Removed ${r.name} (${r.id}): ${r.problem ?? r.state}`).join('\n'));

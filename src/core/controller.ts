@@ -55,6 +55,7 @@ export interface PullOptions {
   maxBytes?: number;
   excludes?: string[];
   signal?: AbortSignal;
+  onProgress?: (progress: { files: number; bytes: number }) => void;
 }
 
 export interface SyncSummary {
@@ -325,6 +326,7 @@ export class SandboxController {
     if (record.state === 'lost') return record;
     return {
       ...record,
+      ports: {},
       state: 'lost',
       problem: `The machine of ${record.name} is gone (removed outside Agent Sandboxes); forget it with \`sandbox rm ${record.name}\`.`,
       updatedAt: new Date().toISOString(),
@@ -490,6 +492,7 @@ export class SandboxController {
         maxBytes: options.maxBytes,
         excludes: options.excludes,
         signal: options.signal,
+        onProgress: options.onProgress,
       });
       const summary: SyncSummary = { direction: 'pull', local: localRoot, remote: remoteDir, files: result.files, bytes: result.bytes, deleted: 0, durationMs: result.durationMs };
       await this.journal(record.id, { kind: 'sync', ...summary });
