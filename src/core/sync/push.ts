@@ -158,6 +158,7 @@ async function sendArchive(
   const fileCount = paths.filter((relativePath) => manifest.entries[relativePath].type === 'file').length;
   const sent = { files: 0, bytes: 0 };
   const pack = tar.pack();
+  pack.on('error', () => undefined); // reported through `fail`; the reader may not have started yet
   // Either side failing stops the other: the pack is destroyed and putArchive is aborted.
   const stop = new AbortController();
   let failure: unknown;
@@ -176,13 +177,32 @@ async function sendArchive(
       onProgress?.({ phase: 'send', done: sent.files, total: fileCount, bytes: sent.bytes });
     },
   }).then(() => pack.finalize(), fail);
-  const archive = Readable.from(pack, { objectMode: false });
+  const archive = Readable.from(inBatches(pack as AsyncIterable<Buffer>), { objectMode: false });
   const putSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
   const consuming = channel.putArchive(remoteDir, archive, putSignal).catch(fail);
 
   await Promise.all([producing, consuming]);
   if (failure !== undefined) throw signal?.aborted ? cancelledError('The push') : failure;
   return sent;
+}
+
+/** Bytes gathered per write: the pack yields 512-byte headers and small files one by one. */
+const BATCH_BYTES = 256 * 1024;
+
+/** Joins small chunks into large ones, so the transport makes a few big writes instead of many. */
+async function* inBatches(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of source) {
+    parts.push(chunk);
+    size += chunk.length;
+    if (size >= BATCH_BYTES) {
+      yield Buffer.concat(parts, size);
+      parts = [];
+      size = 0;
+    }
+  }
+  if (size > 0) yield Buffer.concat(parts, size);
 }
 
 async function assertLocalDirectory(localRoot: string): Promise<string> {
