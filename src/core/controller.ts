@@ -128,8 +128,9 @@ export class SandboxController {
     onProgress?.({ step: 'validate', message: 'Checking the engine' });
     await provider.ping(signal);
     if (provider instanceof DockerProvider) {
-      validateProfile(profile, await provider.capacity());
-      if (!(await provider.imageExists(profile.image))) {
+      const [capacity, imageExists] = await Promise.all([provider.capacity(), provider.imageExists(profile.image)]);
+      validateProfile(profile, capacity);
+      if (!imageExists) {
         if (!options.buildImageIfMissing || profile.image !== sandboxImageTag()) {
           throw new SandboxError(
             'image-missing',
