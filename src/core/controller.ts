@@ -271,7 +271,7 @@ export class SandboxController {
     if (!record.providerRef) return record;
     const sandbox = await this.provider(record.provider).inspect(record.providerRef);
     const updated = sandbox ? this.merge(record, sandbox) : this.markMissing(record);
-    if (JSON.stringify(updated) !== JSON.stringify(record)) await this.store.writeRecord(updated);
+    if (JSON.stringify(updated) !== JSON.stringify(record)) await this.store.replaceRecord(updated);
     return updated;
   }
 
@@ -288,7 +288,7 @@ export class SandboxController {
         const updated = sandbox ? this.merge(record, sandbox) : this.markMissing(record);
         if (updated.state === 'lost' && record.state !== 'lost') report.lost.push(record.name);
         if (isInterrupted(updated) && !isInterrupted(record)) report.interrupted.push(record.name);
-        if (JSON.stringify(updated) !== JSON.stringify(record)) await this.store.writeRecord(updated);
+        if (JSON.stringify(updated) !== JSON.stringify(record)) await this.store.replaceRecord(updated);
         result.push(updated);
       }
       for (const sandbox of remote.values()) {

@@ -1,33 +1,71 @@
 import * as vscode from 'vscode';
-import { SandboxController } from '../core/controller';
-import { describeError } from '../core/errors';
+import { Cockpit } from './cockpit';
+import { COMMAND_IDS, TREE_VIEW_ID, type CommandId } from './commandIds';
+import { buildImageCommand } from './commands/buildImage';
+import { copyIdCommand } from './commands/copyId';
+import { deleteCommand } from './commands/delete';
+import { openTerminalCommand } from './commands/openTerminal';
+import { pickSandboxCommand } from './commands/pickSandbox';
+import { pullChangesCommand } from './commands/pullChanges';
+import { refreshCommand } from './commands/refresh';
+import { restartCommand } from './commands/restart';
+import { runCommandCommand } from './commands/runCommand';
+import { showLogsCommand } from './commands/showLogs';
+import { startCommand } from './commands/start';
+import { startSandboxCommand } from './commands/startSandbox';
+import { stopCommand } from './commands/stop';
+import { syncWorkspaceCommand } from './commands/syncWorkspace';
+import { createStatusBarItem } from './statusBar';
+import { SandboxTreeProvider, type SandboxTreeNode } from './views/sandboxTree';
 
-/** Entry point of the extension: a thin layer that hands commands to the core. */
-export function activate(context: vscode.ExtensionContext): void {
-  const controller = new SandboxController();
-  context.subscriptions.push(
-    vscode.commands.registerCommand('sandboxes.startSandbox', async () => {
-      const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-      try {
-        const record = await vscode.window.withProgress(
-          { location: vscode.ProgressLocation.Notification, title: 'Starting sandbox', cancellable: true },
-          (progress, token) => {
-            const abort = new AbortController();
-            token.onCancellationRequested(() => abort.abort());
-            return controller.create({
-              push: folder ? { localRoot: folder } : undefined,
-              buildImageIfMissing: true,
-              signal: abort.signal,
-              onProgress: (p) => progress.report({ message: p.message }),
-            });
-          },
-        );
-        void vscode.window.showInformationMessage(`Sandbox ${record.name} is running.`);
-      } catch (error) {
-        void vscode.window.showErrorMessage(describeError(error));
-      }
-    }),
-  );
+/** What `activate` hands to other extensions and to the extension-host tests. */
+export interface SandboxesApi {
+  cockpit: Cockpit;
+  tree: SandboxTreeProvider;
+  /** Milliseconds spent inside activate(). */
+  activationMs: number;
+}
+
+type Handler = (...args: never[]) => unknown;
+
+/**
+ * Activation is lazy (the view opened or a command run) and cheap: it wires views and commands
+ * and asks the engine nothing; the first listing runs when the view asks for its children.
+ */
+export function activate(context: vscode.ExtensionContext): SandboxesApi {
+  const started = performance.now();
+  const cockpit = new Cockpit(context);
+  const tree = new SandboxTreeProvider(cockpit);
+  const view = vscode.window.createTreeView<SandboxTreeNode>(TREE_VIEW_ID, { treeDataProvider: tree, canSelectMany: true, showCollapseAll: false });
+
+  // Keyed by every id in COMMAND_IDS: adding an id without a handler does not compile.
+  const handlers: Record<CommandId, Handler> = {
+    [COMMAND_IDS.startSandbox]: startSandboxCommand(cockpit),
+    [COMMAND_IDS.start]: startCommand(cockpit),
+    [COMMAND_IDS.stop]: stopCommand(cockpit),
+    [COMMAND_IDS.restart]: restartCommand(cockpit),
+    [COMMAND_IDS.delete]: deleteCommand(cockpit),
+    [COMMAND_IDS.runCommand]: runCommandCommand(cockpit),
+    [COMMAND_IDS.openTerminal]: openTerminalCommand(cockpit),
+    [COMMAND_IDS.syncWorkspace]: syncWorkspaceCommand(cockpit),
+    [COMMAND_IDS.pullChanges]: pullChangesCommand(cockpit),
+    [COMMAND_IDS.showLogs]: showLogsCommand(cockpit),
+    [COMMAND_IDS.copyId]: copyIdCommand(cockpit),
+    [COMMAND_IDS.refresh]: refreshCommand(cockpit),
+    [COMMAND_IDS.pickSandbox]: pickSandboxCommand(cockpit),
+    [COMMAND_IDS.buildImage]: buildImageCommand(cockpit),
+    [COMMAND_IDS.showExtensionLog]: () => cockpit.log.show(true),
+  };
+  for (const [id, handler] of Object.entries(handlers)) {
+    context.subscriptions.push(vscode.commands.registerCommand(id, handler as (...args: unknown[]) => unknown));
+  }
+  context.subscriptions.push(cockpit, tree, view, createStatusBarItem(cockpit));
+  // The status bar needs a count even while the view is closed.
+  cockpit.scheduleRefresh();
+
+  const activationMs = performance.now() - started;
+  cockpit.log.info(`Activated in ${activationMs.toFixed(1)} ms`);
+  return { cockpit, tree, activationMs };
 }
 
 export function deactivate(): void {}

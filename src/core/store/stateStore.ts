@@ -111,6 +111,15 @@ export class StateStore {
     await writeFileAtomic(this.recordPath(record.id), JSON.stringify(record, null, 2) + '\n');
   }
 
+  /**
+   * Rewrites a record only while it exists: a listing that read it just before another process
+   * deleted the sandbox must not bring it back.
+   */
+  async replaceRecord(record: SandboxRecord): Promise<void> {
+    const exists = await fs.stat(this.recordPath(record.id)).then(() => true, () => false);
+    if (exists) await this.writeRecord(record);
+  }
+
   async listRecords(): Promise<SandboxRecord[]> {
     let names: string[];
     try {

@@ -1,0 +1,32 @@
+/**
+ * Every command the extension registers. No vscode import: a unit test checks this list against
+ * `contributes.commands` and the menus of package.json, so the three never drift apart.
+ */
+export const COMMAND_IDS = {
+  startSandbox: 'sandboxes.startSandbox',
+  start: 'sandboxes.start',
+  stop: 'sandboxes.stop',
+  restart: 'sandboxes.restart',
+  delete: 'sandboxes.delete',
+  runCommand: 'sandboxes.runCommand',
+  openTerminal: 'sandboxes.openTerminal',
+  syncWorkspace: 'sandboxes.syncWorkspace',
+  pullChanges: 'sandboxes.pullChanges',
+  showLogs: 'sandboxes.showLogs',
+  copyId: 'sandboxes.copyId',
+  refresh: 'sandboxes.refresh',
+  pickSandbox: 'sandboxes.pickSandbox',
+  buildImage: 'sandboxes.buildImage',
+  showExtensionLog: 'sandboxes.showExtensionLog',
+} as const;
+
+export type CommandId = (typeof COMMAND_IDS)[keyof typeof COMMAND_IDS];
+
+export const VIEW_CONTAINER_ID = 'sandboxes';
+export const TREE_VIEW_ID = 'sandboxes.list';
+
+/** Context keys the welcome views and menus read. */
+export const CONTEXT_KEYS = {
+  engineDown: 'sandboxes.engineDown',
+  loaded: 'sandboxes.loaded',
+} as const;

@@ -1,0 +1,165 @@
+import * as vscode from 'vscode';
+import type { ProviderKind, SandboxRecord } from '../../core/model';
+import { formatSize, validateName } from '../../core/profile';
+import { describeError } from '../../core/errors';
+import type { Cockpit } from '../cockpit';
+import { COMMAND_IDS } from '../commandIds';
+import { loadCore } from '../lazyCore';
+import { providerLabel } from '../presentation';
+
+/** What Start Sandbox needs; the quick pick asks for it, a caller (a test, another extension) may pass it. */
+export interface StartSandboxOptions {
+  provider?: ProviderKind;
+  cpus?: number;
+  memory?: number;
+  image?: string;
+  /** A local folder to copy in; null for none; undefined means the first workspace folder. */
+  folder?: string | null;
+  name?: string;
+}
+
+interface LastChoices {
+  provider?: ProviderKind;
+  size?: string;
+  folder?: string;
+}
+
+const LAST_CHOICES_KEY = 'sandboxes.startSandbox.last';
+const STEPS = 4;
+
+/** Start Sandbox: provider, profile, folder, name (Escape at any step leaves nothing), then create with progress. */
+export function startSandboxCommand(cockpit: Cockpit) {
+  return async (options?: StartSandboxOptions): Promise<SandboxRecord | undefined> => {
+    const programmatic = typeof options === 'object' && options !== null;
+    const chosen = programmatic ? withDefaults(cockpit, options) : await askForOptions(cockpit);
+    if (!chosen) {
+      cockpit.log.info('Start Sandbox cancelled before anything was made');
+      return undefined;
+    }
+    const settings = cockpit.settings();
+    try {
+      const record = await cockpit.withProgress(`Starting sandbox${chosen.name ? ` ${chosen.name}` : ''}`, (signal, report) =>
+        cockpit.controller.create({
+          name: chosen.name,
+          provider: chosen.provider,
+          profile: { cpus: chosen.cpus, memory: chosen.memory, image: chosen.image },
+          push: chosen.folder ? { localRoot: chosen.folder, excludes: settings.syncExcludes } : undefined,
+          buildImageIfMissing: true,
+          signal,
+          onProgress: (progress) => {
+            cockpit.log.info(`${chosen.name ?? 'new sandbox'}: ${progress.message}`);
+            report(progress.message, progress.fraction);
+          },
+        }),
+      );
+      cockpit.log.info(`Sandbox ${record.name} (${record.id}) is running`);
+      await cockpit.refresh();
+      if (!programmatic) {
+        void vscode.window.showInformationMessage(`Sandbox ${record.name} is running.`, 'Open Terminal').then((choice) => {
+          if (choice) void vscode.commands.executeCommand(COMMAND_IDS.openTerminal, record.id);
+        });
+      }
+      return record;
+    } catch (error) {
+      await cockpit.refresh();
+      if (programmatic) throw error;
+      await cockpit.showError(error);
+      return undefined;
+    }
+  };
+}
+
+function withDefaults(cockpit: Cockpit, options: StartSandboxOptions): StartSandboxOptions {
+  const settings = cockpit.settings();
+  const folder = options.folder === undefined ? vscode.workspace.workspaceFolders?.[0]?.uri.fsPath : options.folder;
+  return {
+    provider: options.provider ?? settings.defaultProvider,
+    cpus: options.cpus ?? settings.cpus,
+    memory: options.memory ?? settings.memory,
+    image: options.image ?? settings.image,
+    folder,
+    name: options.name,
+  };
+}
+
+interface Pick<T> extends vscode.QuickPickItem {
+  value: T;
+}
+
+async function askForOptions(cockpit: Cockpit): Promise<StartSandboxOptions | undefined> {
+  const settings = cockpit.settings();
+  const memento = cockpit.context.globalState;
+  const last = memento.get<LastChoices>(LAST_CHOICES_KEY) ?? {};
+  const title = (step: number) => `Start Sandbox (${step}/${STEPS})`;
+
+  const providers: Pick<ProviderKind>[] = [
+    { label: providerLabel('docker'), description: 'a container on this machine', value: 'docker' },
+  ];
+  const provider = await pickWithLast(providers, last.provider ?? settings.defaultProvider, { title: title(1), placeHolder: 'Where should the sandbox run?' });
+  if (!provider) return undefined;
+
+  const image = settings.image ?? loadCore().sandboxImageTag();
+  const sizes: Pick<{ key: string; cpus: number; memory: number }>[] = [
+    { key: 'default', cpus: settings.cpus, memory: settings.memory },
+    { key: 'small', cpus: 1, memory: 1024 ** 3 },
+    { key: 'large', cpus: 4, memory: 8 * 1024 ** 3 },
+  ].map((size) => ({
+    label: size.key === 'default' ? 'Default' : size.key === 'small' ? 'Small' : 'Large',
+    description: `${size.cpus} CPU · ${formatSize(size.memory)}`,
+    detail: size.key === 'default' ? `From the sandboxes.defaultProfile settings · image ${image}` : `image ${image}`,
+    value: size,
+  }));
+  const size = await pickWithLast(sizes, last.size ?? 'default', { title: title(2), placeHolder: 'Profile: size and image' }, (value) => value.key);
+  if (!size) return undefined;
+
+  const folders: Pick<string>[] = (vscode.workspace.workspaceFolders ?? []).map((folder) => ({
+    label: `$(folder) ${folder.name}`,
+    description: folder.uri.fsPath,
+    value: folder.uri.fsPath,
+  }));
+  folders.push({ label: '$(circle-slash) No folder', description: 'start with an empty workspace', value: '' });
+  folders.push({ label: '$(folder-opened) Choose a folder…', value: '?' });
+  let folder = await pickWithLast(folders, last.folder ?? folders[0]!.value, { title: title(3), placeHolder: 'Folder to copy into the sandbox' });
+  if (folder === undefined) return undefined;
+  if (folder === '?') {
+    const chosen = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Copy into Sandbox' });
+    if (!chosen?.[0]) return undefined;
+    folder = chosen[0].fsPath;
+  }
+
+  const taken = new Set(cockpit.records.map((record) => record.name));
+  const name = await vscode.window.showInputBox({
+    title: title(4),
+    prompt: 'Name of the sandbox (leave empty for a generated one)',
+    placeHolder: 'fix-login-2',
+    ignoreFocusOut: true,
+    validateInput: (value) => {
+      if (value === '') return undefined;
+      if (taken.has(value)) return `A sandbox named ${value} already exists; pick another name.`;
+      try {
+        validateName(value);
+        return undefined;
+      } catch (error) {
+        return describeError(error);
+      }
+    },
+  });
+  if (name === undefined) return undefined;
+
+  await memento.update(LAST_CHOICES_KEY, { provider, size: size.key, folder } satisfies LastChoices);
+  return { provider, cpus: size.cpus, memory: size.memory, image: settings.image, folder: folder || null, name: name || undefined };
+}
+
+/** A quick pick whose remembered choice comes first, marked as such. */
+async function pickWithLast<T>(
+  items: Pick<T>[],
+  last: string | undefined,
+  options: vscode.QuickPickOptions,
+  key: (value: T) => string = (value) => String(value),
+): Promise<T | undefined> {
+  const index = items.findIndex((item) => key(item.value) === last);
+  const ordered = index > 0 ? [items[index]!, ...items.slice(0, index), ...items.slice(index + 1)] : items;
+  if (index >= 0) ordered[0] = { ...ordered[0]!, description: [ordered[0]!.description, '(last used)'].filter(Boolean).join(' ') };
+  const picked = await vscode.window.showQuickPick(ordered, { ...options, ignoreFocusOut: true });
+  return picked?.value;
+}

@@ -1,0 +1,3 @@
+/** The entry of dist/core.js: the heavy half of the core, loaded by the extension on first use (see lazyCore.ts). */
+export { SandboxController } from '../core/controller';
+export { sandboxImageTag } from '../core/images';

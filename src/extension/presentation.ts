@@ -1,0 +1,92 @@
+import { formatSize } from '../core/profile';
+import type { ProviderKind, SandboxRecord, SandboxState } from '../core/model';
+
+/**
+ * How a sandbox looks in the tree, the status bar and quick picks. No vscode import: tested in
+ * plain Node; the view turns these plain values into TreeItems.
+ */
+
+/** Tags joined with `+`, matched in package.json with `viewItem =~ /\+running(\+|$)/` and the like. */
+export function contextValueOf(record: SandboxRecord): string {
+  const tags = ['sandbox', record.provider, record.state];
+  if (record.state === 'running') tags.push('terminal');
+  return tags.join('+');
+}
+
+export interface IconSpec {
+  /** A codicon id. */
+  id: string;
+  /** A theme color id, or none for the default foreground. */
+  color?: string;
+}
+
+export function iconOf(state: SandboxState): IconSpec {
+  switch (state) {
+    case 'creating':
+      return { id: 'loading~spin' };
+    case 'running':
+      return { id: 'vm-running', color: 'testing.iconPassed' };
+    case 'stopped':
+      return { id: 'vm-outline', color: 'disabledForeground' };
+    case 'error':
+      return { id: 'error', color: 'errorForeground' };
+    case 'lost':
+      return { id: 'warning', color: 'list.warningForeground' };
+  }
+}
+
+/** `2 CPU · 2 GiB · up 5m`, or the state when it is not running. */
+export function descriptionOf(record: SandboxRecord, now = Date.now()): string {
+  const profile = `${record.profile.cpus} CPU · ${formatSize(record.profile.memory)}`;
+  if (record.state === 'running' && record.startedAt) return `${profile} · up ${formatDuration(now - Date.parse(record.startedAt))}`;
+  return `${profile} · ${record.state}`;
+}
+
+/** `42s`, `5m`, `3h 12m`, `2d 4h`. */
+export function formatDuration(ms: number): string {
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return `${hours}h ${minutes % 60}m`;
+  return `${Math.floor(hours / 24)}d ${hours % 24}h`;
+}
+
+/** Markdown lines for the item's tooltip. */
+export function tooltipLines(record: SandboxRecord): string[] {
+  const ports = Object.entries(record.ports);
+  const lines = [
+    `**${record.name}** — ${record.state}`,
+    '',
+    `- id: \`${record.id}\``,
+    `- agent: ${record.agentId}`,
+    `- image: \`${record.profile.image}\``,
+    `- profile: ${record.profile.cpus} CPU, ${formatSize(record.profile.memory)}, ${record.profile.pids} processes${record.profile.sudo ? ', sudo' : ''}`,
+    `- ports: ${ports.length ? ports.map(([inside, local]) => `${inside} → 127.0.0.1:${local}`).join(', ') : 'none'}`,
+    `- created: ${new Date(record.createdAt).toLocaleString()}`,
+  ];
+  if (record.problem) lines.push('', `⚠ ${record.problem}`);
+  return lines;
+}
+
+export function providerLabel(kind: ProviderKind): string {
+  return { docker: 'Docker (local engine)', digitalocean: 'DigitalOcean', ssh: 'SSH hosts' }[kind];
+}
+
+/** The status bar text: the number of running sandboxes. */
+export function statusBarText(records: SandboxRecord[]): { text: string; tooltip: string } {
+  const running = records.filter((record) => record.state === 'running').length;
+  const total = records.length;
+  const tooltip = total === 0 ? 'No sandboxes; click to start one' : `${running} of ${total} sandbox${total === 1 ? '' : 'es'} running; click to pick one`;
+  return { text: `$(vm) ${running}`, tooltip };
+}
+
+/** What deleting these sandboxes throws away, in one sentence for the confirmation. */
+export function deleteWarning(records: SandboxRecord[]): string {
+  const names = records.map((record) => record.name);
+  const subject = names.length === 1 ? `the sandbox ${names[0]}` : `${names.length} sandboxes (${names.join(', ')})`;
+  const running = records.filter((record) => record.state === 'running').length;
+  const stopping = running ? ` ${running === 1 && names.length === 1 ? 'It is running and will be stopped.' : `${running} of them are running and will be stopped.`}` : '';
+  return `Delete ${subject}? Every file inside, including work not pulled back, and ${names.length === 1 ? 'its' : 'their'} exec and sync history are lost.${stopping}`;
+}

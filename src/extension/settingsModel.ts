@@ -1,0 +1,77 @@
+import { parseSize } from '../core/profile';
+import type { ProviderKind } from '../core/model';
+
+/** The extension's settings after checking; no vscode import, so it is tested in plain Node. */
+export interface SandboxSettings {
+  defaultProvider: ProviderKind;
+  cpus: number;
+  /** Bytes. */
+  memory: number;
+  /** Empty: the image built by the extension (`sandbox image build`). */
+  image?: string;
+  /** Empty: ~/.agent-sandboxes or $AGENT_SANDBOXES_HOME, shared with the CLI. */
+  stateDir?: string;
+  syncExcludes: string[];
+}
+
+export const SETTINGS_SECTION = 'sandboxes';
+export const DEFAULT_SETTINGS: SandboxSettings = { defaultProvider: 'docker', cpus: 2, memory: 2 * 1024 ** 3, syncExcludes: [] };
+const PROVIDERS_HERE: ProviderKind[] = ['docker'];
+
+/**
+ * Reads every `sandboxes.*` setting through `get` (a key below the section, like
+ * `defaultProfile.cpus`). A bad value falls back to its default and yields one sentence that
+ * names the setting and says what to write instead.
+ */
+export function readSettings(get: (key: string) => unknown): { settings: SandboxSettings; problems: string[] } {
+  const problems: string[] = [];
+  const settings: SandboxSettings = { ...DEFAULT_SETTINGS, syncExcludes: [] };
+  const name = (key: string) => `${SETTINGS_SECTION}.${key}`;
+
+  const provider = get('defaultProvider');
+  if (provider !== undefined && provider !== null) {
+    if (typeof provider === 'string' && (PROVIDERS_HERE as string[]).includes(provider)) settings.defaultProvider = provider as ProviderKind;
+    else problems.push(`The setting ${name('defaultProvider')} is "${String(provider)}", which is not available here; use ${PROVIDERS_HERE.map((p) => `"${p}"`).join(' or ')}.`);
+  }
+
+  const cpus = get('defaultProfile.cpus');
+  if (cpus !== undefined && cpus !== null) {
+    if (typeof cpus === 'number' && Number.isFinite(cpus) && cpus > 0) settings.cpus = cpus;
+    else problems.push(`The setting ${name('defaultProfile.cpus')} is ${JSON.stringify(cpus)}; give a positive number of CPUs such as 1 or 0.5.`);
+  }
+
+  const memory = get('defaultProfile.memory');
+  if (memory !== undefined && memory !== null && memory !== '') {
+    try {
+      if (typeof memory !== 'string') throw new Error('not text');
+      settings.memory = parseSize(memory, 'memory');
+    } catch {
+      problems.push(`The setting ${name('defaultProfile.memory')} is ${JSON.stringify(memory)}, which is not a size; write it like "512m" or "2g".`);
+    }
+  }
+
+  const image = get('image');
+  if (typeof image === 'string' && image.trim() !== '') {
+    if (/\s/.test(image.trim())) problems.push(`The setting ${name('image')} "${image}" contains spaces; give an image tag such as "my-sandbox:1".`);
+    else settings.image = image.trim();
+  } else if (image !== undefined && image !== null && image !== '') {
+    problems.push(`The setting ${name('image')} must be text (an image tag), not ${JSON.stringify(image)}.`);
+  }
+
+  const stateDir = get('stateDir');
+  if (typeof stateDir === 'string' && stateDir.trim() !== '') {
+    if (stateDir.startsWith('/') || stateDir.startsWith('~') || /^[A-Za-z]:[\\/]/.test(stateDir)) settings.stateDir = stateDir.trim();
+    else problems.push(`The setting ${name('stateDir')} "${stateDir}" is not an absolute path; give a full path or leave it empty for ~/.agent-sandboxes.`);
+  } else if (stateDir !== undefined && stateDir !== null && stateDir !== '') {
+    problems.push(`The setting ${name('stateDir')} must be a path, not ${JSON.stringify(stateDir)}.`);
+  }
+
+  const excludes = get('syncExcludes');
+  if (excludes !== undefined && excludes !== null) {
+    if (Array.isArray(excludes) && excludes.every((pattern) => typeof pattern === 'string' && pattern.trim() !== '')) settings.syncExcludes = excludes as string[];
+    else problems.push(`The setting ${name('syncExcludes')} must be a list of non-empty patterns such as ["*.log", "dist/"].`);
+  }
+
+  return { settings, problems };
+}
+

@@ -1,0 +1,67 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { REPO_ROOT, remoteUri, removeSandboxesOf, startCodeServer } from './codeServer';
+
+/**
+ * Runs test/e2e/suite inside the real extension host of code-server: the workbench is opened
+ * with an extensionDevelopmentPath/extensionTestsPath payload, and the suite's exit code comes
+ * back through window.codeAutomationExit.
+ */
+const SUITE_TIMEOUT_MS = 5 * 60 * 1000;
+
+async function main(): Promise<number> {
+  if (!existsSync(path.join(REPO_ROOT, 'dist/extension.js'))) throw new Error('dist/extension.js is missing; run `npm run build` first.');
+  const withEngine = await runSuite(['sandboxes.e2e.js']);
+  // Again with DOCKER_HOST on a socket nobody listens on: what a user without a running engine sees.
+  const withoutEngine = await runSuite(['engineDown.e2e.js'], { DOCKER_HOST: 'unix:///nonexistent/docker.sock' });
+  return withEngine || withoutEngine;
+}
+
+async function runSuite(files: string[], env?: NodeJS.ProcessEnv): Promise<number> {
+  const started = Date.now();
+  const server = await startCodeServer({ env });
+  const report = path.join(server.home, 'report.txt');
+  let exitCode = 1;
+  let debugLog = () => '';
+  try {
+    const page = await server.newPage();
+    const browserLog: string[] = [];
+    page.on('console', (message) => browserLog.push(`[${message.type()}] ${message.text()}`));
+    debugLog = () => browserLog.join('\n');
+    const exited = new Promise<number>((resolve) => void page.exposeFunction('codeAutomationExit', (code: number) => resolve(code)));
+    const timeout = new Promise<number>((_, reject) => setTimeout(() => reject(new Error(`the suite did not finish within ${SUITE_TIMEOUT_MS / 1000} s`)), SUITE_TIMEOUT_MS).unref());
+    const suite = path.join(REPO_ROOT, 'out/test/e2e/suite/index.js');
+    // The suite reads these from a file: the extension host's environment is code-server's.
+    writeFileSync(path.join(server.home, 'suite.json'), JSON.stringify({ report, files, repoRoot: REPO_ROOT, stateDir: server.stateDir, workspace: server.workspace }));
+    await page.goto(
+      server.workbenchUrl([
+        ['extensionDevelopmentPath', remoteUri(server, REPO_ROOT)],
+        ['extensionTestsPath', remoteUri(server, suite)],
+      ]),
+    );
+    exitCode = await Promise.race([exited, timeout]);
+  } catch (error) {
+    console.error(`Extension tests could not run: ${(error as Error).message}`);
+    console.error(server.log().slice(-4000));
+  } finally {
+    if (existsSync(report)) process.stdout.write(readFileSync(report, 'utf8'));
+    else exitCode = exitCode || 1;
+    if (exitCode !== 0 || process.env.E2E_DEBUG) {
+      console.error(`--- browser console (last 6000 characters) ---\n${debugLog().slice(-6000)}`);
+      console.error(`--- code-server log (last 4000 characters) ---\n${server.log().slice(-4000)}`);
+    }
+    removeSandboxesOf(server.stateDir);
+    await server.stop();
+  }
+  console.log(`extension-host tests (${files.join(', ')}): exit code ${exitCode}, ${((Date.now() - started) / 1000).toFixed(1)} s in all`);
+  return exitCode;
+}
+
+
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

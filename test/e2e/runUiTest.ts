@@ -1,0 +1,162 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import { REPO_ROOT, remoteUri, removeSandboxesOf, sandboxesOf, startCodeServer, type Page } from './codeServer';
+
+/**
+ * Works the workbench like a person: opens the Sandboxes view, runs Start Sandbox from the
+ * palette through every step, sees the item appear running, types `echo hello` in its terminal,
+ * deletes it from the context menu. A screenshot of every step goes to test-results/ui/; the
+ * one of the new item is read back by OCR (tesseract) and must show the sandbox's name.
+ */
+const SHOTS = path.join(REPO_ROOT, 'test-results/ui');
+/** Letters OCR does not confuse with each other or with digits. */
+const NAME = `hello-${Array.from({ length: 4 }, () => 'acdehkmnprstuwxyz'[Math.floor(Math.random() * 17)]).join('')}`;
+const STEP_TIMEOUT_MS = 60_000;
+
+async function main(): Promise<void> {
+  rmSync(SHOTS, { recursive: true, force: true });
+  mkdirSync(SHOTS, { recursive: true });
+  const started = Date.now();
+  const server = await startCodeServer({ settings: { 'terminal.integrated.gpuAcceleration': 'off', 'workbench.activityBar.location': 'default' } });
+  let step = 0;
+  let page: Page | undefined;
+  const shot = async (what: string) => {
+    const file = path.join(SHOTS, `${String(++step).padStart(2, '0')}-${what}.png`);
+    await page!.waitForTimeout(500);
+    await page!.screenshot({ path: file });
+    console.log(`  ✔ ${what} (${file.slice(REPO_ROOT.length + 1)})`);
+    return file;
+  };
+  try {
+    page = await server.newPage();
+    await page.goto(server.workbenchUrl([['extensionDevelopmentPath', remoteUri(server, REPO_ROOT)]]));
+    await page.locator('.monaco-workbench').waitFor({ timeout: STEP_TIMEOUT_MS });
+
+    // The view, empty: its welcome offers Start Sandbox.
+    await page.locator('.activitybar .action-item a[aria-label^="Sandboxes"]').first().click({ timeout: STEP_TIMEOUT_MS });
+    await page.locator('.welcome-view-content').filter({ hasText: 'No sandbox yet' }).waitFor({ timeout: STEP_TIMEOUT_MS });
+    await shot('view-empty');
+
+    // Escape in the middle of Start Sandbox makes nothing.
+    await page.keyboard.press('F1');
+    await page.locator('.quick-input-widget input').waitFor({ timeout: STEP_TIMEOUT_MS });
+    await page.keyboard.type('Sandboxes: Start Sandbox');
+    await page.locator('.quick-input-list .monaco-list-row').filter({ hasText: 'Start Sandbox' }).first().waitFor({ timeout: STEP_TIMEOUT_MS });
+    await page.keyboard.press('Enter');
+    await pickStep(page, '(1/4)', 'Docker');
+    await page.keyboard.press('Enter');
+    await pickStep(page, '(2/4)', 'Small');
+    await page.keyboard.press('Escape');
+    await page.locator('.quick-input-widget').filter({ hasText: '(2/4)' }).waitFor({ state: 'hidden', timeout: STEP_TIMEOUT_MS });
+    await page.waitForTimeout(1000);
+    const made = sandboxesOf(server.stateDir);
+    if (made.length > 0) throw new Error(`Escape at step 2 left ${made.length} container(s) behind`);
+    await page.locator('.welcome-view-content').filter({ hasText: 'No sandbox yet' }).waitFor({ timeout: STEP_TIMEOUT_MS });
+    console.log('  ✔ Escape at step 2 of Start Sandbox made nothing');
+
+    // The palette, then each step of the quick pick.
+    await page.keyboard.press('F1');
+    await page.locator('.quick-input-widget input').waitFor({ timeout: STEP_TIMEOUT_MS });
+    await page.keyboard.type('Sandboxes: Start Sandbox');
+    await page.locator('.quick-input-list .monaco-list-row').filter({ hasText: 'Start Sandbox' }).first().waitFor({ timeout: STEP_TIMEOUT_MS });
+    await shot('palette');
+    await page.keyboard.press('Enter');
+    await pickStep(page, '(1/4)', 'Docker');
+    await shot('step-provider');
+    await page.keyboard.press('Enter');
+    await pickStep(page, '(2/4)', 'Small');
+    await page.keyboard.type('Small');
+    await shot('step-profile');
+    await page.keyboard.press('Enter');
+    await pickStep(page, '(3/4)', 'workspace');
+    await shot('step-folder');
+    await page.keyboard.press('Enter');
+    await page.locator('.quick-input-widget').filter({ hasText: '(4/4)' }).waitFor({ timeout: STEP_TIMEOUT_MS });
+    await page.keyboard.type(NAME);
+    await shot('step-name');
+    await page.keyboard.press('Enter');
+
+    // The new item, running.
+    const row = page.locator('.pane-body .monaco-list-row').filter({ hasText: NAME });
+    await row.locator('.codicon-vm-running').waitFor({ timeout: STEP_TIMEOUT_MS });
+    const itemShot = await shot('item-running');
+    const pane = page.locator('.pane').filter({ hasText: NAME }).first();
+    const paneShot = path.join(SHOTS, 'item-running-view.png');
+    await pane.screenshot({ path: paneShot });
+    const seen = ocr(paneShot);
+    if (!seen.includes(NAME)) throw new Error(`OCR of ${paneShot} does not show ${NAME}; it reads: ${JSON.stringify(seen)}`);
+    console.log(`  ✔ the screenshot shows "${NAME}" (read back by OCR from ${path.basename(itemShot)}'s view)`);
+
+    // Its terminal: type a command and read the answer.
+    await row.click({ button: 'right' });
+    await clickMenuItem(page, 'Open Terminal');
+    const terminal = page.locator('.terminal-wrapper.active .xterm-rows, .xterm .xterm-rows').first();
+    await terminal.waitFor({ timeout: STEP_TIMEOUT_MS });
+    await waitForText(terminal, /\$\s*$/m, 'a shell prompt');
+    await page.keyboard.type('echo hello');
+    await page.keyboard.press('Enter');
+    await waitForText(terminal, /^hello\s*$/m, '"hello" on a line of its own');
+    await shot('terminal-hello');
+
+    // Delete from the context menu, confirm, and see it gone.
+    await row.click({ button: 'right' });
+    await clickMenuItem(page, 'Delete...');
+    const dialog = page.locator('.monaco-dialog-box');
+    await dialog.waitFor({ timeout: STEP_TIMEOUT_MS });
+    await shot('delete-confirmation');
+    await dialog.locator('a.monaco-button, .monaco-button').filter({ hasText: /^Delete$/ }).first().click();
+    await row.waitFor({ state: 'detached', timeout: STEP_TIMEOUT_MS });
+    await page.locator('.welcome-view-content').filter({ hasText: 'No sandbox yet' }).waitFor({ timeout: STEP_TIMEOUT_MS });
+    await shot('deleted');
+    console.log(`UI test passed in ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${SHOTS.slice(REPO_ROOT.length + 1)}/`);
+  } catch (error) {
+    if (page) await page.screenshot({ path: path.join(SHOTS, 'failure.png') }).catch(() => undefined);
+    console.error(`UI test failed at step ${step + 1}: ${(error as Error).stack ?? error}`);
+    console.error(`--- code-server log ---\n${server.log().slice(-3000)}`);
+    process.exitCode = 1;
+  } finally {
+    removeSandboxesOf(server.stateDir);
+    await server.stop();
+  }
+}
+
+async function pickStep(page: Page, stepMark: string, itemText: string): Promise<void> {
+  const widget = page.locator('.quick-input-widget').filter({ hasText: stepMark });
+  await widget.waitFor({ timeout: STEP_TIMEOUT_MS });
+  await widget.locator('.monaco-list-row').filter({ hasText: itemText }).first().waitFor({ timeout: STEP_TIMEOUT_MS });
+}
+
+async function clickMenuItem(page: Page, label: string): Promise<void> {
+  const menu = page.locator('.context-view .monaco-menu').first();
+  const item = menu.locator('.action-item').filter({ hasText: label }).first();
+  await item.waitFor({ timeout: STEP_TIMEOUT_MS });
+  // A context menu may ignore a click that lands while it is still opening; the item is then
+  // focused, so Enter runs it.
+  await page.waitForTimeout(300);
+  await item.click();
+  try {
+    await menu.waitFor({ state: 'hidden', timeout: 2000 });
+  } catch {
+    await page.keyboard.press('Enter');
+    await menu.waitFor({ state: 'hidden', timeout: STEP_TIMEOUT_MS });
+  }
+}
+
+async function waitForText(locator: ReturnType<Page['locator']>, pattern: RegExp, what: string): Promise<void> {
+  const deadline = Date.now() + STEP_TIMEOUT_MS;
+  let text = '';
+  while (Date.now() < deadline) {
+    text = (await locator.innerText().catch(() => '')).replace(/\u00a0/g, ' ');
+    if (pattern.test(text)) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`the terminal did not show ${what}; it shows ${JSON.stringify(text.slice(-500))}`);
+}
+
+function ocr(file: string): string {
+  return execFileSync('tesseract', [file, 'stdout'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+}
+
+
+void main();

@@ -1,0 +1,107 @@
+import * as assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { COMMAND_IDS, TREE_VIEW_ID, VIEW_CONTAINER_ID } from '../../../src/extension/commandIds';
+import { contextValueOf } from '../../../src/extension/presentation';
+import type { SandboxRecord, SandboxState } from '../../../src/core/model';
+
+const root = path.resolve(__dirname, '../../../..');
+const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+const contributes = pkg.contributes;
+const registered: string[] = Object.values(COMMAND_IDS);
+const contributed: string[] = contributes.commands.map((command: { command: string }) => command.command);
+type MenuItem = { command: string; when?: string; group?: string };
+const menus = contributes.menus as Record<string, MenuItem[]>;
+
+function record(state: SandboxState): SandboxRecord {
+  return {
+    id: 'abc123',
+    name: 'demo',
+    agentId: 'default',
+    provider: 'docker',
+    profile: { image: 'img', cpus: 1, memory: 1024 ** 3, pids: 1024, sudo: true },
+    state,
+    createdAt: '2026-01-01T00:00:00Z',
+    updatedAt: '2026-01-01T00:00:00Z',
+    workdir: '/home/agent/workspace',
+    user: 'agent',
+    ports: {},
+  };
+}
+
+/** Evaluates the `viewItem =~ /re/` parts of a when clause (joined by && and ||, with parentheses) for one contextValue. */
+function viewItemMatches(when: string, contextValue: string): boolean {
+  const expression = when
+    .replace(/view == [\w.]+/g, 'true')
+    .replace(/viewItem =~ \/((?:\\\/|[^/])+)\//g, (_, source: string) => String(new RegExp(source).test(contextValue)));
+  assert.match(expression, /^[\s()truefals&|]+$/, `unexpected when clause: ${when}`);
+  return Function(`return (${expression});`)() as boolean;
+}
+
+function shownFor(state: SandboxState, group: (g: string) => boolean): string[] {
+  const value = contextValueOf(record(state));
+  return menus['view/item/context']!.filter((item) => group(item.group ?? '') && viewItemMatches(item.when ?? 'true', value)).map((item) => item.command);
+}
+
+describe('package.json contributions', () => {
+  it('contribute exactly the registered command ids, each under the Sandboxes category', () => {
+    assert.deepEqual([...contributed].sort(), [...registered].sort());
+    assert.equal(new Set(contributed).size, contributed.length, 'a command is contributed twice');
+    for (const command of contributes.commands) assert.equal(command.category, 'Sandboxes', command.command);
+  });
+
+  it('name only known commands in menus and welcome views', () => {
+    for (const [menu, items] of Object.entries(menus)) {
+      for (const item of items) assert.ok(registered.includes(item.command), `${menu} names ${item.command}`);
+    }
+    for (const welcome of contributes.viewsWelcome) {
+      for (const [, id] of welcome.contents.matchAll(/\(command:([\w.]+)\)/g)) assert.ok(registered.includes(id), `welcome view links ${id}`);
+    }
+  });
+
+  it('put the view in its own activity-bar container, with an icon that ships', () => {
+    assert.deepEqual(contributes.viewsContainers.activitybar.map((c: { id: string }) => c.id), [VIEW_CONTAINER_ID]);
+    assert.deepEqual(contributes.views[VIEW_CONTAINER_ID].map((v: { id: string }) => v.id), [TREE_VIEW_ID]);
+    assert.ok(existsSync(path.join(root, contributes.viewsContainers.activitybar[0].icon)));
+    for (const welcome of contributes.viewsWelcome) assert.equal(welcome.view, TREE_VIEW_ID);
+  });
+
+  it('show each item only the actions that apply to its state', () => {
+    const inline = (g: string) => g.startsWith('inline');
+    assert.deepEqual(shownFor('running', inline), [COMMAND_IDS.openTerminal, COMMAND_IDS.stop]);
+    assert.deepEqual(shownFor('stopped', inline), [COMMAND_IDS.start]);
+    assert.deepEqual(shownFor('lost', inline), []);
+    const context = (g: string) => !g.startsWith('inline');
+    assert.ok(shownFor('running', context).includes(COMMAND_IDS.syncWorkspace));
+    assert.ok(!shownFor('stopped', context).includes(COMMAND_IDS.stop));
+    assert.ok(!shownFor('stopped', context).includes(COMMAND_IDS.openTerminal));
+    for (const state of ['creating', 'error', 'lost'] as const) {
+      assert.deepEqual(shownFor(state, context).sort(), [COMMAND_IDS.copyId, COMMAND_IDS.delete, COMMAND_IDS.showLogs].sort(), state);
+    }
+  });
+
+  it('keep destructive actions alone in their own, last group', () => {
+    const groups = menus['view/item/context']!.filter((item) => !item.group?.startsWith('inline'));
+    const destructive = groups.filter((item) => item.group?.startsWith('9_destructive'));
+    assert.deepEqual(destructive.map((item) => item.command), [COMMAND_IDS.delete]);
+    const names = groups.map((item) => item.group!.split('@')[0]!);
+    assert.equal([...names].sort().at(-1), '9_destructive');
+  });
+
+  it('register commands only through the id list (no stray string ids in src/extension)', () => {
+    const dir = path.join(root, 'src/extension');
+    const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts'));
+    for (const file of files) {
+      const text = readFileSync(path.join(dir, file), 'utf8');
+      if (file === 'commandIds.ts') continue;
+      for (const [literal] of text.matchAll(/'sandboxes\.[A-Za-z]+'/g)) {
+        assert.ok(!registered.includes(literal.slice(1, -1)), `${file} spells out ${literal}; use COMMAND_IDS`);
+      }
+    }
+  });
+
+  it('activate lazily: no activation event beyond what the contributions imply', () => {
+    assert.deepEqual(pkg.activationEvents, []);
+    assert.equal(pkg.main, './dist/extension.js');
+  });
+});

@@ -1,0 +1,33 @@
+import * as assert from 'node:assert/strict';
+import { DEFAULT_SETTINGS, readSettings } from '../../../src/extension/settingsModel';
+
+const from = (values: Record<string, unknown>) => (key: string) => values[key];
+
+describe('sandboxes.* settings', () => {
+  it('default when nothing is set', () => {
+    assert.deepEqual(readSettings(from({})), { settings: DEFAULT_SETTINGS, problems: [] });
+  });
+
+  it('read good values', () => {
+    const { settings, problems } = readSettings(
+      from({ 'defaultProfile.cpus': 0.5, 'defaultProfile.memory': '512m', image: 'mine:1', stateDir: '/tmp/state', syncExcludes: ['*.log'] }),
+    );
+    assert.deepEqual(problems, []);
+    assert.equal(settings.cpus, 0.5);
+    assert.equal(settings.memory, 512 * 1024 ** 2);
+    assert.equal(settings.image, 'mine:1');
+    assert.equal(settings.stateDir, '/tmp/state');
+    assert.deepEqual(settings.syncExcludes, ['*.log']);
+  });
+
+  it('name the setting in every problem and fall back to the default', () => {
+    const { settings, problems } = readSettings(
+      from({ defaultProvider: 'digitalocean', 'defaultProfile.cpus': -1, 'defaultProfile.memory': 'lots', image: 'a b', stateDir: 'relative/dir', syncExcludes: [3] }),
+    );
+    assert.deepEqual(settings, DEFAULT_SETTINGS);
+    const names = ['defaultProvider', 'defaultProfile.cpus', 'defaultProfile.memory', 'image', 'stateDir', 'syncExcludes'];
+    assert.equal(problems.length, names.length);
+    names.forEach((name, index) => assert.ok(problems[index]!.includes(`sandboxes.${name}`), problems[index]));
+    assert.match(problems[2]!, /write it like "512m" or "2g"/);
+  });
+});
