@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SandboxError, describeError, isSandboxError, throwIfAborted } from './errors';
@@ -586,7 +587,6 @@ function matchRecord(records: SandboxRecord[], ref: string): SandboxRecord | und
 }
 
 async function assertDirectory(localRoot: string): Promise<void> {
-  const { stat } = await import('node:fs/promises');
   const info = await stat(localRoot).catch(() => undefined);
   if (!info?.isDirectory()) throw new SandboxError('invalid-input', `The folder ${localRoot} does not exist; give a folder to copy into the sandbox.`);
 }

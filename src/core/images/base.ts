@@ -11,6 +11,7 @@ import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { SandboxError, cancelledError, describeError } from '../errors';
 import { engineError, followJsonStream, inspectImage, type EngineMessage } from './engine';
+import { LABEL_PREFIX } from '../providers/labels';
 
 export const DEBIAN_SUITE = 'bookworm';
 /** The image a registry would give us. */
@@ -18,7 +19,7 @@ export const DEBIAN_SLIM_IMAGE = `debian:${DEBIAN_SUITE}-slim`;
 /** Repository of the bases we make ourselves; the tag names the suite and the options' hash. */
 export const DEBIAN_BASE_REPOSITORY = 'agent-sandboxes/debian-base';
 /** Label on a base we made: the hash of the mmdebstrap options it was made with. */
-export const BASE_RECIPE_LABEL = 'dev.agent-sandboxes.base-recipe';
+export const BASE_RECIPE_LABEL = `${LABEL_PREFIX}.base-recipe`;
 
 const MIRROR = 'http://deb.debian.org/debian';
 const SECURITY_MIRROR = 'http://deb.debian.org/debian-security';

@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { SandboxError } from '../errors';
 import { baseIdentity } from './base';
+import { LABEL_PREFIX } from '../providers/labels';
 
 export const RECIPE_NAME = 'sandbox';
 export const SANDBOX_IMAGE_REPOSITORY = 'agent-sandboxes/sandbox';
@@ -14,9 +15,9 @@ export const SANDBOX_IMAGE_REPOSITORY = 'agent-sandboxes/sandbox';
 /** Labels we put on the images we build. */
 export const IMAGE_LABELS = {
   /** The recipe hash, also the image's tag. */
-  recipe: 'dev.agent-sandboxes.recipe',
+  recipe: `${LABEL_PREFIX}.recipe`,
   /** The base image it was built on (a reference and, after "@", its id). */
-  base: 'dev.agent-sandboxes.base',
+  base: `${LABEL_PREFIX}.base`,
 } as const;
 
 export interface RecipeFile {
