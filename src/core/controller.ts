@@ -1,15 +1,21 @@
 import { randomBytes } from 'node:crypto';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SandboxError, describeError, isSandboxError, throwIfAborted } from './errors';
 import { ensureSandboxImage, sandboxImageTag } from './images';
-import type { ExecRequest, ExecResult, Profile, ProviderKind, SandboxRecord } from './model';
+import type { ExecRequest, ExecResult, Profile, ProviderKind, SandboxRecord, SshEndpoint } from './model';
 import { DEFAULT_PROFILE_LIMITS, validateName, validateProfile } from './profile';
 import { DockerProvider } from './providers/docker';
 import type { LogLine, Provider, ProviderSandbox } from './providers/provider';
 import { StateStore, type JournalEntry } from './store/stateStore';
 import { pullTree, pushTree, unpackWithTar, type Manifest, type SyncChannel } from './sync';
+import { hostKeyAlias, renderKnownHosts, renderSshConfig, sshAlias, type SshHostEntry } from './ssh/config';
+import { generateEd25519 } from './ssh/keys';
+import { SshSession, type SshSessionOptions } from './ssh/session';
+import { PortForward } from './ssh/forward';
+import { sshExec } from './transport/sshExec';
+import { writeFileAtomic } from './store/files';
 
 /** The agent user of our images, and the owner given to pushed files. */
 export const AGENT_USER = 'agent';
@@ -83,6 +89,12 @@ export interface ReconcileReport {
 export interface ControllerOptions {
   store?: StateStore;
   providers?: Partial<Record<ProviderKind, Provider>>;
+  /**
+   * How commands reach a sandbox. 'auto': the provider's own channel where it has a fast one
+   * (the Docker engine), SSH elsewhere. 'ssh': always the sandbox's SSH connection.
+   */
+  execChannel?: 'auto' | 'ssh';
+  ssh?: SshSessionOptions;
 }
 
 /**
@@ -92,10 +104,23 @@ export interface ControllerOptions {
 export class SandboxController {
   readonly store: StateStore;
   private readonly providers: Partial<Record<ProviderKind, Provider>>;
+  private readonly execChannel: 'auto' | 'ssh';
+  private readonly sshOptions: SshSessionOptions;
+  private readonly sessions = new Map<string, SshSession>();
+  private readonly portForwards = new Set<PortForward>();
 
   constructor(options: ControllerOptions = {}) {
     this.store = options.store ?? new StateStore();
     this.providers = options.providers ?? { docker: new DockerProvider() };
+    this.execChannel = options.execChannel ?? 'auto';
+    this.sshOptions = options.ssh ?? {};
+  }
+
+  /** Closes SSH connections and forwarded ports of this process. */
+  dispose(): void {
+    for (const forward of this.portForwards) forward.close();
+    for (const session of this.sessions.values()) session.close();
+    this.sessions.clear();
   }
 
   provider(kind: ProviderKind): Provider {
@@ -169,7 +194,12 @@ export class SandboxController {
     try {
       throwIfAborted(signal, 'Creating the sandbox');
       onProgress?.({ step: 'create', message: `Starting ${name}` });
+      // The host key is made here and pinned before the sandbox's sshd ever runs; only its
+      // public half stays on this side. The client key stays on this side alone.
+      const hostKey = generateEd25519(`sandbox-${name}`);
+      const clientKey = await this.store.clientKey(id);
       const made = await provider.create({
+        ssh: { hostPrivateKey: hostKey.privateKey, hostPublicKey: hostKey.publicKey, authorizedKey: clientKey.publicKey },
         id,
         name,
         agentId,
@@ -191,6 +221,7 @@ export class SandboxController {
       throwIfAborted(signal, 'Creating the sandbox');
       record = { ...record, state: 'running', creator: undefined, updatedAt: new Date().toISOString() };
       await this.store.writeRecord(record);
+      await this.refreshSshConfig();
       onProgress?.({ step: 'ready', message: `${name} is running` });
       return record;
     } catch (error) {
@@ -227,9 +258,11 @@ export class SandboxController {
   ): Promise<SandboxRecord> {
     const record = await this.resolve(ref);
     if (!record.providerRef || record.state === 'lost' || isInterrupted(record)) throw this.brokenError(record);
+    if (action === 'stopped') this.closeConnections(record.id);
     const updated = this.merge(record, await change(this.provider(record.provider), record.providerRef));
     await this.store.writeRecord(updated);
     await this.journal(record.id, { kind: 'lifecycle', action });
+    await this.refreshSshConfig();
     return updated;
   }
 
@@ -248,8 +281,10 @@ export class SandboxController {
     for (const sandbox of await provider.list(await this.store.ownerId())) {
       if (sandbox.id === record.id) refs.add(sandbox.providerRef);
     }
+    this.closeConnections(record.id);
     for (const providerRef of refs) await provider.remove(providerRef, signal);
     await this.store.deleteRecord(record.id);
+    await this.refreshSshConfig();
   }
 
   /** Removes sandboxes left broken by an interrupted create, and records whose machine is gone. */
@@ -305,6 +340,7 @@ export class SandboxController {
       }
     }
     result.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    await this.refreshSshConfig(result);
     return { ...report, records: result };
   }
 
@@ -315,6 +351,7 @@ export class SandboxController {
       state: sandbox.state,
       problem: sandbox.problem,
       ports: sandbox.ports,
+      ssh: sandbox.ssh,
       startedAt: sandbox.startedAt ?? record.startedAt,
       stoppedAt: sandbox.stoppedAt,
     };
@@ -329,6 +366,7 @@ export class SandboxController {
     return {
       ...record,
       ports: {},
+      ssh: undefined,
       state: 'lost',
       problem: `The machine of ${record.name} is gone (removed outside Agent Sandboxes); forget it with \`sandbox rm ${record.name}\`.`,
       updatedAt: new Date().toISOString(),
@@ -385,7 +423,9 @@ export class SandboxController {
     };
     let result: ExecResult;
     try {
-      result = await this.provider(record.provider).exec(record.providerRef!, full);
+      result = this.usesSsh(record)
+        ? await sshExec(await this.session(record), full, { loginUser: record.ssh?.user ?? record.user, cwd: record.workdir })
+        : await this.provider(record.provider).exec(record.providerRef!, full);
     } catch (error) {
       const wrongState = isSandboxError(error, 'wrong-state');
       if (journal) await this.journalExec(record, full, request, undefined, describeError(error));
@@ -428,6 +468,115 @@ export class SandboxController {
       truncated: result ? result.truncated || outputTooLong(result.stdout) || outputTooLong(result.stderr) : false,
       error,
     });
+  }
+
+  // ---- ssh -----------------------------------------------------------------------------------
+
+  /** Whether commands for this sandbox go over SSH rather than the provider's own channel. */
+  private usesSsh(record: SandboxRecord): boolean {
+    return this.execChannel === 'ssh' || record.provider !== 'docker';
+  }
+
+  /** The persistent SSH connection of a sandbox; it follows the sandbox to a new port after a restart. */
+  async session(ref: string | SandboxRecord): Promise<SshSession> {
+    const record = typeof ref === 'string' ? await this.resolve(ref) : ref;
+    let session = this.sessions.get(record.id);
+    if (!session) {
+      session = new SshSession(async () => {
+        const current = await this.status(record.id);
+        const endpoint = await this.sshEndpoint(current);
+        const key = await this.store.clientKey(current.id);
+        return { label: current.name, ...endpoint, privateKey: key.privateKey };
+      }, { maxChannels: 48, ...this.sshOptions });
+      this.sessions.set(record.id, session);
+    }
+    return session;
+  }
+
+  /**
+   * Where a sandbox's sshd answers and the key it must present. A sandbox made before keys were
+   * pinned, or whose client key was lost here, is fixed up over the provider's own trusted
+   * channel (the engine's API), never by believing what the SSH server says.
+   */
+  async sshEndpoint(record: SandboxRecord): Promise<SshEndpoint> {
+    this.assertUsable(record, record.state === 'creating');
+    const provider = this.provider(record.provider);
+    let endpoint = record.ssh;
+    if (!endpoint && record.ports['22'] && provider.readHostKey) {
+      const hostKey = await provider.readHostKey(record.providerRef!);
+      if (hostKey) endpoint = { host: '127.0.0.1', port: record.ports['22'], user: record.user, hostKey };
+    }
+    if (!endpoint) {
+      throw new SandboxError('wrong-state', `${record.name} cannot be reached over SSH (no SSH port or pinned key); restart it with \`sandbox stop ${record.name}\` and \`sandbox start ${record.name}\`.`);
+    }
+    const key = await this.store.clientKey(record.id);
+    if (key.created) {
+      if (!provider.authorizeKey) throw new SandboxError('wrong-state', `The SSH key of ${record.name} is missing here and cannot be restored; recreate the sandbox.`);
+      await provider.authorizeKey(record.providerRef!, key.publicKey);
+    }
+    return endpoint;
+  }
+
+  /** What `ssh` needs to log in: our config file and the sandbox's Host alias in it. */
+  async sshTarget(ref: string): Promise<{ alias: string; configFile: string; command: string[]; record: SandboxRecord }> {
+    const record = await this.status(ref);
+    await this.sshEndpoint(record);
+    await this.refreshSshConfig();
+    const alias = sshAlias(record.name);
+    const configFile = this.store.sshConfigPath;
+    return { alias, configFile, command: ['ssh', '-F', configFile, alias], record };
+  }
+
+  /**
+   * Rewrites our SSH config and known_hosts when the set of reachable sandboxes (or a port)
+   * changed: one block per sandbox with an SSH endpoint.
+   */
+  async refreshSshConfig(records?: SandboxRecord[]): Promise<string> {
+    const all = records ?? (await this.store.listRecords());
+    const entries: SshHostEntry[] = all
+      .filter((record) => record.ssh && record.state === 'running')
+      .map((record) => ({
+        alias: sshAlias(record.name),
+        endpoint: record.ssh!,
+        hostKeyAlias: hostKeyAlias(record.id),
+        identityFile: this.store.clientKeyPath(record.id),
+      }));
+    const config = renderSshConfig(entries, this.store.knownHostsPath);
+    const knownHosts = renderKnownHosts(entries);
+    const current = await readFile(this.store.sshConfigPath, 'utf8').catch(() => undefined);
+    const currentHosts = await readFile(this.store.knownHostsPath, 'utf8').catch(() => undefined);
+    if (current !== config || currentHosts !== knownHosts) {
+      // known_hosts first: a config block never names a key that is not pinned yet.
+      await writeFileAtomic(this.store.knownHostsPath, knownHosts, 0o600);
+      await writeFileAtomic(this.store.sshConfigPath, config, 0o600);
+    }
+    return this.store.sshConfigPath;
+  }
+
+  /** Opens 127.0.0.1:<localPort> here, carried over SSH to 127.0.0.1:<remotePort> in the sandbox. */
+  async forward(ref: string, remotePort: number, options: { localPort?: number } = {}): Promise<PortForward> {
+    if (!Number.isInteger(remotePort) || remotePort < 1 || remotePort > 65535) {
+      throw new SandboxError('invalid-input', `${remotePort} is not a port; give a number from 1 to 65535.`);
+    }
+    const record = await this.resolve(ref);
+    this.assertUsable(record, false);
+    const session = await this.session(record);
+    await session.connection(); // fail now, not on the first browser request
+    const forward = await PortForward.open(session, { sandboxId: record.id, sandboxName: record.name, remotePort, localPort: options.localPort });
+    this.portForwards.add(forward);
+    forward.once('close', () => this.portForwards.delete(forward));
+    return forward;
+  }
+
+  /** Forwarded ports of this process, of one sandbox or all. */
+  forwards(sandboxId?: string): PortForward[] {
+    return [...this.portForwards].filter((forward) => sandboxId === undefined || forward.sandboxId === sandboxId);
+  }
+
+  private closeConnections(sandboxId: string): void {
+    for (const forward of this.forwards(sandboxId)) forward.close();
+    this.sessions.get(sandboxId)?.close();
+    this.sessions.delete(sandboxId);
   }
 
   // ---- sync ----------------------------------------------------------------------------------

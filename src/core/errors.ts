@@ -14,6 +14,9 @@ export type SandboxErrorCode =
   | 'cancelled'
   | 'unsafe-archive'
   | 'command-failed-to-start'
+  | 'connection-failed'
+  | 'connection-lost'
+  | 'host-key-mismatch'
   | 'provider-error';
 
 export class SandboxError extends Error {

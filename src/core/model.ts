@@ -43,8 +43,19 @@ export interface SandboxRecord {
   user: string;
   /** Ports published on the local machine: container port -> 127.0.0.1 port. */
   ports: Record<string, number>;
+  /** How to reach the sandbox over SSH, when it can be reached. */
+  ssh?: SshEndpoint;
   /** Set while a create is in progress: lets another process tell an interrupted create. */
   creator?: { pid: number; host: string };
+}
+
+/** An SSH server of a sandbox, with the host key pinned for it. */
+export interface SshEndpoint {
+  host: string;
+  port: number;
+  user: string;
+  /** `ssh-ed25519 AAAA...`: known before the first connection, never learnt from it. */
+  hostKey: string;
 }
 
 export interface ExecRequest {

@@ -5,12 +5,12 @@ import { isSandboxError } from '../../src/core/errors';
 import { DockerProvider } from '../../src/core/providers/docker';
 import { TestEnvironment, ensureImage, uniqueName } from './helpers';
 
-// One suite, run over both ways a command can reach a Docker sandbox: they must not differ.
-for (const channel of ['docker', 'agent'] as const) {
+// One suite, run over every way a command can reach a sandbox: they must not differ.
+for (const channel of ['docker', 'agent', 'ssh'] as const) {
   describe(`exec in a Docker sandbox (${channel} channel)`, function () {
     const env = new TestEnvironment();
-    const provider = new DockerProvider({ execChannel: channel });
-    const controller = new SandboxController({ store: env.store, providers: { docker: provider } });
+    const provider = new DockerProvider({ execChannel: channel === 'ssh' ? 'docker' : channel });
+    const controller = new SandboxController({ store: env.store, providers: { docker: provider }, execChannel: channel === 'ssh' ? 'ssh' : 'auto' });
     let sandbox: SandboxRecord;
 
     before(async function () {
@@ -18,6 +18,7 @@ for (const channel of ['docker', 'agent'] as const) {
       sandbox = await controller.create({ name: uniqueName(`exec-${channel}`), agentId: 'exec-test' });
     });
     after(async () => {
+      controller.dispose();
       provider.dispose();
       await env.dispose();
     });
@@ -110,7 +111,16 @@ for (const channel of ['docker', 'agent'] as const) {
       assert.deepEqual(await processesMatching('sleep 30'), []);
     });
 
-    it('gives a command the environment, identity and stdin of docker exec', async function () {
+    it('runs commands as the sandbox user, other users through sudo, with no stdin unless given', async function () {
+      const asAgent = await run('id -un; echo "HOME=$HOME"; grep -E "^CapEff" /proc/self/status');
+      assert.match(asAgent.stdout, /^agent\nHOME=\/home\/agent\nCapEff:\t0+\n$/);
+      assert.equal((await run('id -un; echo "$HOME"', { user: 'root' })).stdout, 'root\n/root\n');
+      assert.equal((await run(['cat'])).stdout, '', 'without stdin, cat ends at once');
+      await assert.rejects(run(['true'], { user: 'nobody-here' }), (error: unknown) => isSandboxError(error, 'command-failed-to-start'));
+    });
+
+    // The engine's own identity rules (unknown uids, user:group) apply to its channels only.
+    if (channel !== 'ssh') it('gives a command the environment, identity and stdin of docker exec', async function () {
       const probe = 'id; echo "HOME=$HOME"; grep -E "^(Uid|Gid|Groups|CapEff)" /proc/self/status; env | grep -v SANDBOX_EXEC_ID | sort; ls -l /proc/self/fd/0 | sed "s/.*-> //"';
       const asAgent = await run(probe);
       assert.match(asAgent.stdout, /^uid=1000\(agent\) gid=1000\(agent\) groups=1000\(agent\)\nHOME=\/home\/agent\n/);

@@ -1,4 +1,5 @@
 import Dockerode from 'dockerode';
+import { pack } from 'tar-stream';
 import { SandboxError, describeError } from '../errors';
 import type { ExecRequest, ExecResult, Profile, SandboxState } from '../model';
 import { dockerExec } from '../transport/dockerExec';
@@ -119,6 +120,7 @@ export class DockerProvider implements Provider {
       [LABELS.user]: spec.user,
       [LABELS.workdir]: spec.workdir,
       [LABELS.created]: spec.createdAt,
+      [LABELS.hostKey]: spec.ssh.hostPublicKey,
     };
     let container: Dockerode.Container;
     try {
@@ -155,6 +157,8 @@ export class DockerProvider implements Provider {
       throw this.translate(error, 'create the container');
     }
     try {
+      // Before sshd first runs: it must present the key we pinned, and accept only our client.
+      await container.putArchive(await sshKeysArchive(spec), { path: '/', abortSignal: spec.signal } as object);
       await container.start({ abortSignal: spec.signal } as object);
     } catch (error) {
       await container.remove({ force: true, v: true }).catch(() => undefined);
@@ -232,6 +236,31 @@ export class DockerProvider implements Provider {
       return viaAgent ?? (await dockerExec(this.docker, ref, request, defaults));
     } catch (error) {
       throw this.translate(error, 'run the command');
+    }
+  }
+
+  async readHostKey(ref: string): Promise<string | undefined> {
+    const result = await dockerExec(this.docker, ref, { command: ['cat', '/etc/ssh/ssh_host_ed25519_key.pub'] }, { user: 'root', cwd: '/' });
+    const line = result.stdout.trim();
+    return result.exitCode === 0 && line.startsWith('ssh-ed25519 ') ? line : undefined;
+  }
+
+  async authorizeKey(ref: string, publicKey: string): Promise<void> {
+    // sandbox-init merges /run/sandbox/authorized_keys into the agent's file at every start;
+    // the agent's own file takes it now.
+    const script = [
+      'set -e',
+      'key="$1"',
+      'mkdir -p /run/sandbox',
+      'grep -qxF -- "$key" /run/sandbox/authorized_keys 2>/dev/null || printf "%s\\n" "$key" >> /run/sandbox/authorized_keys',
+      'home=$(getent passwd agent | cut -d: -f6)',
+      'install -d -o agent -g agent -m 0700 "$home/.ssh"',
+      'touch "$home/.ssh/authorized_keys"; chown agent:agent "$home/.ssh/authorized_keys"; chmod 0600 "$home/.ssh/authorized_keys"',
+      'grep -qxF -- "$key" "$home/.ssh/authorized_keys" || printf "%s\\n" "$key" >> "$home/.ssh/authorized_keys"',
+    ].join('\n');
+    const result = await dockerExec(this.docker, ref, { command: ['/bin/sh', '-c', script, 'authorize', publicKey] }, { user: 'root', cwd: '/' });
+    if (result.exitCode !== 0) {
+      throw new SandboxError('provider-error', `Could not authorize our SSH key in the sandbox (${result.stderr.trim() || `exit ${result.exitCode}`}); restart the sandbox and try again.`);
     }
   }
 
@@ -348,7 +377,16 @@ function fromSummary(summary: ContainerSummary): ProviderSandbox | undefined {
   for (const port of summary.Ports ?? []) {
     if (port.PublicPort && port.IP === '127.0.0.1') ports[String(port.PrivatePort)] = port.PublicPort;
   }
-  return { ...base, state: stateOf(summary.State), problem: problemOf(summary.State), ports };
+  const state = stateOf(summary.State);
+  return { ...base, state, problem: problemOf(summary.State), ports, ssh: sshEndpoint(summary.Labels ?? {}, base.user, state, ports) };
+}
+
+/** The sandbox's sshd through its port published on 127.0.0.1, with the key pinned in its labels. */
+function sshEndpoint(labels: Record<string, string>, user: string, state: SandboxState, ports: Record<string, number>): ProviderSandbox['ssh'] {
+  const hostKey = labels[LABELS.hostKey];
+  const port = ports['22'];
+  if (state !== 'running' || !port || !hostKey) return undefined;
+  return { host: '127.0.0.1', port, user, hostKey };
 }
 
 function fromDetails(details: ContainerDetails): ProviderSandbox | undefined {
@@ -361,14 +399,32 @@ function fromDetails(details: ContainerDetails): ProviderSandbox | undefined {
   }
   const status = details.State.Status;
   const isTime = (t: string | undefined) => (t && !t.startsWith('0001-') ? t : undefined);
+  const state = stateOf(status);
   return {
     ...base,
-    state: stateOf(status),
+    state,
+    ssh: sshEndpoint(details.Config.Labels ?? {}, base.user, state, ports),
     problem: problemOf(status, details.State.ExitCode, details.State.OOMKilled),
     startedAt: isTime(details.State.StartedAt),
     stoppedAt: status === 'running' ? undefined : isTime(details.State.FinishedAt),
     ports,
   };
+}
+
+/** A tar for `putArchive` at `/`: the host key pair and the key allowed to log in. */
+async function sshKeysArchive(spec: CreateSpec): Promise<Buffer> {
+  const tar = pack();
+  const entries: Array<{ name: string; mode: number; content: string }> = [
+    { name: 'etc/ssh/ssh_host_ed25519_key', mode: 0o600, content: spec.ssh.hostPrivateKey },
+    { name: 'etc/ssh/ssh_host_ed25519_key.pub', mode: 0o644, content: `${spec.ssh.hostPublicKey}\n` },
+    { name: 'run/sandbox/authorized_keys', mode: 0o644, content: `${spec.ssh.authorizedKey}\n` },
+  ];
+  tar.entry({ name: 'run/sandbox/', type: 'directory', mode: 0o755 });
+  for (const entry of entries) tar.entry({ name: entry.name, mode: entry.mode, uid: 0, gid: 0 }, entry.content);
+  tar.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of tar) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }
 
 /** Splits the engine's multiplexed log stream (8-byte frame headers) into timestamped lines. */

@@ -9,4 +9,6 @@ export const LABELS = {
   user: `${LABEL_PREFIX}.user`,
   workdir: `${LABEL_PREFIX}.workdir`,
   created: `${LABEL_PREFIX}.created`,
+  /** The sandbox's SSH host public key, pinned before its sshd first starts. */
+  hostKey: `${LABEL_PREFIX}.host-key`,
 } as const;

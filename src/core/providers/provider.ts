@@ -1,4 +1,4 @@
-import type { ExecRequest, ExecResult, Profile, ProviderKind, SandboxState } from '../model';
+import type { ExecRequest, ExecResult, Profile, ProviderKind, SandboxState, SshEndpoint } from '../model';
 
 /** What a provider is asked to make. */
 export interface CreateSpec {
@@ -10,6 +10,8 @@ export interface CreateSpec {
   user: string;
   workdir: string;
   createdAt: string;
+  /** Keys placed in the machine before its sshd first starts. */
+  ssh: { hostPrivateKey: string; hostPublicKey: string; authorizedKey: string };
   signal?: AbortSignal;
 }
 
@@ -28,6 +30,7 @@ export interface ProviderSandbox {
   startedAt?: string;
   stoppedAt?: string;
   ports: Record<string, number>;
+  ssh?: SshEndpoint;
 }
 
 export interface LogLine {
@@ -57,4 +60,11 @@ export interface Provider {
   inspect(ref: string): Promise<ProviderSandbox | undefined>;
   exec(ref: string, request: ExecRequest): Promise<ExecResult>;
   logs(ref: string, options: LogOptions): AsyncIterable<LogLine>;
+  /**
+   * Over a channel trusted without SSH (the engine's API): the host key the machine's sshd
+   * presents, and adding a client key to the agent user's authorized keys. For machines whose
+   * pinned key was lost locally, or made before keys were pinned.
+   */
+  readHostKey?(ref: string): Promise<string | undefined>;
+  authorizeKey?(ref: string, publicKey: string): Promise<void>;
 }

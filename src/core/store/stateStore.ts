@@ -3,6 +3,7 @@ import { promises as fs, watch } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { SandboxRecord } from '../model';
+import { generateEd25519 } from '../ssh/keys';
 import { appendJsonLine, parseJsonLines, readJsonFile, writeFileAtomic } from './files';
 
 export const STATE_DIR_ENV = 'AGENT_SANDBOXES_HOME';
@@ -73,6 +74,50 @@ export class StateStore {
     return path.join(this.root, 'manifests', id, `${key}.json`);
   }
 
+  /** Our SSH files: the managed config, its known_hosts, and one client key per sandbox. */
+  get sshDir(): string {
+    return path.join(this.root, 'ssh');
+  }
+
+  get sshConfigPath(): string {
+    return path.join(this.sshDir, 'config');
+  }
+
+  get knownHostsPath(): string {
+    return path.join(this.sshDir, 'known_hosts');
+  }
+
+  clientKeyPath(id: string): string {
+    return path.join(this.sshDir, 'keys', id);
+  }
+
+  /** The client key of a sandbox (made on first use, mode 0600); `created` says it is new. */
+  async clientKey(id: string): Promise<{ file: string; privateKey: string; publicKey: string; created: boolean }> {
+    const file = this.clientKeyPath(id);
+    const existing = await fs.readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
+    if (existing !== undefined) {
+      return { file, privateKey: existing, publicKey: (await fs.readFile(`${file}.pub`, 'utf8')).trim(), created: false };
+    }
+    const pair = generateEd25519(`agent-sandboxes-${id}`);
+    await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    await writeFileAtomic(`${file}.pub`, `${pair.publicKey}\n`, 0o644);
+    // link() refuses to replace, so two processes making the key at once agree on one.
+    const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    await fs.writeFile(temp, pair.privateKey, { mode: 0o600 });
+    try {
+      await fs.link(temp, file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      await fs.rm(temp, { force: true });
+      return this.clientKey(id);
+    }
+    await fs.rm(temp, { force: true });
+    return { file, ...pair, created: true };
+  }
+
   /** A random id made once per state dir; every resource we create carries it. */
   ownerId(): Promise<string> {
     this.ownerIdPromise ??= this.loadOrCreateOwnerId();
@@ -140,6 +185,8 @@ export class StateStore {
       fs.rm(this.recordPath(id), { force: true }),
       fs.rm(this.journalPath(id), { force: true }),
       fs.rm(path.join(this.root, 'manifests', id), { recursive: true, force: true }),
+      fs.rm(this.clientKeyPath(id), { force: true }),
+      fs.rm(`${this.clientKeyPath(id)}.pub`, { force: true }),
     ]);
   }
 

@@ -139,6 +139,18 @@ function writeStdin(stream: NodeJS.ReadWriteStream, stdin: NonNullable<ExecReque
 }
 
 /**
+ * `sh -c KILL_TREE_SCRIPT kill-tree SIG SANDBOX_EXEC_ID=<marker>`: signals every process whose
+ * environment carries the marker; exits 3 when there is none.
+ */
+export const KILL_TREE_SCRIPT = [
+  'sig=$1; pattern="$2"',
+  // grep -z reads NUL-separated environ entries; our own shell does not carry the marker
+  'pids=$(grep -lzx -- "$pattern" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3)',
+  '[ -z "$pids" ] && exit 3',
+  'kill -s "$sig" $pids 2>/dev/null; exit 0',
+].join('\n');
+
+/**
  * Sends SIGTERM, then SIGKILL, to every process carrying the marker. The killer runs as the
  * command's user and as root: without CAP_SYS_PTRACE a process can read the environment of its
  * own user's processes only. Repeats until none is left, since a dying tree may still fork.
@@ -150,13 +162,7 @@ async function killProcessTree(
   users: string[],
   hasEnded: () => boolean,
 ): Promise<void> {
-  const script = [
-    'sig=$1; pattern="$2"',
-    // grep -z reads NUL-separated environ entries; our own shell does not carry the marker
-    'pids=$(grep -lzx -- "$pattern" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3)',
-    '[ -z "$pids" ] && exit 3',
-    'kill -s "$sig" $pids 2>/dev/null; exit 0',
-  ].join('\n');
+  const script = KILL_TREE_SCRIPT;
   const sendAs = async (user: string, sig: 'TERM' | 'KILL'): Promise<boolean> => {
     const exec = await docker.getContainer(containerId).exec({
       Cmd: ['/bin/sh', '-c', script, 'kill-tree', sig, `${EXEC_MARKER_ENV}=${marker}`],

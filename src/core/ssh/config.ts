@@ -1,0 +1,71 @@
+import type { SshEndpoint } from '../model';
+import { publicKeyBody } from './keys';
+
+/** One Host block of our managed OpenSSH config. */
+export interface SshHostEntry {
+  /** What `ssh` is given: `sandbox-<name>`. */
+  alias: string;
+  endpoint: SshEndpoint;
+  /** Under which name the pinned key is filed in our known_hosts; stable across port changes. */
+  hostKeyAlias: string;
+  /** A private key file; without one, the user's ssh-agent and default keys are used. */
+  identityFile?: string;
+}
+
+export const SSH_ALIAS_PREFIX = 'sandbox-';
+
+export function sshAlias(name: string): string {
+  return `${SSH_ALIAS_PREFIX}${name}`;
+}
+
+export function hostKeyAlias(id: string): string {
+  return `agent-sandbox-${id}`;
+}
+
+/** OpenSSH config values with spaces need double quotes; ours never contain a double quote. */
+function configValue(value: string): string {
+  const normalized = value.replace(/\\/g, '/');
+  return /[\s#]/.test(normalized) ? `"${normalized}"` : normalized;
+}
+
+/**
+ * Our own config file, Included from the user's: one block per reachable sandbox. Every block
+ * names our known_hosts, where the sandbox's key was pinned before it first started, and keeps
+ * strict checking: a changed key is refused, never learnt.
+ */
+export function renderSshConfig(entries: SshHostEntry[], knownHostsFile: string): string {
+  const lines = [
+    '# Managed by Agent Sandboxes: rewritten as sandboxes come and go; edits here are lost.',
+    '',
+  ];
+  for (const entry of [...entries].sort((a, b) => a.alias.localeCompare(b.alias))) {
+    lines.push(
+      `Host ${entry.alias}`,
+      `  HostName ${entry.endpoint.host}`,
+      `  Port ${entry.endpoint.port}`,
+      `  User ${entry.endpoint.user}`,
+      ...(entry.identityFile ? [`  IdentityFile ${configValue(entry.identityFile)}`, '  IdentitiesOnly yes'] : []),
+      `  HostKeyAlias ${entry.hostKeyAlias}`,
+      `  UserKnownHostsFile ${configValue(knownHostsFile)}`,
+      '  GlobalKnownHostsFile /dev/null',
+      '  StrictHostKeyChecking yes',
+      '  UpdateHostKeys no',
+      ...(entry.endpoint.hostKey.startsWith('ssh-ed25519 ') ? ['  HostKeyAlgorithms ssh-ed25519'] : []),
+      '  PreferredAuthentications publickey',
+      '  PasswordAuthentication no',
+      '  KbdInteractiveAuthentication no',
+      '  ServerAliveInterval 15',
+      '  ServerAliveCountMax 3',
+      '',
+    );
+  }
+  return lines.join('\n');
+}
+
+/** Our known_hosts: one pinned key per sandbox, under its HostKeyAlias. */
+export function renderKnownHosts(entries: SshHostEntry[]): string {
+  const lines = [...entries]
+    .sort((a, b) => a.hostKeyAlias.localeCompare(b.hostKeyAlias))
+    .map((entry) => `${entry.hostKeyAlias} ${publicKeyBody(entry.endpoint.hostKey)}`);
+  return lines.length ? `${lines.join('\n')}\n` : '';
+}

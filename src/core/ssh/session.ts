@@ -1,0 +1,237 @@
+import { EventEmitter } from 'node:events';
+import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import { SandboxError, describeError } from '../errors';
+import { createLimiter, type Limiter } from '../sync/limiter';
+import { fingerprint, publicKeyBlob } from './keys';
+
+/** Where one SSH connection goes and what it trusts. */
+export interface SshTarget {
+  /** For messages: the sandbox's or host's name. */
+  label: string;
+  host: string;
+  port: number;
+  user: string;
+  /** The pinned host key (`ssh-ed25519 AAAA...`): the only key this connection accepts. */
+  hostKey: string;
+  /** A private key (OpenSSH format); without one the user's ssh-agent is asked. */
+  privateKey?: string | Buffer;
+  /** An ssh-agent socket, when no private key is given. */
+  agent?: string;
+}
+
+export interface SshSessionOptions {
+  /** Seconds between keepalives and how many may go unanswered before the connection counts as dropped. */
+  keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
+  /** Session channels (exec) open at once; an sshd refuses more than its MaxSessions (10 by default). */
+  maxChannels?: number;
+  /** Connection attempts before giving up, with doubling waits between them. */
+  connectAttempts?: number;
+  readyTimeoutMs?: number;
+}
+
+const DEFAULTS: Required<SshSessionOptions> = {
+  keepaliveIntervalMs: 5000,
+  keepaliveCountMax: 3,
+  maxChannels: 8,
+  connectAttempts: 6,
+  readyTimeoutMs: 10_000,
+};
+const FIRST_RETRY_MS = 100;
+
+/**
+ * One persistent SSH connection to one machine, shared by every exec, transfer and forwarded
+ * port for it. It connects on first use and again on the next use after a drop, retrying with
+ * backoff (a sandbox restarting, a network blip). The host key is checked against the pinned
+ * one on every connect: a mismatch is a hard failure, never a reason to re-trust.
+ */
+export class SshSession extends EventEmitter {
+  private client?: Client;
+  private connecting?: Promise<Client>;
+  private closed = false;
+  private lastTarget?: SshTarget;
+  private readonly options: Required<SshSessionOptions>;
+  private readonly limit: Limiter;
+  /** Work to do once connected again after a drop (killing what a dropped exec left running). */
+  private readonly afterReconnect: Array<(client: Client) => Promise<void>> = [];
+
+  constructor(
+    private readonly resolveTarget: () => Promise<SshTarget>,
+    options: SshSessionOptions = {},
+  ) {
+    super();
+    this.options = { ...DEFAULTS, ...options };
+    this.limit = createLimiter(this.options.maxChannels);
+  }
+
+  get connected(): boolean {
+    return this.client !== undefined;
+  }
+
+  /** The live connection, connecting (with retries) when there is none. */
+  connection(signal?: AbortSignal): Promise<Client> {
+    if (this.closed) return Promise.reject(new SandboxError('wrong-state', 'This SSH session was closed.'));
+    if (this.client) return Promise.resolve(this.client);
+    this.connecting ??= this.connectWithRetries(signal).finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
+  /** Opens a session channel running `command` (as the login shell's `-c` argument). */
+  exec(command: string, signal?: AbortSignal): Promise<{ channel: ClientChannel; release: () => void }> {
+    return new Promise((resolve, reject) => {
+      // The limiter holds a slot until the caller releases it (channel closed).
+      this.limit(async () => {
+        let release!: () => void;
+        const released = new Promise<void>((r) => (release = r));
+        try {
+          const client = await this.connection(signal);
+          const channel = await new Promise<ClientChannel>((ok, fail) =>
+            client.exec(command, (error, stream) => (error ? fail(error) : ok(stream))),
+          );
+          resolve({ channel, release });
+        } catch (error) {
+          reject(this.translate(error));
+          return;
+        }
+        await released;
+      }).catch(reject);
+    });
+  }
+
+  /** A `direct-tcpip` channel to host:port as the remote machine sees it. */
+  async forwardOut(host: string, port: number, signal?: AbortSignal): Promise<ClientChannel> {
+    const client = await this.connection(signal);
+    try {
+      return await new Promise<ClientChannel>((ok, fail) =>
+        client.forwardOut('127.0.0.1', 0, host, port, (error, stream) => (error ? fail(error) : ok(stream))),
+      );
+    } catch (error) {
+      throw new SandboxError('provider-error', `The sandbox refused a connection to ${host}:${port} (${describeError(error)}); check that something listens there.`);
+    }
+  }
+
+  /** Runs `task` on the next connection (now, if connected). */
+  whenConnected(task: (client: Client) => Promise<void>): void {
+    if (this.client) void task(this.client).catch(() => undefined);
+    else this.afterReconnect.push(task);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.client?.end();
+    this.client = undefined;
+  }
+
+  private async connectWithRetries(signal?: AbortSignal): Promise<Client> {
+    let lastError: unknown;
+    for (let attempt = 0; attempt < this.options.connectAttempts; attempt++) {
+      if (signal?.aborted) throw new SandboxError('cancelled', 'Connecting over SSH was cancelled.');
+      if (attempt > 0) await delay(FIRST_RETRY_MS * 2 ** (attempt - 1), signal);
+      const target = await this.resolveTarget();
+      this.lastTarget = target;
+      try {
+        const client = await this.connectOnce(target);
+        this.adopt(client);
+        return client;
+      } catch (error) {
+        lastError = error;
+        // A wrong host key or a refused login will not change by trying again.
+        if (error instanceof SandboxError) throw error;
+      }
+    }
+    throw this.translate(lastError);
+  }
+
+  private connectOnce(target: SshTarget): Promise<Client> {
+    return new Promise((resolve, reject) => {
+      const client = new Client();
+      let presentedKey: Buffer | undefined;
+      const pinned = publicKeyBlob(target.hostKey);
+      const config: ConnectConfig = {
+        host: target.host,
+        port: target.port,
+        username: target.user,
+        privateKey: target.privateKey,
+        agent: target.privateKey ? undefined : target.agent,
+        tryKeyboard: false,
+        readyTimeout: this.options.readyTimeoutMs,
+        keepaliveInterval: this.options.keepaliveIntervalMs,
+        keepaliveCountMax: this.options.keepaliveCountMax,
+        // Ask for the key type we pinned, so the server cannot offer another one instead.
+        algorithms: { serverHostKey: hostKeyAlgorithms(target.hostKey) },
+        hostVerifier: (key: Buffer) => {
+          presentedKey = key;
+          return key.equals(pinned);
+        },
+      };
+      const onError = (error: Error & { level?: string }) => {
+        client.removeListener('ready', onReady);
+        client.end();
+        if (presentedKey && !presentedKey.equals(pinned)) {
+          reject(
+            new SandboxError(
+              'host-key-mismatch',
+              `${target.label} presented host key ${fingerprint(presentedKey)} instead of the pinned ${fingerprint(pinned)}, so nothing was sent; if you did not replace that machine, someone may be intercepting the connection (remove and recreate the sandbox, or re-add the host, to trust a new key).`,
+            ),
+          );
+          return;
+        }
+        if (error.level === 'client-authentication') {
+          reject(new SandboxError('provider-error', `${target.label} refused our key for ${target.user}@${target.host}:${target.port}; check that the key is authorized there.`));
+          return;
+        }
+        reject(error);
+      };
+      const onReady = () => {
+        client.removeListener('error', onError);
+        resolve(client);
+      };
+      client.once('ready', onReady);
+      client.once('error', onError);
+      // Late errors of a connection given up on must not go unhandled.
+      client.on('error', () => undefined);
+      client.connect(config);
+    });
+  }
+
+  private adopt(client: Client): void {
+    // Small request/response messages: Nagle's delay would add tens of milliseconds to each exec.
+    client.setNoDelay(true);
+    this.client = client;
+    const dropped = () => {
+      if (this.client !== client) return;
+      this.client = undefined;
+      this.emit('drop');
+    };
+    client.on('error', dropped);
+    client.on('close', dropped);
+    client.on('end', dropped);
+    const tasks = this.afterReconnect.splice(0);
+    for (const task of tasks) void task(client).catch(() => undefined);
+    this.emit('connect');
+  }
+
+  private translate(error: unknown): Error {
+    if (error instanceof SandboxError) return error;
+    const where = this.lastTarget ? `${this.lastTarget.label} at ${this.lastTarget.host}:${this.lastTarget.port}` : 'the machine';
+    return new SandboxError('connection-failed', `Could not reach ${where} over SSH (${describeError(error)}); check that it is running.`, { cause: error });
+  }
+}
+
+type HostKeyAlgorithm = NonNullable<NonNullable<ConnectConfig['algorithms']>['serverHostKey']> extends (infer T)[] ? T : never;
+
+function hostKeyAlgorithms(hostKey: string): HostKeyAlgorithm[] {
+  const type = hostKey.split(' ')[0]!;
+  if (type === 'ssh-rsa') return ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] as HostKeyAlgorithm[];
+  return [type as HostKeyAlgorithm];
+}
+
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}

@@ -1,0 +1,218 @@
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:os';
+import type { ClientChannel } from 'ssh2';
+import { SandboxError } from '../errors';
+import { DEFAULT_MAX_OUTPUT_BYTES, type ExecRequest, type ExecResult } from '../model';
+import type { SshSession } from '../ssh/session';
+import { EXEC_MARKER_ENV, KILL_TREE_SCRIPT, commandArgv } from './dockerExec';
+import { OutputCollector, STREAM_CLOSE_GRACE_MS, TERMINATION_GRACE_MS, finishedResult, startFailureError, type StartFailureReason } from './output';
+
+/** How the wrapper reports a program that could not start; never reaches the caller's stderr. */
+const START_FAILURE_PREFIX = '\x1esandbox-start-failure ';
+
+/**
+ * Runs in `sh` on the remote side before the command: sets the kill marker, reads environment
+ * variables from the first line of stdin (so their values never show in a process list),
+ * changes directory, checks that the program can start, then becomes it.
+ * Arguments: marker, flags (e: an environment line comes first), cwd, argv...
+ */
+const WRAPPER = [
+  `export ${EXEC_MARKER_ENV}="$1"; flags="$2"; cwd="$3"; shift 3`,
+  `fail() { printf '${START_FAILURE_PREFIX.replace('\x1e', '\\036')}%s\\n' "$1" >&2; exit 127; }`,
+  'case "$flags" in *e*) IFS= read -r line || exit 125; eval "$(printf %s "$line" | base64 -d)" || exit 125;; esac',
+  'cd "$cwd" 2>/dev/null || fail bad-cwd',
+  'case "$1" in',
+  '  */*) [ -e "$1" ] || fail not-found; { [ -f "$1" ] && [ -x "$1" ]; } || fail not-executable ;;',
+  '  *) command -v "$1" >/dev/null 2>&1 || fail not-found ;;',
+  'esac',
+  'exec "$@"',
+].join('\n');
+
+export interface SshExecDefaults {
+  /** The user the connection logs in as; any other user goes through `sudo -n`. */
+  loginUser: string;
+  cwd: string;
+}
+
+/** POSIX shell single-quoting. */
+export function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+function sudoPrefix(user: string | undefined, loginUser: string): string[] {
+  if (user === undefined || user === loginUser) return [];
+  const [name, group] = user.split(':');
+  const asId = (value: string) => (/^\d+$/.test(value) ? `#${value}` : value);
+  return ['sudo', '-n', '-u', asId(name!), ...(group ? ['-g', asId(group)] : []), '--'];
+}
+
+function environmentLine(env: Record<string, string>): string {
+  const lines = Object.entries(env).map(([key, value]) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
+      throw new SandboxError('invalid-input', `"${key}" is not a valid environment variable name; use letters, digits and underscores.`);
+    }
+    return `export ${key}=${shellQuote(value)}`;
+  });
+  return Buffer.from(lines.join('\n')).toString('base64') + '\n';
+}
+
+/**
+ * A command over an SSH session, with the semantics of the Docker exec path: streaming,
+ * exit code or signal, output caps, and a timeout or cancel that kills the whole process tree
+ * (found by its inherited marker). A connection that drops mid-command is an error saying so;
+ * what the command left running is killed once the session reconnects.
+ */
+export async function sshExec(session: SshSession, request: ExecRequest, defaults: SshExecDefaults): Promise<ExecResult> {
+  const argv = commandArgv(request.command);
+  const started = performance.now();
+  const marker = randomBytes(8).toString('hex');
+  const hasEnv = request.env !== undefined && Object.keys(request.env).length > 0;
+  const prelude = hasEnv ? environmentLine(request.env!) : '';
+  const sudo = sudoPrefix(request.user, defaults.loginUser);
+  const remote = [...sudo, '/bin/sh', '-c', WRAPPER, 'sandbox-exec', marker, hasEnv ? 'e' : '-', request.cwd ?? defaults.cwd, ...argv]
+    .map(shellQuote)
+    .join(' ');
+
+  if (request.signal?.aborted) throw new SandboxError('cancelled', 'The command was cancelled before it started.');
+  const { channel, release } = await session.exec(remote, request.signal);
+
+  const limit = request.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+  const stdout = new OutputCollector(limit, request.onStdout);
+  // The wrapper's own report of a start failure (or sudo's refusal) comes first on stderr:
+  // hold stderr back until it is clear that it is the command's own output. The report may
+  // arrive in pieces, so the decision waits for enough bytes.
+  const stderr = new OutputCollector(limit, request.onStderr);
+  const reportPrefixes = [START_FAILURE_PREFIX, ...(sudo.length > 0 ? ['sudo: '] : [])];
+  const decideAfter = Math.max(...reportPrefixes.map((prefix) => Buffer.byteLength(prefix)));
+  let held: Buffer | undefined = Buffer.alloc(0);
+  let holdingReport = false;
+  channel.on('data', (chunk: Buffer) => stdout.push(chunk));
+  channel.stderr.on('data', (chunk: Buffer) => {
+    if (held === undefined) return stderr.push(chunk);
+    held = Buffer.concat([held, chunk]);
+    if (holdingReport || held.length < decideAfter) {
+      // Still undecided (or a report: kept whole until the exit status says what it was).
+      const text = held.toString('latin1');
+      if (!holdingReport && !reportPrefixes.some((prefix) => prefix.startsWith(text) || text.startsWith(prefix))) flushHeld();
+      return;
+    }
+    const text = held.toString('latin1', 0, decideAfter);
+    if (reportPrefixes.some((prefix) => text.startsWith(prefix))) holdingReport = true;
+    else flushHeld();
+  });
+  const flushHeld = () => {
+    const pending = held;
+    held = undefined;
+    if (pending?.length) stderr.push(pending);
+  };
+
+  let exitCode: number | null | undefined;
+  channel.on('exit', (code: number | null, signalName?: string) => {
+    if (!signalName) exitCode = code;
+    else {
+      const name = (signalName.startsWith('SIG') ? signalName : `SIG${signalName}`) as NodeJS.Signals;
+      exitCode = 128 + (constants.signals[name] ?? 0);
+    }
+  });
+  const closed = new Promise<void>((resolve) => channel.on('close', () => resolve()));
+  let channelClosed = false;
+  void closed.then(() => (channelClosed = true));
+
+  let timedOut = false;
+  let cancelled = false;
+  let killing: Promise<void> | undefined;
+  const kill = (reason: 'timeout' | 'cancel') => {
+    if (killing) return;
+    if (reason === 'timeout') timedOut = true;
+    else cancelled = true;
+    killing = killProcessTree(session, marker, () => channelClosed).catch(() => undefined);
+  };
+  const timer = request.timeoutMs !== undefined ? setTimeout(() => kill('timeout'), request.timeoutMs) : undefined;
+  const onAbort = () => kill('cancel');
+  request.signal?.addEventListener('abort', onAbort, { once: true });
+
+  try {
+    writeStdin(channel, prelude, request.stdin);
+    await closed;
+    await killing;
+    if (killing && !channelClosed) {
+      const deadline = Date.now() + STREAM_CLOSE_GRACE_MS;
+      while (!channelClosed && Date.now() < deadline) await delay(20);
+    }
+  } finally {
+    if (timer) clearTimeout(timer);
+    request.signal?.removeEventListener('abort', onAbort);
+    release();
+  }
+
+  if (exitCode === undefined) {
+    // No exit status: the connection went away under the command. Whatever it left running
+    // there is killed as soon as we are connected again.
+    session.whenConnected(() => killProcessTree(session, marker, () => false));
+    throw new SandboxError(
+      'connection-lost',
+      'The SSH connection to the sandbox was lost while the command ran, so its result is unknown; it is stopped there on reconnect, and you can run it again.',
+    );
+  }
+  if (held?.length) {
+    const text = held.toString('utf8');
+    if (exitCode === 127 && text.startsWith(START_FAILURE_PREFIX)) {
+      const reason = text.slice(START_FAILURE_PREFIX.length).trim() as StartFailureReason;
+      throw startFailureError(reason, argv, request.cwd, reason);
+    }
+    if (exitCode === 1 && text.startsWith('sudo: ')) {
+      const first = text.split('\n')[0]!.replace(/^sudo: /, '');
+      throw new SandboxError('command-failed-to-start', `The command cannot run as ${request.user} in the sandbox (sudo: ${first}); run it as a user that exists there.`);
+    }
+  }
+  flushHeld();
+  return finishedResult(exitCode, { timedOut, cancelled }, started, stdout, stderr);
+}
+
+function writeStdin(channel: ClientChannel, prelude: string, stdin: ExecRequest['stdin']): void {
+  if (prelude) channel.write(prelude);
+  if (stdin === undefined) {
+    channel.end();
+  } else if (typeof stdin === 'string' || Buffer.isBuffer(stdin)) {
+    channel.end(stdin);
+  } else {
+    stdin.on('error', () => channel.end());
+    stdin.pipe(channel);
+  }
+}
+
+/** SIGTERM, a grace period, then SIGKILL until nothing carries the marker; as the login user and through sudo as root. */
+async function killProcessTree(session: SshSession, marker: string, hasEnded: () => boolean): Promise<void> {
+  const args = (sig: string) => ['/bin/sh', '-c', KILL_TREE_SCRIPT, 'kill-tree', sig, `${EXEC_MARKER_ENV}=${marker}`];
+  const run = async (argv: string[]): Promise<number | null> => {
+    const { channel, release } = await session.exec(argv.map(shellQuote).join(' '));
+    try {
+      return await new Promise<number | null>((resolve) => {
+        let code: number | null = null;
+        channel.on('exit', (exit: number | null) => (code = exit));
+        channel.on('close', () => resolve(code));
+        channel.resume();
+        channel.stderr.resume();
+        channel.end();
+      });
+    } finally {
+      release();
+    }
+  };
+  // sudo -n fails at once where it is not allowed; then only the login user's processes are reachable.
+  const send = async (sig: 'TERM' | 'KILL') => {
+    const codes = await Promise.all([run(args(sig)), run(['sudo', '-n', ...args(sig)])]);
+    return codes.some((code) => code === 0);
+  };
+  await send('TERM');
+  const graceEnd = Date.now() + TERMINATION_GRACE_MS;
+  while (!hasEnded() && Date.now() < graceEnd) await delay(20);
+  for (let round = 0; round < 50; round++) {
+    if (!(await send('KILL'))) return;
+    await delay(20);
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
