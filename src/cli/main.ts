@@ -1,4 +1,7 @@
+import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { SandboxController, type LogEntry, type Progress } from '../core/controller';
@@ -6,6 +9,7 @@ import { DockerProvider } from '../core/providers/docker';
 import { SandboxError, describeError, isSandboxError, type SandboxErrorCode } from '../core/errors';
 import type { ExecRequest, Profile, SandboxRecord } from '../core/model';
 import { formatSize, parseSize } from '../core/profile';
+import { addSshInclude, defaultUserSshConfig, readSshInclude, removeSshInclude } from '../core/ssh/userConfig';
 import { version } from '../../package.json';
 import { parseDuration, parseEnvPairs, parseNumber, splitAtDoubleDash } from './args';
 import { ProgressLine, listTable, statusText } from './output';
@@ -21,6 +25,8 @@ export const EXIT = {
   timeout: 124,
   cannotStart: 127,
   cancelled: 130,
+  /** As OpenSSH's own client: the connection failed, dropped, or the host key did not match. */
+  ssh: 255,
 } as const;
 
 const EXIT_BY_CODE: Partial<Record<SandboxErrorCode, number>> = {
@@ -33,6 +39,9 @@ const EXIT_BY_CODE: Partial<Record<SandboxErrorCode, number>> = {
   'wrong-state': EXIT.conflict,
   cancelled: EXIT.cancelled,
   'command-failed-to-start': EXIT.cannotStart,
+  'connection-failed': EXIT.ssh,
+  'connection-lost': EXIT.ssh,
+  'host-key-mismatch': EXIT.ssh,
 };
 
 const USAGE = `sandbox: isolated machines for agents, on the local Docker engine
@@ -50,6 +59,9 @@ Usage:
   sandbox rm NAME...              delete sandboxes and everything in them
   sandbox prune                   remove sandboxes left broken by an interrupted start
   sandbox image build             build the sandbox image
+  sandbox ssh NAME [-- CMD...]    log in with OpenSSH (or run CMD there)
+  sandbox ssh-config [NAME]       print our SSH config; --install adds it to ~/.ssh/config
+  sandbox forward NAME PORT       open PORT of the sandbox on 127.0.0.1 here, until Ctrl-C
 
 Options for every command: --json (machine-readable output), --help.
 NAME is a sandbox's name, id, or a unique prefix of either.
@@ -82,6 +94,18 @@ push sends only files changed since the last push; --delete removes files gone l
 pull refuses archives that would write outside PATH and leaves PATH untouched on failure.`,
   logs: `Usage: sandbox logs NAME [-f] [--tail N]`,
   image: `Usage: sandbox image build [--force]`,
+  ssh: `Usage: sandbox ssh NAME [-- CMD [ARG...]]
+Runs OpenSSH's ssh with our config (pinned host key, the sandbox's own client key).
+The exit status is ssh's: the command's own, or 255 when the connection fails.`,
+  'ssh-config': `Usage: sandbox ssh-config [NAME] [--install | --uninstall] [--file PATH]
+Without options: prints the Host blocks of our SSH config (every running sandbox, or NAME's).
+--install     adds one Include of our config at the top of your SSH config, so \`ssh sandbox-NAME\`
+              and VS Code's Remote-SSH know every sandbox; nothing else in the file changes
+--uninstall   takes that Include out again
+--file PATH   your SSH config (default ~/.ssh/config)`,
+  forward: `Usage: sandbox forward NAME PORT [--local PORT]
+Listens on 127.0.0.1 (a free port, or --local) and carries each connection over SSH to PORT
+on the sandbox's own 127.0.0.1. Runs until Ctrl-C.`,
 };
 
 interface Context {
@@ -147,6 +171,7 @@ export async function main(argv: string[]): Promise<number> {
     if (outputClosed) return EXIT.ok;
     return reportError(error, json, abort.signal.aborted);
   } finally {
+    controller.dispose();
     for (const name of signals) process.off(name, onInterrupt);
   }
 }
@@ -522,7 +547,78 @@ const image: Handler = async (args, context) => {
   return EXIT.ok;
 };
 
-const HANDLERS: Record<string, Handler> = { start, list, ls: list, status, exec, sync, logs, stop, rm: remove, prune, image };
+const ssh: Handler = async (args, context) => {
+  const { before, after } = splitAtDoubleDash(args);
+  const { positionals } = parse(before, {});
+  const ref = requireOne(positionals, 'sandbox', 'sandbox ssh NAME [-- CMD]');
+  const target = await context.controller.sshTarget(ref);
+  const argv = [...target.command.slice(1), ...(after && after.length > 0 ? ['--', ...after] : [])];
+  if (context.json && !after?.length) {
+    context.printJson({ alias: target.alias, configFile: target.configFile, command: target.command });
+    return EXIT.ok;
+  }
+  return new Promise<number>((resolve, reject) => {
+    const child = spawn('ssh', argv, { stdio: 'inherit' });
+    child.on('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === 'ENOENT'
+          ? new SandboxError('invalid-input', "OpenSSH's ssh client is not installed here; install it (openssh-client) or use `sandbox exec`.")
+          : error,
+      ),
+    );
+    // Ctrl-C belongs to the remote side while ssh runs; ssh handles it.
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : EXIT.failure)));
+  });
+};
+
+const sshConfig: Handler = async (args, context) => {
+  const { values, positionals } = parse(args, {
+    install: { type: 'boolean' },
+    uninstall: { type: 'boolean' },
+    file: { type: 'string' },
+  });
+  if (positionals.length > 1) throw new SandboxError('invalid-input', 'Usage: sandbox ssh-config [NAME] [--install | --uninstall].');
+  if (values.install && values.uninstall) throw new SandboxError('invalid-input', 'Give --install or --uninstall, not both.');
+  const userConfig = values.file ? path.resolve(values.file) : defaultUserSshConfig();
+  const records = await context.controller.list();
+  const configFile = await context.controller.refreshSshConfig(records);
+  if (values.install || values.uninstall) {
+    const { changed } = values.install ? await addSshInclude(userConfig, configFile) : await removeSshInclude(userConfig);
+    if (context.json) context.printJson({ userConfig, configFile, included: Boolean(values.install), changed });
+    else if (values.install) context.out(changed ? `${userConfig} now includes ${configFile}: \`ssh sandbox-NAME\` works.` : `${userConfig} already includes ${configFile}.`);
+    else context.out(changed ? `Removed the Include of ${configFile} from ${userConfig}.` : `${userConfig} has no Include of ours.`);
+    return EXIT.ok;
+  }
+  const wanted = positionals[0] ? (await context.controller.sshTarget(positionals[0])).alias : undefined;
+  const text = await readFile(configFile, 'utf8');
+  const blocks = text.split(/\n(?=Host )/).filter((block) => block.startsWith('Host ') && (!wanted || block.startsWith(`Host ${wanted}\n`)));
+  if (context.json) {
+    context.printJson({ configFile, knownHostsFile: context.controller.store.knownHostsPath, hosts: blocks.map((b) => b.split('\n')[0]!.slice(5)), userConfig, includedFrom: (await readSshInclude(userConfig)) === configFile ? userConfig : null });
+  } else {
+    context.out(blocks.length ? blocks.map((b) => b.trimEnd()).join('\n\n') : '# No running sandbox: start one with `sandbox start`.');
+  }
+  return EXIT.ok;
+};
+
+const forward: Handler = async (args, context) => {
+  const { values, positionals } = parse(args, { local: { type: 'string' } });
+  if (positionals.length !== 2) throw new SandboxError('invalid-input', 'Usage: sandbox forward NAME PORT [--local PORT].');
+  const remotePort = parseNumber(positionals[1]!, 'port');
+  const localPort = values.local !== undefined ? parseNumber(values.local, 'local port') : undefined;
+  const opened = await context.controller.forward(positionals[0]!, remotePort, { localPort });
+  const description = { sandbox: opened.sandboxName, remotePort: opened.remotePort, localPort: opened.localPort, url: opened.url };
+  if (context.json) context.printJson(description);
+  else context.out(`Forwarding ${opened.url} to port ${remotePort} of ${opened.sandboxName}; Ctrl-C to stop.`);
+  await new Promise<void>((resolve) => {
+    if (context.signal.aborted) resolve();
+    context.signal.addEventListener('abort', () => resolve(), { once: true });
+    opened.once('close', () => resolve());
+  });
+  opened.close();
+  return EXIT.ok;
+};
+
+const HANDLERS: Record<string, Handler> = { start, list, ls: list, status, exec, sync, logs, stop, rm: remove, prune, image, ssh, 'ssh-config': sshConfig, forward };
 
 if (require.main === module) {
   main(process.argv.slice(2)).then(

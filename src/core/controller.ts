@@ -521,6 +521,8 @@ export class SandboxController {
   async sshTarget(ref: string): Promise<{ alias: string; configFile: string; command: string[]; record: SandboxRecord }> {
     const record = await this.status(ref);
     await this.sshEndpoint(record);
+    // Hand out the command only once the sandbox's sshd answers (it starts with the sandbox).
+    await (await this.session(record)).connection();
     await this.refreshSshConfig();
     const alias = sshAlias(record.name);
     const configFile = this.store.sshConfigPath;

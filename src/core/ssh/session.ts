@@ -71,13 +71,19 @@ export class SshSession extends EventEmitter {
   /** The live connection, connecting (with retries) when there is none. */
   connection(signal?: AbortSignal): Promise<Client> {
     if (this.closed) return Promise.reject(new SandboxError('wrong-state', 'This SSH session was closed.'));
-    if (this.client) return Promise.resolve(this.client);
+    if (this.client) {
+      this.runDeferred(this.client);
+      return Promise.resolve(this.client);
+    }
     this.connecting ??= this.connectWithRetries(signal).finally(() => (this.connecting = undefined));
     return this.connecting;
   }
 
-  /** Opens a session channel running `command` (as the login shell's `-c` argument). */
-  exec(command: string, signal?: AbortSignal): Promise<{ channel: ClientChannel; release: () => void }> {
+  /**
+   * Opens a session channel running `command` (as the login shell's `-c` argument). `attach`
+   * runs synchronously as the channel opens, before any of its events can be missed.
+   */
+  exec(command: string, signal?: AbortSignal, attach?: (channel: ClientChannel) => void): Promise<{ channel: ClientChannel; release: () => void }> {
     return new Promise((resolve, reject) => {
       // The limiter holds a slot until the caller releases it (channel closed).
       this.limit(async () => {
@@ -86,7 +92,11 @@ export class SshSession extends EventEmitter {
         try {
           const client = await this.connection(signal);
           const channel = await new Promise<ClientChannel>((ok, fail) =>
-            client.exec(command, (error, stream) => (error ? fail(error) : ok(stream))),
+            client.exec(command, (error, stream) => {
+              if (error) return fail(error);
+              attach?.(stream);
+              ok(stream);
+            }),
           );
           resolve({ channel, release });
         } catch (error) {
@@ -110,10 +120,16 @@ export class SshSession extends EventEmitter {
     }
   }
 
-  /** Runs `task` on the next connection (now, if connected). */
+  /**
+   * Runs `task` at the next use of the session. Not at once: the caller has usually just seen
+   * a channel die, and the connection it sees may be the dead one, not yet noticed.
+   */
   whenConnected(task: (client: Client) => Promise<void>): void {
-    if (this.client) void task(this.client).catch(() => undefined);
-    else this.afterReconnect.push(task);
+    this.afterReconnect.push(task);
+  }
+
+  private runDeferred(client: Client): void {
+    for (const task of this.afterReconnect.splice(0)) void task(client).catch(() => undefined);
   }
 
   close(): void {
@@ -206,8 +222,7 @@ export class SshSession extends EventEmitter {
     client.on('error', dropped);
     client.on('close', dropped);
     client.on('end', dropped);
-    const tasks = this.afterReconnect.splice(0);
-    for (const task of tasks) void task(client).catch(() => undefined);
+    this.runDeferred(client);
     this.emit('connect');
   }
 

@@ -73,9 +73,6 @@ export async function sshExec(session: SshSession, request: ExecRequest, default
     .map(shellQuote)
     .join(' ');
 
-  if (request.signal?.aborted) throw new SandboxError('cancelled', 'The command was cancelled before it started.');
-  const { channel, release } = await session.exec(remote, request.signal);
-
   const limit = request.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
   const stdout = new OutputCollector(limit, request.onStdout);
   // The wrapper's own report of a start failure (or sudo's refusal) comes first on stderr:
@@ -86,8 +83,7 @@ export async function sshExec(session: SshSession, request: ExecRequest, default
   const decideAfter = Math.max(...reportPrefixes.map((prefix) => Buffer.byteLength(prefix)));
   let held: Buffer | undefined = Buffer.alloc(0);
   let holdingReport = false;
-  channel.on('data', (chunk: Buffer) => stdout.push(chunk));
-  channel.stderr.on('data', (chunk: Buffer) => {
+  const onStderr = (chunk: Buffer) => {
     if (held === undefined) return stderr.push(chunk);
     held = Buffer.concat([held, chunk]);
     if (holdingReport || held.length < decideAfter) {
@@ -99,7 +95,7 @@ export async function sshExec(session: SshSession, request: ExecRequest, default
     const text = held.toString('latin1', 0, decideAfter);
     if (reportPrefixes.some((prefix) => text.startsWith(prefix))) holdingReport = true;
     else flushHeld();
-  });
+  };
   const flushHeld = () => {
     const pending = held;
     held = undefined;
@@ -107,16 +103,28 @@ export async function sshExec(session: SshSession, request: ExecRequest, default
   };
 
   let exitCode: number | null | undefined;
-  channel.on('exit', (code: number | null, signalName?: string) => {
-    if (!signalName) exitCode = code;
-    else {
-      const name = (signalName.startsWith('SIG') ? signalName : `SIG${signalName}`) as NodeJS.Signals;
-      exitCode = 128 + (constants.signals[name] ?? 0);
-    }
-  });
-  const closed = new Promise<void>((resolve) => channel.on('close', () => resolve()));
   let channelClosed = false;
-  void closed.then(() => (channelClosed = true));
+  let onClosed!: () => void;
+  const closed = new Promise<void>((resolve) => (onClosed = resolve));
+  // Listeners go on inside the channel's callback: ssh2 emits 'exit' as it parses, and a fast
+  // command's exit status can arrive in the same packet burst as the channel's confirmation.
+  const attach = (channel: ClientChannel) => {
+    channel.on('data', (chunk: Buffer) => stdout.push(chunk));
+    channel.stderr.on('data', onStderr);
+    channel.on('exit', (code: number | null, signalName?: string) => {
+      if (!signalName) exitCode = code;
+      else {
+        const name = (signalName.startsWith('SIG') ? signalName : `SIG${signalName}`) as NodeJS.Signals;
+        exitCode = 128 + (constants.signals[name] ?? 0);
+      }
+    });
+    channel.on('close', () => {
+      channelClosed = true;
+      onClosed();
+    });
+  };
+  if (request.signal?.aborted) throw new SandboxError('cancelled', 'The command was cancelled before it started.');
+  const { channel, release } = await session.exec(remote, request.signal, attach);
 
   let timedOut = false;
   let cancelled = false;
@@ -185,16 +193,19 @@ function writeStdin(channel: ClientChannel, prelude: string, stdin: ExecRequest[
 async function killProcessTree(session: SshSession, marker: string, hasEnded: () => boolean): Promise<void> {
   const args = (sig: string) => ['/bin/sh', '-c', KILL_TREE_SCRIPT, 'kill-tree', sig, `${EXEC_MARKER_ENV}=${marker}`];
   const run = async (argv: string[]): Promise<number | null> => {
-    const { channel, release } = await session.exec(argv.map(shellQuote).join(' '));
+    let code: number | null = null;
+    let onClose!: () => void;
+    const closed = new Promise<void>((resolve) => (onClose = resolve));
+    const { channel, release } = await session.exec(argv.map(shellQuote).join(' '), undefined, (opened) => {
+      opened.on('exit', (exit: number | null) => (code = exit));
+      opened.on('close', () => onClose());
+      opened.resume();
+      opened.stderr.resume();
+    });
     try {
-      return await new Promise<number | null>((resolve) => {
-        let code: number | null = null;
-        channel.on('exit', (exit: number | null) => (code = exit));
-        channel.on('close', () => resolve(code));
-        channel.resume();
-        channel.stderr.resume();
-        channel.end();
-      });
+      channel.end();
+      await closed;
+      return code;
     } finally {
       release();
     }

@@ -1,0 +1,220 @@
+import * as assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Writable } from 'node:stream';
+import { SandboxController } from '../../src/core/controller';
+import { isSandboxError } from '../../src/core/errors';
+import type { SandboxRecord } from '../../src/core/model';
+import { DockerProvider } from '../../src/core/providers/docker';
+import { CLI, TestEnvironment, docker, ensureImage, tempDir, uniqueName } from './helpers';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(command, args, { env: { ...process.env, ...options.env }, timeout: 60_000 }, (error, stdout, stderr) => {
+      const code: unknown = error ? (error as { code?: unknown }).code : 0;
+      resolve({ code: typeof code === 'number' ? code : null, stdout, stderr });
+    });
+  });
+}
+
+/** Root inside the sandbox over the engine's API: the channel a test trusts to play the attacker. */
+async function asRoot(record: SandboxRecord, script: string): Promise<string> {
+  const exec = await docker.getContainer(record.providerRef!).exec({ Cmd: ['sh', '-c', script], User: 'root', AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  const chunks: Buffer[] = [];
+  const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => (chunks.push(chunk), done()) });
+  docker.modem.demuxStream(stream, sink, sink);
+  await new Promise((resolve) => stream.on('end', resolve));
+  const { ExitCode } = await exec.inspect();
+  assert.equal(ExitCode, 0, Buffer.concat(chunks).toString());
+  return Buffer.concat(chunks).toString();
+}
+
+async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('SSH into sandboxes', function () {
+  const env = new TestEnvironment();
+  const provider = new DockerProvider({ execChannel: 'docker' });
+  // Fast keepalives so a silent drop (a paused sandbox) is noticed within a test's patience.
+  const controller = new SandboxController({ store: env.store, providers: { docker: provider }, execChannel: 'ssh', ssh: { keepaliveIntervalMs: 500, keepaliveCountMax: 4 } });
+  let sandbox: SandboxRecord;
+  let configFile: string;
+  let alias: string;
+
+  before(async function () {
+    await ensureImage();
+    sandbox = await controller.create({ name: uniqueName('ssh') });
+    ({ configFile, alias } = await controller.sshTarget(sandbox.id));
+  });
+  after(async () => {
+    controller.dispose();
+    await env.dispose();
+  });
+
+  const ssh = (...args: string[]) => run('ssh', ['-F', configFile, '-o', 'BatchMode=yes', ...args]);
+
+  it("lets OpenSSH's own client log in with our config and nothing else", async function () {
+    const login = await ssh(alias, 'id -un; echo "$SSH_CONNECTION" | cut -d" " -f3');
+    assert.equal(login.code, 0, login.stderr);
+    assert.equal(login.stdout.split('\n')[0], 'agent');
+    const config = await fs.readFile(configFile, 'utf8');
+    assert.match(config, new RegExp(`^Host ${alias}$`, 'm'));
+    assert.match(config, /^ {2}StrictHostKeyChecking yes$/m);
+    assert.match(config, new RegExp(`^  Port ${sandbox.ports['22']}$`, 'm'));
+    for (const file of [configFile, env.store.knownHostsPath, env.store.clientKeyPath(sandbox.id)]) {
+      assert.equal((await fs.stat(file)).mode & 0o777, 0o600, `${file} is 0600`);
+    }
+    // The pinned key is the sandbox's real one: compare with what the engine's API shows.
+    const served = (await asRoot(sandbox, 'cat /etc/ssh/ssh_host_ed25519_key.pub')).split(' ').slice(0, 2).join(' ');
+    assert.ok((await fs.readFile(env.store.knownHostsPath, 'utf8')).includes(served));
+
+    // Only our key, only the agent user, only public keys.
+    assert.equal((await ssh('-o', 'User=root', alias, 'true')).code, 255);
+    assert.equal((await ssh('-o', 'PreferredAuthentications=password,keyboard-interactive', alias, 'true')).code, 255);
+    const stranger = path.join(tempDir('ssh-stranger-'), 'key');
+    assert.equal((await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', stranger])).code, 0);
+    const strangerConfig = `${stranger}.config`;
+    await fs.writeFile(strangerConfig, (await fs.readFile(configFile, 'utf8')).replace(/^ {2}IdentityFile .*$/gm, `  IdentityFile ${stranger}`));
+    assert.equal((await run('ssh', ['-F', strangerConfig, '-o', 'BatchMode=yes', alias, 'true'])).code, 255, 'another key is refused');
+  });
+
+  it('runs `sandbox ssh NAME -- CMD` with the command status, and prints the command with --json', async function () {
+    const result = await env.cli(['ssh', sandbox.name, '--', 'echo', 'over-ssh;', 'exit', '3']);
+    assert.equal(result.code, 3, result.stderr);
+    assert.equal(result.stdout, 'over-ssh\n');
+    const printed = JSON.parse((await env.cli(['ssh', sandbox.name, '--json'])).stdout);
+    assert.deepEqual(printed.command, ['ssh', '-F', configFile, alias]);
+  });
+
+  it('keeps one connection for many commands, twenty at once', async function () {
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => controller.exec(sandbox.id, { command: `sleep 0.2; echo ${i}` })));
+    assert.deepEqual(results.map((r) => r.stdout.trim()), Array.from({ length: 20 }, (_, i) => String(i)));
+    // sshd runs two processes per connection: "sshd: agent [priv]" and "sshd: agent@notty".
+    const connections = await asRoot(sandbox, "ps -eo args | grep -c '^sshd: agent@' || true");
+    assert.equal(connections.trim(), '1', 'one connection for this client');
+  });
+
+  it('forwards a local port to a web server inside the sandbox, and closes it on request', async function () {
+    await controller.exec(sandbox.id, {
+      command: 'mkdir -p /tmp/www && echo "hello from inside" > /tmp/www/index.html && (setsid python3 -m http.server 8765 --bind 127.0.0.1 --directory /tmp/www > /dev/null 2>&1 &)',
+    });
+    await waitFor(async () => ((await controller.exec(sandbox.id, { command: 'curl -sf http://127.0.0.1:8765/' })).exitCode === 0 ? true : undefined), 'the web server');
+    const forward = await controller.forward(sandbox.id, 8765);
+    assert.match(forward.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const page = await fetch(forward.url);
+    assert.equal(await page.text(), 'hello from inside\n');
+    assert.deepEqual(controller.forwards(sandbox.id), [forward]);
+    forward.close();
+    assert.deepEqual(controller.forwards(sandbox.id), []);
+    await assert.rejects(fetch(forward.url));
+
+    // The CLI's forward runs until Ctrl-C.
+    const child = spawn(process.execPath, [CLI, 'forward', sandbox.name, '8765', '--json'], { env: { ...process.env, AGENT_SANDBOXES_HOME: env.stateDir } });
+    const line = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      child.stdout.on('data', (chunk) => {
+        text += chunk;
+        if (text.includes('}')) resolve(text);
+      });
+      child.on('exit', (code) => reject(new Error(`forward exited ${code}`)));
+    });
+    const described = JSON.parse(line) as { url: string; localPort: number };
+    assert.equal(await (await fetch(described.url)).text(), 'hello from inside\n');
+    child.kill('SIGINT');
+    assert.equal(await new Promise((resolve) => child.on('exit', resolve)), 0);
+  });
+
+  it('says the connection was lost when it drops mid-command, and reconnects for the next one', async function () {
+    // 1. The sandbox's sshd process for our connection dies.
+    const running = controller.exec(sandbox.id, { command: 'sleep 31' });
+    running.catch(() => undefined); // asserted below
+    await waitFor(async () => ((await asRoot(sandbox, 'pgrep -f "^sleep 31" || true')).trim() ? true : undefined), 'the command');
+    await asRoot(sandbox, "for pid in $(ps -eo pid,args | awk '$2 ~ /^sshd:/ && $3 ~ /^agent/ {print $1}'); do kill $pid; done");
+    await assert.rejects(running, (error: unknown) => isSandboxError(error, 'connection-lost') && /lost/.test(error.message));
+    assert.equal((await controller.exec(sandbox.id, { command: 'echo back' })).stdout, 'back\n');
+    // What the cut-off command left running is stopped once connected again.
+    await waitFor(async () => ((await asRoot(sandbox, 'pgrep -f "^sleep 31" || true')).trim() === '' ? true : undefined), 'the orphan to be killed');
+
+    // 2. The sandbox freezes (paused): only keepalives can tell.
+    const frozen = controller.exec(sandbox.id, { command: 'sleep 32' });
+    frozen.catch(() => undefined); // asserted below
+    await waitFor(async () => ((await asRoot(sandbox, 'pgrep -f "^sleep 32" || true')).trim() ? true : undefined), 'the command');
+    await docker.getContainer(sandbox.providerRef!).pause();
+    try {
+      const started = Date.now();
+      await assert.rejects(frozen, (error: unknown) => isSandboxError(error, 'connection-lost'));
+      assert.ok(Date.now() - started < 10_000, 'noticed by keepalive');
+    } finally {
+      await docker.getContainer(sandbox.providerRef!).unpause();
+    }
+    assert.equal((await controller.exec(sandbox.id, { command: 'echo thawed' })).stdout, 'thawed\n');
+
+    // 3. The sandbox restarts under a running command (its SSH port may change).
+    const restarted = controller.exec(sandbox.id, { command: 'sleep 33' });
+    restarted.catch(() => undefined); // asserted below
+    await waitFor(async () => ((await asRoot(sandbox, 'pgrep -f "^sleep 33" || true')).trim() ? true : undefined), 'the command');
+    await docker.getContainer(sandbox.providerRef!).restart({ t: 1 });
+    await assert.rejects(restarted, (error: unknown) => isSandboxError(error, 'connection-lost'));
+    assert.equal((await controller.exec(sandbox.id, { command: 'echo restarted' })).stdout, 'restarted\n');
+    sandbox = await controller.status(sandbox.id);
+  });
+
+  it('installs and removes one Include in a user SSH config, leaving its lines byte for byte', async function () {
+    const home = tempDir('ssh-home-');
+    const userConfig = path.join(home, 'config');
+    const original = 'Host other\r\n  HostName 10.1.2.3\r\n\r\nMatch host *.example\r\n  User me'; // CRLF, no final newline
+    await fs.writeFile(userConfig, original, { mode: 0o640 });
+    const installed = await env.cli(['ssh-config', '--install', '--file', userConfig, '--json']);
+    assert.equal(installed.code, 0, installed.stderr);
+    assert.equal(JSON.parse(installed.stdout).changed, true);
+    const login = await run('ssh', ['-F', userConfig, '-o', 'BatchMode=yes', alias, 'echo via-include']);
+    assert.equal(login.stdout, 'via-include\n', login.stderr);
+    assert.equal((await fs.stat(userConfig)).mode & 0o777, 0o640);
+    const removed = await env.cli(['ssh-config', '--uninstall', '--file', userConfig]);
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.equal(await fs.readFile(userConfig, 'utf8'), original);
+  });
+
+  it('refuses a sandbox whose host key changed, in our client and in OpenSSH, and never re-trusts it', async function () {
+    const pinned = await fs.readFile(env.store.knownHostsPath, 'utf8');
+    // An attacker inside replaces the key; the sandbox's sshd presents it after a restart.
+    await asRoot(sandbox, "rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key");
+    await controller.stop(sandbox.id);
+    await controller.start(sandbox.id);
+    await assert.rejects(controller.exec(sandbox.id, { command: 'true' }), (error: unknown) => {
+      assert.ok(isSandboxError(error, 'host-key-mismatch'), String(error));
+      assert.match(error.message, /presented host key SHA256:\S+ instead of the pinned SHA256:\S+, so nothing was sent/);
+      return true;
+    });
+    assert.match(await fs.readFile(configFile, 'utf8'), new RegExp(`^  Port ${(await controller.status(sandbox.id)).ports['22']}$`, 'm'));
+    const refused = await ssh(alias, 'true');
+    assert.equal(refused.code, 255);
+    assert.match(refused.stderr, /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
+    assert.equal(await fs.readFile(env.store.knownHostsPath, 'utf8'), pinned, 'our known_hosts is unchanged');
+    const cli = await env.cli(['exec', sandbox.name, '--json', '--', 'true'], { env: {} });
+    assert.equal(cli.code, 0, 'the engine API channel (trusted) still works');
+  });
+
+  it('drops the Host block when the sandbox goes', async function () {
+    await controller.delete(sandbox.id);
+    const config = await fs.readFile(configFile, 'utf8');
+    assert.doesNotMatch(config, new RegExp(`^Host ${alias}$`, 'm'));
+    assert.doesNotMatch(await fs.readFile(env.store.knownHostsPath, 'utf8'), new RegExp(sandbox.id));
+    await assert.rejects(fs.stat(env.store.clientKeyPath(sandbox.id)), { code: 'ENOENT' });
+  });
+});
