@@ -3,13 +3,15 @@
  * engine: the docker CLI, tar piped into docker exec, rsync over ssh.
  * Run with `npm run bench`; needs the Docker engine, the built image, and rsync + ssh.
  */
-import { execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, promises as fs } from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Dockerode from 'dockerode';
 import { SandboxController } from '../src/core/controller';
 import { sandboxImageTag } from '../src/core/images';
+import { DockerProvider } from '../src/core/providers/docker';
 import { LABELS } from '../src/core/providers/labels';
 import { StateStore } from '../src/core/store/stateStore';
 import { ms, percentile, ratioLine, report, sample, sh, time } from './util';
@@ -65,7 +67,7 @@ async function makeTree(root: string, files: number, totalBytes: number): Promis
   }
 }
 
-async function push(ref: string, containerId: string, sshPort: number): Promise<void> {
+async function push(ref: string, containerId: string): Promise<void> {
   const tree = mkdtempSync(path.join(os.tmpdir(), 'bench-tree-'));
   await makeTree(tree, 5000, 50 * 1024 * 1024);
   const runs = 3;
@@ -80,16 +82,11 @@ async function push(ref: string, containerId: string, sshPort: number): Promise<
   ]);
 
   // Incremental: both sides already hold the tree; 10 files change between rounds.
-  const sshDir = mkdtempSync(path.join(os.tmpdir(), 'bench-ssh-'));
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(sshDir, 'key')]);
-  const publicKey = await fs.readFile(path.join(sshDir, 'key.pub'), 'utf8');
-  await controller.exec(ref, { command: 'mkdir -p ~/.ssh && cat > ~/.ssh/authorized_keys && chmod 700 ~/.ssh && chmod 600 ~/.ssh/authorized_keys', stdin: publicKey });
-  // The host key comes over the Docker API, a channel we already trust: no trust on first use.
-  const hostKey = (await controller.exec(ref, { command: ['cat', '/etc/ssh/ssh_host_ed25519_key.pub'] })).stdout.trim();
-  await fs.writeFile(path.join(sshDir, 'known_hosts'), `[127.0.0.1]:${sshPort} ${hostKey}\n`);
-  const sshCommand = `ssh -p ${sshPort} -i ${sshDir}/key -o UserKnownHostsFile=${sshDir}/known_hosts -o StrictHostKeyChecking=yes -o BatchMode=yes`;
+  // rsync rides on our SSH config: the sandbox's pinned host key and its own client key.
+  const target = await controller.sshTarget(ref);
+  const sshCommand = `ssh -F ${target.configFile} -o BatchMode=yes`;
   await controller.push(ref, { localRoot: tree, remoteDir: '/home/agent/incremental-ours' });
-  await sh(`rsync -a --delete -e "${sshCommand}" ${tree}/ agent@127.0.0.1:/home/agent/incremental-rsync/`);
+  await sh(`rsync -a --delete -e "${sshCommand}" ${tree}/ ${target.alias}:/home/agent/incremental-rsync/`);
 
   const rounds = 5;
   const oursIncremental: number[] = [];
@@ -105,7 +102,7 @@ async function push(ref: string, containerId: string, sshPort: number): Promise<
         sent = (await controller.push(ref, { localRoot: tree, remoteDir: '/home/agent/incremental-ours' })).files;
       }),
     );
-    rsyncIncremental.push(await time(() => sh(`rsync -a --delete -e "${sshCommand}" ${tree}/ agent@127.0.0.1:/home/agent/incremental-rsync/`)));
+    rsyncIncremental.push(await time(() => sh(`rsync -a --delete -e "${sshCommand}" ${tree}/ ${target.alias}:/home/agent/incremental-rsync/`)));
   }
   report('Incremental push, 10 changed files of 5,000', [
     ['files sent by sandbox push', String(sent)],
@@ -114,7 +111,6 @@ async function push(ref: string, containerId: string, sshPort: number): Promise<
     ['ratio', ratioLine(percentile(oursIncremental, 50), percentile(rsyncIncremental, 50), 1)],
   ]);
   await fs.rm(tree, { recursive: true, force: true });
-  await fs.rm(sshDir, { recursive: true, force: true });
 }
 
 async function parallelStart(): Promise<void> {
@@ -152,6 +148,112 @@ async function parallelStart(): Promise<void> {
   ]);
 }
 
+/** Exec over the sandbox's persistent SSH connection, against a fresh `ssh` per command and the Docker exec paths. */
+async function sshExecLatency(ref: string, containerId: string): Promise<void> {
+  const count = 60;
+  const overSsh = new SandboxController({ store, execChannel: 'ssh' });
+  const overDockerApi = new SandboxController({ store, providers: { docker: new DockerProvider({ execChannel: 'docker' }) } });
+  try {
+    await overSsh.exec(ref, { command: ['true'] }); // connect once
+    const ssh = await sample(count, () => overSsh.exec(ref, { command: ['true'] }));
+    const agent = await sample(count, () => controller.exec(ref, { command: ['true'] }));
+    const dockerApi = await sample(count / 2, () => overDockerApi.exec(ref, { command: ['true'] }));
+    const target = await controller.sshTarget(ref);
+    const freshSsh = await sample(count / 2, () => sh(`ssh -F ${target.configFile} -o BatchMode=yes ${target.alias} true`));
+    const dockerCli = await sample(count / 2, () => sh(`docker exec ${containerId} true`));
+    const p = (values: number[]) => `${ms(percentile(values, 50))} / ${ms(percentile(values, 95))}`;
+    report('Exec of `true` over SSH, p50 / p95', [
+      ['persistent SSH session (ssh2)', p(ssh)],
+      ['fresh `ssh host true` per command', p(freshSsh)],
+      ['Docker exec through the engine API', p(dockerApi)],
+      ['docker exec CLI', p(dockerCli)],
+      ['exec agent over the engine (the Docker default)', p(agent)],
+      ['p50 vs fresh ssh', ratioLine(percentile(ssh, 50), percentile(freshSsh, 50), 0.1)],
+      ['p50 vs Docker exec (API)', ratioLine(percentile(ssh, 50), percentile(dockerApi, 50), 1)],
+    ]);
+  } finally {
+    overSsh.dispose();
+  }
+}
+
+/** 100 MB read through a forwarded port, against the same read over plain loopback. */
+async function forwardThroughput(ref: string): Promise<void> {
+  const size = 100 * 1024 * 1024;
+  const port = 8766;
+  // Inside: a server that sends `size` bytes to each connection.
+  await controller.exec(ref, {
+    // bash for its /dev/tcp, to wait until the server listens
+    command: ['bash', '-c', `(setsid python3 -c '
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", ${port})); s.listen(8)
+chunk = bytes(1 << 20)
+while True:
+    c, _ = s.accept()
+    try:
+        for _ in range(${size >> 20}): c.sendall(chunk)
+    except OSError:
+        pass
+    c.close()
+' > /dev/null 2>&1 &) ; for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/${port}) 2>/dev/null && break; sleep 0.1; done`],
+  });
+  const forward = await controller.forward(ref, port);
+  // Outside: the same server in this process on plain loopback.
+  const chunk = Buffer.alloc(1 << 20);
+  const server = net.createServer((socket) => {
+    let sent = 0;
+    const pump = () => {
+      while (sent < size) {
+        sent += chunk.length;
+        if (!socket.write(chunk)) return void socket.once('drain', pump);
+      }
+      socket.end();
+    };
+    pump();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const loopbackPort = (server.address() as net.AddressInfo).port;
+  const readAll = (targetPort: number) =>
+    new Promise<number>((resolve, reject) => {
+      let received = 0;
+      const socket = net.connect(targetPort, '127.0.0.1');
+      socket.on('data', (data) => (received += data.length));
+      socket.on('error', reject);
+      socket.on('close', () => (received === size ? resolve(received) : reject(new Error(`got ${received} of ${size} bytes`))));
+    });
+  // A second reference: OpenSSH's own client forwarding the same port.
+  const target = await controller.sshTarget(ref);
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const opensshPort = (probe.address() as net.AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  const openssh = spawn('ssh', ['-F', target.configFile, '-o', 'BatchMode=yes', '-N', '-L', `127.0.0.1:${opensshPort}:127.0.0.1:${port}`, target.alias], { stdio: 'ignore' });
+  try {
+    const runs = 3;
+    const forwarded = await sample(runs, () => readAll(forward.localPort));
+    const loopback = await sample(runs, () => readAll(loopbackPort));
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const listening = await new Promise<boolean>((resolve) => net.connect(opensshPort, '127.0.0.1').once('connect', function (this: net.Socket) { this.destroy(); resolve(true); }).once('error', () => resolve(false)));
+      if (listening) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const opensshForward = await sample(runs, () => readAll(opensshPort));
+    const rate = (elapsed: number) => `${((size / 1024 / 1024) / (elapsed / 1000)).toFixed(0)} MiB/s`;
+    const forwardedRate = size / percentile(forwarded, 50);
+    const loopbackRate = size / percentile(loopback, 50);
+    report('100 MB through a forwarded port', [
+      ['forwarded over SSH (median)', `${ms(percentile(forwarded, 50))}, ${rate(percentile(forwarded, 50))}`],
+      ['plain loopback (median)', `${ms(percentile(loopback, 50))}, ${rate(percentile(loopback, 50))}`],
+      ['OpenSSH `ssh -L` on the same sandbox (median)', `${ms(percentile(opensshForward, 50))}, ${rate(percentile(opensshForward, 50))}`],
+      ['vs OpenSSH', `${(percentile(opensshForward, 50) / percentile(forwarded, 50)).toFixed(2)}x its throughput`],
+      ['throughput ratio', `${(forwardedRate / loopbackRate).toFixed(2)}x the baseline (target >= 0.5x: ${forwardedRate / loopbackRate >= 0.5 ? 'met' : 'NOT met'})`],
+    ]);
+  } finally {
+    openssh.kill();
+    forward.close();
+    server.close();
+  }
+}
+
 async function cleanUp(): Promise<void> {
   const ownerId = await store.ownerId();
   for (const label of [`${LABELS.owner}=${ownerId}`, baselineLabel]) {
@@ -164,15 +266,24 @@ async function cleanUp(): Promise<void> {
 
 async function main(): Promise<void> {
   console.log(`# Agent Sandboxes benchmarks (${os.cpus().length} cores, ${new Date().toISOString()})`);
+  // `npm run bench -- ssh` runs only the SSH benchmarks.
+  const only = process.argv[2];
   try {
-    await coldStart();
+    if (!only) await coldStart();
     const subject = await controller.create({ name: 'bench-subject' });
-    await execLatency(subject.id, subject.providerRef!);
-    await push(subject.id, subject.providerRef!, subject.ports['22']!);
+    if (!only) {
+      await execLatency(subject.id, subject.providerRef!);
+      await push(subject.id, subject.providerRef!);
+    }
+    if (!only || only === 'ssh') {
+      await sshExecLatency(subject.id, subject.providerRef!);
+      await forwardThroughput(subject.id);
+    }
     await controller.delete(subject.id);
     await cleanUp();
-    await parallelStart();
+    if (!only) await parallelStart();
   } finally {
+    controller.dispose();
     await cleanUp();
   }
 }
