@@ -472,9 +472,15 @@ export class SandboxController {
 
   // ---- ssh -----------------------------------------------------------------------------------
 
-  /** Whether commands for this sandbox go over SSH rather than the provider's own channel. */
+  /**
+   * Whether commands for this sandbox go over SSH rather than the provider's own channel: the
+   * fastest healthy one. On Docker that is the exec agent (about 6 ms), then SSH (about 20 ms)
+   * where the image has no agent, then a plain engine exec (about 100 ms).
+   */
   private usesSsh(record: SandboxRecord): boolean {
-    return this.execChannel === 'ssh' || record.provider !== 'docker';
+    if (this.execChannel === 'ssh' || record.provider !== 'docker') return true;
+    const provider = this.providers.docker;
+    return record.ssh !== undefined && provider instanceof DockerProvider && provider.lacksFastChannel(record.providerRef!);
   }
 
   /** The persistent SSH connection of a sandbox; it follows the sandbox to a new port after a restart. */

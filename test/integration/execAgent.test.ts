@@ -23,6 +23,7 @@ describe('the exec agent channel', function () {
     sandbox = await controller.create({ name: uniqueName('agent'), agentId: 'agent-test' });
   });
   after(async () => {
+    controller.dispose();
     provider.dispose();
     await env.dispose();
   });
@@ -168,13 +169,17 @@ describe('the exec agent channel', function () {
     await waitFor(async () => (await agents()).length === before, 10_000, "the child's agent to end");
   });
 
-  it('falls back to plain docker exec where the image has no python3', async function () {
+  it("falls back to the sandbox's SSH connection where the image has no python3", async function () {
     const bare = await controller.create({ name: uniqueName('nopy'), agentId: 'agent-test' });
     await outside(bare.providerRef!, ['sh', '-c', 'rm -f /usr/bin/python3*']);
-    for (const word of ['first', 'second']) {
-      const result = await controller.exec(bare.id, { command: ['echo', word] });
-      assert.equal(result.stdout, `${word}\n`);
+    // The first command finds no agent and runs through the engine; later ones go over SSH.
+    const viaSsh: boolean[] = [];
+    for (const word of ['first', 'second', 'third']) {
+      const result = await controller.exec(bare.id, { command: `echo ${word}; echo "\${SSH_CONNECTION:+ssh}"` });
+      assert.equal(result.stdout.split('\n')[0], word);
+      viaSsh.push(result.stdout.includes('ssh'));
     }
+    assert.deepEqual(viaSsh, [false, true, true]);
     await assert.rejects(controller.exec(bare.id, { command: ['no-such-program'] }), /no-such-program was not found/);
     assert.deepEqual(await agents(bare.providerRef!), []);
   });

@@ -43,6 +43,7 @@ export class TestEnvironment {
   }
 
   async dispose(): Promise<void> {
+    this.controller.dispose();
     for (const container of await this.containers()) {
       await docker.getContainer(container.Id).remove({ force: true, v: true }).catch(() => undefined);
     }

@@ -264,6 +264,11 @@ export class DockerProvider implements Provider {
     }
   }
 
+  /** True when this container has no exec agent (no python3), so SSH is the quicker way in. */
+  lacksFastChannel(ref: string): boolean {
+    return this.execAgents?.lacksAgent(ref) ?? false;
+  }
+
   /** Closes the exec agents' connections; their agents end and stop what they still run. */
   dispose(): void {
     this.execAgents?.close();

@@ -459,6 +459,11 @@ export class ExecAgentChannels {
 
   constructor(private readonly docker: Dockerode) {}
 
+  /** Whether the container turned out to have no agent (no python3): its commands take another channel. */
+  lacksAgent(containerId: string): boolean {
+    return this.withoutAgent.has(containerId);
+  }
+
   /** Runs the command through the container's agent; undefined when there is none to use (run it the plain way). */
   async exec(containerId: string, request: ExecRequest, defaults: DockerExecDefaults): Promise<ExecResult | undefined> {
     for (let attempt = 0; ; attempt++) {
