@@ -37,4 +37,17 @@ await Promise.all([
   esbuild.build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: [...common.external, 'vscode', './core.js'] }),
   esbuild.build({ ...common, entryPoints: ['src/extension/coreBundle.ts'], outfile: 'dist/core.js' }),
   esbuild.build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
+  // The desktop viewer runs in a page (a webview or a browser tab): noVNC and our glue, one script.
+  esbuild.build({
+    entryPoints: ['src/viewer/main.ts'],
+    outfile: 'dist/viewer.js',
+    bundle: true,
+    platform: 'browser',
+    // noVNC awaits at its top level, which only a module can: the page loads it as type="module".
+    format: 'esm',
+    target: 'es2022',
+    sourcemap: !production,
+    minify: production,
+    logLevel: 'warning',
+  }),
 ]);

@@ -14,6 +14,7 @@ import { sandboxImageTag } from '../src/core/images';
 import { DockerProvider } from '../src/core/providers/docker';
 import { LABELS } from '../src/core/providers/labels';
 import { StateStore } from '../src/core/store/stateStore';
+import { desktopBenchmarks } from './desktop';
 import { ms, percentile, ratioLine, report, sample, sh, time } from './util';
 
 const CLI = path.resolve(__dirname, '..', '..', 'dist', 'cli.js');
@@ -269,6 +270,8 @@ async function main(): Promise<void> {
   // `npm run bench -- ssh` runs only the SSH benchmarks.
   const only = process.argv[2];
   try {
+    // `npm run bench -- desktop` runs only the desktop viewer benchmarks, on a sandbox of their own.
+    if (only === 'desktop') return await desktopBenchmarks();
     if (!only) await coldStart();
     const subject = await controller.create({ name: 'bench-subject' });
     if (!only) {

@@ -1,18 +1,26 @@
 import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { SandboxController, type LogEntry, type Progress } from '../core/controller';
 import { DockerProvider } from '../core/providers/docker';
+import { SshHostProvider } from '../core/providers/sshHost';
+import { addHost, removeHost } from '../core/hosts/commands';
+import { landingCommand } from '../core/hosts/directory';
+import { HostRegistry, type SshHost } from '../core/hosts/registry';
+import { fingerprintMatches } from '../core/hosts/scan';
+import { StateStore } from '../core/store/stateStore';
 import { SandboxError, describeError, isSandboxError, type SandboxErrorCode } from '../core/errors';
-import type { ExecRequest, Profile, SandboxRecord } from '../core/model';
-import { formatSize, parseSize } from '../core/profile';
+import type { ExecRequest, Profile, ProviderKind, SandboxRecord } from '../core/model';
+import { DEFAULT_DESKTOP_GEOMETRY, formatSize, parseGeometry, parseSize } from '../core/profile';
+import { screenshot } from '../core/desktop';
+import { serveDesktop } from '../core/desktop/server';
 import { addSshInclude, defaultUserSshConfig, readSshInclude, removeSshInclude } from '../core/ssh/userConfig';
 import { version } from '../../package.json';
 import { parseDuration, parseEnvPairs, parseNumber, splitAtDoubleDash } from './args';
-import { ProgressLine, listTable, statusText } from './output';
+import { ProgressLine, listTable, renderTable, statusText } from './output';
 
 /** Exit statuses that mean something to scripts and agents. */
 export const EXIT = {
@@ -62,6 +70,11 @@ Usage:
   sandbox ssh NAME [-- CMD...]    log in with OpenSSH (or run CMD there)
   sandbox ssh-config [NAME]       print our SSH config; --install adds it to ~/.ssh/config
   sandbox forward NAME PORT       open PORT of the sandbox on 127.0.0.1 here, until Ctrl-C
+  sandbox desktop NAME            watch (and drive) a desktop sandbox in a browser, until Ctrl-C
+  sandbox screenshot NAME FILE    save a PNG of a desktop sandbox's screen
+  sandbox host add NAME --host H --user U (--identity FILE | --agent)
+                                  bring your own Linux machine (its host key is confirmed, then pinned)
+  sandbox host list | rm NAME     the machines added; sandboxes go there with --host NAME
 
 Options for every command: --json (machine-readable output), --help.
 NAME is a sandbox's name, id, or a unique prefix of either.
@@ -78,7 +91,11 @@ const COMMAND_HELP: Record<string, string> = {
   --image TAG         image (default: the built sandbox image)
   --no-sudo           the agent user gets no sudo
   --to DIR            where PATH goes inside (default /home/agent/workspace)
-  --exclude PATTERN   skip files matching PATTERN (gitignore syntax; repeatable)`,
+  --exclude PATTERN   skip files matching PATTERN (gitignore syntax; repeatable)
+  --provider KIND     docker (default) or ssh
+  --host NAME         an SSH host added with \`sandbox host add\` (implies --provider ssh)
+  --desktop           run a desktop in the sandbox (the desktop image; see \`sandbox desktop\`)
+  --geometry WxH      the desktop's size (default 1280x800; implies --desktop)`,
   exec: `Usage: sandbox exec NAME [options] -- CMD [ARG...]
   --cwd DIR           working directory (relative to the workspace)
   --env NAME=VALUE    environment variable (repeatable)
@@ -93,7 +110,17 @@ The exit status is the command's own; 124 after a timeout, 130 after Ctrl-C.`,
 push sends only files changed since the last push; --delete removes files gone locally.
 pull refuses archives that would write outside PATH and leaves PATH untouched on failure.`,
   logs: `Usage: sandbox logs NAME [-f] [--tail N]`,
-  image: `Usage: sandbox image build [--force]`,
+  host: `Usage:
+  sandbox host add NAME --host ADDRESS [--port 22] --user USER (--identity FILE | --agent) [--fingerprint SHA256:...]
+  sandbox host list
+  sandbox host rm NAME [--force]
+add connects without logging in, shows the host key's fingerprint and asks you to confirm it (on a
+terminal); elsewhere --fingerprint must name the key the host presents. The key is then pinned:
+a host presenting any other key is refused. Where Docker answers for USER there, sandboxes on the
+host are containers; otherwise they are folders under ~/.agent-sandboxes/sandboxes there.
+rm refuses while sandboxes live on the host; --force removes them too.`,
+  image: `Usage: sandbox image build [--desktop] [--force]
+--desktop builds the desktop image (XFCE, Firefox ESR, xterm, a VNC server) on top of the sandbox image.`,
   ssh: `Usage: sandbox ssh NAME [-- CMD [ARG...]]
 Runs OpenSSH's ssh with our config (pinned host key, the sandbox's own client key).
 The exit status is ssh's: the command's own, or 255 when the connection fails.`,
@@ -103,6 +130,11 @@ Without options: prints the Host blocks of our SSH config (every running sandbox
               and VS Code's Remote-SSH know every sandbox; nothing else in the file changes
 --uninstall   takes that Include out again
 --file PATH   your SSH config (default ~/.ssh/config)`,
+  desktop: `Usage: sandbox desktop NAME [--port N] [--view-only]
+Serves the desktop viewer on 127.0.0.1 behind a one-time link; the desktop itself is reached
+inside the sandbox's SSH connection (no VNC port is published). Runs until Ctrl-C.`,
+  screenshot: `Usage: sandbox screenshot NAME FILE.png
+Saves what the desktop of a desktop sandbox (sandbox start --desktop) shows now.`,
   forward: `Usage: sandbox forward NAME PORT [--local PORT]
 Listens on 127.0.0.1 (a free port, or --local) and carries each connection over SSH to PORT
 on the sandbox's own 127.0.0.1. Runs until Ctrl-C.`,
@@ -163,7 +195,9 @@ export async function main(argv: string[]): Promise<number> {
   };
   process.stdout.on('error', onOutputError);
   // A one-shot process gains nothing from a persistent channel: plain docker exec is quicker to open.
-  const controller = new SandboxController({ providers: { docker: new DockerProvider({ execChannel: 'docker' }) } });
+  const store = new StateStore();
+  const sshHosts = new SshHostProvider({ hosts: new HostRegistry(store.root) });
+  const controller = new SandboxController({ store, providers: { docker: new DockerProvider({ execChannel: 'docker' }), ssh: sshHosts } });
   const context: Context = { json, controller, signal: abort.signal, out, printJson };
   try {
     return await handler(rest, context);
@@ -172,6 +206,7 @@ export async function main(argv: string[]): Promise<number> {
     return reportError(error, json, abort.signal.aborted);
   } finally {
     controller.dispose();
+    sshHosts.dispose();
     for (const name of signals) process.off(name, onInterrupt);
   }
 }
@@ -241,13 +276,17 @@ const start: Handler = async (args, context) => {
     'no-sudo': { type: 'boolean' },
     to: { type: 'string' },
     exclude: { type: 'string', multiple: true },
+    desktop: { type: 'boolean' },
+    geometry: { type: 'string' },
+    provider: { type: 'string' },
+    host: { type: 'string' },
   });
   if (positionals.length > 1) throw new SandboxError('invalid-input', 'Give at most one folder or sandbox: sandbox start [PATH | NAME].');
   const target = positionals[0];
   const { controller } = context;
 
   if (target !== undefined && (await startsExisting(controller, target))) {
-    const creationOnly = ['name', 'agent', 'cpus', 'memory', 'pids', 'disk', 'image', 'no-sudo', 'to', 'exclude'].filter(
+    const creationOnly = ['name', 'agent', 'cpus', 'memory', 'pids', 'disk', 'image', 'no-sudo', 'to', 'exclude', 'desktop', 'geometry', 'provider', 'host'].filter(
       (option) => values[option as keyof typeof values] !== undefined,
     );
     if (creationOnly.length > 0) {
@@ -269,11 +308,17 @@ const start: Handler = async (args, context) => {
     disk: values.disk !== undefined ? parseSize(values.disk, 'disk limit') : undefined,
     image: values.image,
     sudo: values['no-sudo'] ? false : undefined,
+    desktop: values.desktop || values.geometry !== undefined ? (values.geometry ?? DEFAULT_DESKTOP_GEOMETRY) : undefined,
   };
+  if (profile.desktop) parseGeometry(profile.desktop);
+  const provider = (values.provider ?? (values.host !== undefined ? 'ssh' : 'docker')) as ProviderKind;
+  if (provider !== 'docker' && provider !== 'ssh') throw new SandboxError('invalid-input', `The provider "${values.provider}" is not one of docker, ssh.`);
   const progress = progressReporter(context);
   let record: SandboxRecord;
   try {
     record = await controller.create({
+      provider,
+      host: values.host,
       name: values.name,
       agentId: values.agent,
       profile,
@@ -533,12 +578,12 @@ const prune: Handler = async (args, context) => {
 
 const image: Handler = async (args, context) => {
   const [sub, ...rest] = args;
-  if (sub !== 'build') throw new SandboxError('invalid-input', 'Usage: sandbox image build [--force].');
-  const { values } = parse(rest, { force: { type: 'boolean' } });
+  if (sub !== 'build') throw new SandboxError('invalid-input', 'Usage: sandbox image build [--desktop] [--force].');
+  const { values } = parse(rest, { force: { type: 'boolean' }, desktop: { type: 'boolean' } });
   const progress = progressReporter(context);
   let result;
   try {
-    result = await context.controller.buildImage({ force: values.force, signal: context.signal, onProgress: progress.onProgress });
+    result = await context.controller.buildImage({ force: values.force, desktop: values.desktop, signal: context.signal, onProgress: progress.onProgress });
   } finally {
     progress.done();
   }
@@ -552,9 +597,16 @@ const ssh: Handler = async (args, context) => {
   const { positionals } = parse(before, {});
   const ref = requireOne(positionals, 'sandbox', 'sandbox ssh NAME [-- CMD]');
   const target = await context.controller.sshTarget(ref);
-  const argv = [...target.command.slice(1), ...(after && after.length > 0 ? ['--', ...after] : [])];
-  if (context.json && !after?.length) {
-    context.printJson({ alias: target.alias, configFile: target.configFile, command: target.command });
+  const command = after && after.length > 0 ? after : undefined;
+  // A directory sandbox shares the host's login: land in its folder, under its marker and limits.
+  const remote = target.run
+    ? [...(command || !process.stdin.isTTY ? [] : ['-t']), '--', landingCommand(target.run, command)]
+    : command
+      ? ['--', ...command]
+      : [];
+  const argv = [...target.command.slice(1), ...remote];
+  if (context.json && !command) {
+    context.printJson({ alias: target.alias, configFile: target.configFile, command: [target.command[0]!, ...argv] });
     return EXIT.ok;
   }
   return new Promise<number>((resolve, reject) => {
@@ -618,7 +670,145 @@ const forward: Handler = async (args, context) => {
   return EXIT.ok;
 };
 
-const HANDLERS: Record<string, Handler> = { start, list, ls: list, status, exec, sync, logs, stop, rm: remove, prune, image, ssh, 'ssh-config': sshConfig, forward };
+const host: Handler = async (args, context) => {
+  const [sub, ...rest] = args;
+  const provider = context.controller.sshHosts;
+  if (sub === 'add') {
+    const { values, positionals } = parse(rest, {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      user: { type: 'string' },
+      identity: { type: 'string', short: 'i' },
+      agent: { type: 'boolean' },
+      fingerprint: { type: 'string' },
+    });
+    const name = requireOne(positionals, 'host name', 'sandbox host add NAME --host ADDRESS --user USER (--identity FILE | --agent)');
+    if (values.host === undefined || values.user === undefined) {
+      throw new SandboxError('invalid-input', 'Give the address and the login: sandbox host add NAME --host ADDRESS --user USER (--identity FILE | --agent).');
+    }
+    const line = new ProgressLine();
+    let added: SshHost;
+    try {
+      added = await addHost(provider, {
+        name,
+        host: values.host,
+        port: values.port !== undefined ? parseNumber(values.port, 'port') : undefined,
+        user: values.user,
+        identityFile: values.identity,
+        agent: values.agent,
+        onStep: (message) => (context.json ? undefined : line.update(message)),
+        confirm: async (presented) => {
+          line.done();
+          if (values.fingerprint !== undefined) {
+            if (fingerprintMatches(values.fingerprint, presented.fingerprint)) return true;
+            throw new SandboxError(
+              'host-key-mismatch',
+              `${presented.address} presented the ${presented.type} key ${presented.fingerprint}, not the --fingerprint ${values.fingerprint.trim()}, so nothing was saved; check the key on the host (\`ssh-keygen -lf\` of its host key file) and whether something sits between you and it.`,
+            );
+          }
+          if (!process.stdin.isTTY || !process.stderr.isTTY) {
+            throw new SandboxError(
+              'invalid-input',
+              `${presented.address} presented the ${presented.type} key ${presented.fingerprint}; nothing was saved: compare it with \`ssh-keygen -lf\` of the host key file on the host itself, then run again with --fingerprint ${presented.fingerprint}.`,
+            );
+          }
+          process.stderr.write(
+            `The host key of ${presented.address} is ${presented.type} ${presented.fingerprint}.\n` +
+              'Compare it with what the host itself shows (`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` there).\n',
+          );
+          return askYesNo(`Trust this key for ${name}? [y/N] `);
+        },
+      });
+    } finally {
+      line.done();
+    }
+    if (context.json) context.printJson(added);
+    else {
+      context.out(`Added host ${added.name} (${added.user}@${added.host}:${added.port}); pinned its ${added.hostKey.split(' ')[0]} key ${added.fingerprint}.`);
+      context.out(
+        added.docker
+          ? `Docker answers there for ${added.user}: its sandboxes are containers. Start one: ${selfCommand()} start --host ${added.name} [PATH]`
+          : `No Docker there for ${added.user}: its sandboxes are folders under ${added.home}/.agent-sandboxes/sandboxes, sharing ${added.user}'s account (see the README). Start one: ${selfCommand()} start --host ${added.name} [PATH]`,
+      );
+    }
+    return EXIT.ok;
+  }
+  if (sub === 'list' || sub === 'ls') {
+    noArguments(rest, 'sandbox host list');
+    const hosts = await provider.hosts.list();
+    const records = await context.controller.store.listRecords();
+    const count = (name: string) => records.filter((record) => record.placement?.host === name).length;
+    if (context.json) context.printJson(hosts.map((entry) => ({ ...entry, sandboxes: count(entry.name) })));
+    else if (hosts.length === 0) context.out(`No SSH hosts. Add one with \`${selfCommand()} host add NAME --host ADDRESS --user USER --identity FILE\`.`);
+    else {
+      const rows = [['NAME', 'ADDRESS', 'LOGIN', 'SANDBOXES AS', 'SANDBOXES', 'HOST KEY']];
+      for (const entry of hosts) {
+        rows.push([
+          entry.name,
+          `${entry.host}:${entry.port}`,
+          `${entry.user} (${entry.identityFile ?? 'ssh-agent'})`,
+          entry.docker ? 'containers' : 'folders',
+          String(count(entry.name)),
+          entry.fingerprint,
+        ]);
+      }
+      context.out(renderTable(rows));
+    }
+    return EXIT.ok;
+  }
+  if (sub === 'rm' || sub === 'remove') {
+    const { values, positionals } = parse(rest, { force: { type: 'boolean' } });
+    const name = requireOne(positionals, 'host', 'sandbox host rm NAME [--force]');
+    const { host: removed, removed: sandboxes } = await removeHost(context.controller, name, { force: values.force, signal: context.signal });
+    if (context.json) context.printJson({ host: removed, removedSandboxes: sandboxes });
+    else {
+      for (const record of sandboxes) context.out(`Removed ${record.name} (${record.id}).`);
+      context.out(`Removed host ${removed.name}; its pinned key is forgotten.`);
+    }
+    return EXIT.ok;
+  }
+  throw new SandboxError('invalid-input', 'Usage: sandbox host add|list|rm ...; see `sandbox help host`.');
+};
+
+/** One y/N question on the terminal; anything but yes is no. */
+async function askYesNo(question: string): Promise<boolean> {
+  const { createInterface } = await import('node:readline/promises');
+  const prompt = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await prompt.question(question);
+    return /^\s*y(es)?\s*$/i.test(answer);
+  } finally {
+    prompt.close();
+  }
+}
+
+const screenshotCommand: Handler = async (args, context) => {
+  const { positionals } = parse(args, {});
+  if (positionals.length !== 2) throw new SandboxError('invalid-input', 'Usage: sandbox screenshot NAME FILE.png.');
+  const file = path.resolve(positionals[1]!);
+  const shot = await screenshot(context.controller, positionals[0]!, context.signal);
+  await writeFile(file, shot.png);
+  if (context.json) context.printJson({ file, width: shot.width, height: shot.height, bytes: shot.png.length });
+  else context.out(`Saved ${shot.width}x${shot.height} to ${file}.`);
+  return EXIT.ok;
+};
+
+const desktop: Handler = async (args, context) => {
+  const { values, positionals } = parse(args, { port: { type: 'string' }, 'view-only': { type: 'boolean' } });
+  const ref = requireOne(positionals, 'sandbox', 'sandbox desktop NAME [--port N] [--view-only]');
+  const port = values.port !== undefined ? parseNumber(values.port, 'port') : undefined;
+  const served = await serveDesktop(context.controller, ref, { port, viewOnly: values['view-only'] });
+  if (context.json) context.printJson({ url: served.url, port: served.port });
+  else context.out(`The desktop is at ${served.url}\n(one-time link: open it once in a browser on this machine; Ctrl-C to stop)`);
+  await new Promise<void>((resolve) => {
+    if (context.signal.aborted) resolve();
+    context.signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  await served.close();
+  return EXIT.ok;
+};
+
+const HANDLERS: Record<string, Handler> = { start, list, ls: list, status, exec, sync, logs, stop, rm: remove, prune, image, ssh, 'ssh-config': sshConfig, forward, screenshot: screenshotCommand, desktop, host };
 
 if (require.main === module) {
   main(process.argv.slice(2)).then(

@@ -57,7 +57,7 @@ export function listTable(records: SandboxRecord[], now = Date.now()): string {
   const rows = [['ID', 'NAME', 'STATE', 'AGENT', 'PROFILE', 'UPTIME', 'SSH']];
   for (const record of records) {
     const uptime = record.state === 'running' && record.startedAt ? formatDuration(now - Date.parse(record.startedAt)) : '-';
-    const ssh = record.ports['22'] ? `127.0.0.1:${record.ports['22']}` : '-';
+    const ssh = record.ports['22'] ? `127.0.0.1:${record.ports['22']}` : record.placement ? `host ${record.placement.host}` : '-';
     rows.push([record.id, record.name, record.state, record.agentId, describeProfile(record), uptime, ssh]);
   }
   return renderTable(rows);
@@ -70,7 +70,8 @@ export function statusText(record: SandboxRecord): string {
     ['state', record.state],
     ['agent', record.agentId],
     ['provider', record.provider],
-    ['image', record.profile.image],
+    ...(record.placement ? [['host', `${record.placement.host} (${record.placement.kind === 'container' ? 'a container there' : 'a folder there'})`] as [string, string]] : []),
+    ...(record.profile.image ? [['image', record.profile.image] as [string, string]] : []),
     ['cpus', String(record.profile.cpus)],
     ['memory', formatSize(record.profile.memory)],
     ['pids', String(record.profile.pids)],
@@ -81,6 +82,7 @@ export function statusText(record: SandboxRecord): string {
   if (record.startedAt) lines.push(['started', record.startedAt]);
   if (record.stoppedAt) lines.push(['stopped', record.stoppedAt]);
   for (const [inside, outside] of Object.entries(record.ports)) lines.push([`port ${inside}`, `127.0.0.1:${outside}`]);
+  if (record.limits) lines.push(['limits', record.limits]);
   if (record.problem) lines.push(['problem', record.problem]);
   const width = Math.max(...lines.map(([key]) => key.length));
   return lines.map(([key, value]) => `${key.padEnd(width)}  ${value}`).join('\n');

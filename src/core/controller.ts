@@ -3,16 +3,19 @@ import { readFile, stat } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SandboxError, describeError, isSandboxError, throwIfAborted } from './errors';
-import { ensureSandboxImage, sandboxImageTag } from './images';
-import type { ExecRequest, ExecResult, Profile, ProviderKind, SandboxRecord, SshEndpoint } from './model';
+import { desktopImageTag, ensureSandboxImage, sandboxImageTag } from './images';
+import type { ExecRequest, ExecResult, Profile, ProviderKind, RunContext, SandboxRecord, SshEndpoint } from './model';
 import { DEFAULT_PROFILE_LIMITS, validateName, validateProfile } from './profile';
 import { DockerProvider } from './providers/docker';
+import { SshHostProvider } from './providers/sshHost';
+import { HostRegistry } from './hosts/registry';
+import { loadCredentials } from './hosts/credentials';
 import type { LogLine, Provider, ProviderSandbox } from './providers/provider';
 import { StateStore, type JournalEntry } from './store/stateStore';
 import { pullTree, pushTree, unpackWithTar, type Manifest, type SyncChannel } from './sync';
-import { hostKeyAlias, renderKnownHosts, renderSshConfig, sshAlias, type SshHostEntry } from './ssh/config';
+import { hostKeyAlias, jumpAlias, renderKnownHosts, renderSshConfig, sshAlias, type SshHostEntry } from './ssh/config';
 import { generateEd25519 } from './ssh/keys';
-import { SshSession, type SshSessionOptions } from './ssh/session';
+import { SshSession, targetFor, type SshSessionOptions, type SshTarget } from './ssh/session';
 import { PortForward } from './ssh/forward';
 import { sshExec } from './transport/sshExec';
 import { writeFileAtomic } from './store/files';
@@ -36,6 +39,8 @@ export interface CreateOptions {
   name?: string;
   agentId?: string;
   provider?: ProviderKind;
+  /** For the ssh provider: the registered host (`sandbox host add`) to make the sandbox on. */
+  host?: string;
   profile?: Partial<Profile>;
   /** A local folder to push once the sandbox runs. */
   push?: { localRoot: string; remoteDir?: string; excludes?: string[] };
@@ -107,11 +112,21 @@ export class SandboxController {
   private readonly execChannel: 'auto' | 'ssh';
   private readonly sshOptions: SshSessionOptions;
   private readonly sessions = new Map<string, SshSession>();
+  /** Connections to SSH hosts that sandbox containers there are reached through, by endpoint. */
+  private readonly jumpSessions = new Map<string, SshSession>();
   private readonly portForwards = new Set<PortForward>();
+  /** Providers made here rather than given: this controller closes them. */
+  private readonly ownedProviders: Provider[] = [];
 
   constructor(options: ControllerOptions = {}) {
     this.store = options.store ?? new StateStore();
-    this.providers = options.providers ?? { docker: new DockerProvider() };
+    if (options.providers) {
+      this.providers = options.providers;
+    } else {
+      const sshHosts = new SshHostProvider({ hosts: new HostRegistry(this.store.root) });
+      this.ownedProviders.push(sshHosts);
+      this.providers = { docker: new DockerProvider(), ssh: sshHosts };
+    }
     this.execChannel = options.execChannel ?? 'auto';
     this.sshOptions = options.ssh ?? {};
   }
@@ -121,6 +136,9 @@ export class SandboxController {
     for (const forward of this.portForwards) forward.close();
     for (const session of this.sessions.values()) session.close();
     this.sessions.clear();
+    for (const session of this.jumpSessions.values()) session.close();
+    this.jumpSessions.clear();
+    for (const provider of this.ownedProviders) provider.dispose?.();
   }
 
   provider(kind: ProviderKind): Provider {
@@ -132,6 +150,13 @@ export class SandboxController {
   get docker(): DockerProvider {
     const provider = this.provider('docker');
     if (!(provider instanceof DockerProvider)) throw new SandboxError('invalid-input', 'The docker provider is not a Docker engine.');
+    return provider;
+  }
+
+  /** The provider of machines the user brought (`sandbox host add`). */
+  get sshHosts(): SshHostProvider {
+    const provider = this.provider('ssh');
+    if (!(provider instanceof SshHostProvider)) throw new SandboxError('invalid-input', 'The ssh provider is not set up for SSH hosts here.');
     return provider;
   }
 
@@ -149,23 +174,44 @@ export class SandboxController {
     if (agentId.length > 128 || /[\u0000-\u001f]/.test(agentId)) {
       throw new SandboxError('invalid-input', 'The agent id must be at most 128 printable characters; shorten it.');
     }
-    const profile: Profile = { image: sandboxImageTag(), ...DEFAULT_PROFILE_LIMITS, ...definedOnly(options.profile ?? {}) };
+    // A desktop sandbox runs the desktop image unless another image is asked for.
+    const defaultImage = options.profile?.desktop ? desktopImageTag() : sandboxImageTag();
+    let profile: Profile = { image: defaultImage, ...DEFAULT_PROFILE_LIMITS, ...definedOnly(options.profile ?? {}) };
+    let user = AGENT_USER;
+    let workdir = AGENT_WORKDIR;
+    let sandboxKeys = true;
+    if (options.host !== undefined && !provider.prepareCreate) {
+      throw new SandboxError('invalid-input', `--host names an SSH host, and the ${kind} provider has none; add --provider ssh.`);
+    }
 
     onProgress?.({ step: 'validate', message: 'Checking the engine' });
     await provider.ping(signal);
-    if (provider instanceof DockerProvider) {
+    if (provider.prepareCreate) {
+      const plan = await provider.prepareCreate({
+        id,
+        host: options.host,
+        profile,
+        requested: definedOnly(options.profile ?? {}),
+        buildImageIfMissing: options.buildImageIfMissing,
+        signal,
+        onProgress: (p) => onProgress?.({ step: 'image', ...p }),
+      });
+      ({ profile, sandboxKeys } = plan);
+      user = plan.user ?? user;
+      workdir = plan.workdir ?? workdir;
+    } else if (provider instanceof DockerProvider) {
       const [capacity, imageExists] = await Promise.all([provider.capacity(), provider.imageExists(profile.image)]);
       validateProfile(profile, capacity);
       if (!imageExists) {
-        if (!options.buildImageIfMissing || profile.image !== sandboxImageTag()) {
+        if (!options.buildImageIfMissing || profile.image !== defaultImage) {
           throw new SandboxError(
             'image-missing',
-            profile.image === sandboxImageTag()
-              ? `The image ${profile.image} is not built yet; run \`sandbox image build\` first.`
+            profile.image === defaultImage
+              ? `The image ${profile.image} is not built yet; run \`sandbox image build${options.profile?.desktop ? ' --desktop' : ''}\` first.`
               : `The image ${profile.image} is not on this Docker engine; build or load it there first.`,
           );
         }
-        await this.buildImage({ signal, onProgress });
+        await this.buildImage({ signal, onProgress, desktop: Boolean(options.profile?.desktop) });
       }
     }
     if (options.push) await assertDirectory(options.push.localRoot);
@@ -184,8 +230,8 @@ export class SandboxController {
       state: 'creating',
       createdAt: now,
       updatedAt: now,
-      workdir: AGENT_WORKDIR,
-      user: AGENT_USER,
+      workdir,
+      user,
       ports: {},
       creator: { pid: process.pid, host: os.hostname() },
     };
@@ -196,10 +242,12 @@ export class SandboxController {
       onProgress?.({ step: 'create', message: `Starting ${name}` });
       // The host key is made here and pinned before the sandbox's sshd ever runs; only its
       // public half stays on this side. The client key stays on this side alone.
+      // A sandbox without an sshd of its own (a directory on an SSH host) gets no keys at all.
       const hostKey = generateEd25519(`sandbox-${name}`);
-      const clientKey = await this.store.clientKey(id);
+      const clientKey = sandboxKeys ? await this.store.clientKey(id) : undefined;
       const made = await provider.create({
-        ssh: { hostPrivateKey: hostKey.privateKey, hostPublicKey: hostKey.publicKey, authorizedKey: clientKey.publicKey },
+        ssh: { hostPrivateKey: hostKey.privateKey, hostPublicKey: hostKey.publicKey, authorizedKey: clientKey?.publicKey ?? '' },
+        host: options.host,
         id,
         name,
         agentId,
@@ -231,11 +279,12 @@ export class SandboxController {
   }
 
   /** Runs the image build of `sandbox image build`. */
-  async buildImage(options: { force?: boolean; signal?: AbortSignal; onProgress?: (progress: Progress) => void } = {}) {
+  async buildImage(options: { force?: boolean; desktop?: boolean; signal?: AbortSignal; onProgress?: (progress: Progress) => void } = {}) {
     const docker = this.docker;
     await docker.ping(options.signal);
     return ensureSandboxImage(docker.docker, {
       force: options.force,
+      desktop: options.desktop,
       signal: options.signal,
       onProgress: (p) => options.onProgress?.({ step: 'image', message: p.message ? `${p.step}: ${p.message}` : p.step, fraction: p.fraction }),
     });
@@ -305,8 +354,9 @@ export class SandboxController {
   async status(ref: string): Promise<SandboxRecord> {
     const record = await this.resolve(ref);
     if (!record.providerRef) return record;
-    const sandbox = await this.provider(record.provider).inspect(record.providerRef);
-    const updated = sandbox ? this.merge(record, sandbox) : this.markMissing(record);
+    const provider = this.provider(record.provider);
+    const sandbox = await provider.inspect(record.providerRef);
+    const updated = sandbox ? this.merge(record, sandbox) : this.markMissing(record, provider);
     if (JSON.stringify(updated) !== JSON.stringify(record)) await this.store.replaceRecord(updated);
     return updated;
   }
@@ -321,7 +371,7 @@ export class SandboxController {
       for (const record of records.filter((r) => r.provider === kind)) {
         const sandbox = remote.get(record.id);
         remote.delete(record.id);
-        const updated = sandbox ? this.merge(record, sandbox) : this.markMissing(record);
+        const updated = sandbox ? this.merge(record, sandbox) : this.markMissing(record, provider);
         if (updated.state === 'lost' && record.state !== 'lost') report.lost.push(record.name);
         if (isInterrupted(updated) && !isInterrupted(record)) report.interrupted.push(record.name);
         if (JSON.stringify(updated) !== JSON.stringify(record)) await this.store.replaceRecord(updated);
@@ -352,6 +402,8 @@ export class SandboxController {
       problem: sandbox.problem,
       ports: sandbox.ports,
       ssh: sandbox.ssh,
+      placement: sandbox.placement,
+      limits: sandbox.limits,
       startedAt: sandbox.startedAt ?? record.startedAt,
       stoppedAt: sandbox.stoppedAt,
     };
@@ -360,9 +412,15 @@ export class SandboxController {
     return changed ? { ...merged, updatedAt: new Date().toISOString() } : merged;
   }
 
-  private markMissing(record: SandboxRecord): SandboxRecord {
+  private markMissing(record: SandboxRecord, provider?: Provider): SandboxRecord {
     if (record.state === 'creating' || isInterrupted(record)) return this.creatingState(record, record);
     if (record.state === 'lost') return record;
+    // Not listed because its host did not answer: unknown, not gone.
+    const unreachable = record.providerRef ? provider?.unreachable?.(record.providerRef) : undefined;
+    if (unreachable) {
+      if (record.state === 'error' && record.problem === unreachable) return record;
+      return { ...record, state: 'error', problem: unreachable, updatedAt: new Date().toISOString() };
+    }
     return {
       ...record,
       ports: {},
@@ -406,6 +464,11 @@ export class SandboxController {
     return this.execIn(record, request);
   }
 
+  /** exec for the product's own looks into a sandbox (what runs there): not journalled as the agent's work. */
+  async inspectExec(ref: string, request: ExecRequest): Promise<ExecResult> {
+    return this.execIn(await this.resolve(ref), request, false);
+  }
+
   /**
    * `internal` is for the controller's own steps: a create pushes into a sandbox that is still
    * `creating` and runs as the sandbox user whatever the profile says about root.
@@ -423,8 +486,9 @@ export class SandboxController {
     };
     let result: ExecResult;
     try {
+      const run = record.ssh?.run;
       result = this.usesSsh(record)
-        ? await sshExec(await this.session(record), full, { loginUser: record.ssh?.user ?? record.user, cwd: record.workdir })
+        ? await sshExec(await this.session(record), full, { loginUser: record.ssh?.user ?? record.user, cwd: record.workdir, env: run?.env, prefix: run?.prefix })
         : await this.provider(record.provider).exec(record.providerRef!, full);
     } catch (error) {
       const wrongState = isSandboxError(error, 'wrong-state');
@@ -491,10 +555,38 @@ export class SandboxController {
       session = new SshSession(async () => {
         const current = await this.status(record.id);
         const endpoint = await this.sshEndpoint(current);
-        const key = await this.store.clientKey(current.id);
-        return { label: current.name, ...endpoint, privateKey: key.privateKey };
+        const target = targetFor(current.name, endpoint, await this.credentials(endpoint, current.id));
+        const jump = endpoint.jump;
+        if (jump) {
+          const through = this.jumpSession(jump);
+          // Plain errors from the channel, so a sandbox sshd still starting is retried like a refused port.
+          target.tunnel = async () => {
+            const client = await through.connection();
+            return new Promise((resolve, reject) =>
+              client.forwardOut('127.0.0.1', 0, endpoint.host, endpoint.port, (error, channel) => (error ? reject(error) : resolve(channel))),
+            );
+          };
+        }
+        return target;
       }, { maxChannels: 48, ...this.sshOptions });
       this.sessions.set(record.id, session);
+    }
+    return session;
+  }
+
+  /** What logs in to an endpoint: the user's own key file or agent (an SSH host), else the sandbox's client key. */
+  private async credentials(endpoint: SshEndpoint, sandboxId?: string): Promise<Pick<SshTarget, 'privateKey' | 'agent'>> {
+    if (endpoint.identityFile || endpoint.agent) return loadCredentials(endpoint);
+    return { privateKey: (await this.store.clientKey(sandboxId!)).privateKey };
+  }
+
+  /** One connection per SSH host that sandbox containers are reached through. */
+  private jumpSession(jump: NonNullable<SshEndpoint['jump']>): SshSession {
+    const key = `${jump.user}@${jump.host}:${jump.port} ${jump.hostKey}`;
+    let session = this.jumpSessions.get(key);
+    if (!session) {
+      session = new SshSession(async () => targetFor(`host ${jump.name}`, jump, await this.credentials(jump)), this.sshOptions);
+      this.jumpSessions.set(key, session);
     }
     return session;
   }
@@ -515,6 +607,8 @@ export class SandboxController {
     if (!endpoint) {
       throw new SandboxError('wrong-state', `${record.name} cannot be reached over SSH (no SSH port or pinned key); restart it with \`sandbox stop ${record.name}\` and \`sandbox start ${record.name}\`.`);
     }
+    // A host's own login (a directory sandbox) needs no key of ours in the machine.
+    if (endpoint.identityFile || endpoint.agent) return endpoint;
     const key = await this.store.clientKey(record.id);
     if (key.created) {
       if (!provider.authorizeKey) throw new SandboxError('wrong-state', `The SSH key of ${record.name} is missing here and cannot be restored; recreate the sandbox.`);
@@ -524,15 +618,16 @@ export class SandboxController {
   }
 
   /** What `ssh` needs to log in: our config file and the sandbox's Host alias in it. */
-  async sshTarget(ref: string): Promise<{ alias: string; configFile: string; command: string[]; record: SandboxRecord }> {
+  async sshTarget(ref: string): Promise<{ alias: string; configFile: string; command: string[]; record: SandboxRecord; run?: RunContext }> {
     const record = await this.status(ref);
-    await this.sshEndpoint(record);
+    const endpoint = await this.sshEndpoint(record);
     // Hand out the command only once the sandbox's sshd answers (it starts with the sandbox).
     await (await this.session(record)).connection();
     await this.refreshSshConfig();
     const alias = sshAlias(record.name);
     const configFile = this.store.sshConfigPath;
-    return { alias, configFile, command: ['ssh', '-F', configFile, alias], record };
+    // `run`: a directory sandbox shares the host's login, so the login is to be landed in its folder.
+    return { alias, configFile, command: ['ssh', '-F', configFile, alias], record, run: endpoint.run };
   }
 
   /**
@@ -543,12 +638,17 @@ export class SandboxController {
     const all = records ?? (await this.store.listRecords());
     const entries: SshHostEntry[] = all
       .filter((record) => record.ssh && record.state === 'running')
-      .map((record) => ({
-        alias: sshAlias(record.name),
-        endpoint: record.ssh!,
-        hostKeyAlias: hostKeyAlias(record.id),
-        identityFile: this.store.clientKeyPath(record.id),
-      }));
+      .map((record): SshHostEntry => {
+        const endpoint = record.ssh!;
+        const jump = endpoint.jump;
+        return {
+          alias: sshAlias(record.name),
+          endpoint,
+          hostKeyAlias: hostKeyAlias(record.id),
+          identityFile: this.identityFileOf(endpoint, record.id),
+          jump: jump && { alias: jumpAlias(jump.name), endpoint: jump, hostKeyAlias: jumpAlias(jump.name), identityFile: this.identityFileOf(jump) },
+        };
+      });
     const config = renderSshConfig(entries, this.store.knownHostsPath);
     const knownHosts = renderKnownHosts(entries);
     const current = await readFile(this.store.sshConfigPath, 'utf8').catch(() => undefined);
@@ -559,6 +659,12 @@ export class SandboxController {
       await writeFileAtomic(this.store.sshConfigPath, config, 0o600);
     }
     return this.store.sshConfigPath;
+  }
+
+  /** For our OpenSSH config: the user's key file, none for the agent, else the sandbox's client key. */
+  private identityFileOf(endpoint: SshEndpoint, sandboxId?: string): string | undefined {
+    if (endpoint.agent) return undefined;
+    return endpoint.identityFile ?? this.store.clientKeyPath(sandboxId!);
   }
 
   /** Opens 127.0.0.1:<localPort> here, carried over SSH to 127.0.0.1:<remotePort> in the sandbox. */
@@ -614,7 +720,8 @@ export class SandboxController {
         previous,
         deleteExtraneous: options.deleteExtraneous,
         excludes: options.excludes,
-        owner: { uid: AGENT_UID, gid: AGENT_UID },
+        // Our images' agent user; on a host's own account files stay the login user's.
+        owner: record.placement?.kind === 'directory' ? undefined : { uid: AGENT_UID, gid: AGENT_UID },
         signal: options.signal,
         onProgress: options.onProgress,
       });

@@ -20,6 +20,8 @@ export interface Profile {
   pids: number;
   /** Whether the agent user may use sudo. */
   sudo: boolean;
+  /** A desktop of this size (WIDTHxHEIGHT) runs in the sandbox; absent: none. */
+  desktop?: string;
 }
 
 export interface SandboxRecord {
@@ -45,8 +47,22 @@ export interface SandboxRecord {
   ports: Record<string, number>;
   /** How to reach the sandbox over SSH, when it can be reached. */
   ssh?: SshEndpoint;
+  /** For the ssh provider: the registered host the sandbox lives on, and in what form. */
+  placement?: Placement;
+  /** What of the profile is enforced, in words, where that is less than a container gives. */
+  limits?: string;
   /** Set while a create is in progress: lets another process tell an interrupted create. */
   creator?: { pid: number; host: string };
+}
+
+/**
+ * Where a sandbox of the ssh provider lives. `container`: a container on the host's own Docker
+ * engine, reached through the host. `directory`: a folder and a group of processes on the host,
+ * under the host user's account.
+ */
+export interface Placement {
+  host: string;
+  kind: 'container' | 'directory';
 }
 
 /** An SSH server of a sandbox, with the host key pinned for it. */
@@ -56,6 +72,26 @@ export interface SshEndpoint {
   user: string;
   /** `ssh-ed25519 AAAA...`: known before the first connection, never learnt from it. */
   hostKey: string;
+  /**
+   * The user's own private key file (a registered SSH host's identity) instead of the
+   * sandbox's client key.
+   */
+  identityFile?: string;
+  /** Log in with the user's ssh-agent ($SSH_AUTH_SOCK) instead of a key file. */
+  agent?: boolean;
+  /** Reached through this server (like OpenSSH's ProxyJump): host and port are as it sees them. */
+  jump?: SshEndpoint & { name: string };
+  /** How commands start where the login is shared with the rest of a host (a directory sandbox). */
+  run?: RunContext;
+}
+
+/** A directory sandbox's frame for every command: its folder, its marker, its limits. */
+export interface RunContext {
+  cwd: string;
+  /** Set in every command; `stop` finds the sandbox's processes by it. */
+  env: Record<string, string>;
+  /** argv put before the command: the launcher that applies the limits. */
+  prefix: string[];
 }
 
 export interface ExecRequest {

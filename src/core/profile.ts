@@ -45,6 +45,20 @@ export function validateProfile(profile: Profile, capacity: { cpus: number; memo
     throw new SandboxError('invalid-input', `The process limit ${profile.pids} is too low; give at least ${MIN_PIDS}.`);
   }
   if (profile.image.trim() === '') throw new SandboxError('invalid-input', 'The image name is empty; give an image tag.');
+  if (profile.desktop !== undefined) parseGeometry(profile.desktop);
+}
+
+export const DEFAULT_DESKTOP_GEOMETRY = '1280x800';
+
+/** "1280x800" → [1280, 800], or a clear refusal. */
+export function parseGeometry(text: string): [number, number] {
+  const match = /^(\d{3,4})x(\d{3,4})$/.exec(text.trim());
+  const width = Number(match?.[1]);
+  const height = Number(match?.[2]);
+  if (!match || width < 320 || height < 240 || width > 7680 || height > 4320) {
+    throw new SandboxError('invalid-input', `"${text}" is not a desktop size; give WIDTHxHEIGHT between 320x240 and 7680x4320, like 1280x800.`);
+  }
+  return [width, height];
 }
 
 const NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;

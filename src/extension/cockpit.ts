@@ -6,7 +6,7 @@ import type { SandboxController } from '../core/controller';
 import { describeError } from '../core/errors';
 import type { SandboxRecord } from '../core/model';
 import { watchSandboxEvents } from '../core/providers/dockerEvents';
-import { StateStore, defaultStateDir } from '../core/store/stateStore';
+import type { PortForward } from '../core/ssh/forward';
 import { COMMAND_IDS, CONTEXT_KEYS } from './commandIds';
 import { loadCore, sandboxErrorCode } from './lazyCore';
 import { SETTINGS_SECTION, readSettings, type SandboxSettings } from './settingsModel';
@@ -17,9 +17,17 @@ const REFRESH_DEBOUNCE_MS = 150;
 export type SandboxFilter = (record: SandboxRecord) => boolean;
 export const isRunning: SandboxFilter = (record) => record.state === 'running';
 export const isStopped: SandboxFilter = (record) => record.state === 'stopped';
+export const isRunningDesktop: SandboxFilter = (record) => record.state === 'running' && Boolean(record.profile.desktop);
 
 /** What the engine answered on the last refresh. */
 export type EngineState = { kind: 'unknown' } | { kind: 'up' } | { kind: 'down'; message: string };
+
+/** A notification as shown, kept so that the extension-host tests can see what a user was told. */
+export interface ShownNotification {
+  severity: 'info' | 'warning' | 'error';
+  message: string;
+  actions: string[];
+}
 
 /**
  * The extension's shared state: the controller (made on first use), the settings, the last
@@ -33,6 +41,8 @@ export class Cockpit implements vscode.Disposable {
   readonly onDidChange = this.changed.event;
   records: SandboxRecord[] = [];
   engine: EngineState = { kind: 'unknown' };
+  /** The last notification shown through notify(). */
+  lastNotification?: ShownNotification;
   private controllerInstance?: SandboxController;
   private settingsValue?: SandboxSettings;
   private stopWatching?: () => void;
@@ -76,13 +86,13 @@ export class Cockpit implements vscode.Disposable {
 
   stateDir(): string {
     const configured = this.settings().stateDir;
-    if (!configured) return defaultStateDir();
+    if (!configured) return loadCore().defaultStateDir();
     return configured.startsWith('~') ? path.join(os.homedir(), configured.slice(1)) : configured;
   }
 
   get controller(): SandboxController {
     if (!this.controllerInstance) {
-      const { SandboxController } = loadCore();
+      const { SandboxController, StateStore } = loadCore();
       this.controllerInstance = new SandboxController({ store: new StateStore(this.stateDir()) });
       this.watch(this.controllerInstance);
     }
@@ -132,6 +142,8 @@ export class Cockpit implements vscode.Disposable {
     this.stopWatching = undefined;
     this.recordsWatcher?.close();
     this.recordsWatcher = undefined;
+    // Closes the SSH connections and forwarded ports too.
+    this.controllerInstance?.dispose();
     this.controllerInstance?.docker.dispose();
     this.controllerInstance = undefined;
   }
@@ -186,9 +198,46 @@ export class Cockpit implements vscode.Disposable {
         this.log.error(`Listing sandboxes failed: ${describeError(error)}`);
       }
     }
+    this.closeForwardsOfStoppedSandboxes();
     await vscode.commands.executeCommand('setContext', CONTEXT_KEYS.engineDown, this.engine.kind === 'down');
     await vscode.commands.executeCommand('setContext', CONTEXT_KEYS.loaded, true);
     this.changed.fire();
+  }
+
+  /**
+   * The core closes forwarded ports when a stop or delete goes through this window's controller;
+   * a sandbox stopped elsewhere (the CLI, `docker stop`) is learnt here, from the listing.
+   */
+  private closeForwardsOfStoppedSandboxes(): void {
+    if (this.engine.kind !== 'up' || !this.controllerInstance) return;
+    const running = new Set(this.records.filter(isRunning).map((record) => record.id));
+    for (const forward of this.controllerInstance.forwards()) {
+      if (running.has(forward.sandboxId)) continue;
+      this.log.info(`${forward.sandboxName} is no longer running; stopped forwarding its port ${forward.remotePort}`);
+      forward.close();
+    }
+  }
+
+  /** Forwarded ports of a sandbox (of this window), for the view. */
+  forwardsOf(sandboxId: string): PortForward[] {
+    return this.controllerInstance?.forwards(sandboxId).filter((forward) => forward.active) ?? [];
+  }
+
+  /** Tells the views about a new forwarded port now, and again when it closes, whoever closes it. */
+  watchForward(forward: PortForward): void {
+    forward.once('close', () => {
+      this.log.info(`Stopped forwarding port ${forward.remotePort} of ${forward.sandboxName} (was ${forward.url})`);
+      this.changed.fire();
+    });
+    this.changed.fire();
+  }
+
+  /** Shows a notification and keeps what it said (see lastNotification); resolves to the button pressed. */
+  notify(severity: ShownNotification['severity'], message: string, ...actions: string[]): Thenable<string | undefined> {
+    this.lastNotification = { severity, message, actions };
+    if (severity === 'error') return vscode.window.showErrorMessage(message, ...actions);
+    if (severity === 'warning') return vscode.window.showWarningMessage(message, ...actions);
+    return vscode.window.showInformationMessage(message, ...actions);
   }
 
   /** Shows an error once, in one sentence, with a button where one helps. */

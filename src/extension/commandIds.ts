@@ -18,12 +18,25 @@ export const COMMAND_IDS = {
   pickSandbox: 'sandboxes.pickSandbox',
   buildImage: 'sandboxes.buildImage',
   showExtensionLog: 'sandboxes.showExtensionLog',
+  attachVsCode: 'sandboxes.attachVsCode',
+  copySshCommand: 'sandboxes.copySshCommand',
+  openSshTerminal: 'sandboxes.openSshTerminal',
+  forwardPort: 'sandboxes.forwardPort',
+  openForwardedPort: 'sandboxes.openForwardedPort',
+  stopForwarding: 'sandboxes.stopForwarding',
+  addSshIntegration: 'sandboxes.addSshIntegration',
+  removeSshIntegration: 'sandboxes.removeSshIntegration',
+  openDesktop: 'sandboxes.openDesktop',
+  takeScreenshot: 'sandboxes.takeScreenshot',
+  toggleViewOnly: 'sandboxes.toggleViewOnly',
 } as const;
 
 export type CommandId = (typeof COMMAND_IDS)[keyof typeof COMMAND_IDS];
 
 export const VIEW_CONTAINER_ID = 'sandboxes';
 export const TREE_VIEW_ID = 'sandboxes.list';
+/** The desktop panels' webview type; package.json activates on it so they come back after a reload. */
+export const DESKTOP_VIEW_TYPE = 'agentSandboxes.desktop';
 
 /** Context keys the welcome views and menus read. */
 export const CONTEXT_KEYS = {

@@ -1,3 +1,6 @@
 /** The entry of dist/core.js: the heavy half of the core, loaded by the extension on first use (see lazyCore.ts). */
 export { SandboxController } from '../core/controller';
-export { sandboxImageTag } from '../core/images';
+export { desktopImageTag, sandboxImageTag } from '../core/images';
+// The store pulls in the SSH key generator (ssh2): too heavy for dist/extension.js.
+export { StateStore, defaultStateDir } from '../core/store/stateStore';
+export { openDesktopStream, runningTasks, screenshot } from '../core/desktop';

@@ -1,20 +1,32 @@
 import * as vscode from 'vscode';
 import { Cockpit } from './cockpit';
 import { COMMAND_IDS, TREE_VIEW_ID, type CommandId } from './commandIds';
+import { addSshIntegrationCommand } from './commands/addSshIntegration';
+import { attachVsCodeCommand, editorAttachSeams, type AttachSeams } from './commands/attachVsCode';
 import { buildImageCommand } from './commands/buildImage';
+import { copySshCommandCommand } from './commands/copySshCommand';
 import { copyIdCommand } from './commands/copyId';
 import { deleteCommand } from './commands/delete';
+import { DesktopPanels } from './desktopPanel';
+import { forwardPortCommand } from './commands/forwardPort';
+import { openDesktopCommand } from './commands/openDesktop';
+import { openForwardedPortCommand } from './commands/openForwardedPort';
+import { openSshTerminalCommand } from './commands/openSshTerminal';
 import { openTerminalCommand } from './commands/openTerminal';
 import { pickSandboxCommand } from './commands/pickSandbox';
 import { pullChangesCommand } from './commands/pullChanges';
 import { refreshCommand } from './commands/refresh';
+import { removeSshIntegrationCommand } from './commands/removeSshIntegration';
 import { restartCommand } from './commands/restart';
 import { runCommandCommand } from './commands/runCommand';
 import { showLogsCommand } from './commands/showLogs';
 import { startCommand } from './commands/start';
 import { startSandboxCommand } from './commands/startSandbox';
 import { stopCommand } from './commands/stop';
+import { stopForwardingCommand } from './commands/stopForwarding';
 import { syncWorkspaceCommand } from './commands/syncWorkspace';
+import { takeScreenshotCommand } from './commands/takeScreenshot';
+import { toggleViewOnlyCommand } from './commands/toggleViewOnly';
 import { createStatusBarItem } from './statusBar';
 import { SandboxTreeProvider, type SandboxTreeNode } from './views/sandboxTree';
 
@@ -22,6 +34,10 @@ import { SandboxTreeProvider, type SandboxTreeNode } from './views/sandboxTree';
 export interface SandboxesApi {
   cockpit: Cockpit;
   tree: SandboxTreeProvider;
+  /** Where Attach VS Code meets the editor; the extension-host tests swap these to watch it. */
+  attachSeams: AttachSeams;
+  /** The open desktop panels (one per sandbox). */
+  desktops: DesktopPanels;
   /** Milliseconds spent inside activate(). */
   activationMs: number;
 }
@@ -36,6 +52,9 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
   const started = performance.now();
   const cockpit = new Cockpit(context);
   const tree = new SandboxTreeProvider(cockpit);
+  const attachSeams: AttachSeams = { ...editorAttachSeams };
+  // Made now, not on first use: it restores the desktop panels of the last session.
+  const desktops = new DesktopPanels(cockpit);
   const view = vscode.window.createTreeView<SandboxTreeNode>(TREE_VIEW_ID, { treeDataProvider: tree, canSelectMany: true, showCollapseAll: false });
 
   // Keyed by every id in COMMAND_IDS: adding an id without a handler does not compile.
@@ -55,17 +74,30 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
     [COMMAND_IDS.pickSandbox]: pickSandboxCommand(cockpit),
     [COMMAND_IDS.buildImage]: buildImageCommand(cockpit),
     [COMMAND_IDS.showExtensionLog]: () => cockpit.log.show(true),
+    [COMMAND_IDS.attachVsCode]: attachVsCodeCommand(cockpit, attachSeams),
+    [COMMAND_IDS.copySshCommand]: copySshCommandCommand(cockpit),
+    [COMMAND_IDS.openSshTerminal]: openSshTerminalCommand(cockpit),
+    [COMMAND_IDS.forwardPort]: forwardPortCommand(cockpit),
+    [COMMAND_IDS.openForwardedPort]: openForwardedPortCommand(cockpit),
+    [COMMAND_IDS.stopForwarding]: stopForwardingCommand(cockpit),
+    [COMMAND_IDS.addSshIntegration]: addSshIntegrationCommand(cockpit),
+    [COMMAND_IDS.removeSshIntegration]: removeSshIntegrationCommand(cockpit),
+    [COMMAND_IDS.openDesktop]: openDesktopCommand(cockpit, desktops),
+    [COMMAND_IDS.takeScreenshot]: takeScreenshotCommand(cockpit, desktops),
+    [COMMAND_IDS.toggleViewOnly]: toggleViewOnlyCommand(cockpit, desktops),
   };
   for (const [id, handler] of Object.entries(handlers)) {
     context.subscriptions.push(vscode.commands.registerCommand(id, handler as (...args: unknown[]) => unknown));
   }
-  context.subscriptions.push(cockpit, tree, view, createStatusBarItem(cockpit));
+  // Disposed in this order on deactivation: the panels' connections before the cockpit's controller.
+  context.subscriptions.push(desktops, cockpit, tree, view, createStatusBarItem(cockpit));
   // The status bar needs a count even while the view is closed.
   cockpit.scheduleRefresh();
 
   const activationMs = performance.now() - started;
   cockpit.log.info(`Activated in ${activationMs.toFixed(1)} ms`);
-  return { cockpit, tree, activationMs };
+  return { cockpit, tree, attachSeams, desktops, activationMs };
 }
 
+/** Nothing to do here: context.subscriptions close the desktop panels, forwarded ports and SSH connections. */
 export function deactivate(): void {}

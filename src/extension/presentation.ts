@@ -10,6 +10,7 @@ import type { ProviderKind, SandboxRecord, SandboxState } from '../core/model';
 export function contextValueOf(record: SandboxRecord): string {
   const tags = ['sandbox', record.provider, record.state];
   if (record.state === 'running') tags.push('terminal');
+  if (record.profile.desktop) tags.push('desktop');
   return tags.join('+');
 }
 
@@ -62,7 +63,7 @@ export function tooltipLines(record: SandboxRecord): string[] {
     `- id: \`${record.id}\``,
     `- agent: ${record.agentId}`,
     `- image: \`${record.profile.image}\``,
-    `- profile: ${record.profile.cpus} CPU, ${formatSize(record.profile.memory)}, ${record.profile.pids} processes${record.profile.sudo ? ', sudo' : ''}`,
+    `- profile: ${record.profile.cpus} CPU, ${formatSize(record.profile.memory)}, ${record.profile.pids} processes${record.profile.sudo ? ', sudo' : ''}${record.profile.desktop ? `, desktop ${record.profile.desktop}` : ''}`,
     `- ports: ${ports.length ? ports.map(([inside, local]) => `${inside} → 127.0.0.1:${local}`).join(', ') : 'none'}`,
     `- created: ${new Date(record.createdAt).toLocaleString()}`,
   ];

@@ -1,8 +1,10 @@
 import * as vscode from 'vscode';
 import type { SandboxRecord } from '../core/model';
+import type { PortForward } from '../core/ssh/forward';
 import type { Cockpit, SandboxFilter } from './cockpit';
 import { descriptionOf, iconOf } from './presentation';
-import { isSandboxNode } from './views/sandboxTree';
+import { forwardLabel } from './sshModel';
+import { isForwardNode, isSandboxNode } from './views/sandboxTree';
 
 /** A sandbox picked from a quick pick of the ones that pass `filter`; undefined when none or cancelled. */
 export async function pickSandbox(cockpit: Cockpit, placeHolder: string, filter: SandboxFilter = () => true): Promise<SandboxRecord | undefined> {
@@ -48,4 +50,19 @@ export async function pickWorkspaceFolder(placeHolder: string): Promise<vscode.W
   }
   if (folders.length === 1) return folders[0];
   return vscode.window.showWorkspaceFolderPick({ placeHolder });
+}
+
+/** The forwarded port a command acts on: the tree item's, or a pick among the open ones. */
+export async function resolveForward(cockpit: Cockpit, arg: unknown, placeHolder: string): Promise<PortForward | undefined> {
+  if (isForwardNode(arg)) return arg.forward;
+  const open = cockpit.records.flatMap((record) => cockpit.forwardsOf(record.id));
+  if (open.length === 0) {
+    void vscode.window.showInformationMessage('No port is forwarded; use "Sandboxes: Forward Port..." on a running sandbox first.');
+    return undefined;
+  }
+  const picked = await vscode.window.showQuickPick(
+    open.map((forward) => ({ label: `$(plug) ${forwardLabel(forward)}`, description: forward.sandboxName, forward })),
+    { placeHolder },
+  );
+  return picked?.forward;
 }

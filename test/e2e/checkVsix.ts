@@ -12,11 +12,20 @@ const ALLOWED = [
   /^\[Content_Types\]\.xml$/,
   /^extension\.vsixmanifest$/,
   /^extension\/(package\.json|readme\.md|LICENSE\.txt)$/,
-  /^extension\/dist\/(extension|core|cli)\.js$/,
+  /^extension\/dist\/(extension|core|cli|viewer)\.js$/,
   /^extension\/images\/[\w./-]+$/,
-  /^extension\/media\/[\w.-]+\.svg$/,
+  /^extension\/media\/[\w.-]+\.(svg|css)$/,
 ];
-const REQUIRED = ['extension/package.json', 'extension/dist/extension.js', 'extension/dist/core.js', 'extension/dist/cli.js', 'extension/images/sandbox/Dockerfile'];
+const REQUIRED = [
+  'extension/package.json',
+  'extension/dist/extension.js',
+  'extension/dist/core.js',
+  'extension/dist/cli.js',
+  'extension/dist/viewer.js',
+  'extension/media/viewer.css',
+  'extension/images/sandbox/Dockerfile',
+  'extension/images/desktop/Dockerfile',
+];
 
 /** Names and uncompressed sizes of a zip's entries, from its central directory. */
 export function zipEntries(zip: Buffer): { name: string; size: number }[] {

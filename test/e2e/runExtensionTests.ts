@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { REPO_ROOT, remoteUri, removeSandboxesOf, startCodeServer } from './codeServer';
 
@@ -11,7 +12,7 @@ const SUITE_TIMEOUT_MS = 5 * 60 * 1000;
 
 async function main(): Promise<number> {
   if (!existsSync(path.join(REPO_ROOT, 'dist/extension.js'))) throw new Error('dist/extension.js is missing; run `npm run build` first.');
-  const withEngine = await runSuite(['sandboxes.e2e.js']);
+  const withEngine = await runSuite(['sandboxes.e2e.js', 'ssh.e2e.js']);
   // Again with DOCKER_HOST on a socket nobody listens on: what a user without a running engine sees.
   const withoutEngine = await runSuite(['engineDown.e2e.js'], { DOCKER_HOST: 'unix:///nonexistent/docker.sock' });
   return withEngine || withoutEngine;
@@ -19,7 +20,13 @@ async function main(): Promise<number> {
 
 async function runSuite(files: string[], env?: NodeJS.ProcessEnv): Promise<number> {
   const started = Date.now();
-  const server = await startCodeServer({ env });
+  // The SSH config file Remote-SSH would read: a throwaway one, so the real ~/.ssh/config is never touched.
+  const sshDir = mkdtempSync(path.join(os.tmpdir(), 'sandboxes-e2e-ssh-'));
+  const userSshConfig = path.join(sshDir, 'config');
+  const server = await startCodeServer({ env, settings: { 'remote.SSH.configFile': userSshConfig } }).catch((error: unknown) => {
+    rmSync(sshDir, { recursive: true, force: true });
+    throw error;
+  });
   const report = path.join(server.home, 'report.txt');
   let exitCode = 1;
   let debugLog = () => '';
@@ -32,7 +39,7 @@ async function runSuite(files: string[], env?: NodeJS.ProcessEnv): Promise<numbe
     const timeout = new Promise<number>((_, reject) => setTimeout(() => reject(new Error(`the suite did not finish within ${SUITE_TIMEOUT_MS / 1000} s`)), SUITE_TIMEOUT_MS).unref());
     const suite = path.join(REPO_ROOT, 'out/test/e2e/suite/index.js');
     // The suite reads these from a file: the extension host's environment is code-server's.
-    writeFileSync(path.join(server.home, 'suite.json'), JSON.stringify({ report, files, repoRoot: REPO_ROOT, stateDir: server.stateDir, workspace: server.workspace }));
+    writeFileSync(path.join(server.home, 'suite.json'), JSON.stringify({ report, files, repoRoot: REPO_ROOT, stateDir: server.stateDir, workspace: server.workspace, userSshConfig }));
     await page.goto(
       server.workbenchUrl([
         ['extensionDevelopmentPath', remoteUri(server, REPO_ROOT)],
@@ -52,6 +59,7 @@ async function runSuite(files: string[], env?: NodeJS.ProcessEnv): Promise<numbe
     }
     removeSandboxesOf(server.stateDir);
     await server.stop();
+    rmSync(sshDir, { recursive: true, force: true });
   }
   console.log(`extension-host tests (${files.join(', ')}): exit code ${exitCode}, ${((Date.now() - started) / 1000).toFixed(1)} s in all`);
   return exitCode;

@@ -6,6 +6,7 @@ import { REPO_ROOT, remoteUri, removeSandboxesOf, sandboxesOf, startCodeServer, 
 /**
  * Works the workbench like a person: opens the Sandboxes view, runs Start Sandbox from the
  * palette through every step, sees the item appear running, types `echo hello` in its terminal,
+ * asks to attach VS Code (and is offered a Remote-SSH extension), forwards a port and stops it,
  * deletes it from the context menu. A screenshot of every step goes to test-results/ui/; the
  * one of the new item is read back by OCR (tesseract) and must show the sandbox's name.
  */
@@ -98,6 +99,43 @@ async function main(): Promise<void> {
     await page.keyboard.press('Enter');
     await waitForText(terminal, /^hello\s*$/m, '"hello" on a line of its own');
     await shot('terminal-hello');
+
+    // Attach VS Code: code-server has no Remote-SSH extension, so the user is offered the open-source one.
+    await row.click({ button: 'right' });
+    await clickMenuItem(page, 'Attach VS Code');
+    const offer = page.locator('.notifications-toasts .notification-toast').filter({ hasText: 'Open Remote - SSH' });
+    await offer.waitFor({ timeout: STEP_TIMEOUT_MS });
+    await offer.locator('.monaco-button').filter({ hasText: /^Install$/ }).first().waitFor({ timeout: STEP_TIMEOUT_MS });
+    await shot('attach-offers-remote-ssh');
+    // Install: this code-server's gallery is unreachable, so the failure is said, with the way out.
+    await offer.locator('.monaco-button').filter({ hasText: /^Install$/ }).first().click();
+    const failed = page.locator('.notifications-toasts .notification-toast').filter({ hasText: 'could not be installed here' });
+    await failed.waitFor({ timeout: STEP_TIMEOUT_MS });
+    await shot('remote-ssh-install-failed');
+    await failed.locator('.monaco-button').filter({ hasText: /^Show in Extensions$/ }).first().click();
+    await page.locator('.extensions-viewlet .view-lines').filter({ hasText: 'jeanp413.open-remote-ssh' }).waitFor({ timeout: STEP_TIMEOUT_MS });
+    await shot('remote-ssh-in-extensions');
+    await page.locator('.activitybar .action-item a[aria-label^="Sandboxes"]').first().click({ timeout: STEP_TIMEOUT_MS });
+    await row.waitFor({ timeout: STEP_TIMEOUT_MS });
+
+    // Forward Port: the input box refuses a port that is none, then the forward shows under the sandbox.
+    await row.click({ button: 'right' });
+    await clickMenuItem(page, 'Forward Port...');
+    const portBox = page.locator('.quick-input-widget').filter({ hasText: 'Forward a Port of' });
+    await portBox.waitFor({ timeout: STEP_TIMEOUT_MS });
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type('70000');
+    await portBox.filter({ hasText: 'is not a port' }).waitFor({ timeout: STEP_TIMEOUT_MS });
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type('8000');
+    await page.keyboard.press('Enter');
+    const forwardRow = page.locator('.pane-body .monaco-list-row').filter({ hasText: /8000 → 127\.0\.0\.1:\d+/ });
+    await forwardRow.waitFor({ timeout: STEP_TIMEOUT_MS });
+    await shot('port-forwarded');
+    await forwardRow.click({ button: 'right' });
+    await clickMenuItem(page, 'Stop Forwarding');
+    await forwardRow.waitFor({ state: 'detached', timeout: STEP_TIMEOUT_MS });
+    console.log('  ✔ Stop Forwarding took the forwarded port out of the view');
 
     // Delete from the context menu, confirm, and see it gone.
     await row.click({ button: 'right' });

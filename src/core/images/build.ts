@@ -15,7 +15,7 @@ import {
 } from './base';
 import { buildLockPath, tryBuildLock } from './buildLock';
 import { engineEndpoint, engineError, followJsonStream, inspectImage, isAbortError, statusCode, type EngineMessage } from './engine';
-import { IMAGE_LABELS, loadRecipe, readRecipe, type Recipe } from './recipe';
+import { DESKTOP_RECIPE_NAME, IMAGE_LABELS, loadRecipe, readRecipe, type Recipe } from './recipe';
 
 export interface ImageBuildProgress {
   /** What is happening, short: "Step 3/9", "mmdebstrap", "Pulling debian:bookworm-slim". */
@@ -33,6 +33,8 @@ export interface EnsureImageOptions {
   signal?: AbortSignal;
   /** A recipe directory other than the one shipped (images/sandbox); for tests and recipe work. */
   recipeDir?: string;
+  /** The desktop image (built on the sandbox image, which is built first when missing). */
+  desktop?: boolean;
 }
 
 export interface EnsureImageResult {
@@ -65,7 +67,14 @@ export async function ensureSandboxImage(docker: Dockerode, options: EnsureImage
   const started = Date.now();
   const { signal } = options;
   if (signal?.aborted) throw cancelledError(WHAT);
-  const recipe = options.recipeDir === undefined ? loadRecipe() : readRecipe(options.recipeDir);
+  let fixedBase: BaseImage | undefined;
+  if (options.desktop) {
+    // The sandbox image is the desktop's base: made first (or found), never forced again.
+    const sandbox = await ensureSandboxImage(docker, { ...options, desktop: false, force: false });
+    const image = await inspectImage(docker, sandbox.tag, signal ?? new AbortController().signal);
+    fixedBase = { ref: sandbox.tag, id: image?.Id ?? '', made: false };
+  }
+  const recipe = options.desktop ? loadRecipe(DESKTOP_RECIPE_NAME) : options.recipeDir === undefined ? loadRecipe() : readRecipe(options.recipeDir);
   if (!options.force) {
     const existing = await inspectImage(docker, recipe.tag, signal);
     if (existing) return { tag: recipe.tag, built: false, base: baseOf(existing), durationMs: Date.now() - started };
@@ -77,7 +86,7 @@ export async function ensureSandboxImage(docker: Dockerode, options: EnsureImage
   }
   let job = jobs.get(recipe.tag);
   if (!job) {
-    const created = startJob((report, jobSignal) => buildSandboxImage(docker, recipe, { force: options.force ?? false, report, signal: jobSignal }));
+    const created = startJob((report, jobSignal) => buildSandboxImage(docker, recipe, { force: options.force ?? false, report, signal: jobSignal, fixedBase }));
     jobs.set(recipe.tag, created);
     const forget = () => {
       if (jobs!.get(recipe.tag) === created) jobs!.delete(recipe.tag);
@@ -172,6 +181,8 @@ function joinJob(job: Job, options: EnsureImageOptions): Promise<Omit<EnsureImag
 
 interface BuildContext {
   force: boolean;
+  /** The image to build on, instead of looking for a Debian base. */
+  fixedBase?: BaseImage;
   report: (progress: ImageBuildProgress) => void;
   signal: AbortSignal;
 }
@@ -241,8 +252,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 async function buildLocked(docker: Dockerode, recipe: Recipe, context: BuildContext): Promise<Omit<EnsureImageResult, 'durationMs'>> {
   const { report, signal } = context;
-  report({ step: 'Looking for a Debian base image', fraction: 0 });
-  const base = await resolveBase(docker, report, signal);
+  report({ step: context.fixedBase ? 'Building on the sandbox image' : 'Looking for a Debian base image', fraction: 0 });
+  const base = context.fixedBase ?? (await resolveBase(docker, report, signal));
   const start = base.made ? BASE_SHARE : 0;
   await buildRecipe(docker, recipe, base, context, (share) => start + share * (1 - start));
   report({ step: 'Sandbox image ready', message: recipe.tag, fraction: 1 });

@@ -6,8 +6,11 @@ export {
   type ImageBuildProgress,
 } from './build';
 export {
+  DESKTOP_IMAGE_REPOSITORY,
+  DESKTOP_RECIPE_NAME,
   IMAGE_LABELS,
   RECIPE_NAME,
+  desktopImageTag,
   SANDBOX_IMAGE_REPOSITORY,
   findRecipeDir,
   loadRecipe,

@@ -11,6 +11,9 @@ import { LABEL_PREFIX } from '../providers/labels';
 
 export const RECIPE_NAME = 'sandbox';
 export const SANDBOX_IMAGE_REPOSITORY = 'agent-sandboxes/sandbox';
+/** The desktop image: the sandbox image of the same version plus a desktop (images/desktop). */
+export const DESKTOP_RECIPE_NAME = 'desktop';
+export const DESKTOP_IMAGE_REPOSITORY = 'agent-sandboxes/desktop';
 
 /** Labels we put on the images we build. */
 export const IMAGE_LABELS = {
@@ -68,8 +71,12 @@ function listFiles(dir: string, prefix = ''): string[] {
   return names.sort();
 }
 
-/** Reads a recipe and computes its hash; no caching (see loadRecipe for that). */
-export function readRecipe(dir: string): Recipe {
+/**
+ * Reads a recipe and computes its hash; no caching (see loadRecipe for that). The hash covers
+ * what the recipe builds on: the Debian base for the sandbox image, the sandbox image's tag
+ * for the desktop image.
+ */
+export function readRecipe(dir: string, options: { repository?: string; base?: string } = {}): Recipe {
   const files = listFiles(dir).map((relative): RecipeFile => {
     const content = readFileSync(path.join(dir, ...relative.split('/')));
     const script = content.length >= 2 && content[0] === 0x23 && content[1] === 0x21;
@@ -82,13 +89,13 @@ export function readRecipe(dir: string): Recipe {
     hash.update(`${bytes.length}:`);
     hash.update(bytes);
   };
-  field(`base ${baseIdentity()}`);
+  field(`base ${options.base ?? baseIdentity()}`);
   for (const file of files) {
     field(file.path);
     field(file.content);
   }
   const digest = hash.digest('hex').slice(0, 12);
-  return { dir, files, hash: digest, tag: `${SANDBOX_IMAGE_REPOSITORY}:${digest}` };
+  return { dir, files, hash: digest, tag: `${options.repository ?? SANDBOX_IMAGE_REPOSITORY}:${digest}` };
 }
 
 const loaded = new Map<string, Recipe>();
@@ -100,7 +107,10 @@ const loaded = new Map<string, Recipe>();
 export function loadRecipe(name: string = RECIPE_NAME): Recipe {
   let recipe = loaded.get(name);
   if (!recipe) {
-    recipe = readRecipe(findRecipeDir(name));
+    recipe =
+      name === DESKTOP_RECIPE_NAME
+        ? readRecipe(findRecipeDir(name), { repository: DESKTOP_IMAGE_REPOSITORY, base: sandboxImageTag() })
+        : readRecipe(findRecipeDir(name));
     loaded.set(name, recipe);
   }
   return recipe;
@@ -109,4 +119,9 @@ export function loadRecipe(name: string = RECIPE_NAME): Recipe {
 /** The tag of the sandbox image for this version of the recipe: agent-sandboxes/sandbox:<hash>. */
 export function sandboxImageTag(): string {
   return loadRecipe().tag;
+}
+
+/** The tag of the desktop image for this version: agent-sandboxes/desktop:<hash>. */
+export function desktopImageTag(): string {
+  return loadRecipe(DESKTOP_RECIPE_NAME).tag;
 }

@@ -129,7 +129,7 @@ export class DockerProvider implements Provider {
         Image: profile.image,
         Hostname: spec.name,
         Labels: labels,
-        Env: [`SANDBOX_SUDO=${profile.sudo ? 1 : 0}`],
+        Env: [`SANDBOX_SUDO=${profile.sudo ? 1 : 0}`, ...(profile.desktop ? [`SANDBOX_DESKTOP_GEOMETRY=${profile.desktop}`] : [])],
         ExposedPorts: { [SSH_PORT]: {} },
         abortSignal: spec.signal,
         HostConfig: {

@@ -1,4 +1,4 @@
-import type { ExecRequest, ExecResult, Profile, ProviderKind, SandboxState, SshEndpoint } from '../model';
+import type { ExecRequest, ExecResult, Placement, Profile, ProviderKind, SandboxState, SshEndpoint } from '../model';
 
 /** What a provider is asked to make. */
 export interface CreateSpec {
@@ -12,7 +12,32 @@ export interface CreateSpec {
   createdAt: string;
   /** Keys placed in the machine before its sshd first starts. */
   ssh: { hostPrivateKey: string; hostPublicKey: string; authorizedKey: string };
+  /** For providers that place sandboxes on a named machine (the ssh provider): which one. */
+  host?: string;
   signal?: AbortSignal;
+}
+
+/** What a provider is asked before a create, for the checks a Docker engine gets in the controller. */
+export interface CreateRequest {
+  /** The id the sandbox will have. */
+  id: string;
+  host?: string;
+  /** The profile with defaults filled in, and what the caller asked for itself. */
+  profile: Profile;
+  requested: Partial<Profile>;
+  buildImageIfMissing?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (progress: { message: string; fraction?: number }) => void;
+}
+
+/** The checked profile, and how the machine differs from a local container. */
+export interface CreatePlan {
+  profile: Profile;
+  /** The sandbox's user and working directory, when not those of our image. */
+  user?: string;
+  workdir?: string;
+  /** Whether the machine runs its own sshd and needs the per-sandbox host and client keys. */
+  sandboxKeys: boolean;
 }
 
 /** A machine as its provider sees it; enough to rebuild a record from it (the provider is the truth). */
@@ -31,6 +56,8 @@ export interface ProviderSandbox {
   stoppedAt?: string;
   ports: Record<string, number>;
   ssh?: SshEndpoint;
+  placement?: Placement;
+  limits?: string;
 }
 
 export interface LogLine {
@@ -67,4 +94,13 @@ export interface Provider {
    */
   readHostKey?(ref: string): Promise<string | undefined>;
   authorizeKey?(ref: string, publicKey: string): Promise<void>;
+  /** Checks a create before anything is made; providers without it get the controller's Docker checks. */
+  prepareCreate?(request: CreateRequest): Promise<CreatePlan>;
+  /**
+   * After `list`: why the machine behind `ref` could not be looked at (its host did not answer),
+   * so a record missing from the listing is not taken for gone.
+   */
+  unreachable?(ref: string): string | undefined;
+  /** Closes connections the provider keeps. */
+  dispose?(): void;
 }

@@ -10,6 +10,8 @@ export interface SshHostEntry {
   hostKeyAlias: string;
   /** A private key file; without one, the user's ssh-agent and default keys are used. */
   identityFile?: string;
+  /** The SSH host this one is reached through (ProxyJump); it gets a block of its own. */
+  jump?: SshHostEntry;
 }
 
 export const SSH_ALIAS_PREFIX = 'sandbox-';
@@ -20,6 +22,21 @@ export function sshAlias(name: string): string {
 
 export function hostKeyAlias(id: string): string {
   return `agent-sandbox-${id}`;
+}
+
+/** The block of an SSH host that sandbox containers are reached through; never a sandbox name. */
+export function jumpAlias(hostName: string): string {
+  return `agent-sandboxes-host-${hostName}`;
+}
+
+/** Each jump host once, besides the sandboxes' own entries. */
+function withJumps(entries: SshHostEntry[]): SshHostEntry[] {
+  const all = new Map<string, SshHostEntry>();
+  for (const entry of entries) {
+    all.set(entry.alias, entry);
+    if (entry.jump) all.set(entry.jump.alias, entry.jump);
+  }
+  return [...all.values()];
 }
 
 /** OpenSSH config values with spaces need double quotes; ours never contain a double quote. */
@@ -38,7 +55,7 @@ export function renderSshConfig(entries: SshHostEntry[], knownHostsFile: string)
     '# Managed by Agent Sandboxes: rewritten as sandboxes come and go; edits here are lost.',
     '',
   ];
-  for (const entry of [...entries].sort((a, b) => a.alias.localeCompare(b.alias))) {
+  for (const entry of withJumps(entries).sort((a, b) => a.alias.localeCompare(b.alias))) {
     lines.push(
       `Host ${entry.alias}`,
       `  HostName ${entry.endpoint.host}`,
@@ -46,6 +63,7 @@ export function renderSshConfig(entries: SshHostEntry[], knownHostsFile: string)
       `  User ${entry.endpoint.user}`,
       ...(entry.identityFile ? [`  IdentityFile ${configValue(entry.identityFile)}`, '  IdentitiesOnly yes'] : []),
       `  HostKeyAlias ${entry.hostKeyAlias}`,
+      ...(entry.jump ? [`  ProxyJump ${entry.jump.alias}`] : []),
       `  UserKnownHostsFile ${configValue(knownHostsFile)}`,
       '  GlobalKnownHostsFile /dev/null',
       '  StrictHostKeyChecking yes',
@@ -64,7 +82,7 @@ export function renderSshConfig(entries: SshHostEntry[], knownHostsFile: string)
 
 /** Our known_hosts: one pinned key per sandbox, under its HostKeyAlias. */
 export function renderKnownHosts(entries: SshHostEntry[]): string {
-  const lines = [...entries]
+  const lines = withJumps(entries)
     .sort((a, b) => a.hostKeyAlias.localeCompare(b.hostKeyAlias))
     .map((entry) => `${entry.hostKeyAlias} ${publicKeyBody(entry.endpoint.hostKey)}`);
   return lines.length ? `${lines.join('\n')}\n` : '';

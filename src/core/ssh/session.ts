@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { SandboxError, describeError } from '../errors';
 import { createLimiter, type Limiter } from '../sync/limiter';
@@ -17,6 +18,16 @@ export interface SshTarget {
   privateKey?: string | Buffer;
   /** An ssh-agent socket, when no private key is given. */
   agent?: string;
+  /**
+   * Opens the byte stream to the server through another connection (a jump host); `host` and
+   * `port` are then as that machine sees them. Called once per connection attempt.
+   */
+  tunnel?: () => Promise<Duplex>;
+}
+
+/** The target for an endpoint: only where and what to trust, with the credentials given. */
+export function targetFor(label: string, endpoint: { host: string; port: number; user: string; hostKey: string }, credentials: { privateKey?: string | Buffer; agent?: string }): SshTarget {
+  return { label, host: endpoint.host, port: endpoint.port, user: endpoint.user, hostKey: endpoint.hostKey, privateKey: credentials.privateKey, agent: credentials.agent };
 }
 
 export interface SshSessionOptions {
@@ -158,7 +169,8 @@ export class SshSession extends EventEmitter {
     throw this.translate(lastError);
   }
 
-  private connectOnce(target: SshTarget): Promise<Client> {
+  private async connectOnce(target: SshTarget): Promise<Client> {
+    const sock = target.tunnel ? await target.tunnel() : undefined;
     return new Promise((resolve, reject) => {
       const client = new Client();
       let presentedKey: Buffer | undefined;
@@ -166,6 +178,7 @@ export class SshSession extends EventEmitter {
       const config: ConnectConfig = {
         host: target.host,
         port: target.port,
+        sock,
         username: target.user,
         privateKey: target.privateKey,
         agent: target.privateKey ? undefined : target.agent,
@@ -188,6 +201,7 @@ export class SshSession extends EventEmitter {
       const onError = (error: Error & { level?: string }) => {
         client.removeListener('ready', onReady);
         client.end();
+        sock?.destroy();
         if (presentedKey && !presentedKey.equals(pinned)) {
           reject(
             new SandboxError(

@@ -32,6 +32,10 @@ export interface SshExecDefaults {
   /** The user the connection logs in as; any other user goes through `sudo -n`. */
   loginUser: string;
   cwd: string;
+  /** Variables every command gets, over the request's own (a directory sandbox's marker). */
+  env?: Record<string, string>;
+  /** argv put before the command and its sudo (a launcher applying limits). */
+  prefix?: string[];
 }
 
 /** POSIX shell single-quoting. */
@@ -66,10 +70,11 @@ export async function sshExec(session: SshSession, request: ExecRequest, default
   const argv = commandArgv(request.command);
   const started = performance.now();
   const marker = randomBytes(8).toString('hex');
-  const hasEnv = request.env !== undefined && Object.keys(request.env).length > 0;
-  const prelude = hasEnv ? environmentLine(request.env!) : '';
+  const env = { ...request.env, ...defaults.env };
+  const hasEnv = Object.keys(env).length > 0;
+  const prelude = hasEnv ? environmentLine(env) : '';
   const sudo = sudoPrefix(request.user, defaults.loginUser);
-  const remote = [...sudo, '/bin/sh', '-c', WRAPPER, 'sandbox-exec', marker, hasEnv ? 'e' : '-', request.cwd ?? defaults.cwd, ...argv]
+  const remote = [...(defaults.prefix ?? []), ...sudo, '/bin/sh', '-c', WRAPPER, 'sandbox-exec', marker, hasEnv ? 'e' : '-', request.cwd ?? defaults.cwd, ...argv]
     .map(shellQuote)
     .join(' ');
 
@@ -189,9 +194,16 @@ function writeStdin(channel: ClientChannel, prelude: string, stdin: ExecRequest[
   }
 }
 
-/** SIGTERM, a grace period, then SIGKILL until nothing carries the marker; as the login user and through sudo as root. */
-async function killProcessTree(session: SshSession, marker: string, hasEnded: () => boolean): Promise<void> {
-  const args = (sig: string) => ['/bin/sh', '-c', KILL_TREE_SCRIPT, 'kill-tree', sig, `${EXEC_MARKER_ENV}=${marker}`];
+function killProcessTree(session: SshSession, marker: string, hasEnded: () => boolean): Promise<void> {
+  return killProcessesWithEnv(session, `${EXEC_MARKER_ENV}=${marker}`, hasEnded);
+}
+
+/**
+ * SIGTERM, a grace period, then SIGKILL until no process carries `assignment` (NAME=value) in
+ * its environment; as the login user and through sudo as root.
+ */
+export async function killProcessesWithEnv(session: SshSession, assignment: string, hasEnded: () => boolean = () => false): Promise<void> {
+  const args = (sig: string) => ['/bin/sh', '-c', KILL_TREE_SCRIPT, 'kill-tree', sig, assignment];
   const run = async (argv: string[]): Promise<number | null> => {
     let code: number | null = null;
     let onClose!: () => void;

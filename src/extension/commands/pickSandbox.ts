@@ -14,7 +14,15 @@ export function pickSandboxCommand(cockpit: Cockpit) {
     if (!record) return;
     const running = record.state === 'running';
     const actions = [
-      ...(running ? [{ label: '$(terminal) Open Terminal', command: COMMAND_IDS.openTerminal }, { label: '$(play) Run Command…', command: COMMAND_IDS.runCommand }] : []),
+      ...(running
+        ? [
+            { label: '$(terminal) Open Terminal', command: COMMAND_IDS.openTerminal },
+            { label: '$(remote-explorer) Attach VS Code', command: COMMAND_IDS.attachVsCode },
+            { label: '$(play) Run Command…', command: COMMAND_IDS.runCommand },
+            { label: '$(plug) Forward Port…', command: COMMAND_IDS.forwardPort },
+            { label: '$(copy) Copy SSH Command', command: COMMAND_IDS.copySshCommand },
+          ]
+        : []),
       ...(running ? [{ label: '$(debug-stop) Stop', command: COMMAND_IDS.stop }] : []),
       ...(record.state === 'stopped' ? [{ label: '$(debug-start) Start', command: COMMAND_IDS.start }] : []),
       { label: '$(output) Show Logs', command: COMMAND_IDS.showLogs },

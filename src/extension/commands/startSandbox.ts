@@ -13,6 +13,8 @@ export interface StartSandboxOptions {
   cpus?: number;
   memory?: number;
   image?: string;
+  /** A desktop of this size (WIDTHxHEIGHT, e.g. 1280x800) in the sandbox, from the desktop image. */
+  desktop?: string;
   /** A local folder to copy in; null for none; undefined means the first workspace folder. */
   folder?: string | null;
   name?: string;
@@ -26,6 +28,8 @@ interface LastChoices {
 
 const LAST_CHOICES_KEY = 'sandboxes.startSandbox.last';
 const STEPS = 4;
+/** The Desktop profile: a desktop of this size, with room for a browser. */
+const DESKTOP_PROFILE = { geometry: '1280x800', cpus: 2, memory: 4 * 1024 ** 3 };
 
 /** Start Sandbox: provider, profile, folder, name (Escape at any step leaves nothing), then create with progress. */
 export function startSandboxCommand(cockpit: Cockpit) {
@@ -42,7 +46,8 @@ export function startSandboxCommand(cockpit: Cockpit) {
         cockpit.controller.create({
           name: chosen.name,
           provider: chosen.provider,
-          profile: { cpus: chosen.cpus, memory: chosen.memory, image: chosen.image },
+          profile: { cpus: chosen.cpus, memory: chosen.memory, image: chosen.image, desktop: chosen.desktop },
+          // Builds the desktop image too when the profile has a desktop.
           push: chosen.folder ? { localRoot: chosen.folder, excludes: settings.syncExcludes } : undefined,
           buildImageIfMissing: true,
           signal,
@@ -55,8 +60,10 @@ export function startSandboxCommand(cockpit: Cockpit) {
       cockpit.log.info(`Sandbox ${record.name} (${record.id}) is running`);
       await cockpit.refresh();
       if (!programmatic) {
-        void vscode.window.showInformationMessage(`Sandbox ${record.name} is running.`, 'Open Terminal').then((choice) => {
-          if (choice) void vscode.commands.executeCommand(COMMAND_IDS.openTerminal, record.id);
+        const actions = record.profile.desktop ? ['Open Desktop', 'Open Terminal'] : ['Open Terminal'];
+        void vscode.window.showInformationMessage(`Sandbox ${record.name} is running.`, ...actions).then((choice) => {
+          if (choice === 'Open Desktop') void vscode.commands.executeCommand(COMMAND_IDS.openDesktop, record.id);
+          if (choice === 'Open Terminal') void vscode.commands.executeCommand(COMMAND_IDS.openTerminal, record.id);
         });
       }
       return record;
@@ -76,7 +83,9 @@ function withDefaults(cockpit: Cockpit, options: StartSandboxOptions): StartSand
     provider: options.provider ?? settings.defaultProvider,
     cpus: options.cpus ?? settings.cpus,
     memory: options.memory ?? settings.memory,
-    image: options.image ?? settings.image,
+    // The image setting names a plain sandbox image: a desktop runs the desktop image.
+    image: options.image ?? (options.desktop ? undefined : settings.image),
+    desktop: options.desktop,
     folder,
     name: options.name,
   };
@@ -99,14 +108,21 @@ async function askForOptions(cockpit: Cockpit): Promise<StartSandboxOptions | un
   if (!provider) return undefined;
 
   const image = settings.image ?? loadCore().sandboxImageTag();
-  const sizes: Pick<{ key: string; cpus: number; memory: number }>[] = [
+  const desktopImage = loadCore().desktopImageTag();
+  const sizes: Pick<{ key: string; cpus: number; memory: number; desktop?: string }>[] = [
     { key: 'default', cpus: settings.cpus, memory: settings.memory },
     { key: 'small', cpus: 1, memory: 1024 ** 3 },
     { key: 'large', cpus: 4, memory: 8 * 1024 ** 3 },
+    { key: 'desktop', cpus: DESKTOP_PROFILE.cpus, memory: DESKTOP_PROFILE.memory, desktop: DESKTOP_PROFILE.geometry },
   ].map((size) => ({
-    label: size.key === 'default' ? 'Default' : size.key === 'small' ? 'Small' : 'Large',
-    description: `${size.cpus} CPU · ${formatSize(size.memory)}`,
-    detail: size.key === 'default' ? `From the sandboxes.defaultProfile settings · image ${image}` : `image ${image}`,
+    label: { default: 'Default', small: 'Small', large: 'Large', desktop: 'Desktop' }[size.key]!,
+    description: `${size.cpus} CPU · ${formatSize(size.memory)}${size.desktop ? ` · desktop ${size.desktop}` : ''}`,
+    detail:
+      size.key === 'default'
+        ? `From the sandboxes.defaultProfile settings · image ${image}`
+        : size.desktop
+          ? `XFCE, Firefox and xterm you can watch and drive here (Open Desktop) · image ${desktopImage}, built when missing`
+          : `image ${image}`,
     value: size,
   }));
   const size = await pickWithLast(sizes, last.size ?? 'default', { title: title(2), placeHolder: 'Profile: size and image' }, (value) => value.key);
@@ -147,7 +163,15 @@ async function askForOptions(cockpit: Cockpit): Promise<StartSandboxOptions | un
   if (name === undefined) return undefined;
 
   await memento.update(LAST_CHOICES_KEY, { provider, size: size.key, folder } satisfies LastChoices);
-  return { provider, cpus: size.cpus, memory: size.memory, image: settings.image, folder: folder || null, name: name || undefined };
+  return {
+    provider,
+    cpus: size.cpus,
+    memory: size.memory,
+    image: size.desktop ? undefined : settings.image,
+    desktop: size.desktop,
+    folder: folder || null,
+    name: name || undefined,
+  };
 }
 
 /** A quick pick whose remembered choice comes first, marked as such. */

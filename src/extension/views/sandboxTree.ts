@@ -1,7 +1,9 @@
 import * as vscode from 'vscode';
 import type { ProviderKind, SandboxRecord } from '../../core/model';
+import type { PortForward } from '../../core/ssh/forward';
 import type { Cockpit } from '../cockpit';
 import { contextValueOf, descriptionOf, iconOf, providerLabel, tooltipLines } from '../presentation';
+import { FORWARD_CONTEXT_VALUE, forwardLabel } from '../sshModel';
 
 export interface ProviderNode {
   kind: 'provider';
@@ -14,13 +16,26 @@ export interface SandboxNode {
   record: SandboxRecord;
 }
 
-export type SandboxTreeNode = ProviderNode | SandboxNode;
+/** A port of the sandbox forwarded here, shown under it. */
+export interface ForwardNode {
+  kind: 'forward';
+  forward: PortForward;
+}
+
+export type SandboxTreeNode = ProviderNode | SandboxNode | ForwardNode;
 
 export function isSandboxNode(value: unknown): value is SandboxNode {
   return typeof value === 'object' && value !== null && (value as SandboxNode).kind === 'sandbox' && typeof (value as SandboxNode).record === 'object';
 }
 
-/** The Sandboxes view: one group per provider, one item per sandbox; empty (so a welcome view shows) when there is nothing. */
+export function isForwardNode(value: unknown): value is ForwardNode {
+  return typeof value === 'object' && value !== null && (value as ForwardNode).kind === 'forward' && typeof (value as ForwardNode).forward === 'object';
+}
+
+/**
+ * The Sandboxes view: one group per provider, one item per sandbox with its forwarded ports under
+ * it; empty (so a welcome view shows) when there is nothing.
+ */
 export class SandboxTreeProvider implements vscode.TreeDataProvider<SandboxTreeNode>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<SandboxTreeNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
@@ -44,6 +59,7 @@ export class SandboxTreeProvider implements vscode.TreeDataProvider<SandboxTreeN
     if (node.kind === 'provider') {
       return records.filter((record) => record.provider === node.provider).map((record) => ({ kind: 'sandbox', record }));
     }
+    if (node.kind === 'sandbox') return this.cockpit.forwardsOf(node.record.id).map((forward) => ({ kind: 'forward', forward }));
     return [];
   }
 
@@ -56,9 +72,13 @@ export class SandboxTreeProvider implements vscode.TreeDataProvider<SandboxTreeN
       item.iconPath = new vscode.ThemeIcon(node.provider === 'docker' ? 'server-environment' : 'cloud');
       return item;
     }
+    if (node.kind === 'forward') return forwardItem(node.forward);
     const { record } = node;
-    const item = new vscode.TreeItem(record.name, vscode.TreeItemCollapsibleState.None);
-    item.id = `sandbox:${record.id}`;
+    const hasForwards = this.cockpit.forwardsOf(record.id).length > 0;
+    const item = new vscode.TreeItem(record.name, hasForwards ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+    // The workbench keeps an item's collapsed state by id and would show the first forward folded
+    // away: an item with forwards is another item, which opens as it is given.
+    item.id = hasForwards ? `sandbox:${record.id}:forwarding` : `sandbox:${record.id}`;
     item.description = descriptionOf(record);
     item.contextValue = contextValueOf(record);
     const icon = iconOf(record.state);
@@ -70,6 +90,10 @@ export class SandboxTreeProvider implements vscode.TreeDataProvider<SandboxTreeN
 
   getParent(node: SandboxTreeNode): SandboxTreeNode | undefined {
     if (node.kind === 'provider') return undefined;
+    if (node.kind === 'forward') {
+      const record = this.cockpit.records.find((r) => r.id === node.forward.sandboxId);
+      return record ? { kind: 'sandbox', record } : undefined;
+    }
     return { kind: 'provider', provider: node.record.provider, count: 0 };
   }
 
@@ -77,4 +101,14 @@ export class SandboxTreeProvider implements vscode.TreeDataProvider<SandboxTreeN
     this.subscription.dispose();
     this.changed.dispose();
   }
+}
+
+function forwardItem(forward: PortForward): vscode.TreeItem {
+  const item = new vscode.TreeItem(forwardLabel(forward), vscode.TreeItemCollapsibleState.None);
+  item.id = `forward:${forward.sandboxId}:${forward.remotePort}:${forward.localPort}`;
+  item.contextValue = FORWARD_CONTEXT_VALUE;
+  item.iconPath = new vscode.ThemeIcon('plug');
+  item.tooltip = `Port ${forward.remotePort} of ${forward.sandboxName}, open here at ${forward.url} (over its SSH connection)`;
+  item.accessibilityInformation = { label: `Port ${forward.remotePort} of ${forward.sandboxName}, forwarded to local port ${forward.localPort}` };
+  return item;
 }

@@ -9,6 +9,8 @@ export interface SuiteSettings {
   repoRoot: string;
   stateDir: string;
   workspace: string;
+  /** What the setting remote.SSH.configFile names in this run: a throwaway file, never ~/.ssh/config. */
+  userSshConfig: string;
 }
 
 export function suiteSettings(): SuiteSettings {

@@ -1,8 +1,9 @@
 import * as assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { COMMAND_IDS, TREE_VIEW_ID, VIEW_CONTAINER_ID } from '../../../src/extension/commandIds';
+import { COMMAND_IDS, DESKTOP_VIEW_TYPE, TREE_VIEW_ID, VIEW_CONTAINER_ID } from '../../../src/extension/commandIds';
 import { contextValueOf } from '../../../src/extension/presentation';
+import { FORWARD_CONTEXT_VALUE } from '../../../src/extension/sshModel';
 import type { SandboxRecord, SandboxState } from '../../../src/core/model';
 
 const root = path.resolve(__dirname, '../../../..');
@@ -13,13 +14,13 @@ const contributed: string[] = contributes.commands.map((command: { command: stri
 type MenuItem = { command: string; when?: string; group?: string };
 const menus = contributes.menus as Record<string, MenuItem[]>;
 
-function record(state: SandboxState): SandboxRecord {
+function record(state: SandboxState, desktop?: string): SandboxRecord {
   return {
     id: 'abc123',
     name: 'demo',
     agentId: 'default',
     provider: 'docker',
-    profile: { image: 'img', cpus: 1, memory: 1024 ** 3, pids: 1024, sudo: true },
+    profile: { image: 'img', cpus: 1, memory: 1024 ** 3, pids: 1024, sudo: true, desktop },
     state,
     createdAt: '2026-01-01T00:00:00Z',
     updatedAt: '2026-01-01T00:00:00Z',
@@ -38,9 +39,16 @@ function viewItemMatches(when: string, contextValue: string): boolean {
   return Function(`return (${expression});`)() as boolean;
 }
 
+function shownForItem(contextValue: string, group: (g: string) => boolean): string[] {
+  return menus['view/item/context']!.filter((item) => group(item.group ?? '') && viewItemMatches(item.when ?? 'true', contextValue)).map((item) => item.command);
+}
+
 function shownFor(state: SandboxState, group: (g: string) => boolean): string[] {
-  const value = contextValueOf(record(state));
-  return menus['view/item/context']!.filter((item) => group(item.group ?? '') && viewItemMatches(item.when ?? 'true', value)).map((item) => item.command);
+  return shownForItem(contextValueOf(record(state)), group);
+}
+
+function shownForDesktop(state: SandboxState, group: (g: string) => boolean): string[] {
+  return shownForItem(contextValueOf(record(state, '1280x800')), group);
 }
 
 describe('package.json contributions', () => {
@@ -68,15 +76,64 @@ describe('package.json contributions', () => {
 
   it('show each item only the actions that apply to its state', () => {
     const inline = (g: string) => g.startsWith('inline');
-    assert.deepEqual(shownFor('running', inline), [COMMAND_IDS.openTerminal, COMMAND_IDS.stop]);
+    assert.deepEqual(shownFor('running', inline), [COMMAND_IDS.attachVsCode, COMMAND_IDS.openTerminal, COMMAND_IDS.stop]);
     assert.deepEqual(shownFor('stopped', inline), [COMMAND_IDS.start]);
     assert.deepEqual(shownFor('lost', inline), []);
     const context = (g: string) => !g.startsWith('inline');
     assert.ok(shownFor('running', context).includes(COMMAND_IDS.syncWorkspace));
     assert.ok(!shownFor('stopped', context).includes(COMMAND_IDS.stop));
     assert.ok(!shownFor('stopped', context).includes(COMMAND_IDS.openTerminal));
+    // Everything that needs the sandbox's sshd is offered only while it runs.
+    const overSsh = [COMMAND_IDS.attachVsCode, COMMAND_IDS.openSshTerminal, COMMAND_IDS.copySshCommand, COMMAND_IDS.forwardPort];
+    for (const command of overSsh) assert.ok(shownFor('running', context).includes(command), command);
+    for (const state of ['creating', 'stopped', 'error', 'lost'] as const) {
+      for (const command of overSsh) assert.ok(!shownFor(state, context).includes(command), `${command} on a ${state} sandbox`);
+    }
     for (const state of ['creating', 'error', 'lost'] as const) {
       assert.deepEqual(shownFor(state, context).sort(), [COMMAND_IDS.copyId, COMMAND_IDS.delete, COMMAND_IDS.showLogs].sort(), state);
+    }
+  });
+
+  it('offer Open Desktop and Take Screenshot on running desktop sandboxes only', () => {
+    const inline = (g: string) => g.startsWith('inline');
+    const context = (g: string) => !g.startsWith('inline');
+    assert.deepEqual(shownForDesktop('running', inline), [COMMAND_IDS.attachVsCode, COMMAND_IDS.openDesktop, COMMAND_IDS.openTerminal, COMMAND_IDS.stop]);
+    assert.deepEqual(shownForDesktop('stopped', inline), [COMMAND_IDS.start]);
+    const desktopOnly = [COMMAND_IDS.openDesktop, COMMAND_IDS.takeScreenshot];
+    for (const command of desktopOnly) {
+      assert.ok(shownForDesktop('running', context).includes(command), command);
+      assert.ok(!shownFor('running', () => true).includes(command), `${command} on a sandbox without a desktop`);
+      for (const state of ['creating', 'stopped', 'error', 'lost'] as const) {
+        assert.ok(!shownForDesktop(state, () => true).includes(command), `${command} on a ${state} desktop sandbox`);
+      }
+    }
+    // A desktop sandbox keeps every other action of its state.
+    for (const state of ['creating', 'running', 'stopped', 'error', 'lost'] as const) {
+      const others = shownForDesktop(state, () => true).filter((command) => !desktopOnly.includes(command as (typeof desktopOnly)[number]));
+      assert.deepEqual(others, shownFor(state, () => true), state);
+    }
+  });
+
+  it('put the desktop panel\'s own actions in its title bar, and Toggle View Only in the palette only while one is in front', () => {
+    const desktopInFront = `activeWebviewPanelId == '${DESKTOP_VIEW_TYPE}'`;
+    assert.deepEqual(
+      menus['editor/title']!.map((item) => [item.command, item.when]),
+      [
+        [COMMAND_IDS.toggleViewOnly, desktopInFront],
+        [COMMAND_IDS.takeScreenshot, desktopInFront],
+      ],
+    );
+    assert.deepEqual(menus.commandPalette, [{ command: COMMAND_IDS.toggleViewOnly, when: desktopInFront }]);
+  });
+
+  it('give a forwarded port only its own two actions, inline and in its menu', () => {
+    const inline = (g: string) => g.startsWith('inline');
+    const context = (g: string) => !g.startsWith('inline');
+    const own = [COMMAND_IDS.openForwardedPort, COMMAND_IDS.stopForwarding];
+    assert.deepEqual(shownForItem(FORWARD_CONTEXT_VALUE, inline), own);
+    assert.deepEqual(shownForItem(FORWARD_CONTEXT_VALUE, context), own);
+    for (const state of ['creating', 'running', 'stopped', 'error', 'lost'] as const) {
+      for (const command of own) assert.ok(!shownFor(state, () => true).includes(command), `${command} on a ${state} sandbox`);
     }
   });
 
@@ -100,8 +157,9 @@ describe('package.json contributions', () => {
     }
   });
 
-  it('activate lazily: no activation event beyond what the contributions imply', () => {
-    assert.deepEqual(pkg.activationEvents, []);
+  it('activate lazily: no activation event beyond what the contributions imply, and restoring a desktop panel', () => {
+    // Webview panels have no contribution point: restoring one after a reload needs its own event.
+    assert.deepEqual(pkg.activationEvents, [`onWebviewPanel:${DESKTOP_VIEW_TYPE}`]);
     assert.equal(pkg.main, './dist/extension.js');
   });
 });

@@ -21,6 +21,9 @@ describe('sandbox presentation', () => {
   it('builds contextValue from tags', () => {
     assert.equal(contextValueOf(base), 'sandbox+docker+running+terminal');
     assert.equal(contextValueOf({ ...base, state: 'stopped' }), 'sandbox+docker+stopped');
+    const desktop = { ...base, profile: { ...base.profile, desktop: '1280x800' } };
+    assert.equal(contextValueOf(desktop), 'sandbox+docker+running+terminal+desktop');
+    assert.equal(contextValueOf({ ...desktop, state: 'stopped' }), 'sandbox+docker+stopped+desktop');
   });
 
   it('gives every state its own icon', () => {
