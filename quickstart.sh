@@ -20,4 +20,5 @@ node dist/cli.js exec "$name" -- python3 -c 'import platform; print("hello from"
 node dist/cli.js exec "$name" -- ls
 echo
 echo "Sandbox $name is running. Try: node dist/cli.js exec $name -- bash -lc 'git log --oneline | head -3'"
+echo "Log in with OpenSSH: node dist/cli.js ssh $name"
 echo "Remove it with: node dist/cli.js rm $name"

@@ -52,7 +52,7 @@ const EXIT_BY_CODE: Partial<Record<SandboxErrorCode, number>> = {
   'host-key-mismatch': EXIT.ssh,
 };
 
-const USAGE = `sandbox: isolated machines for agents, on the local Docker engine
+const USAGE = `sandbox: isolated machines for agents, on the local Docker engine or your own SSH hosts
 
 Usage:
   sandbox start [PATH]            create a sandbox (and copy PATH into it)

@@ -105,6 +105,8 @@ export class DesktopPanels implements vscode.Disposable {
 export class DesktopPanel {
   /** What the viewer last reported: the extension-host tests read it. */
   status?: ViewerStatus;
+  /** What the page's Content Security Policy refused (`directive: blocked`): should stay empty. */
+  readonly refused: string[] = [];
   private stream?: Duplex;
   private readonly disposables: vscode.Disposable[] = [];
   private captures = new Map<number, (capture: { dataUrl: string; width: number; height: number }) => void>();
@@ -198,6 +200,10 @@ export class DesktopPanel {
         if (target) await this.panels.open(target);
         break;
       }
+      case 'refused':
+        this.refused.push(`${message.directive}: ${message.blocked}`);
+        this.cockpit.log.warn(`The desktop viewer of ${this.sandboxName} was refused ${message.blocked || 'an inline source'} by its Content Security Policy (${message.directive})`);
+        break;
       case 'screenshot':
         await vscode.commands.executeCommand(COMMAND_IDS.takeScreenshot, this.sandboxId);
         break;

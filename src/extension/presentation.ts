@@ -91,3 +91,10 @@ export function deleteWarning(records: SandboxRecord[]): string {
   const stopping = running ? ` ${running === 1 && names.length === 1 ? 'It is running and will be stopped.' : `${running} of them are running and will be stopped.`}` : '';
   return `Delete ${subject}? Every file inside, including work not pulled back, and ${names.length === 1 ? 'its' : 'their'} exec and sync history are lost.${stopping}`;
 }
+
+/** `NAME-20261125-142501.png` (local time): screenshots sort by time and never clash with an earlier one. */
+export function screenshotFileName(sandboxName: string, now = new Date()): string {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const stamp = `${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}-${pad(now.getHours())}${pad(now.getMinutes())}${pad(now.getSeconds())}`;
+  return `${sandboxName}-${stamp}.png`;
+}

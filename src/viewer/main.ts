@@ -141,6 +141,8 @@ function connect(): void {
   });
   created.addEventListener('disconnect', (event: Event) => {
     if (rfb !== created) return;
+    // Spent: noVNC refuses a second disconnect of the same object.
+    rfb = undefined;
     state = 'disconnected';
     const clean = (event as CustomEvent<{ clean: boolean }>).detail?.clean;
     message ??= clean ? 'Disconnected.' : 'The connection to the desktop dropped; reconnecting…';
@@ -175,8 +177,11 @@ window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
       bridge?.received(hostMessage.data);
       break;
     case 'closed':
+      // The host's word is the last: a retry planned after an earlier drop is dropped with it.
+      window.clearTimeout(reconnectTimer);
       message = hostMessage.reason;
       bridge?.ended();
+      state = 'disconnected';
       if (hostMessage.retry) reconnectTimer = window.setTimeout(connect, 2000);
       report();
       break;
@@ -229,6 +234,9 @@ window.addEventListener('focus', () => {
   if (vscode || !rfb || viewOnly) return;
   void navigator.clipboard?.readText().then((text) => text && rfb?.clipboardPasteFrom(text)).catch(() => undefined);
 });
+
+// Anything the strict CSP refuses is a bug of this page: the host logs it.
+document.addEventListener('securitypolicyviolation', (event) => post({ type: 'refused', directive: event.effectiveDirective, blocked: event.blockedURI }));
 
 applyViewOnly(viewOnly);
 if (vscode) post({ type: 'ready' });

@@ -19,7 +19,9 @@ export type ViewerMessage =
   /** Show another sandbox's desktop in this panel. */
   | { type: 'switch'; id: string }
   /** Save a screenshot of the sandbox's desktop. */
-  | { type: 'screenshot' };
+  | { type: 'screenshot' }
+  /** The page's Content Security Policy refused something: a bug of the viewer, logged by the host. */
+  | { type: 'refused'; directive: string; blocked: string };
 
 /** To the viewer. */
 export type HostMessage =

@@ -9,16 +9,19 @@ import { REPO_ROOT, remoteUri, removeSandboxesOf, startCodeServer } from './code
  * back through window.codeAutomationExit.
  */
 const SUITE_TIMEOUT_MS = 5 * 60 * 1000;
+/** The desktop suite builds the desktop image first when it is missing (XFCE and Firefox: slow). */
+const DESKTOP_SUITE_TIMEOUT_MS = 60 * 60 * 1000;
 
 async function main(): Promise<number> {
   if (!existsSync(path.join(REPO_ROOT, 'dist/extension.js'))) throw new Error('dist/extension.js is missing; run `npm run build` first.');
   const withEngine = await runSuite(['sandboxes.e2e.js', 'ssh.e2e.js']);
+  const desktops = await runSuite(['desktop.e2e.js'], undefined, DESKTOP_SUITE_TIMEOUT_MS);
   // Again with DOCKER_HOST on a socket nobody listens on: what a user without a running engine sees.
   const withoutEngine = await runSuite(['engineDown.e2e.js'], { DOCKER_HOST: 'unix:///nonexistent/docker.sock' });
-  return withEngine || withoutEngine;
+  return withEngine || desktops || withoutEngine;
 }
 
-async function runSuite(files: string[], env?: NodeJS.ProcessEnv): Promise<number> {
+async function runSuite(files: string[], env?: NodeJS.ProcessEnv, timeoutMs = SUITE_TIMEOUT_MS): Promise<number> {
   const started = Date.now();
   // The SSH config file Remote-SSH would read: a throwaway one, so the real ~/.ssh/config is never touched.
   const sshDir = mkdtempSync(path.join(os.tmpdir(), 'sandboxes-e2e-ssh-'));
@@ -36,7 +39,7 @@ async function runSuite(files: string[], env?: NodeJS.ProcessEnv): Promise<numbe
     page.on('console', (message) => browserLog.push(`[${message.type()}] ${message.text()}`));
     debugLog = () => browserLog.join('\n');
     const exited = new Promise<number>((resolve) => void page.exposeFunction('codeAutomationExit', (code: number) => resolve(code)));
-    const timeout = new Promise<number>((_, reject) => setTimeout(() => reject(new Error(`the suite did not finish within ${SUITE_TIMEOUT_MS / 1000} s`)), SUITE_TIMEOUT_MS).unref());
+    const timeout = new Promise<number>((_, reject) => setTimeout(() => reject(new Error(`the suite did not finish within ${timeoutMs / 1000} s`)), timeoutMs).unref());
     const suite = path.join(REPO_ROOT, 'out/test/e2e/suite/index.js');
     // The suite reads these from a file: the extension host's environment is code-server's.
     writeFileSync(path.join(server.home, 'suite.json'), JSON.stringify({ report, files, repoRoot: REPO_ROOT, stateDir: server.stateDir, workspace: server.workspace, userSshConfig }));

@@ -60,8 +60,8 @@ describe('SSH hosts: pieces', function () {
   });
 
   it('lists only well-formed folders of this owner', function () {
-    const metadata = (owner: string, id: string): DirectoryMetadata => ({
-      format: 1, owner, id, name: `n-${id}`, agentId: 'a', profile, user: 'me', createdAt: '2024-01-01T00:00:00Z',
+    const metadata = (owner: string, id: string, host = 'box'): DirectoryMetadata => ({
+      format: 1, owner, host, id, name: `n-${id}`, agentId: 'a', profile, user: 'me', createdAt: '2024-01-01T00:00:00Z',
       limits: { mode: 'none', prefix: [], description: 'x' },
     });
     const output = [
@@ -69,10 +69,11 @@ describe('SSH hosts: pieces', function () {
       `ba9876543210 stopped 2024-01-03T00:00:00Z ${JSON.stringify(metadata('someone-else', 'ba9876543210'))}`,
       `aaaaaaaaaaaa running - ${JSON.stringify(metadata('me', 'bbbbbbbbbbbb'))}`, // id does not match its folder
       'cccccccccccc running - {not json',
+      `dddddddddddd running - ${JSON.stringify(metadata('me', 'dddddddddddd', 'same-machine-other-name'))}`,
     ].join('\n');
-    const listed = parseListing(output, 'me');
+    const listed = parseListing(output, { ownerId: 'me', host: 'box' });
     assert.deepEqual(listed.map((entry) => [entry.id, entry.state, entry.since]), [['0123456789ab', 'running', '2024-01-02T00:00:00Z']]);
-    assert.equal(parseListing(output).length, 2, 'any owner when none is given');
+    assert.equal(parseListing(output).length, 3, 'any owner and host when none is given');
   });
 
   it('lands an OpenSSH login in the folder, with the marker and the limits', function () {

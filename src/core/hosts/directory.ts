@@ -54,6 +54,11 @@ export interface LimitPlan {
 export interface DirectoryMetadata {
   format: 1;
   owner: string;
+  /**
+   * The host's name in the owner's state dir: one machine added twice (another name, another
+   * login) lists each sandbox once, under the host it was made through.
+   */
+  host: string;
   id: string;
   name: string;
   agentId: string;
@@ -269,8 +274,8 @@ export interface ListedDirectory {
   metadata: DirectoryMetadata;
 }
 
-/** Parses LIST_SCRIPT's output, keeping only well-formed entries (of this owner, when given). */
-export function parseListing(output: string, ownerId?: string): ListedDirectory[] {
+/** Parses LIST_SCRIPT's output, keeping only well-formed entries (of this owner and host, when given). */
+export function parseListing(output: string, owner?: { ownerId: string; host: string }): ListedDirectory[] {
   const listed: ListedDirectory[] = [];
   for (const line of output.split('\n')) {
     const match = /^([0-9a-f]{12}) (running|stopped) (\S+) (\{.*\})$/.exec(line);
@@ -281,7 +286,7 @@ export function parseListing(output: string, ownerId?: string): ListedDirectory[
     } catch {
       continue; // damaged: not ours to interpret
     }
-    if (metadata.format !== 1 || (ownerId !== undefined && metadata.owner !== ownerId) || metadata.id !== match[1] || !metadata.profile || !metadata.limits) continue;
+    if (metadata.format !== 1 || (owner !== undefined && (metadata.owner !== owner.ownerId || metadata.host !== owner.host)) || metadata.id !== match[1] || !metadata.profile || !metadata.limits) continue;
     listed.push({ id: match[1]!, state: match[2] as 'running' | 'stopped', since: match[3] === '-' ? undefined : match[3], metadata });
   }
   return listed;

@@ -183,6 +183,7 @@ export class SshHostProvider implements Provider {
     const metadata: DirectoryMetadata = {
       format: 1,
       owner: spec.ownerId,
+      host: host.name,
       id: spec.id,
       name: spec.name,
       agentId: spec.agentId,
@@ -315,7 +316,7 @@ export class SshHostProvider implements Provider {
   private async listDirectories(host: SshHost, ownerId: string, only = ''): Promise<ProviderSandbox[]> {
     const facts = await this.hostFacts(host);
     const root = sandboxesRoot(facts.home);
-    const listed = parseListing(await this.run(host, LIST_SCRIPT, [root, only], 'list the sandbox folders'), ownerId);
+    const listed = parseListing(await this.run(host, LIST_SCRIPT, [root, only], 'list the sandbox folders'), { ownerId, host: host.name });
     return listed.map((entry) => this.fromDirectory(host, facts, entry));
   }
 

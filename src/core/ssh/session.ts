@@ -154,19 +154,21 @@ export class SshSession extends EventEmitter {
     for (let attempt = 0; attempt < this.options.connectAttempts; attempt++) {
       if (signal?.aborted) throw new SandboxError('cancelled', 'Connecting over SSH was cancelled.');
       if (attempt > 0) await delay(FIRST_RETRY_MS * 2 ** (attempt - 1), signal);
-      const target = await this.resolveTarget();
-      this.lastTarget = target;
       try {
+        // Asked again on every attempt: a restarting sandbox may come back on another port,
+        // and may look stopped for a moment on the way.
+        const target = await this.resolveTarget();
+        this.lastTarget = target;
         const client = await this.connectOnce(target);
         this.adopt(client);
         return client;
       } catch (error) {
         lastError = error;
         // A wrong host key or a refused login will not change by trying again.
-        if (error instanceof SandboxError) throw error;
+        if (isPermanent(error)) throw error;
       }
     }
-    throw this.translate(lastError);
+    throw lastError instanceof SandboxError ? lastError : this.translate(lastError);
   }
 
   private async connectOnce(target: SshTarget): Promise<Client> {
@@ -212,7 +214,7 @@ export class SshSession extends EventEmitter {
           return;
         }
         if (error.level === 'client-authentication') {
-          reject(new SandboxError('provider-error', `${target.label} refused our key for ${target.user}@${target.host}:${target.port}; check that the key is authorized there.`));
+          reject(permanent(new SandboxError('provider-error', `${target.label} refused our key for ${target.user}@${target.host}:${target.port}; check that the key is authorized there.`)));
           return;
         }
         reject(error);
@@ -258,6 +260,19 @@ function hostKeyAlgorithms(hostKey: string): HostKeyAlgorithm[] {
   const type = hostKey.split(' ')[0]!;
   if (type === 'ssh-rsa') return ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] as HostKeyAlgorithm[];
   return [type as HostKeyAlgorithm];
+}
+
+/** Failures that trying again cannot fix. */
+const permanentFailures = new WeakSet<object>();
+
+function permanent(error: SandboxError): SandboxError {
+  permanentFailures.add(error);
+  return error;
+}
+
+function isPermanent(error: unknown): boolean {
+  if (!(error instanceof SandboxError)) return false;
+  return permanentFailures.has(error) || ['host-key-mismatch', 'cancelled', 'invalid-input', 'not-found'].includes(error.code);
 }
 
 function delay(ms: number, signal?: AbortSignal): Promise<void> {

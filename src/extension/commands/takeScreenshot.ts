@@ -1,9 +1,9 @@
 import * as os from 'node:os';
 import * as vscode from 'vscode';
-import type { SandboxRecord } from '../../core/model';
 import { isRunningDesktop, type Cockpit } from '../cockpit';
 import type { DesktopPanels } from '../desktopPanel';
 import { loadCore } from '../lazyCore';
+import { screenshotFileName } from '../presentation';
 import { resolveTarget } from '../targets';
 import { isSandboxNode } from '../views/sandboxTree';
 
@@ -25,7 +25,7 @@ export function takeScreenshotCommand(cockpit: Cockpit, desktops: DesktopPanels)
     }
     const target = programmatic ? vscode.Uri.file(targetPath) : await vscode.window.showSaveDialog({
       title: `Save a Screenshot of ${record.name}`,
-      defaultUri: vscode.Uri.joinPath(defaultFolder(), defaultFileName(record)),
+      defaultUri: vscode.Uri.joinPath(defaultFolder(), screenshotFileName(record.name)),
       filters: { 'PNG images': ['png'] },
       saveLabel: 'Save Screenshot',
     });
@@ -50,11 +50,4 @@ export function takeScreenshotCommand(cockpit: Cockpit, desktops: DesktopPanels)
 
 function defaultFolder(): vscode.Uri {
   return vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(os.homedir());
-}
-
-/** `NAME-20261125-142501.png`: sorts by time, and never clashes with an earlier one. */
-export function defaultFileName(record: Pick<SandboxRecord, 'name'>, now = new Date()): string {
-  const pad = (n: number) => String(n).padStart(2, '0');
-  const stamp = `${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}-${pad(now.getHours())}${pad(now.getMinutes())}${pad(now.getSeconds())}`;
-  return `${record.name}-${stamp}.png`;
 }

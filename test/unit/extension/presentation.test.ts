@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import type { SandboxRecord } from '../../../src/core/model';
-import { contextValueOf, deleteWarning, descriptionOf, formatDuration, iconOf, statusBarText, tooltipLines } from '../../../src/extension/presentation';
+import { contextValueOf, deleteWarning, descriptionOf, formatDuration, iconOf, screenshotFileName, statusBarText, tooltipLines } from '../../../src/extension/presentation';
 
 const base: SandboxRecord = {
   id: 'a1b2c3d4e5f6',
@@ -65,5 +65,9 @@ describe('sandbox presentation', () => {
     const many = deleteWarning([base, { ...base, name: 'other', state: 'stopped' }]);
     assert.match(many, /2 sandboxes \(fix-login, other\)/);
     assert.match(many, /their exec and sync history/);
+  });
+
+  it('names a screenshot after the sandbox and the local time', () => {
+    assert.equal(screenshotFileName('fix-login', new Date(2026, 10, 5, 9, 3, 7)), 'fix-login-20261105-090307.png');
   });
 });

@@ -1,0 +1,400 @@
+import * as assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { Writable } from 'node:stream';
+import { isSandboxError } from '../../src/core/errors';
+import { HostRegistry, type SshHost } from '../../src/core/hosts/registry';
+import type { SandboxRecord } from '../../src/core/model';
+import { containerOwner, dockerOverSsh } from '../../src/core/providers/sshHost';
+import { fingerprint, generateEd25519 } from '../../src/core/ssh/keys';
+import { SshSession, targetFor } from '../../src/core/ssh/session';
+import { LABELS } from '../../src/core/providers/labels';
+import { TestEnvironment, docker, ensureImage, tempDir, uniqueName, waitFor } from './helpers';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(command: string, args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(command, args, { timeout: 60_000 }, (error, stdout, stderr) => {
+      const code: unknown = error ? (error as { code?: unknown }).code : 0;
+      resolve({ code: typeof code === 'number' ? code : null, stdout, stderr });
+    });
+  });
+}
+
+/** Root in a container over the engine's API: how a test looks at (or tampers with) the stand-in host. */
+async function asRoot(containerId: string, script: string): Promise<string> {
+  const exec = await docker.getContainer(containerId).exec({ Cmd: ['sh', '-c', script], User: 'root', AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  const chunks: Buffer[] = [];
+  const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => (chunks.push(chunk), done()) });
+  docker.modem.demuxStream(stream, sink, sink);
+  await new Promise((resolve) => stream.on('end', resolve));
+  const { ExitCode } = await exec.inspect();
+  assert.equal(ExitCode, 0, Buffer.concat(chunks).toString());
+  return Buffer.concat(chunks).toString();
+}
+
+function parseJson<T>(result: Run): T {
+  assert.equal(result.code, 0, `exit ${result.code}: ${result.stderr}${result.stdout}`);
+  return JSON.parse(result.stdout) as T;
+}
+
+describe('SSH hosts: directory sandboxes on a machine without Docker', function () {
+  // The user's own machine is played by a sandbox container of another state dir: a real sshd
+  // on 127.0.0.1, a user account (agent), and no Docker inside.
+  const machine = new TestEnvironment();
+  const env = new TestEnvironment();
+  const hostName = uniqueName('box');
+  let standIn: SandboxRecord;
+  let identity: string;
+  let presented: string;
+  let a: SandboxRecord;
+  let b: SandboxRecord;
+  const project = tempDir('ssh-host-project-');
+
+  before(async function () {
+    await ensureImage();
+    standIn = await machine.controller.create({ name: uniqueName('standin') });
+    identity = machine.store.clientKeyPath(standIn.id);
+    presented = fingerprint(standIn.ssh!.hostKey);
+    await fs.writeFile(path.join(project, 'hello.txt'), 'hello from here\n');
+  });
+  after(async () => {
+    env.controller.dispose();
+    machine.controller.dispose();
+    await env.dispose();
+    await machine.dispose();
+  });
+
+  const addArgs = () => ['host', 'add', hostName, '--host', '127.0.0.1', '--port', String(standIn.ports['22']), '--user', 'agent', '--identity', identity];
+  const sandboxesOnHost = async () => (await asRoot(standIn.providerRef!, 'ls -A /home/agent/.agent-sandboxes/sandboxes 2>/dev/null || true')).split('\n').filter(Boolean);
+  const processes = async (pattern: string) => (await asRoot(standIn.providerRef!, `ps -eo args | grep -c '^${pattern}' || true`)).trim();
+
+  it('adds a host only when its key is confirmed: no or a wrong --fingerprint saves nothing', async function () {
+    const unconfirmed = await env.cli(addArgs());
+    assert.equal(unconfirmed.code, 2, unconfirmed.stderr);
+    assert.ok(unconfirmed.stderr.includes(presented), `the fingerprint is shown: ${unconfirmed.stderr}`);
+    const wrong = fingerprint(generateEd25519('other').publicKey);
+    const refused = await env.cli([...addArgs(), '--fingerprint', wrong, '--json']);
+    assert.equal(refused.code, 255);
+    const error = JSON.parse(refused.stdout).error as { code: string; message: string };
+    assert.equal(error.code, 'host-key-mismatch');
+    assert.ok(error.message.includes(presented) && error.message.includes(wrong), error.message);
+    assert.deepEqual(parseJson(await env.cli(['host', 'list', '--json'])), []);
+    await assert.rejects(fs.stat(path.join(env.stateDir, 'hosts', `${hostName}.json`)), { code: 'ENOENT' });
+
+    const added = await env.cli([...addArgs(), '--fingerprint', presented]);
+    assert.equal(added.code, 0, added.stderr);
+    assert.ok(added.stdout.includes(presented), added.stdout);
+    assert.match(added.stdout, /folders under \/home\/agent\/\.agent-sandboxes\/sandboxes/);
+    const file = path.join(env.stateDir, 'hosts', `${hostName}.json`);
+    assert.equal((await fs.stat(file)).mode & 0o777, 0o600);
+    const saved = JSON.parse(await fs.readFile(file, 'utf8')) as SshHost;
+    assert.equal(saved.hostKey, standIn.ssh!.hostKey.split(' ').slice(0, 2).join(' '));
+    assert.equal(saved.docker, false);
+    assert.equal(saved.identityFile, identity);
+    assert.equal((await env.cli([...addArgs(), '--fingerprint', presented])).code, 5, 'a name is never re-pinned');
+  });
+
+  it('makes a sandbox folder on the host; exec, push and pull work there, and status says what is limited', async function () {
+    a = parseJson<SandboxRecord>(await env.cli(['start', '--host', hostName, '--name', uniqueName('dir-a'), '--agent', 'agent-a', project, '--json']));
+    assert.equal(a.provider, 'ssh');
+    assert.deepEqual(a.placement, { host: hostName, kind: 'directory' });
+    assert.equal(a.workdir, `/home/agent/.agent-sandboxes/sandboxes/${a.id}/workspace`);
+    assert.match(a.limits!, /address space 2 GiB/);
+    assert.match(a.limits!, /not fenced/);
+    assert.deepEqual(await sandboxesOnHost(), [a.id]);
+
+    const inside = await env.controller.exec(a.id, { command: 'pwd; cat hello.txt; echo "$AGENT_SANDBOX_ID"; grep "Max address space" /proc/self/limits' });
+    const [cwd, hello, marker, limit] = inside.stdout.split('\n');
+    assert.equal(cwd, a.workdir);
+    assert.equal(hello, 'hello from here');
+    assert.equal(marker, a.id);
+    assert.match(limit!, /2147483648\s+2147483648/);
+    const cliExec = await env.cli(['exec', a.name, '--', 'sh', '-c', 'echo out; exit 4']);
+    assert.equal(cliExec.code, 4);
+    assert.equal(cliExec.stdout, 'out\n');
+
+    await fs.writeFile(path.join(project, 'hello.txt'), 'changed here\n');
+    assert.equal((await env.cli(['sync', 'push', a.name, project])).code, 0);
+    assert.equal((await env.controller.exec(a.id, { command: ['cat', 'hello.txt'] })).stdout, 'changed here\n');
+    await env.controller.exec(a.id, { command: 'mkdir -p out && echo made there > out/result.txt' });
+    const pulled = tempDir('ssh-host-pulled-');
+    assert.equal((await env.cli(['sync', 'pull', a.name, 'out', '--to', pulled])).code, 0);
+    assert.equal(await fs.readFile(path.join(pulled, 'result.txt'), 'utf8'), 'made there\n');
+
+    const status = await env.cli(['status', a.name]);
+    assert.match(status.stdout, new RegExp(`^host\\s+${hostName} \\(a folder there\\)$`, 'm'));
+    assert.match(status.stdout, /^limits\s+per process: address space/m);
+    const listed = parseJson<SandboxRecord[]>(await env.cli(['list', '--json']));
+    assert.deepEqual(listed.map((record) => [record.name, record.state]), [[a.name, 'running']]);
+  });
+
+  it('keeps two sandboxes on one host apart: their own folders, and stop ends only its own processes', async function () {
+    b = parseJson<SandboxRecord>(await env.cli(['start', '--host', hostName, '--name', uniqueName('dir-b'), '--json']));
+    await env.controller.exec(a.id, { command: 'echo mine > only-a.txt' });
+    assert.equal((await env.controller.exec(b.id, { command: 'ls -A' })).stdout, '');
+    await env.controller.exec(a.id, { command: 'setsid sleep 3001 > /dev/null 2>&1 < /dev/null &' });
+    await env.controller.exec(b.id, { command: 'setsid sleep 3002 > /dev/null 2>&1 < /dev/null &' });
+    await waitFor(async () => (await processes('sleep 3001')) === '1' && (await processes('sleep 3002')) === '1', 15_000, 'both sleeps');
+
+    const stopped = await env.cli(['stop', a.name]);
+    assert.equal(stopped.code, 0, stopped.stderr);
+    assert.equal(await processes('sleep 3001'), '0', "a's process is gone");
+    assert.equal(await processes('sleep 3002'), '1', "b's process lives on");
+    assert.equal(parseJson<SandboxRecord>(await env.cli(['status', a.name, '--json'])).state, 'stopped');
+    assert.equal((await env.cli(['exec', a.name, '--', 'true'])).code, 5, 'a stopped sandbox takes no commands');
+    assert.equal((await env.cli(['start', a.name])).code, 0);
+    assert.equal((await env.controller.exec(a.id, { command: ['cat', 'only-a.txt'] })).stdout, 'mine\n', 'files are kept');
+    assert.equal((await env.cli(['stop', b.name])).code, 0);
+    assert.equal(await processes('sleep 3002'), '0');
+    assert.equal((await env.cli(['start', b.name])).code, 0);
+  });
+
+  it('rebuilds a forgotten record from the metadata on the host', async function () {
+    await fs.rm(env.store.recordPath(a.id));
+    const listed = parseJson<SandboxRecord[]>(await env.cli(['list', '--json']));
+    const back = listed.find((record) => record.id === a.id);
+    assert.ok(back, 'adopted again');
+    assert.equal(back.name, a.name);
+    assert.equal(back.agentId, 'agent-a');
+    assert.equal(back.state, 'running');
+    assert.deepEqual(back.placement, a.placement);
+  });
+
+  it("lets OpenSSH log in with our config, and `sandbox ssh` lands in the sandbox's folder", async function () {
+    const configFile = env.store.sshConfigPath;
+    const login = await run('ssh', ['-F', configFile, '-o', 'BatchMode=yes', `sandbox-${a.name}`, 'true']);
+    assert.equal(login.code, 0, login.stderr);
+    const config = await fs.readFile(configFile, 'utf8');
+    assert.ok(config.includes(`  IdentityFile ${identity}`), 'the host identity, not a key of ours');
+    const landed = await env.cli(['ssh', a.name, '--', 'pwd; echo "$AGENT_SANDBOX_ID"; exit 3']);
+    assert.equal(landed.code, 3, landed.stderr);
+    assert.equal(landed.stdout, `${a.workdir}\n${a.id}\n`);
+  });
+
+  it('refuses the host when it presents another key, in our client and in OpenSSH', async function () {
+    const swap = [
+      'cp -p /etc/ssh/ssh_host_ed25519_key /root/saved_key && cp -p /etc/ssh/ssh_host_ed25519_key.pub /root/saved_key.pub',
+      "rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key",
+      'kill -HUP "$(cat /run/sshd.pid)"',
+    ].join(' && ');
+    const restore = 'cp -p /root/saved_key /etc/ssh/ssh_host_ed25519_key && cp -p /root/saved_key.pub /etc/ssh/ssh_host_ed25519_key.pub && kill -HUP "$(cat /run/sshd.pid)"';
+    await asRoot(standIn.providerRef!, swap);
+    try {
+      const refused = await waitFor(async () => {
+        const result = await env.cli(['exec', a.name, '--json', '--', 'true']);
+        return result.code === 255 ? result : undefined;
+      }, 15_000, 'the new key to be presented');
+      const error = JSON.parse(refused.stdout).error as { code: string; message: string };
+      assert.equal(error.code, 'host-key-mismatch', error.message);
+      assert.ok(error.message.includes(presented), error.message);
+      const openssh = await run('ssh', ['-F', env.store.sshConfigPath, '-o', 'BatchMode=yes', `sandbox-${a.name}`, 'true']);
+      assert.equal(openssh.code, 255);
+      assert.match(openssh.stderr, /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
+      // The listing says why instead of calling the sandboxes gone.
+      const listed = parseJson<SandboxRecord[]>(await env.cli(['list', '--json']));
+      for (const record of listed) {
+        assert.equal(record.state, 'error');
+        assert.match(record.problem!, /presented host key/);
+      }
+      const saved = JSON.parse(await fs.readFile(path.join(env.stateDir, 'hosts', `${hostName}.json`), 'utf8')) as SshHost;
+      assert.equal(saved.fingerprint, presented, 'the pinned key is unchanged');
+    } finally {
+      await asRoot(standIn.providerRef!, restore);
+    }
+    await waitFor(async () => ((await env.cli(['exec', a.name, '--', 'true'])).code === 0 ? true : undefined), 15_000, 'the pinned key again');
+    assert.equal(parseJson<SandboxRecord[]>(await env.cli(['list', '--json'])).every((record) => record.state === 'running'), true);
+  });
+
+  it('logs in with ssh-agent for a host added with --agent', async function () {
+    const socket = path.join(tempDir('ssh-host-agent-'), 'agent.sock');
+    const agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
+    try {
+      await waitFor(() => fs.stat(socket).then(() => true, () => false), 10_000, 'ssh-agent to listen');
+      const agentEnv = { SSH_AUTH_SOCK: socket };
+      const loaded = await new Promise<number | null>((resolve) => spawn('ssh-add', ['-q', identity], { env: { ...process.env, ...agentEnv }, stdio: 'ignore' }).on('exit', resolve));
+      assert.equal(loaded, 0);
+      const viaAgent = uniqueName('agentbox');
+      const args = ['host', 'add', viaAgent, '--host', '127.0.0.1', '--port', String(standIn.ports['22']), '--user', 'agent', '--agent', '--fingerprint', presented, '--json'];
+      assert.equal((await env.cli(args, { env: { SSH_AUTH_SOCK: '' } })).code, 2, 'no agent, no add');
+      const added = parseJson<SshHost>(await env.cli(args, { env: agentEnv }));
+      assert.equal(added.agent, true);
+      assert.equal(added.identityFile, undefined);
+      const made = parseJson<SandboxRecord>(await env.cli(['start', '--host', viaAgent, '--json'], { env: agentEnv }));
+      assert.equal((await env.cli(['exec', made.name, '--', 'pwd'], { env: agentEnv })).stdout, `${made.workdir}\n`);
+      const config = await fs.readFile(env.store.sshConfigPath, 'utf8');
+      const block = config.split('\n\n').find((text) => text.startsWith(`Host sandbox-${made.name}\n`))!;
+      assert.doesNotMatch(block, /IdentityFile/, 'the agent, no key file');
+      const login = await new Promise<number | null>((resolve) =>
+        spawn('ssh', ['-F', env.store.sshConfigPath, '-o', 'BatchMode=yes', `sandbox-${made.name}`, 'true'], { env: { ...process.env, ...agentEnv }, stdio: 'ignore' }).on('exit', resolve),
+      );
+      assert.equal(login, 0);
+      assert.equal((await env.cli(['host', 'rm', viaAgent, '--force'], { env: agentEnv })).code, 0);
+      assert.deepEqual(await sandboxesOnHost(), [a.id, b.id].sort());
+    } finally {
+      agent.kill('SIGTERM');
+    }
+  });
+
+  it('removes a sandbox with its folder, and the host only once it is empty or with --force', async function () {
+    assert.equal((await env.cli(['rm', b.name])).code, 0);
+    assert.deepEqual(await sandboxesOnHost(), [a.id]);
+    const refused = await env.cli(['host', 'rm', hostName]);
+    assert.equal(refused.code, 5);
+    assert.ok(refused.stderr.includes(a.name), refused.stderr);
+    await env.controller.exec(a.id, { command: 'setsid sleep 3003 > /dev/null 2>&1 < /dev/null &' });
+    const removed = await env.cli(['host', 'rm', hostName, '--force']);
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.deepEqual(await sandboxesOnHost(), [], 'no folder left behind');
+    assert.equal(await processes('sleep 3003'), '0', 'nor a process');
+    assert.deepEqual(parseJson(await env.cli(['list', '--json'])), []);
+    assert.deepEqual(parseJson(await env.cli(['host', 'list', '--json'])), []);
+  });
+});
+
+/** A free port on 127.0.0.1, for a server we start ourselves. */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('SSH hosts: containers on a host with Docker', function () {
+  // The host is this machine, through an OpenSSH server of our own on 127.0.0.1 that logs in as
+  // root (who can use the local engine) with a key made here.
+  const env = new TestEnvironment();
+  const hostName = uniqueName('dockerhost');
+  const sshdDir = tempDir('ssh-host-sshd-');
+  let sshd: ChildProcess | undefined;
+  let port: number;
+  let hostFingerprint: string;
+  let sandbox: SandboxRecord;
+
+  before(async function () {
+    await ensureImage();
+    port = await freePort();
+    for (const key of ['host_key', 'client_key']) {
+      const made = await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', key, '-f', path.join(sshdDir, key)]);
+      assert.equal(made.code, 0, made.stderr);
+    }
+    await fs.copyFile(path.join(sshdDir, 'client_key.pub'), path.join(sshdDir, 'authorized_keys'));
+    hostFingerprint = fingerprint(await fs.readFile(path.join(sshdDir, 'host_key.pub'), 'utf8'));
+    const config = [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${path.join(sshdDir, 'host_key')}`,
+      `AuthorizedKeysFile ${path.join(sshdDir, 'authorized_keys')}`,
+      'PermitRootLogin prohibit-password',
+      'PubkeyAuthentication yes',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'UsePAM no',
+      'StrictModes no', // the key files sit under /tmp
+      'AllowTcpForwarding yes',
+      'PidFile none',
+      '',
+    ].join('\n');
+    await fs.writeFile(path.join(sshdDir, 'sshd_config'), config);
+    await fs.mkdir('/run/sshd', { recursive: true, mode: 0o755 }); // sshd's privilege separation directory
+    const log: Buffer[] = [];
+    sshd = spawn('/usr/sbin/sshd', ['-f', path.join(sshdDir, 'sshd_config'), '-D', '-e'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    sshd.stderr!.on('data', (chunk: Buffer) => log.push(chunk));
+    await waitFor(
+      () =>
+        new Promise<boolean>((resolve) => {
+          if (sshd!.exitCode !== null) throw new Error(`sshd exited: ${Buffer.concat(log).toString()}`);
+          const socket = net.connect(port, '127.0.0.1', () => (socket.destroy(), resolve(true)));
+          socket.on('error', () => resolve(false));
+        }),
+      10_000,
+      'our sshd to listen',
+    );
+  });
+  after(async () => {
+    env.controller.dispose();
+    if (sshd?.pid !== undefined && sshd.exitCode === null) {
+      const exited = new Promise((resolve) => sshd!.once('exit', resolve));
+      process.kill(sshd.pid, 'SIGTERM');
+      await exited;
+    }
+    // Containers made through the host carry an owner label of their own.
+    const owner = containerOwner(await env.ownerId(), { name: hostName } as SshHost);
+    for (const container of await docker.listContainers({ all: true, filters: { label: [`${LABELS.owner}=${owner}`] } })) {
+      await docker.getContainer(container.Id).remove({ force: true, v: true }).catch(() => undefined);
+    }
+    await env.dispose();
+    await fs.rm(sshdDir, { recursive: true, force: true });
+  });
+
+  it('finds Docker at `host add`, makes the sandbox a container there, and reaches it through the host', async function () {
+    const added = parseJson<SshHost>(
+      await env.cli(['host', 'add', hostName, '--host', '127.0.0.1', '--port', String(port), '--user', 'root', '--identity', path.join(sshdDir, 'client_key'), '--fingerprint', hostFingerprint, '--json']),
+    );
+    assert.equal(added.docker, true);
+    assert.equal(added.fingerprint, hostFingerprint);
+
+    const project = tempDir('ssh-host-docker-project-');
+    await fs.writeFile(path.join(project, 'note.txt'), 'carried over\n');
+    sandbox = parseJson<SandboxRecord>(await env.cli(['start', '--host', hostName, '--name', uniqueName('on-host'), project, '--json']));
+    assert.deepEqual(sandbox.placement, { host: hostName, kind: 'container' });
+    assert.deepEqual(sandbox.ports, {}, 'nothing is published on this side');
+    assert.equal(sandbox.ssh?.jump?.port, port, 'its sshd is reached through the host');
+    const containers = await docker.listContainers({ all: true, filters: { label: [`${LABELS.owner}=${containerOwner(await env.ownerId(), added)}`] } });
+    assert.equal(containers.length, 1);
+    assert.equal(containers[0]!.Labels[LABELS.id], sandbox.id);
+    assert.deepEqual(parseJson<SandboxRecord[]>(await env.cli(['list', '--json'])).map((record) => record.id), [sandbox.id], 'listed once, as an ssh sandbox');
+
+    const inside = await env.controller.exec(sandbox.id, { command: 'id -un; cat note.txt' });
+    assert.equal(inside.stdout, 'agent\ncarried over\n');
+    const cliExec = await env.cli(['exec', sandbox.name, '--', 'sh', '-c', 'echo via-cli; exit 6']);
+    assert.equal(cliExec.code, 6, cliExec.stderr);
+    assert.equal(cliExec.stdout, 'via-cli\n');
+
+    const config = await fs.readFile(env.store.sshConfigPath, 'utf8');
+    assert.match(config, new RegExp(`^  ProxyJump agent-sandboxes-host-${hostName}$`, 'm'));
+    const login = await run('ssh', ['-F', env.store.sshConfigPath, '-o', 'BatchMode=yes', `sandbox-${sandbox.name}`, 'id -un']);
+    assert.equal(login.code, 0, login.stderr);
+    assert.equal(login.stdout, 'agent\n');
+    const viaCli = await env.cli(['ssh', sandbox.name, '--', 'cat', 'workspace/note.txt']);
+    assert.equal(viaCli.stdout, 'carried over\n', viaCli.stderr);
+  });
+
+  it("refuses the host's Docker engine when the host presents another key", async function () {
+    const host = await new HostRegistry(env.stateDir).get(hostName);
+    const impostor = { ...host, hostKey: generateEd25519('impostor').publicKey };
+    const session = new SshSession(async () => targetFor('impostor', impostor, { privateKey: await fs.readFile(path.join(sshdDir, 'client_key'), 'utf8') }), { connectAttempts: 1 });
+    try {
+      await assert.rejects(dockerOverSsh(impostor, session).ping(), (error: unknown) => isSandboxError(error, 'host-key-mismatch'));
+    } finally {
+      session.close();
+    }
+    const session2 = new SshSession(async () => targetFor('host', host, { privateKey: await fs.readFile(path.join(sshdDir, 'client_key'), 'utf8') }), { connectAttempts: 1 });
+    try {
+      await dockerOverSsh(host, session2).ping();
+    } finally {
+      session2.close();
+    }
+  });
+
+  it('stops, starts and removes the container with the sandbox', async function () {
+    assert.equal((await env.cli(['stop', sandbox.name])).code, 0);
+    assert.equal(parseJson<SandboxRecord>(await env.cli(['status', sandbox.name, '--json'])).state, 'stopped');
+    assert.equal((await env.cli(['start', sandbox.name])).code, 0);
+    assert.equal((await env.cli(['exec', sandbox.name, '--', 'echo', 'back'])).stdout, 'back\n');
+    assert.equal((await env.cli(['rm', sandbox.name])).code, 0);
+    const owner = containerOwner(await env.ownerId(), { name: hostName } as SshHost);
+    assert.deepEqual(await docker.listContainers({ all: true, filters: { label: [`${LABELS.owner}=${owner}`] } }), []);
+    assert.equal((await env.cli(['host', 'rm', hostName])).code, 0);
+    assert.doesNotMatch(await fs.readFile(env.store.sshConfigPath, 'utf8'), /agent-sandboxes-host-/);
+  });
+});
