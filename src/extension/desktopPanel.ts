@@ -96,8 +96,13 @@ export class DesktopPanels implements vscode.Disposable {
     return this.cockpit.records.filter((r) => r.profile.desktop && r.state === 'running').map((r) => ({ id: r.id, name: r.name }));
   }
 
+  /**
+   * Closes every desktop connection. The panels stay open: deactivation comes with a window
+   * reload or close, and the window brings them back (the serializer) when it opens again.
+   */
   dispose(): void {
-    for (const panel of this.panels.values()) panel.panel.dispose();
+    for (const desktop of this.panels.values()) desktop.dispose();
+    this.panels.clear();
     for (const disposable of this.disposables) disposable.dispose();
   }
 }
@@ -108,6 +113,8 @@ export class DesktopPanel {
   /** What the page's Content Security Policy refused (`directive: blocked`): should stay empty. */
   readonly refused: string[] = [];
   private stream?: Duplex;
+  /** Counts connects and closes: a connect still opening when another one or a close comes is dropped. */
+  private attempt = 0;
   private readonly disposables: vscode.Disposable[] = [];
   private captures = new Map<number, (capture: { dataUrl: string; width: number; height: number }) => void>();
   private nextCapture = 1;
@@ -247,6 +254,7 @@ export class DesktopPanel {
 
   private async connect(): Promise<void> {
     this.disconnect();
+    const attempt = this.attempt;
     const record = this.record();
     if (record && record.state !== 'running') {
       this.post({ type: 'closed', reason: this.stoppedReason(record), retry: false });
@@ -256,6 +264,7 @@ export class DesktopPanel {
     try {
       ({ stream } = await loadCore().openDesktopStream(this.cockpit.controller, this.sandboxId));
     } catch (error) {
+      if (attempt !== this.attempt) return;
       this.cockpit.log.warn(`Desktop of ${record?.name ?? this.sandboxId}: ${describeError(error)}`);
       // Stopped before the listing noticed: say so in our words (the core's name the CLI).
       const current = sandboxErrorCode(error) === 'wrong-state' ? await this.cockpit.controller.status(this.sandboxId).catch(() => undefined) : undefined;
@@ -263,8 +272,14 @@ export class DesktopPanel {
       else this.post({ type: 'closed', reason: describeError(error), retry: this.running });
       return;
     }
+    if (attempt !== this.attempt) {
+      stream.destroy();
+      return;
+    }
     this.stream = stream;
-    stream.on('data', (data: Buffer) => this.post({ type: 'data', data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }));
+    stream.on('data', (data: Buffer) => {
+      if (this.stream === stream) this.post({ type: 'data', data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    });
     const ended = () => {
       if (this.stream !== stream) return;
       this.stream = undefined;
@@ -282,6 +297,7 @@ export class DesktopPanel {
   }
 
   private disconnect(): void {
+    this.attempt++;
     const stream = this.stream;
     this.stream = undefined;
     stream?.destroy();
@@ -294,16 +310,26 @@ export class DesktopPanel {
     this.running = running;
     if (!running) {
       this.disconnect();
-      this.post({ type: 'closed', reason: record ? this.stoppedReason(record) : 'The sandbox was deleted; close this panel.', retry: false });
+      const reason = record
+        ? this.stoppedReason(record)
+        : this.cockpit.engine.kind === 'down'
+          ? 'The Docker engine does not answer; the desktop comes back once it does.'
+          : 'The sandbox was deleted; close this panel.';
+      this.post({ type: 'closed', reason, retry: false });
     } else {
       void this.init();
     }
   }
 
-  /** Puts VS Code's clipboard on the desktop's when it changed since we last saw it. */
+  /**
+   * Puts VS Code's clipboard on the desktop's when it changed since we last saw it. Not in a
+   * browser (code-server, vscode.dev): reading the clipboard there needs a permission, and
+   * asking for it on every look at the panel shows an error or a prompt each time.
+   */
   private async sendClipboard(): Promise<void> {
+    if (this.viewOnly || vscode.env.uiKind === vscode.UIKind.Web) return;
     const text = await vscode.env.clipboard.readText();
-    if (!text || text === this.lastClipboard || this.viewOnly) return;
+    if (!text || text === this.lastClipboard) return;
     this.lastClipboard = text;
     this.post({ type: 'clipboard', text });
   }

@@ -19,16 +19,26 @@ const CHROMIUM = '/usr/bin/chromium';
 /** The parts of playwright-core these tests use (its types live outside the extension's dependencies). */
 export interface Page {
   goto(url: string, options?: { timeout?: number }): Promise<unknown>;
+  reload(options?: { timeout?: number }): Promise<unknown>;
   exposeFunction(name: string, fn: (...args: never[]) => unknown): Promise<void>;
   screenshot(options: { path: string; fullPage?: boolean }): Promise<Buffer>;
   keyboard: { press(key: string): Promise<void>; type(text: string, options?: { delay?: number }): Promise<void> };
   locator(selector: string): Locator;
+  frameLocator(selector: string): FrameLocator;
   getByRole(role: string, options?: { name?: string | RegExp; exact?: boolean }): Locator;
   waitForTimeout(ms: number): Promise<void>;
   on(event: 'console', listener: (message: { type(): string; text(): string }) => void): void;
 }
+/** The document inside an iframe (a webview's frames, say). */
+export interface FrameLocator {
+  locator(selector: string): Locator;
+  frameLocator(selector: string): FrameLocator;
+  first(): FrameLocator;
+}
 export interface Locator {
-  click(options?: { button?: 'left' | 'right'; timeout?: number }): Promise<void>;
+  click(options?: { button?: 'left' | 'right'; timeout?: number; position?: { x: number; y: number } }): Promise<void>;
+  hover(options?: { timeout?: number }): Promise<void>;
+  getAttribute(name: string, options?: { timeout?: number }): Promise<string | null>;
   waitFor(options?: { state?: 'visible' | 'hidden' | 'attached' | 'detached'; timeout?: number }): Promise<void>;
   first(): Locator;
   filter(options: { hasText?: string | RegExp }): Locator;

@@ -1,14 +1,13 @@
 import * as assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { Writable } from 'node:stream';
 import { WebSocket } from 'ws';
 import { SandboxController } from '../../src/core/controller';
 import { VNC_PORT, captureDesktop } from '../../src/core/desktop';
 import { serveDesktop } from '../../src/core/desktop/server';
 import { ensureSandboxImage } from '../../src/core/images';
 import type { SandboxRecord } from '../../src/core/model';
-import { TestEnvironment, docker, tempDir, uniqueName } from './helpers';
+import { TestEnvironment, docker, rootExec, tempDir, uniqueName } from './helpers';
 
 /** Distinct colours in a frame: a blank (black or single-colour) screen has one or two. */
 function distinctColours(rgb: Buffer): number {
@@ -17,15 +16,6 @@ function distinctColours(rgb: Buffer): number {
   return seen.size;
 }
 
-async function rootExec(record: SandboxRecord, script: string): Promise<string> {
-  const exec = await docker.getContainer(record.providerRef!).exec({ Cmd: ['sh', '-c', script], User: 'root', AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  const chunks: Buffer[] = [];
-  const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => (chunks.push(chunk), done()) });
-  docker.modem.demuxStream(stream, sink, sink);
-  await new Promise((resolve) => stream.on('end', resolve));
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 async function eventually<T>(probe: () => Promise<T | undefined>, what: string, ms = 60_000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -69,7 +59,7 @@ describe('desktop sandboxes', function () {
     assert.deepEqual(Object.keys(details.NetworkSettings.Ports ?? {}).sort(), ['22/tcp']);
     // Listening sockets (state 0A) on the VNC port: every one on a loopback address.
     const port = VNC_PORT.toString(16).toUpperCase().padStart(4, '0');
-    const bound = await rootExec(sandbox, `cat /proc/net/tcp /proc/net/tcp6 | awk '$4 == "0A" && $2 ~ /:${port}$/ {print $2}'`);
+    const bound = await rootExec(sandbox.providerRef!, `cat /proc/net/tcp /proc/net/tcp6 | awk '$4 == "0A" && $2 ~ /:${port}$/ {print $2}'`);
     const addresses = bound.trim().split(/\s+/).filter(Boolean).map((address) => address.split(':')[0]);
     assert.ok(addresses.length > 0, 'something listens on the VNC port');
     for (const address of addresses) {
@@ -91,8 +81,8 @@ describe('desktop sandboxes', function () {
   });
 
   it('brings back a part of the desktop that died', async function () {
-    await rootExec(sandbox, 'kill -9 $(pgrep -x Xvfb)');
-    await eventually(async () => ((await rootExec(sandbox, 'pgrep -x Xvfb || true')).trim() ? true : undefined), 'Xvfb to be started again');
+    await rootExec(sandbox.providerRef!, 'kill -9 $(pgrep -x Xvfb)');
+    await eventually(async () => ((await rootExec(sandbox.providerRef!, 'pgrep -x Xvfb || true')).trim() ? true : undefined), 'Xvfb to be started again');
     await drawnDesktop(controller, sandbox.id);
   });
 
@@ -140,7 +130,7 @@ describe('desktop sandboxes', function () {
     const [repo, tag] = snapshot.split(':');
     await docker.getContainer(sandbox.providerRef!).commit({ repo, tag });
     try {
-      const lock = await rootExec(sandbox, 'ls /tmp/.X1-lock');
+      const lock = await rootExec(sandbox.providerRef!, 'ls /tmp/.X1-lock');
       assert.match(lock, /\.X1-lock/, 'the snapshot holds the running X server lock');
       const clone = await controller.create({ name: uniqueName('clone'), profile: { desktop: '1024x768', image: snapshot } });
       await drawnDesktop(controller, clone.id);

@@ -1,7 +1,8 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Writable } from 'node:stream';
 import Dockerode from 'dockerode';
 import { SandboxController } from '../../src/core/controller';
 import { ensureSandboxImage } from '../../src/core/images';
@@ -89,4 +90,37 @@ export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undef
     if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/**
+ * A script as root in a container over the engine's API: the channel a test trusts to look at
+ * (or tamper with, playing the attacker) a sandbox or a stand-in host. Rejects on a non-zero exit.
+ */
+export async function rootExec(containerId: string, script: string): Promise<string> {
+  const exec = await docker.getContainer(containerId).exec({ Cmd: ['sh', '-c', script], User: 'root', AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  const chunks: Buffer[] = [];
+  const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => (chunks.push(chunk), done()) });
+  docker.modem.demuxStream(stream, sink, sink);
+  await new Promise((resolve) => stream.on('end', resolve));
+  const output = Buffer.concat(chunks).toString();
+  const { ExitCode } = await exec.inspect();
+  if (ExitCode !== 0) throw new Error(`\`${script}\` exited ${ExitCode} in ${containerId.slice(0, 12)}: ${output}`);
+  return output;
+}
+
+export interface ProgramRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A local program's exit code and output; never rejects. */
+export function runProgram(command: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<ProgramRun> {
+  return new Promise((resolve) => {
+    execFile(command, args, { env: { ...process.env, ...options.env }, timeout: 60_000 }, (error, stdout, stderr) => {
+      const code: unknown = error ? (error as { code?: unknown }).code : 0;
+      resolve({ code: typeof code === 'number' ? code : null, stdout, stderr });
+    });
+  });
 }

@@ -1,41 +1,15 @@
 import * as assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { Writable } from 'node:stream';
 import { SandboxController } from '../../src/core/controller';
 import { isSandboxError } from '../../src/core/errors';
 import type { SandboxRecord } from '../../src/core/model';
 import { DockerProvider } from '../../src/core/providers/docker';
-import { CLI, TestEnvironment, docker, ensureImage, tempDir, uniqueName } from './helpers';
+import { CLI, TestEnvironment, docker, ensureImage, rootExec, runProgram, tempDir, uniqueName } from './helpers';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(command, args, { env: { ...process.env, ...options.env }, timeout: 60_000 }, (error, stdout, stderr) => {
-      const code: unknown = error ? (error as { code?: unknown }).code : 0;
-      resolve({ code: typeof code === 'number' ? code : null, stdout, stderr });
-    });
-  });
-}
 
-/** Root inside the sandbox over the engine's API: the channel a test trusts to play the attacker. */
-async function asRoot(record: SandboxRecord, script: string): Promise<string> {
-  const exec = await docker.getContainer(record.providerRef!).exec({ Cmd: ['sh', '-c', script], User: 'root', AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  const chunks: Buffer[] = [];
-  const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => (chunks.push(chunk), done()) });
-  docker.modem.demuxStream(stream, sink, sink);
-  await new Promise((resolve) => stream.on('end', resolve));
-  const { ExitCode } = await exec.inspect();
-  assert.equal(ExitCode, 0, Buffer.concat(chunks).toString());
-  return Buffer.concat(chunks).toString();
-}
 
 async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, ms = 15_000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -66,7 +40,7 @@ describe('SSH into sandboxes', function () {
     await env.dispose();
   });
 
-  const ssh = (...args: string[]) => run('ssh', ['-F', configFile, '-o', 'BatchMode=yes', ...args]);
+  const ssh = (...args: string[]) => runProgram('ssh', ['-F', configFile, '-o', 'BatchMode=yes', ...args]);
 
   it("lets OpenSSH's own client log in with our config and nothing else", async function () {
     const login = await ssh(alias, 'id -un; echo "$SSH_CONNECTION" | cut -d" " -f3');
@@ -80,17 +54,17 @@ describe('SSH into sandboxes', function () {
       assert.equal((await fs.stat(file)).mode & 0o777, 0o600, `${file} is 0600`);
     }
     // The pinned key is the sandbox's real one: compare with what the engine's API shows.
-    const served = (await asRoot(sandbox, 'cat /etc/ssh/ssh_host_ed25519_key.pub')).split(' ').slice(0, 2).join(' ');
+    const served = (await rootExec(sandbox.providerRef!, 'cat /etc/ssh/ssh_host_ed25519_key.pub')).split(' ').slice(0, 2).join(' ');
     assert.ok((await fs.readFile(env.store.knownHostsPath, 'utf8')).includes(served));
 
     // Only our key, only the agent user, only public keys.
     assert.equal((await ssh('-o', 'User=root', alias, 'true')).code, 255);
     assert.equal((await ssh('-o', 'PreferredAuthentications=password,keyboard-interactive', alias, 'true')).code, 255);
     const stranger = path.join(tempDir('ssh-stranger-'), 'key');
-    assert.equal((await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', stranger])).code, 0);
+    assert.equal((await runProgram('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', stranger])).code, 0);
     const strangerConfig = `${stranger}.config`;
     await fs.writeFile(strangerConfig, (await fs.readFile(configFile, 'utf8')).replace(/^ {2}IdentityFile .*$/gm, `  IdentityFile ${stranger}`));
-    assert.equal((await run('ssh', ['-F', strangerConfig, '-o', 'BatchMode=yes', alias, 'true'])).code, 255, 'another key is refused');
+    assert.equal((await runProgram('ssh', ['-F', strangerConfig, '-o', 'BatchMode=yes', alias, 'true'])).code, 255, 'another key is refused');
   });
 
   it('runs `sandbox ssh NAME -- CMD` with the command status, and prints the command with --json', async function () {
@@ -105,7 +79,7 @@ describe('SSH into sandboxes', function () {
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => controller.exec(sandbox.id, { command: `sleep 0.2; echo ${i}` })));
     assert.deepEqual(results.map((r) => r.stdout.trim()), Array.from({ length: 20 }, (_, i) => String(i)));
     // sshd runs two processes per connection: "sshd: agent [priv]" and "sshd: agent@notty".
-    const connections = await asRoot(sandbox, "ps -eo args | grep -c '^sshd: agent@' || true");
+    const connections = await rootExec(sandbox.providerRef!, "ps -eo args | grep -c '^sshd: agent@' || true");
     assert.equal(connections.trim(), '1', 'one connection for this client');
   });
 
@@ -143,17 +117,17 @@ describe('SSH into sandboxes', function () {
     // 1. The sandbox's sshd process for our connection dies.
     const running = controller.exec(sandbox.id, { command: 'sleep 31' });
     running.catch(() => undefined); // asserted below
-    await waitFor(async () => ((await asRoot(sandbox, 'pgrep -f "^sleep 31" || true')).trim() ? true : undefined), 'the command');
-    await asRoot(sandbox, "for pid in $(ps -eo pid,args | awk '$2 ~ /^sshd:/ && $3 ~ /^agent/ {print $1}'); do kill $pid; done");
+    await waitFor(async () => ((await rootExec(sandbox.providerRef!, 'pgrep -f "^sleep 31" || true')).trim() ? true : undefined), 'the command');
+    await rootExec(sandbox.providerRef!, "for pid in $(ps -eo pid,args | awk '$2 ~ /^sshd:/ && $3 ~ /^agent/ {print $1}'); do kill $pid; done");
     await assert.rejects(running, (error: unknown) => isSandboxError(error, 'connection-lost') && /lost/.test(error.message));
     assert.equal((await controller.exec(sandbox.id, { command: 'echo back' })).stdout, 'back\n');
     // What the cut-off command left running is stopped once connected again.
-    await waitFor(async () => ((await asRoot(sandbox, 'pgrep -f "^sleep 31" || true')).trim() === '' ? true : undefined), 'the orphan to be killed');
+    await waitFor(async () => ((await rootExec(sandbox.providerRef!, 'pgrep -f "^sleep 31" || true')).trim() === '' ? true : undefined), 'the orphan to be killed');
 
     // 2. The sandbox freezes (paused): only keepalives can tell.
     const frozen = controller.exec(sandbox.id, { command: 'sleep 32' });
     frozen.catch(() => undefined); // asserted below
-    await waitFor(async () => ((await asRoot(sandbox, 'pgrep -f "^sleep 32" || true')).trim() ? true : undefined), 'the command');
+    await waitFor(async () => ((await rootExec(sandbox.providerRef!, 'pgrep -f "^sleep 32" || true')).trim() ? true : undefined), 'the command');
     await docker.getContainer(sandbox.providerRef!).pause();
     try {
       const started = Date.now();
@@ -167,7 +141,7 @@ describe('SSH into sandboxes', function () {
     // 3. The sandbox restarts under a running command (its SSH port may change).
     const restarted = controller.exec(sandbox.id, { command: 'sleep 33' });
     restarted.catch(() => undefined); // asserted below
-    await waitFor(async () => ((await asRoot(sandbox, 'pgrep -f "^sleep 33" || true')).trim() ? true : undefined), 'the command');
+    await waitFor(async () => ((await rootExec(sandbox.providerRef!, 'pgrep -f "^sleep 33" || true')).trim() ? true : undefined), 'the command');
     await docker.getContainer(sandbox.providerRef!).restart({ t: 1 });
     await assert.rejects(restarted, (error: unknown) => isSandboxError(error, 'connection-lost'));
     assert.equal((await controller.exec(sandbox.id, { command: 'echo restarted' })).stdout, 'restarted\n');
@@ -182,7 +156,7 @@ describe('SSH into sandboxes', function () {
     const installed = await env.cli(['ssh-config', '--install', '--file', userConfig, '--json']);
     assert.equal(installed.code, 0, installed.stderr);
     assert.equal(JSON.parse(installed.stdout).changed, true);
-    const login = await run('ssh', ['-F', userConfig, '-o', 'BatchMode=yes', alias, 'echo via-include']);
+    const login = await runProgram('ssh', ['-F', userConfig, '-o', 'BatchMode=yes', alias, 'echo via-include']);
     assert.equal(login.stdout, 'via-include\n', login.stderr);
     assert.equal((await fs.stat(userConfig)).mode & 0o777, 0o640);
     const removed = await env.cli(['ssh-config', '--uninstall', '--file', userConfig]);
@@ -193,7 +167,7 @@ describe('SSH into sandboxes', function () {
   it('refuses a sandbox whose host key changed, in our client and in OpenSSH, and never re-trusts it', async function () {
     const pinned = await fs.readFile(env.store.knownHostsPath, 'utf8');
     // An attacker inside replaces the key; the sandbox's sshd presents it after a restart.
-    await asRoot(sandbox, "rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key");
+    await rootExec(sandbox.providerRef!, "rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key");
     await controller.stop(sandbox.id);
     await controller.start(sandbox.id);
     await assert.rejects(controller.exec(sandbox.id, { command: 'true' }), (error: unknown) => {

@@ -1,9 +1,8 @@
 import * as assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { Writable } from 'node:stream';
 import { isSandboxError } from '../../src/core/errors';
 import { HostRegistry, type SshHost } from '../../src/core/hosts/registry';
 import type { SandboxRecord } from '../../src/core/model';
@@ -11,37 +10,12 @@ import { containerOwner, dockerOverSsh } from '../../src/core/providers/sshHost'
 import { fingerprint, generateEd25519 } from '../../src/core/ssh/keys';
 import { SshSession, targetFor } from '../../src/core/ssh/session';
 import { LABELS } from '../../src/core/providers/labels';
-import { TestEnvironment, docker, ensureImage, tempDir, uniqueName, waitFor } from './helpers';
+import { TestEnvironment, docker, ensureImage, rootExec, runProgram, tempDir, uniqueName, waitFor, type ProgramRun } from './helpers';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function run(command: string, args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(command, args, { timeout: 60_000 }, (error, stdout, stderr) => {
-      const code: unknown = error ? (error as { code?: unknown }).code : 0;
-      resolve({ code: typeof code === 'number' ? code : null, stdout, stderr });
-    });
-  });
-}
 
-/** Root in a container over the engine's API: how a test looks at (or tampers with) the stand-in host. */
-async function asRoot(containerId: string, script: string): Promise<string> {
-  const exec = await docker.getContainer(containerId).exec({ Cmd: ['sh', '-c', script], User: 'root', AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  const chunks: Buffer[] = [];
-  const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => (chunks.push(chunk), done()) });
-  docker.modem.demuxStream(stream, sink, sink);
-  await new Promise((resolve) => stream.on('end', resolve));
-  const { ExitCode } = await exec.inspect();
-  assert.equal(ExitCode, 0, Buffer.concat(chunks).toString());
-  return Buffer.concat(chunks).toString();
-}
 
-function parseJson<T>(result: Run): T {
+function parseJson<T>(result: ProgramRun): T {
   assert.equal(result.code, 0, `exit ${result.code}: ${result.stderr}${result.stdout}`);
   return JSON.parse(result.stdout) as T;
 }
@@ -74,8 +48,8 @@ describe('SSH hosts: directory sandboxes on a machine without Docker', function 
   });
 
   const addArgs = () => ['host', 'add', hostName, '--host', '127.0.0.1', '--port', String(standIn.ports['22']), '--user', 'agent', '--identity', identity];
-  const sandboxesOnHost = async () => (await asRoot(standIn.providerRef!, 'ls -A /home/agent/.agent-sandboxes/sandboxes 2>/dev/null || true')).split('\n').filter(Boolean);
-  const processes = async (pattern: string) => (await asRoot(standIn.providerRef!, `ps -eo args | grep -c '^${pattern}' || true`)).trim();
+  const sandboxesOnHost = async () => (await rootExec(standIn.providerRef!, 'ls -A /home/agent/.agent-sandboxes/sandboxes 2>/dev/null || true')).split('\n').filter(Boolean);
+  const processes = async (pattern: string) => (await rootExec(standIn.providerRef!, `ps -eo args | grep -c '^${pattern}' || true`)).trim();
 
   it('adds a host only when its key is confirmed: no or a wrong --fingerprint saves nothing', async function () {
     const unconfirmed = await env.cli(addArgs());
@@ -171,7 +145,7 @@ describe('SSH hosts: directory sandboxes on a machine without Docker', function 
 
   it("lets OpenSSH log in with our config, and `sandbox ssh` lands in the sandbox's folder", async function () {
     const configFile = env.store.sshConfigPath;
-    const login = await run('ssh', ['-F', configFile, '-o', 'BatchMode=yes', `sandbox-${a.name}`, 'true']);
+    const login = await runProgram('ssh', ['-F', configFile, '-o', 'BatchMode=yes', `sandbox-${a.name}`, 'true']);
     assert.equal(login.code, 0, login.stderr);
     const config = await fs.readFile(configFile, 'utf8');
     assert.ok(config.includes(`  IdentityFile ${identity}`), 'the host identity, not a key of ours');
@@ -187,7 +161,7 @@ describe('SSH hosts: directory sandboxes on a machine without Docker', function 
       'kill -HUP "$(cat /run/sshd.pid)"',
     ].join(' && ');
     const restore = 'cp -p /root/saved_key /etc/ssh/ssh_host_ed25519_key && cp -p /root/saved_key.pub /etc/ssh/ssh_host_ed25519_key.pub && kill -HUP "$(cat /run/sshd.pid)"';
-    await asRoot(standIn.providerRef!, swap);
+    await rootExec(standIn.providerRef!, swap);
     try {
       const refused = await waitFor(async () => {
         const result = await env.cli(['exec', a.name, '--json', '--', 'true']);
@@ -196,7 +170,7 @@ describe('SSH hosts: directory sandboxes on a machine without Docker', function 
       const error = JSON.parse(refused.stdout).error as { code: string; message: string };
       assert.equal(error.code, 'host-key-mismatch', error.message);
       assert.ok(error.message.includes(presented), error.message);
-      const openssh = await run('ssh', ['-F', env.store.sshConfigPath, '-o', 'BatchMode=yes', `sandbox-${a.name}`, 'true']);
+      const openssh = await runProgram('ssh', ['-F', env.store.sshConfigPath, '-o', 'BatchMode=yes', `sandbox-${a.name}`, 'true']);
       assert.equal(openssh.code, 255);
       assert.match(openssh.stderr, /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
       // The listing says why instead of calling the sandboxes gone.
@@ -208,7 +182,7 @@ describe('SSH hosts: directory sandboxes on a machine without Docker', function 
       const saved = JSON.parse(await fs.readFile(path.join(env.stateDir, 'hosts', `${hostName}.json`), 'utf8')) as SshHost;
       assert.equal(saved.fingerprint, presented, 'the pinned key is unchanged');
     } finally {
-      await asRoot(standIn.providerRef!, restore);
+      await rootExec(standIn.providerRef!, restore);
     }
     await waitFor(async () => ((await env.cli(['exec', a.name, '--', 'true'])).code === 0 ? true : undefined), 15_000, 'the pinned key again');
     assert.equal(parseJson<SandboxRecord[]>(await env.cli(['list', '--json'])).every((record) => record.state === 'running'), true);
@@ -284,7 +258,7 @@ describe('SSH hosts: containers on a host with Docker', function () {
     await ensureImage();
     port = await freePort();
     for (const key of ['host_key', 'client_key']) {
-      const made = await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', key, '-f', path.join(sshdDir, key)]);
+      const made = await runProgram('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', key, '-f', path.join(sshdDir, key)]);
       assert.equal(made.code, 0, made.stderr);
     }
     await fs.copyFile(path.join(sshdDir, 'client_key.pub'), path.join(sshdDir, 'authorized_keys'));
@@ -362,7 +336,7 @@ describe('SSH hosts: containers on a host with Docker', function () {
 
     const config = await fs.readFile(env.store.sshConfigPath, 'utf8');
     assert.match(config, new RegExp(`^  ProxyJump agent-sandboxes-host-${hostName}$`, 'm'));
-    const login = await run('ssh', ['-F', env.store.sshConfigPath, '-o', 'BatchMode=yes', `sandbox-${sandbox.name}`, 'id -un']);
+    const login = await runProgram('ssh', ['-F', env.store.sshConfigPath, '-o', 'BatchMode=yes', `sandbox-${sandbox.name}`, 'id -un']);
     assert.equal(login.code, 0, login.stderr);
     assert.equal(login.stdout, 'agent\n');
     const viaCli = await env.cli(['ssh', sandbox.name, '--', 'cat', 'workspace/note.txt']);

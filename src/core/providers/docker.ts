@@ -21,6 +21,8 @@ export interface DockerProviderOptions {
    * engine exec per command, which is all a short-lived process (the CLI) needs.
    */
   execChannel?: 'agent' | 'docker';
+  /** How long a ping may take before the engine counts as down; an engine across SSH needs longer. */
+  pingTimeoutMs?: number;
 }
 
 type ContainerSummary = Dockerode.ContainerInfo;
@@ -33,8 +35,11 @@ export class DockerProvider implements Provider {
   private engineInfo?: Promise<{ cpus: number; memory: number }>;
   private readonly execAgents?: ExecAgentChannels;
 
+  private readonly pingTimeoutMs: number;
+
   constructor(options: DockerProviderOptions = {}) {
     this.docker = options.docker ?? new Dockerode();
+    this.pingTimeoutMs = options.pingTimeoutMs ?? PING_TIMEOUT_MS;
     if ((options.execChannel ?? 'agent') === 'agent') this.execAgents = new ExecAgentChannels(this.docker);
   }
 
@@ -46,7 +51,7 @@ export class DockerProvider implements Provider {
 
   async ping(signal?: AbortSignal): Promise<void> {
     try {
-      await withTimeout((this.docker.ping as (options: object) => Promise<unknown>).call(this.docker, { abortSignal: signal }), PING_TIMEOUT_MS);
+      await withTimeout((this.docker.ping as (options: object) => Promise<unknown>).call(this.docker, { abortSignal: signal }), this.pingTimeoutMs);
     } catch (error) {
       throw this.unavailable(error);
     }

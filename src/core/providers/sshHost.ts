@@ -86,7 +86,8 @@ export class SshHostProvider implements Provider {
   private engine(host: SshHost): DockerProvider {
     let engine = this.engines.get(host.name);
     if (!engine) {
-      engine = new DockerProvider({ docker: dockerOverSsh(host, this.session(host)), execChannel: 'docker' });
+      // Each engine request may open a channel, which starts the host user's login shell: patience.
+      engine = new DockerProvider({ docker: dockerOverSsh(host, this.session(host)), execChannel: 'docker', pingTimeoutMs: 20_000 });
       this.engines.set(host.name, engine);
     }
     return engine;

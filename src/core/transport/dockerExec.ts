@@ -4,7 +4,7 @@ import { finished } from 'node:stream/promises';
 import type Dockerode from 'dockerode';
 import { SandboxError } from '../errors';
 import { DEFAULT_MAX_OUTPUT_BYTES, type ExecRequest, type ExecResult } from '../model';
-import { OutputCollector, STREAM_CLOSE_GRACE_MS, TERMINATION_GRACE_MS, finishedResult, looksLikeStartFailure, startFailure } from './output';
+import { OutputCollector, STREAM_CLOSE_GRACE_MS, finishedResult, terminateTree, looksLikeStartFailure, startFailure } from './output';
 
 /** Environment marker given to every exec: children inherit it, so the whole tree can be found and killed. */
 export const EXEC_MARKER_ENV = 'SANDBOX_EXEC_ID';
@@ -177,13 +177,7 @@ async function killProcessTree(
     return (await exec.inspect()).ExitCode !== 3;
   };
   const send = async (sig: 'TERM' | 'KILL') => (await Promise.all(users.map((user) => sendAs(user, sig)))).some(Boolean);
-  await send('TERM');
-  const graceEnd = Date.now() + TERMINATION_GRACE_MS;
-  while (!hasEnded() && Date.now() < graceEnd) await delay(20);
-  for (let round = 0; round < 50; round++) {
-    if (!(await send('KILL'))) return;
-    await delay(20);
-  }
+  await terminateTree(send, hasEnded);
 }
 
 function delay(ms: number): Promise<void> {

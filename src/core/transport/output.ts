@@ -113,3 +113,22 @@ export function finishedResult(
     cancelled: outcome.cancelled,
   };
 }
+
+/**
+ * SIGTERM to a process tree, a grace period while it has not ended, then SIGKILL until no
+ * process of it is left (a dying tree may still fork). `send` signals every process of the
+ * tree and says whether it found any.
+ */
+export async function terminateTree(send: (signal: 'TERM' | 'KILL') => Promise<boolean>, hasEnded: () => boolean): Promise<void> {
+  await send('TERM');
+  const graceEnd = Date.now() + TERMINATION_GRACE_MS;
+  while (!hasEnded() && Date.now() < graceEnd) await pause(20);
+  for (let round = 0; round < 50; round++) {
+    if (!(await send('KILL'))) return;
+    await pause(20);
+  }
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

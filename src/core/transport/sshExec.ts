@@ -5,7 +5,7 @@ import { SandboxError } from '../errors';
 import { DEFAULT_MAX_OUTPUT_BYTES, type ExecRequest, type ExecResult } from '../model';
 import type { SshSession } from '../ssh/session';
 import { EXEC_MARKER_ENV, KILL_TREE_SCRIPT, commandArgv } from './dockerExec';
-import { OutputCollector, STREAM_CLOSE_GRACE_MS, TERMINATION_GRACE_MS, finishedResult, startFailureError, type StartFailureReason } from './output';
+import { OutputCollector, STREAM_CLOSE_GRACE_MS, finishedResult, terminateTree, startFailureError, type StartFailureReason } from './output';
 
 /** How the wrapper reports a program that could not start; never reaches the caller's stderr. */
 const START_FAILURE_PREFIX = '\x1esandbox-start-failure ';
@@ -227,13 +227,7 @@ export async function killProcessesWithEnv(session: SshSession, assignment: stri
     const codes = await Promise.all([run(args(sig)), run(['sudo', '-n', ...args(sig)])]);
     return codes.some((code) => code === 0);
   };
-  await send('TERM');
-  const graceEnd = Date.now() + TERMINATION_GRACE_MS;
-  while (!hasEnded() && Date.now() < graceEnd) await delay(20);
-  for (let round = 0; round < 50; round++) {
-    if (!(await send('KILL'))) return;
-    await delay(20);
-  }
+  await terminateTree(send, hasEnded);
 }
 
 function delay(ms: number): Promise<void> {
