@@ -102,16 +102,19 @@ describe('Desktops in VS Code: the viewer in a webview panel', function () {
     const status = await panel.waitForStatus((s) => s.state === 'connected', PATIENCE_MS);
     assert.deepEqual([status.width, status.height], [1024, 768]);
     assert.equal(status.viewOnly, true);
-    // The desktop draws itself a few seconds after the sandbox starts: compare once it has.
+    // The desktop draws itself a few seconds after the sandbox starts: compare once it has
+    // settled (two screenshots of the sandbox around the viewer's capture agree).
     let last = '';
     const { difference, colours } = await waitFor(
       async () => {
+        const before = await captureDesktop(api.cockpit.controller, first.id);
         const shown = await viewerImage(panel);
         const frame = await captureDesktop(api.cockpit.controller, first.id);
+        const settled = meanDifference(before, frame) < 0.5;
         const difference = meanDifference(shown, frame);
         const colours = distinctColours(shown);
-        last = `${colours} colours, mean difference ${difference.toFixed(2)} from the sandbox's own screenshot`;
-        return colours >= 16 && difference < 10 ? { difference, colours } : undefined;
+        last = `${colours} colours, mean difference ${difference.toFixed(2)} from the sandbox's own screenshot${settled ? '' : ', still drawing'}`;
+        return settled && colours >= 16 && difference < 10 ? { difference, colours } : undefined;
       },
       () => `the viewer to show the sandbox's desktop (last: ${last})`,
     );

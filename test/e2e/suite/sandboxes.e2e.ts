@@ -48,7 +48,8 @@ describe('Agent Sandboxes in the VS Code extension host', () => {
   let api: SandboxesApi;
   const name = `e2e-${process.pid.toString(36)}`;
 
-  it('activates lazily and quickly, registering every contributed command', async () => {
+  // How long activation takes is printed here for the record; speed targets live in bench/.
+  it('activates lazily, registering every contributed command', async () => {
     const extension = vscode.extensions.getExtension<SandboxesApi>(EXTENSION_ID);
     assert.ok(extension, `${EXTENSION_ID} is not loaded`);
     const wasActive = extension.isActive;
@@ -56,7 +57,6 @@ describe('Agent Sandboxes in the VS Code extension host', () => {
     api = await extension.activate();
     const total = performance.now() - started;
     note(`      activation: ${api.activationMs.toFixed(1)} ms in activate(), ${total.toFixed(1)} ms with loading the bundle${wasActive ? ' (was already active)' : ''}`);
-    assert.ok(api.activationMs < 50, `activate() took ${api.activationMs} ms`);
     const contributed = (extension.packageJSON.contributes.commands as { command: string }[]).map((c) => c.command);
     const registered = new Set(await vscode.commands.getCommands(true));
     for (const command of contributed) assert.ok(registered.has(command), `${command} is not registered`);
