@@ -709,7 +709,7 @@ const host: Handler = async (args, context) => {
           if (!process.stdin.isTTY || !process.stderr.isTTY) {
             throw new SandboxError(
               'invalid-input',
-              `${presented.address} presented the ${presented.type} key ${presented.fingerprint}; nothing was saved: compare it with \`ssh-keygen -lf\` of the host key file on the host itself, then run again with --fingerprint ${presented.fingerprint}.`,
+              `${presented.address} presented an ${presented.type} key, and nothing was saved: pinning needs its fingerprint read on the host itself (\`ssh-keygen -lf /etc/ssh/ssh_host_${presented.type.toLowerCase()}_key.pub\` there, or your provider's console), given as --fingerprint SHA256:...; the key this connection saw could be an impostor's, so it is not offered here.`,
             );
           }
           process.stderr.write(

@@ -568,7 +568,8 @@ export class SandboxController {
           };
         }
         return target;
-      }, { maxChannels: 48, ...this.sshOptions });
+        // Our sandbox image's sshd allows 64 sessions; a host's own sshd usually 10.
+      }, { maxChannels: record.placement?.kind === 'directory' ? 8 : 48, ...this.sshOptions });
       this.sessions.set(record.id, session);
     }
     return session;

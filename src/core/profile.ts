@@ -63,6 +63,10 @@ export function parseGeometry(text: string): [number, number] {
 
 const NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
 
+export function isValidName(name: string): boolean {
+  return NAME_PATTERN.test(name);
+}
+
 export function validateName(name: string): void {
   if (!NAME_PATTERN.test(name)) {
     throw new SandboxError(

@@ -4,3 +4,4 @@ export { desktopImageTag, sandboxImageTag } from '../core/images';
 // The store pulls in the SSH key generator (ssh2): too heavy for dist/extension.js.
 export { StateStore, defaultStateDir } from '../core/store/stateStore';
 export { openDesktopStream, runningTasks, screenshot } from '../core/desktop';
+export { landingCommand } from '../core/hosts/directory';

@@ -9,6 +9,9 @@ import type { Cockpit } from './cockpit';
 import { COMMAND_IDS, DESKTOP_VIEW_TYPE } from './commandIds';
 import { loadCore, sandboxErrorCode } from './lazyCore';
 
+/** Longer clipboard text from a desktop is dropped. */
+const MAX_CLIPBOARD_CHARS = 1024 * 1024;
+
 /** What a restored panel remembers across a window reload (the viewer keeps it with setState). */
 interface PanelState {
   sandboxId: string;
@@ -188,6 +191,9 @@ export class DesktopPanel {
         this.disconnect();
         break;
       case 'clipboard':
+        // Text the desktop copied reaches VS Code's clipboard only while the person is driving
+        // that desktop (its panel in front, view-only off): a sandbox cannot swap what they paste.
+        if (!this.panel.active || this.viewOnly !== false || message.text.length > MAX_CLIPBOARD_CHARS) break;
         this.lastClipboard = message.text;
         await vscode.env.clipboard.writeText(message.text);
         break;

@@ -44,9 +44,15 @@ export async function openDesktopStream(controller: SandboxController, ref: stri
 /** One frame of the sandbox's desktop, read over SSH. */
 export async function captureDesktop(controller: SandboxController, ref: string, signal?: AbortSignal): Promise<Frame> {
   const { stream } = await openDesktopStream(controller, ref, { signal });
+  const onAbort = () => stream.destroy(new Error('cancelled'));
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
     return await captureFrame(stream);
+  } catch (error) {
+    if (signal?.aborted) throw new SandboxError('cancelled', 'The screenshot was cancelled.');
+    throw error;
   } finally {
+    signal?.removeEventListener('abort', onAbort);
     stream.destroy();
   }
 }

@@ -56,7 +56,27 @@ class ExactReader {
  * Takes one full frame from a VNC server (RFB 3.8, no authentication: the server listens on
  * the sandbox's own loopback and is reached only inside SSH), in raw 32-bit pixels.
  */
-export async function captureFrame(stream: Duplex): Promise<Frame> {
+export async function captureFrame(stream: Duplex, options: { timeoutMs?: number } = {}): Promise<Frame> {
+  // The sandbox is not trusted: a server that stalls is given up on, and no size it sends is
+  // believed beyond what the screen it announced can hold.
+  const timer = setTimeout(
+    () => stream.destroy(new Error(`no full frame within ${(options.timeoutMs ?? 20_000) / 1000} s`)),
+    options.timeoutMs ?? 20_000,
+  );
+  try {
+    return await readFrame(stream);
+  } catch (error) {
+    if (error instanceof SandboxError) throw error;
+    throw new SandboxError('provider-error', `Could not read the sandbox's desktop (${(error as Error).message}); check it with \`sandbox logs\`.`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const MAX_NAME_BYTES = 4096;
+const MAX_PIXELS = 7680 * 4320;
+
+async function readFrame(stream: Duplex): Promise<Frame> {
   const reader = new ExactReader(stream);
   const fail = (why: string) => new SandboxError('provider-error', `The sandbox's VNC server ${why}; check its desktop with \`sandbox logs\`.`);
 
@@ -77,7 +97,10 @@ export async function captureFrame(stream: Duplex): Promise<Frame> {
   const init = await reader.read(24);
   const width = init.readUInt16BE(0);
   const height = init.readUInt16BE(2);
-  const name = (await reader.read(init.readUInt32BE(20))).toString('utf8');
+  if (width === 0 || height === 0 || width * height > MAX_PIXELS) throw fail(`announced a ${width}x${height} screen`);
+  const nameLength = init.readUInt32BE(20);
+  if (nameLength > MAX_NAME_BYTES) throw fail(`announced a ${nameLength}-byte desktop name`);
+  const name = (await reader.read(nameLength)).toString('utf8');
 
   // 32 bits per pixel, little-endian, 8 bits per channel at shifts 16/8/0: B G R x in memory.
   const pixelFormat = Buffer.from([0, 0, 0, 0, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0]);
@@ -103,12 +126,12 @@ export async function captureFrame(stream: Duplex): Promise<Frame> {
         const h = header.readUInt16BE(6);
         const encoding = header.readInt32BE(8);
         if (encoding !== 0) throw fail(`sent encoding ${encoding} though only raw pixels were asked for`);
+        if (x + w > width || y + h > height) throw fail(`sent a rectangle outside its ${width}x${height} screen`);
         const pixels = await reader.read(w * h * 4);
         for (let row = 0; row < h; row++) {
           for (let col = 0; col < w; col++) {
             const from = (row * w + col) * 4;
             const to = ((y + row) * width + (x + col)) * 3;
-            if (to + 2 >= rgb.length) continue;
             rgb[to] = pixels[from + 2]!;
             rgb[to + 1] = pixels[from + 1]!;
             rgb[to + 2] = pixels[from]!;
@@ -116,6 +139,8 @@ export async function captureFrame(stream: Duplex): Promise<Frame> {
         }
         covered += w * h;
       }
+      // An update that left part of the screen out: ask for the whole screen again.
+      if (covered < width * height) stream.write(request);
     } else if (type === 1) {
       const header = await reader.read(5);
       await reader.read(header.readUInt16BE(3) * 6);

@@ -74,7 +74,15 @@ export async function serveDesktop(
   });
   const common = { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer', 'X-Frame-Options': 'DENY' };
 
+  // Only requests addressed to this very origin: no other name (DNS rebinding) reaches the page.
+  const addressedHere = (request: http.IncomingMessage) => request.headers.host === new URL(origin).host;
+
   async function handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+    if (!addressedHere(request)) {
+      response.writeHead(421, { ...common, 'Content-Type': 'text/plain; charset=utf-8' });
+      response.end('This server answers at 127.0.0.1 only.\n');
+      return;
+    }
     const url = new URL(request.url ?? '/', origin);
     if (url.pathname === '/favicon.ico') {
       response.writeHead(204, common);
@@ -131,7 +139,7 @@ export async function serveDesktop(
   const sockets = new WebSocketServer({ noServer: true });
   server.on('upgrade', (request, socket, head) => {
     const url = new URL(request.url ?? '/', origin);
-    const allowed = url.pathname === '/vnc' && sameSecret(cookieValue(request.headers.cookie), session) && request.headers.origin === origin;
+    const allowed = addressedHere(request) && url.pathname === '/vnc' && sameSecret(cookieValue(request.headers.cookie), session) && request.headers.origin === origin;
     if (!allowed) {
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
       return;
@@ -148,10 +156,18 @@ export async function serveDesktop(
       return;
     }
     const { stream } = desktop;
+    if (client.readyState !== client.OPEN) {
+      // The page went away while the channel was being opened.
+      stream.destroy();
+      return;
+    }
     options.onConnection?.('open');
     client.on('message', (data: Buffer) => stream.write(data));
     stream.on('data', (data: Buffer) => client.send(data));
+    let ended = false;
     const end = () => {
+      if (ended) return;
+      ended = true;
       stream.destroy();
       client.close();
       options.onConnection?.('close');

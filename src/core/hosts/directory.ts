@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { SandboxError } from '../errors';
 import type { Profile, RunContext } from '../model';
-import { formatSize } from '../profile';
+import { formatSize, isValidName } from '../profile';
 import { shellQuote } from '../transport/sshExec';
 
 /**
@@ -287,6 +287,10 @@ export function parseListing(output: string, owner?: { ownerId: string; host: st
       continue; // damaged: not ours to interpret
     }
     if (metadata.format !== 1 || (owner !== undefined && (metadata.owner !== owner.ownerId || metadata.host !== owner.host)) || metadata.id !== match[1] || !metadata.profile || !metadata.limits) continue;
+    // Anyone with the host user's account (the agent itself) can write these files: a name
+    // goes into our SSH config, so only names a sandbox could have been given are taken.
+    if (typeof metadata.name !== 'string' || !isValidName(metadata.name)) continue;
+    if (!Array.isArray(metadata.limits.prefix) || !metadata.limits.prefix.every((part: unknown) => typeof part === 'string')) continue;
     listed.push({ id: match[1]!, state: match[2] as 'running' | 'stopped', since: match[3] === '-' ? undefined : match[3], metadata });
   }
   return listed;

@@ -251,21 +251,27 @@ export class DockerProvider implements Provider {
   }
 
   async authorizeKey(ref: string, publicKey: string): Promise<void> {
-    // sandbox-init merges /run/sandbox/authorized_keys into the agent's file at every start;
-    // the agent's own file takes it now.
-    const script = [
+    // Root only touches /run/sandbox (root's own, where sandbox-init reads the keys at every
+    // start); the agent's own files are written as the agent, so no link it planted in its
+    // home can turn a root write against the system.
+    const asRoot = [
       'set -e',
       'key="$1"',
-      'mkdir -p /run/sandbox',
+      '[ -d /run/sandbox ] && [ ! -L /run/sandbox ] || install -d -o root -g root -m 0755 /run/sandbox',
       'grep -qxF -- "$key" /run/sandbox/authorized_keys 2>/dev/null || printf "%s\\n" "$key" >> /run/sandbox/authorized_keys',
-      'home=$(getent passwd agent | cut -d: -f6)',
-      'install -d -o agent -g agent -m 0700 "$home/.ssh"',
-      'touch "$home/.ssh/authorized_keys"; chown agent:agent "$home/.ssh/authorized_keys"; chmod 0600 "$home/.ssh/authorized_keys"',
-      'grep -qxF -- "$key" "$home/.ssh/authorized_keys" || printf "%s\\n" "$key" >> "$home/.ssh/authorized_keys"',
     ].join('\n');
-    const result = await dockerExec(this.docker, ref, { command: ['/bin/sh', '-c', script, 'authorize', publicKey] }, { user: 'root', cwd: '/' });
-    if (result.exitCode !== 0) {
-      throw new SandboxError('provider-error', `Could not authorize our SSH key in the sandbox (${result.stderr.trim() || `exit ${result.exitCode}`}); restart the sandbox and try again.`);
+    const asAgent = [
+      'set -e',
+      'key="$1"',
+      'umask 077',
+      'mkdir -p "$HOME/.ssh"',
+      'grep -qxF -- "$key" "$HOME/.ssh/authorized_keys" 2>/dev/null || printf "%s\\n" "$key" >> "$HOME/.ssh/authorized_keys"',
+    ].join('\n');
+    for (const [user, script] of [['root', asRoot], ['agent', asAgent]] as const) {
+      const result = await dockerExec(this.docker, ref, { command: ['/bin/sh', '-c', script, 'authorize', publicKey] }, { user, cwd: '/' });
+      if (result.exitCode !== 0) {
+        throw new SandboxError('provider-error', `Could not authorize our SSH key in the sandbox (${result.stderr.trim() || `exit ${result.exitCode}`}); restart the sandbox and try again.`);
+      }
     }
   }
 

@@ -1,3 +1,4 @@
+import { SandboxError } from '../errors';
 import type { SshEndpoint } from '../model';
 import { publicKeyBody } from './keys';
 
@@ -30,9 +31,19 @@ export function jumpAlias(hostName: string): string {
 }
 
 /** Each jump host once, besides the sandboxes' own entries. */
+/** What may stand unquoted in a config line we write. */
+const SAFE_TOKEN = /^[A-Za-z0-9._@:-]+$/;
+
+/** An entry whose names could change the meaning of our config (a newline, a pattern, a Match) is never written. */
+export function isSafeEntry(entry: SshHostEntry): boolean {
+  const { endpoint } = entry;
+  const safe = [entry.alias, entry.hostKeyAlias, endpoint.host, endpoint.user].every((value) => SAFE_TOKEN.test(value));
+  return safe && Number.isInteger(endpoint.port) && (!entry.jump || isSafeEntry(entry.jump));
+}
+
 function withJumps(entries: SshHostEntry[]): SshHostEntry[] {
   const all = new Map<string, SshHostEntry>();
-  for (const entry of entries) {
+  for (const entry of entries.filter(isSafeEntry)) {
     all.set(entry.alias, entry);
     if (entry.jump) all.set(entry.jump.alias, entry.jump);
   }
@@ -42,6 +53,10 @@ function withJumps(entries: SshHostEntry[]): SshHostEntry[] {
 /** OpenSSH config values with spaces need double quotes; ours never contain a double quote. */
 function configValue(value: string): string {
   const normalized = value.replace(/\\/g, '/');
+  // OpenSSH expands % and a leading ~ in these values and has no escape for a double quote.
+  if (/["%\n\r]/.test(normalized) || normalized.startsWith('~')) {
+    throw new SandboxError('invalid-input', `The path ${value} cannot be written into an SSH config (it holds ", % or a line break); move the state dir to a plainer path.`);
+  }
   return /[\s#]/.test(normalized) ? `"${normalized}"` : normalized;
 }
 

@@ -38,3 +38,11 @@ export function publicKeyLine(blob: Buffer): string {
   const type = blob.subarray(4, 4 + typeLength).toString('ascii');
   return `${type} ${blob.toString('base64')}`;
 }
+
+/** The public key line of an OpenSSH private key. */
+export function publicKeyOf(privateKey: string, comment = ''): string {
+  const parsed = utils.parseKey(privateKey);
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (!key || key instanceof Error) throw new SandboxError('invalid-input', 'The SSH private key could not be read; remove it so a new one is made.');
+  return `${publicKeyLine(key.getPublicSSH())}${comment ? ` ${comment}` : ''}`;
+}

@@ -94,10 +94,16 @@ export class SshSession extends EventEmitter {
    * Opens a session channel running `command` (as the login shell's `-c` argument). `attach`
    * runs synchronously as the channel opens, before any of its events can be missed.
    */
-  exec(command: string, signal?: AbortSignal, attach?: (channel: ClientChannel) => void): Promise<{ channel: ClientChannel; release: () => void }> {
+  exec(
+    command: string,
+    signal?: AbortSignal,
+    attach?: (channel: ClientChannel) => void,
+    options: { unlimited?: boolean } = {},
+  ): Promise<{ channel: ClientChannel; release: () => void }> {
+    const limit: Limiter = options.unlimited ? (task) => task() : this.limit;
     return new Promise((resolve, reject) => {
       // The limiter holds a slot until the caller releases it (channel closed).
-      this.limit(async () => {
+      limit(async () => {
         let release!: () => void;
         const released = new Promise<void>((r) => (release = r));
         try {
@@ -165,7 +171,7 @@ export class SshSession extends EventEmitter {
       } catch (error) {
         lastError = error;
         // A wrong host key or a refused login will not change by trying again.
-        if (isPermanent(error)) throw error;
+        if (isPermanent(error) || this.closed) throw error;
       }
     }
     throw lastError instanceof SandboxError ? lastError : this.translate(lastError);
@@ -232,6 +238,11 @@ export class SshSession extends EventEmitter {
   }
 
   private adopt(client: Client): void {
+    if (this.closed) {
+      // Closed while connecting: this connection has no one left to serve.
+      client.end();
+      throw new SandboxError('wrong-state', 'This SSH session was closed.');
+    }
     // Small request/response messages: Nagle's delay would add tens of milliseconds to each exec.
     client.setNoDelay(true);
     this.client = client;

@@ -3,7 +3,7 @@ import { promises as fs, watch } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { SandboxRecord } from '../model';
-import { generateEd25519 } from '../ssh/keys';
+import { generateEd25519, publicKeyOf } from '../ssh/keys';
 import { appendJsonLine, parseJsonLines, readJsonFile, writeFileAtomic } from './files';
 
 export const STATE_DIR_ENV = 'AGENT_SANDBOXES_HOME';
@@ -98,12 +98,10 @@ export class StateStore {
       if (error.code === 'ENOENT') return undefined;
       throw error;
     });
-    if (existing !== undefined) {
-      return { file, privateKey: existing, publicKey: (await fs.readFile(`${file}.pub`, 'utf8')).trim(), created: false };
-    }
+    // The public half always comes from the private key itself, so the two always match.
+    if (existing !== undefined) return { file, privateKey: existing, publicKey: publicKeyOf(existing, `agent-sandboxes-${id}`), created: false };
     const pair = generateEd25519(`agent-sandboxes-${id}`);
     await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-    await writeFileAtomic(`${file}.pub`, `${pair.publicKey}\n`, 0o644);
     // link() refuses to replace, so two processes making the key at once agree on one.
     const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     await fs.writeFile(temp, pair.privateKey, { mode: 0o600 });
@@ -111,10 +109,12 @@ export class StateStore {
       await fs.link(temp, file);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      await fs.rm(temp, { force: true });
       return this.clientKey(id);
+    } finally {
+      await fs.rm(temp, { force: true });
     }
-    await fs.rm(temp, { force: true });
+    // OpenSSH reads IdentityFile.pub when present: written once the private key is settled.
+    await writeFileAtomic(`${file}.pub`, `${pair.publicKey}\n`, 0o644);
     return { file, ...pair, created: true };
   }
 

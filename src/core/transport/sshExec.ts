@@ -127,6 +127,8 @@ export async function sshExec(session: SshSession, request: ExecRequest, default
       channelClosed = true;
       onClosed();
     });
+    // A write after the far end went away must not become an uncaught error; close tells the rest.
+    channel.on('error', () => undefined);
   };
   if (request.signal?.aborted) throw new SandboxError('cancelled', 'The command was cancelled before it started.');
   const { channel, release } = await session.exec(remote, request.signal, attach);
@@ -134,30 +136,44 @@ export async function sshExec(session: SshSession, request: ExecRequest, default
   let timedOut = false;
   let cancelled = false;
   let killing: Promise<void> | undefined;
+  let abandoned = false;
   const kill = (reason: 'timeout' | 'cancel') => {
     if (killing) return;
     if (reason === 'timeout') timedOut = true;
     else cancelled = true;
-    killing = killProcessTree(session, marker, () => channelClosed).catch(() => undefined);
+    killing = killProcessTree(session, marker, () => channelClosed)
+      .catch(() => undefined)
+      .then(async () => {
+        // Never hang: if the channel stays open after the kill (or the kill could not run),
+        // give up on it and say so.
+        const deadline = Date.now() + STREAM_CLOSE_GRACE_MS;
+        while (!channelClosed && Date.now() < deadline) await delay(20);
+        if (!channelClosed) {
+          abandoned = true;
+          channel.close();
+          onClosed();
+        }
+      });
   };
   const timer = request.timeoutMs !== undefined ? setTimeout(() => kill('timeout'), request.timeoutMs) : undefined;
   const onAbort = () => kill('cancel');
   request.signal?.addEventListener('abort', onAbort, { once: true });
+  // A cancel that came while the connection or a channel was awaited.
+  if (request.signal?.aborted) kill('cancel');
 
   try {
     writeStdin(channel, prelude, request.stdin);
     await closed;
     await killing;
-    if (killing && !channelClosed) {
-      const deadline = Date.now() + STREAM_CLOSE_GRACE_MS;
-      while (!channelClosed && Date.now() < deadline) await delay(20);
-    }
   } finally {
     if (timer) clearTimeout(timer);
     request.signal?.removeEventListener('abort', onAbort);
     release();
   }
 
+  if (abandoned) {
+    throw new SandboxError('provider-error', 'The command could not be stopped inside the sandbox; restart the sandbox to be sure it is gone.');
+  }
   if (exitCode === undefined) {
     // No exit status: the connection went away under the command. Whatever it left running
     // there is killed as soon as we are connected again.
@@ -189,8 +205,14 @@ function writeStdin(channel: ClientChannel, prelude: string, stdin: ExecRequest[
   } else if (typeof stdin === 'string' || Buffer.isBuffer(stdin)) {
     channel.end(stdin);
   } else {
-    stdin.on('error', () => channel.end());
+    const onError = () => channel.end();
+    stdin.on('error', onError);
     stdin.pipe(channel);
+    // The caller's stream outlives this command (a CLI's stdin): leave it as it was found.
+    channel.once('close', () => {
+      stdin.unpipe(channel);
+      stdin.removeListener('error', onError);
+    });
   }
 }
 
@@ -208,12 +230,19 @@ export async function killProcessesWithEnv(session: SshSession, assignment: stri
     let code: number | null = null;
     let onClose!: () => void;
     const closed = new Promise<void>((resolve) => (onClose = resolve));
-    const { channel, release } = await session.exec(argv.map(shellQuote).join(' '), undefined, (opened) => {
-      opened.on('exit', (exit: number | null) => (code = exit));
-      opened.on('close', () => onClose());
-      opened.resume();
-      opened.stderr.resume();
-    });
+    // Outside the channel limit: a kill must not wait behind the commands it is to end.
+    const { channel, release } = await session.exec(
+      argv.map(shellQuote).join(' '),
+      undefined,
+      (opened) => {
+        opened.on('exit', (exit: number | null) => (code = exit));
+        opened.on('close', () => onClose());
+        opened.on('error', () => onClose());
+        opened.resume();
+        opened.stderr.resume();
+      },
+      { unlimited: true },
+    );
     try {
       channel.end();
       await closed;

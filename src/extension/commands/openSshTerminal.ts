@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { isRunning, type Cockpit } from '../cockpit';
+import { loadCore } from '../lazyCore';
 import { shellQuote } from '../sshModel';
 import { resolveTarget } from '../targets';
 
@@ -14,11 +15,15 @@ export function openSshTerminalCommand(cockpit: Cockpit) {
     if (!record) return undefined;
     try {
       const target = await cockpit.withProgress(`Connecting to ${record.name}`, () => cockpit.controller.sshTarget(record.id));
+      // A login shell in the workspace, as Open Terminal gives; the remote command is run by the
+      // login shell. A folder sandbox on an SSH host lands through its own launcher, so the
+      // shell carries its marker and limits (and `stop` ends it).
+      const run = target.record.ssh?.run;
+      const landing = run ? loadCore().landingCommand(run) : `cd ${shellQuote(target.record.workdir, 'linux')} && exec "$SHELL" -l`;
       const terminal = vscode.window.createTerminal({
         name: `SSH: ${record.name}`,
         shellPath: 'ssh',
-        // A login shell in the workspace, as Open Terminal gives; the remote command is run by the login shell.
-        shellArgs: ['-F', target.configFile, '-t', target.alias, `cd ${shellQuote(target.record.workdir, 'linux')} && exec "$SHELL" -l`],
+        shellArgs: ['-F', target.configFile, '-t', target.alias, landing],
         iconPath: new vscode.ThemeIcon('remote'),
       });
       terminal.show();
