@@ -56,6 +56,7 @@ const USAGE = `sandbox: isolated machines for agents, on the local Docker engine
 
 Usage:
   sandbox start [PATH]            create a sandbox (and copy PATH into it)
+  sandbox start --desktop [PATH]  create a sandbox with a desktop (see sandbox desktop)
   sandbox start NAME              start a stopped sandbox
   sandbox list                    list sandboxes
   sandbox status NAME             show one sandbox
@@ -631,13 +632,19 @@ const sshConfig: Handler = async (args, context) => {
   });
   if (positionals.length > 1) throw new SandboxError('invalid-input', 'Usage: sandbox ssh-config [NAME] [--install | --uninstall].');
   if (values.install && values.uninstall) throw new SandboxError('invalid-input', 'Give --install or --uninstall, not both.');
+  if ((values.install || values.uninstall) && positionals.length > 0) {
+    throw new SandboxError('invalid-input', `--install and --uninstall act on the whole config (every sandbox), not on ${positionals[0]}; leave the name out.`);
+  }
   const userConfig = values.file ? path.resolve(values.file) : defaultUserSshConfig();
   const records = await context.controller.list();
   const configFile = await context.controller.refreshSshConfig(records);
   if (values.install || values.uninstall) {
     const { changed } = values.install ? await addSshInclude(userConfig, configFile) : await removeSshInclude(userConfig);
     if (context.json) context.printJson({ userConfig, configFile, included: Boolean(values.install), changed });
-    else if (values.install) context.out(changed ? `${userConfig} now includes ${configFile}: \`ssh sandbox-NAME\` works.` : `${userConfig} already includes ${configFile}.`);
+    else if (values.install) {
+      const login = userConfig === defaultUserSshConfig() ? 'ssh sandbox-NAME' : `ssh -F ${userConfig} sandbox-NAME`;
+      context.out(changed ? `${userConfig} now includes ${configFile}: \`${login}\` works.` : `${userConfig} already includes ${configFile}.`);
+    }
     else context.out(changed ? `Removed the Include of ${configFile} from ${userConfig}.` : `${userConfig} has no Include of ours.`);
     return EXIT.ok;
   }
@@ -661,6 +668,8 @@ const forward: Handler = async (args, context) => {
   const description = { sandbox: opened.sandboxName, remotePort: opened.remotePort, localPort: opened.localPort, url: opened.url };
   if (context.json) context.printJson(description);
   else context.out(`Forwarding ${opened.url} to port ${remotePort} of ${opened.sandboxName}; Ctrl-C to stop.`);
+  // A connection the sandbox refused (nothing listening there) is said, not only dropped.
+  opened.on('error-connection', (error: unknown) => process.stderr.write(`sandbox: ${describeError(error)}\n`));
   await new Promise<void>((resolve) => {
     if (context.signal.aborted) resolve();
     context.signal.addEventListener('abort', () => resolve(), { once: true });
@@ -786,6 +795,7 @@ const screenshotCommand: Handler = async (args, context) => {
   const { positionals } = parse(args, {});
   if (positionals.length !== 2) throw new SandboxError('invalid-input', 'Usage: sandbox screenshot NAME FILE.png.');
   const file = path.resolve(positionals[1]!);
+  if (!isDirectory(path.dirname(file))) throw new SandboxError('invalid-input', `The folder ${path.dirname(file)} does not exist; create it or save the screenshot elsewhere.`);
   const shot = await screenshot(context.controller, positionals[0]!, context.signal);
   await writeFile(file, shot.png);
   if (context.json) context.printJson({ file, width: shot.width, height: shot.height, bytes: shot.png.length });

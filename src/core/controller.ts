@@ -670,8 +670,10 @@ export class SandboxController {
 
   /** Opens 127.0.0.1:<localPort> here, carried over SSH to 127.0.0.1:<remotePort> in the sandbox. */
   async forward(ref: string, remotePort: number, options: { localPort?: number } = {}): Promise<PortForward> {
-    if (!Number.isInteger(remotePort) || remotePort < 1 || remotePort > 65535) {
-      throw new SandboxError('invalid-input', `${remotePort} is not a port; give a number from 1 to 65535.`);
+    for (const port of [remotePort, ...(options.localPort !== undefined ? [options.localPort] : [])]) {
+      if (!Number.isInteger(port) || port < 1 || port > 65535) {
+        throw new SandboxError('invalid-input', `${port} is not a port; give a number from 1 to 65535.`);
+      }
     }
     const record = await this.resolve(ref);
     this.assertUsable(record, false);

@@ -78,6 +78,9 @@ describe('desktop sandboxes', function () {
     assert.equal(png.readUInt32BE(20), 768);
     const plain = await env.cli(['screenshot', 'no-such-sandbox', file]);
     assert.equal(plain.code, 3);
+    const nowhere = await env.cli(['screenshot', sandbox.name, path.join(path.dirname(file), 'missing', 'x.png')]);
+    assert.equal(nowhere.code, 2);
+    assert.match(nowhere.stderr, /missing does not exist; create it or save the screenshot elsewhere\./);
   });
 
   it('brings back a part of the desktop that died', async function () {

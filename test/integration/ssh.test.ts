@@ -97,6 +97,10 @@ describe('SSH into sandboxes', function () {
     assert.deepEqual(controller.forwards(sandbox.id), []);
     await assert.rejects(fetch(forward.url));
 
+    const badLocal = await env.cli(['forward', sandbox.name, '8765', '--local', '70000']);
+    assert.equal(badLocal.code, 2, badLocal.stderr);
+    assert.match(badLocal.stderr, /70000 is not a port; give a number from 1 to 65535\./);
+
     // The CLI's forward runs until Ctrl-C.
     const child = spawn(process.execPath, [CLI, 'forward', sandbox.name, '8765', '--json'], { env: { ...process.env, AGENT_SANDBOXES_HOME: env.stateDir } });
     const line = await new Promise<string>((resolve, reject) => {

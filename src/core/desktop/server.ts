@@ -98,7 +98,7 @@ export async function serveDesktop(
     }
     if (!sameSecret(cookieValue(request.headers.cookie), session)) {
       response.writeHead(403, { ...common, 'Content-Type': 'text/plain; charset=utf-8' });
-      response.end('Open the link `sandbox desktop` printed; this page needs its one-time token.\n');
+      response.end('This page needs the one-time link `sandbox desktop` printed, which works once; for another browser or tab run `sandbox desktop NAME` again.\n');
       return;
     }
     if (request.method !== 'GET') {
