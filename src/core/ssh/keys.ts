@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { utils } from 'ssh2';
 import { SandboxError } from '../errors';
 
@@ -9,9 +9,50 @@ export interface KeyPair {
   publicKey: string;
 }
 
+/** An SSH wire-format string: uint32 length, then the bytes. */
+function sshString(value: Buffer | string): Buffer {
+  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(bytes.length);
+  return Buffer.concat([length, bytes]);
+}
+
+/**
+ * An ed25519 key pair in OpenSSH's formats, from Node's own crypto. (ssh2's generator drops a
+ * leading zero byte of the public key, about one key in 300, which OpenSSH then refuses.)
+ */
 export function generateEd25519(comment: string): KeyPair {
-  const pair = utils.generateKeyPairSync('ed25519', { comment });
-  return { privateKey: pair.private, publicKey: pair.public.trim() };
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const jwk = privateKey.export({ format: 'jwk' }) as { d: string; x: string };
+  const seed = Buffer.from(jwk.d, 'base64url');
+  const publicBytes = Buffer.from(jwk.x, 'base64url');
+  const publicBlob = Buffer.concat([sshString('ssh-ed25519'), sshString(publicBytes)]);
+  const check = randomBytes(4);
+  let secret = Buffer.concat([
+    check,
+    check,
+    sshString('ssh-ed25519'),
+    sshString(publicBytes),
+    sshString(Buffer.concat([seed, publicBytes])),
+    sshString(comment),
+  ]);
+  // Padded 1, 2, 3... to the cipher's block size (8 for "none").
+  const padding = (8 - (secret.length % 8)) % 8;
+  secret = Buffer.concat([secret, Buffer.from(Array.from({ length: padding }, (_, i) => i + 1))]);
+  const body = Buffer.concat([
+    Buffer.from('openssh-key-v1\0', 'latin1'),
+    sshString('none'),
+    sshString('none'),
+    sshString(''),
+    Buffer.from([0, 0, 0, 1]),
+    sshString(publicBlob),
+    sshString(secret),
+  ]);
+  const lines = body.toString('base64').match(/.{1,70}/g)!;
+  return {
+    privateKey: `-----BEGIN OPENSSH PRIVATE KEY-----\n${lines.join('\n')}\n-----END OPENSSH PRIVATE KEY-----\n`,
+    publicKey: `ssh-ed25519 ${publicBlob.toString('base64')}${comment ? ` ${comment}` : ''}`,
+  };
 }
 
 /** The key type and base64 blob of a public key line, without its comment. */
