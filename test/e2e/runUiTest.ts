@@ -46,11 +46,7 @@ async function main(): Promise<void> {
     await shot('view-empty');
 
     // Escape in the middle of Start Sandbox makes nothing.
-    await page.keyboard.press('F1');
-    await page.locator('.quick-input-widget input').waitFor({ timeout: STEP_TIMEOUT_MS });
-    await page.keyboard.type('Sandboxes: Start Sandbox');
-    await page.locator('.quick-input-list .monaco-list-row').filter({ hasText: 'Start Sandbox' }).first().waitFor({ timeout: STEP_TIMEOUT_MS });
-    await page.keyboard.press('Enter');
+    await runFromPalette(page, 'Sandboxes: Start Sandbox', 'Start Sandbox');
     await pickStep(page, '(1/4)', 'Docker');
     await page.keyboard.press('Enter');
     await pickStep(page, '(2/4)', 'Small');
@@ -167,6 +163,15 @@ async function main(): Promise<void> {
   }
 }
 
+/** F1, the command typed, its row shown, Enter. */
+async function runFromPalette(page: Page, typed: string, rowText: string): Promise<void> {
+  await page.keyboard.press('F1');
+  await page.locator('.quick-input-widget input').waitFor({ timeout: STEP_TIMEOUT_MS });
+  await page.keyboard.type(typed);
+  await page.locator('.quick-input-list .monaco-list-row').filter({ hasText: rowText }).first().waitFor({ timeout: STEP_TIMEOUT_MS });
+  await page.keyboard.press('Enter');
+}
+
 async function pickStep(page: Page, stepMark: string, itemText: string): Promise<void> {
   const widget = page.locator('.quick-input-widget').filter({ hasText: stepMark });
   await widget.waitFor({ timeout: STEP_TIMEOUT_MS });
@@ -207,11 +212,7 @@ async function waitForText(locator: ReturnType<Page['locator']>, pattern: RegExp
  * panel back, connected, after a window reload.
  */
 async function desktopSteps(page: Page, server: CodeServer, shot: (what: string) => Promise<string>): Promise<void> {
-  await page.keyboard.press('F1');
-  await page.locator('.quick-input-widget input').waitFor({ timeout: STEP_TIMEOUT_MS });
-  await page.keyboard.type('Sandboxes: Start Sandbox');
-  await page.locator('.quick-input-list .monaco-list-row').filter({ hasText: 'Start Sandbox' }).first().waitFor({ timeout: STEP_TIMEOUT_MS });
-  await page.keyboard.press('Enter');
+  await runFromPalette(page, 'Sandboxes: Start Sandbox', 'Start Sandbox');
   await pickStep(page, '(1/4)', 'Docker');
   await page.keyboard.press('Enter');
   await pickStep(page, '(2/4)', 'Desktop');

@@ -4,7 +4,7 @@ import { finished } from 'node:stream/promises';
 import type Dockerode from 'dockerode';
 import { SandboxError } from '../errors';
 import { DEFAULT_MAX_OUTPUT_BYTES, type ExecRequest, type ExecResult } from '../model';
-import { OutputCollector, STREAM_CLOSE_GRACE_MS, finishedResult, terminateTree, looksLikeStartFailure, startFailure } from './output';
+import { OutputCollector, abandonUnlessEnded, finishedResult, terminateTree, looksLikeStartFailure, startFailure } from './output';
 
 /** Environment marker given to every exec: children inherit it, so the whole tree can be found and killed. */
 export const EXEC_MARKER_ENV = 'SANDBOX_EXEC_ID';
@@ -72,14 +72,9 @@ export async function dockerExec(
     const users = [...new Set([request.user ?? defaults.user, '0'])];
     killing = killProcessTree(docker, containerId, marker, users, () => streamEnded)
       .catch(() => undefined)
+      // Never hang: if the output stays open after the kill, give up on it and say so.
       .then(async () => {
-        // Never hang: if the output stays open after the kill, give up on it and say so.
-        const deadline = Date.now() + STREAM_CLOSE_GRACE_MS;
-        while (!streamEnded && Date.now() < deadline) await delay(20);
-        if (!streamEnded) {
-          abandoned = true;
-          stream.destroy();
-        }
+        abandoned = await abandonUnlessEnded(() => streamEnded, () => stream.destroy());
       });
   };
 
@@ -178,8 +173,4 @@ async function killProcessTree(
   };
   const send = async (sig: 'TERM' | 'KILL') => (await Promise.all(users.map((user) => sendAs(user, sig)))).some(Boolean);
   await terminateTree(send, hasEnded);
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -129,6 +129,18 @@ export async function terminateTree(send: (signal: 'TERM' | 'KILL') => Promise<b
   }
 }
 
+/**
+ * After a kill: waits up to STREAM_CLOSE_GRACE_MS for the command's output to end, then gives up
+ * on it (`giveUp`) so that nothing hangs; true when it had to give up.
+ */
+export async function abandonUnlessEnded(hasEnded: () => boolean, giveUp: () => void): Promise<boolean> {
+  const deadline = Date.now() + STREAM_CLOSE_GRACE_MS;
+  while (!hasEnded() && Date.now() < deadline) await pause(20);
+  if (hasEnded()) return false;
+  giveUp();
+  return true;
+}
+
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

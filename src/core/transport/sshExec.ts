@@ -5,7 +5,7 @@ import { SandboxError } from '../errors';
 import { DEFAULT_MAX_OUTPUT_BYTES, type ExecRequest, type ExecResult } from '../model';
 import type { SshSession } from '../ssh/session';
 import { EXEC_MARKER_ENV, KILL_TREE_SCRIPT, commandArgv } from './dockerExec';
-import { OutputCollector, STREAM_CLOSE_GRACE_MS, finishedResult, terminateTree, startFailureError, type StartFailureReason } from './output';
+import { OutputCollector, abandonUnlessEnded, finishedResult, terminateTree, startFailureError, type StartFailureReason } from './output';
 
 /** How the wrapper reports a program that could not start; never reaches the caller's stderr. */
 const START_FAILURE_PREFIX = '\x1esandbox-start-failure ';
@@ -143,16 +143,15 @@ export async function sshExec(session: SshSession, request: ExecRequest, default
     else cancelled = true;
     killing = killProcessTree(session, marker, () => channelClosed)
       .catch(() => undefined)
+      // Never hang: if the channel stays open after the kill (or the kill could not run), give up on it and say so.
       .then(async () => {
-        // Never hang: if the channel stays open after the kill (or the kill could not run),
-        // give up on it and say so.
-        const deadline = Date.now() + STREAM_CLOSE_GRACE_MS;
-        while (!channelClosed && Date.now() < deadline) await delay(20);
-        if (!channelClosed) {
-          abandoned = true;
-          channel.close();
-          onClosed();
-        }
+        abandoned = await abandonUnlessEnded(
+          () => channelClosed,
+          () => {
+            channel.close();
+            onClosed();
+          },
+        );
       });
   };
   const timer = request.timeoutMs !== undefined ? setTimeout(() => kill('timeout'), request.timeoutMs) : undefined;
@@ -257,8 +256,4 @@ export async function killProcessesWithEnv(session: SshSession, assignment: stri
     return codes.some((code) => code === 0);
   };
   await terminateTree(send, hasEnded);
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
