@@ -18,6 +18,8 @@ import { generateEd25519 } from './ssh/keys';
 import { SshSession, targetFor, type SshSessionOptions, type SshTarget } from './ssh/session';
 import { PortForward } from './ssh/forward';
 import { sshExec } from './transport/sshExec';
+import { openSshTtySession } from './transport/sshTty';
+import { sshTerminalCommand, type TtySession, type TtySize } from './terminal';
 import { writeFileAtomic } from './store/files';
 
 /** The agent user of our images, and the owner given to pushed files. */
@@ -501,6 +503,21 @@ export class SandboxController {
     }
     if (journal) await this.journalExec(record, full, request, result);
     return result;
+  }
+
+  /**
+   * An interactive login shell with a TTY in the sandbox, as its user in its workspace: over the
+   * provider's own channel where it has one (the local Docker engine), otherwise a PTY over the
+   * sandbox's SSH connection (SSH hosts: a folder's terminal lands under its marker and limits).
+   */
+  async openTerminal(ref: string, options: { size?: TtySize } = {}): Promise<TtySession> {
+    const record = await this.resolve(ref);
+    this.assertUsable(record, false);
+    const provider = this.provider(record.provider);
+    if (provider.openTerminal && this.execChannel !== 'ssh') {
+      return provider.openTerminal(record.providerRef!, { user: record.user, cwd: record.workdir, size: options.size });
+    }
+    return openSshTtySession(await this.session(record), sshTerminalCommand(record), options);
   }
 
   /** Refuses work on a sandbox that cannot take it, with the reason and what to do. */
