@@ -12,6 +12,7 @@ import { landingCommand } from '../core/hosts/directory';
 import { HostRegistry, type SshHost } from '../core/hosts/registry';
 import { fingerprintMatches } from '../core/hosts/scan';
 import { StateStore } from '../core/store/stateStore';
+import { sandboxEndError, whenSandboxEnds, type SandboxEnd } from '../core/sandboxEnd';
 import { SandboxError, describeError, isSandboxError, type SandboxErrorCode } from '../core/errors';
 import type { ExecRequest, Profile, ProviderKind, SandboxRecord } from '../core/model';
 import { DEFAULT_DESKTOP_GEOMETRY, formatSize, parseGeometry, parseSize } from '../core/profile';
@@ -670,12 +671,17 @@ const forward: Handler = async (args, context) => {
   else context.out(`Forwarding ${opened.url} to port ${remotePort} of ${opened.sandboxName}; Ctrl-C to stop.`);
   // A connection the sandbox refused (nothing listening there) is said, not only dropped.
   opened.on('error-connection', (error: unknown) => process.stderr.write(`sandbox: ${describeError(error)}\n`));
-  await new Promise<void>((resolve) => {
-    if (context.signal.aborted) resolve();
-    context.signal.addEventListener('abort', () => resolve(), { once: true });
-    opened.once('close', () => resolve());
+  // Until Ctrl-C, or until the sandbox stops or is removed (here, by another process, or outside).
+  const watching = new AbortController();
+  const end = await new Promise<SandboxEnd | undefined>((resolve) => {
+    if (context.signal.aborted) resolve(undefined);
+    context.signal.addEventListener('abort', () => resolve(undefined), { once: true });
+    opened.once('close', () => resolve(undefined));
+    void context.controller.resolve(opened.sandboxId).then((record) => whenSandboxEnds(context.controller, record, watching.signal)).then(resolve, () => undefined);
   });
+  watching.abort();
   opened.close();
+  if (end) throw sandboxEndError(end, `${opened.url} no longer forwards its port ${remotePort}`, 'forward again');
   return EXIT.ok;
 };
 

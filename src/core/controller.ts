@@ -21,6 +21,7 @@ import { sshExec } from './transport/sshExec';
 import { openSshTtySession } from './transport/sshTty';
 import { sshTerminalCommand, type TtySession, type TtySize } from './terminal';
 import { writeFileAtomic } from './store/files';
+import { sandboxEndError, sandboxEnded, whenSandboxEnds, type SandboxEnd } from './sandboxEnd';
 
 /** The agent user of our images, and the owner given to pushed files. */
 export const AGENT_USER = 'agent';
@@ -823,12 +824,21 @@ export class SandboxController {
           endWith(mapAsync(provider.logs(machineRef, { follow: true, tail: 0, signal: stop.signal }), sandboxLine), () => stop.abort())
         : (async function* () {})(),
     ]);
+    // Following ends when the sandbox stops or goes, also where the provider's stream would not end.
+    let ended: SandboxEnd | undefined;
+    void whenSandboxEnds(this, record, stop.signal).then((end) => {
+      ended = end;
+      if (end) stop.abort();
+    });
     try {
       yield* live;
     } finally {
       stop.abort();
       options.signal?.removeEventListener('abort', onAbort);
     }
+    if (options.signal?.aborted) return;
+    const end = ended ?? (await sandboxEnded(this, record));
+    if (end?.removed) throw sandboxEndError(end, 'its logs end here');
   }
 
   private async journal(id: string, entry: DistributiveOmit<JournalEntry, 'time'>): Promise<void> {

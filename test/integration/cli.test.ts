@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { LABELS } from '../../src/core/providers/labels';
 import { CLI, TestEnvironment, docker, ensureImage, tempDir, uniqueName, waitFor } from './helpers';
@@ -136,7 +137,7 @@ describe('the sandbox CLI', function () {
     assert.deepEqual(report.done.map((r) => r.name), [name]);
   });
 
-  it('follows logs as execs happen', async function () {
+  it('follows logs as execs happen; forwards and following end, saying why, when the sandbox stops or is removed', async function () {
     const name = uniqueName('follow');
     await env.controller.create({ name });
     const child = spawn(process.execPath, [CLI, 'logs', name, '-f', '--json'], { env: { ...process.env, AGENT_SANDBOXES_HOME: env.stateDir } });
@@ -148,8 +149,67 @@ describe('the sandbox CLI', function () {
     child.kill('SIGINT');
     const code = await new Promise((resolve) => child.on('close', resolve));
     assert.equal(code, 0);
-    await env.controller.delete(name);
+
+    // A forward ends, saying why, when its sandbox stops; following logs ends with the output.
+    const forwardOnStop = await background(['forward', name, '8000']);
+    const stoppedPort = await forwardOnStop.listening();
+    const followOnStop = await background(['logs', name, '-f']);
+    await followOnStop.says(/Server listening/);
+    assert.equal((await env.cli(['stop', name])).code, 0);
+    const stopped = await forwardOnStop.exit(5000);
+    assert.equal(stopped.code, 5, stopped.stderr);
+    assert.match(stopped.stderr, new RegExp(`^sandbox: ${name} stopped, so http://127\\.0\\.0\\.1:${stoppedPort}/ no longer forwards its port 8000; start it with \`sandbox start ${name}\` and forward again\.\n$`));
+    await assertRefused(stoppedPort);
+    assert.equal((await followOnStop.exit(5000)).code, 0);
+
+    // Removed: the forward and the following both end within seconds, saying so (no such sandbox: 3).
+    assert.equal((await env.cli(['start', name])).code, 0);
+    const forwardOnRm = await background(['forward', name, '8000']);
+    const removedPort = await forwardOnRm.listening();
+    const followOnRm = await background(['logs', name, '-f']);
+    await followOnRm.says(/Server listening/);
+    assert.equal((await env.cli(['rm', name])).code, 0);
+    const removed = await forwardOnRm.exit(5000);
+    assert.equal(removed.code, 3, removed.stderr);
+    assert.equal(removed.stderr, `sandbox: ${name} was removed, so http://127.0.0.1:${removedPort}/ no longer forwards its port 8000.\n`);
+    await assertRefused(removedPort);
+    const followed = await followOnRm.exit(5000);
+    assert.equal(followed.code, 3, followed.stderr);
+    assert.equal(followed.stderr, `sandbox: ${name} was removed, so its logs end here.\n`);
   });
+
+  /** A CLI command left running, with its output so far, for commands that run until something ends them. */
+  async function background(args: string[]) {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, AGENT_SANDBOXES_HOME: env.stateDir } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const says = (pattern: RegExp) => waitFor(() => pattern.exec(stdout) ?? undefined, 20_000, `${pattern} from \`sandbox ${args.join(' ')}\``);
+    return {
+      says,
+      /** The local port a `sandbox forward` listens on. */
+      listening: async () => Number((await says(/http:\/\/127\.0\.0\.1:(\d+)\//))[1]),
+      /** Its exit, which must come within `ms`. */
+      exit: async (ms: number) => {
+        const started = Date.now();
+        const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+        const code = await closed;
+        clearTimeout(timer);
+        assert.ok(Date.now() - started < ms, `\`sandbox ${args.join(' ')}\` was still running ${ms} ms later`);
+        return { code, stdout, stderr };
+      },
+    };
+  }
+
+  async function assertRefused(port: number): Promise<void> {
+    const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => (socket.destroy(), resolve(undefined)));
+      socket.on('error', resolve);
+    });
+    assert.equal(error?.code, 'ECONNREFUSED', `127.0.0.1:${port} still accepts connections`);
+  }
 
   it('answers bad input with one sentence, a meaningful exit code, and nothing half-made', async function () {
     const unknown = await env.cli(['exec', 'no-such-sandbox', '--', 'true']);

@@ -11,7 +11,7 @@ import { fingerprint, generateEd25519 } from '../../src/core/ssh/keys';
 import { SshSession, targetFor } from '../../src/core/ssh/session';
 import { LABELS } from '../../src/core/providers/labels';
 import type { TtySession } from '../../src/core/terminal';
-import { TestEnvironment, docker, ensureImage, rootExec, runProgram, tempDir, uniqueName, waitFor, type ProgramRun } from './helpers';
+import { CLI, TestEnvironment, docker, ensureImage, rootExec, runProgram, tempDir, uniqueName, waitFor, type ProgramRun } from './helpers';
 
 
 
@@ -233,7 +233,20 @@ describe('SSH hosts: directory sandboxes on a machine without Docker', function 
   });
 
   it('removes a sandbox with its folder, and the host only once it is empty or with --force', async function () {
+    // A folder has no output stream to end: following its logs ends by watching the sandbox.
+    const follow = spawn(process.execPath, [CLI, 'logs', b.name, '-f'], { env: { ...process.env, AGENT_SANDBOXES_HOME: env.stateDir } });
+    let followed = '';
+    follow.stdout.on('data', (chunk) => (followed += chunk));
+    follow.stderr.on('data', (chunk) => (followed += chunk));
+    const followEnded = new Promise<number | null>((resolve) => follow.on('close', resolve));
+    await waitFor(() => followed.includes('event started') || undefined, 15_000, 'the followed history');
     assert.equal((await env.cli(['rm', b.name])).code, 0);
+    const removedAt = Date.now();
+    const killer = setTimeout(() => follow.kill('SIGKILL'), 10_000);
+    assert.equal(await followEnded, 3, followed);
+    clearTimeout(killer);
+    assert.ok(Date.now() - removedAt < 10_000);
+    assert.match(followed, new RegExp(`sandbox: ${b.name} was removed, so its logs end here\\.\\n$`));
     assert.deepEqual(await sandboxesOnHost(), [a.id]);
     const refused = await env.cli(['host', 'rm', hostName]);
     assert.equal(refused.code, 5);

@@ -94,6 +94,11 @@ export interface Provider {
    */
   openTerminal?(ref: string, options: TtySessionOptions): Promise<TtySession>;
   /**
+   * Calls `onChange` whenever the machine behind `ref` may have changed state (the engine's
+   * events), until the signal aborts. Providers without it are looked at every few seconds.
+   */
+  watch?(ref: string, onChange: () => void, signal: AbortSignal): void;
+  /**
    * Over a channel trusted without SSH (the engine's API): the host key the machine's sshd
    * presents, and adding a client key to the agent user's authorized keys. For machines whose
    * pinned key was lost locally, or made before keys were pinned.
