@@ -4,6 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { SandboxError, describeError, isSandboxError, throwIfAborted } from './errors';
 import { desktopImageTag, ensureSandboxImage, sandboxImageTag } from './images';
+import { assertSandboxImage } from './images/sandboxImage';
+import { startFailure } from './startFailure';
 import type { ExecRequest, ExecResult, Profile, ProviderKind, RunContext, SandboxRecord, SshEndpoint } from './model';
 import { DEFAULT_PROFILE_LIMITS, validateName, validateProfile } from './profile';
 import { DockerProvider } from './providers/docker';
@@ -215,6 +217,8 @@ export class SandboxController {
           );
         }
         await this.buildImage({ signal, onProgress, desktop: Boolean(options.profile?.desktop) });
+      } else {
+        await assertSandboxImage(provider.docker, profile.image);
       }
     }
     if (options.push) await assertDirectory(options.push.localRoot);
@@ -264,6 +268,7 @@ export class SandboxController {
       record = { ...this.merge(record, made), state: 'creating' };
       await this.store.writeRecord(record);
       await this.journal(id, { kind: 'lifecycle', action: 'created', detail: `${kind} ${made.providerRef.slice(0, 12)}` });
+      if (made.state !== 'running') throw new SandboxError('provider-error', `The sandbox ${name} did not keep running after its start; check the image ${profile.image}.`);
       if (options.push) {
         throwIfAborted(signal, 'Creating the sandbox');
         onProgress?.({ step: 'push', message: `Copying ${options.push.localRoot}` });
@@ -276,8 +281,10 @@ export class SandboxController {
       onProgress?.({ step: 'ready', message: `${name} is running` });
       return record;
     } catch (error) {
+      // A machine that exited as it started explains the failure better than the step that met it.
+      const why = record.providerRef && !isSandboxError(error, 'cancelled') ? await startFailure(provider, record.providerRef, name, profile.image) : undefined;
       await this.destroy(record).catch(() => undefined);
-      throw error;
+      throw why ?? error;
     }
   }
 

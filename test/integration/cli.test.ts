@@ -3,6 +3,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { pack } from 'tar-stream';
+import { IMAGE_LABELS, sandboxImageTag } from '../../src/core/images';
 import { LABELS } from '../../src/core/providers/labels';
 import { CLI, TestEnvironment, docker, ensureImage, tempDir, uniqueName, waitFor } from './helpers';
 
@@ -158,7 +160,7 @@ describe('the sandbox CLI', function () {
     assert.equal((await env.cli(['stop', name])).code, 0);
     const stopped = await forwardOnStop.exit(5000);
     assert.equal(stopped.code, 5, stopped.stderr);
-    assert.match(stopped.stderr, new RegExp(`^sandbox: ${name} stopped, so http://127\\.0\\.0\\.1:${stoppedPort}/ no longer forwards its port 8000; start it with \`sandbox start ${name}\` and forward again\.\n$`));
+    assert.match(stopped.stderr, new RegExp(`^sandbox: The sandbox ${name} stopped, so http://127\\.0\\.0\\.1:${stoppedPort}/ no longer forwards its port 8000; start it with \`sandbox start ${name}\` and forward again\.\n$`));
     await assertRefused(stoppedPort);
     assert.equal((await followOnStop.exit(5000)).code, 0);
 
@@ -171,11 +173,11 @@ describe('the sandbox CLI', function () {
     assert.equal((await env.cli(['rm', name])).code, 0);
     const removed = await forwardOnRm.exit(5000);
     assert.equal(removed.code, 3, removed.stderr);
-    assert.equal(removed.stderr, `sandbox: ${name} was removed, so http://127.0.0.1:${removedPort}/ no longer forwards its port 8000.\n`);
+    assert.equal(removed.stderr, `sandbox: The sandbox ${name} was removed, so http://127.0.0.1:${removedPort}/ no longer forwards its port 8000.\n`);
     await assertRefused(removedPort);
     const followed = await followOnRm.exit(5000);
     assert.equal(followed.code, 3, followed.stderr);
-    assert.equal(followed.stderr, `sandbox: ${name} was removed, so its logs end here.\n`);
+    assert.equal(followed.stderr, `sandbox: The sandbox ${name} was removed, so its logs end here.\n`);
   });
 
   /** A CLI command left running, with its output so far, for commands that run until something ends them. */
@@ -244,6 +246,47 @@ describe('the sandbox CLI', function () {
     assertOneSentence(noFolder.stderr);
 
     await assertNothingMade();
+  });
+
+  it('refuses an image that is not a sandbox image, and explains a sandbox that exits as it starts; neither leaves anything', async function () {
+    // A plain Debian: the base our image was built on, under a tag of this test's own.
+    const sandboxImage = await docker.getImage(sandboxImageTag()).inspect();
+    const baseId = sandboxImage.Config.Labels![IMAGE_LABELS.base]!.split('@').pop()!;
+    const plain = { repo: 'agent-sandboxes-test/plain', tag: uniqueName('t') };
+    await docker.getImage(baseId).tag(plain);
+    // One of ours whose init fails at once, printing a control sequence it must not get onto our terminal.
+    const broken = `agent-sandboxes-test/broken:${uniqueName('t')}`;
+    const context = pack();
+    context.entry({ name: 'Dockerfile' }, `FROM ${sandboxImageTag()}\nENTRYPOINT ["/bin/sh", "-c", "printf 'no keys \\\\033[31mhere\\\\n' >&2; exit 3"]\n`);
+    context.finalize();
+    await new Promise((resolve, reject) => docker.buildImage(context as unknown as NodeJS.ReadableStream, { t: broken }).then((stream) => docker.modem.followProgress(stream, (error, output) => (error ? reject(error) : resolve(output))), reject));
+    const folder = tempDir();
+    await fs.writeFile(path.join(folder, 'a.txt'), 'a\n');
+    const nothingLeft = async (name: string) => {
+      await assertNothingMade();
+      assert.deepEqual(await fs.readdir(path.join(env.stateDir, 'ssh', 'keys')).catch(() => []), [], 'no keys');
+      assert.deepEqual(await fs.readdir(path.join(env.stateDir, 'journal')).catch(() => []), [], 'no journal');
+      assert.doesNotMatch(await fs.readFile(env.store.sshConfigPath, 'utf8').catch(() => ''), new RegExp(name), 'no SSH config entry');
+    };
+    try {
+      const name = uniqueName('plain');
+      const refused = await env.cli(['start', folder, '--image', `${plain.repo}:${plain.tag}`, '--name', name]);
+      assert.equal(refused.code, 2, refused.stderr);
+      assertOneSentence(refused.stderr);
+      assert.match(refused.stderr, /is not a sandbox image: it has no sandbox init .*; use an image built with `sandbox image build`/);
+      await nothingLeft(name);
+
+      const failing = uniqueName('broken');
+      const exited = await env.cli(['start', folder, '--image', broken, '--name', failing]);
+      assert.equal(exited.code, 1, exited.stderr);
+      assertOneSentence(exited.stderr);
+      assert.match(exited.stderr, new RegExp(`^sandbox: The sandbox ${failing} could not start: its machine exited as it started, last saying "no keys  ?\\[31mhere", so nothing was kept`));
+      assert.doesNotMatch(exited.stderr, /start it with/);
+      await nothingLeft(failing);
+    } finally {
+      await docker.getImage(`${plain.repo}:${plain.tag}`).remove().catch(() => undefined);
+      await docker.getImage(broken).remove({ force: true }).catch(() => undefined);
+    }
   });
 
   for (const moment of ['record', 'container'] as const) {

@@ -246,7 +246,7 @@ describe('SSH hosts: directory sandboxes on a machine without Docker', function 
     assert.equal(await followEnded, 3, followed);
     clearTimeout(killer);
     assert.ok(Date.now() - removedAt < 10_000);
-    assert.match(followed, new RegExp(`sandbox: ${b.name} was removed, so its logs end here\\.\\n$`));
+    assert.match(followed, new RegExp(`sandbox: The sandbox ${b.name} was removed, so its logs end here\\.\\n$`));
     assert.deepEqual(await sandboxesOnHost(), [a.id]);
     const refused = await env.cli(['host', 'rm', hostName]);
     assert.equal(refused.code, 5);
