@@ -152,6 +152,16 @@ describe('the sandbox CLI', function () {
     const code = await new Promise((resolve) => child.on('close', resolve));
     assert.equal(code, 0);
 
+    try {
+      await forwardsAndFollowingEnd(name);
+    } finally {
+      for (const child of running.splice(0)) child.kill('SIGKILL');
+      await env.controller.delete(name).catch(() => undefined);
+    }
+  });
+
+  /** The rest of the test above: its sandbox goes either way. */
+  async function forwardsAndFollowingEnd(name: string): Promise<void> {
     // A forward ends, saying why, when its sandbox stops; following logs ends with the output.
     const forwardOnStop = await background(['forward', name, '8000']);
     const stoppedPort = await forwardOnStop.listening();
@@ -178,11 +188,14 @@ describe('the sandbox CLI', function () {
     const followed = await followOnRm.exit(5000);
     assert.equal(followed.code, 3, followed.stderr);
     assert.equal(followed.stderr, `sandbox: The sandbox ${name} was removed, so its logs end here.\n`);
-  });
+  }
+
+  const running: ReturnType<typeof spawn>[] = [];
 
   /** A CLI command left running, with its output so far, for commands that run until something ends them. */
   async function background(args: string[]) {
     const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, AGENT_SANDBOXES_HOME: env.stateDir } });
+    running.push(child);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
