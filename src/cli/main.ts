@@ -12,6 +12,7 @@ import { landingCommand } from '../core/hosts/directory';
 import { HostRegistry, type SshHost } from '../core/hosts/registry';
 import { fingerprintMatches } from '../core/hosts/scan';
 import { StateStore } from '../core/store/stateStore';
+import { sandboxEndError, whenSandboxEnds, type SandboxEnd } from '../core/sandboxEnd';
 import { SandboxError, describeError, isSandboxError, type SandboxErrorCode } from '../core/errors';
 import type { ExecRequest, Profile, ProviderKind, SandboxRecord } from '../core/model';
 import { DEFAULT_DESKTOP_GEOMETRY, formatSize, parseGeometry, parseSize } from '../core/profile';
@@ -89,7 +90,7 @@ const COMMAND_HELP: Record<string, string> = {
   --memory SIZE       memory, like 2g (default 2g)
   --pids N            process limit (default 1024)
   --disk SIZE         disk limit, where the engine supports it
-  --image TAG         image (default: the built sandbox image)
+  --image TAG         a sandbox image, or one built FROM it (default: the built sandbox image)
   --no-sudo           the agent user gets no sudo
   --to DIR            where PATH goes inside (default /home/agent/workspace)
   --exclude PATTERN   skip files matching PATTERN (gitignore syntax; repeatable)
@@ -110,7 +111,8 @@ The exit status is the command's own; 124 after a timeout, 130 after Ctrl-C.`,
   sandbox sync pull NAME [DIR] [--to PATH] [--max-size SIZE] [--exclude PATTERN]...
 push sends only files changed since the last push; --delete removes files gone locally.
 pull refuses archives that would write outside PATH and leaves PATH untouched on failure.`,
-  logs: `Usage: sandbox logs NAME [-f] [--tail N]`,
+  logs: `Usage: sandbox logs NAME [-f] [--tail N]
+-f follows until Ctrl-C or until the sandbox stops (exit 0) or is removed (said, exit 3).`,
   host: `Usage:
   sandbox host add NAME --host ADDRESS [--port 22] --user USER (--identity FILE | --agent) [--fingerprint SHA256:...]
   sandbox host list
@@ -138,7 +140,8 @@ inside the sandbox's SSH connection (no VNC port is published). Runs until Ctrl-
 Saves what the desktop of a desktop sandbox (sandbox start --desktop) shows now.`,
   forward: `Usage: sandbox forward NAME PORT [--local PORT]
 Listens on 127.0.0.1 (a free port, or --local) and carries each connection over SSH to PORT
-on the sandbox's own 127.0.0.1. Runs until Ctrl-C.`,
+on the sandbox's own 127.0.0.1. Runs until Ctrl-C, or until the sandbox stops (exit 5) or is
+removed (exit 3), which it says.`,
 };
 
 interface Context {
@@ -670,12 +673,17 @@ const forward: Handler = async (args, context) => {
   else context.out(`Forwarding ${opened.url} to port ${remotePort} of ${opened.sandboxName}; Ctrl-C to stop.`);
   // A connection the sandbox refused (nothing listening there) is said, not only dropped.
   opened.on('error-connection', (error: unknown) => process.stderr.write(`sandbox: ${describeError(error)}\n`));
-  await new Promise<void>((resolve) => {
-    if (context.signal.aborted) resolve();
-    context.signal.addEventListener('abort', () => resolve(), { once: true });
-    opened.once('close', () => resolve());
+  // Until Ctrl-C, or until the sandbox stops or is removed (here, by another process, or outside).
+  const watching = new AbortController();
+  const end = await new Promise<SandboxEnd | undefined>((resolve) => {
+    if (context.signal.aborted) resolve(undefined);
+    context.signal.addEventListener('abort', () => resolve(undefined), { once: true });
+    opened.once('close', () => resolve(undefined));
+    void context.controller.resolve(opened.sandboxId).then((record) => whenSandboxEnds(context.controller, record, watching.signal)).then(resolve, () => undefined);
   });
+  watching.abort();
   opened.close();
+  if (end) throw sandboxEndError(end, `${opened.url} no longer forwards its port ${remotePort}`, 'forward again');
   return EXIT.ok;
 };
 

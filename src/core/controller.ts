@@ -4,6 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { SandboxError, describeError, isSandboxError, throwIfAborted } from './errors';
 import { desktopImageTag, ensureSandboxImage, sandboxImageTag } from './images';
+import { assertSandboxImage } from './images/sandboxImage';
+import { startFailure } from './startFailure';
 import type { ExecRequest, ExecResult, Profile, ProviderKind, RunContext, SandboxRecord, SshEndpoint } from './model';
 import { DEFAULT_PROFILE_LIMITS, validateName, validateProfile } from './profile';
 import { DockerProvider } from './providers/docker';
@@ -18,7 +20,10 @@ import { generateEd25519 } from './ssh/keys';
 import { SshSession, targetFor, type SshSessionOptions, type SshTarget } from './ssh/session';
 import { PortForward } from './ssh/forward';
 import { sshExec } from './transport/sshExec';
+import { openSshTtySession } from './transport/sshTty';
+import { sshTerminalCommand, type TtySession, type TtySize } from './terminal';
 import { writeFileAtomic } from './store/files';
+import { sandboxEndError, sandboxEnded, whenSandboxEnds, type SandboxEnd } from './sandboxEnd';
 
 /** The agent user of our images, and the owner given to pushed files. */
 export const AGENT_USER = 'agent';
@@ -212,6 +217,8 @@ export class SandboxController {
           );
         }
         await this.buildImage({ signal, onProgress, desktop: Boolean(options.profile?.desktop) });
+      } else {
+        await assertSandboxImage(provider.docker, profile.image);
       }
     }
     if (options.push) await assertDirectory(options.push.localRoot);
@@ -261,6 +268,7 @@ export class SandboxController {
       record = { ...this.merge(record, made), state: 'creating' };
       await this.store.writeRecord(record);
       await this.journal(id, { kind: 'lifecycle', action: 'created', detail: `${kind} ${made.providerRef.slice(0, 12)}` });
+      if (made.state !== 'running') throw new SandboxError('provider-error', `The sandbox ${name} did not keep running after its start; check the image ${profile.image}.`);
       if (options.push) {
         throwIfAborted(signal, 'Creating the sandbox');
         onProgress?.({ step: 'push', message: `Copying ${options.push.localRoot}` });
@@ -273,8 +281,10 @@ export class SandboxController {
       onProgress?.({ step: 'ready', message: `${name} is running` });
       return record;
     } catch (error) {
+      // A machine that exited as it started explains the failure better than the step that met it.
+      const why = record.providerRef && !isSandboxError(error, 'cancelled') ? await startFailure(provider, record.providerRef, name, profile.image) : undefined;
       await this.destroy(record).catch(() => undefined);
-      throw error;
+      throw why ?? error;
     }
   }
 
@@ -501,6 +511,21 @@ export class SandboxController {
     }
     if (journal) await this.journalExec(record, full, request, result);
     return result;
+  }
+
+  /**
+   * An interactive login shell with a TTY in the sandbox, as its user in its workspace: over the
+   * provider's own channel where it has one (the local Docker engine), otherwise a PTY over the
+   * sandbox's SSH connection (SSH hosts: a folder's terminal lands under its marker and limits).
+   */
+  async openTerminal(ref: string, options: { size?: TtySize } = {}): Promise<TtySession> {
+    const record = await this.resolve(ref);
+    this.assertUsable(record, false);
+    const provider = this.provider(record.provider);
+    if (provider.openTerminal && this.execChannel !== 'ssh') {
+      return provider.openTerminal(record.providerRef!, { user: record.user, cwd: record.workdir, size: options.size });
+    }
+    return openSshTtySession(await this.session(record), sshTerminalCommand(record), options);
   }
 
   /** Refuses work on a sandbox that cannot take it, with the reason and what to do. */
@@ -806,12 +831,21 @@ export class SandboxController {
           endWith(mapAsync(provider.logs(machineRef, { follow: true, tail: 0, signal: stop.signal }), sandboxLine), () => stop.abort())
         : (async function* () {})(),
     ]);
+    // Following ends when the sandbox stops or goes, also where the provider's stream would not end.
+    let ended: SandboxEnd | undefined;
+    void whenSandboxEnds(this, record, stop.signal).then((end) => {
+      ended = end;
+      if (end) stop.abort();
+    });
     try {
       yield* live;
     } finally {
       stop.abort();
       options.signal?.removeEventListener('abort', onAbort);
     }
+    if (options.signal?.aborted) return;
+    const end = ended ?? (await sandboxEnded(this, record));
+    if (end?.removed) throw sandboxEndError(end, 'its logs end here');
   }
 
   private async journal(id: string, entry: DistributiveOmit<JournalEntry, 'time'>): Promise<void> {

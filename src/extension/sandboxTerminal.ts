@@ -1,12 +1,13 @@
 import * as vscode from 'vscode';
 import { describeError } from '../core/errors';
 import type { SandboxRecord } from '../core/model';
-import { openTtySession, type TtySession } from '../core/transport/dockerTty';
+import type { TtySession } from '../core/terminal';
 import type { Cockpit } from './cockpit';
 
 /**
  * A VS Code terminal whose far end is an interactive login shell inside the sandbox, with a
- * real TTY (Docker exec API) that follows the panel's size.
+ * real TTY that follows the panel's size. The core picks the channel by provider: the Docker
+ * engine's exec for local sandboxes, a PTY over SSH for sandboxes on SSH hosts.
  */
 export class SandboxPseudoterminal implements vscode.Pseudoterminal {
   private readonly written = new vscode.EventEmitter<string>();
@@ -15,6 +16,8 @@ export class SandboxPseudoterminal implements vscode.Pseudoterminal {
   readonly onDidClose = this.closed.event;
   private session?: TtySession;
   private pendingSize?: vscode.TerminalDimensions;
+  /** Keys typed (or text sent) before the shell was reached, delivered once it is. */
+  private pendingInput: string[] = [];
   private disposed = false;
 
   constructor(
@@ -29,10 +32,7 @@ export class SandboxPseudoterminal implements vscode.Pseudoterminal {
   private async connect(size: vscode.TerminalDimensions | undefined): Promise<void> {
     const { record } = this;
     try {
-      if (!record.providerRef) throw new Error(`${record.name} has no machine`);
-      const session = await openTtySession(this.cockpit.controller.docker.docker, record.providerRef, {
-        user: record.user,
-        cwd: record.workdir,
+      const session = await this.cockpit.controller.openTerminal(record.id, {
         size: size ? { columns: size.columns, rows: size.rows } : undefined,
       });
       if (this.disposed) {
@@ -43,6 +43,7 @@ export class SandboxPseudoterminal implements vscode.Pseudoterminal {
       const decoder = new TextDecoder();
       session.onData((data) => this.written.fire(decoder.decode(data, { stream: true })));
       if (this.pendingSize) void session.resize({ columns: this.pendingSize.columns, rows: this.pendingSize.rows });
+      for (const data of this.pendingInput.splice(0)) session.write(data);
       this.cockpit.log.info(`Terminal opened in ${record.name}`);
       const code = await session.exited;
       this.cockpit.log.info(`Terminal in ${record.name} ended${code === null ? '' : ` with exit code ${code}`}`);
@@ -56,7 +57,8 @@ export class SandboxPseudoterminal implements vscode.Pseudoterminal {
   }
 
   handleInput(data: string): void {
-    this.session?.write(data);
+    if (this.session) this.session.write(data);
+    else if (!this.disposed) this.pendingInput.push(data);
   }
 
   setDimensions(dimensions: vscode.TerminalDimensions): void {

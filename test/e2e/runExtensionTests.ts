@@ -14,7 +14,7 @@ const DESKTOP_SUITE_TIMEOUT_MS = 60 * 60 * 1000;
 
 async function main(): Promise<number> {
   if (!existsSync(path.join(REPO_ROOT, 'dist/extension.js'))) throw new Error('dist/extension.js is missing; run `npm run build` first.');
-  const withEngine = await runSuite(['sandboxes.e2e.js', 'ssh.e2e.js']);
+  const withEngine = await runSuite(['sandboxes.e2e.js', 'ssh.e2e.js', 'sshHostTerminal.e2e.js']);
   const desktops = await runSuite(['desktop.e2e.js'], undefined, DESKTOP_SUITE_TIMEOUT_MS);
   // Again with DOCKER_HOST on a socket nobody listens on: what a user without a running engine sees.
   const withoutEngine = await runSuite(['engineDown.e2e.js'], { DOCKER_HOST: 'unix:///nonexistent/docker.sock' });

@@ -1,7 +1,10 @@
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
+import { pack } from 'tar-stream';
+import { IMAGE_LABELS, sandboxImageTag } from '../../src/core/images';
 import { LABELS } from '../../src/core/providers/labels';
 import { CLI, TestEnvironment, docker, ensureImage, tempDir, uniqueName, waitFor } from './helpers';
 
@@ -136,7 +139,7 @@ describe('the sandbox CLI', function () {
     assert.deepEqual(report.done.map((r) => r.name), [name]);
   });
 
-  it('follows logs as execs happen', async function () {
+  it('follows logs as execs happen; forwards and following end, saying why, when the sandbox stops or is removed', async function () {
     const name = uniqueName('follow');
     await env.controller.create({ name });
     const child = spawn(process.execPath, [CLI, 'logs', name, '-f', '--json'], { env: { ...process.env, AGENT_SANDBOXES_HOME: env.stateDir } });
@@ -148,8 +151,80 @@ describe('the sandbox CLI', function () {
     child.kill('SIGINT');
     const code = await new Promise((resolve) => child.on('close', resolve));
     assert.equal(code, 0);
-    await env.controller.delete(name);
+
+    try {
+      await forwardsAndFollowingEnd(name);
+    } finally {
+      for (const child of running.splice(0)) child.kill('SIGKILL');
+      await env.controller.delete(name).catch(() => undefined);
+    }
   });
+
+  /** The rest of the test above: its sandbox goes either way. */
+  async function forwardsAndFollowingEnd(name: string): Promise<void> {
+    // A forward ends, saying why, when its sandbox stops; following logs ends with the output.
+    const forwardOnStop = await background(['forward', name, '8000']);
+    const stoppedPort = await forwardOnStop.listening();
+    const followOnStop = await background(['logs', name, '-f']);
+    await followOnStop.says(/Server listening/);
+    assert.equal((await env.cli(['stop', name])).code, 0);
+    const stopped = await forwardOnStop.exit(5000);
+    assert.equal(stopped.code, 5, stopped.stderr);
+    assert.match(stopped.stderr, new RegExp(`^sandbox: The sandbox ${name} stopped, so http://127\\.0\\.0\\.1:${stoppedPort}/ no longer forwards its port 8000; start it with \`sandbox start ${name}\` and forward again\.\n$`));
+    await assertRefused(stoppedPort);
+    assert.equal((await followOnStop.exit(5000)).code, 0);
+
+    // Removed: the forward and the following both end within seconds, saying so (no such sandbox: 3).
+    assert.equal((await env.cli(['start', name])).code, 0);
+    const forwardOnRm = await background(['forward', name, '8000']);
+    const removedPort = await forwardOnRm.listening();
+    const followOnRm = await background(['logs', name, '-f']);
+    await followOnRm.says(/Server listening/);
+    assert.equal((await env.cli(['rm', name])).code, 0);
+    const removed = await forwardOnRm.exit(5000);
+    assert.equal(removed.code, 3, removed.stderr);
+    assert.equal(removed.stderr, `sandbox: The sandbox ${name} was removed, so http://127.0.0.1:${removedPort}/ no longer forwards its port 8000.\n`);
+    await assertRefused(removedPort);
+    const followed = await followOnRm.exit(5000);
+    assert.equal(followed.code, 3, followed.stderr);
+    assert.equal(followed.stderr, `sandbox: The sandbox ${name} was removed, so its logs end here.\n`);
+  }
+
+  const running: ReturnType<typeof spawn>[] = [];
+
+  /** A CLI command left running, with its output so far, for commands that run until something ends them. */
+  async function background(args: string[]) {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, AGENT_SANDBOXES_HOME: env.stateDir } });
+    running.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const says = (pattern: RegExp) => waitFor(() => pattern.exec(stdout) ?? undefined, 20_000, `${pattern} from \`sandbox ${args.join(' ')}\``);
+    return {
+      says,
+      /** The local port a `sandbox forward` listens on. */
+      listening: async () => Number((await says(/http:\/\/127\.0\.0\.1:(\d+)\//))[1]),
+      /** Its exit, which must come within `ms`. */
+      exit: async (ms: number) => {
+        const started = Date.now();
+        const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+        const code = await closed;
+        clearTimeout(timer);
+        assert.ok(Date.now() - started < ms, `\`sandbox ${args.join(' ')}\` was still running ${ms} ms later`);
+        return { code, stdout, stderr };
+      },
+    };
+  }
+
+  async function assertRefused(port: number): Promise<void> {
+    const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => (socket.destroy(), resolve(undefined)));
+      socket.on('error', resolve);
+    });
+    assert.equal(error?.code, 'ECONNREFUSED', `127.0.0.1:${port} still accepts connections`);
+  }
 
   it('answers bad input with one sentence, a meaningful exit code, and nothing half-made', async function () {
     const unknown = await env.cli(['exec', 'no-such-sandbox', '--', 'true']);
@@ -184,6 +259,47 @@ describe('the sandbox CLI', function () {
     assertOneSentence(noFolder.stderr);
 
     await assertNothingMade();
+  });
+
+  it('refuses an image that is not a sandbox image, and explains a sandbox that exits as it starts; neither leaves anything', async function () {
+    // A plain Debian: the base our image was built on, under a tag of this test's own.
+    const sandboxImage = await docker.getImage(sandboxImageTag()).inspect();
+    const baseId = sandboxImage.Config.Labels![IMAGE_LABELS.base]!.split('@').pop()!;
+    const plain = { repo: 'agent-sandboxes-test/plain', tag: uniqueName('t') };
+    await docker.getImage(baseId).tag(plain);
+    // One of ours whose init fails at once, printing a control sequence it must not get onto our terminal.
+    const broken = `agent-sandboxes-test/broken:${uniqueName('t')}`;
+    const context = pack();
+    context.entry({ name: 'Dockerfile' }, `FROM ${sandboxImageTag()}\nENTRYPOINT ["/bin/sh", "-c", "printf 'no keys \\\\033[31mhere\\\\n' >&2; exit 3"]\n`);
+    context.finalize();
+    await new Promise((resolve, reject) => docker.buildImage(context as unknown as NodeJS.ReadableStream, { t: broken }).then((stream) => docker.modem.followProgress(stream, (error, output) => (error ? reject(error) : resolve(output))), reject));
+    const folder = tempDir();
+    await fs.writeFile(path.join(folder, 'a.txt'), 'a\n');
+    const nothingLeft = async (name: string) => {
+      await assertNothingMade();
+      assert.deepEqual(await fs.readdir(path.join(env.stateDir, 'ssh', 'keys')).catch(() => []), [], 'no keys');
+      assert.deepEqual(await fs.readdir(path.join(env.stateDir, 'journal')).catch(() => []), [], 'no journal');
+      assert.doesNotMatch(await fs.readFile(env.store.sshConfigPath, 'utf8').catch(() => ''), new RegExp(name), 'no SSH config entry');
+    };
+    try {
+      const name = uniqueName('plain');
+      const refused = await env.cli(['start', folder, '--image', `${plain.repo}:${plain.tag}`, '--name', name]);
+      assert.equal(refused.code, 2, refused.stderr);
+      assertOneSentence(refused.stderr);
+      assert.match(refused.stderr, /is not a sandbox image: it has no sandbox init .*; use an image built with `sandbox image build`/);
+      await nothingLeft(name);
+
+      const failing = uniqueName('broken');
+      const exited = await env.cli(['start', folder, '--image', broken, '--name', failing]);
+      assert.equal(exited.code, 1, exited.stderr);
+      assertOneSentence(exited.stderr);
+      assert.match(exited.stderr, new RegExp(`^sandbox: The sandbox ${failing} could not start: its machine exited as it started, last saying "no keys  ?\\[31mhere", so nothing was kept`));
+      assert.doesNotMatch(exited.stderr, /start it with/);
+      await nothingLeft(failing);
+    } finally {
+      await docker.getImage(`${plain.repo}:${plain.tag}`).remove().catch(() => undefined);
+      await docker.getImage(broken).remove({ force: true }).catch(() => undefined);
+    }
   });
 
   for (const moment of ['record', 'container'] as const) {

@@ -10,7 +10,8 @@ import { containerOwner, dockerOverSsh } from '../../src/core/providers/sshHost'
 import { fingerprint, generateEd25519 } from '../../src/core/ssh/keys';
 import { SshSession, targetFor } from '../../src/core/ssh/session';
 import { LABELS } from '../../src/core/providers/labels';
-import { TestEnvironment, docker, ensureImage, rootExec, runProgram, tempDir, uniqueName, waitFor, type ProgramRun } from './helpers';
+import type { TtySession } from '../../src/core/terminal';
+import { CLI, TestEnvironment, docker, ensureImage, rootExec, runProgram, tempDir, uniqueName, waitFor, type ProgramRun } from './helpers';
 
 
 
@@ -156,6 +157,17 @@ describe('SSH hosts: directory sandboxes on a machine without Docker', function 
     assert.equal(landed.stdout, `${a.workdir}\n${a.id}\n`);
   });
 
+  it("opens a terminal in the sandbox's folder: a PTY over SSH with its marker and limits, which follows resizes", async function () {
+    const terminal = await env.controller.openTerminal(a.id, { size: { columns: 90, rows: 20 } });
+    const screen = readTerminal(terminal);
+    terminal.write('pwd; echo "marker=$AGENT_SANDBOX_ID"; stty size; tty; grep "Max address space" /proc/self/limits\n');
+    await screen.shows(new RegExp(`\r${a.workdir}\r\nmarker=${a.id}\r\n20 90\r\n/dev/pts/\\d+\r\nMax address space\\s+2147483648\\s+2147483648`));
+    await terminal.resize({ columns: 132, rows: 43 });
+    terminal.write('stty size; exit 7\n');
+    await screen.shows(/\r43 132\r\n/);
+    assert.equal(await terminal.exited, 7);
+  });
+
   it('refuses the host when it presents another key, in our client and in OpenSSH', async function () {
     const swap = [
       'cp -p /etc/ssh/ssh_host_ed25519_key /root/saved_key && cp -p /etc/ssh/ssh_host_ed25519_key.pub /root/saved_key.pub',
@@ -221,7 +233,20 @@ describe('SSH hosts: directory sandboxes on a machine without Docker', function 
   });
 
   it('removes a sandbox with its folder, and the host only once it is empty or with --force', async function () {
+    // A folder has no output stream to end: following its logs ends by watching the sandbox.
+    const follow = spawn(process.execPath, [CLI, 'logs', b.name, '-f'], { env: { ...process.env, AGENT_SANDBOXES_HOME: env.stateDir } });
+    let followed = '';
+    follow.stdout.on('data', (chunk) => (followed += chunk));
+    follow.stderr.on('data', (chunk) => (followed += chunk));
+    const followEnded = new Promise<number | null>((resolve) => follow.on('close', resolve));
+    await waitFor(() => followed.includes('event started') || undefined, 15_000, 'the followed history');
     assert.equal((await env.cli(['rm', b.name])).code, 0);
+    const removedAt = Date.now();
+    const killer = setTimeout(() => follow.kill('SIGKILL'), 10_000);
+    assert.equal(await followEnded, 3, followed);
+    clearTimeout(killer);
+    assert.ok(Date.now() - removedAt < 10_000);
+    assert.match(followed, new RegExp(`sandbox: The sandbox ${b.name} was removed, so its logs end here\\.\\n$`));
     assert.deepEqual(await sandboxesOnHost(), [a.id]);
     const refused = await env.cli(['host', 'rm', hostName]);
     assert.equal(refused.code, 5);
@@ -235,6 +260,19 @@ describe('SSH hosts: directory sandboxes on a machine without Docker', function 
     assert.deepEqual(parseJson(await env.cli(['host', 'list', '--json'])), []);
   });
 });
+
+/** What a terminal has shown so far, and a wait for a pattern to show. */
+function readTerminal(terminal: TtySession): { shows: (pattern: RegExp) => Promise<void> } {
+  let output = '';
+  terminal.onData((data) => (output += data.toString()));
+  return {
+    shows: async (pattern) => {
+      await waitFor(() => pattern.test(output) || undefined, 15_000, `${pattern} in the terminal`).catch((error: Error) => {
+        throw new Error(`${error.message}; it shows ${JSON.stringify(output.slice(-600))}`);
+      });
+    },
+  };
+}
 
 /** A free port on 127.0.0.1, for a server we start ourselves. */
 async function freePort(): Promise<number> {
@@ -343,6 +381,17 @@ describe('SSH hosts: containers on a host with Docker', function () {
     assert.equal(login.stdout, 'agent\n');
     const viaCli = await env.cli(['ssh', sandbox.name, '--', 'cat', 'workspace/note.txt']);
     assert.equal(viaCli.stdout, 'carried over\n', viaCli.stderr);
+  });
+
+  it('opens a terminal in the container through the host: a PTY over its own sshd, as the agent in its workspace', async function () {
+    const terminal = await env.controller.openTerminal(sandbox.id, { size: { columns: 100, rows: 30 } });
+    const screen = readTerminal(terminal);
+    terminal.write('echo "$(id -un) in $(pwd)"; cat note.txt; stty size; echo "$TERM $LANG"\n');
+    await screen.shows(/\ragent in \/home\/agent\/workspace\r\ncarried over\r\n30 100\r\nxterm-256color C.UTF-8\r\n/);
+    await terminal.resize({ columns: 120, rows: 40 });
+    terminal.write('stty size; exit 3\n');
+    await screen.shows(/\r40 120\r\n/);
+    assert.equal(await terminal.exited, 3);
   });
 
   it("refuses the host's Docker engine when the host presents another key", async function () {

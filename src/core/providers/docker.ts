@@ -3,7 +3,9 @@ import { pack } from 'tar-stream';
 import { SandboxError, describeError } from '../errors';
 import type { ExecRequest, ExecResult, Profile, SandboxState } from '../model';
 import { dockerExec } from '../transport/dockerExec';
+import { openTtySession, type TtySession, type TtySessionOptions } from '../transport/dockerTty';
 import { ExecAgentChannels } from '../transport/execAgent';
+import { watchContainerEvents } from './dockerEvents';
 import { LABELS } from './labels';
 import type { CreateSpec, LogLine, LogOptions, Provider, ProviderSandbox } from './provider';
 
@@ -242,6 +244,14 @@ export class DockerProvider implements Provider {
     } catch (error) {
       throw this.translate(error, 'run the command');
     }
+  }
+
+  openTerminal(ref: string, options: TtySessionOptions): Promise<TtySession> {
+    return openTtySession(this.docker, ref, options);
+  }
+
+  watch(ref: string, onChange: () => void, signal: AbortSignal): void {
+    watchContainerEvents(this.docker, { container: [ref] }, { onEvent: onChange, onConnected: onChange }, signal);
   }
 
   async readHostKey(ref: string): Promise<string | undefined> {

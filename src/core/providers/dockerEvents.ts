@@ -31,6 +31,11 @@ export interface EngineEventHandlers {
  * returned function (or the signal) ends it for good.
  */
 export function watchSandboxEvents(docker: Dockerode, ownerId: string, handlers: EngineEventHandlers, signal?: AbortSignal): () => void {
+  return watchContainerEvents(docker, { label: [`${LABELS.owner}=${ownerId}`] }, handlers, signal);
+}
+
+/** The same, for the containers an engine filter picks (`{ container: [id] }`: one container). */
+export function watchContainerEvents(docker: Dockerode, filters: Record<string, string[]>, handlers: EngineEventHandlers, signal?: AbortSignal): () => void {
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -42,7 +47,7 @@ export function watchSandboxEvents(docker: Dockerode, ownerId: string, handlers:
     let reason = 'the event stream ended';
     try {
       const stream = (await docker.getEvents({
-        filters: { type: ['container'], label: [`${LABELS.owner}=${ownerId}`], event: WATCHED_ACTIONS },
+        filters: { ...filters, type: ['container'], event: WATCHED_ACTIONS },
         abortSignal: stop.signal,
       } as Dockerode.GetEventsOptions)) as NodeJS.ReadableStream & { destroy?: () => void };
       if (stop.signal.aborted) {

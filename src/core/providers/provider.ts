@@ -1,3 +1,4 @@
+import type { TtySession, TtySessionOptions } from '../transport/dockerTty';
 import type { ExecRequest, ExecResult, Placement, Profile, ProviderKind, SandboxState, SshEndpoint } from '../model';
 
 /** What a provider is asked to make. */
@@ -87,6 +88,16 @@ export interface Provider {
   inspect(ref: string): Promise<ProviderSandbox | undefined>;
   exec(ref: string, request: ExecRequest): Promise<ExecResult>;
   logs(ref: string, options: LogOptions): AsyncIterable<LogLine>;
+  /**
+   * An interactive process with a TTY over the provider's own channel (the Docker engine's exec).
+   * Providers without one get a PTY over the sandbox's SSH connection from the controller.
+   */
+  openTerminal?(ref: string, options: TtySessionOptions): Promise<TtySession>;
+  /**
+   * Calls `onChange` whenever the machine behind `ref` may have changed state (the engine's
+   * events), until the signal aborts. Providers without it are looked at every few seconds.
+   */
+  watch?(ref: string, onChange: () => void, signal: AbortSignal): void;
   /**
    * Over a channel trusted without SSH (the engine's API): the host key the machine's sshd
    * presents, and adding a client key to the agent user's authorized keys. For machines whose

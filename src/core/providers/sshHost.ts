@@ -29,6 +29,7 @@ import {
 } from '../hosts/directory';
 import { HostRegistry, hostEndpoint, type SshHost } from '../hosts/registry';
 import { ensureSandboxImage, sandboxImageTag } from '../images';
+import { assertSandboxImage } from '../images/sandboxImage';
 import type { ExecRequest, ExecResult } from '../model';
 import { validateProfile } from '../profile';
 import { SshSession, targetFor, type SshSessionOptions } from '../ssh/session';
@@ -141,6 +142,7 @@ export class SshHostProvider implements Provider {
       await this.onEngine(host, () => engine.ping(request.signal));
       const [capacity, imageExists] = await this.onEngine(host, () => Promise.all([engine.capacity(), engine.imageExists(profile.image)]));
       validateProfile(profile, capacity);
+      if (imageExists) await this.onEngine(host, () => assertSandboxImage(engine.docker, profile.image, `the Docker engine of host ${host.name}`));
       if (!imageExists) {
         if (!request.buildImageIfMissing || profile.image !== sandboxImageTag()) {
           throw new SandboxError('image-missing', `The image ${profile.image} is not on the Docker engine of host ${host.name}; build or load it there first.`);

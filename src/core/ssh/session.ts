@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import { Client, type ClientChannel, type ConnectConfig, type PseudoTtyOptions } from 'ssh2';
 import { SandboxError, describeError } from '../errors';
 import { createLimiter, type Limiter } from '../sync/limiter';
 import { fingerprint, publicKeyBlob } from './keys';
@@ -93,12 +93,13 @@ export class SshSession extends EventEmitter {
   /**
    * Opens a session channel running `command` (as the login shell's `-c` argument). `attach`
    * runs synchronously as the channel opens, before any of its events can be missed.
+   * `pty`: the command gets a terminal of that size (an interactive shell).
    */
   exec(
     command: string,
     signal?: AbortSignal,
     attach?: (channel: ClientChannel) => void,
-    options: { unlimited?: boolean } = {},
+    options: { unlimited?: boolean; pty?: PseudoTtyOptions } = {},
   ): Promise<{ channel: ClientChannel; release: () => void }> {
     const limit: Limiter = options.unlimited ? (task) => task() : this.limit;
     return new Promise((resolve, reject) => {
@@ -109,7 +110,7 @@ export class SshSession extends EventEmitter {
         try {
           const client = await this.connection(signal);
           const channel = await new Promise<ClientChannel>((ok, fail) =>
-            client.exec(command, (error, stream) => {
+            client.exec(command, options.pty ? { pty: options.pty } : {}, (error, stream) => {
               if (error) return fail(error);
               attach?.(stream);
               ok(stream);

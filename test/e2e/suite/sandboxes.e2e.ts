@@ -5,10 +5,10 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as vscode from 'vscode';
 import type { SandboxRecord } from '../../../src/core/model';
-import { openTtySession } from '../../../src/core/transport/dockerTty';
 import type { SandboxesApi } from '../../../src/extension/extension';
 import type { SandboxTreeNode } from '../../../src/extension/views/sandboxTree';
 import { note, suiteSettings } from './index';
+import { openSandboxTerminal } from './terminal';
 
 const run = promisify(execFile);
 const EXTENSION_ID = 'agent-sandboxes.agent-sandboxes';
@@ -94,22 +94,14 @@ describe('Agent Sandboxes in the VS Code extension host', () => {
     assert.equal(id, api.cockpit.records.find((r) => r.name === name)?.id);
   });
 
-  it('opens an interactive shell with a TTY that follows resizes', async () => {
-    const record = api.cockpit.records.find((r) => r.name === name)!;
-    const session = await openTtySession(api.cockpit.controller.docker.docker, record.providerRef!, { user: 'agent', cwd: record.workdir, size: { columns: 100, rows: 30 } });
-    let output = '';
-    session.onData((data) => (output += data.toString()));
-    const waitFor = async (pattern: RegExp) => {
-      const deadline = Date.now() + 10000;
-      while (!pattern.test(output) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-      assert.match(output, pattern);
-    };
-    session.write('stty size; tty\n');
-    await waitFor(/30 100\r?\n\/dev\/pts\/\d+/);
-    await session.resize({ columns: 132, rows: 43 });
-    session.write('stty size; exit 7\n');
-    await waitFor(/43 132/);
-    assert.equal(await session.exited, 7);
+  it('opens an interactive shell with a TTY that follows resizes, through the Docker engine', async () => {
+    const opened = await openSandboxTerminal(name);
+    opened.terminal.sendText('echo "size=$(stty size)"; tty; echo "$AGENT_SANDBOX_ID:$(id -un)@$(pwd)"');
+    // No marker: a local sandbox's terminal is the engine's exec, not an SSH login.
+    await opened.shows(/size=\d+ \d+\r\n\/dev\/pts\/\d+\r\n:agent@\/home\/agent\/workspace\r\n/);
+    await opened.resizeTo(132, 43);
+    opened.terminal.sendText('exit 7');
+    assert.equal((await opened.ended)?.code, 7);
   });
 
   it('shares one truth with the CLI', async () => {
