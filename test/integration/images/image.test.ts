@@ -82,8 +82,10 @@ describe('sandbox image on the Docker engine', function () {
   }
 
   async function startSandbox(env: string[] = []): Promise<Dockerode.Container> {
-    const container = await docker.createContainer({ Image: tag, Env: env, Labels: { [TEST_LABEL]: RUN } });
+    const container = await docker.createContainer({ Image: tag, Env: env, Labels: { [TEST_LABEL]: RUN }, HostConfig: { Tmpfs: { '/run/sandbox-network': 'mode=0700' } } });
     await container.start();
+    // What the controller does once the sandbox's network rules are in: release the init.
+    await runOk(container, ['sh', '-c', ': > /run/sandbox-network/ready']);
     await waitForSshd(container);
     return container;
   }
