@@ -162,7 +162,9 @@ export class DockerNetworkPolicy {
     try {
       await sidecar.start();
       const { StatusCode } = (await sidecar.wait()) as { StatusCode: number };
-      const output = (await sidecar.logs({ stdout: true, stderr: true, follow: false })) as Buffer;
+      // nft says nothing when it succeeds; the probe's output is its answer.
+      const wanted = StatusCode !== 0 || !containerId;
+      const output = wanted ? ((await sidecar.logs({ stdout: true, stderr: true, follow: false })) as Buffer) : Buffer.alloc(0);
       return { code: StatusCode, output: printable(output) };
     } finally {
       await sidecar.remove({ force: true }).catch(() => undefined);
