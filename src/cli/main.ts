@@ -16,6 +16,7 @@ import { sandboxEndError, whenSandboxEnds, type SandboxEnd } from '../core/sandb
 import { SandboxError, describeError, isSandboxError, type SandboxErrorCode } from '../core/errors';
 import type { ExecRequest, Profile, ProviderKind, SandboxRecord } from '../core/model';
 import { DEFAULT_DESKTOP_GEOMETRY, formatSize, parseGeometry, parseSize } from '../core/profile';
+import { OPEN_NETWORK_WARNING, formatHostEntry, networkFromOptions, parseHostEntry } from '../core/network/policy';
 import { screenshot } from '../core/desktop';
 import { serveDesktop } from '../core/desktop/server';
 import { addSshInclude, defaultUserSshConfig, readSshInclude, removeSshInclude } from '../core/ssh/userConfig';
@@ -97,7 +98,11 @@ const COMMAND_HELP: Record<string, string> = {
   --provider KIND     docker (default) or ssh
   --host NAME         an SSH host added with \`sandbox host add\` (implies --provider ssh)
   --desktop           run a desktop in the sandbox (the desktop image; see \`sandbox desktop\`)
-  --geometry WxH      the desktop's size (default 1280x800; implies --desktop)`,
+  --geometry WxH      the desktop's size (default 1280x800; implies --desktop)
+  --network POLICY    default (the internet, not this machine or private addresses), open
+                      (unfiltered), none (no network: exec only), or allow:DOMAIN,... (only those)
+  --allow-domain D    allow the domain D and names under it (repeatable; makes an allowlist)
+  --add-host NAME:IP  a host name for the sandbox and its allowlist (repeatable)`,
   exec: `Usage: sandbox exec NAME [options] -- CMD [ARG...]
   --cwd DIR           working directory (relative to the workspace)
   --env NAME=VALUE    environment variable (repeatable)
@@ -284,13 +289,16 @@ const start: Handler = async (args, context) => {
     geometry: { type: 'string' },
     provider: { type: 'string' },
     host: { type: 'string' },
+    network: { type: 'string' },
+    'allow-domain': { type: 'string', multiple: true },
+    'add-host': { type: 'string', multiple: true },
   });
   if (positionals.length > 1) throw new SandboxError('invalid-input', 'Give at most one folder or sandbox: sandbox start [PATH | NAME].');
   const target = positionals[0];
   const { controller } = context;
 
   if (target !== undefined && (await startsExisting(controller, target))) {
-    const creationOnly = ['name', 'agent', 'cpus', 'memory', 'pids', 'disk', 'image', 'no-sudo', 'to', 'exclude', 'desktop', 'geometry', 'provider', 'host'].filter(
+    const creationOnly = ['name', 'agent', 'cpus', 'memory', 'pids', 'disk', 'image', 'no-sudo', 'to', 'exclude', 'desktop', 'geometry', 'provider', 'host', 'network', 'allow-domain', 'add-host'].filter(
       (option) => values[option as keyof typeof values] !== undefined,
     );
     if (creationOnly.length > 0) {
@@ -313,6 +321,8 @@ const start: Handler = async (args, context) => {
     image: values.image,
     sudo: values['no-sudo'] ? false : undefined,
     desktop: values.desktop || values.geometry !== undefined ? (values.geometry ?? DEFAULT_DESKTOP_GEOMETRY) : undefined,
+    network: networkFromOptions(values.network, values['allow-domain']),
+    hosts: values['add-host']?.map((entry) => formatHostEntry(parseHostEntry(entry))),
   };
   if (profile.desktop) parseGeometry(profile.desktop);
   const provider = (values.provider ?? (values.host !== undefined ? 'ssh' : 'docker')) as ProviderKind;
@@ -334,6 +344,7 @@ const start: Handler = async (args, context) => {
   } finally {
     progress.done();
   }
+  if (record.profile.network === 'open') process.stderr.write(`${OPEN_NETWORK_WARNING}\n`);
   if (context.json) {
     context.printJson(record);
   } else {

@@ -1,5 +1,6 @@
 import type { SandboxRecord } from '../core/model';
 import { formatSize } from '../core/profile';
+import { describeNetworkPolicy } from '../core/network/policy';
 
 /** A one-line progress display on a terminal; silent elsewhere so logs and pipes stay clean. */
 export class ProgressLine {
@@ -79,6 +80,7 @@ export function statusText(record: SandboxRecord): string {
     ['workdir', record.workdir],
     ['created', record.createdAt],
   ];
+  lines.push(['network', networkText(record)]);
   if (record.startedAt) lines.push(['started', record.startedAt]);
   if (record.stoppedAt) lines.push(['stopped', record.stoppedAt]);
   for (const [inside, outside] of Object.entries(record.ports)) lines.push([`port ${inside}`, `127.0.0.1:${outside}`]);
@@ -86,4 +88,11 @@ export function statusText(record: SandboxRecord): string {
   if (record.problem) lines.push(['problem', record.problem]);
   const width = Math.max(...lines.map(([key]) => key.length));
   return lines.map(([key, value]) => `${key.padEnd(width)}  ${value}`).join('\n');
+}
+
+/** The network line of `status`: the policy, or that a folder sandbox has none. */
+function networkText(record: SandboxRecord): string {
+  if (record.placement?.kind === 'directory') return "not fenced (a folder sandbox uses the host's network as its user)";
+  const hosts = record.profile.hosts?.length ? `; hosts ${record.profile.hosts.join(', ')}` : '';
+  return `${describeNetworkPolicy(record.profile.network)}${hosts}`;
 }

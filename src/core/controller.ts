@@ -8,6 +8,7 @@ import { assertSandboxImage } from './images/sandboxImage';
 import { startFailure } from './startFailure';
 import type { ExecRequest, ExecResult, Profile, ProviderKind, RunContext, SandboxRecord, SshEndpoint } from './model';
 import { DEFAULT_PROFILE_LIMITS, validateName, validateProfile } from './profile';
+import { noNetworkError } from './network/policy';
 import { DockerProvider } from './providers/docker';
 import { SshHostProvider } from './providers/sshHost';
 import { HostRegistry } from './hosts/registry';
@@ -575,6 +576,7 @@ export class SandboxController {
   /** The persistent SSH connection of a sandbox; it follows the sandbox to a new port after a restart. */
   async session(ref: string | SandboxRecord): Promise<SshSession> {
     const record = typeof ref === 'string' ? await this.resolve(ref) : ref;
+    if (record.profile.network === 'none') throw noNetworkError(record.name);
     let session = this.sessions.get(record.id);
     if (!session) {
       session = new SshSession(async () => {
@@ -624,6 +626,7 @@ export class SandboxController {
    */
   async sshEndpoint(record: SandboxRecord): Promise<SshEndpoint> {
     this.assertUsable(record, record.state === 'creating');
+    if (record.profile.network === 'none') throw noNetworkError(record.name);
     const provider = this.provider(record.provider);
     let endpoint = record.ssh;
     if (!endpoint && record.ports['22'] && provider.readHostKey) {

@@ -22,6 +22,13 @@ export interface Profile {
   sudo: boolean;
   /** A desktop of this size (WIDTHxHEIGHT) runs in the sandbox; absent: none. */
   desktop?: string;
+  /**
+   * Who the sandbox may reach (src/core/network/policy.ts): default, open, none or
+   * allow:DOMAIN,...; absent means default.
+   */
+  network?: string;
+  /** Extra host names, NAME:ADDRESS (as docker's --add-host), for the sandbox and its allowlist. */
+  hosts?: string[];
 }
 
 export interface SandboxRecord {

@@ -1,5 +1,6 @@
 import { SandboxError } from './errors';
 import type { Profile } from './model';
+import { parseHostEntry, parseNetworkPolicy } from './network/policy';
 
 export const MIN_MEMORY = 64 * 1024 * 1024;
 /** The engine's smallest CPU quota. */
@@ -46,6 +47,8 @@ export function validateProfile(profile: Profile, capacity: { cpus: number; memo
   }
   if (profile.image.trim() === '') throw new SandboxError('invalid-input', 'The image name is empty; give an image tag.');
   if (profile.desktop !== undefined) parseGeometry(profile.desktop);
+  parseNetworkPolicy(profile.network);
+  for (const entry of profile.hosts ?? []) parseHostEntry(entry);
 }
 
 export const DEFAULT_DESKTOP_GEOMETRY = '1280x800';

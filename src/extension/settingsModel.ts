@@ -1,4 +1,5 @@
 import { parseSize } from '../core/profile';
+import { formatNetworkPolicy, parseNetworkPolicy } from '../core/network/policy';
 import type { ProviderKind } from '../core/model';
 
 /** The extension's settings after checking; no vscode import, so it is tested in plain Node. */
@@ -12,6 +13,8 @@ export interface SandboxSettings {
   /** Empty: ~/.agent-sandboxes or $AGENT_SANDBOXES_HOME, shared with the CLI. */
   stateDir?: string;
   syncExcludes: string[];
+  /** The network policy of new sandboxes (default, open, none or allow:DOMAIN,...); empty: default. */
+  network?: string;
 }
 
 export const SETTINGS_SECTION = 'sandboxes';
@@ -70,6 +73,16 @@ export function readSettings(get: (key: string) => unknown): { settings: Sandbox
   if (excludes !== undefined && excludes !== null) {
     if (Array.isArray(excludes) && excludes.every((pattern) => typeof pattern === 'string' && pattern.trim() !== '')) settings.syncExcludes = excludes as string[];
     else problems.push(`The setting ${name('syncExcludes')} must be a list of non-empty patterns such as ["*.log", "dist/"].`);
+  }
+
+  const network = get('defaultProfile.network');
+  if (network !== undefined && network !== null && network !== '' && network !== 'default') {
+    try {
+      if (typeof network !== 'string') throw new Error('not text');
+      settings.network = formatNetworkPolicy(parseNetworkPolicy(network));
+    } catch {
+      problems.push(`The setting ${name('defaultProfile.network')} is ${JSON.stringify(network)}; write "default", "open", "none" or "allow:example.com,*.pypi.org".`);
+    }
   }
 
   return { settings, problems };

@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import Dockerode from 'dockerode';
 import { SandboxController } from '../../src/core/controller';
 import { ensureSandboxImage } from '../../src/core/images';
+import { SIDECAR_LABEL } from '../../src/core/network/dockerPolicy';
 import { LABELS } from '../../src/core/providers/labels';
 import { StateStore } from '../../src/core/store/stateStore';
 
@@ -46,10 +47,18 @@ export class TestEnvironment {
   async dispose(): Promise<void> {
     this.controller.dispose();
     for (const container of await this.containers()) {
-      await docker.getContainer(container.Id).remove({ force: true, v: true }).catch(() => undefined);
+      await removeWithSidecars(container.Id);
     }
     await fs.rm(this.stateDir, { recursive: true, force: true });
   }
+}
+
+/** Removes a container and the sidecars serving its network namespace (an allowlist's resolver). */
+export async function removeWithSidecars(containerId: string): Promise<void> {
+  for (const sidecar of await docker.listContainers({ all: true, filters: { label: [`${SIDECAR_LABEL}=${containerId}`] } })) {
+    await docker.getContainer(sidecar.Id).remove({ force: true }).catch(() => undefined);
+  }
+  await docker.getContainer(containerId).remove({ force: true, v: true }).catch(() => undefined);
 }
 
 export interface CliResult {

@@ -142,12 +142,14 @@ describe('SSH into sandboxes', function () {
     }
     assert.equal((await controller.exec(sandbox.id, { command: 'echo thawed' })).stdout, 'thawed\n');
 
-    // 3. The sandbox restarts under a running command (its SSH port may change).
+    // 3. The sandbox restarts under a running command (its SSH port may change). A restart
+    // outside Agent Sandboxes holds it until `sandbox start` puts its network rules back.
     const restarted = controller.exec(sandbox.id, { command: 'sleep 33' });
     restarted.catch(() => undefined); // asserted below
     await waitFor(async () => ((await rootExec(sandbox.providerRef!, 'pgrep -f "^sleep 33" || true')).trim() ? true : undefined), 'the command');
     await docker.getContainer(sandbox.providerRef!).restart({ t: 1 });
     await assert.rejects(restarted, (error: unknown) => isSandboxError(error, 'connection-lost'));
+    await controller.start(sandbox.id);
     assert.equal((await controller.exec(sandbox.id, { command: 'echo restarted' })).stdout, 'restarted\n');
     sandbox = await controller.status(sandbox.id);
   });

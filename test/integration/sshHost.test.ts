@@ -12,6 +12,7 @@ import { SshSession, targetFor } from '../../src/core/ssh/session';
 import { LABELS } from '../../src/core/providers/labels';
 import type { TtySession } from '../../src/core/terminal';
 import { CLI, TestEnvironment, docker, ensureImage, rootExec, runProgram, tempDir, uniqueName, waitFor, type ProgramRun } from './helpers';
+import { CONNECT_SCRIPT, helloServer, hostAddresses, parseConnects } from './networkFixtures';
 
 
 
@@ -110,6 +111,10 @@ describe('SSH hosts: directory sandboxes on a machine without Docker', function 
     const status = await env.cli(['status', a.name]);
     assert.match(status.stdout, new RegExp(`^host\\s+${hostName} \\(a folder there\\)$`, 'm'));
     assert.match(status.stdout, /^limits\s+per process: address space/m);
+    assert.match(status.stdout, /^network\s+not fenced \(a folder sandbox uses the host's network/m);
+    const fenced = await env.cli(['start', '--host', hostName, '--network', 'none', '--name', uniqueName('dir-none')]);
+    assert.equal(fenced.code, 2);
+    assert.match(fenced.stderr, /uses the host's network as agent and cannot be fenced; leave out --network/);
     const listed = parseJson<SandboxRecord[]>(await env.cli(['list', '--json']));
     assert.deepEqual(listed.map((record) => [record.name, record.state]), [[a.name, 'running']]);
   });
@@ -392,6 +397,23 @@ describe('SSH hosts: containers on a host with Docker', function () {
     terminal.write('stty size; exit 3\n');
     await screen.shows(/\r40 120\r\n/);
     assert.equal(await terminal.exited, 3);
+  });
+
+  it("gives the container the default network policy through the host's engine", async function () {
+    const server = await helloServer('0.0.0.0');
+    try {
+      const containerId = sandbox.providerRef!.split('/').pop()!;
+      const gateway = Object.values((await docker.getContainer(containerId).inspect()).NetworkSettings.Networks)[0]!.Gateway;
+      // The host's addresses come from a probe on its own network (the engine is remote here).
+      const targets = [...new Set([gateway, ...hostAddresses().filter((address) => !address.includes(':'))])].map((address) => [address, server.port]);
+      const result = await env.controller.exec(sandbox.id, { command: ['sudo', 'python3', '-c', CONNECT_SCRIPT, JSON.stringify(targets)] });
+      const outcomes = parseConnects(result.stdout);
+      assert.equal(Object.keys(outcomes).length, targets.length, result.stderr);
+      for (const [target, outcome] of Object.entries(outcomes)) assert.notEqual(outcome, 'ok', `${target} answered: ${result.stdout}`);
+    } finally {
+      server.close();
+    }
+    assert.match((await env.cli(['status', sandbox.name])).stdout, /^network +default \(the internet/m);
   });
 
   it("refuses the host's Docker engine when the host presents another key", async function () {

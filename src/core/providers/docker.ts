@@ -6,6 +6,7 @@ import { dockerExec } from '../transport/dockerExec';
 import { openTtySession, type TtySession, type TtySessionOptions } from '../transport/dockerTty';
 import { ExecAgentChannels } from '../transport/execAgent';
 import { watchContainerEvents } from './dockerEvents';
+import { DockerNetworkPolicy, containerNetworkSettings } from '../network/dockerPolicy';
 import { LABELS } from './labels';
 import type { CreateSpec, LogLine, LogOptions, Provider, ProviderSandbox } from './provider';
 
@@ -25,6 +26,12 @@ export interface DockerProviderOptions {
   execChannel?: 'agent' | 'docker';
   /** How long a ping may take before the engine counts as down; an engine across SSH needs longer. */
   pingTimeoutMs?: number;
+  /**
+   * Where the engine runs, for the network policy's list of its machine's addresses: 'local'
+   * reads this machine's; 'remote' asks a container on the engine's host network. By default
+   * local for a Unix socket, remote otherwise.
+   */
+  engineHost?: 'local' | 'remote';
 }
 
 type ContainerSummary = Dockerode.ContainerInfo;
@@ -33,15 +40,18 @@ type ContainerDetails = Dockerode.ContainerInspectInfo;
 export class DockerProvider implements Provider {
   readonly kind = 'docker' as const;
   readonly docker: Dockerode;
-  private networkReady?: Promise<void>;
+  private networkReady?: Promise<string[]>;
   private engineInfo?: Promise<{ cpus: number; memory: number }>;
   private readonly execAgents?: ExecAgentChannels;
 
   private readonly pingTimeoutMs: number;
+  private readonly networkPolicy: DockerNetworkPolicy;
 
   constructor(options: DockerProviderOptions = {}) {
     this.docker = options.docker ?? new Dockerode();
     this.pingTimeoutMs = options.pingTimeoutMs ?? PING_TIMEOUT_MS;
+    const local = (options.engineHost ?? ((this.docker.modem as { socketPath?: string }).socketPath ? 'local' : 'remote')) === 'local';
+    this.networkPolicy = new DockerNetworkPolicy(this.docker, { hostFacts: local ? 'local' : 'probe' });
     if ((options.execChannel ?? 'agent') === 'agent') this.execAgents = new ExecAgentChannels(this.docker);
   }
 
@@ -89,11 +99,15 @@ export class DockerProvider implements Provider {
     }
   }
 
-  private ensureNetwork(): Promise<void> {
+  /** The sandboxes' network, made when missing; its subnets. */
+  private ensureNetwork(): Promise<string[]> {
+    const subnets = async () => {
+      const details = (await this.docker.getNetwork(SANDBOX_NETWORK).inspect()) as { IPAM?: { Config?: Array<{ Subnet?: string }> } };
+      return (details.IPAM?.Config ?? []).flatMap((config) => (config.Subnet ? [config.Subnet] : []));
+    };
     this.networkReady ??= (async () => {
       try {
-        await this.docker.getNetwork(SANDBOX_NETWORK).inspect();
-        return;
+        return await subnets();
       } catch (error) {
         if (statusCode(error) !== 404) throw error;
       }
@@ -108,6 +122,7 @@ export class DockerProvider implements Provider {
       } catch (error) {
         if (statusCode(error) !== 409) throw error; // another process made it first
       }
+      return subnets();
     })().catch((error) => {
       this.networkReady = undefined;
       throw this.translate(error, 'create the sandbox network');
@@ -117,7 +132,8 @@ export class DockerProvider implements Provider {
 
   async create(spec: CreateSpec): Promise<ProviderSandbox> {
     const { profile } = spec;
-    await this.ensureNetwork();
+    const subnets = await this.ensureNetwork();
+    const network = containerNetworkSettings(profile, SANDBOX_NETWORK, SSH_PORT);
     const labels: Record<string, string> = {
       [LABELS.owner]: spec.ownerId,
       [LABELS.id]: spec.id,
@@ -137,7 +153,7 @@ export class DockerProvider implements Provider {
         Hostname: spec.name,
         Labels: labels,
         Env: [`SANDBOX_SUDO=${profile.sudo ? 1 : 0}`, ...(profile.desktop ? [`SANDBOX_DESKTOP_GEOMETRY=${profile.desktop}`] : [])],
-        ExposedPorts: { [SSH_PORT]: {} },
+        ExposedPorts: network.ExposedPorts,
         abortSignal: spec.signal,
         HostConfig: {
           NanoCpus: Math.round(profile.cpus * 1e9),
@@ -146,8 +162,7 @@ export class DockerProvider implements Provider {
           PidsLimit: profile.pids,
           Privileged: false,
           CapDrop: ['NET_RAW', 'MKNOD'],
-          NetworkMode: SANDBOX_NETWORK,
-          PortBindings: { [SSH_PORT]: [{ HostIp: '127.0.0.1', HostPort: '' }] },
+          ...network.HostConfig,
           ...(profile.disk ? { StorageOpt: { size: String(profile.disk) } } : {}),
         },
       } as Dockerode.ContainerCreateOptions);
@@ -167,7 +182,10 @@ export class DockerProvider implements Provider {
       // Before sshd first runs: it must present the key we pinned, and accept only our client.
       await container.putArchive(await sshKeysArchive(spec), { path: '/', abortSignal: spec.signal } as object);
       await container.start({ abortSignal: spec.signal } as object);
+      // The init waits for this before anything else runs (see src/core/network).
+      await this.networkPolicy.apply(container.id, profile, subnets, spec.signal);
     } catch (error) {
+      await this.networkPolicy.removeSidecars(container.id).catch(() => undefined);
       await container.remove({ force: true, v: true }).catch(() => undefined);
       throw this.translate(error, 'start the container');
     }
@@ -175,10 +193,25 @@ export class DockerProvider implements Provider {
   }
 
   async start(ref: string, signal?: AbortSignal): Promise<ProviderSandbox> {
+    const container = this.docker.getContainer(ref);
+    let alreadyRunning = false;
     try {
-      await this.docker.getContainer(ref).start({ abortSignal: signal } as object);
+      await container.start({ abortSignal: signal } as object);
     } catch (error) {
       if (statusCode(error) !== 304) throw this.translate(error, 'start the container');
+      alreadyRunning = true;
+    }
+    const started = await this.mustInspect(ref);
+    // A container already running got its rules at its own start, unless someone else started
+    // it and its init still waits for them.
+    if (!alreadyRunning || !(await this.networkPolicy.isApplied(started.providerRef))) {
+      try {
+        await this.networkPolicy.apply(started.providerRef, started.profile, await this.ensureNetwork(), signal);
+      } catch (error) {
+        await this.networkPolicy.removeSidecars(started.providerRef).catch(() => undefined);
+        await container.kill().catch(() => undefined); // fail closed
+        throw this.translate(error, 'start the container');
+      }
     }
     return this.mustInspect(ref);
   }
@@ -189,11 +222,15 @@ export class DockerProvider implements Provider {
     } catch (error) {
       if (statusCode(error) !== 304) throw this.translate(error, 'stop the container');
     }
-    return this.mustInspect(ref);
+    const stopped = await this.mustInspect(ref);
+    await this.networkPolicy.removeSidecars(stopped.providerRef).catch(() => undefined);
+    return stopped;
   }
 
   async remove(ref: string, signal?: AbortSignal): Promise<void> {
     try {
+      const id = (await this.docker.getContainer(ref).inspect().catch(() => undefined))?.Id;
+      if (id) await this.networkPolicy.removeSidecars(id);
       await this.docker.getContainer(ref).remove({ force: true, v: true, abortSignal: signal } as object);
     } catch (error) {
       // 404: already gone; 409: a removal is already in progress

@@ -88,7 +88,7 @@ export class SshHostProvider implements Provider {
     let engine = this.engines.get(host.name);
     if (!engine) {
       // Each engine request may open a channel, which starts the host user's login shell: patience.
-      engine = new DockerProvider({ docker: dockerOverSsh(host, this.session(host)), execChannel: 'docker', pingTimeoutMs: 20_000 });
+      engine = new DockerProvider({ docker: dockerOverSsh(host, this.session(host)), execChannel: 'docker', pingTimeoutMs: 20_000, engineHost: 'remote' });
       this.engines.set(host.name, engine);
     }
     return engine;
@@ -162,6 +162,9 @@ export class SshHostProvider implements Provider {
     }
     if (requested.disk !== undefined) {
       throw new SandboxError('invalid-input', `A directory sandbox on host ${host.name} cannot have a disk limit; leave out --disk.`);
+    }
+    if ((requested.network !== undefined && requested.network !== 'open') || requested.hosts?.length) {
+      throw new SandboxError('invalid-input', `A directory sandbox on host ${host.name} uses the host's network as ${host.user} and cannot be fenced; leave out --network, --allow-domain and --add-host, or give the host Docker.`);
     }
     const facts = await this.hostFacts(host);
     if (requested.sudo === false && facts.sudo) {

@@ -46,7 +46,7 @@ export function startSandboxCommand(cockpit: Cockpit) {
         cockpit.controller.create({
           name: chosen.name,
           provider: chosen.provider,
-          profile: { cpus: chosen.cpus, memory: chosen.memory, image: chosen.image, desktop: chosen.desktop },
+          profile: { cpus: chosen.cpus, memory: chosen.memory, image: chosen.image, desktop: chosen.desktop, network: settings.network },
           // Builds the desktop image too when the profile has a desktop.
           push: chosen.folder ? { localRoot: chosen.folder, excludes: settings.syncExcludes } : undefined,
           buildImageIfMissing: true,

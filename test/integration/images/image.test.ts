@@ -82,8 +82,10 @@ describe('sandbox image on the Docker engine', function () {
   }
 
   async function startSandbox(env: string[] = []): Promise<Dockerode.Container> {
-    const container = await docker.createContainer({ Image: tag, Env: env, Labels: { [TEST_LABEL]: RUN } });
+    const container = await docker.createContainer({ Image: tag, Env: env, Labels: { [TEST_LABEL]: RUN }, HostConfig: { Tmpfs: { '/run/sandbox-network': 'mode=0700' } } });
     await container.start();
+    // What the controller does once the sandbox's network rules are in: release the init.
+    await runOk(container, ['sh', '-c', ': > /run/sandbox-network/ready']);
     await waitForSshd(container);
     return container;
   }
@@ -231,6 +233,7 @@ describe('sandbox image on the Docker engine', function () {
       await runOk(plain, ['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', '/home/agent/id'], 'agent');
       await runOk(plain, ['sh', '-c', 'mkdir -p /run/sandbox /root/.ssh && cp /home/agent/id.pub /run/sandbox/authorized_keys && cp /home/agent/id.pub /root/.ssh/authorized_keys']);
       await plain.restart({ t: 5 });
+      await runOk(plain, ['sh', '-c', ': > /run/sandbox-network/ready']); // as the controller does at every start
       await waitForSshd(plain);
       const hostKey = await runOk(plain, ['cat', '/etc/ssh/ssh_host_ed25519_key.pub']);
       assert.equal(hostKey, hostKeyBefore, 'the host key survives a restart');

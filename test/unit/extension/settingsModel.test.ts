@@ -10,9 +10,10 @@ describe('sandboxes.* settings', () => {
 
   it('read good values', () => {
     const { settings, problems } = readSettings(
-      from({ 'defaultProfile.cpus': 0.5, 'defaultProfile.memory': '512m', image: 'mine:1', stateDir: '/tmp/state', syncExcludes: ['*.log'] }),
+      from({ 'defaultProfile.cpus': 0.5, 'defaultProfile.memory': '512m', 'defaultProfile.network': 'allow:PyPI.org', image: 'mine:1', stateDir: '/tmp/state', syncExcludes: ['*.log'] }),
     );
     assert.deepEqual(problems, []);
+    assert.equal(settings.network, 'allow:pypi.org');
     assert.equal(settings.cpus, 0.5);
     assert.equal(settings.memory, 512 * 1024 ** 2);
     assert.equal(settings.image, 'mine:1');
@@ -22,10 +23,10 @@ describe('sandboxes.* settings', () => {
 
   it('name the setting in every problem and fall back to the default', () => {
     const { settings, problems } = readSettings(
-      from({ defaultProvider: 'digitalocean', 'defaultProfile.cpus': -1, 'defaultProfile.memory': 'lots', image: 'a b', stateDir: 'relative/dir', syncExcludes: [3] }),
+      from({ defaultProvider: 'digitalocean', 'defaultProfile.cpus': -1, 'defaultProfile.memory': 'lots', image: 'a b', stateDir: 'relative/dir', syncExcludes: [3], 'defaultProfile.network': 'closed' }),
     );
     assert.deepEqual(settings, DEFAULT_SETTINGS);
-    const names = ['defaultProvider', 'defaultProfile.cpus', 'defaultProfile.memory', 'image', 'stateDir', 'syncExcludes'];
+    const names = ['defaultProvider', 'defaultProfile.cpus', 'defaultProfile.memory', 'image', 'stateDir', 'syncExcludes', 'defaultProfile.network'];
     assert.equal(problems.length, names.length);
     names.forEach((name, index) => assert.ok(problems[index]!.includes(`sandboxes.${name}`), problems[index]));
     assert.match(problems[2]!, /write it like "512m" or "2g"/);
