@@ -19,6 +19,7 @@ import { SshSession, targetFor, type SshSessionOptions, type SshTarget } from '.
 import { PortForward } from './ssh/forward';
 import { sshExec } from './transport/sshExec';
 import { writeFileAtomic } from './store/files';
+import { ExecIdentityCheck } from './execIdentity';
 
 /** The agent user of our images, and the owner given to pushed files. */
 export const AGENT_USER = 'agent';
@@ -117,6 +118,7 @@ export class SandboxController {
   private readonly portForwards = new Set<PortForward>();
   /** Providers made here rather than given: this controller closes them. */
   private readonly ownedProviders: Provider[] = [];
+  private readonly identities: ExecIdentityCheck;
 
   constructor(options: ControllerOptions = {}) {
     this.store = options.store ?? new StateStore();
@@ -129,6 +131,7 @@ export class SandboxController {
     }
     this.execChannel = options.execChannel ?? 'auto';
     this.sshOptions = options.ssh ?? {};
+    this.identities = new ExecIdentityCheck(path.join(this.store.root, 'identities'));
   }
 
   /** Closes SSH connections and forwarded ports of this process. */
@@ -332,6 +335,7 @@ export class SandboxController {
     }
     this.closeConnections(record.id);
     for (const providerRef of refs) await provider.remove(providerRef, signal);
+    await this.identities.forget(record.id);
     await this.store.deleteRecord(record.id);
     await this.refreshSshConfig();
   }
@@ -476,9 +480,7 @@ export class SandboxController {
   private async execIn(record: SandboxRecord, request: ExecRequest, journal = true, internal = false): Promise<ExecResult> {
     this.assertUsable(record, internal);
     const user = request.user ?? record.user;
-    if (!internal && !record.profile.sudo && (user === 'root' || user === '0' || user.startsWith('0:') || user.startsWith('root:'))) {
-      throw new SandboxError('invalid-input', `${record.name} was made without sudo, so commands cannot run as root there; run them as ${record.user}.`);
-    }
+    if (!internal) await this.assertUserAllowed(record, user);
     const full: ExecRequest = {
       ...request,
       user,
@@ -486,10 +488,7 @@ export class SandboxController {
     };
     let result: ExecResult;
     try {
-      const run = record.ssh?.run;
-      result = this.usesSsh(record)
-        ? await sshExec(await this.session(record), full, { loginUser: record.ssh?.user ?? record.user, cwd: record.workdir, env: run?.env, prefix: run?.prefix })
-        : await this.provider(record.provider).exec(record.providerRef!, full);
+      result = await this.transport(record, full);
     } catch (error) {
       const wrongState = isSandboxError(error, 'wrong-state');
       if (journal) await this.journalExec(record, full, request, undefined, describeError(error));
@@ -501,6 +500,34 @@ export class SandboxController {
     }
     if (journal) await this.journalExec(record, full, request, result);
     return result;
+  }
+
+  /** The command on the sandbox's channel: SSH, or the provider's own. */
+  private async transport(record: SandboxRecord, request: ExecRequest): Promise<ExecResult> {
+    const run = record.ssh?.run;
+    return this.usesSsh(record)
+      ? sshExec(await this.session(record), request, { loginUser: record.ssh?.user ?? record.user, cwd: record.workdir, env: run?.env, prefix: run?.prefix })
+      : this.provider(record.provider).exec(record.providerRef!, request);
+  }
+
+  /**
+   * On a sandbox made without sudo, refuses a user spec that gives root's or sudo's rights,
+   * however it is spelled: the ids are asked of the sandbox, through the command's channel.
+   */
+  async assertUserAllowed(record: SandboxRecord, user: string): Promise<void> {
+    if (record.profile.sudo) return;
+    const ssh = this.usesSsh(record);
+    const loginUser = record.ssh?.user ?? record.user;
+    if (ssh && user !== loginUser) {
+      // Over SSH another user means sudo, which this sandbox does not give.
+      throw new SandboxError('invalid-input', `${record.name} was made without sudo, so its commands run only as ${loginUser} over SSH; leave out the user "${user}".`);
+    }
+    const directory = record.placement?.kind === 'directory';
+    await this.identities.assertAllowed(record, user, ssh ? 'ssh' : 'engine', {
+      probe: (request) => this.transport(record, request),
+      // A host's own account has no root for us to read with; its sudo was checked when it was added.
+      asRoot: directory ? undefined : (request) => this.provider(record.provider).exec(record.providerRef!, request),
+    });
   }
 
   /** Refuses work on a sandbox that cannot take it, with the reason and what to do. */

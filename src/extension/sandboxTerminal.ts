@@ -30,6 +30,8 @@ export class SandboxPseudoterminal implements vscode.Pseudoterminal {
     const { record } = this;
     try {
       if (!record.providerRef) throw new Error(`${record.name} has no machine`);
+      // The terminal's user is held to the same rule as every command on a sandbox without sudo.
+      await this.cockpit.controller.assertUserAllowed(record, record.user);
       const session = await openTtySession(this.cockpit.controller.docker.docker, record.providerRef, {
         user: record.user,
         cwd: record.workdir,

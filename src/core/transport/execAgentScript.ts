@@ -65,22 +65,45 @@ def base_environment():
     return env
 
 
+MAX_ID = 2147483647
+
+
+def parse_id(text):
+    """A number as the engine reads one (Go's strconv.Atoi): an optional sign, then ASCII digits."""
+    digits = text[1:] if text[:1] in ('+', '-') else text
+    if digits and all(c in '0123456789' for c in digits):
+        return int(text)
+    return None
+
+
 def resolve_user(spec):
-    """user[:group] as docker takes it -> (uid, gid, supplementary groups, home)."""
-    name, _, group = spec.partition(':')
-    name = name or 'root'
+    """user[:group] exactly as the engine resolves it (runc's GetExecUser) -> (uid, gid, groups, home)."""
+    fields = spec.split(':')
+    name, group = fields[0], (fields[1] if len(fields) > 1 else '')
+    uid_arg, gid_arg = parse_id(name), parse_id(group)
+    entry = None
     try:
-        entry = pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)
-    except KeyError:
-        if not name.isdigit():
+        if name == '':
+            entry = pwd.getpwuid(0)
+        elif uid_arg is not None:
+            entry = pwd.getpwuid(uid_arg)   # a number is always a uid, never a name
+        else:
+            entry = pwd.getpwnam(name)
+    except (KeyError, OverflowError):
+        if uid_arg is None:
             raise LookupError('unable to find user %s: no matching entries in passwd file' % name)
-        entry = None
-    uid, gid = (entry.pw_uid, entry.pw_gid) if entry else (int(name), 0)
+    if entry is None and not 0 <= uid_arg <= MAX_ID:
+        raise LookupError('unable to find user %s: numerical result out of range' % name)
+    uid, gid = (entry.pw_uid, entry.pw_gid) if entry else (uid_arg, 0)
     if group:
         try:
-            gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
-        except KeyError:
-            raise LookupError('unable to find group %s: no matching entries in group file' % group)
+            gid = grp.getgrgid(gid_arg).gr_gid if gid_arg is not None else grp.getgrnam(group).gr_gid
+        except (KeyError, OverflowError):
+            if gid_arg is None:
+                raise LookupError('unable to find group %s: no matching entries in group file' % group)
+            if not 0 <= gid_arg <= MAX_ID:
+                raise LookupError('unable to find group %s: numerical result out of range' % group)
+            gid = gid_arg
         groups = [gid]
     else:
         groups = os.getgrouplist(entry.pw_name, gid) if entry else [gid]

@@ -68,13 +68,20 @@ export function startFailureError(reason: StartFailureReason, argv: string[], cw
  */
 /** How the engine begins the output of an exec that never started. */
 export function looksLikeStartFailure(text: string): boolean {
-  return text.startsWith('OCI runtime exec failed') || text.startsWith('unable to find user');
+  return /^(OCI runtime exec failed|unable to find (user|group)|uids and gids must be in range)/.test(text);
 }
 
 export function startFailure(stdout: string, argv: string[], cwd: string | undefined): SandboxError | undefined {
   const user = /^unable to find user ([^:\s]+)/.exec(stdout);
   if (user) {
     return new SandboxError('command-failed-to-start', `The user ${user[1]} does not exist in the sandbox; run as one that does (the default is the sandbox's own).`);
+  }
+  const group = /^unable to find group ([^:\s]+)/.exec(stdout);
+  if (group) {
+    return new SandboxError('command-failed-to-start', `The group ${group[1]} does not exist in the sandbox; run as one that does.`);
+  }
+  if (stdout.startsWith('uids and gids must be in range')) {
+    return new SandboxError('command-failed-to-start', 'The user or group is out of range (0-2147483647); run as one that exists in the sandbox.');
   }
   if (!stdout.includes('OCI runtime exec failed')) return undefined;
   const reason: StartFailureReason = /chdir|cwd/.test(stdout)
