@@ -520,7 +520,7 @@ export class SandboxController {
     const loginUser = record.ssh?.user ?? record.user;
     if (ssh && user !== loginUser) {
       // Over SSH another user means sudo, which this sandbox does not give.
-      throw new SandboxError('invalid-input', `${record.name} was made without sudo, so its commands run only as ${loginUser} over SSH; leave out the user "${user}".`);
+      throw new SandboxError('invalid-input', `The sandbox ${record.name} was made without sudo, so its commands run only as ${loginUser} over SSH; leave out the user "${user}".`);
     }
     const directory = record.placement?.kind === 'directory';
     await this.identities.assertAllowed(record, user, ssh ? 'ssh' : 'engine', {

@@ -139,7 +139,7 @@ export class ExecIdentityCheck {
     if (reason) {
       throw new SandboxError(
         'invalid-input',
-        `${record.name} was made without sudo, so commands cannot run with root's or sudo's rights there, and the user ${JSON.stringify(user)} ${reason}; run them as ${record.user}.`,
+        `The sandbox ${record.name} was made without sudo, so commands cannot run with root's or sudo's rights there, and the user ${JSON.stringify(user)} ${reason}; run them as ${record.user}.`,
       );
     }
     await this.writeCache(record, cacheKey, identity).catch(() => undefined);
