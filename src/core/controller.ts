@@ -17,9 +17,12 @@ import { hostKeyAlias, jumpAlias, renderKnownHosts, renderSshConfig, sshAlias, t
 import { generateEd25519 } from './ssh/keys';
 import { SshSession, targetFor, type SshSessionOptions, type SshTarget } from './ssh/session';
 import { PortForward } from './ssh/forward';
-import { sshExec } from './transport/sshExec';
+import { killProcessesWithEnv, sshExec } from './transport/sshExec';
+import { EXEC_MARKER_ENV } from './transport/dockerExec';
 import { writeFileAtomic } from './store/files';
 import { ExecIdentityCheck } from './execIdentity';
+import { OOM_COUNT_READ, outOfMemory } from './execMemory';
+import { ExecOwnerRegistry, newExecId } from './execOwners';
 
 /** The agent user of our images, and the owner given to pushed files. */
 export const AGENT_USER = 'agent';
@@ -119,6 +122,7 @@ export class SandboxController {
   /** Providers made here rather than given: this controller closes them. */
   private readonly ownedProviders: Provider[] = [];
   private readonly identities: ExecIdentityCheck;
+  private readonly owners: ExecOwnerRegistry;
 
   constructor(options: ControllerOptions = {}) {
     this.store = options.store ?? new StateStore();
@@ -132,6 +136,7 @@ export class SandboxController {
     this.execChannel = options.execChannel ?? 'auto';
     this.sshOptions = options.ssh ?? {};
     this.identities = new ExecIdentityCheck(path.join(this.store.root, 'identities'));
+    this.owners = new ExecOwnerRegistry(path.join(this.store.root, 'execs'));
   }
 
   /** Closes SSH connections and forwarded ports of this process. */
@@ -336,6 +341,7 @@ export class SandboxController {
     this.closeConnections(record.id);
     for (const providerRef of refs) await provider.remove(providerRef, signal);
     await this.identities.forget(record.id);
+    await this.owners.forget(record.id);
     await this.store.deleteRecord(record.id);
     await this.refreshSshConfig();
   }
@@ -351,7 +357,9 @@ export class SandboxController {
 
   /** list_vms: every sandbox of this state dir, reconciled with the providers. */
   async list(): Promise<SandboxRecord[]> {
-    return (await this.reconcile()).records;
+    const records = (await this.reconcile()).records;
+    await this.killOrphanedExecs(records);
+    return records;
   }
 
   /** get_vm_status */
@@ -485,10 +493,16 @@ export class SandboxController {
       ...request,
       user,
       cwd: request.cwd === undefined ? record.workdir : path.posix.resolve(record.workdir, request.cwd),
+      execId: newExecId(),
     };
+    await this.killOrphanedExecs([record]);
+    // Owned by this process unless detached: a later call kills it once this process is gone.
+    const release = request.detached ? undefined : await this.owners.add(record.id, full.execId!, user).catch(() => undefined);
     let result: ExecResult;
     try {
       result = await this.transport(record, full);
+      const memory = await outOfMemory(result, record.profile.memory, () => this.transport(record, { ...OOM_COUNT_READ, user }));
+      result = { ...result, ...(memory ? { outOfMemory: memory } : {}) };
     } catch (error) {
       const wrongState = isSandboxError(error, 'wrong-state');
       if (journal) await this.journalExec(record, full, request, undefined, describeError(error));
@@ -497,9 +511,28 @@ export class SandboxController {
       }
       if (isSandboxError(error, 'not-found')) throw this.brokenError(this.markMissing(record));
       throw error;
+    } finally {
+      await release?.().catch(() => undefined);
     }
     if (journal) await this.journalExec(record, full, request, result);
     return result;
+  }
+
+  /** Kills commands in these sandboxes whose owning process is gone (a CLI killed with SIGKILL). */
+  private async killOrphanedExecs(records: SandboxRecord[]): Promise<void> {
+    const orphans = await this.owners.orphans(records.map((record) => record.id));
+    for (const orphan of orphans) {
+      const record = records.find((candidate) => candidate.id === orphan.sandboxId)!;
+      try {
+        if (record.state === 'running' && record.providerRef) {
+          if (this.usesSsh(record)) await killProcessesWithEnv(await this.session(record), `${EXEC_MARKER_ENV}=${orphan.execId}`);
+          else await this.provider(record.provider).killExec?.(record.providerRef, orphan.execId, orphan.user);
+        }
+        await this.owners.remove(orphan.sandboxId, orphan.execId);
+      } catch {
+        // The sandbox does not answer now: the next call tries again.
+      }
+    }
   }
 
   /** The command on the sandbox's channel: SSH, or the provider's own. */

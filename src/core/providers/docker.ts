@@ -2,7 +2,7 @@ import Dockerode from 'dockerode';
 import { pack } from 'tar-stream';
 import { SandboxError, describeError } from '../errors';
 import type { ExecRequest, ExecResult, Profile, SandboxState } from '../model';
-import { dockerExec } from '../transport/dockerExec';
+import { dockerExec, killProcessTree } from '../transport/dockerExec';
 import { ExecAgentChannels } from '../transport/execAgent';
 import { LABELS } from './labels';
 import type { CreateSpec, LogLine, LogOptions, Provider, ProviderSandbox } from './provider';
@@ -232,7 +232,7 @@ export class DockerProvider implements Provider {
   }
 
   async exec(ref: string, request: ExecRequest): Promise<ExecResult> {
-    const defaults = { user: 'root', cwd: '/' };
+    const defaults = { user: 'root', cwd: '/', guard: true };
     // A streamed stdin (a tar of a push) is bulk: a direct exec is a raw pipe into the command,
     // where the agent would relay every byte. Everything else wants the agent's low latency.
     const bulk = request.stdin !== undefined && typeof request.stdin !== 'string' && !Buffer.isBuffer(request.stdin);
@@ -241,6 +241,15 @@ export class DockerProvider implements Provider {
       return viaAgent ?? (await dockerExec(this.docker, ref, request, defaults));
     } catch (error) {
       throw this.translate(error, 'run the command');
+    }
+  }
+
+  /** Kills what a command (by its marker value) still runs, as its user and as root. */
+  async killExec(ref: string, execId: string, user: string): Promise<void> {
+    try {
+      await killProcessTree(this.docker, ref, execId, [...new Set([user, '0'])], () => false);
+    } catch (error) {
+      throw this.translate(error, 'stop a command');
     }
   }
 

@@ -151,3 +151,17 @@ export async function abandonUnlessEnded(hasEnded: () => boolean, giveUp: () => 
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * Carries the sandbox's OOM kill count from before the command (the guard's prelude) to the
+ * controller, which reads it again after: not part of the result it hands out.
+ */
+export const OOM_COUNT_BEFORE = Symbol('oomCountBefore');
+/** Set instead where the transport saw the count before and after (the exec agent). */
+export const OOM_KILLS = Symbol('oomKills');
+export type ExecResultWithOom = ExecResult & { [OOM_COUNT_BEFORE]?: number; [OOM_KILLS]?: number };
+
+export function withOomCount(result: ExecResult, before: number | undefined): ExecResult {
+  if (before !== undefined) (result as ExecResultWithOom)[OOM_COUNT_BEFORE] = before;
+  return result;
+}
