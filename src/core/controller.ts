@@ -591,6 +591,7 @@ export class SandboxController {
       stderr: result?.stderr.slice(0, JOURNAL_OUTPUT_BYTES) ?? '',
       truncated: result ? result.truncated || outputTooLong(result.stdout) || outputTooLong(result.stderr) : false,
       error,
+      outOfMemory: result?.outOfMemory,
     });
   }
 

@@ -1,4 +1,5 @@
 import type { ExecRequest, ExecResult } from './model';
+import { formatSize } from './profile';
 import { OOM_COUNT_PY } from './transport/execGuardScript';
 import { OOM_COUNT_BEFORE, OOM_KILLS, type ExecResultWithOom } from './transport/output';
 
@@ -8,12 +9,6 @@ export const OOM_COUNT_READ: ExecRequest = {
   cwd: '/',
   timeoutMs: 10_000,
 };
-
-export function formatMemory(bytes: number): string {
-  const gib = bytes / 1024 ** 3;
-  if (gib >= 1 && Number.isInteger(Math.round(gib * 100) / 100) && bytes % (1024 ** 3 / 4) === 0) return `${gib} GiB`;
-  return `${Math.round(bytes / 1024 ** 2)} MiB`;
-}
 
 /**
  * Whether the sandbox's memory limit killed a process while the command ran, said with the
@@ -37,7 +32,7 @@ export async function outOfMemory(
     if (after !== undefined && after > before) kills = after - before;
   }
   if (!kills) return undefined;
-  const limit = formatMemory(memoryLimit);
+  const limit = formatSize(memoryLimit);
   const killed = result.exitCode === 137 || result.signal === 'SIGKILL';
   return killed
     ? `The command was killed: the sandbox ran out of memory (limit ${limit}); raise it with --memory when you start a sandbox.`
