@@ -123,6 +123,8 @@ export class SandboxController {
   private readonly ownedProviders: Provider[] = [];
   private readonly identities: ExecIdentityCheck;
   private readonly owners: ExecOwnerRegistry;
+  /** When each sandbox was last looked at for commands whose owner is gone. */
+  private readonly orphanLooks = new Map<string, number>();
 
   constructor(options: ControllerOptions = {}) {
     this.store = options.store ?? new StateStore();
@@ -495,9 +497,11 @@ export class SandboxController {
       cwd: request.cwd === undefined ? record.workdir : path.posix.resolve(record.workdir, request.cwd),
       execId: newExecId(),
     };
-    await this.killOrphanedExecs([record]);
+    await this.killOrphanedExecs([record], true);
     // Owned by this process unless detached: a later call kills it once this process is gone.
-    const release = request.detached ? undefined : await this.owners.add(record.id, full.execId!, user).catch(() => undefined);
+    // The exec agent needs no note: it ends with its host process and kills what it runs.
+    const owned = !request.detached && !this.diesWithOwner(record, full);
+    const release = owned ? await this.owners.add(record.id, full.execId!, user).catch(() => undefined) : undefined;
     let result: ExecResult;
     try {
       result = await this.transport(record, full);
@@ -512,14 +516,29 @@ export class SandboxController {
       if (isSandboxError(error, 'not-found')) throw this.brokenError(this.markMissing(record));
       throw error;
     } finally {
-      await release?.().catch(() => undefined);
+      void release?.().catch(() => undefined);
     }
     if (journal) await this.journalExec(record, full, request, result);
     return result;
   }
 
-  /** Kills commands in these sandboxes whose owning process is gone (a CLI killed with SIGKILL). */
-  private async killOrphanedExecs(records: SandboxRecord[]): Promise<void> {
+  /** Whether this command runs in the exec agent, which ends (killing it) when this process does. */
+  private diesWithOwner(record: SandboxRecord, request: ExecRequest): boolean {
+    const docker = this.providers.docker;
+    return !this.usesSsh(record) && record.provider === 'docker' && docker instanceof DockerProvider && docker.runsInAgent(record.providerRef!, request);
+  }
+
+  /**
+   * Kills commands in these sandboxes whose owning process is gone (a CLI killed with SIGKILL).
+   * `throttled`: on the path of every exec, a sandbox is looked at once a second at most.
+   */
+  private async killOrphanedExecs(records: SandboxRecord[], throttled = false): Promise<void> {
+    if (throttled) {
+      const now = Date.now();
+      records = records.filter((record) => now - (this.orphanLooks.get(record.id) ?? 0) >= 1000);
+      for (const record of records) this.orphanLooks.set(record.id, now);
+      if (records.length === 0) return;
+    }
     const orphans = await this.owners.orphans(records.map((record) => record.id));
     for (const orphan of orphans) {
       const record = records.find((candidate) => candidate.id === orphan.sandboxId)!;

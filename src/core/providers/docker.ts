@@ -284,6 +284,12 @@ export class DockerProvider implements Provider {
     }
   }
 
+  /** Whether this request goes through the container's exec agent (not bulk, and the container has one). */
+  runsInAgent(ref: string, request: ExecRequest): boolean {
+    const bulk = request.stdin !== undefined && typeof request.stdin !== 'string' && !Buffer.isBuffer(request.stdin);
+    return !bulk && this.execAgents !== undefined && !this.execAgents.lacksAgent(ref);
+  }
+
   /** True when this container has no exec agent (no python3), so SSH is the quicker way in. */
   lacksFastChannel(ref: string): boolean {
     return this.execAgents?.lacksAgent(ref) ?? false;

@@ -8,10 +8,17 @@
  * Uses the agent's spawn, Failure and scan_processes.
  */
 export const AGENT_GUARD_PY = String.raw`
+try:
+    import ctypes                               # loaded once here: every guard is a fork of the agent
+    libc_prctl = ctypes.CDLL(None).prctl
+    libc_prctl(36, 0, 0, 0, 0)                  # the first call's setup is done here, not in every guard
+except Exception:
+    libc_prctl = None
+
+
 def prctl(option, value):
     try:
-        import ctypes
-        return ctypes.CDLL(None).prctl(option, value, 0, 0, 0) == 0
+        return libc_prctl is not None and libc_prctl(option, value, 0, 0, 0) == 0
     except Exception:
         return False
 
@@ -53,6 +60,7 @@ def guard(argv, cwd, env, uid, gid, groups, stdin, stdout, stderr, report, detac
     nothing of its tree holds its output; it exits as the command did. When the agent dies
     without stopping it, it kills its tree (unless the command is detached)."""
     agent_pid = os.getppid()
+    gc.disable()                                # a collection would write to every page shared with the agent
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
@@ -61,12 +69,10 @@ def guard(argv, cwd, env, uid, gid, groups, stdin, stdout, stderr, report, detac
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     keep = set(fd for fd in (stdin, stdout, stderr, report, null) if fd is not None)
-    for name in os.listdir('/proc/self/fd'):
-        if int(name) > 2 and int(name) not in keep:
-            try:
-                os.close(int(name))
-            except OSError:
-                pass
+    low = 3
+    for fd in sorted(keep) + [1 << 20]:
+        os.closerange(low, fd)
+        low = fd + 1
     prctl(36, 1)                                # PR_SET_CHILD_SUBREAPER
     me = os.getpid()
 
@@ -107,10 +113,9 @@ def guard(argv, cwd, env, uid, gid, groups, stdin, stdout, stderr, report, detac
             os._exit(255)
         if done == pid:
             break
-    while holds_output(me, outputs, uid, gid):
-        reap_any()
+    # With no child left there is no descendant either (orphans come to us): no need to look.
+    while reap_any() and holds_output(me, outputs, uid, gid):
         time.sleep(0.05)
-    reap_any()
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         try:
@@ -187,10 +192,11 @@ def holds_output(root, outputs, uid, gid):
 
 
 def reap_any():
+    """Reaps what has ended; whether a child is still there."""
     while True:
         try:
             if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                return
+                return True
         except ChildProcessError:
-            return
+            return False
 `;

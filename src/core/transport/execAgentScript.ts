@@ -32,7 +32,7 @@ export const EXEC_AGENT_BOOT = [
 export const EXEC_AGENT_SCRIPT = String.raw`
 # The exec agent of Agent Sandboxes: runs the host's commands, many at once, over this
 # process's stdin and stdout. It ends (killing what it runs) when its stdin closes.
-import collections, errno, fcntl, grp, itertools, json, os, pwd, selectors, signal, stat, struct, subprocess, sys, time
+import collections, errno, fcntl, gc, grp, itertools, json, os, pwd, selectors, signal, stat, struct, subprocess, sys, time
 
 HEAD = struct.Struct('>BII')
 START, STDIN, STDIN_EOF, SIGNAL = 1, 2, 3, 4                              # host -> agent
@@ -612,6 +612,7 @@ def drain(fd):
 
 
 agent = Agent()
+gc.freeze()                                     # forks of the agent (the guards) share these pages untouched
 try:
     agent.run()
 except BrokenPipeError:

@@ -156,10 +156,8 @@ def main():
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     # Descendants still holding the output keep the exec open: stay their subreaper until they end.
-    while holding(outputs):
-        reap()
+    while reap() and holding(outputs):
         time.sleep(0.05)
-    reap()
     if os.WIFSIGNALED(status):
         os._exit(128 + os.WTERMSIG(status))
     os._exit(os.WEXITSTATUS(status))
@@ -195,12 +193,13 @@ def holding(outputs):
 
 
 def reap():
+    # Whether a child is left: with none there is no descendant either (orphans come to us).
     while True:
         try:
             if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                return
+                return True
         except ChildProcessError:
-            return
+            return False
 
 
 main()
