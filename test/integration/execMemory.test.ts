@@ -52,6 +52,6 @@ describe('a command killed by the sandbox memory limit', function () {
     const journal = await env.store.readJournal(sandbox.id);
     assert.ok(journal.some((entry) => entry.kind === 'exec' && SAID.test(entry.outOfMemory ?? '')));
     const logs = await env.cli(['logs', sandbox.name]);
-    assert.match(logs.stdout, /exec {2}python3 -c .* -> exit 137 in \d+ ms \(The command was killed: the sandbox ran out of memory/);
+    assert.match(logs.stdout, /exec {2}python3 -c .* -> exit 137 in [\d.]+ ms \(The command was killed: the sandbox ran out of memory/);
   });
 });
