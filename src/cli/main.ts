@@ -437,6 +437,7 @@ const exec: Handler = async (args, context) => {
   if (context.json) context.printJson({ ...result, signal: result.signal ?? null });
   else if (result.timedOut) process.stderr.write(`sandbox: the command ran past its ${values.timeout} timeout and was killed.\n`);
   else if (result.cancelled && !outputClosed) process.stderr.write('sandbox: the command was cancelled and killed.\n');
+  if (result.outOfMemory && !context.json) process.stderr.write(`sandbox: ${result.outOfMemory}\n`);
   if (result.timedOut) return EXIT.timeout;
   if (result.cancelled) return EXIT.cancelled;
   return result.exitCode ?? EXIT.failure;
@@ -536,7 +537,7 @@ export function formatLogEntry(entry: LogEntry): string {
             : item.signal
               ? `killed by ${item.signal}`
               : `exit ${item.exitCode}`;
-      return `${time}  exec  ${command} -> ${outcome} in ${item.durationMs} ms`;
+      return `${time}  exec  ${command} -> ${outcome} in ${item.durationMs} ms${item.outOfMemory ? ` (${item.outOfMemory})` : ''}`;
     }
     case 'sync':
       return item.error

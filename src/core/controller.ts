@@ -20,11 +20,15 @@ import { hostKeyAlias, jumpAlias, renderKnownHosts, renderSshConfig, sshAlias, t
 import { generateEd25519 } from './ssh/keys';
 import { SshSession, targetFor, type SshSessionOptions, type SshTarget } from './ssh/session';
 import { PortForward } from './ssh/forward';
-import { sshExec } from './transport/sshExec';
+import { killProcessesWithEnv, sshExec } from './transport/sshExec';
+import { EXEC_MARKER_ENV } from './transport/dockerExec';
 import { openSshTtySession } from './transport/sshTty';
 import { sshTerminalCommand, type TtySession, type TtySize } from './terminal';
 import { writeFileAtomic } from './store/files';
 import { sandboxEndError, sandboxEnded, whenSandboxEnds, type SandboxEnd } from './sandboxEnd';
+import { ExecIdentityCheck } from './execIdentity';
+import { OOM_COUNT_READ, outOfMemory } from './execMemory';
+import { ExecOwnerRegistry, newExecId } from './execOwners';
 
 /** The agent user of our images, and the owner given to pushed files. */
 export const AGENT_USER = 'agent';
@@ -123,6 +127,10 @@ export class SandboxController {
   private readonly portForwards = new Set<PortForward>();
   /** Providers made here rather than given: this controller closes them. */
   private readonly ownedProviders: Provider[] = [];
+  private readonly identities: ExecIdentityCheck;
+  private readonly owners: ExecOwnerRegistry;
+  /** When each sandbox was last looked at for commands whose owner is gone. */
+  private readonly orphanLooks = new Map<string, number>();
 
   constructor(options: ControllerOptions = {}) {
     this.store = options.store ?? new StateStore();
@@ -135,6 +143,8 @@ export class SandboxController {
     }
     this.execChannel = options.execChannel ?? 'auto';
     this.sshOptions = options.ssh ?? {};
+    this.identities = new ExecIdentityCheck(path.join(this.store.root, 'identities'));
+    this.owners = new ExecOwnerRegistry(path.join(this.store.root, 'execs'));
   }
 
   /** Closes SSH connections and forwarded ports of this process. */
@@ -343,6 +353,8 @@ export class SandboxController {
     }
     this.closeConnections(record.id);
     for (const providerRef of refs) await provider.remove(providerRef, signal);
+    await this.identities.forget(record.id);
+    await this.owners.forget(record.id);
     await this.store.deleteRecord(record.id);
     await this.refreshSshConfig();
   }
@@ -358,7 +370,9 @@ export class SandboxController {
 
   /** list_vms: every sandbox of this state dir, reconciled with the providers. */
   async list(): Promise<SandboxRecord[]> {
-    return (await this.reconcile()).records;
+    const records = (await this.reconcile()).records;
+    await this.killOrphanedExecs(records);
+    return records;
   }
 
   /** get_vm_status */
@@ -487,20 +501,23 @@ export class SandboxController {
   private async execIn(record: SandboxRecord, request: ExecRequest, journal = true, internal = false): Promise<ExecResult> {
     this.assertUsable(record, internal);
     const user = request.user ?? record.user;
-    if (!internal && !record.profile.sudo && (user === 'root' || user === '0' || user.startsWith('0:') || user.startsWith('root:'))) {
-      throw new SandboxError('invalid-input', `${record.name} was made without sudo, so commands cannot run as root there; run them as ${record.user}.`);
-    }
+    if (!internal) await this.assertUserAllowed(record, user);
     const full: ExecRequest = {
       ...request,
       user,
       cwd: request.cwd === undefined ? record.workdir : path.posix.resolve(record.workdir, request.cwd),
+      execId: newExecId(),
     };
+    await this.killOrphanedExecs([record], true);
+    // Owned by this process unless detached: a later call kills it once this process is gone.
+    // The exec agent needs no note: it ends with its host process and kills what it runs.
+    const owned = !request.detached && !this.diesWithOwner(record, full);
+    const release = owned ? await this.owners.add(record.id, full.execId!, user).catch(() => undefined) : undefined;
     let result: ExecResult;
     try {
-      const run = record.ssh?.run;
-      result = this.usesSsh(record)
-        ? await sshExec(await this.session(record), full, { loginUser: record.ssh?.user ?? record.user, cwd: record.workdir, env: run?.env, prefix: run?.prefix })
-        : await this.provider(record.provider).exec(record.providerRef!, full);
+      result = await this.transport(record, full);
+      const memory = await outOfMemory(result, record.profile.memory, () => this.transport(record, { ...OOM_COUNT_READ, user }));
+      result = { ...result, ...(memory ? { outOfMemory: memory } : {}) };
     } catch (error) {
       const wrongState = isSandboxError(error, 'wrong-state');
       if (journal) await this.journalExec(record, full, request, undefined, describeError(error));
@@ -509,6 +526,8 @@ export class SandboxController {
       }
       if (isSandboxError(error, 'not-found')) throw this.brokenError(this.markMissing(record));
       throw error;
+    } finally {
+      void release?.().catch(() => undefined);
     }
     if (journal) await this.journalExec(record, full, request, result);
     return result;
@@ -522,11 +541,73 @@ export class SandboxController {
   async openTerminal(ref: string, options: { size?: TtySize } = {}): Promise<TtySession> {
     const record = await this.resolve(ref);
     this.assertUsable(record, false);
+    // The terminal's user is held to the same rule as every command on a sandbox without sudo.
+    await this.assertUserAllowed(record, record.user);
     const provider = this.provider(record.provider);
     if (provider.openTerminal && this.execChannel !== 'ssh') {
       return provider.openTerminal(record.providerRef!, { user: record.user, cwd: record.workdir, size: options.size });
     }
     return openSshTtySession(await this.session(record), sshTerminalCommand(record), options);
+  }
+
+  /** Whether this command runs in the exec agent, which ends (killing it) when this process does. */
+  private diesWithOwner(record: SandboxRecord, request: ExecRequest): boolean {
+    const docker = this.providers.docker;
+    return !this.usesSsh(record) && record.provider === 'docker' && docker instanceof DockerProvider && docker.runsInAgent(record.providerRef!, request);
+  }
+
+  /**
+   * Kills commands in these sandboxes whose owning process is gone (a CLI killed with SIGKILL).
+   * `throttled`: on the path of every exec, a sandbox is looked at once a second at most.
+   */
+  private async killOrphanedExecs(records: SandboxRecord[], throttled = false): Promise<void> {
+    if (throttled) {
+      const now = Date.now();
+      records = records.filter((record) => now - (this.orphanLooks.get(record.id) ?? 0) >= 1000);
+      for (const record of records) this.orphanLooks.set(record.id, now);
+      if (records.length === 0) return;
+    }
+    const orphans = await this.owners.orphans(records.map((record) => record.id));
+    for (const orphan of orphans) {
+      const record = records.find((candidate) => candidate.id === orphan.sandboxId)!;
+      try {
+        if (record.state === 'running' && record.providerRef) {
+          if (this.usesSsh(record)) await killProcessesWithEnv(await this.session(record), `${EXEC_MARKER_ENV}=${orphan.execId}`);
+          else await this.provider(record.provider).killExec?.(record.providerRef, orphan.execId, orphan.user);
+        }
+        await this.owners.remove(orphan.sandboxId, orphan.execId);
+      } catch {
+        // The sandbox does not answer now: the next call tries again.
+      }
+    }
+  }
+
+  /** The command on the sandbox's channel: SSH, or the provider's own. */
+  private async transport(record: SandboxRecord, request: ExecRequest): Promise<ExecResult> {
+    const run = record.ssh?.run;
+    return this.usesSsh(record)
+      ? sshExec(await this.session(record), request, { loginUser: record.ssh?.user ?? record.user, cwd: record.workdir, env: run?.env, prefix: run?.prefix })
+      : this.provider(record.provider).exec(record.providerRef!, request);
+  }
+
+  /**
+   * On a sandbox made without sudo, refuses a user spec that gives root's or sudo's rights,
+   * however it is spelled: the ids are asked of the sandbox, through the command's channel.
+   */
+  async assertUserAllowed(record: SandboxRecord, user: string): Promise<void> {
+    if (record.profile.sudo) return;
+    const ssh = this.usesSsh(record);
+    const loginUser = record.ssh?.user ?? record.user;
+    if (ssh && user !== loginUser) {
+      // Over SSH another user means sudo, which this sandbox does not give.
+      throw new SandboxError('invalid-input', `The sandbox ${record.name} was made without sudo, so its commands run only as ${loginUser} over SSH; leave out the user "${user}".`);
+    }
+    const directory = record.placement?.kind === 'directory';
+    await this.identities.assertAllowed(record, user, ssh ? 'ssh' : 'engine', {
+      probe: (request) => this.transport(record, request),
+      // A host's own account has no root for us to read with; its sudo was checked when it was added.
+      asRoot: directory ? undefined : (request) => this.provider(record.provider).exec(record.providerRef!, request),
+    });
   }
 
   /** Refuses work on a sandbox that cannot take it, with the reason and what to do. */
@@ -557,6 +638,7 @@ export class SandboxController {
       stderr: result?.stderr.slice(0, JOURNAL_OUTPUT_BYTES) ?? '',
       truncated: result ? result.truncated || outputTooLong(result.stdout) || outputTooLong(result.stderr) : false,
       error,
+      outOfMemory: result?.outOfMemory,
     });
   }
 

@@ -116,6 +116,13 @@ export interface ExecRequest {
   maxOutputBytes?: number;
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
+  /**
+   * Left running when the process that asked for it ends (the tasks to come): not recorded as
+   * owned, so a later call never kills it for its owner being gone.
+   */
+  detached?: boolean;
+  /** Set by the controller: the value of the command's kill marker, naming its owner. */
+  execId?: string;
 }
 
 export interface ExecResult {
@@ -131,6 +138,11 @@ export interface ExecResult {
   truncated: boolean;
   timedOut: boolean;
   cancelled: boolean;
+  /**
+   * Set when the sandbox's memory limit killed a process while the command ran (read from the
+   * cgroup's OOM kill counter, not guessed from the exit code): what happened, with the limit.
+   */
+  outOfMemory?: string;
 }
 
 export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;

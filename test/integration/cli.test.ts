@@ -121,9 +121,14 @@ describe('the sandbox CLI', function () {
     assert.equal(missingFolder.code, 2);
     assert.match(missingFolder.stderr, /The folder \.\/no-such-folder does not exist/);
 
-    const asRoot = await env.cli(['exec', name, '--user', 'root', '--', 'id']);
-    assert.equal(asRoot.code, 2);
-    assert.match(asRoot.stderr, /made without sudo/);
+    for (const user of ['root', '00', '+0', 'agent:0', '1000:0', 'agent:sudo']) {
+      const asRoot = await env.cli(['exec', name, '--user', user, '--', 'id']);
+      assert.equal(asRoot.code, 2, `--user ${user}: ${asRoot.stdout}${asRoot.stderr}`);
+      assert.equal(asRoot.stdout, '');
+      assertOneSentence(asRoot.stderr);
+      assert.match(asRoot.stderr, /made without sudo/);
+    }
+    assert.equal((await env.cli(['exec', name, '--', 'id', '-u'])).stdout, '1000\n');
     const ghost = await env.cli(['exec', name, '--user', 'ghost', '--', 'id']);
     assert.equal(ghost.code, 127);
     assert.equal(ghost.stdout, '', 'no engine text on stdout');

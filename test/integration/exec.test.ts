@@ -1,9 +1,25 @@
 import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
 import { SandboxController } from '../../src/core/controller';
 import type { SandboxRecord } from '../../src/core/model';
 import { isSandboxError } from '../../src/core/errors';
 import { DockerProvider } from '../../src/core/providers/docker';
-import { TestEnvironment, ensureImage, uniqueName } from './helpers';
+import { CLI, TestEnvironment, ensureImage, uniqueName, waitFor } from './helpers';
+
+/** A command with a child that cleared its environment and double-forked into a session of its own. */
+const ESCAPING = "env -i setsid sh -c 'sleep 309 > /dev/null 2>&1 &'; sleep 308";
+
+/** A process with its own controller that runs a command and waits: argv state dir, channel, sandbox, command. */
+const OWNER_SCRIPT = `
+const [stateDir, channel, id, command] = process.argv.slice(1);
+const { SandboxController } = require(${JSON.stringify(path.join(__dirname, '../../src/core/controller.js'))});
+const { DockerProvider } = require(${JSON.stringify(path.join(__dirname, '../../src/core/providers/docker.js'))});
+const { StateStore } = require(${JSON.stringify(path.join(__dirname, '../../src/core/store/stateStore.js'))});
+const provider = new DockerProvider({ execChannel: channel === 'ssh' ? 'docker' : channel });
+const controller = new SandboxController({ store: new StateStore(stateDir), providers: { docker: provider }, execChannel: channel === 'ssh' ? 'ssh' : 'auto' });
+controller.exec(id, { command }).then(() => process.exit(0), () => process.exit(1));
+`;
 
 // One suite, run over every way a command can reach a sandbox: they must not differ.
 for (const channel of ['docker', 'agent', 'ssh'] as const) {
@@ -109,6 +125,26 @@ for (const channel of ['docker', 'agent', 'ssh'] as const) {
       const result = await run('(setsid sleep 305 > /dev/null 2>&1 &); sleep 306', { timeoutMs: 500 });
       assert.equal(result.timedOut, true);
       assert.deepEqual(await processesMatching('sleep 30'), []);
+    });
+
+    it('kills on timeout what cleared its environment and double-forked into a new session', async function () {
+      const result = await run("env -i setsid sh -c 'sleep 307 &'", { timeoutMs: 500 });
+      assert.equal(result.timedOut, true);
+      assert.deepEqual(await processesMatching('sleep 307'), []);
+    });
+
+    it('kills the command of a process killed with SIGKILL at the next call', async function () {
+      // The owner: the CLI itself on the engine's channel, a process with its own controller on the others.
+      const owner =
+        channel === 'docker'
+          ? spawn(process.execPath, [CLI, 'exec', sandbox.id, '--', 'sh', '-c', ESCAPING], { env: { ...process.env, AGENT_SANDBOXES_HOME: env.stateDir }, stdio: 'ignore' })
+          : spawn(process.execPath, ['-e', OWNER_SCRIPT, env.stateDir, channel, sandbox.id, ESCAPING], { stdio: 'ignore' });
+      await waitFor(async () => (await processesMatching('sleep 309')).length > 0 && (await processesMatching('sleep 308')).length > 0, 20_000, 'the command to run');
+      owner.kill('SIGKILL');
+      await new Promise((resolve) => owner.once('exit', resolve));
+      await controller.list();
+      // The engine's and SSH's commands are killed by that call; the agent's die with their agent.
+      await waitFor(async () => (await processesMatching('sleep 30')).length === 0, channel === 'agent' ? 5000 : 100, 'the orphaned command to be killed');
     });
 
     it('runs commands as the sandbox user, other users through sudo, with no stdin unless given', async function () {

@@ -2,7 +2,7 @@ import Dockerode from 'dockerode';
 import { pack } from 'tar-stream';
 import { SandboxError, describeError } from '../errors';
 import type { ExecRequest, ExecResult, Profile, SandboxState } from '../model';
-import { dockerExec } from '../transport/dockerExec';
+import { dockerExec, killProcessTree } from '../transport/dockerExec';
 import { openTtySession, type TtySession, type TtySessionOptions } from '../transport/dockerTty';
 import { ExecAgentChannels } from '../transport/execAgent';
 import { watchContainerEvents } from './dockerEvents';
@@ -271,7 +271,7 @@ export class DockerProvider implements Provider {
   }
 
   async exec(ref: string, request: ExecRequest): Promise<ExecResult> {
-    const defaults = { user: 'root', cwd: '/' };
+    const defaults = { user: 'root', cwd: '/', guard: true };
     // A streamed stdin (a tar of a push) is bulk: a direct exec is a raw pipe into the command,
     // where the agent would relay every byte. Everything else wants the agent's low latency.
     const bulk = request.stdin !== undefined && typeof request.stdin !== 'string' && !Buffer.isBuffer(request.stdin);
@@ -289,6 +289,15 @@ export class DockerProvider implements Provider {
 
   watch(ref: string, onChange: () => void, signal: AbortSignal): void {
     watchContainerEvents(this.docker, { container: [ref] }, { onEvent: onChange, onConnected: onChange }, signal);
+  }
+
+  /** Kills what a command (by its marker value) still runs, as its user and as root. */
+  async killExec(ref: string, execId: string, user: string): Promise<void> {
+    try {
+      await killProcessTree(this.docker, ref, execId, [...new Set([user, '0'])], () => false);
+    } catch (error) {
+      throw this.translate(error, 'stop a command');
+    }
   }
 
   async readHostKey(ref: string): Promise<string | undefined> {
@@ -320,6 +329,12 @@ export class DockerProvider implements Provider {
         throw new SandboxError('provider-error', `Could not authorize our SSH key in the sandbox (${result.stderr.trim() || `exit ${result.exitCode}`}); restart the sandbox and try again.`);
       }
     }
+  }
+
+  /** Whether this request goes through the container's exec agent (not bulk, and the container has one). */
+  runsInAgent(ref: string, request: ExecRequest): boolean {
+    const bulk = request.stdin !== undefined && typeof request.stdin !== 'string' && !Buffer.isBuffer(request.stdin);
+    return !bulk && this.execAgents !== undefined && !this.execAgents.lacksAgent(ref);
   }
 
   /** True when this container has no exec agent (no python3), so SSH is the quicker way in. */

@@ -103,6 +103,8 @@ export interface Provider {
    * presents, and adding a client key to the agent user's authorized keys. For machines whose
    * pinned key was lost locally, or made before keys were pinned.
    */
+  /** Kills what a command still runs, by its marker value (SANDBOX_EXEC_ID), as its user and as root. */
+  killExec?(ref: string, execId: string, user: string): Promise<void>;
   readHostKey?(ref: string): Promise<string | undefined>;
   authorizeKey?(ref: string, publicKey: string): Promise<void>;
   /** Checks a create before anything is made; providers without it get the controller's Docker checks. */

@@ -33,6 +33,8 @@ export type JournalEntry =
       truncated: boolean;
       /** Set when the command could not run at all. */
       error?: string;
+      /** Set when the sandbox's memory limit killed a process while it ran. */
+      outOfMemory?: string;
     }
   | {
       time: string;

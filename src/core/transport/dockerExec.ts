@@ -4,7 +4,9 @@ import { finished } from 'node:stream/promises';
 import type Dockerode from 'dockerode';
 import { SandboxError } from '../errors';
 import { DEFAULT_MAX_OUTPUT_BYTES, type ExecRequest, type ExecResult } from '../model';
-import { OutputCollector, abandonUnlessEnded, finishedResult, terminateTree, looksLikeStartFailure, startFailure } from './output';
+import { KILLER_SCRIPT, START_FAILURE_PREFIX, guardArgv } from './execGuardScript';
+import { OutputCollector, abandonUnlessEnded, finishedResult, terminateTree, looksLikeStartFailure, startFailure, startFailureError, withOomCount, type StartFailureReason } from './output';
+import { StderrFront } from './stderrFront';
 
 /** Environment marker given to every exec: children inherit it, so the whole tree can be found and killed. */
 export const EXEC_MARKER_ENV = 'SANDBOX_EXEC_ID';
@@ -12,6 +14,16 @@ export const EXEC_MARKER_ENV = 'SANDBOX_EXEC_ID';
 export interface DockerExecDefaults {
   user: string;
   cwd: string;
+  /** Run the command under the exec guard (a subreaper of its tree) where the image has python3. */
+  guard?: boolean;
+}
+
+/** Containers found to have no python3 for the guard, per engine client. */
+const withoutGuard = new WeakMap<Dockerode, Set<string>>();
+
+/** The engine's words when the guard's interpreter is missing. */
+function lacksPython(output: string): boolean {
+  return output.includes('OCI runtime exec failed') && output.includes('"python3"');
 }
 
 export function commandArgv(command: string[] | string): string[] {
@@ -31,16 +43,37 @@ export async function dockerExec(
   request: ExecRequest,
   defaults: DockerExecDefaults,
 ): Promise<ExecResult> {
+  // A streamed stdin cannot be sent twice, so it never takes the try that may need a retry.
+  const streamed = request.stdin !== undefined && typeof request.stdin !== 'string' && !Buffer.isBuffer(request.stdin);
+  let skip = withoutGuard.get(docker);
+  if (!skip) withoutGuard.set(docker, (skip = new Set()));
+  if (defaults.guard && !streamed && !skip.has(containerId)) {
+    const result = await dockerExecOnce(docker, containerId, request, defaults, true);
+    if (result !== 'no-python') return result;
+    skip.add(containerId);
+  }
+  return (await dockerExecOnce(docker, containerId, request, defaults, false)) as ExecResult;
+}
+
+async function dockerExecOnce(
+  docker: Dockerode,
+  containerId: string,
+  request: ExecRequest,
+  defaults: DockerExecDefaults,
+  guarded: boolean,
+): Promise<ExecResult | 'no-python'> {
   const argv = commandArgv(request.command);
   const started = performance.now();
-  const marker = randomBytes(8).toString('hex');
+  const marker = `${EXEC_MARKER_ENV}=${request.execId ?? randomBytes(8).toString('hex')}`;
   const env = Object.entries(request.env ?? {}).map(([key, value]) => `${key}=${value}`);
-  env.push(`${EXEC_MARKER_ENV}=${marker}`);
+  // The guard hands the marker to the command and keeps it out of its own environment, so a
+  // kill by marker never ends the guard before the tree it holds.
+  if (!guarded) env.push(marker);
   const hasStdin = request.stdin !== undefined;
 
   const container = docker.getContainer(containerId);
   const exec = await container.exec({
-    Cmd: argv,
+    Cmd: guarded ? guardArgv(marker, 'c', argv) : argv,
     Env: env,
     User: request.user ?? defaults.user,
     WorkingDir: request.cwd ?? defaults.cwd,
@@ -60,6 +93,7 @@ export async function dockerExec(
     request.onStdout?.(chunk);
   });
   const stderr = new OutputCollector(limit, request.onStderr);
+  const front = new StderrFront([START_FAILURE_PREFIX], (chunk) => stderr.push(chunk), guarded);
 
   let timedOut = false;
   let cancelled = false;
@@ -70,7 +104,7 @@ export async function dockerExec(
     if (reason === 'timeout') timedOut = true;
     else cancelled = true;
     const users = [...new Set([request.user ?? defaults.user, '0'])];
-    killing = killProcessTree(docker, containerId, marker, users, () => streamEnded)
+    killing = killProcessTree(docker, containerId, marker.slice(EXEC_MARKER_ENV.length + 1), users, () => streamEnded)
       .catch(() => undefined)
       // Never hang: if the output stays open after the kill, give up on it and say so.
       .then(async () => {
@@ -87,7 +121,7 @@ export async function dockerExec(
     stream.on('error', reject);
   }).finally(() => (streamEnded = true));
 
-  docker.modem.demuxStream(stream, sink(stdout), sink(stderr));
+  docker.modem.demuxStream(stream, sink(stdout), new Writable({ write: (chunk: Buffer, _encoding, done) => (front.push(chunk), done()) }));
 
   const timer = request.timeoutMs !== undefined ? setTimeout(() => kill('timeout'), request.timeoutMs) : undefined;
   const onAbort = () => kill('cancel');
@@ -108,10 +142,16 @@ export async function dockerExec(
   const info = await exec.inspect();
   const exitCode = info.ExitCode ?? null;
   const output = stdout.text();
+  if (guarded && exitCode !== null && exitCode >= 126 && lacksPython(output)) return 'no-python';
   const failure = exitCode !== null && exitCode >= 126 ? startFailure(output, argv, request.cwd) : undefined;
   if (failure) throw failure;
-
-  return finishedResult(exitCode, { timedOut, cancelled }, started, stdout, stderr);
+  const report = front.report();
+  if (report !== undefined && exitCode === 127) {
+    const reason = report.slice(START_FAILURE_PREFIX.length).trim() as StartFailureReason;
+    throw startFailureError(reason, argv, request.cwd, reason);
+  }
+  front.flush();
+  return withOomCount(finishedResult(exitCode, { timedOut, cancelled }, started, stdout, stderr), front.oomCountBefore);
 }
 
 function sink(collector: OutputCollector): Writable {
@@ -134,33 +174,40 @@ function writeStdin(stream: NodeJS.ReadWriteStream, stdin: NonNullable<ExecReque
 }
 
 /**
- * `sh -c KILL_TREE_SCRIPT kill-tree SIG SANDBOX_EXEC_ID=<marker>`: signals every process whose
- * environment carries the marker; exits 3 when there is none.
+ * `sh -c KILL_TREE_SCRIPT kill-tree SIG SANDBOX_EXEC_ID=<marker> KILLER`: signals every process
+ * whose environment carries the marker and, where python3 is there, every descendant of those
+ * and of the exec guard holding that marker (found by the guard's arguments: a process that
+ * cleared its environment is still in the guard's tree); exits 3 when there is none.
  */
 export const KILL_TREE_SCRIPT = [
   'sig=$1; pattern="$2"',
+  'command -v python3 >/dev/null 2>&1 && exec python3 -I -S -c "$3" "$sig" "$pattern"',
   // grep -z reads NUL-separated environ entries; our own shell does not carry the marker
   'pids=$(grep -lzx -- "$pattern" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3)',
   '[ -z "$pids" ] && exit 3',
   'kill -s "$sig" $pids 2>/dev/null; exit 0',
 ].join('\n');
 
+/** argv of the killer for one signal and marker (NAME=value). */
+export function killTreeArgs(sig: string, assignment: string): string[] {
+  return ['/bin/sh', '-c', KILL_TREE_SCRIPT, 'kill-tree', sig, assignment, KILLER_SCRIPT];
+}
+
 /**
  * Sends SIGTERM, then SIGKILL, to every process carrying the marker. The killer runs as the
  * command's user and as root: without CAP_SYS_PTRACE a process can read the environment of its
  * own user's processes only. Repeats until none is left, since a dying tree may still fork.
  */
-async function killProcessTree(
+export async function killProcessTree(
   docker: Dockerode,
   containerId: string,
   marker: string,
   users: string[],
   hasEnded: () => boolean,
 ): Promise<void> {
-  const script = KILL_TREE_SCRIPT;
   const sendAs = async (user: string, sig: 'TERM' | 'KILL'): Promise<boolean> => {
     const exec = await docker.getContainer(containerId).exec({
-      Cmd: ['/bin/sh', '-c', script, 'kill-tree', sig, `${EXEC_MARKER_ENV}=${marker}`],
+      Cmd: killTreeArgs(sig, `${EXEC_MARKER_ENV}=${marker}`),
       User: user,
       AttachStdout: true,
       AttachStderr: true,

@@ -16,7 +16,7 @@ import {
   type StartPayload,
 } from './execAgentProtocol';
 import { EXEC_AGENT_BOOT, EXEC_AGENT_NAME, EXEC_AGENT_PROTOCOL, EXEC_AGENT_SCRIPT } from './execAgentScript';
-import { OutputCollector, STREAM_CLOSE_GRACE_MS, TERMINATION_GRACE_MS, finishedResult, startFailureError } from './output';
+import { OOM_KILLS, OutputCollector, STREAM_CLOSE_GRACE_MS, TERMINATION_GRACE_MS, finishedResult, startFailureError, type ExecResultWithOom } from './output';
 
 /** How long the agent may take to say READY after its exec started. */
 const READY_TIMEOUT_MS = 20_000;
@@ -257,7 +257,7 @@ export class ExecAgentChannel {
     const started = performance.now();
     if (this.dead || !this.ready) throw new ChannelGoneError();
     if (request.signal?.aborted) throw new SandboxError('cancelled', 'The command was cancelled before it started.');
-    const markerValue = randomBytes(8).toString('hex');
+    const markerValue = request.execId ?? randomBytes(8).toString('hex');
     const start: StartPayload = {
       argv,
       cwd: request.cwd ?? defaults.cwd,
@@ -265,6 +265,7 @@ export class ExecAgentChannel {
       user: request.user ?? defaults.user,
       hasStdin: request.stdin !== undefined,
       marker: `${EXEC_MARKER_ENV}=${markerValue}`,
+      detached: request.detached || undefined,
     };
     const id = this.allocateId();
     const limit = request.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
@@ -325,7 +326,9 @@ export class ExecAgentChannel {
               if (exit.abandoned) return reject(abandonedError());
               // Reported as the engine does (128 + signal), then read back as dockerExec reads it.
               const code = exit.signal !== undefined ? 128 + exit.signal : (exit.code ?? null);
-              resolve(finishedResult(code, { timedOut, cancelled }, started, stdout, stderr));
+              const result: ExecResultWithOom = finishedResult(code, { timedOut, cancelled }, started, stdout, stderr);
+              if (exit.oomKills) result[OOM_KILLS] = exit.oomKills;
+              resolve(result);
               break;
             }
           }

@@ -41,6 +41,8 @@ export interface StartPayload {
   hasStdin: boolean;
   /** An environment entry (KEY=value) carried by the command: the agent kills processes holding it too. */
   marker: string;
+  /** Left running when the agent ends (its host went away). */
+  detached?: boolean;
 }
 
 export interface StartFailedPayload {
@@ -53,6 +55,8 @@ export interface ExitPayload {
   signal?: number;
   /** The agent gave up waiting for output held open by a process it could not kill. */
   abandoned?: boolean;
+  /** Processes the sandbox's memory limit killed while the command ran (the cgroup's counter). */
+  oomKills?: number;
 }
 
 export const FRAME_HEADER_BYTES = 9;

@@ -8,11 +8,14 @@
  * numbers here must match AgentFrame in execAgentProtocol.ts.
  */
 
+import { AGENT_GUARD_PY } from './execAgentGuard';
+import { OOM_COUNT_PY } from './execGuardScript';
+
 /** The agent's argv[1]: names the process in `ps` (and lets a test find it with `pkill -f`). */
 export const EXEC_AGENT_NAME = 'sandbox-exec-agent';
 
 /** Bumped when the protocol changes; the agent says it in READY. */
-export const EXEC_AGENT_PROTOCOL = 1;
+export const EXEC_AGENT_PROTOCOL = 2;
 
 /**
  * What `python3 -c` runs: reads the agent (argv[2] bytes) from stdin and runs it. The agent
@@ -29,7 +32,7 @@ export const EXEC_AGENT_BOOT = [
 export const EXEC_AGENT_SCRIPT = String.raw`
 # The exec agent of Agent Sandboxes: runs the host's commands, many at once, over this
 # process's stdin and stdout. It ends (killing what it runs) when its stdin closes.
-import collections, errno, fcntl, grp, itertools, json, os, pwd, selectors, signal, stat, struct, subprocess, sys, time
+import collections, errno, fcntl, gc, grp, itertools, json, os, pwd, selectors, signal, stat, struct, subprocess, sys, time
 
 HEAD = struct.Struct('>BII')
 START, STDIN, STDIN_EOF, SIGNAL = 1, 2, 3, 4                              # host -> agent
@@ -39,6 +42,7 @@ OUT_HIGH = 4 << 20      # stop reading command output while this much waits for 
 KILL_ROUND = 0.05       # seconds between SIGKILL rounds once a kill was asked for
 KILL_GIVE_UP = 3.0      # after this long, output still held open by an unkillable process is dropped
 DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+${OOM_COUNT_PY}
 
 
 def base_environment():
@@ -65,22 +69,45 @@ def base_environment():
     return env
 
 
+MAX_ID = 2147483647
+
+
+def parse_id(text):
+    """A number as the engine reads one (Go's strconv.Atoi): an optional sign, then ASCII digits."""
+    digits = text[1:] if text[:1] in ('+', '-') else text
+    if digits and all(c in '0123456789' for c in digits):
+        return int(text)
+    return None
+
+
 def resolve_user(spec):
-    """user[:group] as docker takes it -> (uid, gid, supplementary groups, home)."""
-    name, _, group = spec.partition(':')
-    name = name or 'root'
+    """user[:group] exactly as the engine resolves it (runc's GetExecUser) -> (uid, gid, groups, home)."""
+    fields = spec.split(':')
+    name, group = fields[0], (fields[1] if len(fields) > 1 else '')
+    uid_arg, gid_arg = parse_id(name), parse_id(group)
+    entry = None
     try:
-        entry = pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)
-    except KeyError:
-        if not name.isdigit():
+        if name == '':
+            entry = pwd.getpwuid(0)
+        elif uid_arg is not None:
+            entry = pwd.getpwuid(uid_arg)   # a number is always a uid, never a name
+        else:
+            entry = pwd.getpwnam(name)
+    except (KeyError, OverflowError):
+        if uid_arg is None:
             raise LookupError('unable to find user %s: no matching entries in passwd file' % name)
-        entry = None
-    uid, gid = (entry.pw_uid, entry.pw_gid) if entry else (int(name), 0)
+    if entry is None and not 0 <= uid_arg <= MAX_ID:
+        raise LookupError('unable to find user %s: numerical result out of range' % name)
+    uid, gid = (entry.pw_uid, entry.pw_gid) if entry else (uid_arg, 0)
     if group:
         try:
-            gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
-        except KeyError:
-            raise LookupError('unable to find group %s: no matching entries in group file' % group)
+            gid = grp.getgrgid(gid_arg).gr_gid if gid_arg is not None else grp.getgrnam(group).gr_gid
+        except (KeyError, OverflowError):
+            if gid_arg is None:
+                raise LookupError('unable to find group %s: no matching entries in group file' % group)
+            if not 0 <= gid_arg <= MAX_ID:
+                raise LookupError('unable to find group %s: numerical result out of range' % group)
+            gid = gid_arg
         groups = [gid]
     else:
         groups = os.getgrouplist(entry.pw_name, gid) if entry else [gid]
@@ -194,6 +221,8 @@ def spawn_forking(argv, cwd, env, uid, gid, groups, stdin, stdout, stderr, switc
     return proc.pid, proc
 
 
+${AGENT_GUARD_PY}
+
 def scan_processes():
     """pid -> (ppid, process group, session) of every process we can see."""
     found = {}
@@ -212,8 +241,9 @@ def scan_processes():
 
 
 class Exec(object):
-    def __init__(self, xid, pid, proc, stdin_fd, outputs, uid, gid, marker):
+    def __init__(self, xid, pid, proc, stdin_fd, outputs, uid, gid, marker, detached=False, oom_before=None):
         self.xid, self.pid, self.proc, self.stdin_fd = xid, pid, proc, stdin_fd
+        self.detached, self.oom_before = detached, oom_before
         self.outputs = outputs          # fd -> STDOUT or STDERR, while open
         self.uid, self.gid, self.marker = uid, gid, marker
         self.pending = collections.deque()   # stdin data not yet taken by the command
@@ -358,6 +388,8 @@ class Agent(object):
         env = dict(self.env)
         env.update(req.get('env') or {})
         env.setdefault('HOME', home)
+        detached = bool(req.get('detached'))
+        oom_before = oom_count()
         ours = []                       # our ends, kept if the command starts
         theirs = []                     # the command's ends, closed here once it has them
         try:
@@ -372,7 +404,7 @@ class Agent(object):
             err_r, err_w = os.pipe()
             ours.append(err_r)
             theirs.append(err_w)
-            pid, proc = spawn(argv, cwd, env, uid, gid, groups, in_r, out_w, err_w)
+            pid, proc = spawn_guarded(argv, cwd, env, uid, gid, groups, in_r, out_w, err_w, detached), None
         except (Failure, OSError) as error:
             for fd in ours:
                 os.close(fd)
@@ -383,7 +415,7 @@ class Agent(object):
                 os.close(fd)
         if in_w is not None:
             os.set_blocking(in_w, False)
-        ex = Exec(xid, pid, proc, in_w, {out_r: STDOUT, err_r: STDERR}, uid, gid, req.get('marker'))
+        ex = Exec(xid, pid, proc, in_w, {out_r: STDOUT, err_r: STDERR}, uid, gid, req.get('marker'), detached, oom_before)
         self.execs[xid] = ex
         self.send(STARTED, xid, json.dumps({'pid': pid}).encode())
         for fd in ex.outputs:
@@ -455,6 +487,9 @@ class Agent(object):
             info = {'code': os.WEXITSTATUS(ex.status)}
         if abandoned:
             info['abandoned'] = True
+        oom_after = oom_count() if ex.oom_before is not None else None
+        if oom_after is not None and oom_after > ex.oom_before:
+            info['oomKills'] = oom_after - ex.oom_before
         self.send(EXIT, ex.xid, json.dumps(info).encode())
 
     # ---- killing ----
@@ -484,6 +519,7 @@ class Agent(object):
                     todo.append(c)
         found.discard(os.getpid())
         found.discard(1)
+        found.discard(ex.pid)           # the guard: it ends by itself once its tree is gone
         return found
 
     def marked(self, ex, procs):
@@ -554,7 +590,7 @@ class Agent(object):
 
     def shutdown(self):
         """The host is gone (or we were told to stop): nothing we started may outlive us."""
-        running = list(self.execs.values())
+        running = [ex for ex in self.execs.values() if not ex.detached]
         for ex in running:
             self.kill(ex, signal.SIGTERM)
         deadline = time.monotonic() + 1.0
@@ -576,6 +612,7 @@ def drain(fd):
 
 
 agent = Agent()
+gc.freeze()                                     # forks of the agent (the guards) share these pages untouched
 try:
     agent.run()
 except BrokenPipeError:

@@ -68,13 +68,20 @@ export function startFailureError(reason: StartFailureReason, argv: string[], cw
  */
 /** How the engine begins the output of an exec that never started. */
 export function looksLikeStartFailure(text: string): boolean {
-  return text.startsWith('OCI runtime exec failed') || text.startsWith('unable to find user');
+  return /^(OCI runtime exec failed|unable to find (user|group)|uids and gids must be in range)/.test(text);
 }
 
 export function startFailure(stdout: string, argv: string[], cwd: string | undefined): SandboxError | undefined {
   const user = /^unable to find user ([^:\s]+)/.exec(stdout);
   if (user) {
     return new SandboxError('command-failed-to-start', `The user ${user[1]} does not exist in the sandbox; run as one that does (the default is the sandbox's own).`);
+  }
+  const group = /^unable to find group ([^:\s]+)/.exec(stdout);
+  if (group) {
+    return new SandboxError('command-failed-to-start', `The group ${group[1]} does not exist in the sandbox; run as one that does.`);
+  }
+  if (stdout.startsWith('uids and gids must be in range')) {
+    return new SandboxError('command-failed-to-start', 'The user or group is out of range (0-2147483647); run as one that exists in the sandbox.');
   }
   if (!stdout.includes('OCI runtime exec failed')) return undefined;
   const reason: StartFailureReason = /chdir|cwd/.test(stdout)
@@ -143,4 +150,18 @@ export async function abandonUnlessEnded(hasEnded: () => boolean, giveUp: () => 
 
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Carries the sandbox's OOM kill count from before the command (the guard's prelude) to the
+ * controller, which reads it again after: not part of the result it hands out.
+ */
+export const OOM_COUNT_BEFORE = Symbol('oomCountBefore');
+/** Set instead where the transport saw the count before and after (the exec agent). */
+export const OOM_KILLS = Symbol('oomKills');
+export type ExecResultWithOom = ExecResult & { [OOM_COUNT_BEFORE]?: number; [OOM_KILLS]?: number };
+
+export function withOomCount(result: ExecResult, before: number | undefined): ExecResult {
+  if (before !== undefined) (result as ExecResultWithOom)[OOM_COUNT_BEFORE] = before;
+  return result;
 }

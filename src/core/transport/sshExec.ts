@@ -4,20 +4,21 @@ import type { ClientChannel } from 'ssh2';
 import { SandboxError } from '../errors';
 import { DEFAULT_MAX_OUTPUT_BYTES, type ExecRequest, type ExecResult } from '../model';
 import type { SshSession } from '../ssh/session';
-import { EXEC_MARKER_ENV, KILL_TREE_SCRIPT, commandArgv } from './dockerExec';
-import { OutputCollector, abandonUnlessEnded, finishedResult, terminateTree, startFailureError, type StartFailureReason } from './output';
-
-/** How the wrapper reports a program that could not start; never reaches the caller's stderr. */
-const START_FAILURE_PREFIX = '\x1esandbox-start-failure ';
+import { EXEC_MARKER_ENV, commandArgv, killTreeArgs } from './dockerExec';
+import { GUARD_NAME, GUARD_SCRIPT, START_FAILURE_PREFIX } from './execGuardScript';
+import { OutputCollector, abandonUnlessEnded, finishedResult, terminateTree, startFailureError, withOomCount, type StartFailureReason } from './output';
+import { StderrFront } from './stderrFront';
 
 /**
- * Runs in `sh` on the remote side before the command: sets the kill marker, reads environment
- * variables from the first line of stdin (so their values never show in a process list),
- * changes directory, checks that the program can start, then becomes it.
- * Arguments: marker, flags (e: an environment line comes first), cwd, argv...
+ * Runs in `sh` on the remote side before the command: reads environment variables from the
+ * first line of stdin (so their values never show in a process list), changes directory, checks
+ * that the program can start, then becomes the exec guard (the subreaper of the command's tree,
+ * which gives the command its kill marker) where python3 is there, or the command itself with
+ * the marker.
+ * Arguments: guard source, marker (NAME=value), flags (e: an environment line comes first), cwd, argv...
  */
 const WRAPPER = [
-  `export ${EXEC_MARKER_ENV}="$1"; flags="$2"; cwd="$3"; shift 3`,
+  'guard="$1"; marker="$2"; flags="$3"; cwd="$4"; shift 4',
   `fail() { printf '${START_FAILURE_PREFIX.replace('\x1e', '\\036')}%s\\n' "$1" >&2; exit 127; }`,
   'case "$flags" in *e*) IFS= read -r line || exit 125; eval "$(printf %s "$line" | base64 -d)" || exit 125;; esac',
   'cd "$cwd" 2>/dev/null || fail bad-cwd',
@@ -25,6 +26,8 @@ const WRAPPER = [
   '  */*) [ -e "$1" ] || fail not-found; { [ -f "$1" ] && [ -x "$1" ]; } || fail not-executable ;;',
   '  *) command -v "$1" >/dev/null 2>&1 || fail not-found ;;',
   'esac',
+  `command -v python3 >/dev/null 2>&1 && exec python3 -I -S -c "$guard" ${GUARD_NAME} "$marker" - -- "$@"`,
+  'export "$marker"',
   'exec "$@"',
 ].join('\n');
 
@@ -69,43 +72,21 @@ function environmentLine(env: Record<string, string>): string {
 export async function sshExec(session: SshSession, request: ExecRequest, defaults: SshExecDefaults): Promise<ExecResult> {
   const argv = commandArgv(request.command);
   const started = performance.now();
-  const marker = randomBytes(8).toString('hex');
+  const marker = request.execId ?? randomBytes(8).toString('hex');
   const env = { ...request.env, ...defaults.env };
   const hasEnv = Object.keys(env).length > 0;
   const prelude = hasEnv ? environmentLine(env) : '';
   const sudo = sudoPrefix(request.user, defaults.loginUser);
-  const remote = [...(defaults.prefix ?? []), ...sudo, '/bin/sh', '-c', WRAPPER, 'sandbox-exec', marker, hasEnv ? 'e' : '-', request.cwd ?? defaults.cwd, ...argv]
+  const remote = [...(defaults.prefix ?? []), ...sudo, '/bin/sh', '-c', WRAPPER, 'sandbox-exec', GUARD_SCRIPT, `${EXEC_MARKER_ENV}=${marker}`, hasEnv ? 'e' : '-', request.cwd ?? defaults.cwd, ...argv]
     .map(shellQuote)
     .join(' ');
 
   const limit = request.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
   const stdout = new OutputCollector(limit, request.onStdout);
-  // The wrapper's own report of a start failure (or sudo's refusal) comes first on stderr:
-  // hold stderr back until it is clear that it is the command's own output. The report may
-  // arrive in pieces, so the decision waits for enough bytes.
+  // The guard's prelude, the wrapper's own report of a start failure (or sudo's refusal) come
+  // first on stderr: held until it is clear what is the command's own output.
   const stderr = new OutputCollector(limit, request.onStderr);
-  const reportPrefixes = [START_FAILURE_PREFIX, ...(sudo.length > 0 ? ['sudo: '] : [])];
-  const decideAfter = Math.max(...reportPrefixes.map((prefix) => Buffer.byteLength(prefix)));
-  let held: Buffer | undefined = Buffer.alloc(0);
-  let holdingReport = false;
-  const onStderr = (chunk: Buffer) => {
-    if (held === undefined) return stderr.push(chunk);
-    held = Buffer.concat([held, chunk]);
-    if (holdingReport || held.length < decideAfter) {
-      // Still undecided (or a report: kept whole until the exit status says what it was).
-      const text = held.toString('latin1');
-      if (!holdingReport && !reportPrefixes.some((prefix) => prefix.startsWith(text) || text.startsWith(prefix))) flushHeld();
-      return;
-    }
-    const text = held.toString('latin1', 0, decideAfter);
-    if (reportPrefixes.some((prefix) => text.startsWith(prefix))) holdingReport = true;
-    else flushHeld();
-  };
-  const flushHeld = () => {
-    const pending = held;
-    held = undefined;
-    if (pending?.length) stderr.push(pending);
-  };
+  const front = new StderrFront([START_FAILURE_PREFIX, ...(sudo.length > 0 ? ['sudo: '] : [])], (chunk) => stderr.push(chunk), true);
 
   let exitCode: number | null | undefined;
   let channelClosed = false;
@@ -115,7 +96,7 @@ export async function sshExec(session: SshSession, request: ExecRequest, default
   // command's exit status can arrive in the same packet burst as the channel's confirmation.
   const attach = (channel: ClientChannel) => {
     channel.on('data', (chunk: Buffer) => stdout.push(chunk));
-    channel.stderr.on('data', onStderr);
+    channel.stderr.on('data', (chunk: Buffer) => front.push(chunk));
     channel.on('exit', (code: number | null, signalName?: string) => {
       if (!signalName) exitCode = code;
       else {
@@ -182,19 +163,19 @@ export async function sshExec(session: SshSession, request: ExecRequest, default
       'The SSH connection to the sandbox was lost while the command ran, so its result is unknown; it is stopped there on reconnect, and you can run it again.',
     );
   }
-  if (held?.length) {
-    const text = held.toString('utf8');
-    if (exitCode === 127 && text.startsWith(START_FAILURE_PREFIX)) {
-      const reason = text.slice(START_FAILURE_PREFIX.length).trim() as StartFailureReason;
+  const report = front.report();
+  if (report !== undefined) {
+    if (exitCode === 127 && report.startsWith(START_FAILURE_PREFIX)) {
+      const reason = report.slice(START_FAILURE_PREFIX.length).trim() as StartFailureReason;
       throw startFailureError(reason, argv, request.cwd, reason);
     }
-    if (exitCode === 1 && text.startsWith('sudo: ')) {
-      const first = text.split('\n')[0]!.replace(/^sudo: /, '');
+    if (exitCode === 1 && report.startsWith('sudo: ')) {
+      const first = report.split('\n')[0]!.replace(/^sudo: /, '');
       throw new SandboxError('command-failed-to-start', `The command cannot run as ${request.user} in the sandbox (sudo: ${first}); run it as a user that exists there.`);
     }
   }
-  flushHeld();
-  return finishedResult(exitCode, { timedOut, cancelled }, started, stdout, stderr);
+  front.flush();
+  return withOomCount(finishedResult(exitCode, { timedOut, cancelled }, started, stdout, stderr), front.oomCountBefore);
 }
 
 function writeStdin(channel: ClientChannel, prelude: string, stdin: ExecRequest['stdin']): void {
@@ -224,7 +205,7 @@ function killProcessTree(session: SshSession, marker: string, hasEnded: () => bo
  * its environment; as the login user and through sudo as root.
  */
 export async function killProcessesWithEnv(session: SshSession, assignment: string, hasEnded: () => boolean = () => false): Promise<void> {
-  const args = (sig: string) => ['/bin/sh', '-c', KILL_TREE_SCRIPT, 'kill-tree', sig, assignment];
+  const args = (sig: string) => killTreeArgs(sig, assignment);
   const run = async (argv: string[]): Promise<number | null> => {
     let code: number | null = null;
     let onClose!: () => void;

@@ -42,9 +42,12 @@ export function runCommandCommand(cockpit: Cockpit) {
       );
       const ending = result.cancelled ? 'cancelled' : result.timedOut ? 'timed out' : result.signal ? `ended by ${result.signal}` : `exit code ${result.exitCode}`;
       out.appendLine(`[${ending}, ${(result.durationMs / 1000).toFixed(1)} s]`);
+      if (result.outOfMemory) out.appendLine(result.outOfMemory);
       out.appendLine('');
       cockpit.log.info(`${record.name}: \`${text}\` → ${ending}`);
-      if (!programmatic && result.exitCode !== 0 && !result.cancelled) {
+      if (!programmatic && result.outOfMemory) {
+        void vscode.window.showWarningMessage(`${record.name}: ${result.outOfMemory}`);
+      } else if (!programmatic && result.exitCode !== 0 && !result.cancelled) {
         void vscode.window.showWarningMessage(`The command in ${record.name} ended with ${ending}; its output is in "Sandbox Commands".`);
       }
       return result;
