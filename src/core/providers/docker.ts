@@ -1,6 +1,7 @@
 import Dockerode from 'dockerode';
 import { pack } from 'tar-stream';
-import { SandboxError, describeError } from '../errors';
+import { SandboxError, describeError, isSandboxError } from '../errors';
+import { startFailure } from '../startFailure';
 import type { ExecRequest, ExecResult, Profile, SandboxState } from '../model';
 import { dockerExec, killProcessTree } from '../transport/dockerExec';
 import { openTtySession, type TtySession, type TtySessionOptions } from '../transport/dockerTty';
@@ -185,9 +186,11 @@ export class DockerProvider implements Provider {
       // The init waits for this before anything else runs (see src/core/network).
       await this.networkPolicy.apply(container.id, profile, subnets, spec.signal);
     } catch (error) {
+      // A machine that exited as it started (its rules then cannot be set) explains itself better.
+      const exited = isSandboxError(error, 'cancelled') ? undefined : await startFailure(this, container.id, spec.name, profile.image);
       await this.networkPolicy.removeSidecars(container.id).catch(() => undefined);
       await container.remove({ force: true, v: true }).catch(() => undefined);
-      throw this.translate(error, 'start the container');
+      throw exited ?? this.translate(error, 'start the container');
     }
     return this.mustInspect(container.id);
   }
