@@ -16,6 +16,7 @@ import { SandboxError, describeError, isSandboxError, type SandboxErrorCode } fr
 import type { ExecRequest, Profile, ProviderKind, SandboxRecord } from '../core/model';
 import { DEFAULT_DESKTOP_GEOMETRY, formatSize, parseGeometry, parseSize } from '../core/profile';
 import { screenshot } from '../core/desktop';
+import { pullNoteLines } from '../core/sync/pullNotes';
 import { serveDesktop } from '../core/desktop/server';
 import { addSshInclude, defaultUserSshConfig, readSshInclude, removeSshInclude } from '../core/ssh/userConfig';
 import { version } from '../../package.json';
@@ -483,7 +484,10 @@ const sync: Handler = async (args, context) => {
       line.done();
     }
     if (context.json) context.printJson(summary);
-    else context.out(`Pulled ${summary.files} file${summary.files === 1 ? '' : 's'} (${formatSize(summary.bytes)}) from ${summary.remote} into ${summary.local}.`);
+    else {
+      context.out(`Pulled ${summary.files} file${summary.files === 1 ? '' : 's'} (${formatSize(summary.bytes)}) from ${summary.remote} into ${summary.local}.`);
+      for (const note of pullNoteLines(summary)) context.out(note);
+    }
     return EXIT.ok;
   }
   throw new SandboxError('invalid-input', 'Say push or pull: sandbox sync push|pull NAME ...');
