@@ -110,7 +110,8 @@ The exit status is the command's own; 124 after a timeout, 130 after Ctrl-C.`,
   sandbox sync push NAME [PATH] [--to DIR] [--delete] [--exclude PATTERN]... [--full]
   sandbox sync pull NAME [DIR] [--to PATH] [--max-size SIZE] [--exclude PATTERN]...
 push sends only files changed since the last push; --delete removes files gone locally.
-pull refuses archives that would write outside PATH and leaves PATH untouched on failure.`,
+pull refuses archives that would write outside PATH and leaves PATH untouched on failure;
+links that lead outside DIR are not written, and are listed with local links it replaced.`,
   logs: `Usage: sandbox logs NAME [-f] [--tail N]`,
   host: `Usage:
   sandbox host add NAME --host ADDRESS [--port 22] --user USER (--identity FILE | --agent) [--fingerprint SHA256:...]
