@@ -78,7 +78,7 @@ export interface SyncSummary {
   bytes: number;
   deleted: number;
   unchanged?: number;
-  /** Pull: symlinks not written because they lead outside the sandbox folder, each with why. */
+  /** Pull: symlinks not written (they lead outside the sandbox folder, or through a loop), each with why. */
   skippedLinks?: SkippedLink[];
   /** Pull: local symlinks that a folder or file of the sandbox replaced, with where they pointed. */
   replacedLinks?: ReplacedLink[];

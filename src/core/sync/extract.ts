@@ -35,7 +35,7 @@ export interface SkippedLink {
 export interface ExtractResult {
   files: number;
   bytes: number;
-  /** Links that would lead outside the folder: not written, the rest of the pull went on. */
+  /** Links that lead outside the folder (or through a loop): not written, the rest of the pull went on. */
   skippedLinks: SkippedLink[];
   /** Local symlinks the sandbox's folder or file took the place of. */
   replacedLinks: ReplacedLink[];
@@ -177,6 +177,7 @@ class Stager {
    * through, and a link's target may name entries that come later.
    */
   private readonly links = new Map<string, { target: string; mtime?: Date }>();
+  private readonly excludedLinks = new Map<string, string>();
 
   constructor(
     private readonly staging: string,
@@ -194,13 +195,16 @@ class Stager {
         // Names of up to 255 bytes each can still add up to more than a path may have here.
         throw error.code === 'ENAMETOOLONG' ? refuseEntry(name, 'has a path longer than this system allows') : error;
       });
+    } else if (header.type === 'symlink' && header.linkname && !symlinkTargetProblem(header.linkname)) {
+      // Not written, but a '..' after it in another link's target still climbs from where it leads.
+      this.excludedLinks.set(relativePath, header.linkname);
     }
     await drain(content); // an entry must be read to its end before the parser moves on
   }
 
-  /** Writes each link as its relative equivalent, or leaves it out when it leads outside; returns those left out. */
+  /** Writes each link as its relative equivalent, or leaves it out when it leads outside (or round a loop); returns those left out. */
   async materializeLinks(signal: AbortSignal | undefined): Promise<SkippedLink[]> {
-    const resolver = new LinkResolver(this.options.sourceDir, (relativePath) => this.links.get(relativePath)?.target);
+    const resolver = new LinkResolver(this.options.sourceDir, (relativePath) => this.links.get(relativePath)?.target ?? this.excludedLinks.get(relativePath));
     const skipped: SkippedLink[] = [];
     let done = 0;
     for (const [relativePath, { target, mtime }] of this.links) {

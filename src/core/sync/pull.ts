@@ -26,7 +26,7 @@ export interface PullResult {
   files: number;
   /** Their content bytes. */
   bytes: number;
-  /** Symlinks not written because they lead outside `remoteDir`. */
+  /** Symlinks not written because they lead outside `remoteDir` (or through a loop of links). */
   skippedLinks: SkippedLink[];
   /** Local symlinks replaced by a folder or file of the sandbox. */
   replacedLinks: ReplacedLink[];

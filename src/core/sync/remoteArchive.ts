@@ -8,7 +8,7 @@ import type { ArchiveSource } from './extract';
 /** The sandbox sends in blocks of this size, each one asked for. */
 export const ARCHIVE_BLOCK_BYTES = 1024 * 1024;
 /** Blocks asked for at once: fewer rounds (one `dd` each in the sandbox) against a finer pace. */
-const BLOCKS_PER_GRANT = 2;
+const BLOCKS_PER_GRANT = 4;
 /**
  * Bytes asked for and not yet read by the extractor, at most: what may wait in memory. Also the
  * most that can be on the way, so it caps the rate at window / round trip (80 MB/s at 100 ms).
@@ -25,13 +25,13 @@ const OUTPUT_BYTES_KEPT = 64 * 1024;
  * We ask for more as the extractor reads, so at most ARCHIVE_WINDOW_BYTES wait in memory,
  * whatever the transport and however slow the disk. `dd` reads a pipe block by block with
  * `iflag=fullblock` and says "N+0 records in" for a full grant; anything else means tar's
- * output ended. The script exits with tar's status. Everything is POSIX sh, tar and dd.
+ * output ended (dd speaks English under LC_ALL=C). The script exits with tar's status.
+ * Everything is POSIX sh, tar and dd.
  */
-const PACED_TAR_SCRIPT = `export LC_ALL=C
-exec 3<&0 4>&1 </dev/null
+const PACED_TAR_SCRIPT = `exec 3<&0 4>&1 </dev/null
 status=$( { { tar -C "$1" -cf - . 3<&- 4>&- 5>&-; echo "$?" >&5; } | {
   while read -r blocks <&3; do
-    copied=$(dd bs="$2" count="$blocks" iflag=fullblock 2>&1 >&4) || { printf 'dd: %s\\n' "$copied" >&2; exit 1; }
+    copied=$(LC_ALL=C dd bs="$2" count="$blocks" iflag=fullblock 2>&1 >&4) || { printf '%s\\n' "$copied" >&2; exit 1; }
     case $copied in "$blocks+0 records in"*) ;; *) exit 0 ;; esac
   done
 } 5>&-; } 5>&1 )

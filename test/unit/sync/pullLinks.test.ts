@@ -83,11 +83,16 @@ describe('pullTree and symlinks', () => {
         { name: 'sub/sibling.txt', content: 'sibling' },
         link('jump', 'sub/deep'),
         link('absolute', `${REMOTE_DIR}/jump/../sibling.txt`),
+        // node_modules is excluded, so not written; the sandbox still climbs from where it leads.
+        link('node_modules', 'sub/deep'),
+        link('through-excluded', 'node_modules/../sibling.txt'),
       ]);
 
       assert.deepEqual(result.skippedLinks, []);
       assert.equal(linkAt('early'), 'sub/sibling.txt');
       assert.equal(linkAt('absolute'), 'sub/sibling.txt');
+      assert.equal(linkAt('through-excluded'), 'sub/sibling.txt');
+      assert.equal(existsSync(path.join(target, 'node_modules')), false);
       assert.equal(readFileSync(path.join(target, 'early'), 'utf8'), 'sibling');
       assertLinksStayInside(target);
     });
