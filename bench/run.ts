@@ -15,6 +15,7 @@ import { DockerProvider } from '../src/core/providers/docker';
 import { LABELS } from '../src/core/providers/labels';
 import { StateStore } from '../src/core/store/stateStore';
 import { desktopBenchmarks } from './desktop';
+import { pullBenchmarks } from './pull';
 import { ms, percentile, ratioLine, report, sample, sh, time } from './util';
 
 const CLI = path.resolve(__dirname, '..', '..', 'dist', 'cli.js');
@@ -267,7 +268,7 @@ async function cleanUp(): Promise<void> {
 
 async function main(): Promise<void> {
   console.log(`# Agent Sandboxes benchmarks (${os.cpus().length} cores, ${new Date().toISOString()})`);
-  // `npm run bench -- ssh` runs only the SSH benchmarks.
+  // `npm run bench -- ssh` runs only the SSH benchmarks, `-- pull` only the pull's memory.
   const only = process.argv[2];
   try {
     // `npm run bench -- desktop` runs only the desktop viewer benchmarks, on a sandbox of their own.
@@ -278,6 +279,7 @@ async function main(): Promise<void> {
       await execLatency(subject.id, subject.providerRef!);
       await push(subject.id, subject.providerRef!);
     }
+    if (!only || only === 'pull') await pullBenchmarks(controller, subject.name, subject.providerRef!, CLI, env);
     if (!only || only === 'ssh') {
       await sshExecLatency(subject.id, subject.providerRef!);
       await forwardThroughput(subject.id);

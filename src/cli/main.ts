@@ -18,6 +18,7 @@ import type { ExecRequest, Profile, ProviderKind, SandboxRecord } from '../core/
 import { DEFAULT_DESKTOP_GEOMETRY, formatSize, parseGeometry, parseSize } from '../core/profile';
 import { OPEN_NETWORK_WARNING, formatHostEntry, networkFromOptions, parseHostEntry } from '../core/network/policy';
 import { screenshot } from '../core/desktop';
+import { pullNoteLines } from '../core/sync/pullNotes';
 import { serveDesktop } from '../core/desktop/server';
 import { addSshInclude, defaultUserSshConfig, readSshInclude, removeSshInclude } from '../core/ssh/userConfig';
 import { version } from '../../package.json';
@@ -115,7 +116,8 @@ The exit status is the command's own; 124 after a timeout, 130 after Ctrl-C.`,
   sandbox sync push NAME [PATH] [--to DIR] [--delete] [--exclude PATTERN]... [--full]
   sandbox sync pull NAME [DIR] [--to PATH] [--max-size SIZE] [--exclude PATTERN]...
 push sends only files changed since the last push; --delete removes files gone locally.
-pull refuses archives that would write outside PATH and leaves PATH untouched on failure.`,
+pull refuses archives that would write outside PATH and leaves PATH untouched on failure;
+links that lead outside DIR are not written, and are listed with local links it replaced.`,
   logs: `Usage: sandbox logs NAME [-f] [--tail N]
 -f follows until Ctrl-C or until the sandbox stops (exit 0) or is removed (said, exit 3).`,
   host: `Usage:
@@ -498,7 +500,10 @@ const sync: Handler = async (args, context) => {
       line.done();
     }
     if (context.json) context.printJson(summary);
-    else context.out(`Pulled ${summary.files} file${summary.files === 1 ? '' : 's'} (${formatSize(summary.bytes)}) from ${summary.remote} into ${summary.local}.`);
+    else {
+      context.out(`Pulled ${summary.files} file${summary.files === 1 ? '' : 's'} (${formatSize(summary.bytes)}) from ${summary.remote} into ${summary.local}.`);
+      for (const note of pullNoteLines(summary)) context.out(note);
+    }
     return EXIT.ok;
   }
   throw new SandboxError('invalid-input', 'Say push or pull: sandbox sync push|pull NAME ...');

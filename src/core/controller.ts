@@ -15,7 +15,7 @@ import { HostRegistry } from './hosts/registry';
 import { loadCredentials } from './hosts/credentials';
 import type { LogLine, Provider, ProviderSandbox } from './providers/provider';
 import { StateStore, type JournalEntry } from './store/stateStore';
-import { pullTree, pushTree, unpackWithTar, type Manifest, type SyncChannel } from './sync';
+import { pullTree, pushTree, unpackWithTar, type Manifest, type ReplacedLink, type SkippedLink, type SyncChannel } from './sync';
 import { hostKeyAlias, jumpAlias, renderKnownHosts, renderSshConfig, sshAlias, type SshHostEntry } from './ssh/config';
 import { generateEd25519 } from './ssh/keys';
 import { SshSession, targetFor, type SshSessionOptions, type SshTarget } from './ssh/session';
@@ -88,6 +88,10 @@ export interface SyncSummary {
   bytes: number;
   deleted: number;
   unchanged?: number;
+  /** Pull: symlinks not written (they lead outside the sandbox folder, or through a loop), each with why. */
+  skippedLinks?: SkippedLink[];
+  /** Pull: local symlinks that a folder or file of the sandbox replaced, with where they pointed. */
+  replacedLinks?: ReplacedLink[];
   durationMs: number;
 }
 
@@ -873,8 +877,10 @@ export class SandboxController {
         signal: options.signal,
         onProgress: options.onProgress,
       });
-      const summary: SyncSummary = { direction: 'pull', local: localRoot, remote: remoteDir, files: result.files, bytes: result.bytes, deleted: 0, durationMs: result.durationMs };
-      await this.journal(record.id, { kind: 'sync', ...summary });
+      const { files, bytes, skippedLinks, replacedLinks, durationMs } = result;
+      const summary: SyncSummary = { direction: 'pull', local: localRoot, remote: remoteDir, files, bytes, deleted: 0, skippedLinks, replacedLinks, durationMs };
+      // The journal keeps counts; the lists are in the summary.
+      await this.journal(record.id, { kind: 'sync', direction: 'pull', local: localRoot, remote: remoteDir, files, bytes, deleted: 0, durationMs });
       return summary;
     } catch (error) {
       await this.journal(record.id, { kind: 'sync', direction: 'pull', local: localRoot, remote: remoteDir, files: 0, bytes: 0, durationMs: 0, error: describeError(error) });

@@ -3,6 +3,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { isSandboxError } from '../../src/core/errors';
 import type { SandboxRecord } from '../../src/core/model';
+import { assertLinksStayInside } from '../unit/sync/linkChecks';
 import { TestEnvironment, ensureImage, tempDir, uniqueName } from './helpers';
 
 /** Every path under root with its type, mode, and content or link target. */
@@ -83,6 +84,93 @@ describe('sync with a Docker sandbox', function () {
     assert.deepEqual(syncs.map((entry) => entry.kind === 'sync' && entry.files), [200, 5, 0]);
   });
 
+  it('pulls a venv and absolute links: links inside become relative, those leading outside are listed; a replaced local link is said', async function () {
+    await env.controller.exec(sandbox.id, {
+      command: `set -e; mkdir -p links/out links/data; cd links; echo a > out/a; echo result > data/result.txt
+        ln -s ${sandbox.workdir}/links/out/a out/b; ln -s ../out/a data/rel; ln -s /etc/passwd passwd
+        python3 -m venv --without-pip venv`,
+    });
+    const target = path.join(tempDir('links-pull-'), 'project');
+    const elsewhere = tempDir('elsewhere-');
+    await fs.mkdir(target);
+    await fs.symlink(elsewhere, path.join(target, 'data'));
+
+    const pulled = await env.cli(['sync', 'pull', sandbox.name, 'links', '--to', target, '--json']);
+    assert.equal(pulled.code, 0, pulled.stderr);
+    const summary = JSON.parse(pulled.stdout) as { skippedLinks: { path: string; target: string; reason: string }[]; replacedLinks: { path: string; target: string }[] };
+
+    const outside = `points outside ${sandbox.workdir}/links`;
+    assert.deepEqual(
+      summary.skippedLinks.sort((a, b) => a.path.localeCompare(b.path)),
+      [
+        { path: 'passwd', target: '/etc/passwd', reason: outside },
+        { path: 'venv/bin/python3', target: '/usr/bin/python3', reason: outside },
+      ],
+    );
+    assert.deepEqual(summary.replacedLinks, [{ path: 'data', target: elsewhere }]);
+    assert.equal(await fs.readlink(path.join(target, 'out/b')), 'a');
+    assert.equal(await fs.readFile(path.join(target, 'out/b'), 'utf8'), 'a\n');
+    assert.equal(await fs.readlink(path.join(target, 'data/rel')), '../out/a');
+    assert.equal(await fs.readlink(path.join(target, 'venv/bin/python')), 'python3');
+    assert.equal(await fs.readlink(path.join(target, 'venv/lib64')), 'lib');
+    assert.ok(existsSync(path.join(target, 'venv/pyvenv.cfg')));
+    assert.deepEqual(await fs.readdir(elsewhere), [], 'nothing written through the replaced link');
+    assertLinksStayInside(target);
+
+    // The same pull in words: every skipped link and the replaced one are named.
+    await fs.rm(path.join(target, 'data'), { recursive: true });
+    await fs.symlink(elsewhere, path.join(target, 'data'));
+    const said = await env.cli(['sync', 'pull', sandbox.name, 'links', '--to', target]);
+    assert.equal(said.code, 0, said.stderr);
+    assert.match(said.stdout, /^Skipped 2 symlinks \(not written locally\):$/m);
+    assert.match(said.stdout, /^ {2}passwd -> \/etc\/passwd: points outside \/\S+\/links$/m);
+    assert.match(said.stdout, /^ {2}venv\/bin\/python3 -> \/usr\/bin\/python3: points outside \/\S+\/links$/m);
+    assert.match(said.stdout, new RegExp(`Replaced 1 local symlink with the sandbox's folder or file:\\n {2}data \\(was a link to ${elsewhere}\\)`));
+  });
+
+  it('streams a large pull with bounded memory, and an abort midway leaves the tree as it was', async function () {
+    const mib = 1024 * 1024;
+    await env.controller.exec(sandbox.id, { command: 'mkdir -p large && head -c 96M /dev/zero | split -b 1M - large/part-' });
+    const parent = tempDir('large-pull-');
+    const target = path.join(parent, 'project');
+    await fs.mkdir(target);
+    await fs.writeFile(path.join(target, 'part-ab'), 'local version');
+    const before = await snapshot(parent);
+
+    // Buffers are what an archive held in memory would show in.
+    const baseline = process.memoryUsage().arrayBuffers;
+    let peak = 0;
+    const sample = () => (peak = Math.max(peak, process.memoryUsage().arrayBuffers - baseline));
+    const sampler = setInterval(sample, 5);
+    // A slow disk (or a busy extension host): 50 MB/s at most, which the sandbox must wait for.
+    const slowly = () => {
+      sample();
+      for (const until = Date.now() + 20; Date.now() < until; );
+    };
+    try {
+      const summary = await env.controller.pull(sandbox.id, { remoteDir: 'large', localRoot: path.join(parent, 'copy'), onProgress: slowly });
+      assert.equal(summary.bytes, 96 * mib);
+    } finally {
+      clearInterval(sampler);
+    }
+    // Held in memory, the archive alone would take 96 MiB; streamed, 8 MiB wait and the rest is garbage not yet collected.
+    assert.ok(peak < 96 * mib, `${Math.round(peak / mib)} MiB of buffers at the peak of a 96 MiB pull`);
+
+    const controller = new AbortController();
+    await assert.rejects(
+      env.controller.pull(sandbox.id, {
+        remoteDir: 'large',
+        localRoot: target,
+        signal: controller.signal,
+        onProgress: (progress) => progress.bytes > 32 * mib && controller.abort(),
+      }),
+      (error: unknown) => isSandboxError(error, 'cancelled'),
+    );
+    await fs.rm(path.join(parent, 'copy'), { recursive: true });
+    assert.deepEqual(await snapshot(parent), before, 'the target as it was, and no staging folder left');
+    await env.controller.exec(sandbox.id, { command: ['rm', '-rf', 'large'] });
+  });
+
   describe('a hostile sandbox', function () {
     /** Python that writes a crafted archive to stdout; installed in place of the sandbox's tar. */
     const crafted: Record<string, string> = {
@@ -91,8 +179,6 @@ describe('sync with a Docker sandbox', function () {
       'a symlink out of the tree, then a write through it': `
 i = tarfile.TarInfo("./link"); i.type = tarfile.SYMTYPE; i.linkname = "/tmp"; t.addfile(i)
 add_file(t, "./link/through-link.txt", b"pwned")`,
-      'a relative symlink that climbs out': `
-i = tarfile.TarInfo("./up"); i.type = tarfile.SYMTYPE; i.linkname = "../../.."; t.addfile(i)`,
       'a hardlink to /etc/passwd': `
 i = tarfile.TarInfo("./passwd"); i.type = tarfile.LNKTYPE; i.linkname = "/etc/passwd"; t.addfile(i)`,
       'a hardlink out of the tree': `
@@ -104,19 +190,25 @@ i = tarfile.TarInfo("./pipe"); i.type = tarfile.FIFOTYPE; t.addfile(i)`,
       'a setuid file': `add_file(t, "./suid", b"#!/bin/sh\\n", 0o4755)`,
     };
 
+    /** Puts a tar in front of the real one that writes an innocent file, then `body`, whatever it is asked. */
+    async function installTar(body: string): Promise<void> {
+      const script = [
+        '#!/usr/bin/python3',
+        'import io, sys, tarfile',
+        'def add_file(t, name, data, mode=0o644):',
+        '    i = tarfile.TarInfo(name); i.size = len(data); i.mode = mode; t.addfile(i, io.BytesIO(data))',
+        't = tarfile.open(fileobj=sys.stdout.buffer, mode="w|", format=tarfile.GNU_FORMAT)',
+        'add_file(t, "./innocent.txt", b"looks fine")',
+        body.trim(),
+        't.close()',
+      ].join('\n');
+      await env.controller.exec(sandbox.id, { command: 'cat > /usr/local/bin/tar && chmod 755 /usr/local/bin/tar', stdin: script, user: 'root' });
+    }
+    const removeTar = () => env.controller.exec(sandbox.id, { command: ['rm', '-f', '/usr/local/bin/tar'], user: 'root' });
+
     for (const [what, body] of Object.entries(crafted)) {
       it(`refuses ${what}, writes nothing outside the target, and leaves the local tree as it was`, async function () {
-        const script = [
-          '#!/usr/bin/python3',
-          'import io, sys, tarfile',
-          'def add_file(t, name, data, mode=0o644):',
-          '    i = tarfile.TarInfo(name); i.size = len(data); i.mode = mode; t.addfile(i, io.BytesIO(data))',
-          't = tarfile.open(fileobj=sys.stdout.buffer, mode="w|", format=tarfile.GNU_FORMAT)',
-          'add_file(t, "./innocent.txt", b"looks fine")',
-          body.trim(),
-          't.close()',
-        ].join('\n');
-        await env.controller.exec(sandbox.id, { command: 'cat > /usr/local/bin/tar && chmod 755 /usr/local/bin/tar', stdin: script, user: 'root' });
+        await installTar(body);
         try {
           const parent = tempDir('hostile-pull-');
           const target = path.join(parent, 'project');
@@ -134,10 +226,35 @@ i = tarfile.TarInfo("./pipe"); i.type = tarfile.FIFOTYPE; t.addfile(i)`,
             assert.equal(existsSync(escape), false, `${escape} was written`);
           }
         } finally {
-          await env.controller.exec(sandbox.id, { command: ['rm', '-f', '/usr/local/bin/tar'], user: 'root' });
+          await removeTar();
         }
       });
     }
+
+    it('skips a relative symlink that climbs out, lists it, writes the rest and no link that leaves the target', async function () {
+      await installTar(`i = tarfile.TarInfo("./up"); i.type = tarfile.SYMTYPE; i.linkname = "../../.."; t.addfile(i)`);
+      try {
+        const parent = tempDir('hostile-pull-');
+        const target = path.join(parent, 'project');
+        await fs.mkdir(path.join(target, 'src'), { recursive: true });
+        await fs.writeFile(path.join(target, 'src', 'keep.txt'), 'precious\n');
+        await fs.symlink('/', path.join(parent, 'sibling-link'));
+        const before = await snapshot(parent);
+
+        const summary = await env.controller.pull(sandbox.id, { remoteDir: '.', localRoot: target });
+
+        assert.deepEqual(summary.skippedLinks, [{ path: 'up', target: '../../..', reason: `leads outside ${sandbox.workdir}` }]);
+        assert.equal(await fs.readFile(path.join(target, 'innocent.txt'), 'utf8'), 'looks fine');
+        assert.equal(existsSync(path.join(target, 'up')), false);
+        assertLinksStayInside(target);
+        const after = await snapshot(parent);
+        const outsideTarget = (entries: Record<string, string>) => Object.fromEntries(Object.entries(entries).filter(([key]) => !key.startsWith('project')));
+        assert.deepEqual(outsideTarget(after), outsideTarget(before));
+        assert.equal(after['project/src/keep.txt'], before['project/src/keep.txt']);
+      } finally {
+        await removeTar();
+      }
+    });
 
     it('refuses a pull over the size cap and leaves the tree as it was', async function () {
       await env.controller.exec(sandbox.id, { command: 'mkdir -p big && head -c 3000000 /dev/urandom > big/blob' });

@@ -3,9 +3,10 @@ import * as path from 'node:path';
 import * as tar from 'tar-stream';
 import type { Header } from 'tar-stream';
 import { SandboxError, cancelledError, throwIfAborted } from '../errors';
-import { entryPath, linkTargetProblem, refuseArchive, refuseEntry } from './archivePaths';
+import { entryPath, refuseArchive, refuseEntry, symlinkTargetProblem } from './archivePaths';
 import type { PathFilter } from './ignore';
-import { commitStaged, type DirectoryAttributes } from './merge';
+import { LinkResolver } from './linkTargets';
+import { commitStaged, type DirectoryAttributes, type ReplacedLink } from './merge';
 
 export interface PullProgress {
   /** Entries other than folders written so far, and their content bytes. */
@@ -14,6 +15,8 @@ export interface PullProgress {
 }
 
 export interface SafeExtractOptions {
+  /** The folder the archive was made from, as an absolute path in the sandbox: absolute links are read against it. */
+  sourceDir: string;
   /** Refuse the archive once this many bytes have streamed in (headers included). */
   maxBytes: number;
   /** Matching entries are skipped, never written. */
@@ -22,10 +25,27 @@ export interface SafeExtractOptions {
   onProgress?: (progress: PullProgress) => void;
 }
 
+/** A symlink of the archive that was not written, and why ("points outside /home/agent/workspace"). */
+export interface SkippedLink {
+  path: string;
+  target: string;
+  reason: string;
+}
+
 export interface ExtractResult {
   files: number;
   bytes: number;
+  /** Links that lead outside the folder (or through a loop): not written, the rest of the pull went on. */
+  skippedLinks: SkippedLink[];
+  /** Local symlinks the sandbox's folder or file took the place of. */
+  replacedLinks: ReplacedLink[];
 }
+
+/**
+ * The archive as it arrives: chunks read at the reader's pace. `destroy` ends the read early
+ * (a refusal), so that a sender that never finishes does not keep the pull waiting.
+ */
+export type ArchiveSource = AsyncIterable<Buffer | string> & { destroy?: () => void };
 
 type EntryContent = AsyncIterable<unknown>;
 type StagedKind = 'file' | 'dir' | 'symlink';
@@ -37,7 +57,7 @@ type StagedKind = 'file' | 'dir' | 'symlink';
  * exactly as it was. `localRoot` is created on success when missing; its parent must exist.
  */
 export async function extractArchiveSafely(
-  archive: NodeJS.ReadableStream,
+  archive: ArchiveSource,
   localRoot: string,
   options: SafeExtractOptions,
 ): Promise<ExtractResult> {
@@ -46,12 +66,12 @@ export async function extractArchiveSafely(
   // Same parent, so the same filesystem: the final moves are renames. mkdtemp makes it 0700.
   const staging = await mkdtemp(path.join(path.dirname(target), `.${path.basename(target)}.sandbox-pull-`));
   try {
-    const stager = new Stager(staging, target, options);
+    const stager = new Stager(staging, options);
     await readArchive(archive, stager, options);
     throwIfAborted(options.signal, 'The pull');
-    await stager.materializeLinks();
-    await commitStaged(staging, target, stager.directories);
-    return { files: stager.files, bytes: stager.bytes };
+    const skippedLinks = await stager.materializeLinks(options.signal);
+    const replacedLinks = await commitStaged(staging, target, stager.directories);
+    return { files: stager.files, bytes: stager.bytes, skippedLinks, replacedLinks };
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
@@ -74,7 +94,7 @@ async function resolveTarget(localRoot: string): Promise<string> {
 }
 
 /** Parses the archive and hands each entry to the stager; the first failure wins and stops both sides. */
-async function readArchive(archive: NodeJS.ReadableStream, stager: Stager, options: SafeExtractOptions): Promise<void> {
+async function readArchive(archive: ArchiveSource, stager: Stager, options: SafeExtractOptions): Promise<void> {
   const extract = tar.extract();
   let failure: unknown;
   const stop = (error: unknown): void => {
@@ -82,7 +102,7 @@ async function readArchive(archive: NodeJS.ReadableStream, stager: Stager, optio
     extract.destroy(error as Error);
     // Also end our read of the source, as leaving a for-await would: a sender that never
     // finishes must not keep a refused pull waiting for its next chunk.
-    (archive as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+    archive.destroy?.();
   };
   extract.on('error', stop);
   const onAbort = (): void => stop(cancelledError('The pull'));
@@ -106,7 +126,7 @@ async function readArchive(archive: NodeJS.ReadableStream, stager: Stager, optio
 
 /** Copies the archive into the parser, counting what streams in rather than trusting headers. */
 async function feed(
-  archive: NodeJS.ReadableStream,
+  archive: ArchiveSource,
   extract: tar.Extract,
   maxBytes: number,
   stop: (error: unknown) => void,
@@ -153,13 +173,14 @@ class Stager {
   private readonly kinds = new Map<string, StagedKind>();
   /**
    * Symlinks are staged as empty placeholder files and made real only after the whole archive
-   * passed: while entries are still being written, the staging folder holds no link to write through.
+   * passed: while entries are still being written, the staging folder holds no link to write
+   * through, and a link's target may name entries that come later.
    */
   private readonly links = new Map<string, { target: string; mtime?: Date }>();
+  private readonly excludedLinks = new Map<string, string>();
 
   constructor(
     private readonly staging: string,
-    private readonly targetRoot: string,
     private readonly options: SafeExtractOptions,
   ) {}
 
@@ -170,18 +191,36 @@ class Stager {
       // `tar -C dir .` names the folder itself './': its attributes are not ours to change.
       if (header.type !== 'directory') throw refuseEntry(name, 'would replace the target folder itself');
     } else if (!this.options.filter?.isExcluded(relativePath, header.type === 'directory')) {
-      await this.stage(relativePath, header, content);
+      await this.stage(relativePath, header, content).catch((error: NodeJS.ErrnoException) => {
+        // Names of up to 255 bytes each can still add up to more than a path may have here.
+        throw error.code === 'ENAMETOOLONG' ? refuseEntry(name, 'has a path longer than this system allows') : error;
+      });
+    } else if (header.type === 'symlink' && header.linkname && !symlinkTargetProblem(header.linkname)) {
+      // Not written, but a '..' after it in another link's target still climbs from where it leads.
+      this.excludedLinks.set(relativePath, header.linkname);
     }
     await drain(content); // an entry must be read to its end before the parser moves on
   }
 
-  async materializeLinks(): Promise<void> {
+  /** Writes each link as its relative equivalent, or leaves it out when it leads outside (or round a loop); returns those left out. */
+  async materializeLinks(signal: AbortSignal | undefined): Promise<SkippedLink[]> {
+    const resolver = new LinkResolver(this.options.sourceDir, (relativePath) => this.links.get(relativePath)?.target ?? this.excludedLinks.get(relativePath));
+    const skipped: SkippedLink[] = [];
+    let done = 0;
     for (const [relativePath, { target, mtime }] of this.links) {
+      if (++done % 1000 === 0) throwIfAborted(signal, 'The pull');
       const placeholder = this.stagedPath(relativePath);
       await unlink(placeholder);
-      await symlink(target, placeholder);
+      const decision = resolver.decide(relativePath, target);
+      if ('skip' in decision) {
+        skipped.push({ path: relativePath, target, reason: decision.skip });
+        this.files--;
+        continue;
+      }
+      await symlink(decision.write, placeholder);
       if (mtime) await lutimes(placeholder, mtime, mtime);
     }
+    return skipped;
   }
 
   private async stage(relativePath: string, header: Header, content: EntryContent): Promise<void> {
@@ -210,7 +249,8 @@ class Stager {
         return;
       case 'symlink': {
         const target = header.linkname ?? '';
-        const problem = linkTargetProblem(relativePath, target, this.targetRoot);
+        // Only what no real symlink can be is refused here; where it leads is decided at the end.
+        const problem = symlinkTargetProblem(target);
         if (problem) throw refuseEntry(name, problem);
         await (await open(staged, 'wx', 0o600)).close();
         this.links.set(relativePath, { target, mtime });

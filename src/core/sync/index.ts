@@ -14,4 +14,5 @@ export {
 export { diffManifests, pushTree, type ManifestDiff, type PushOptions, type PushProgress, type PushResult } from './push';
 export type { ArchiveOwner } from './archiveWriter';
 export { DEFAULT_PULL_MAX_BYTES, pullTree, type PullOptions, type PullResult } from './pull';
-export { extractArchiveSafely, type ExtractResult, type PullProgress, type SafeExtractOptions } from './extract';
+export { extractArchiveSafely, type ArchiveSource, type ExtractResult, type PullProgress, type SafeExtractOptions, type SkippedLink } from './extract';
+export type { ReplacedLink } from './merge';

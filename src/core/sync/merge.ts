@@ -1,5 +1,5 @@
 import type { Stats } from 'node:fs';
-import { chmod, lstat, mkdir, readdir, rename, rmdir, unlink, utimes } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readlink, rename, rmdir, unlink, utimes } from 'node:fs/promises';
 import * as path from 'node:path';
 import { SandboxError } from '../errors';
 
@@ -7,6 +7,12 @@ export interface DirectoryAttributes {
   /** Permission bits. */
   mode: number;
   mtime?: Date;
+}
+
+/** A local symlink that a folder or file of the sandbox replaced; `target` says where it pointed. */
+export interface ReplacedLink {
+  path: string;
+  target: string;
 }
 
 interface Move {
@@ -19,15 +25,18 @@ interface Move {
 /**
  * Moves a fully validated staging tree into `target`. Folders present on both sides are merged;
  * anything else is replaced by a rename, so only the last path component is ever touched and no
- * link of the local tree is followed. Conflicts are found before the first change.
+ * link of the local tree is followed. A local symlink where the sandbox has a folder or a file is
+ * replaced too (never written through: it may lead anywhere) and returned, to be reported.
+ * Conflicts are found before the first change.
  */
 export async function commitStaged(
   staging: string,
   target: string,
   directories: ReadonlyMap<string, DirectoryAttributes>,
-): Promise<void> {
+): Promise<ReplacedLink[]> {
   const moves: Move[] = [];
-  await planMoves(staging, target, moves);
+  const replacedLinks: ReplacedLink[] = [];
+  await planMoves(staging, target, '', moves, replacedLinks);
   await mkdir(target, { recursive: true });
   for (const move of moves) {
     if (move.replaces === 'folder') await rmdir(move.to);
@@ -41,18 +50,22 @@ export async function commitStaged(
     await chmod(folder, attributes.mode);
     if (attributes.mtime) await utimes(folder, attributes.mtime, attributes.mtime);
   }
+  return replacedLinks;
 }
 
-async function planMoves(stagedFolder: string, targetFolder: string, moves: Move[]): Promise<void> {
+async function planMoves(stagedFolder: string, targetFolder: string, relativeFolder: string, moves: Move[], replacedLinks: ReplacedLink[]): Promise<void> {
   for (const name of await readdir(stagedFolder)) {
     const from = path.join(stagedFolder, name);
     const to = path.join(targetFolder, name);
+    const relativePath = relativeFolder ? `${relativeFolder}/${name}` : name;
     const staged = await lstat(from);
     const existing = await lstatIfPresent(to);
     if (staged.isDirectory() && existing?.isDirectory()) {
-      await planMoves(from, to, moves);
+      await planMoves(from, to, relativePath, moves, replacedLinks);
       continue;
     }
+    // A link replaced by a link is an ordinary update; by a folder or a file it changes what the user set up.
+    if (existing?.isSymbolicLink() && !staged.isSymbolicLink()) replacedLinks.push({ path: relativePath, target: await readlink(to) });
     if (existing?.isDirectory() && (await readdir(to)).length > 0) {
       throw new SandboxError(
         'conflict',

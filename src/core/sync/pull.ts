@@ -1,14 +1,11 @@
-import { PassThrough } from 'node:stream';
 import { SandboxError, cancelledError, throwIfAborted } from '../errors';
-import { refuseArchive } from './archivePaths';
-import { assertRemoteDirectory, assertSucceeded, type SyncChannel } from './channel';
-import { extractArchiveSafely, type PullProgress } from './extract';
+import { assertRemoteDirectory, type SyncChannel } from './channel';
+import { extractArchiveSafely, type PullProgress, type SkippedLink } from './extract';
 import { createPathFilter } from './ignore';
+import type { ReplacedLink } from './merge';
+import { openRemoteArchive } from './remoteArchive';
 
 export const DEFAULT_PULL_MAX_BYTES = 1024 * 1024 * 1024;
-
-/** The result keeps this much of each output stream; stderr's first line is all we report. */
-const OUTPUT_BYTES_KEPT = 64 * 1024;
 
 export interface PullOptions {
   channel: SyncChannel;
@@ -29,14 +26,19 @@ export interface PullResult {
   files: number;
   /** Their content bytes. */
   bytes: number;
+  /** Symlinks not written because they lead outside `remoteDir` (or through a loop of links). */
+  skippedLinks: SkippedLink[];
+  /** Local symlinks replaced by a folder or file of the sandbox. */
+  replacedLinks: ReplacedLink[];
   durationMs: number;
 }
 
 /**
  * Copies `remoteDir` of the sandbox into `localRoot`, treating the sandbox as hostile: its `tar`
  * may be anything, so the stream goes through `extractArchiveSafely`, and the local tree changes
- * only when the whole archive passed and the remote tar exited 0. Local files the archive does
- * not mention are left alone.
+ * only when the whole archive passed and the remote tar exited 0. The archive streams to disk
+ * at the pace the disk takes it (see openRemoteArchive), so memory stays bounded whatever its
+ * size. Local files the archive does not mention are left alone.
  */
 export async function pullTree(options: PullOptions): Promise<PullResult> {
   const started = performance.now();
@@ -46,54 +48,20 @@ export async function pullTree(options: PullOptions): Promise<PullResult> {
   if (!(maxBytes > 0)) throw new SandboxError('invalid-input', `The size limit of a pull must be a positive number of bytes, not ${maxBytes}.`);
   throwIfAborted(signal, 'The pull');
 
-  // Stops the remote tar as soon as the local side gives up (refusal, size cap, local error).
-  const stop = new AbortController();
-  const archive = new PassThrough();
-  // Errors reach the extractor through iteration; this only keeps an early one from going unhandled.
-  archive.on('error', () => undefined);
-  let received = 0;
-  const remoteTar = channel
-    .exec({
-      command: ['tar', '-C', remoteDir, '-cf', '-', '.'],
-      signal: signal ? AbortSignal.any([signal, stop.signal]) : stop.signal,
-      maxOutputBytes: OUTPUT_BYTES_KEPT,
-      onStdout: (chunk) => {
-        if (archive.destroyed) return;
-        received += chunk.length;
-        // exec cannot be paused, so this buffer is where data waits: the size cap also caps memory.
-        if (received > maxBytes) archive.destroy(refuseArchive(`the archive is larger than the limit of ${maxBytes} bytes`));
-        else archive.write(chunk);
-      },
-    })
-    .then(
-      (result) => {
-        if (archive.destroyed) return;
-        try {
-          if (result.exitCode !== 0 && /Cannot (open|chdir)|Not a directory/.test(result.stderr)) {
-            throw new SandboxError('not-found', `The folder ${remoteDir} does not exist in the sandbox; give a folder that does.`);
-          }
-          assertSucceeded(result, `archive ${remoteDir}`, signal);
-          // Only now may the extractor see the end of the stream and commit.
-          archive.end();
-        } catch (error) {
-          archive.destroy(error as Error);
-        }
-      },
-      (error: unknown) => archive.destroy(error as Error),
-    );
-
+  const archive = openRemoteArchive({ channel, remoteDir, maxBytes, signal });
   try {
-    const { files, bytes } = await extractArchiveSafely(archive, options.localRoot, {
+    const result = await extractArchiveSafely(archive.source, options.localRoot, {
+      sourceDir: remoteDir,
       maxBytes,
       filter: createPathFilter(options.excludes),
       signal,
       onProgress: options.onProgress,
     });
-    return { files, bytes, durationMs: Math.round(performance.now() - started) };
+    return { ...result, durationMs: Math.round(performance.now() - started) };
   } catch (error) {
     throw signal?.aborted ? cancelledError('The pull') : error;
   } finally {
-    stop.abort(); // a no-op once the remote tar has exited
-    await remoteTar;
+    archive.close(); // a no-op once the remote tar has exited
+    await archive.finished;
   }
 }

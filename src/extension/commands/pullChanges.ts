@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { SyncSummary } from '../../core/controller';
 import { formatSize } from '../../core/profile';
+import { pullNoteLines, pullNoteSentence } from '../../core/sync/pullNotes';
 import { isRunning, type Cockpit } from '../cockpit';
 import { pickWorkspaceFolder, resolveTarget } from '../targets';
 
@@ -24,9 +25,11 @@ export function pullChangesCommand(cockpit: Cockpit) {
       const summary = await cockpit.withProgress(`Pulling from ${record.name}`, (signal) =>
         cockpit.controller.pull(record.id, { localRoot: folder, excludes: cockpit.settings().syncExcludes, signal }),
       );
-      const message = `Pulled from ${record.name}: ${summary.files} file(s), ${formatSize(summary.bytes)}, in ${(summary.durationMs / 1000).toFixed(1)} s.`;
-      cockpit.log.info(message);
-      if (!programmatic) void vscode.window.showInformationMessage(message);
+      const notes = pullNoteSentence(summary);
+      const message = `Pulled from ${record.name}: ${summary.files} file(s), ${formatSize(summary.bytes)}, in ${(summary.durationMs / 1000).toFixed(1)} s.${notes ? ` ${notes}` : ''}`;
+      cockpit.log.info([message, ...pullNoteLines(summary)].join('\n'));
+      // Something left out or replaced is a warning: it should not fade away unread.
+      if (!programmatic) void (notes ? vscode.window.showWarningMessage(message) : vscode.window.showInformationMessage(message));
       return summary;
     } catch (error) {
       if (programmatic) throw error;

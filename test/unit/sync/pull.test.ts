@@ -14,8 +14,14 @@ import {
   writeTree,
   type CraftedEntry,
 } from './helpers';
+import { assertLinksStayInside, isLink } from './linkChecks';
 
 const REMOTE_DIR = '/home/agent/workspace';
+
+/** The entries of a snapshot that are not under `folder`. */
+function outsideOf(folder: string, entries: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(entries).filter(([key]) => key !== folder && !key.startsWith(`${folder}/`)));
+}
 
 describe('pullTree', () => {
   let folder: ReturnType<typeof temporaryFolder>;
@@ -77,8 +83,9 @@ describe('pullTree', () => {
         { name: './data/result.csv', content: 'a,b\n' },
       ]);
 
-      await pull({ channel: hostileChannel(archive) });
+      const result = await pull({ channel: hostileChannel(archive) });
 
+      assert.deepEqual(result.replacedLinks, [{ path: 'data', target: outside }], 'the replaced link is reported');
       assert.equal(readFileSync(path.join(target, 'existing.txt'), 'utf8'), 'from the sandbox');
       assert.equal(readFileSync(path.join(target, 'scripts/build.sh'), 'utf8'), '#!/bin/sh\n');
       assert.equal(lstatSync(path.join(target, 'data')).isDirectory(), true);
@@ -102,11 +109,19 @@ describe('pullTree', () => {
       assert.equal(result.files, 2);
     });
 
-    it('accepts an absolute symlink that points inside the target', async () => {
-      const inside = path.join(target, 'existing.txt');
-      const archive = await craftArchive([{ name: 'alias', type: 'symlink', linkname: inside }]);
-      await pull({ channel: hostileChannel(archive) });
-      assert.equal(readlinkSync(path.join(target, 'alias')), inside);
+    it('reads an absolute link against the sandbox folder, not the local one', async () => {
+      const archive = await craftArchive([
+        { name: 'out/a', content: 'a' },
+        { name: 'out/b', type: 'symlink', linkname: `${REMOTE_DIR}/out/a` },
+        // The local target's own path means nothing in the sandbox: there it leads outside.
+        { name: 'alias', type: 'symlink', linkname: path.join(target, 'existing.txt') },
+      ]);
+      const result = await pull({ channel: hostileChannel(archive) });
+      assert.equal(readlinkSync(path.join(target, 'out/b')), 'a');
+      assert.equal(readFileSync(path.join(target, 'out/b'), 'utf8'), 'a');
+      assert.equal(existsSync(path.join(target, 'alias')), false);
+      assert.deepEqual(result.skippedLinks, [{ path: 'alias', target: path.join(target, 'existing.txt'), reason: `points outside ${REMOTE_DIR}` }]);
+      assert.equal(result.files, 2);
     });
 
     it('drops the sticky and setgid bits of folders', async () => {
@@ -131,17 +146,6 @@ describe('pullTree', () => {
       { title: 'a ../ path in the middle', entries: () => [{ name: `./a/../../escape-${marker}`, content: 'x' }], reason: /'\.\.' component/ },
       { title: 'a long (pax) name with ../', entries: () => [{ name: `${'deep/'.repeat(30)}${'../'.repeat(32)}escape-${marker}`, content: 'x' }], reason: /'\.\.' component/ },
       { title: 'an absolute path', entries: () => [{ name: etcFile, content: 'x' }], reason: /absolute path/, outside: () => etcFile },
-      { title: 'a symlink to /etc', entries: () => [{ name: 'etc', type: 'symlink', linkname: '/etc' }], reason: /symlink to "\/etc", outside the folder/ },
-      { title: 'a symlink to ../../x', entries: () => [{ name: 'up', type: 'symlink', linkname: '../../x' }], reason: /outside the folder/ },
-      { title: 'a deep symlink climbing one level too many', entries: () => [{ name: 'a/b/up', type: 'symlink', linkname: '../../../x' }], reason: /outside the folder/ },
-      {
-        title: 'a symlink climbing out through another link',
-        entries: () => [
-          { name: 'p/q/root', type: 'symlink', linkname: '../..' },
-          { name: 'escape', type: 'symlink', linkname: 'p/q/root/..' },
-        ],
-        reason: /climbs with '\.\.' after descending/,
-      },
       {
         title: 'a file written through a symlinked folder',
         entries: () => [
@@ -157,7 +161,7 @@ describe('pullTree', () => {
           { name: 'etc', type: 'symlink', linkname: '/etc' },
           { name: `etc/sandbox-sync-test-${marker}`, content: 'x' },
         ],
-        reason: /outside the folder/,
+        reason: /goes through the symlink "etc"/,
         outside: () => etcFile,
       },
       { title: 'a hard link to /etc/passwd', entries: () => [{ name: 'passwd', type: 'link', linkname: '/etc/passwd' }], reason: /hard link to "\/etc\/passwd", outside the folder/ },
@@ -192,6 +196,38 @@ describe('pullTree', () => {
 
         assert.deepEqual(snapshot(work), before);
         if (outside) assert.equal(existsSync(outside()), false);
+      });
+    }
+
+    /** Links that lead outside: left out and listed, while the rest of the pull goes on. */
+    const skippedCases: Array<{ title: string; entries: () => CraftedEntry[]; link: string; reason: RegExp }> = [
+      { title: 'a symlink to /etc', entries: () => [{ name: 'etc', type: 'symlink', linkname: '/etc' }], link: 'etc', reason: /^points outside \/home\/agent\/workspace$/ },
+      { title: 'a symlink to ../../x', entries: () => [{ name: 'up', type: 'symlink', linkname: '../../x' }], link: 'up', reason: /^leads outside \/home\/agent\/workspace$/ },
+      { title: 'a deep symlink climbing one level too many', entries: () => [{ name: 'a/b/up', type: 'symlink', linkname: '../../../x' }], link: 'a/b/up', reason: /^leads outside/ },
+      {
+        title: 'a symlink climbing out through another link',
+        entries: () => [
+          { name: 'p/q/root', type: 'symlink', linkname: '../..' },
+          { name: 'escape', type: 'symlink', linkname: 'p/q/root/..' },
+        ],
+        link: 'escape',
+        reason: /^leads outside \/home\/agent\/workspace$/,
+      },
+    ];
+
+    for (const { title, entries, link, reason } of skippedCases) {
+      it(`skips ${title}, lists it, and writes no link that leaves the target`, async () => {
+        const before = snapshot(work);
+        const archive = await craftArchive([...preamble, ...entries()]);
+
+        const result = await pull({ channel: hostileChannel(archive) });
+
+        assert.deepEqual(result.skippedLinks.map((skipped) => skipped.path), [link]);
+        assert.match(result.skippedLinks[0]!.reason, reason);
+        assert.equal(existsSync(path.join(target, link)) || isLink(path.join(target, link)), false);
+        assertLinksStayInside(target);
+        assert.equal(readFileSync(path.join(target, 'brand-new.txt'), 'utf8'), 'new');
+        assert.deepEqual(outsideOf('target', snapshot(work)), outsideOf('target', before));
       });
     }
 
