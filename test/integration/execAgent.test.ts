@@ -103,10 +103,19 @@ describe('the exec agent channel', function () {
     const inFlight = run(['sleep', '308']);
     inFlight.catch(() => undefined); // judged below, once the agent is gone
     await waitFor(() => running(ref, 'sleep 308'), 10_000, 'the command to start');
-    await outside(ref, ['pkill', '-KILL', '-f', EXEC_AGENT_NAME]);
+    await outside(ref, ['pkill', '-KILL', '-o', '-f', EXEC_AGENT_NAME]); // the agent alone, not a guard it forked
     await assert.rejects(inFlight, /connection to the sandbox was lost/);
-    await outside(ref, ['pkill', '-f', 'sleep 308']); // an orphan now: SIGKILL leaves no time to clean up
+    // No time to clean up, but the command's guard kills its tree when the agent is gone.
+    await waitFor(async () => !(await running(ref, 'sleep 308')), 5000, 'the command to end with its agent');
     assert.equal((await run(['echo', 'back'])).stdout, 'back\n');
+  });
+
+  it('gives a command no descriptor but its stdin, stdout and stderr', async function () {
+    const probe = 'ls /proc/self/fd | tr "\\n" " "'; // the fourth is the folder ls reads
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await run(probe)).stdout, '0 1 2 3 ');
+      assert.equal((await run(probe, { stdin: 'x' })).stdout, '0 1 2 3 ');
+    }
   });
 
   it('gives up on an agent that stops answering, and replaces it', async function () {

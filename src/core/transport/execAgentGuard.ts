@@ -1,15 +1,15 @@
 /**
- * The exec agent's guard (Python, part of EXEC_AGENT_SCRIPT): each command is started by a fork
- * of the agent that makes itself the child subreaper of the command's tree (prctl
- * PR_SET_CHILD_SUBREAPER), so nothing the command starts leaves the tree a kill walks, not even
- * a process that cleared its environment and double-forked into a new session. The guard exits
- * as the command did once the command is gone and nothing of its tree holds its output; when
- * the agent dies without stopping it (PR_SET_PDEATHSIG), it kills its tree, unless detached.
- * Uses the agent's spawn, Failure and scan_processes.
+ * The exec agent's guard (Python, part of EXEC_AGENT_SCRIPT): each command is started by a guard
+ * (a spare one made ahead, see execAgentSpares, or else a fork of the agent) that makes itself
+ * the child subreaper of the command's tree (prctl PR_SET_CHILD_SUBREAPER), so nothing the
+ * command starts leaves the tree a kill walks, not even a process that cleared its environment
+ * and double-forked into a new session. The guard is done once the command is gone and nothing
+ * of its tree holds its output; when the agent dies without stopping it (PR_SET_PDEATHSIG), it
+ * kills its tree, unless detached. Uses the agent's spawn, Failure and scan_processes.
  */
 export const AGENT_GUARD_PY = String.raw`
 try:
-    import ctypes                               # loaded once here: every guard is a fork of the agent
+    import ctypes                               # loaded once here: every guard is a fork of a process that ran this
     libc_prctl = ctypes.CDLL(None).prctl
     libc_prctl(36, 0, 0, 0, 0)                  # the first call's setup is done here, not in every guard
 except Exception:
@@ -56,24 +56,51 @@ def spawn_guarded(argv, cwd, env, uid, gid, groups, stdin, stdout, stderr, detac
 
 
 def guard(argv, cwd, env, uid, gid, groups, stdin, stdout, stderr, report, detached):
-    """The forked guard: the subreaper of one command's tree, gone once the command is and
-    nothing of its tree holds its output; it exits as the command did. When the agent dies
-    without stopping it, it kills its tree (unless the command is detached)."""
+    """The forked guard (when no spare guard is at hand): reports on a pipe and exits as the
+    command did, so the agent's wait reads the command's status."""
     agent_pid = os.getppid()
-    gc.disable()                                # a collection would write to every page shared with the agent
+    guard_setup(set(fd for fd in (stdin, stdout, stderr, report) if fd is not None))
+
+    def say(message):
+        os.write(report, json.dumps(message).encode())
+        os.close(report)
+    status = guard_command(argv, cwd, env, uid, gid, groups, stdin, stdout, stderr, say, detached, agent_pid)
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            import resource
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        except Exception:
+            pass
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass                                # SIGKILL and SIGSTOP need no reset
+        os.kill(os.getpid(), sig)               # die as the command did, so the agent reads the same status
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 255)
+
+
+def guard_setup(keep):
+    """What a guard does first: nothing of its parent's stays open but keep (the agent's pipes to
+    the host, other commands' pipes), default signals, and it becomes the subreaper of what it starts."""
+    gc.disable()                                # a collection would write to every page shared with the parent
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
-    # Nothing of the agent's may stay open here: its pipes to the host, other commands' pipes.
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
-    keep = set(fd for fd in (stdin, stdout, stderr, report, null) if fd is not None)
     low = 3
-    for fd in sorted(keep) + [1 << 20]:
+    for fd in sorted(set(keep) | {null}) + [1 << 20]:
         os.closerange(low, fd)
         low = fd + 1
     prctl(36, 1)                                # PR_SET_CHILD_SUBREAPER
+
+
+def guard_command(argv, cwd, env, uid, gid, groups, stdin, stdout, stderr, say, detached, parent):
+    """Starts the command under this guard and says {'pid'} or why not (then exits); returns the
+    command's wait status once it is gone and nothing of its tree holds its output. Unless
+    detached, the tree is killed when parent (the agent, or the spare maker that dies with it) dies."""
     me = os.getpid()
 
     def kill_tree(*_):
@@ -87,25 +114,28 @@ def guard(argv, cwd, env, uid, gid, groups, stdin, stdout, stderr, report, detac
             reap_any()
             time.sleep(0.02)
         os._exit(137)
-    if not detached:
+    if detached:
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        prctl(1, 0)                             # PR_SET_PDEATHSIG off: a detached command outlives the agent
+    else:
         signal.signal(signal.SIGHUP, kill_tree)
         prctl(1, signal.SIGHUP)                 # PR_SET_PDEATHSIG: the agent died
-        if os.getppid() != agent_pid:
+        if os.getppid() != parent:
             os._exit(255)
     try:
         pid, _ = spawn(argv, cwd, env, uid, gid, groups, stdin, stdout, stderr)
     except (Failure, OSError) as error:
         reason = error.reason if isinstance(error, Failure) else 'other'
-        os.write(report, json.dumps({'reason': reason, 'message': str(error)}).encode())
+        say({'reason': reason, 'message': str(error)})
         os._exit(0)
     outputs = set()
     for fd in (stdout, stderr):
         st = os.fstat(fd)
         outputs.add((st.st_dev, st.st_ino))
-    for fd in keep - {null, report}:
-        os.close(fd)
-    os.write(report, json.dumps({'pid': pid}).encode())
-    os.close(report)
+    for fd in (stdin, stdout, stderr):
+        if fd is not None:
+            os.close(fd)
+    say({'pid': pid})
     while True:
         try:
             done, status = os.waitpid(-1, 0)
@@ -116,19 +146,7 @@ def guard(argv, cwd, env, uid, gid, groups, stdin, stdout, stderr, report, detac
     # With no child left there is no descendant either (orphans come to us): no need to look.
     while reap_any() and holds_output(me, outputs, uid, gid):
         time.sleep(0.05)
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        try:
-            import resource
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        except Exception:
-            pass
-        try:
-            signal.signal(sig, signal.SIG_DFL)
-        except (OSError, ValueError):
-            pass                                # SIGKILL and SIGSTOP need no reset
-        os.kill(me, sig)                        # die as the command did, so the agent reads the same status
-    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 255)
+    return status
 
 
 def tree_of(root):

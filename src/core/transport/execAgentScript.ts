@@ -9,6 +9,7 @@
  */
 
 import { AGENT_GUARD_PY } from './execAgentGuard';
+import { AGENT_SPARES_PY, SPARE_MAKER_NAME } from './execAgentSpares';
 import { OOM_COUNT_PY } from './execGuardScript';
 
 /** The agent's argv[1]: names the process in `ps` (and lets a test find it with `pkill -f`). */
@@ -42,7 +43,39 @@ OUT_HIGH = 4 << 20      # stop reading command output while this much waits for 
 KILL_ROUND = 0.05       # seconds between SIGKILL rounds once a kill was asked for
 KILL_GIVE_UP = 3.0      # after this long, output still held open by an unkillable process is dropped
 DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+BOOT, SPARE_MAKER = ${JSON.stringify(EXEC_AGENT_BOOT)}, '${SPARE_MAKER_NAME}'
 ${OOM_COUNT_PY}
+
+class OomCounter(object):
+    """oom_count(), read twice per command: the file is found once and kept open (a cgroup file
+    reads afresh from offset 0)."""
+    def __init__(self):
+        self.fd = None
+
+    def read(self):
+        if self.fd is not None:
+            try:
+                count = parse_oom_count(os.pread(self.fd, 4096, 0))
+                if count is not None:
+                    return count
+            except (OSError, ValueError):
+                pass
+            os.close(self.fd)
+            self.fd = None
+        for path in oom_count_files():
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                count = parse_oom_count(os.pread(fd, 4096, 0))
+            except (OSError, ValueError):
+                count = None
+            if count is not None:
+                self.fd = fd
+                return count
+            os.close(fd)
+        return None
 
 
 def base_environment():
@@ -222,6 +255,7 @@ def spawn_forking(argv, cwd, env, uid, gid, groups, stdin, stdout, stderr, switc
 
 
 ${AGENT_GUARD_PY}
+${AGENT_SPARES_PY}
 
 def scan_processes():
     """pid -> (ppid, process group, session) of every process we can see."""
@@ -241,8 +275,11 @@ def scan_processes():
 
 
 class Exec(object):
-    def __init__(self, xid, pid, proc, stdin_fd, outputs, uid, gid, marker, detached=False, oom_before=None):
+    def __init__(self, xid, pid, proc, stdin_fd, outputs, uid, gid, marker, detached=False, oom_before=None, channel=None):
         self.xid, self.pid, self.proc, self.stdin_fd = xid, pid, proc, stdin_fd
+        self.channel, self.said = channel, b''   # a spare guard's socket: it says the status there
+        self.again = False              # that guard can take another command once this one is done
+        self.waits = channel is None    # a guard we forked ourselves: its exit is the status
         self.detached, self.oom_before = detached, oom_before
         self.outputs = outputs          # fd -> STDOUT or STDERR, while open
         self.uid, self.gid, self.marker = uid, gid, marker
@@ -253,7 +290,7 @@ class Exec(object):
         self.killed_at = 0.0            # last SIGKILL round
 
     def poll(self):
-        if self.status is None:
+        if self.status is None and self.waits:
             try:
                 pid, status = os.waitpid(self.pid, os.WNOHANG)
             except ChildProcessError:
@@ -275,6 +312,8 @@ class Agent(object):
         self.out_size = 0
         self.paused = False             # command output not read while the host is behind
         self.stopping = False
+        self.oom = OomCounter()
+        self.spares = Spares(OWN_SOURCE, lambda fd, wanted: self.watch(fd, selectors.EVENT_READ, 'spares', wanted))
         os.set_blocking(0, False)
         os.set_blocking(1, False)
         try:                            # fewer, larger writes to the host (1031: F_SETPIPE_SZ)
@@ -389,7 +428,7 @@ class Agent(object):
         env.update(req.get('env') or {})
         env.setdefault('HOME', home)
         detached = bool(req.get('detached'))
-        oom_before = oom_count()
+        oom_before = self.oom.read()
         ours = []                       # our ends, kept if the command starts
         theirs = []                     # the command's ends, closed here once it has them
         try:
@@ -404,7 +443,16 @@ class Agent(object):
             err_r, err_w = os.pipe()
             ours.append(err_r)
             theirs.append(err_w)
-            pid, proc = spawn_guarded(argv, cwd, env, uid, gid, groups, in_r, out_w, err_w, detached), None
+            pid, proc, channel, said = None, None, None, b''
+            spare = self.spares.take()
+            if spare is not None:
+                try:
+                    channel, said = hand_over(spare, argv, cwd, env, uid, gid, groups, in_r, out_w, err_w, detached)
+                    pid = spare[0]
+                except OSError:         # that guard was gone before it took the command (killed)
+                    pass
+            if pid is None:
+                pid = spawn_guarded(argv, cwd, env, uid, gid, groups, in_r, out_w, err_w, detached)
         except (Failure, OSError) as error:
             for fd in ours:
                 os.close(fd)
@@ -415,9 +463,13 @@ class Agent(object):
                 os.close(fd)
         if in_w is not None:
             os.set_blocking(in_w, False)
-        ex = Exec(xid, pid, proc, in_w, {out_r: STDOUT, err_r: STDERR}, uid, gid, req.get('marker'), detached, oom_before)
+        ex = Exec(xid, pid, proc, in_w, {out_r: STDOUT, err_r: STDERR}, uid, gid, req.get('marker'), detached, oom_before, channel)
         self.execs[xid] = ex
         self.send(STARTED, xid, json.dumps({'pid': pid}).encode())
+        if channel is not None:
+            self.watch(channel.fileno(), selectors.EVENT_READ, ex, True)
+            ex.said = said
+            self.read_channel(ex)
         for fd in ex.outputs:
             self.watch(fd, selectors.EVENT_READ, ex, not self.paused)
 
@@ -461,12 +513,41 @@ class Agent(object):
             self.close_output(ex, fd)
             self.finish_if_done(ex)
 
+    def read_channel(self, ex):
+        """What a spare guard says once its command is done: the command's wait status."""
+        try:
+            data = ex.channel.recv(4096)
+        except BlockingIOError:
+            data = None
+        except OSError:
+            data = b''
+        ex.said += data or b''
+        lines = ex.said.split(b'\n')
+        ex.said = lines.pop()
+        for line in lines:
+            try:
+                said = json.loads(line.decode('utf-8'))
+                status = said.get('status')
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(status, int) and ex.status is None:
+                ex.status = status
+                ex.again = said.get('again') is True
+        if data == b'':                 # the guard is gone
+            self.watch(ex.channel.fileno(), 0, None, False)
+            ex.channel.close()
+            ex.channel = None
+            if ex.status is None:
+                ex.status = signal.SIGKILL      # killed before it could say: as a wait status, killed by SIGKILL
+        self.finish_if_done(ex)
+
     def close_output(self, ex, fd):
         self.watch(fd, 0, None, False)
         os.close(fd)
         del ex.outputs[fd]
 
     def reap(self):
+        self.spares.reap()
         for ex in list(self.execs.values()):
             if ex.status is None and ex.poll() is not None:
                 self.finish_if_done(ex)
@@ -481,13 +562,20 @@ class Agent(object):
         ex.pending.clear()
         self.close_stdin(ex)
         del self.execs[ex.xid]
+        if ex.channel is not None:
+            self.watch(ex.channel.fileno(), 0, None, False)
+            if ex.again and not ex.said:
+                self.spares.give_back((ex.pid, ex.channel))
+            else:
+                ex.channel.close()
+            ex.channel = None
         if os.WIFSIGNALED(ex.status):
             info = {'signal': os.WTERMSIG(ex.status)}
         else:
             info = {'code': os.WEXITSTATUS(ex.status)}
         if abandoned:
             info['abandoned'] = True
-        oom_after = oom_count() if ex.oom_before is not None else None
+        oom_after = self.oom.read() if ex.oom_before is not None else None
         if oom_after is not None and oom_after > ex.oom_before:
             info['oomKills'] = oom_after - ex.oom_before
         self.send(EXIT, ex.xid, json.dumps(info).encode())
@@ -567,6 +655,7 @@ class Agent(object):
     def run(self):
         self.send(READY, 0, json.dumps({'protocol': ${EXEC_AGENT_PROTOCOL}, 'pid': os.getpid()}).encode())
         self.flush()
+        self.spares.start()
         while not self.stopping:
             killing = any(ex.kill_since is not None for ex in self.execs.values())
             for key, _ in self.sel.select(KILL_ROUND if killing else None):
@@ -578,10 +667,14 @@ class Agent(object):
                     self.reap()
                 elif data == 'out':
                     pass                # flushed below
+                elif data == 'spares':
+                    self.spares.receive()
                 elif key.fd in data.outputs:
                     self.read_output(data, key.fd)
                 elif key.fd == data.stdin_fd:
                     self.feed(data)
+                elif data.channel is not None and key.fd == data.channel.fileno():
+                    self.read_channel(data)
                 if self.stopping:
                     break
             if killing:
@@ -597,7 +690,10 @@ class Agent(object):
         while time.monotonic() < deadline and any(ex.status is None for ex in running):
             time.sleep(0.02)
             for ex in running:
-                ex.poll()
+                if ex.channel is not None:
+                    self.read_channel(ex)
+                else:
+                    ex.poll()
         for ex in running:
             self.kill(ex, signal.SIGKILL)
 
@@ -611,8 +707,11 @@ def drain(fd):
             return
 
 
+if sys.argv[1:2] == [SPARE_MAKER]:
+    spare_maker_main()                          # never returns
+OWN_SOURCE = s                                  # our program, as EXEC_AGENT_BOOT read it
 agent = Agent()
-gc.freeze()                                     # forks of the agent (the guards) share these pages untouched
+gc.freeze()                                     # guards forked here (no spare at hand) share these pages untouched
 try:
     agent.run()
 except BrokenPipeError:

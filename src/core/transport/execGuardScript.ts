@@ -24,7 +24,8 @@ export const START_FAILURE_PREFIX = '\x1esandbox-start-failure ';
  * it), or nothing. Shared by the guard, the agent and the controller's read after a command.
  */
 export const OOM_COUNT_PY = String.raw`
-def oom_count():
+def oom_count_files():
+    """Where the count may be, most likely first."""
     paths = []
     try:
         with open('/proc/self/cgroup') as f:
@@ -36,14 +37,24 @@ def oom_count():
                     paths.append('/sys/fs/cgroup/memory%s/memory.oom_control' % path.rstrip('/'))
     except (OSError, ValueError):
         pass
-    paths += ['/sys/fs/cgroup/memory.events', '/sys/fs/cgroup/memory/memory.oom_control']
-    for path in paths:
+    return paths + ['/sys/fs/cgroup/memory.events', '/sys/fs/cgroup/memory/memory.oom_control']
+
+
+def parse_oom_count(text):
+    for line in text.splitlines():
+        key, _, value = line.partition(b' ')
+        if key == b'oom_kill':
+            return int(value)
+    return None
+
+
+def oom_count():
+    for path in oom_count_files():
         try:
-            with open(path) as f:
-                for line in f:
-                    key, _, value = line.partition(' ')
-                    if key == 'oom_kill':
-                        return int(value)
+            with open(path, 'rb') as f:
+                count = parse_oom_count(f.read())
+            if count is not None:
+                return count
         except (OSError, ValueError):
             continue
     return None
