@@ -154,13 +154,15 @@ def tree_of(root):
     children = {}
     for p, (ppid, _, _) in procs.items():
         children.setdefault(ppid, []).append(p)
-    found, todo = set(), [root]
+    # Breadth first, so parents are signalled before their children (see kill in the agent).
+    found, order, todo = set(), [], [root]
     while todo:
-        for c in children.get(todo.pop(), ()):
+        for c in children.get(todo.pop(0), ()):
             if c not in found:
                 found.add(c)
+                order.append(c)
                 todo.append(c)
-    return found
+    return order
 
 
 def signal_tree(root, sig):

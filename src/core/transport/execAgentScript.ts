@@ -608,7 +608,16 @@ class Agent(object):
         found.discard(os.getpid())
         found.discard(1)
         found.discard(ex.pid)           # the guard: it ends by itself once its tree is gone
-        return found
+        # Parents before their children: a shell whose children die first would go on (its
+        # wait returns 0) and exit 0 before its own signal arrives.
+        order, todo, seen = [], [ex.pid], set()
+        while todo:
+            for c in children.get(todo.pop(0), ()):
+                if c in found and c not in seen:
+                    seen.add(c)
+                    order.append(c)
+                    todo.append(c)
+        return order + [p for p in found if p not in seen]
 
     def marked(self, ex, procs):
         """Processes whose environment holds the exec's marker: found even after they left the tree."""

@@ -87,6 +87,19 @@ def descendants(roots, procs=None):
                 found.add(child)
                 todo.append(child)
     return found
+
+
+def parents_first(pids, procs=None):
+    # A shell whose children die before it would go on (its wait returns 0) and exit 0 before
+    # its own signal arrives: signal nearer ancestors first.
+    procs = parents() if procs is None else procs
+    def depth(pid):
+        d = 0
+        while pid in procs and d < 4096:
+            pid = procs[pid]
+            d += 1
+        return d
+    return sorted(pids, key=depth)
 `;
 
 export const GUARD_SCRIPT = String.raw`
@@ -138,7 +151,8 @@ def main():
     me = os.getpid()
 
     def signal_tree(sig):
-        for pid in descendants([me]):
+        procs = parents()
+        for pid in parents_first(descendants([me], procs), procs):
             try:
                 os.kill(pid, sig)
             except OSError:
@@ -241,7 +255,7 @@ for pid in procs:
     except OSError:
         pass
 targets = (marked | descendants(marked | guards, procs)) - guards - {os.getpid(), os.getppid()}
-for pid in targets:
+for pid in parents_first(targets, procs):
     try:
         os.kill(pid, sig)
     except OSError:
