@@ -194,24 +194,20 @@ export class DockerProvider implements Provider {
 
   async start(ref: string, signal?: AbortSignal): Promise<ProviderSandbox> {
     const container = this.docker.getContainer(ref);
-    let alreadyRunning = false;
     try {
       await container.start({ abortSignal: signal } as object);
     } catch (error) {
       if (statusCode(error) !== 304) throw this.translate(error, 'start the container');
-      alreadyRunning = true;
     }
     const started = await this.mustInspect(ref);
-    // A container already running got its rules at its own start, unless someone else started
-    // it and its init still waits for them.
-    if (!alreadyRunning || !(await this.networkPolicy.isApplied(started.providerRef))) {
-      try {
-        await this.networkPolicy.apply(started.providerRef, started.profile, await this.ensureNetwork(), signal);
-      } catch (error) {
-        await this.networkPolicy.removeSidecars(started.providerRef).catch(() => undefined);
-        await container.kill().catch(() => undefined); // fail closed
-        throw this.translate(error, 'start the container');
-      }
+    // Also when it was already running: someone else may have started it, and nothing inside
+    // it (its marker, its init) can say whether the rules are in, since root there can forge both.
+    try {
+      await this.networkPolicy.apply(started.providerRef, started.profile, await this.ensureNetwork(), signal);
+    } catch (error) {
+      await this.networkPolicy.removeSidecars(started.providerRef).catch(() => undefined);
+      await container.kill().catch(() => undefined); // fail closed
+      throw this.translate(error, 'start the container');
     }
     return this.mustInspect(ref);
   }
