@@ -7,6 +7,7 @@ import { openTtySession, type TtySession, type TtySessionOptions } from '../tran
 import { ExecAgentChannels } from '../transport/execAgent';
 import { watchContainerEvents } from './dockerEvents';
 import { DockerNetworkPolicy, containerNetworkSettings } from '../network/dockerPolicy';
+import { startFailure } from '../startFailure';
 import { LABELS } from './labels';
 import type { CreateSpec, LogLine, LogOptions, Provider, ProviderSandbox } from './provider';
 
@@ -185,9 +186,11 @@ export class DockerProvider implements Provider {
       // The init waits for this before anything else runs (see src/core/network).
       await this.networkPolicy.apply(container.id, profile, subnets, spec.signal);
     } catch (error) {
+      // A machine that exited as it started (before its rules could join its network) says why, not the step that met it.
+      const why = spec.signal?.aborted ? undefined : await startFailure(this, container.id, spec.name, profile.image).catch(() => undefined);
       await this.networkPolicy.removeSidecars(container.id).catch(() => undefined);
       await container.remove({ force: true, v: true }).catch(() => undefined);
-      throw this.translate(error, 'start the container');
+      throw why ?? this.translate(error, 'start the container');
     }
     return this.mustInspect(container.id);
   }
