@@ -13,10 +13,18 @@ export interface ExecIdentity {
   uid: number;
   gid: number;
   groups: number[];
+  /** sudo runs for it without a password (a sudoers rule naming the user itself, say). */
+  sudo?: boolean;
 }
 
 /** Run with exactly the user spec and channel of the command it vouches for. */
 export const IDENTITY_PROBE = ['/bin/sh', '-c', 'id -u; id -g; id -G'];
+
+/**
+ * The same, also asking sudo itself, which knows rules naming a user (or an alias) that no
+ * group check sees. Not on a host's own account: a refused sudo there may be reported to its admins.
+ */
+const IDENTITY_AND_SUDO_PROBE = ['/bin/sh', '-c', 'id -u; id -g; id -G; if command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then echo sudo; fi'];
 
 /**
  * Run as root: the group file, then the sudoers files. Bounded, since whatever the sandbox
@@ -40,7 +48,7 @@ export function parseIdentity(stdout: string): ExecIdentity | undefined {
   const gid = number(lines[1]!.trim());
   const groups = lines[2]!.trim().split(/\s+/).filter(Boolean).map(number);
   if (uid === undefined || gid === undefined || groups.some((group) => group === undefined)) return undefined;
-  return { uid, gid, groups: groups as number[] };
+  return { uid, gid, groups: groups as number[], ...(lines[3]?.trim() === 'sudo' ? { sudo: true } : {}) };
 }
 
 /** Gids of the groups that grant sudo: the usual names, and every `%group` or `%#gid` the sudoers files name. */
@@ -75,6 +83,7 @@ export function parseSudoGroups(output: string): Set<number> {
 /** Why an identity may not run on a sandbox without sudo, or undefined when it may. */
 export function forbiddenReason(identity: ExecIdentity, sudoGroups: Set<number>): string | undefined {
   if (identity.uid === 0) return 'is root (uid 0)';
+  if (identity.sudo) return 'may run sudo without a password';
   const all = [identity.gid, ...identity.groups];
   if (all.includes(0)) return "has root's group (gid 0)";
   const sudo = all.find((gid) => sudoGroups.has(gid));
@@ -124,7 +133,7 @@ export class ExecIdentityCheck {
     if (cached?.allowed[cacheKey]) return;
     let result: ExecResult;
     try {
-      result = await channels.probe({ command: IDENTITY_PROBE, user, cwd: '/', timeoutMs: 20_000 });
+      result = await channels.probe({ command: channels.asRoot ? IDENTITY_AND_SUDO_PROBE : IDENTITY_PROBE, user, cwd: '/', timeoutMs: 20_000 });
     } catch (error) {
       // No such user, no sudo for it: the command could not run either, and says why.
       if (isSandboxError(error)) throw error;

@@ -8,7 +8,7 @@ import { DockerProvider } from '../../src/core/providers/docker';
 import { TestEnvironment, ensureImage, rootExec, tempDir, uniqueName } from './helpers';
 
 /** Spellings of root, root's group or a sudo group that the engine (or sudo) would honour. */
-const FORBIDDEN = ['0', '00', '+0', '-0', 'root', 'agent:0', 'agent:root', '1000:0', '0:1000', 'agent:sudo', 'agent:00', '1000:+0', '4242', 'agent:ops', 'nobody:0', 'root:agent'];
+const FORBIDDEN = ['0', '00', '+0', '-0', 'root', 'agent:0', 'agent:root', '1000:0', '0:1000', 'agent:sudo', 'agent:00', '1000:+0', '4242', 'agent:ops', 'nobody:0', 'root:agent', 'deploy', '4343'];
 
 describe('the user of a command on a sandbox made without sudo', function () {
   const env = new TestEnvironment();
@@ -26,6 +26,8 @@ describe('the user of a command on a sandbox made without sudo', function () {
     sandbox = await channels.agent.create({ name: uniqueName('nosudo'), profile: { sudo: false } });
     // A group that sudoers grants sudo to, which the agent is not in: naming it as the group must be refused too.
     await rootExec(sandbox.providerRef!, 'groupadd -g 4321 ops && echo "%ops ALL=(ALL) NOPASSWD: ALL" > /etc/sudoers.d/ops && chmod 0440 /etc/sudoers.d/ops');
+    // A user that sudoers names itself (as an image may), in no group of note: refused by what sudo says.
+    await rootExec(sandbox.providerRef!, 'useradd -u 4343 -M -s /bin/sh deploy && echo "deploy ALL=(ALL) NOPASSWD: ALL" > /etc/sudoers.d/deploy && chmod 0440 /etc/sudoers.d/deploy');
   });
   after(async () => {
     for (const controller of Object.values(channels)) controller.dispose();

@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { captureDesktop } from '../../src/core/desktop';
 import { ensureSandboxImage, sandboxImageTag } from '../../src/core/images';
@@ -212,5 +213,49 @@ describe('network policies', function () {
     await held.remove({ force: true });
     assert.equal(StatusCode, 1);
     assert.match(log, /the network policy was not put in place within 1 s .*; stopping\. Start it with `sandbox start`\./);
+  });
+
+  it("root's own init forges the marker and connects before the rules: sandbox start puts them in, and that connection ends", async function () {
+    // A server on this machine that keeps a connection open and echoes what it gets.
+    const sockets = new Set<net.Socket>();
+    const echo = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => undefined);
+      socket.write('hello\n');
+      socket.on('data', (data) => socket.write(`echo:${data}`));
+    });
+    await new Promise<void>((resolve) => echo.listen({ host: '0.0.0.0', port: 0 }, resolve));
+    const port = (echo.address() as net.AddressInfo).port;
+    try {
+      const gateway = await gatewayOf(filtered);
+      // Connects at once, waits until new connections are refused (the rules are in), then uses the early one.
+      const early = `import socket, time
+c = socket.create_connection(("${gateway}", ${port}), 3); c.recv(6)
+deadline = time.time() + 60
+while time.time() < deadline:
+    try:
+        socket.create_connection(("${gateway}", ${port}), 1).close(); time.sleep(0.2)
+    except OSError:
+        break
+try:
+    c.sendall(b"late\\n"); out = "reached" if c.recv(100).startswith(b"echo:") else "closed"
+except OSError as e:
+    out = type(e).__name__
+open("/tmp/early-result", "w").write(out)
+`;
+      const forged = `#!/bin/sh\n: > /run/sandbox-network/ready\npython3 -c '${early}' >/dev/null 2>&1 &\n`;
+      const planted = await controller.exec(filtered.id, { command: 'sudo sh -c "cat > /usr/local/sbin/sandbox-wait-network && rm -f /tmp/early-result"', stdin: forged });
+      assert.equal(planted.exitCode, 0, planted.stderr);
+
+      await docker.getContainer(filtered.providerRef!).restart({ t: 1 });
+      assert.equal((await env.cli(['start', filtered.name])).code, 0);
+      assert.notEqual((await connectAsRoot(filtered, [[gateway, any4.port]]))[`${gateway} ${any4.port}`], 'ok', 'the rules are in despite the forged marker');
+      const outcome = await waitFor(async () => (await controller.exec(filtered.id, { command: 'cat /tmp/early-result 2>/dev/null' })).stdout || undefined, 70_000, 'the early connection to be tried again');
+      assert.notEqual(outcome, 'reached', 'a connection made before the rules must not outlive them');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      echo.close();
+    }
   });
 });

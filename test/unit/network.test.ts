@@ -35,7 +35,7 @@ describe('network policies (parsing and rules)', function () {
     for (const range of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '169.254.0.0/16', 'fc00::/7', 'fe80::/10', '192.0.2.2', 'fd00::2', 'fe80::1 ', '172.18.0.0/16']) {
       assert.ok(rules.includes(range), range);
     }
-    const order = ['oif "lo" accept', 'ct state established,related accept', '@resolvers4 accept', 'ip daddr @denied4 jump refuse', 'ip daddr @allowed4 accept', '    jump refuse'].map((line) => rules.indexOf(line));
+    const order = ['oif "lo" accept', 'ct state established,related ct direction reply accept', '@resolvers4 accept', 'ip daddr @denied4 jump refuse', 'ip daddr @allowed4 accept', '    jump refuse'].map((line) => rules.indexOf(line));
     assert.deepEqual([...order].sort((x, y) => x - y), order, rules);
     assert.ok(!order.includes(-1), rules);
     assert.match(rules, /elements = \{ 198\.51\.100\.1 \}/);

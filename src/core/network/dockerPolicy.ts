@@ -94,12 +94,6 @@ export class DockerNetworkPolicy {
     if (marked.exitCode !== 0) throw policyError(`the start marker could not be written (${marked.stderr.trim() || `exit ${marked.exitCode}`})`);
   }
 
-  /** Whether a running container's init was released (or predates the policies, with no marker folder). */
-  async isApplied(containerId: string): Promise<boolean> {
-    const result = await dockerExec(this.docker, containerId, { command: ['/bin/sh', '-c', `[ ! -d ${NETWORK_MARKER_DIR} ] || [ -e ${NETWORK_MARKER} ]`] }, { user: 'root', cwd: '/' });
-    return result.exitCode === 0;
-  }
-
   /** Removes the sidecars serving `containerId` (its resolver); nothing when there are none. */
   async removeSidecars(containerId: string): Promise<void> {
     const sidecars = await this.docker.listContainers({ all: true, filters: { label: [`${SIDECAR_LABEL}=${containerId}`] } });

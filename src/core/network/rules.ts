@@ -85,7 +85,9 @@ export function buildRuleset(input: RulesInput): string {
     `    type filter hook output priority filter; policy accept;`,
     '    oif "lo" accept',
     // Replies on connections made to the sandbox (its sshd, reached from the bridge gateway).
-    '    ct state established,related accept',
+    // Only replies: a connection the sandbox opened before the rules were in (its init can be
+    // the sandbox's own once root there rewrote it) is judged again by every packet it sends.
+    '    ct state established,related ct direction reply accept',
     '    meta l4proto { tcp, udp } th dport 53 ip daddr @resolvers4 accept',
     '    meta l4proto { tcp, udp } th dport 53 ip6 daddr @resolvers6 accept',
     '    ip daddr @denied4 jump refuse',

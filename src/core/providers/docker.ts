@@ -1,13 +1,13 @@
 import Dockerode from 'dockerode';
 import { pack } from 'tar-stream';
-import { SandboxError, describeError, isSandboxError } from '../errors';
-import { startFailure } from '../startFailure';
+import { SandboxError, describeError } from '../errors';
 import type { ExecRequest, ExecResult, Profile, SandboxState } from '../model';
 import { dockerExec, killProcessTree } from '../transport/dockerExec';
 import { openTtySession, type TtySession, type TtySessionOptions } from '../transport/dockerTty';
 import { ExecAgentChannels } from '../transport/execAgent';
 import { watchContainerEvents } from './dockerEvents';
 import { DockerNetworkPolicy, containerNetworkSettings } from '../network/dockerPolicy';
+import { startFailure } from '../startFailure';
 import { LABELS } from './labels';
 import type { CreateSpec, LogLine, LogOptions, Provider, ProviderSandbox } from './provider';
 
@@ -186,35 +186,31 @@ export class DockerProvider implements Provider {
       // The init waits for this before anything else runs (see src/core/network).
       await this.networkPolicy.apply(container.id, profile, subnets, spec.signal);
     } catch (error) {
-      // A machine that exited as it started (its rules then cannot be set) explains itself better.
-      const exited = isSandboxError(error, 'cancelled') ? undefined : await startFailure(this, container.id, spec.name, profile.image);
+      // A machine that exited as it started (before its rules could join its network) says why, not the step that met it.
+      const why = spec.signal?.aborted ? undefined : await startFailure(this, container.id, spec.name, profile.image).catch(() => undefined);
       await this.networkPolicy.removeSidecars(container.id).catch(() => undefined);
       await container.remove({ force: true, v: true }).catch(() => undefined);
-      throw exited ?? this.translate(error, 'start the container');
+      throw why ?? this.translate(error, 'start the container');
     }
     return this.mustInspect(container.id);
   }
 
   async start(ref: string, signal?: AbortSignal): Promise<ProviderSandbox> {
     const container = this.docker.getContainer(ref);
-    let alreadyRunning = false;
     try {
       await container.start({ abortSignal: signal } as object);
     } catch (error) {
       if (statusCode(error) !== 304) throw this.translate(error, 'start the container');
-      alreadyRunning = true;
     }
     const started = await this.mustInspect(ref);
-    // A container already running got its rules at its own start, unless someone else started
-    // it and its init still waits for them.
-    if (!alreadyRunning || !(await this.networkPolicy.isApplied(started.providerRef))) {
-      try {
-        await this.networkPolicy.apply(started.providerRef, started.profile, await this.ensureNetwork(), signal);
-      } catch (error) {
-        await this.networkPolicy.removeSidecars(started.providerRef).catch(() => undefined);
-        await container.kill().catch(() => undefined); // fail closed
-        throw this.translate(error, 'start the container');
-      }
+    // Also when it was already running: someone else may have started it, and nothing inside
+    // it (its marker, its init) can say whether the rules are in, since root there can forge both.
+    try {
+      await this.networkPolicy.apply(started.providerRef, started.profile, await this.ensureNetwork(), signal);
+    } catch (error) {
+      await this.networkPolicy.removeSidecars(started.providerRef).catch(() => undefined);
+      await container.kill().catch(() => undefined); // fail closed
+      throw this.translate(error, 'start the container');
     }
     return this.mustInspect(ref);
   }
