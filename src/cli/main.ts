@@ -21,6 +21,7 @@ import { addSshInclude, defaultUserSshConfig, readSshInclude, removeSshInclude }
 import { version } from '../../package.json';
 import { parseDuration, parseEnvPairs, parseNumber, splitAtDoubleDash } from './args';
 import { ProgressLine, listTable, renderTable, statusText } from './output';
+import { describePush } from './pushSummary';
 
 /** Exit statuses that mean something to scripts and agents. */
 export const EXIT = {
@@ -451,11 +452,7 @@ const sync: Handler = async (args, context) => {
       });
       line.done();
       if (context.json) context.printJson(summary);
-      else
-        context.out(
-          `Pushed ${summary.files} changed file${summary.files === 1 ? '' : 's'} (${formatSize(summary.bytes)}) to ${summary.remote}` +
-            `${summary.deleted ? `, deleted ${summary.deleted}` : ''}; ${summary.unchanged ?? 0} unchanged.`,
-        );
+      else context.out(describePush(summary));
     } finally {
       line.done();
     }

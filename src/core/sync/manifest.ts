@@ -56,7 +56,7 @@ const HASH_CONCURRENCY = 32;
 /** Smaller files are read in one call; larger ones are streamed so memory stays flat. */
 const WHOLE_READ_LIMIT = 1024 * 1024;
 /** Entries looked at between two yields to the event loop during the walk. */
-const ENTRIES_PER_SLICE = 2000;
+const ENTRIES_PER_SLICE = 256;
 
 /**
  * Walks `root` without following symlinks. A file is hashed only when its size or mtime differ

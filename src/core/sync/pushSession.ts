@@ -38,21 +38,17 @@ export interface PushSession {
 
 /**
  * sh: first line of stdin, the byte count of the NUL-separated path list that follows it (read
- * exactly). find prints each path it finds as "TYPE SIZE MTIME MODE PATH\0LINK\0" without
- * following links; "end\0\0" (or "none\0\0" when find cannot) closes the listing. The paths
- * come as "./relative" so none reads as an option. Then a line "tar" hands the rest of stdin to
- * tar; anything else (or none) ends the exec.
+ * exactly). find prints the folder itself, then each path it finds, as
+ * "TYPE SIZE MTIME MODE PATH\0LINK\0", without following links; "end\0\0" closes the listing.
+ * No record for the folder means this find cannot list (not GNU find). The paths come as
+ * "./relative" so none reads as an option. Then a line "tar" hands the rest of stdin to tar;
+ * anything else (or none) ends the exec.
  */
 const SESSION_SCRIPT = String.raw`IFS= read -r size || exit 3
 case $size in ''|*[!0-9]*) exit 3 ;; esac
 mkdir -p -- "$1" && cd -- "$1" || exit 1
-if find -P . -maxdepth 0 -printf '' >/dev/null 2>&1; then
-  head -c "$size" | xargs -0 -r sh -c 'exec find -P "$@" -maxdepth 0 -printf "%y %s %T@ %m %p\0%l\0"' sandbox-list 2>/dev/null
-  printf 'end\0\0'
-else
-  head -c "$size" >/dev/null
-  printf 'none\0\0'
-fi
+{ printf './\0'; head -c "$size"; } | xargs -0 sh -c 'exec find -P "$@" -maxdepth 0 -printf "%y %s %T@ %m %p\0%l\0"' sandbox-list 2>/dev/null
+printf 'end\0\0'
 IFS= read -r next && [ "$next" = tar ] || exit 0
 exec tar -x -p -f -`;
 
@@ -68,9 +64,9 @@ const RECORD = /^([a-zA-Z]) (\d+) (-?\d+)(?:\.\d*)? ([0-7]{1,5}) \.\/(.+)$/s;
 export function openPushSession(channel: SyncChannel, remoteDir: string, signal: AbortSignal): PushSession {
   const stdin = new PassThrough();
   const parser = new ListingParser();
-  let listed: (outcome: 'end' | 'none') => void = () => undefined;
-  const marker = new Promise<'end' | 'none'>((resolve) => (listed = resolve));
-  parser.onEnd = (outcome) => listed(outcome);
+  let listed: () => void = () => undefined;
+  const marker = new Promise<'end'>((resolve) => (listed = () => resolve('end')));
+  parser.onEnd = () => listed();
 
   const running: Promise<ExecResult> = channel.exec({
     command: ['sh', '-c', SESSION_SCRIPT, 'sandbox-push', remoteDir],
@@ -90,11 +86,11 @@ export function openPushSession(channel: SyncChannel, remoteDir: string, signal:
       stdin.write(`${list.length}\n`);
       stdin.write(list);
       const outcome = await Promise.race([marker, running]);
-      if (typeof outcome !== 'string') {
+      if (outcome !== 'end') {
         assertSucceeded(outcome, action, signal);
         throw new SandboxError('provider-error', `The sandbox ended the push before it listed its files in ${remoteDir}; push again.`);
       }
-      return outcome === 'end' ? parser.listing() : undefined;
+      return parser.listing();
     },
     async finish(archive) {
       if (archive) {
@@ -110,21 +106,24 @@ export function openPushSession(channel: SyncChannel, remoteDir: string, signal:
 }
 
 /**
- * Reads "FIELD\0FIELD\0" pairs as they come, keeping only the paths asked for and never more
- * than the budget; past it the listing is dropped, but the end marker is still found.
+ * Gathers the listing until its end marker, then reads "FIELD\0FIELD\0" pairs at once,
+ * keeping only the paths asked for. Past the budget the listing is dropped (no listing), but
+ * the end marker is still found: it is always the last thing the script prints before it
+ * waits for stdin again.
  */
 class ListingParser {
-  onEnd: (outcome: 'end' | 'none') => void = () => undefined;
+  onEnd: () => void = () => undefined;
   private wanted = new Set<string>();
   private budget = 0;
-  private readonly entries = new Map<string, SandboxEntry>();
+  private chunks: Buffer[] = [];
+  private received = 0;
   private overflow = false;
   private ended = false;
-  private field: Buffer[] = [];
-  private fieldBytes = 0;
-  private fieldTooLong = false;
-  private first?: string;
-  private received = 0;
+  private entries?: Map<string, SandboxEntry>;
+  /** The last bytes seen, to find a marker split across chunks. */
+  private tail = Buffer.alloc(0);
+  /** find printed the folder itself: it can list. */
+  private sawFolder = false;
 
   expect(wanted: Set<string>, budget: number): void {
     this.wanted = wanted;
@@ -132,57 +131,42 @@ class ListingParser {
   }
 
   listing(): SandboxListing | undefined {
-    return this.overflow ? undefined : this.entries;
+    return this.sawFolder ? this.entries : undefined;
   }
 
   push(chunk: Buffer): void {
     if (this.ended) return; // after the marker: tar's own output, if any
     this.received += chunk.length;
-    if (this.received > this.budget) this.overflow = true;
-    let start = 0;
-    for (let nul = chunk.indexOf(0, start); nul !== -1; nul = chunk.indexOf(0, start)) {
-      this.append(chunk.subarray(start, nul));
-      this.closeField();
-      start = nul + 1;
-      if (this.ended) return;
+    if (this.received > this.budget) {
+      this.overflow = true;
+      this.chunks = [];
+    } else {
+      this.chunks.push(chunk);
     }
-    this.append(chunk.subarray(start));
+    this.tail = Buffer.concat([this.tail, chunk.subarray(Math.max(0, chunk.length - 8))]).subarray(-8);
+    if (!endsWithMarker(this.tail)) return;
+    if (this.overflow) return this.end();
+    const fields = Buffer.concat(this.chunks, this.received).toString('utf8').split('\0');
+    fields.pop(); // what follows the last NUL: nothing
+    // A marker at an odd field is inside a record (a link target "end"): not the end yet.
+    if (fields.length % 2 !== 0 || fields[fields.length - 2] !== 'end' || fields[fields.length - 1] !== '') return;
+    this.entries = new Map();
+    for (let index = 0; index < fields.length - 2; index += 2) this.record(fields[index]!, fields[index + 1]!);
+    this.end();
   }
 
-  private append(part: Buffer): void {
-    if (this.fieldTooLong || part.length === 0) return;
-    if (this.fieldBytes + part.length > MAX_FIELD_BYTES) {
-      this.fieldTooLong = true;
-      this.field = [];
-      return;
-    }
-    this.field.push(part);
-    this.fieldBytes += part.length;
-  }
-
-  private closeField(): void {
-    const text = this.fieldTooLong ? undefined : Buffer.concat(this.field, this.fieldBytes).toString('utf8');
-    this.field = [];
-    this.fieldBytes = 0;
-    this.fieldTooLong = false;
-    if (this.first === undefined) {
-      this.first = text ?? '\0'; // an over-long first field can match nothing
-      return;
-    }
-    const first = this.first;
-    this.first = undefined;
-    if ((first === 'end' || first === 'none') && text === '') {
-      this.ended = true;
-      this.onEnd(first);
-    } else if (!this.overflow && text !== undefined) {
-      this.record(first, text);
-    }
+  private end(): void {
+    this.ended = true;
+    this.chunks = [];
+    this.onEnd();
   }
 
   private record(description: string, linkTarget: string): void {
+    if (description.length > MAX_FIELD_BYTES) return;
+    if (description.endsWith(' ./') && /^d /.test(description)) this.sawFolder = true;
     const match = RECORD.exec(description);
     if (!match || !this.wanted.has(match[5]!)) return;
-    this.entries.set(match[5]!, {
+    this.entries!.set(match[5]!, {
       type: TYPES[match[1]!] ?? 'other',
       size: Number(match[2]),
       mtime: Number(match[3]),
@@ -190,4 +174,13 @@ class ListingParser {
       linkTarget,
     });
   }
+}
+
+const MARKER = Buffer.from('end\0\0');
+
+/** Whether what was received so far closes with "end\0\0", right after a NUL or at the very start. */
+function endsWithMarker(tail: Buffer): boolean {
+  if (tail.length < MARKER.length || !tail.subarray(-MARKER.length).equals(MARKER)) return false;
+  const before = tail.length - MARKER.length - 1;
+  return before < 0 || tail[before] === 0;
 }

@@ -45,6 +45,7 @@ describe('push: against what the sandbox holds', () => {
     rmSync(path.join(remote, 'deleted.txt'));
     writeFileSync(path.join(remote, 'edited.txt'), 'the agent was here');
     chmodSync(path.join(remote, 'chmodded.sh'), 0o644);
+    chmodSync(path.join(remote, 'dir'), 0o700);
     rmSync(path.join(remote, 'gone-dir'), { recursive: true });
     rmSync(path.join(remote, 'relinked'));
     symlinkSync('/etc/passwd', path.join(remote, 'relinked'));
@@ -122,7 +123,7 @@ describe('push: against what the sandbox holds', () => {
 
     // Says it holds paths outside the folder and strange types, and nothing of ours.
     const liar = path.join(folder.root, 'liar');
-    const records = ['d 0 0 755 ./../outside.txt', 'f 1 0 644 ./../../etc/passwd', 'f 1 0 644 /etc/passwd', 'garbage', 'x 9 9 999 ./a.txt'].map((record) => `${record}\\0\\0`).join('');
+    const records = ['d 4096 0 755 ./', 'd 0 0 755 ./../outside.txt', 'f 1 0 644 ./../../etc/passwd', 'f 1 0 644 /etc/passwd', 'garbage', 'x 9 9 999 ./a.txt'].map((record) => `${record}\\0\\0`).join('');
     writeTree(liar, { find: { mode: 0o755, content: `#!/bin/sh\nprintf '${records}'\n` } });
     rmSync(path.join(local, 'a.txt'));
     const lied = await pushTree({ channel: withPrograms(liar), localRoot: local, remoteDir: remote, previous: stored(first.manifest), deleteExtraneous: true });
