@@ -122,22 +122,22 @@ describe('push: files it cannot read', () => {
     // Cuts the file once the first bytes of the archive are on their way: its reading is under way.
     const inner = localChannel();
     let cut = false;
+    const counted = (archive: NodeJS.ReadableStream): PassThrough => {
+      const through = new PassThrough();
+      let seen = 0;
+      through.on('data', (chunk: Buffer) => {
+        seen += chunk.length;
+        if (!cut && seen > 512 * 1024) {
+          cut = true;
+          truncateSync(path.join(local, 'big.bin'), 1000);
+        }
+      });
+      return archive.pipe(through);
+    };
     const channel: SyncChannel = {
-      putArchive: inner.putArchive.bind(inner),
-      exec(request) {
-        if (!request.stdin || typeof request.stdin === 'string' || Buffer.isBuffer(request.stdin)) return inner.exec(request);
-        const counted = new PassThrough();
-        let seen = 0;
-        counted.on('data', (chunk: Buffer) => {
-          seen += chunk.length;
-          if (!cut && seen > 512 * 1024) {
-            cut = true;
-            truncateSync(path.join(local, 'big.bin'), 1000);
-          }
-        });
-        (request.stdin as NodeJS.ReadableStream).pipe(counted);
-        return inner.exec({ ...request, stdin: counted });
-      },
+      putArchive: (directory, archive, signal) => inner.putArchive(directory, counted(archive), signal),
+      exec: (request) =>
+        !request.stdin || typeof request.stdin === 'string' || Buffer.isBuffer(request.stdin) ? inner.exec(request) : inner.exec({ ...request, stdin: counted(request.stdin) }),
     };
 
     const first = await pushTree({ channel, localRoot: local, remoteDir: remote });
