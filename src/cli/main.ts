@@ -109,7 +109,7 @@ The exit status is the command's own; 124 after a timeout, 130 after Ctrl-C.`,
   sync: `Usage:
   sandbox sync push NAME [PATH] [--to DIR] [--delete] [--exclude PATTERN]... [--full]
   sandbox sync pull NAME [DIR] [--to PATH] [--max-size SIZE] [--exclude PATTERN]...
-push sends only files changed since the last push; --delete removes files gone locally.
+push sends what changed here or in the sandbox since the last push; --delete removes files gone locally.
 pull refuses archives that would write outside PATH and leaves PATH untouched on failure.`,
   logs: `Usage: sandbox logs NAME [-f] [--tail N]`,
   host: `Usage:
