@@ -81,27 +81,29 @@ export async function scanTree(
   while (directories.length > 0) {
     throwIfAborted(options.signal, 'The scan');
     const relativeDir = directories.pop()!;
-    const names = skipUnreadableSync(relativeDir, () => readdirSync(absolute(root, relativeDir)), options.onSkipped);
+    const absoluteDir = absolute(root, relativeDir);
+    const names = skipUnreadableSync(relativeDir, listNames, absoluteDir, options.onSkipped);
     if (!names) continue;
     // Parents are read before their children, so their rules are loaded first.
     if (names.includes('.gitignore')) await filter.loadGitignore(relativeDir);
+    const prefix = relativeDir === '' ? '' : `${relativeDir}/`;
     for (const name of names) {
-      const relativePath = join(relativeDir, name);
-      const file = absolute(root, relativePath);
+      const relativePath = prefix + name;
+      const file = absoluteDir + path.sep + name;
       // lstat before filtering: directory patterns need the type, and readdir's is not reliable everywhere.
-      const stats = skipUnreadableSync(relativePath, () => lstatSync(file), options.onSkipped);
+      const stats = skipUnreadableSync(relativePath, lstat, file, options.onSkipped);
       if (!stats || filter.isExcluded(relativePath, stats.isDirectory())) continue;
       if (stats.isDirectory()) {
-        manifest.entries[relativePath] = describe(stats, 'dir', { size: 0 });
+        manifest.entries[relativePath] = describe(stats, 'dir', 0);
         directories.push(relativePath);
       } else if (stats.isSymbolicLink()) {
-        const linkTarget = skipUnreadableSync(relativePath, () => readlinkSync(file), options.onSkipped);
-        if (linkTarget !== undefined) manifest.entries[relativePath] = describe(stats, 'symlink', { linkTarget });
+        const linkTarget = skipUnreadableSync(relativePath, readLink, file, options.onSkipped);
+        if (linkTarget !== undefined) manifest.entries[relativePath] = describe(stats, 'symlink', stats.size, undefined, linkTarget);
       } else if (stats.isFile()) {
         const known = previous && manifestEntry(previous, relativePath);
         const unchanged = known?.type === 'file' && known.hash && known.size === stats.size && known.mtimeMs === stats.mtimeMs;
-        if (unchanged) manifest.entries[relativePath] = describe(stats, 'file', { hash: known.hash });
-        else if (known?.type !== 'file' && options.deferNewFileHashes) manifest.entries[relativePath] = describe(stats, 'file', {});
+        if (unchanged) manifest.entries[relativePath] = describe(stats, 'file', stats.size, known.hash);
+        else if (known?.type !== 'file' && options.deferNewFileHashes) manifest.entries[relativePath] = describe(stats, 'file', stats.size);
         else toHash.push({ relativePath, stats });
       } else {
         options.onSkipped?.({ path: relativePath, reason: 'special' });
@@ -119,7 +121,7 @@ export async function scanTree(
       limit(async () => {
         throwIfAborted(options.signal, 'The scan');
         const hash = await skipUnreadable(relativePath, hashFile(absolute(root, relativePath), stats.size), options.onSkipped);
-        if (hash !== undefined) manifest.entries[relativePath] = describe(stats, 'file', { hash });
+        if (hash !== undefined) manifest.entries[relativePath] = describe(stats, 'file', stats.size, hash);
       }),
     ),
   );
@@ -149,8 +151,11 @@ export function isPlainRelativePath(relativePath: string): boolean {
   return relativePath.split('/').every((part) => part !== '' && part !== '.' && part !== '..');
 }
 
-function describe(stats: Stats, type: EntryType, extra: Partial<ManifestEntry>): ManifestEntry {
-  return { type, size: stats.size, mtimeMs: stats.mtimeMs, mode: stats.mode & 0o7777, ...extra };
+function describe(stats: Stats, type: EntryType, size: number, hash?: string, linkTarget?: string): ManifestEntry {
+  const entry: ManifestEntry = { type, size, mtimeMs: stats.mtimeMs, mode: stats.mode & 0o7777 };
+  if (hash !== undefined) entry.hash = hash;
+  if (linkTarget !== undefined) entry.linkTarget = linkTarget;
+  return entry;
 }
 
 /**
@@ -190,9 +195,14 @@ async function skipUnreadable<T>(relativePath: string, operation: Promise<T>, on
   }
 }
 
-function skipUnreadableSync<T>(relativePath: string, operation: () => T, onSkipped: ScanOptions['onSkipped']): T | undefined {
+const listNames = (directory: string): string[] => readdirSync(directory);
+const lstat = (file: string): Stats => lstatSync(file);
+const readLink = (file: string): string => readlinkSync(file);
+
+/** `operation(argument)`, or undefined (said when it matters) when the path cannot be read. */
+function skipUnreadableSync<T>(relativePath: string, operation: (argument: string) => T, argument: string, onSkipped: ScanOptions['onSkipped']): T | undefined {
   try {
-    return operation();
+    return operation(argument);
   } catch (error) {
     return skipped(relativePath, error, onSkipped);
   }
@@ -206,12 +216,9 @@ function skipped(relativePath: string, error: unknown, onSkipped: ScanOptions['o
   return undefined;
 }
 
-function join(relativeDir: string, name: string): string {
-  return relativeDir === '' ? name : `${relativeDir}/${name}`;
-}
-
 function absolute(root: string, relativePath: string): string {
-  return relativePath === '' ? root : path.join(root, ...relativePath.split('/'));
+  if (relativePath === '') return root;
+  return path.sep === '/' ? `${root}/${relativePath}` : path.join(root, ...relativePath.split('/'));
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
