@@ -16,7 +16,8 @@ import { LABELS } from '../src/core/providers/labels';
 import { StateStore } from '../src/core/store/stateStore';
 import { desktopBenchmarks } from './desktop';
 import { pullBenchmarks } from './pull';
-import { ms, percentile, ratioLine, report, sample, sh, time } from './util';
+import { incrementalPushBenchmark } from './push';
+import { makeTree, ms, percentile, ratioLine, report, sample, sh, time } from './util';
 
 const CLI = path.resolve(__dirname, '..', '..', 'dist', 'cli.js');
 const docker = new Dockerode();
@@ -58,17 +59,6 @@ async function execLatency(ref: string, containerId: string): Promise<void> {
   ]);
 }
 
-async function makeTree(root: string, files: number, totalBytes: number): Promise<void> {
-  const size = Math.floor(totalBytes / files);
-  for (let i = 0; i < files; i++) {
-    const dir = path.join(root, `d${i % 50}`, `s${i % 7}`);
-    await fs.mkdir(dir, { recursive: true });
-    const content = Buffer.alloc(size, i % 251);
-    content.write(`file ${i}\n`);
-    await fs.writeFile(path.join(dir, `f${i}.txt`), content);
-  }
-}
-
 async function push(ref: string, containerId: string): Promise<void> {
   const tree = mkdtempSync(path.join(os.tmpdir(), 'bench-tree-'));
   await makeTree(tree, 5000, 50 * 1024 * 1024);
@@ -83,35 +73,6 @@ async function push(ref: string, containerId: string): Promise<void> {
     ['ratio', ratioLine(percentile(ours, 50), percentile(baseline, 50), 1.2)],
   ]);
 
-  // Incremental: both sides already hold the tree; 10 files change between rounds.
-  // rsync rides on our SSH config: the sandbox's pinned host key and its own client key.
-  const target = await controller.sshTarget(ref);
-  const sshCommand = `ssh -F ${target.configFile} -o BatchMode=yes`;
-  await controller.push(ref, { localRoot: tree, remoteDir: '/home/agent/incremental-ours' });
-  await sh(`rsync -a --delete -e "${sshCommand}" ${tree}/ ${target.alias}:/home/agent/incremental-rsync/`);
-
-  const rounds = 5;
-  const oursIncremental: number[] = [];
-  const rsyncIncremental: number[] = [];
-  let sent = 0;
-  for (let round = 0; round < rounds; round++) {
-    for (let k = 0; k < 10; k++) {
-      const i = round * 97 + k * 13;
-      await fs.appendFile(path.join(tree, `d${i % 50}`, `s${i % 7}`, `f${i}.txt`), `change ${round}\n`);
-    }
-    oursIncremental.push(
-      await time(async () => {
-        sent = (await controller.push(ref, { localRoot: tree, remoteDir: '/home/agent/incremental-ours' })).files;
-      }),
-    );
-    rsyncIncremental.push(await time(() => sh(`rsync -a --delete -e "${sshCommand}" ${tree}/ ${target.alias}:/home/agent/incremental-rsync/`)));
-  }
-  report('Incremental push, 10 changed files of 5,000', [
-    ['files sent by sandbox push', String(sent)],
-    ['sandbox push (median)', ms(percentile(oursIncremental, 50))],
-    ['rsync -a over ssh (median)', ms(percentile(rsyncIncremental, 50))],
-    ['ratio', ratioLine(percentile(oursIncremental, 50), percentile(rsyncIncremental, 50), 1)],
-  ]);
   await fs.rm(tree, { recursive: true, force: true });
 }
 
@@ -280,6 +241,8 @@ async function main(): Promise<void> {
       await push(subject.id, subject.providerRef!);
     }
     if (!only || only === 'pull') await pullBenchmarks(controller, subject.name, subject.providerRef!, CLI, env);
+    // `npm run bench -- push` runs only the incremental push against rsync.
+    if (!only || only === 'push') await incrementalPushBenchmark(controller, subject.id, CLI, env);
     if (!only || only === 'ssh') {
       await sshExecLatency(subject.id, subject.providerRef!);
       await forwardThroughput(subject.id);

@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 
 export interface Timing {
   label: string;
@@ -50,4 +52,16 @@ export function ratioLine(ours: number, baseline: number, target?: number): stri
   const ratio = ours / baseline;
   const verdict = target === undefined ? '' : ratio <= target ? ` (target <= ${target}x: met)` : ` (target <= ${target}x: NOT met)`;
   return `${ratio.toFixed(2)}x the baseline${verdict}`;
+}
+
+/** `files` files of equal size in 50 x 7 folders, `totalBytes` in all. */
+export async function makeTree(root: string, files: number, totalBytes: number): Promise<void> {
+  const size = Math.floor(totalBytes / files);
+  for (let i = 0; i < files; i++) {
+    const dir = path.join(root, `d${i % 50}`, `s${i % 7}`);
+    await fs.mkdir(dir, { recursive: true });
+    const content = Buffer.alloc(size, i % 251);
+    content.write(`file ${i}\n`);
+    await fs.writeFile(path.join(dir, `f${i}.txt`), content);
+  }
 }

@@ -24,6 +24,7 @@ import { addSshInclude, defaultUserSshConfig, readSshInclude, removeSshInclude }
 import { version } from '../../package.json';
 import { parseDuration, parseEnvPairs, parseNumber, splitAtDoubleDash } from './args';
 import { ProgressLine, listTable, renderTable, statusText } from './output';
+import { describePush } from './pushSummary';
 
 /** Exit statuses that mean something to scripts and agents. */
 export const EXIT = {
@@ -115,7 +116,7 @@ The exit status is the command's own; 124 after a timeout, 130 after Ctrl-C.`,
   sync: `Usage:
   sandbox sync push NAME [PATH] [--to DIR] [--delete] [--exclude PATTERN]... [--full]
   sandbox sync pull NAME [DIR] [--to PATH] [--max-size SIZE] [--exclude PATTERN]...
-push sends only files changed since the last push; --delete removes files gone locally.
+push sends what changed here or in the sandbox since the last push; --delete removes files gone locally.
 pull refuses archives that would write outside PATH and leaves PATH untouched on failure;
 links that lead outside DIR are not written, and are listed with local links it replaced.`,
   logs: `Usage: sandbox logs NAME [-f] [--tail N]
@@ -468,11 +469,7 @@ const sync: Handler = async (args, context) => {
       });
       line.done();
       if (context.json) context.printJson(summary);
-      else
-        context.out(
-          `Pushed ${summary.files} changed file${summary.files === 1 ? '' : 's'} (${formatSize(summary.bytes)}) to ${summary.remote}` +
-            `${summary.deleted ? `, deleted ${summary.deleted}` : ''}; ${summary.unchanged ?? 0} unchanged.`,
-        );
+      else context.out(describePush(summary));
     } finally {
       line.done();
     }

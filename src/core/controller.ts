@@ -15,7 +15,7 @@ import { HostRegistry } from './hosts/registry';
 import { loadCredentials } from './hosts/credentials';
 import type { LogLine, Provider, ProviderSandbox } from './providers/provider';
 import { StateStore, type JournalEntry } from './store/stateStore';
-import { pullTree, pushTree, unpackWithTar, type Manifest, type ReplacedLink, type SkippedLink, type SyncChannel } from './sync';
+import { pullTree, pushTree, unpackWithTar, type Manifest, type ReplacedLink, type SkippedLink, type SkippedPath, type SyncChannel } from './sync';
 import { hostKeyAlias, jumpAlias, renderKnownHosts, renderSshConfig, sshAlias, type SshHostEntry } from './ssh/config';
 import { generateEd25519 } from './ssh/keys';
 import { SshSession, targetFor, type SshSessionOptions, type SshTarget } from './ssh/session';
@@ -93,6 +93,12 @@ export interface SyncSummary {
   /** Pull: local symlinks that a folder or file of the sandbox replaced, with where they pointed. */
   replacedLinks?: ReplacedLink[];
   durationMs: number;
+  /** Push: local paths not sent (unreadable, vanished, fifos...), with why; the rest went. */
+  skipped?: SkippedPath[];
+  /** Push: files and links the sandbox had changed since the last push that this push overwrote or removed. */
+  overwrittenInSandbox?: string[];
+  /** Push: links sent as written that lead outside the pushed folder. */
+  linksOutside?: string[];
 }
 
 export type LogEntry =
@@ -852,6 +858,9 @@ export class SandboxController {
         deleted: result.deleted.length,
         unchanged: result.unchanged,
         durationMs: result.durationMs,
+        skipped: result.skipped,
+        overwrittenInSandbox: result.overwrittenInSandbox,
+        linksOutside: result.linksOutside,
       };
       await this.journal(record.id, { kind: 'sync', ...summary });
       return summary;

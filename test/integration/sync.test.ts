@@ -1,10 +1,12 @@
 import * as assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import type { SyncSummary } from '../../src/core/controller';
 import { isSandboxError } from '../../src/core/errors';
 import type { SandboxRecord } from '../../src/core/model';
 import { assertLinksStayInside } from '../unit/sync/linkChecks';
-import { TestEnvironment, ensureImage, tempDir, uniqueName } from './helpers';
+import { CLI, TestEnvironment, ensureImage, tempDir, uniqueName } from './helpers';
 
 /** Every path under root with its type, mode, and content or link target. */
 async function snapshot(root: string): Promise<Record<string, string>> {
@@ -169,6 +171,48 @@ describe('sync with a Docker sandbox', function () {
     await fs.rm(path.join(parent, 'copy'), { recursive: true });
     assert.deepEqual(await snapshot(parent), before, 'the target as it was, and no staging folder left');
     await env.controller.exec(sandbox.id, { command: ['rm', '-rf', 'large'] });
+  });
+
+  it('sends a link into the folder as a relative link, and pushes past a file it cannot read', async function () {
+    const local = tempDir();
+    await fs.mkdir(path.join(local, 'out'));
+    await fs.writeFile(path.join(local, 'out', 'a'), 'built\n');
+    await fs.symlink(path.join(local, 'out', 'a'), path.join(local, 'out', 'b'));
+    await fs.writeFile(path.join(local, 'secret.key'), 'no', { mode: 0o000 });
+    await fs.writeFile(path.join(local, 'readme.md'), 'read me\n');
+
+    // Root reads through any mode: the CLI runs without the capabilities that let it.
+    const asRoot = process.getuid?.() === 0 ? ['setpriv', '--bounding-set=-dac_override,-dac_read_search'] : [];
+    const argv = [...asRoot, process.execPath, CLI, '--json', 'sync', 'push', sandbox.name, local, '--to', 'linked'];
+    const output = await new Promise<string>((resolve, reject) =>
+      execFile(argv[0]!, argv.slice(1), { env: { ...process.env, AGENT_SANDBOXES_HOME: env.stateDir } }, (error, stdout, stderr) =>
+        error ? reject(new Error(`${error.message}\n${stdout}${stderr}`)) : resolve(stdout),
+      ),
+    );
+    const summary = JSON.parse(output) as SyncSummary;
+
+    assert.deepEqual(summary.skipped, [{ path: 'secret.key', reason: 'unreadable' }]);
+    assert.equal(summary.files, 2);
+    const seen = await env.controller.exec(sandbox.id, { command: 'readlink out/b; cat out/b readme.md; test -e secret.key || echo no-secret', cwd: 'linked' });
+    assert.equal(seen.stdout, 'a\nbuilt\nread me\nno-secret\n');
+  });
+
+  it('restores what the agent deleted or changed in the sandbox, and names what it overwrote', async function () {
+    const local = tempDir();
+    await fs.mkdir(path.join(local, 'src'));
+    await fs.writeFile(path.join(local, 'src', 'main.py'), 'print("ours")\n');
+    await fs.writeFile(path.join(local, 'src', 'util.py'), 'x = 1\n');
+    await fs.writeFile(path.join(local, 'notes.txt'), 'notes\n');
+    await env.controller.push(sandbox.id, { localRoot: local, remoteDir: 'restore' });
+    await env.controller.exec(sandbox.id, { command: 'echo "print(\\"agent\\")" > src/main.py && rm notes.txt && echo mine > agent.txt', cwd: 'restore' });
+
+    const again = await env.controller.push(sandbox.id, { localRoot: local, remoteDir: 'restore' });
+
+    assert.equal(again.files, 2);
+    assert.deepEqual(again.overwrittenInSandbox, ['src/main.py']);
+    const seen = await env.controller.exec(sandbox.id, { command: 'cat src/main.py notes.txt agent.txt', cwd: 'restore' });
+    assert.equal(seen.stdout, 'print("ours")\nnotes\nmine\n');
+    assert.equal((await env.controller.push(sandbox.id, { localRoot: local, remoteDir: 'restore' })).files, 0, 'matched: nothing more to send');
   });
 
   describe('a hostile sandbox', function () {

@@ -1,10 +1,10 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, constants, openSync, readSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, read, readSync, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import type { Header, Pack } from 'tar-stream';
-import { SandboxError, throwIfAborted } from '../errors';
-import { manifestEntry, type Manifest } from './manifest';
+import { throwIfAborted } from '../errors';
+import { READ_FLAGS, manifestEntry, type Manifest } from './manifest';
+import { skipReasonFor, type SkipReason, type SkippedPath } from './skipped';
 
 export interface ArchiveOwner {
   uid: number;
@@ -15,6 +15,8 @@ export interface WriteEntriesOptions {
   owner?: ArchiveOwner;
   signal?: AbortSignal;
   onFileSent?: (bytes: number) => void;
+  /** A file left out (or cut short) because it could not be read as the scan saw it; the rest goes on. */
+  onSkipped?: (skipped: SkippedPath) => void;
 }
 
 type EntryHeader = Partial<Header> & Pick<Header, 'name'>;
@@ -30,8 +32,9 @@ const WHOLE_READ_MAX_BYTES = 256 * 1024;
 /**
  * Appends `paths` of `manifest` to `pack`, parents first, reading each file from disk while the
  * archive is consumed (never the whole tree in memory: the pack holds an entry back until the
- * reader takes it). A file entry without a hash gets the hash of the content sent. Does not
- * finalize the pack.
+ * reader takes it). Each file is sent as it is when opened, and its entry updated to match:
+ * size, mtime, mode and the hash of the content sent. A file that cannot be opened is skipped
+ * and said. Does not finalize the pack.
  */
 export async function writeEntries(
   pack: Pack,
@@ -58,17 +61,31 @@ export async function writeEntries(
     } else if (entry.type === 'symlink') {
       await addEntry(pack, { ...header, type: 'symlink', linkname: entry.linkTarget });
     } else {
-      const fileHeader: EntryHeader = { ...header, type: 'file', size: entry.size };
-      const file = path.join(localRoot, ...relativePath.split('/'));
-      const hash = entry.hash === undefined ? createHash('sha256') : undefined;
-      if (entry.size <= WHOLE_READ_MAX_BYTES) {
-        const content = readExactly(file, entry.size, relativePath);
-        hash?.update(content);
-        await addEntry(pack, fileHeader, content);
-      } else {
-        await streamFile(pack, fileHeader, file, options.signal, hash);
+      const opened = openForSending(path.join(localRoot, ...relativePath.split('/')));
+      if (typeof opened === 'string') {
+        options.onSkipped?.({ path: relativePath, reason: opened });
+        continue;
       }
-      if (hash) entry.hash = hash.digest('hex');
+      const { descriptor, stats } = opened;
+      try {
+        Object.assign(entry, { size: stats.size, mtimeMs: stats.mtimeMs, mode: stats.mode & 0o7777 });
+        const fileHeader: EntryHeader = { ...header, type: 'file', size: stats.size, mode: entry.mode, mtime: new Date(stats.mtimeMs) };
+        const hash = createHash('sha256');
+        if (stats.size <= WHOLE_READ_MAX_BYTES) {
+          // Read before the header is written: a file that shrank since the fstat is sent as read.
+          const content = readUpTo(descriptor, stats.size);
+          hash.update(content);
+          entry.size = content.length;
+          await addEntry(pack, { ...fileHeader, size: content.length }, content);
+        } else if (!(await streamFile(pack, fileHeader, descriptor, hash, options.signal))) {
+          entry.hash = ''; // the sandbox's copy is cut short: no hash matches it, so the next push sends it again
+          options.onSkipped?.({ path: relativePath, reason: 'changed' });
+          continue;
+        }
+        entry.hash = hash.digest('hex');
+      } finally {
+        closeSync(descriptor);
+      }
       options.onFileSent?.(entry.size);
     }
   }
@@ -83,76 +100,79 @@ function addEntry(pack: Pack, header: EntryHeader, content?: Buffer): Promise<vo
   });
 }
 
-/** The first `size` bytes of `file`, which must still be a regular file at least that long. */
-function readExactly(file: string, size: number, relativePath: string): Buffer {
-  const descriptor = openRegularFileSync(file, relativePath);
+/**
+ * Opens a file to send without following a link or waiting on a fifo, and checks it is still a
+ * regular file; on failure, why it is skipped. Errors that are not about this one file throw.
+ */
+function openForSending(file: string): { descriptor: number; stats: Stats } | SkipReason {
+  let descriptor: number;
   try {
-    const content = Buffer.allocUnsafe(size);
-    for (let offset = 0; offset < size; ) {
-      const bytesRead = readSync(descriptor, content, offset, size - offset, offset);
-      if (bytesRead === 0) throw changedWhilePushing(relativePath);
-      offset += bytesRead;
-    }
-    return content;
-  } finally {
+    descriptor = openSync(file, READ_FLAGS);
+  } catch (error) {
+    const reason = skipReasonFor(error);
+    if (reason === undefined) throw error;
+    return reason;
+  }
+  try {
+    const stats = fstatSync(descriptor);
+    if (stats.isFile()) return { descriptor, stats };
+  } catch (error) {
     closeSync(descriptor);
+    throw error;
   }
+  closeSync(descriptor);
+  return 'vanished'; // replaced by a folder, fifo or device since the walk
 }
 
-/** Streams exactly `header.size` bytes of a large file; one that shrank since the scan fails the push. */
-async function streamFile(pack: Pack, header: EntryHeader, file: string, signal?: AbortSignal, hash?: Hash): Promise<void> {
-  const handle = await openRegularFile(file, header.name);
-  try {
-    let sink!: ReturnType<Pack['entry']>;
-    const done = new Promise<void>((resolve, reject) => {
-      sink = pack.entry(header, (error) => (error ? reject(error) : resolve()));
-    });
-    sink.on('error', () => undefined); // reported through the callback above
-    done.catch(() => undefined); // awaited after the loop; a read error must not leave it unhandled
+/** Up to `size` bytes from the start of the file; fewer when it shrank. */
+function readUpTo(descriptor: number, size: number): Buffer {
+  const content = Buffer.allocUnsafe(size);
+  let offset = 0;
+  while (offset < size) {
+    const bytesRead = readSync(descriptor, content, offset, size - offset, offset);
+    if (bytesRead === 0) break;
+    offset += bytesRead;
+  }
+  return offset === size ? content : content.subarray(0, offset);
+}
 
-    let remaining = header.size ?? 0;
-    while (remaining > 0) {
-      throwIfAborted(signal, 'The push');
-      // A fresh buffer per chunk: the pack keeps a reference until the reader has taken it.
-      const chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, remaining));
-      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
-      if (bytesRead === 0) throw changedWhilePushing(header.name);
-      remaining -= bytesRead;
-      hash?.update(chunk.subarray(0, bytesRead));
-      if (!sink.write(chunk.subarray(0, bytesRead))) await drained(sink);
+/**
+ * Streams exactly `header.size` bytes of a large file. The header is already out when a file
+ * shrinks mid-read, so the rest is zeros (the archive stays whole) and the result is false.
+ */
+async function streamFile(pack: Pack, header: EntryHeader, descriptor: number, hash: Hash, signal?: AbortSignal): Promise<boolean> {
+  let sink!: ReturnType<Pack['entry']>;
+  const done = new Promise<void>((resolve, reject) => {
+    sink = pack.entry(header, (error) => (error ? reject(error) : resolve()));
+  });
+  sink.on('error', () => undefined); // reported through the callback above
+  done.catch(() => undefined); // awaited after the loop; a read error must not leave it unhandled
+
+  let remaining = header.size ?? 0;
+  let position = 0;
+  let whole = true;
+  while (remaining > 0) {
+    throwIfAborted(signal, 'The push');
+    // A fresh buffer per chunk: the pack keeps a reference until the reader has taken it.
+    let chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, remaining));
+    const bytesRead = whole ? await readAt(descriptor, chunk, position) : 0;
+    if (bytesRead > 0) chunk = chunk.subarray(0, bytesRead);
+    else {
+      whole = false;
+      chunk.fill(0);
     }
-    sink.end(null); // streamx's end() takes an optional last chunk; null means none
-    await done;
-  } finally {
-    await handle.close();
+    position += chunk.length;
+    remaining -= chunk.length;
+    hash.update(chunk);
+    if (!sink.write(chunk)) await drained(sink);
   }
+  sink.end(null); // streamx's end() takes an optional last chunk; null means none
+  await done;
+  return whole;
 }
 
-const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0);
-
-/** O_NOFOLLOW: a file swapped for a symlink since the scan must not ship whatever it points to. */
-function openRegularFileSync(file: string, relativePath: string): number {
-  try {
-    return openSync(file, OPEN_FLAGS);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ELOOP') throw changedWhilePushing(relativePath);
-    throw error;
-  }
-}
-
-async function openRegularFile(file: string, relativePath: string): Promise<FileHandle> {
-  try {
-    return await open(file, OPEN_FLAGS);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ELOOP') throw changedWhilePushing(relativePath);
-    throw error;
-  }
-}
-
-function changedWhilePushing(relativePath: string): SandboxError {
-  return new SandboxError('conflict', `${JSON.stringify(relativePath)} changed while it was being pushed; push again.`);
+function readAt(descriptor: number, buffer: Buffer, position: number): Promise<number> {
+  return new Promise((resolve, reject) => read(descriptor, buffer, 0, buffer.length, position, (error, bytesRead) => (error ? reject(error) : resolve(bytesRead))));
 }
 
 function drained(sink: ReturnType<Pack['entry']>): Promise<void> {

@@ -13,6 +13,7 @@ export {
 } from './manifest';
 export { diffManifests, pushTree, type ManifestDiff, type PushOptions, type PushProgress, type PushResult } from './push';
 export type { ArchiveOwner } from './archiveWriter';
+export type { SkipReason, SkippedPath } from './skipped';
 export { DEFAULT_PULL_MAX_BYTES, pullTree, type PullOptions, type PullResult } from './pull';
 export { extractArchiveSafely, type ArchiveSource, type ExtractResult, type PullProgress, type SafeExtractOptions, type SkippedLink } from './extract';
 export type { ReplacedLink } from './merge';

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { constants, lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import * as path from 'node:path';
 import { throwIfAborted } from '../errors';
 import type { TreeFilter } from './ignore';
 import { createLimiter } from './limiter';
+import { skipReasonFor, type SkippedPath } from './skipped';
 
 export type EntryType = 'file' | 'dir' | 'symlink';
 
@@ -17,8 +18,13 @@ export interface ManifestEntry {
   mode: number;
   /** sha256 of the content, hex; files only. */
   hash?: string;
-  /** Symlinks only: the target exactly as stored in the link. */
+  /** Symlinks only: the target exactly as stored in the link (a push stores the target it sent). */
   linkTarget?: string;
+  /**
+   * Files only, set by a push: the whole-second mtime the sandbox's copy carries, when it is not
+   * `mtimeMs`'s (a touched file is not sent again, so the sandbox keeps the older time).
+   */
+  sandboxMtime?: number;
 }
 
 /**
@@ -38,6 +44,11 @@ export interface ScanOptions {
    * content, and the sender hashes them as it reads them, so each is read once.
    */
   deferNewFileHashes?: boolean;
+  /**
+   * Told of every path left out because it cannot be read (its content, or a folder's listing)
+   * or is a fifo, socket or device. The walk goes on without it.
+   */
+  onSkipped?: (skipped: SkippedPath) => void;
 }
 
 /** Hash reads in flight at once: enough to keep the libuv pool and the disk busy. */
@@ -45,12 +56,13 @@ const HASH_CONCURRENCY = 32;
 /** Smaller files are read in one call; larger ones are streamed so memory stays flat. */
 const WHOLE_READ_LIMIT = 1024 * 1024;
 /** Entries looked at between two yields to the event loop during the walk. */
-const ENTRIES_PER_SLICE = 2000;
+const ENTRIES_PER_SLICE = 256;
 
 /**
  * Walks `root` without following symlinks. A file is hashed only when its size or mtime differ
  * from `previous`, so rescanning an unchanged tree costs one lstat per entry. Sockets, fifos and
- * devices are not part of a manifest; entries that vanish during the walk are left out.
+ * devices are not part of a manifest; entries that vanish during the walk are left out, and so
+ * are those that cannot be read (said through `onSkipped`, as are sockets, fifos and devices).
  *
  * The walk itself is synchronous, in slices: an lstat through the thread pool costs several
  * times the syscall, and a 5,000-file tree rescans in tens of milliseconds this way.
@@ -69,28 +81,32 @@ export async function scanTree(
   while (directories.length > 0) {
     throwIfAborted(options.signal, 'The scan');
     const relativeDir = directories.pop()!;
-    const names = ignoreVanishedSync(() => readdirSync(absolute(root, relativeDir)));
+    const absoluteDir = absolute(root, relativeDir);
+    const names = skipUnreadableSync(relativeDir, listNames, absoluteDir, options.onSkipped);
     if (!names) continue;
     // Parents are read before their children, so their rules are loaded first.
     if (names.includes('.gitignore')) await filter.loadGitignore(relativeDir);
+    const prefix = relativeDir === '' ? '' : `${relativeDir}/`;
     for (const name of names) {
-      const relativePath = join(relativeDir, name);
-      const file = absolute(root, relativePath);
+      const relativePath = prefix + name;
+      const file = absoluteDir + path.sep + name;
       // lstat before filtering: directory patterns need the type, and readdir's is not reliable everywhere.
-      const stats = ignoreVanishedSync(() => lstatSync(file));
+      const stats = skipUnreadableSync(relativePath, lstat, file, options.onSkipped);
       if (!stats || filter.isExcluded(relativePath, stats.isDirectory())) continue;
       if (stats.isDirectory()) {
-        manifest.entries[relativePath] = describe(stats, 'dir', { size: 0 });
+        manifest.entries[relativePath] = describe(stats, 'dir', 0);
         directories.push(relativePath);
       } else if (stats.isSymbolicLink()) {
-        const linkTarget = ignoreVanishedSync(() => readlinkSync(file));
-        if (linkTarget !== undefined) manifest.entries[relativePath] = describe(stats, 'symlink', { linkTarget });
+        const linkTarget = skipUnreadableSync(relativePath, readLink, file, options.onSkipped);
+        if (linkTarget !== undefined) manifest.entries[relativePath] = describe(stats, 'symlink', stats.size, undefined, linkTarget);
       } else if (stats.isFile()) {
         const known = previous && manifestEntry(previous, relativePath);
         const unchanged = known?.type === 'file' && known.hash && known.size === stats.size && known.mtimeMs === stats.mtimeMs;
-        if (unchanged) manifest.entries[relativePath] = describe(stats, 'file', { hash: known.hash });
-        else if (known?.type !== 'file' && options.deferNewFileHashes) manifest.entries[relativePath] = describe(stats, 'file', {});
+        if (unchanged) manifest.entries[relativePath] = describe(stats, 'file', stats.size, known.hash);
+        else if (known?.type !== 'file' && options.deferNewFileHashes) manifest.entries[relativePath] = describe(stats, 'file', stats.size);
         else toHash.push({ relativePath, stats });
+      } else {
+        options.onSkipped?.({ path: relativePath, reason: 'special' });
       }
       if (++sinceYield >= ENTRIES_PER_SLICE) {
         sinceYield = 0;
@@ -104,8 +120,8 @@ export async function scanTree(
     toHash.map(({ relativePath, stats }) =>
       limit(async () => {
         throwIfAborted(options.signal, 'The scan');
-        const hash = await ignoreVanished(hashFile(absolute(root, relativePath), stats.size));
-        if (hash !== undefined) manifest.entries[relativePath] = describe(stats, 'file', { hash });
+        const hash = await skipUnreadable(relativePath, hashFile(absolute(root, relativePath), stats.size), options.onSkipped);
+        if (hash !== undefined) manifest.entries[relativePath] = describe(stats, 'file', stats.size, hash);
       }),
     ),
   );
@@ -135,53 +151,74 @@ export function isPlainRelativePath(relativePath: string): boolean {
   return relativePath.split('/').every((part) => part !== '' && part !== '.' && part !== '..');
 }
 
-function describe(stats: Stats, type: EntryType, extra: Partial<ManifestEntry>): ManifestEntry {
-  return { type, size: stats.size, mtimeMs: stats.mtimeMs, mode: stats.mode & 0o7777, ...extra };
+function describe(stats: Stats, type: EntryType, size: number, hash?: string, linkTarget?: string): ManifestEntry {
+  const entry: ManifestEntry = { type, size, mtimeMs: stats.mtimeMs, mode: stats.mode & 0o7777 };
+  if (hash !== undefined) entry.hash = hash;
+  if (linkTarget !== undefined) entry.linkTarget = linkTarget;
+  return entry;
 }
+
+/**
+ * Opening never follows a link nor waits: a file swapped for a link or a fifo since the lstat
+ * (a writer that never comes would hang the push) is taken as vanished.
+ */
+export const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
 
 async function hashFile(file: string, size: number): Promise<string> {
   const hash = createHash('sha256');
-  if (size <= WHOLE_READ_LIMIT) {
-    // open + one read + close: the size is known, so readFile's extra fstat is one pool trip too many.
-    const handle = await open(file, 'r');
-    try {
+  const handle = await open(file, READ_FLAGS);
+  try {
+    if (!(await handle.stat()).isFile()) throw Object.assign(new Error(`${file} is no longer a file`), { code: 'ENOENT' });
+    if (size <= WHOLE_READ_LIMIT) {
+      // One read: the size is known, so readFile's extra fstat is one pool trip too many.
       const content = Buffer.allocUnsafe(size);
       const { bytesRead } = await handle.read(content, 0, size, 0);
       hash.update(content.subarray(0, bytesRead));
-    } finally {
-      await handle.close();
+    } else {
+      for await (const chunk of handle.createReadStream({ autoClose: false })) hash.update(chunk as Buffer);
     }
-  } else {
-    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  } finally {
+    await handle.close();
   }
   return hash.digest('hex');
 }
 
-/** A file deleted between readdir and lstat is simply not part of this scan. */
-async function ignoreVanished<T>(operation: Promise<T>): Promise<T | undefined> {
+/**
+ * A path deleted between readdir and lstat is simply not part of this scan; one that cannot be
+ * read is left out and said. Other errors (out of file descriptors...) stop the scan.
+ */
+async function skipUnreadable<T>(relativePath: string, operation: Promise<T>, onSkipped: ScanOptions['onSkipped']): Promise<T | undefined> {
   try {
     return await operation;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
+    return skipped(relativePath, error, onSkipped);
   }
 }
 
-function ignoreVanishedSync<T>(operation: () => T): T | undefined {
+const listNames = (directory: string): string[] => readdirSync(directory);
+const lstat = (file: string): Stats => lstatSync(file);
+const readLink = (file: string): string => readlinkSync(file);
+
+/** `operation(argument)`, or undefined (said when it matters) when the path cannot be read. */
+function skipUnreadableSync<T>(relativePath: string, operation: (argument: string) => T, argument: string, onSkipped: ScanOptions['onSkipped']): T | undefined {
   try {
-    return operation();
+    return operation(argument);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
+    return skipped(relativePath, error, onSkipped);
   }
 }
 
-function join(relativeDir: string, name: string): string {
-  return relativeDir === '' ? name : `${relativeDir}/${name}`;
+function skipped(relativePath: string, error: unknown, onSkipped: ScanOptions['onSkipped']): undefined {
+  const reason = skipReasonFor(error);
+  if (reason === undefined) throw error;
+  // Vanished between readdir and lstat: never part of this scan, nothing to say.
+  if (reason !== 'vanished') onSkipped?.({ path: relativePath === '' ? '.' : relativePath, reason });
+  return undefined;
 }
 
 function absolute(root: string, relativePath: string): string {
-  return relativePath === '' ? root : path.join(root, ...relativePath.split('/'));
+  if (relativePath === '') return root;
+  return path.sep === '/' ? `${root}/${relativePath}` : path.join(root, ...relativePath.split('/'));
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -196,6 +233,7 @@ function isManifestEntry(value: unknown): value is ManifestEntry {
     typeof value.mtimeMs === 'number' &&
     typeof value.mode === 'number' &&
     (value.hash === undefined || typeof value.hash === 'string') &&
-    (value.linkTarget === undefined || typeof value.linkTarget === 'string')
+    (value.linkTarget === undefined || typeof value.linkTarget === 'string') &&
+    (value.sandboxMtime === undefined || typeof value.sandboxMtime === 'number')
   );
 }

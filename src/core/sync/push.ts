@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
@@ -5,8 +6,12 @@ import * as tar from 'tar-stream';
 import { SandboxError, cancelledError } from '../errors';
 import { writeEntries, type ArchiveOwner } from './archiveWriter';
 import { assertRemoteDirectory, removeRemotePaths, type SyncChannel } from './channel';
-import { createTreeFilter, type PathFilter } from './ignore';
-import { isUsableManifest, manifestEntry, scanTree, type Manifest, type ManifestEntry } from './manifest';
+import { createTreeFilter } from './ignore';
+import { sandboxLink } from './links';
+import { isUsableManifest, manifestEntry, scanTree, type Manifest } from './manifest';
+import { differs, hasAncestorIn, planPush, sandboxMtime, type PushPlan } from './pushPlan';
+import { openPushSession, type PushSession } from './pushSession';
+import type { SkippedPath } from './skipped';
 
 export interface PushProgress {
   phase: 'scan' | 'send' | 'delete';
@@ -43,6 +48,12 @@ export interface PushResult {
   deleted: string[];
   unchanged: number;
   durationMs: number;
+  /** Local paths not sent (unreadable, vanished, cut short, fifos...), sorted; the rest went. */
+  skipped: SkippedPath[];
+  /** Files and links the sandbox had changed since the last push that this push replaced or removed. */
+  overwrittenInSandbox: string[];
+  /** Links sent that lead outside the pushed folder: written as they are, so they point into the sandbox's own tree. */
+  linksOutside: string[];
 }
 
 export interface ManifestDiff {
@@ -62,8 +73,10 @@ export function diffManifests(previous: Manifest | undefined, current: Manifest)
 }
 
 /**
- * Sends what changed in `localRoot` since `previous` into `remoteDir` as one tar stream, and
- * removes what disappeared when asked. Without `previous`, everything is sent.
+ * Makes `remoteDir` in the sandbox match `localRoot`: sends what changed locally since
+ * `previous`, and what the sandbox itself changed or lost since then (one listing of the
+ * sandbox, in the same exec as the unpack, says which), and removes what disappeared locally
+ * when asked. Without `previous`, everything is sent.
  */
 export async function pushTree(options: PushOptions): Promise<PushResult> {
   const started = performance.now();
@@ -73,94 +86,115 @@ export async function pushTree(options: PushOptions): Promise<PushResult> {
   // A stored manifest comes back as untyped JSON; one we cannot trust means a full push.
   const previous = isUsableManifest(options.previous) ? options.previous : undefined;
 
-  const filter = createTreeFilter(localRoot, options.excludes);
-  const manifest = await scanTree(localRoot, filter, previous, { signal, deferNewFileHashes: true });
-  const scanned = Object.keys(manifest.entries).length;
-  onProgress?.({ phase: 'scan', done: scanned, total: scanned });
+  // Either side failing stops the other: the exec is aborted and the archive destroyed.
+  const stop = new AbortController();
+  const execSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+  // Opened first: the exec starts in the sandbox while the local folder is walked.
+  const session = openPushSession(channel, remoteDir, execSignal);
+  try {
+    const skipped = new Map<string, SkippedPath>();
+    const onSkipped = (entry: SkippedPath): void => void skipped.set(entry.path, entry);
+    const filter = createTreeFilter(localRoot, options.excludes);
+    const manifest = await scanTree(localRoot, filter, previous, { signal, deferNewFileHashes: true, onSkipped });
+    const scanned = Object.keys(manifest.entries).length;
+    onProgress?.({ phase: 'scan', done: scanned, total: scanned });
+    const outside = linksForSandbox(localRoot, manifest);
 
-  const { changed, deleted } = diffManifests(previous, manifest);
-  const removals = planRemovals(previous, manifest, changed, deleted, filter, options.deleteExtraneous ?? false);
+    const paths = new Set(Object.keys(manifest.entries));
+    if (previous) for (const relativePath of Object.keys(previous.entries)) paths.add(relativePath);
+    const sandbox = await session.list([...paths].sort());
+    const unreadable = new Set([...skipped.values()].filter((entry) => entry.reason === 'unreadable').map((entry) => entry.path));
+    const plan = planPush({ previous, current: manifest, sandbox, filter, deleteExtraneous: options.deleteExtraneous ?? false, unreadable });
 
-  const toRemove = topmostPaths([...removals.replaced, ...removals.deleted]);
-  if (toRemove.length > 0) {
-    onProgress?.({ phase: 'delete', done: 0, total: toRemove.length });
-    await removeRemotePaths(channel, remoteDir, toRemove, signal);
-    onProgress?.({ phase: 'delete', done: toRemove.length, total: toRemove.length });
+    if (plan.remove.length > 0) {
+      onProgress?.({ phase: 'delete', done: 0, total: plan.remove.length });
+      await removeRemotePaths(channel, remoteDir, plan.remove, execSignal);
+      onProgress?.({ phase: 'delete', done: plan.remove.length, total: plan.remove.length });
+    }
+    // The session made the sandbox folder already: with nothing to send, no archive goes.
+    let sent = { files: 0, bytes: 0 };
+    if (plan.send.length > 0) sent = await sendArchive(options, session, localRoot, manifest, plan.send, stop, onSkipped);
+    else await session.finish();
+
+    const toSend = new Set(plan.send);
+    const unchanged = Object.entries(manifest.entries).filter(([relativePath, entry]) => entry.type === 'file' && !toSend.has(relativePath)).length;
+    recordWhatTheSandboxHolds(manifest, previous, plan, skipped);
+    return {
+      manifest,
+      filesSent: sent.files,
+      bytesSent: sent.bytes,
+      deleted: plan.deleted,
+      unchanged,
+      durationMs: Math.round(performance.now() - started),
+      skipped: [...skipped.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
+      overwrittenInSandbox: plan.overwrittenInSandbox,
+      linksOutside: plan.send.filter((relativePath) => outside.has(relativePath)),
+    };
+  } catch (error) {
+    stop.abort();
+    throw signal?.aborted ? cancelledError('The push') : error;
   }
+}
 
-  // The first push sends even an empty tree: putArchive makes the sandbox folder.
-  const sent = changed.length > 0 || !previous ? await sendArchive(options, localRoot, manifest, changed) : { files: 0, bytes: 0 };
+/** Rewrites each link's target to the one the sandbox gets; returns the links that lead outside. */
+function linksForSandbox(localRoot: string, manifest: Manifest): Set<string> {
+  const roots = [localRoot];
+  try {
+    const real = realpathSync(localRoot);
+    if (real !== localRoot) roots.push(real);
+  } catch {
+    // the folder went away: the push fails later, on its own
+  }
+  const outside = new Set<string>();
+  for (const [relativePath, entry] of Object.entries(manifest.entries)) {
+    if (entry.type !== 'symlink' || entry.linkTarget === undefined) continue;
+    const link = sandboxLink(roots, relativePath, entry.linkTarget);
+    entry.linkTarget = link.target;
+    if (link.outside) outside.add(relativePath);
+  }
+  return outside;
+}
 
+/**
+ * Leaves in `manifest` what the sandbox folder now holds from us: what was sent as sent, what
+ * was not sent as our record says the sandbox keeps it, nothing for what it no longer holds.
+ */
+function recordWhatTheSandboxHolds(manifest: Manifest, previous: Manifest | undefined, plan: PushPlan, skipped: ReadonlyMap<string, SkippedPath>): void {
+  const removed = new Set(plan.remove);
+  for (const relativePath of plan.send) {
+    const reason = skipped.get(relativePath)?.reason;
+    if (reason === undefined || reason === 'changed') continue; // sent (a cut-short copy has no hash)
+    // Meant to be sent but skipped: the sandbox keeps what it had, unless that was removed.
+    const before = previous && manifestEntry(previous, relativePath);
+    if (before && !removed.has(relativePath) && !hasAncestorIn(relativePath, removed)) manifest.entries[relativePath] = before;
+    else delete manifest.entries[relativePath];
+  }
+  const sent = new Set(plan.send);
+  for (const [relativePath, entry] of Object.entries(manifest.entries)) {
+    const before = previous && manifestEntry(previous, relativePath);
+    if (sent.has(relativePath) || entry.type !== 'file' || before?.type !== 'file') continue;
+    // Touched here only, so not sent: the sandbox's copy keeps the older time.
+    if (sandboxMtime(before) !== sandboxMtime(entry)) entry.sandboxMtime = sandboxMtime(before);
+  }
   // Still in the sandbox, so still ours: a later push with deleteExtraneous can remove them.
-  for (const relativePath of removals.kept) manifest.entries[relativePath] = previous!.entries[relativePath];
-
-  return {
-    manifest,
-    filesSent: sent.files,
-    bytesSent: sent.bytes,
-    deleted: topmostPaths(removals.deleted),
-    unchanged: countFiles(manifest) - sent.files,
-    durationMs: Math.round(performance.now() - started),
-  };
+  for (const relativePath of plan.kept) manifest.entries[relativePath] = previous!.entries[relativePath]!;
 }
 
-function countFiles(manifest: Manifest): number {
-  return Object.values(manifest.entries).filter((entry) => entry.type === 'file').length;
-}
-
-function differs(before: ManifestEntry | undefined, after: ManifestEntry): boolean {
-  if (!before || before.type !== after.type || before.mode !== after.mode) return true;
-  if (after.type === 'file') return before.hash !== after.hash;
-  if (after.type === 'symlink') return before.linkTarget !== after.linkTarget;
-  return false;
-}
-
-interface RemovalPlan {
-  /** Changed type (a file became a folder...): the old one goes first, whatever deleteExtraneous says. */
-  replaced: string[];
-  /** Gone locally and removed in the sandbox. */
-  deleted: string[];
-  /** Gone locally (or now excluded) but left in the sandbox. */
-  kept: string[];
-}
-
-function planRemovals(
-  previous: Manifest | undefined,
-  current: Manifest,
-  changed: readonly string[],
-  deleted: readonly string[],
-  filter: PathFilter,
-  deleteExtraneous: boolean,
-): RemovalPlan {
-  const plan: RemovalPlan = { replaced: [], deleted: [], kept: [] };
-  if (!previous) return plan;
-  plan.replaced = changed.filter((relativePath) => {
-    const before = manifestEntry(previous, relativePath);
-    return before !== undefined && before.type !== current.entries[relativePath].type;
-  });
-  const replaced = new Set(plan.replaced);
-  for (const relativePath of deleted) {
-    if (hasAncestorIn(relativePath, replaced)) continue; // removed with the path it was under
-    // Like rsync: excluding a path protects it in the sandbox rather than deleting it there.
-    const excluded = filter.isExcluded(relativePath, previous.entries[relativePath].type === 'dir');
-    (deleteExtraneous && !excluded ? plan.deleted : plan.kept).push(relativePath);
-  }
-  return plan;
-}
 
 async function sendArchive(
   options: PushOptions,
+  session: PushSession,
   localRoot: string,
   manifest: Manifest,
   paths: readonly string[],
+  stop: AbortController,
+  onSkipped: (entry: SkippedPath) => void,
 ): Promise<{ files: number; bytes: number }> {
-  const { channel, remoteDir, signal, onProgress } = options;
-  const fileCount = paths.filter((relativePath) => manifest.entries[relativePath].type === 'file').length;
+  const { signal, onProgress } = options;
+  const fileCount = paths.filter((relativePath) => manifest.entries[relativePath]!.type === 'file').length;
   const sent = { files: 0, bytes: 0 };
   const pack = tar.pack();
   pack.on('error', () => undefined); // reported through `fail`; the reader may not have started yet
-  // Either side failing stops the other: the pack is destroyed and putArchive is aborted.
-  const stop = new AbortController();
   let failure: unknown;
   const fail = (error: unknown): void => {
     failure ??= error;
@@ -176,10 +210,10 @@ async function sendArchive(
       sent.bytes += bytes;
       onProgress?.({ phase: 'send', done: sent.files, total: fileCount, bytes: sent.bytes });
     },
+    onSkipped,
   }).then(() => pack.finalize(), fail);
   const archive = Readable.from(inBatches(pack as AsyncIterable<Buffer>), { objectMode: false });
-  const putSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
-  const consuming = channel.putArchive(remoteDir, archive, putSignal).catch(fail);
+  const consuming = session.finish(archive).catch(fail);
 
   await Promise.all([producing, consuming]);
   if (failure !== undefined) throw signal?.aborted ? cancelledError('The push') : failure;
@@ -216,18 +250,4 @@ async function assertLocalDirectory(localRoot: string): Promise<string> {
   return absolute;
 }
 
-/** Drops every path that sits under another one of the list. */
-function topmostPaths(paths: readonly string[]): string[] {
-  const kept = new Set<string>();
-  for (const relativePath of [...paths].sort()) {
-    if (!hasAncestorIn(relativePath, kept)) kept.add(relativePath);
-  }
-  return [...kept];
-}
 
-function hasAncestorIn(relativePath: string, ancestors: ReadonlySet<string>): boolean {
-  for (let slash = relativePath.indexOf('/'); slash !== -1; slash = relativePath.indexOf('/', slash + 1)) {
-    if (ancestors.has(relativePath.slice(0, slash))) return true;
-  }
-  return false;
-}

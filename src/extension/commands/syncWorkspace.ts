@@ -20,7 +20,9 @@ export function syncWorkspaceCommand(cockpit: Cockpit) {
           onProgress: (p) => report(`${p.phase} ${p.done}/${p.total}`, p.total ? p.done / p.total : undefined),
         }),
       );
-      const message = `Synced to ${record.name}: ${summary.files} file(s), ${formatSize(summary.bytes)} sent, ${summary.unchanged ?? 0} unchanged, in ${(summary.durationMs / 1000).toFixed(1)} s.`;
+      const message =
+        `Synced to ${record.name}: ${summary.files} file(s), ${formatSize(summary.bytes)} sent, ${summary.unchanged ?? 0} unchanged, in ${(summary.durationMs / 1000).toFixed(1)} s.` +
+        notices(summary);
       cockpit.log.info(message);
       if (typeof arg !== 'string') void vscode.window.showInformationMessage(message);
       return summary;
@@ -30,4 +32,15 @@ export function syncWorkspaceCommand(cockpit: Cockpit) {
       return undefined;
     }
   };
+}
+
+/** What the user should know beyond the counts: work of the agent overwritten, files left out (the log names them). */
+function notices(summary: SyncSummary): string {
+  const overwritten = summary.overwrittenInSandbox ?? [];
+  const skipped = summary.skipped ?? [];
+  const list = (paths: string[]) => paths.slice(0, 3).join(', ') + (paths.length > 3 ? ` and ${paths.length - 3} more` : '');
+  return (
+    (overwritten.length > 0 ? ` Overwrote ${overwritten.length} file(s) changed in the sandbox: ${list(overwritten)}.` : '') +
+    (skipped.length > 0 ? ` Left out ${skipped.length} it could not send: ${list(skipped.map((entry) => entry.path))}.` : '')
+  );
 }

@@ -119,6 +119,7 @@ describe('pushTree', () => {
     writeTree(local, { 'a.txt': 'a', 'b/c.txt': 'c' });
     const channel = localChannel();
     const first = await push({ channel });
+    const sentMtime = lstatSync(path.join(remote, 'a.txt')).mtimeMs;
     const later = new Date(Date.now() + 60_000);
     utimesSync(path.join(local, 'a.txt'), later, later);
     utimesSync(path.join(local, 'b/c.txt'), later, later);
@@ -127,7 +128,11 @@ describe('pushTree', () => {
 
     assert.equal(second.filesSent, 0);
     assert.equal(second.bytesSent, 0);
-    assert.equal(channel.log.archives, 1, 'no archive is sent when nothing changed');
+    assert.equal(lstatSync(path.join(remote, 'a.txt')).mtimeMs, sentMtime, 'no archive is sent when nothing changed');
+    // The sandbox keeps the older time: the next push must not take that for a change made there.
+    const third = await push({ channel, previous: stored(second.manifest) });
+    assert.equal(third.filesSent, 0);
+    assert.deepEqual(third.overwrittenInSandbox, []);
   });
 
   it('propagates deletions only when asked, and protects excluded paths', async () => {
