@@ -132,6 +132,7 @@ export async function pushTree(options: PushOptions): Promise<PushResult> {
     };
   } catch (error) {
     stop.abort();
+    session.close();
     throw signal?.aborted ? cancelledError('The push') : error;
   }
 }

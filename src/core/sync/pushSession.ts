@@ -34,6 +34,8 @@ export interface PushSession {
    * ends the exec with nothing unpacked. Call once, after `list`.
    */
   finish(archive?: Readable): Promise<void>;
+  /** Ends the exec's input after a failure, so the sandbox's side ends even if no abort reaches it. */
+  close(): void;
 }
 
 /**
@@ -101,6 +103,11 @@ export function openPushSession(channel: SyncChannel, remoteDir: string, signal:
         stdin.end();
       }
       assertSucceeded(await running, action, signal);
+    },
+    close() {
+      // An archive still piping in would write after the end: that is no news here.
+      stdin.on('error', () => undefined);
+      if (!stdin.writableEnded && !stdin.destroyed) stdin.end();
     },
   };
 }
