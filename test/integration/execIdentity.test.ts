@@ -4,21 +4,14 @@ import * as path from 'node:path';
 import { SandboxController } from '../../src/core/controller';
 import { isSandboxError } from '../../src/core/errors';
 import type { SandboxRecord } from '../../src/core/model';
-import { DockerProvider } from '../../src/core/providers/docker';
-import { TestEnvironment, ensureImage, rootExec, tempDir, uniqueName } from './helpers';
+import { TestEnvironment, controllersPerChannel, ensureImage, rootExec, tempDir, uniqueName } from './helpers';
 
 /** Spellings of root, root's group or a sudo group that the engine (or sudo) would honour. */
 const FORBIDDEN = ['0', '00', '+0', '-0', 'root', 'agent:0', 'agent:root', '1000:0', '0:1000', 'agent:sudo', 'agent:00', '1000:+0', '4242', 'agent:ops', 'nobody:0', 'root:agent', 'deploy', '4343'];
 
 describe('the user of a command on a sandbox made without sudo', function () {
   const env = new TestEnvironment();
-  const docker = new DockerProvider({ execChannel: 'docker' });
-  const agent = new DockerProvider({ execChannel: 'agent' });
-  const channels = {
-    docker: new SandboxController({ store: env.store, providers: { docker } }),
-    agent: new SandboxController({ store: env.store, providers: { docker: agent } }),
-    ssh: new SandboxController({ store: env.store, providers: { docker }, execChannel: 'ssh' }),
-  };
+  const { channels, docker, dispose: disposeChannels } = controllersPerChannel(env.store);
   let sandbox: SandboxRecord;
 
   before(async function () {
@@ -30,9 +23,7 @@ describe('the user of a command on a sandbox made without sudo', function () {
     await rootExec(sandbox.providerRef!, 'useradd -u 4343 -M -s /bin/sh deploy && echo "deploy ALL=(ALL) NOPASSWD: ALL" > /etc/sudoers.d/deploy && chmod 0440 /etc/sudoers.d/deploy');
   });
   after(async () => {
-    for (const controller of Object.values(channels)) controller.dispose();
-    docker.dispose();
-    agent.dispose();
+    disposeChannels();
     await env.dispose();
   });
 

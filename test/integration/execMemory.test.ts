@@ -1,8 +1,6 @@
 import * as assert from 'node:assert/strict';
-import { SandboxController } from '../../src/core/controller';
 import type { SandboxRecord } from '../../src/core/model';
-import { DockerProvider } from '../../src/core/providers/docker';
-import { TestEnvironment, ensureImage, uniqueName } from './helpers';
+import { TestEnvironment, controllersPerChannel, ensureImage, uniqueName } from './helpers';
 
 /** Writes 400 MiB, far past the sandbox's 128 MiB. */
 const ALLOCATE = ['python3', '-c', 'x = b"a" * (400 * 1024 * 1024)'];
@@ -10,13 +8,7 @@ const SAID = /^The command was killed: the sandbox ran out of memory \(limit 128
 
 describe('a command killed by the sandbox memory limit', function () {
   const env = new TestEnvironment();
-  const docker = new DockerProvider({ execChannel: 'docker' });
-  const agent = new DockerProvider({ execChannel: 'agent' });
-  const channels = {
-    docker: new SandboxController({ store: env.store, providers: { docker } }),
-    agent: new SandboxController({ store: env.store, providers: { docker: agent } }),
-    ssh: new SandboxController({ store: env.store, providers: { docker }, execChannel: 'ssh' }),
-  };
+  const { channels, dispose: disposeChannels } = controllersPerChannel(env.store);
   let sandbox: SandboxRecord;
 
   before(async function () {
@@ -24,9 +16,7 @@ describe('a command killed by the sandbox memory limit', function () {
     sandbox = await channels.agent.create({ name: uniqueName('memory'), profile: { memory: 128 * 1024 ** 2 } });
   });
   after(async () => {
-    for (const controller of Object.values(channels)) controller.dispose();
-    docker.dispose();
-    agent.dispose();
+    disposeChannels();
     await env.dispose();
   });
 

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import Dockerode from 'dockerode';
 import { SandboxController } from '../../src/core/controller';
+import { DockerProvider } from '../../src/core/providers/docker';
 import { ensureSandboxImage } from '../../src/core/images';
 import { SIDECAR_LABEL } from '../../src/core/network/dockerPolicy';
 import { LABELS } from '../../src/core/providers/labels';
@@ -132,4 +133,24 @@ export function runProgram(command: string, args: string[], options: { env?: Nod
       resolve({ code: typeof code === 'number' ? code : null, stdout, stderr });
     });
   });
+}
+
+/** One controller per exec channel over one state dir (the engine's exec, the exec agent, SSH), and their disposal. */
+export function controllersPerChannel(store: StateStore): { channels: Record<'docker' | 'agent' | 'ssh', SandboxController>; docker: DockerProvider; dispose: () => void } {
+  const docker = new DockerProvider({ execChannel: 'docker' });
+  const agent = new DockerProvider({ execChannel: 'agent' });
+  const channels = {
+    docker: new SandboxController({ store, providers: { docker } }),
+    agent: new SandboxController({ store, providers: { docker: agent } }),
+    ssh: new SandboxController({ store, providers: { docker }, execChannel: 'ssh' }),
+  };
+  return {
+    channels,
+    docker,
+    dispose: () => {
+      for (const controller of Object.values(channels)) controller.dispose();
+      docker.dispose();
+      agent.dispose();
+    },
+  };
 }
