@@ -12,7 +12,7 @@ import { landingCommand } from '../core/hosts/directory';
 import { HostRegistry, type SshHost } from '../core/hosts/registry';
 import { fingerprintMatches } from '../core/hosts/scan';
 import { StateStore } from '../core/store/stateStore';
-import { sandboxEndError, whenSandboxEnds, type SandboxEnd } from '../core/sandboxEnd';
+import { sandboxEndError, whenSandboxEnds, type SandboxEnd } from '../core/sandboxes/sandboxEnd';
 import { SandboxError, describeError, isSandboxError, type SandboxErrorCode } from '../core/errors';
 import type { ExecRequest, Profile, ProviderKind, SandboxRecord } from '../core/model';
 import { DEFAULT_DESKTOP_GEOMETRY, formatSize, parseGeometry, parseSize } from '../core/profile';

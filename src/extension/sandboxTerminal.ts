@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { describeError } from '../core/errors';
 import type { SandboxRecord } from '../core/model';
-import type { TtySession } from '../core/terminal';
+import type { TtySession } from '../core/exec/terminal';
 import type { Cockpit } from './cockpit';
 
 /**

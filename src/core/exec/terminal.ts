@@ -1,8 +1,8 @@
-import { landingCommand } from './hosts/directory';
-import type { SandboxRecord } from './model';
-import { shellQuote } from './transport/sshExec';
+import { landingCommand } from '../hosts/directory';
+import type { SandboxRecord } from '../model';
+import { shellQuote } from '../transport/sshExec';
 
-export type { TtySession, TtySize } from './transport/dockerTty';
+export type { TtySession, TtySize } from '../transport/dockerTty';
 
 /** A login shell: bash where the machine has it, sh otherwise. */
 const LOGIN_SHELL = "if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi";

@@ -1,6 +1,13 @@
-import type { SandboxController } from './controller';
-import { SandboxError } from './errors';
-import type { SandboxRecord } from './model';
+import { SandboxError } from '../errors';
+import type { ProviderKind, SandboxRecord } from '../model';
+import type { Provider } from '../providers/provider';
+import type { StateStore } from '../store/stateStore';
+
+/** What watching a sandbox's end needs: its record, and its provider's view of the machine (a `SandboxController` has both). */
+export interface SandboxLookout {
+  readonly store: StateStore;
+  provider(kind: ProviderKind): Provider;
+}
 
 /** How a sandbox stopped being usable: removed (by us or outside), or stopped. */
 export interface SandboxEnd {
@@ -21,7 +28,7 @@ const GRACE_STEP_MS = 100;
 type Seen = 'running' | 'stopped' | 'removed' | 'unknown';
 
 /** One look, changing nothing: our record, then the provider's machine. */
-async function look(controller: SandboxController, sandboxId: string, fallback: SandboxRecord | undefined): Promise<{ seen: Seen; stoppedAt?: string }> {
+async function look(controller: SandboxLookout, sandboxId: string, fallback: SandboxRecord | undefined): Promise<{ seen: Seen; stoppedAt?: string }> {
   const record = await controller.store.readRecord(sandboxId).catch(() => fallback);
   if (!record) return { seen: 'removed' };
   const ref = record.providerRef ?? fallback?.providerRef;
@@ -37,7 +44,7 @@ async function look(controller: SandboxController, sandboxId: string, fallback: 
 }
 
 /** What became of a sandbox that no longer runs; undefined while it runs (or cannot be told). */
-export async function sandboxEnded(controller: SandboxController, record: SandboxRecord, signal?: AbortSignal): Promise<SandboxEnd | undefined> {
+export async function sandboxEnded(controller: SandboxLookout, record: SandboxRecord, signal?: AbortSignal): Promise<SandboxEnd | undefined> {
   const end = (removed: boolean): SandboxEnd => ({ removed, sandboxId: record.id, name: record.name });
   let current = await look(controller, record.id, record);
   if (current.seen === 'removed') return end(true);
@@ -58,7 +65,7 @@ export async function sandboxEnded(controller: SandboxController, record: Sandbo
  * undefined when the signal aborts first. Woken by the provider's own events where it has them
  * (the Docker engine's), and every few seconds in any case.
  */
-export async function whenSandboxEnds(controller: SandboxController, record: SandboxRecord, signal: AbortSignal): Promise<SandboxEnd | undefined> {
+export async function whenSandboxEnds(controller: SandboxLookout, record: SandboxRecord, signal: AbortSignal): Promise<SandboxEnd | undefined> {
   let wake: (() => void) | undefined;
   let woken = false;
   const onChange = () => {

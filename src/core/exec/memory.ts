@@ -1,7 +1,7 @@
-import type { ExecRequest, ExecResult } from './model';
-import { formatSize } from './profile';
-import { OOM_COUNT_PY } from './transport/execGuardScript';
-import { OOM_COUNT_BEFORE, OOM_KILLS, type ExecResultWithOom } from './transport/output';
+import type { ExecRequest, ExecResult } from '../model';
+import { formatSize } from '../profile';
+import { OOM_COUNT_PY } from '../transport/execGuardScript';
+import { OOM_COUNT_BEFORE, OOM_KILLS, type ExecResultWithOom } from '../transport/output';
 
 /** Reads the OOM kill count of the sandbox's cgroup, from inside it (read-only there, even for root). */
 export const OOM_COUNT_READ: ExecRequest = {

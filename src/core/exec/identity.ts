@@ -1,8 +1,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { SandboxError, isSandboxError } from './errors';
-import type { ExecRequest, ExecResult, SandboxRecord } from './model';
-import { writeFileAtomic } from './store/files';
+import { SandboxError, isSandboxError } from '../errors';
+import type { ExecRequest, ExecResult, SandboxRecord } from '../model';
+import { writeFileAtomic } from '../store/files';
 
 /**
  * What a user spec (`--user`) gives a command inside a sandbox: the kernel's ids, not the

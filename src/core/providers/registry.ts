@@ -1,0 +1,145 @@
+import { SandboxError } from '../errors';
+import type { EnsureImageResult } from '../images';
+import { HostRegistry } from '../hosts/registry';
+import type { ExecRequest, ProviderKind } from '../model';
+import { DockerProvider } from './docker';
+import { buildDockerImage, prepareDockerCreate, type ImageBuildRequest } from './dockerImages';
+import type { CreatePlan, CreateRequest, Provider } from './provider';
+import { SshHostProvider } from './sshHost';
+
+/**
+ * Every kind of provider, by name: the one place a kind is named and made. What the services
+ * need to know about a kind beyond the `Provider` interface is asked here, not by testing for a
+ * class.
+ */
+export interface ProviderKindEntry {
+  kind: ProviderKind;
+  /** How the kind is shown (a tree group, a pick list). */
+  label: string;
+  /** One sentence for a setting's description or a pick list. */
+  description: string;
+  /** Whether VS Code may create sandboxes of this kind (the `sandboxes.defaultProvider` setting offers it). */
+  offeredInSettings: boolean;
+  /** The provider a controller uses when none is given; `closeWithController`: the controller's dispose closes it. */
+  make(stateRoot: string): { provider: Provider; closeWithController: boolean };
+  /** Commands reach its sandboxes over the provider's own channel (an engine's exec) unless SSH is asked for. */
+  ownExecChannel: boolean;
+  /** Over its own channel: whether this machine's fast channel is missing, so SSH is the faster way. */
+  lacksFastChannel?(provider: Provider, ref: string): boolean;
+  /** Whether this command runs in a helper that ends, killing it, when this process ends. */
+  runsInAgent?(provider: Provider, ref: string, request: ExecRequest): boolean;
+  /** The checks before a create, for providers of this kind without a `prepareCreate` of their own. */
+  prepareCreate?(provider: Provider, request: CreateRequest): Promise<CreatePlan>;
+  /** Builds the sandbox images where machines of this kind run. */
+  buildImage?(provider: Provider, request: ImageBuildRequest): Promise<EnsureImageResult>;
+}
+
+/** The local engine: a Docker provider given for this kind need not be ours (tests pass stand-ins). */
+const engineOf = (provider: Provider): DockerProvider | undefined => (provider instanceof DockerProvider ? provider : undefined);
+
+export const PROVIDER_KINDS: readonly ProviderKindEntry[] = [
+  {
+    kind: 'docker',
+    label: 'Docker (local engine)',
+    description: 'A container on the local Docker engine.',
+    offeredInSettings: true,
+    make: () => ({ provider: new DockerProvider(), closeWithController: false }),
+    ownExecChannel: true,
+    lacksFastChannel: (provider, ref) => engineOf(provider)?.lacksFastChannel(ref) ?? false,
+    runsInAgent: (provider, ref, request) => engineOf(provider)?.runsInAgent(ref, request) ?? false,
+    prepareCreate: async (provider, request) => {
+      const engine = engineOf(provider);
+      return engine ? prepareDockerCreate(engine, request) : { profile: request.profile, sandboxKeys: true };
+    },
+    buildImage: (provider, request) => buildDockerImage(asDockerProvider(provider), request),
+  },
+  {
+    kind: 'ssh',
+    label: 'SSH hosts',
+    description: 'A container or a folder on a machine reached over SSH (`sandbox host add`).',
+    offeredInSettings: false,
+    make: (stateRoot) => ({ provider: new SshHostProvider({ hosts: new HostRegistry(stateRoot) }), closeWithController: true }),
+    ownExecChannel: false,
+  },
+];
+
+/** The kind a create uses when none is named. */
+export const DEFAULT_PROVIDER_KIND: ProviderKind = 'docker';
+
+export function providerKindEntry(kind: ProviderKind): ProviderKindEntry | undefined {
+  return PROVIDER_KINDS.find((entry) => entry.kind === kind);
+}
+
+/** The kinds VS Code may create sandboxes of, in the registry's order. */
+export function kindsOfferedInSettings(): ProviderKind[] {
+  return PROVIDER_KINDS.filter((entry) => entry.offeredInSettings).map((entry) => entry.kind);
+}
+
+/** The providers of one controller, by kind. */
+export class ProviderSet {
+  private readonly byKind: Partial<Record<ProviderKind, Provider>>;
+  /** Providers made here rather than given: closed with the set. */
+  private readonly owned: Provider[] = [];
+
+  /** `given`: the providers to use; without them, every kind of the registry is made for this state dir. */
+  constructor(given: Partial<Record<ProviderKind, Provider>> | undefined, stateRoot: string) {
+    if (given) {
+      this.byKind = given;
+      return;
+    }
+    this.byKind = {};
+    for (const entry of PROVIDER_KINDS) {
+      const { provider, closeWithController } = entry.make(stateRoot);
+      this.byKind[entry.kind] = provider;
+      if (closeWithController) this.owned.push(provider);
+    }
+  }
+
+  get(kind: ProviderKind): Provider {
+    const provider = this.byKind[kind];
+    if (!provider) throw new SandboxError('invalid-input', `The provider "${kind}" is not set up here; use ${DEFAULT_PROVIDER_KIND}.`);
+    return provider;
+  }
+
+  find(kind: ProviderKind): Provider | undefined {
+    return this.byKind[kind];
+  }
+
+  entries(): [ProviderKind, Provider][] {
+    return Object.entries(this.byKind) as [ProviderKind, Provider][];
+  }
+
+  dispose(): void {
+    for (const provider of this.owned) provider.dispose?.();
+  }
+
+  /** The provider of the local Docker engine. */
+  get docker(): DockerProvider {
+    return asDockerProvider(this.get('docker'));
+  }
+
+  /** The provider of machines the user brought (`sandbox host add`). */
+  get sshHosts(): SshHostProvider {
+    const provider = this.get('ssh');
+    if (!(provider instanceof SshHostProvider)) throw new SandboxError('invalid-input', 'The ssh provider is not set up for SSH hosts here.');
+    return provider;
+  }
+
+  /** Checks a create before anything is made: the provider's own checks, else those of its kind, else none. */
+  prepareCreate(kind: ProviderKind, request: CreateRequest): Promise<CreatePlan> | undefined {
+    const provider = this.get(kind);
+    if (provider.prepareCreate) return provider.prepareCreate(request);
+    return providerKindEntry(kind)?.prepareCreate?.(provider, request);
+  }
+
+  /** Builds the sandbox images on the first provider whose kind builds them (the local engine). */
+  buildImage(request: ImageBuildRequest): Promise<EnsureImageResult> {
+    const entry = PROVIDER_KINDS.find((candidate) => candidate.buildImage);
+    return entry!.buildImage!(this.get(entry!.kind), request);
+  }
+}
+
+function asDockerProvider(provider: Provider): DockerProvider {
+  if (!(provider instanceof DockerProvider)) throw new SandboxError('invalid-input', 'The docker provider is not a Docker engine.');
+  return provider;
+}

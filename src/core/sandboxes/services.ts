@@ -1,0 +1,72 @@
+import { PortForwards } from '../connections/portForwards';
+import { SandboxConnections } from '../connections/sandboxConnections';
+import { SshConfigWriter } from '../connections/sshConfigWriter';
+import type { ExecRequest, ProviderKind, SandboxRecord } from '../model';
+import type { Provider } from '../providers/provider';
+import { ProviderSet } from '../providers/registry';
+import type { SshSessionOptions } from '../ssh/session';
+import { StateStore } from '../store/stateStore';
+import { SandboxCatalog } from './catalog';
+import { journalEvents, type SandboxEvents } from './events';
+import { SandboxExec } from './exec';
+import { FileSync } from './fileSync';
+import { SandboxLifecycle } from './lifecycle';
+
+export interface ControllerOptions {
+  store?: StateStore;
+  providers?: Partial<Record<ProviderKind, Provider>>;
+  /**
+   * How commands reach a sandbox. 'auto': the provider's own channel where it has a fast one
+   * (the Docker engine), SSH elsewhere. 'ssh': always the sandbox's SSH connection.
+   */
+  execChannel?: 'auto' | 'ssh';
+  ssh?: SshSessionOptions;
+  /** Where what happens to sandboxes is told; by default each sandbox's journal. */
+  events?: SandboxEvents;
+}
+
+/** The services behind a `SandboxController`, one per concern, sharing one store, provider set and event sink. */
+export interface SandboxServices {
+  store: StateStore;
+  providers: ProviderSet;
+  events: SandboxEvents;
+  sshConfig: SshConfigWriter;
+  catalog: SandboxCatalog;
+  connections: SandboxConnections;
+  forwards: PortForwards;
+  exec: SandboxExec;
+  files: FileSync;
+  lifecycle: SandboxLifecycle;
+}
+
+/** Makes the services and wires each to the others it needs. */
+export function makeServices(options: ControllerOptions = {}): SandboxServices {
+  const store = options.store ?? new StateStore();
+  const providers = new ProviderSet(options.providers, store.root);
+  const events = options.events ?? journalEvents(store);
+  const sshConfig = new SshConfigWriter(store);
+  // Listing kills commands whose owner is gone, and the exec service finds sandboxes through the listing.
+  const catalog: SandboxCatalog = new SandboxCatalog({ store, providers, events, sshConfig, onListed: (records) => exec.killOrphanedExecs(records) });
+  const resolve = (ref: string) => catalog.resolve(ref);
+  const status = (ref: string) => catalog.status(ref);
+  const provider = (kind: ProviderKind) => providers.get(kind);
+  const connections = new SandboxConnections({ store, provider, resolve, status, sshConfig, ssh: options.ssh ?? {} });
+  const forwards = new PortForwards({ resolve, session: (record) => connections.session(record) });
+  const exec = new SandboxExec({ stateRoot: store.root, providers, events, connections, resolve, channel: options.execChannel ?? 'auto' });
+  // Sync's commands are not journalled one by one: the push or pull is.
+  const execIn = (record: SandboxRecord, request: ExecRequest, internal: boolean) => exec.execIn(record, request, false, internal);
+  const files = new FileSync({ store, events, resolve, execIn });
+  const lifecycle = new SandboxLifecycle({
+    store,
+    providers,
+    events,
+    connections,
+    forwards,
+    sshConfig,
+    resolve,
+    list: () => catalog.list(),
+    push: (record, push) => files.pushTo(record, push, true),
+    forgetExecs: (sandboxId) => exec.forget(sandboxId),
+  });
+  return { store, providers, events, sshConfig, catalog, connections, forwards, exec, files, lifecycle };
+}
