@@ -54,7 +54,6 @@ const BASE_SHARE = 0.45;
 const KEPT_LINES = 30;
 
 const WHAT = 'Building the sandbox image';
-// eslint-disable-next-line no-control-regex
 const ANSI_ESCAPE = /\u001b\[[0-9;]*[A-Za-z]/g;
 
 /**
