@@ -34,7 +34,7 @@ export class SandboxCatalog {
     const provider = this.deps.providers.get(record.provider);
     const sandbox = await provider.inspect(record.providerRef);
     const updated = sandbox ? mergeRecord(record, sandbox) : markMissing(record, provider);
-    if (JSON.stringify(updated) !== JSON.stringify(record)) await this.deps.store.replaceRecord(updated);
+    if (JSON.stringify(updated) !== JSON.stringify(record)) await this.deps.store.replaceRecordIf(record, updated);
     return updated;
   }
 
@@ -46,13 +46,32 @@ export class SandboxCatalog {
     const listings: ProviderListing[] = [];
     for (const [kind, provider] of providers.entries()) listings.push({ kind, provider, sandboxes: await provider.list(ownerId) });
     const plan = planReconcile(records, listings);
-    for (const record of plan.changed) await store.replaceRecord(record);
-    for (const adopted of plan.adoptedRecords) {
-      await store.writeRecord(adopted);
-      await events.publish(adopted.id, { kind: 'lifecycle', action: 'adopted', detail: 'found on the provider without a record' });
+    const before = new Map(records.map((record) => [record.id, record]));
+    // Another process may have changed or deleted a record since it was read: its change stands.
+    const overtaken = new Map<string, SandboxRecord | undefined>();
+    for (const record of plan.changed) {
+      if (!(await store.replaceRecordIf(before.get(record.id) ?? null, record))) overtaken.set(record.id, await store.readRecord(record.id));
+    }
+    const adopted: string[] = [];
+    for (const record of plan.adoptedRecords) {
+      if (await store.replaceRecordIf(null, record)) {
+        adopted.push(record.name);
+        await events.publish(record.id, { kind: 'lifecycle', action: 'adopted', detail: 'found on the provider without a record' });
+      } else {
+        overtaken.set(record.id, await store.readRecord(record.id));
+      }
+    }
+    const overtakenNames = new Set(plan.records.filter((record) => overtaken.has(record.id)).map((record) => record.name));
+    if (overtaken.size > 0) {
+      plan.records = plan.records.flatMap((record) => (overtaken.has(record.id) ? (overtaken.get(record.id) ?? []) : [record]));
     }
     await this.deps.sshConfig.refresh(plan.records);
-    return { adopted: plan.adopted, lost: plan.lost, interrupted: plan.interrupted, records: plan.records };
+    return {
+      adopted,
+      lost: plan.lost.filter((name) => !overtakenNames.has(name)),
+      interrupted: plan.interrupted.filter((name) => !overtakenNames.has(name)),
+      records: plan.records,
+    };
   }
 
   /** Finds a sandbox by id, name, or a unique prefix of either. */
