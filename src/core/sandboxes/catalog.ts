@@ -3,14 +3,14 @@ import type { SandboxRecord } from '../model';
 import type { ProviderSet } from '../providers/registry';
 import type { StateStore } from '../store/stateStore';
 import type { SshConfigWriter } from '../connections/sshConfigWriter';
-import type { SandboxEvents } from './events';
+import type { EventBus } from '../events/bus';
 import { markMissing, matchRecord, mergeRecord, planReconcile, type ProviderListing } from './records';
 import type { ReconcileReport } from './types';
 
 export interface SandboxCatalogDeps {
   store: StateStore;
   providers: ProviderSet;
-  events: SandboxEvents;
+  events: EventBus;
   sshConfig: SshConfigWriter;
   /** Called with every full listing (commands whose owner is gone are killed then). */
   onListed(records: SandboxRecord[]): Promise<void>;
@@ -35,6 +35,7 @@ export class SandboxCatalog {
     const sandbox = await provider.inspect(record.providerRef);
     const updated = sandbox ? mergeRecord(record, sandbox) : markMissing(record, provider);
     if (JSON.stringify(updated) !== JSON.stringify(record)) await this.deps.store.replaceRecord(updated);
+    if (updated.state === 'lost' && record.state !== 'lost') await this.tellFailed(updated, 'lost');
     return updated;
   }
 
@@ -49,10 +50,18 @@ export class SandboxCatalog {
     for (const record of plan.changed) await store.replaceRecord(record);
     for (const adopted of plan.adoptedRecords) {
       await store.writeRecord(adopted);
-      await events.publish(adopted.id, { kind: 'lifecycle', action: 'adopted', detail: 'found on the provider without a record' });
+      await events.emit({ type: 'sandbox.adopted', sandboxId: adopted.id, name: adopted.name, provider: adopted.provider, providerRef: adopted.providerRef ?? '' });
+    }
+    for (const record of plan.changed) {
+      if (plan.lost.includes(record.name)) await this.tellFailed(record, 'lost');
+      else if (plan.interrupted.includes(record.name)) await this.tellFailed(record, 'interrupted');
     }
     await this.deps.sshConfig.refresh(plan.records);
     return { adopted: plan.adopted, lost: plan.lost, interrupted: plan.interrupted, records: plan.records };
+  }
+
+  private async tellFailed(record: SandboxRecord, reason: 'lost' | 'interrupted'): Promise<void> {
+    await this.deps.events.emit({ type: 'sandbox.failed', sandboxId: record.id, name: record.name, reason, problem: record.problem });
   }
 
   /** Finds a sandbox by id, name, or a unique prefix of either. */
