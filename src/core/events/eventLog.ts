@@ -17,6 +17,8 @@ export interface EventLogOptions {
   maxBytes?: number;
   /** How often a follower looks for appends when no file-system notice came (some file systems send none). */
   pollMs?: number;
+  /** Whether followers also listen to fs.watch (default); without it they rely on the poll alone. */
+  watch?: boolean;
 }
 
 /** Where a reader is: a byte offset into the file with this identity (device and inode). */
@@ -40,6 +42,7 @@ export class EventLog {
   private readonly lockFile: string;
   private readonly maxBytes: number;
   private readonly pollMs: number;
+  private readonly watch: boolean;
   /** This process's appends, in order. */
   private queue: Promise<void> = Promise.resolve();
 
@@ -49,6 +52,7 @@ export class EventLog {
     this.lockFile = path.join(dir, 'events.lock');
     this.maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
     this.pollMs = options.pollMs ?? DEFAULT_POLL_MS;
+    this.watch = options.watch ?? true;
   }
 
   /** Appends every event of the bus; a failed append is the bus's to report, it stops nothing. */
@@ -113,7 +117,7 @@ export class EventLog {
       changed = true;
       wake?.();
     };
-    const watcher = watchDir(this.dir, poke);
+    const watcher = this.watch ? watchDir(this.dir, poke) : undefined;
     const poll = setInterval(poke, this.pollMs);
     signal.addEventListener('abort', poke);
     try {
