@@ -1,4 +1,4 @@
-import { promises as fs, watch, type FSWatcher, type Stats } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, promises as fs, renameSync, rmSync, statSync, watch, writeSync, type FSWatcher, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import type { EventBus, Unsubscribe } from './bus';
 import { shareable, type BusEvent } from './types';
@@ -43,8 +43,6 @@ export class EventLog {
   private readonly maxBytes: number;
   private readonly pollMs: number;
   private readonly watch: boolean;
-  /** This process's appends, in order. */
-  private queue: Promise<void> = Promise.resolve();
 
   constructor(readonly dir: string, options: EventLogOptions = {}) {
     this.file = path.join(dir, EVENT_LOG_FILE);
@@ -60,16 +58,9 @@ export class EventLog {
     return bus.onAny((event) => this.append(event));
   }
 
-  /** Appends one event (without its `localOnly` part); appends of this process keep their order. */
-  append(event: BusEvent): Promise<void> {
-    const done = this.queue.then(() => this.write(serializeEvent(event)));
-    this.queue = done.catch(() => undefined);
-    return done;
-  }
-
-  /** Resolves when this process's appends so far are written. */
-  flush(): Promise<void> {
-    return this.queue;
+  /** Appends one event (without its `localOnly` part), before returning. */
+  append(event: BusEvent): void {
+    this.write(serializeEvent(event));
   }
 
   /** Where the log ends now: a follower starting here sees only what comes next. */
@@ -141,41 +132,51 @@ export class EventLog {
     }
   }
 
-  private async write(line: Buffer): Promise<void> {
-    await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const handle = await fs.open(this.file, 'a', 0o600);
+  /**
+   * One synchronous O_APPEND write: the line is down when the event is emitted, so a process that
+   * exits right after an operation loses nothing, and this process's lines keep their order.
+   */
+  private write(line: Buffer): void {
+    let fd: number;
+    try {
+      fd = openSync(this.file, 'a', 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      fd = openSync(this.file, 'a', 0o600);
+    }
     let size: number;
     try {
-      await handle.write(line, 0, line.length, null);
-      size = (await handle.stat()).size;
+      writeSync(fd, line, 0, line.length);
+      size = fstatSync(fd).size;
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
-    if (size >= this.maxBytes) await this.rotate();
+    if (size >= this.maxBytes) this.rotate();
   }
 
   /** Renames the full file aside; the lock keeps two processes from rotating twice (losing a file). */
-  private async rotate(): Promise<void> {
-    if (!(await this.lock())) return; // another process is rotating
+  private rotate(): void {
+    if (!this.lock()) return; // another process is rotating
     try {
-      const info = await statOf(this.file);
-      if (info && info.size >= this.maxBytes) await fs.rename(this.file, this.rotatedFile);
+      const info = statSync(this.file, { throwIfNoEntry: false });
+      if (info && info.size >= this.maxBytes) renameSync(this.file, this.rotatedFile);
     } finally {
-      await fs.rm(this.lockFile, { force: true });
+      rmSync(this.lockFile, { force: true });
     }
   }
 
-  private async lock(): Promise<boolean> {
+  private lock(): boolean {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        await (await fs.open(this.lockFile, 'wx', 0o600)).close();
+        closeSync(openSync(this.lockFile, 'wx', 0o600));
         return true;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
-      const held = await statOf(this.lockFile);
+      const held = statSync(this.lockFile, { throwIfNoEntry: false });
       if (held && Date.now() - held.mtimeMs < STALE_LOCK_MS) return false;
-      await fs.rm(this.lockFile, { force: true });
+      rmSync(this.lockFile, { force: true });
     }
     return false;
   }

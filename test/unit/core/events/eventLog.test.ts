@@ -22,7 +22,7 @@ async function appendFromAnotherProcess(dir: string, label: string, count: numbe
     const log = new EventLog(${JSON.stringify(dir)}, ${JSON.stringify(maxBytes === undefined ? {} : { maxBytes })});
     (async () => {
       for (let i = 0; i < ${count}; i++) {
-        await log.append({ type: 'sandbox.started', sandboxId: ${JSON.stringify(label)}, name: ${JSON.stringify(label)} + '-' + i, time: new Date().toISOString() });
+        log.append({ type: 'sandbox.started', sandboxId: ${JSON.stringify(label)}, name: ${JSON.stringify(label)} + '-' + i, time: new Date().toISOString() });
       }
     })().catch((error) => { console.error(error); process.exit(1); });
   `;
@@ -83,7 +83,7 @@ describe('event log (events.jsonl)', () => {
 
   it('follows from an offset and sees an append made by another process', async () => {
     const log = new EventLog(dir, { pollMs: 60_000 }); // only fs.watch can wake it in time
-    await log.append(started('before'));
+    log.append(started('before'));
     const { offset, fileId } = await log.end();
     const abort = new AbortController();
     const follower = log.follow(offset, abort.signal, fileId);
@@ -108,7 +108,7 @@ describe('event log (events.jsonl)', () => {
 
   it('leaves a torn last line until it is whole, and recovers the event after a line a dead writer cut short', async () => {
     const log = new EventLog(dir);
-    await log.append(started('whole'));
+    log.append(started('whole'));
     const line = serializeEvent(started('late')).toString('utf8');
     await fs.appendFile(log.file, line.slice(0, 20)); // a writer mid-line
     const partial = await log.read(0);
@@ -125,7 +125,7 @@ describe('event log (events.jsonl)', () => {
 
     // A writer that died mid-line: the next append follows on the same line, and is still read.
     await fs.appendFile(log.file, line.slice(0, 30));
-    await log.append(started('after-crash'));
+    log.append(started('after-crash'));
     const all = await log.read(0);
     assert.deepEqual(all.events.map((event) => event.sandboxId), ['whole', 'late', 'after-crash']);
   });
@@ -133,7 +133,7 @@ describe('event log (events.jsonl)', () => {
   it('rotates to events.1.jsonl at its size bound, and readers go on across the rotation', async () => {
     const maxBytes = 1000;
     const log = new EventLog(dir, { maxBytes, pollMs: 60_000 });
-    await log.append(started('r0'));
+    log.append(started('r0'));
     const before = await log.read(0);
     const abort = new AbortController();
     const follower = log.follow(before.nextOffset, abort.signal, before.fileId);
@@ -152,9 +152,9 @@ describe('event log (events.jsonl)', () => {
 
     // A reader of the file before the rotation gets the rest of it, then the new file from its start.
     const small = new EventLog(path.join(dir, 'once'), { maxBytes: 400 });
-    await small.append(started('o0'));
+    small.append(started('o0'));
     const mark = await small.read(0);
-    for (let i = 1; i <= 4; i++) await small.append(started(`o${i}`));
+    for (let i = 1; i <= 4; i++) small.append(started(`o${i}`));
     assert.ok((await fs.stat(small.rotatedFile)).size > 0, 'rotated once');
     const resumed = await small.read(mark.nextOffset, mark.fileId);
     assert.deepEqual(resumed.events.map((event) => event.sandboxId), ['o1', 'o2', 'o3', 'o4']);

@@ -59,7 +59,6 @@ describe('events of the sandbox services, over a fake provider', () => {
 
     // Another process reads the same events from the state dir.
     await bus.settled();
-    await controller.eventLog.flush();
     assert.deepEqual((await controller.eventLog.read(0)).events, heard);
   });
 
@@ -80,7 +79,6 @@ describe('events of the sandbox services, over a fake provider', () => {
     writeFileSync(path.join(dir, 'journal'), 'not a folder');
     await assert.rejects(controller.stop('nojournal'), /EEXIST|ENOTDIR/);
     await bus.settled();
-    await controller.eventLog.flush();
     const logged = (await controller.eventLog.read(0)).events.map((event) => event.type);
     assert.deepEqual(logged, ['sandbox.created', 'sandbox.ready', 'sandbox.stopped']);
     assert.equal(record.name, 'nojournal');
