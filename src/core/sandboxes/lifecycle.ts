@@ -57,6 +57,7 @@ export class SandboxLifecycle {
     return record;
   }
 
+  /** The create itself; `create` tells how it ended. */
   private async make(id: string, name: string, kind: ProviderKind, options: CreateOptions): Promise<SandboxRecord> {
     const { store, providers, events } = this.deps;
     const { signal, onProgress } = options;
