@@ -1,0 +1,3 @@
+export { SshHostProvider, type SshHostProviderOptions } from './sshHostProvider';
+export { dockerOverSsh } from './dockerOverSsh';
+export { containerOwner } from './refs';
