@@ -1,7 +1,7 @@
 import Dockerode from 'dockerode';
 import { pack } from 'tar-stream';
 import type { containerNetworkSettings } from '../../network/dockerPolicy';
-import { LABELS } from '../labels';
+import { LABELS } from '../../labels';
 import type { CreateSpec } from '../provider';
 
 type ContainerNetwork = ReturnType<typeof containerNetworkSettings>;

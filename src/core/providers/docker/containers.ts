@@ -1,5 +1,5 @@
 import type Dockerode from 'dockerode';
-import { LABELS } from '../labels';
+import { LABELS } from '../../labels';
 import type { Profile, SandboxState } from '../../model';
 import type { ProviderSandbox } from '../provider';
 

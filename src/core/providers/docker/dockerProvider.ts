@@ -6,8 +6,8 @@ import { openTtySession, type TtySession, type TtySessionOptions } from '../../t
 import { ExecAgentChannels } from '../../transport/execAgent';
 import { watchContainerEvents } from '../dockerEvents';
 import { DockerNetworkPolicy, containerNetworkSettings } from '../../network/dockerPolicy';
-import { startFailure } from '../../startFailure';
-import { LABELS } from '../labels';
+import { startFailure } from '../startFailure';
+import { LABELS } from '../../labels';
 import type { CreateSpec, LogLine, LogOptions, Provider, ProviderSandbox } from '../provider';
 import { containerCreateOptions, sshKeysArchive } from './containerSpec';
 import { fromDetails, fromSummary, type ContainerDetails, type ContainerSummary } from './containers';

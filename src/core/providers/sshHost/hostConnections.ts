@@ -5,7 +5,7 @@ import type { SshHost } from '../../hosts/registry';
 import { SshSession, targetFor, type SshSessionOptions } from '../../ssh/session';
 import { sshExec } from '../../transport/sshExec';
 import { DockerProvider } from '../docker';
-import { dockerOverSsh } from './dockerOverSsh';
+import { dockerOverSsh } from '../../ssh/dockerOverSsh';
 
 /** Listing many hosts must not wait long for one that is down. */
 const HOST_SESSION_DEFAULTS: SshSessionOptions = { connectAttempts: 2, readyTimeoutMs: 8000 };

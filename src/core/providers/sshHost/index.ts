@@ -1,3 +1,3 @@
 export { SshHostProvider, type SshHostProviderOptions } from './sshHostProvider';
-export { dockerOverSsh } from './dockerOverSsh';
+export { dockerOverSsh } from '../../ssh/dockerOverSsh';
 export { containerOwner } from './refs';

@@ -1,8 +1,7 @@
 import * as http from 'node:http';
 import type { Duplex } from 'node:stream';
 import Dockerode from 'dockerode';
-import type { SshHost } from '../../hosts/registry';
-import type { SshSession } from '../../ssh/session';
+import type { SshSession } from './session';
 
 /**
  * A Docker client for a host's engine: each API connection is a channel of the host's SSH
@@ -10,7 +9,7 @@ import type { SshSession } from '../../ssh/session';
  * `docker -H ssh://` does. Not docker-modem's own ssh protocol: that opens a new SSH connection
  * per request and builds request URLs Node is deprecating (apocas/docker-modem#184).
  */
-export function dockerOverSsh(host: Pick<SshHost, 'host' | 'port'>, session: SshSession): Dockerode {
+export function dockerOverSsh(host: { host: string; port: number }, session: SshSession): Dockerode {
   // Kept alive between requests: each new channel costs a login shell's start on the host.
   // Few sockets, so idle ones never take the session's channel slots from other work.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 4, maxFreeSockets: 2 });
