@@ -15,7 +15,7 @@ const ESCAPING = "env -i setsid sh -c 'sleep 309 > /dev/null 2>&1 &'; sleep 308"
 const OWNER_SCRIPT = `
 const [stateDir, channel, id, command] = process.argv.slice(1);
 const { SandboxController } = require(${JSON.stringify(path.join(__dirname, '../../src/core/controller.js'))});
-const { DockerProvider } = require(${JSON.stringify(path.join(__dirname, '../../src/core/providers/docker.js'))});
+const { DockerProvider } = require(${JSON.stringify(path.join(__dirname, '../../src/core/providers/docker'))});
 const { StateStore } = require(${JSON.stringify(path.join(__dirname, '../../src/core/store/stateStore.js'))});
 const provider = new DockerProvider({ execChannel: channel === 'ssh' ? 'docker' : channel });
 const controller = new SandboxController({ store: new StateStore(stateDir), providers: { docker: provider }, execChannel: channel === 'ssh' ? 'ssh' : 'auto' });

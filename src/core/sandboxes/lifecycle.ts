@@ -14,7 +14,7 @@ import type { Provider, ProviderSandbox } from '../providers/provider';
 import { DEFAULT_PROVIDER_KIND, type ProviderSet } from '../providers/registry';
 import { brokenError, isInterrupted } from '../sandboxState';
 import { generateEd25519 } from '../ssh/keys';
-import { startFailure } from '../startFailure';
+import { startFailure } from '../providers/startFailure';
 import type { StateStore } from '../store/stateStore';
 import { mergeRecord } from './records';
 import { AGENT_USER, AGENT_WORKDIR, type BuildImageOptions, type CreateOptions, type PushOptions, type SyncSummary } from './types';
