@@ -17,7 +17,7 @@ import * as esbuild from 'esbuild';
 import { SandboxController } from '../src/core/controller';
 import { VNC_PORT, captureDesktop } from '../src/core/desktop';
 import { serveDesktop, type DesktopServer } from '../src/core/desktop/server';
-import { LABELS } from '../src/core/providers/labels';
+import { LABELS } from '../src/core/labels';
 import { StateStore } from '../src/core/store/stateStore';
 import { ms, percentile, ratioLine, report, sh } from './util';
 

@@ -12,7 +12,7 @@ import Dockerode from 'dockerode';
 import { SandboxController } from '../src/core/controller';
 import { sandboxImageTag } from '../src/core/images';
 import { DockerProvider } from '../src/core/providers/docker';
-import { LABELS } from '../src/core/providers/labels';
+import { LABELS } from '../src/core/labels';
 import { StateStore } from '../src/core/store/stateStore';
 import { desktopBenchmarks } from './desktop';
 import { pullBenchmarks } from './pull';

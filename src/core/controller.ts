@@ -1,5 +1,7 @@
 import type { SshLoginTarget } from './connections/sandboxConnections';
 import type { TtySession, TtySize } from './exec/terminal';
+import type { EventBus } from './events/bus';
+import type { EventLog } from './events/eventLog';
 import type { EnsureImageResult } from './images';
 import type { ExecRequest, ExecResult, ProviderKind, SandboxRecord, SshEndpoint } from './model';
 import type { DockerProvider } from './providers/docker';
@@ -24,15 +26,22 @@ export { isInterrupted } from './sandboxState';
  */
 export class SandboxController {
   readonly store: StateStore;
+  /** What happens to sandboxes, as typed events, for anything in this process to hear. */
+  readonly events: EventBus;
+  /** The same events of every process, in the state dir's events.jsonl. */
+  readonly eventLog: EventLog;
   private readonly services: SandboxServices;
 
   constructor(options: ControllerOptions = {}) {
     this.services = makeServices(options);
     this.store = this.services.store;
+    this.events = this.services.events;
+    this.eventLog = this.services.eventLog;
   }
 
-  /** Closes SSH connections and forwarded ports of this process. */
+  /** Closes SSH connections and forwarded ports of this process, and takes the journal and event log off the bus. */
   dispose(): void {
+    for (const unsubscribe of this.services.subscriptions) unsubscribe();
     this.services.forwards.close();
     this.services.connections.dispose();
     this.services.providers.dispose();

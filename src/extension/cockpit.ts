@@ -126,6 +126,7 @@ export class Cockpit implements vscode.Disposable {
         ),
       (error) => this.log.error(`Could not read the owner id: ${describeError(error)}`),
     );
+    void this.followEventLog(controller, abort.signal);
     // A CLI start writes its last step (running) after its last engine event: watch the records too.
     const recordsDir = path.join(controller.store.root, 'sandboxes');
     try {
@@ -134,6 +135,18 @@ export class Cockpit implements vscode.Disposable {
       this.recordsWatcher.on('error', (error) => this.log.debug(`Stopped watching ${recordsDir}: ${describeError(error)}`));
     } catch (error) {
       this.log.warn(`Cannot watch ${recordsDir} (${describeError(error)}); use Refresh after changes made by the CLI.`);
+    }
+  }
+
+  /** What other processes (the CLI, SSH-host sandboxes the engine never sees) do, from the state dir's event log. */
+  private async followEventLog(controller: SandboxController, signal: AbortSignal): Promise<void> {
+    try {
+      const { offset, fileId } = await controller.eventLog.end();
+      for await (const event of controller.eventLog.follow(offset, signal, fileId)) {
+        if (event.type.startsWith('sandbox.')) this.scheduleRefresh();
+      }
+    } catch (error) {
+      if (!signal.aborted) this.log.debug(`Stopped following the event log: ${describeError(error)}`);
     }
   }
 

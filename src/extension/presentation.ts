@@ -1,5 +1,6 @@
 import { formatSize } from '../core/profile';
 import type { ProviderKind, SandboxRecord, SandboxState } from '../core/model';
+import { providerKindLabel } from '../core/providers/kinds';
 
 /**
  * How a sandbox looks in the tree, the status bar and quick picks. No vscode import: tested in
@@ -71,8 +72,9 @@ export function tooltipLines(record: SandboxRecord): string[] {
   return lines;
 }
 
+/** A kind's name as the provider registry gives it. */
 export function providerLabel(kind: ProviderKind): string {
-  return { docker: 'Docker (local engine)', digitalocean: 'DigitalOcean', ssh: 'SSH hosts' }[kind];
+  return providerKindLabel(kind);
 }
 
 /** The status bar text: the number of running sandboxes. */

@@ -1,6 +1,7 @@
 import { parseSize } from '../core/profile';
 import { formatNetworkPolicy, parseNetworkPolicy } from '../core/network/policy';
 import type { ProviderKind } from '../core/model';
+import { DEFAULT_PROVIDER_KIND, kindsOfferedInSettings } from '../core/providers/kinds';
 
 /** The extension's settings after checking; no vscode import, so it is tested in plain Node. */
 export interface SandboxSettings {
@@ -18,8 +19,7 @@ export interface SandboxSettings {
 }
 
 export const SETTINGS_SECTION = 'sandboxes';
-export const DEFAULT_SETTINGS: SandboxSettings = { defaultProvider: 'docker', cpus: 2, memory: 2 * 1024 ** 3, syncExcludes: [] };
-const PROVIDERS_HERE: ProviderKind[] = ['docker'];
+export const DEFAULT_SETTINGS: SandboxSettings = { defaultProvider: DEFAULT_PROVIDER_KIND, cpus: 2, memory: 2 * 1024 ** 3, syncExcludes: [] };
 
 /**
  * Reads every `sandboxes.*` setting through `get` (a key below the section, like
@@ -33,8 +33,9 @@ export function readSettings(get: (key: string) => unknown): { settings: Sandbox
 
   const provider = get('defaultProvider');
   if (provider !== undefined && provider !== null) {
-    if (typeof provider === 'string' && (PROVIDERS_HERE as string[]).includes(provider)) settings.defaultProvider = provider as ProviderKind;
-    else problems.push(`The setting ${name('defaultProvider')} is "${String(provider)}", which is not available here; use ${PROVIDERS_HERE.map((p) => `"${p}"`).join(' or ')}.`);
+    const offered: string[] = kindsOfferedInSettings();
+    if (typeof provider === 'string' && offered.includes(provider)) settings.defaultProvider = provider as ProviderKind;
+    else problems.push(`The setting ${name('defaultProvider')} is "${String(provider)}", which is not available here; use ${offered.map((p) => `"${p}"`).join(' or ')}.`);
   }
 
   const cpus = get('defaultProfile.cpus');

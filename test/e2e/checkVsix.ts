@@ -4,7 +4,7 @@ import * as path from 'node:path';
 /**
  * Checks a packaged .vsix: only the bundles, the image recipes, the icons and the manifest files
  * are inside (no sources, tests, source maps or node_modules), and it stays within the size
- * budget stated in the README.
+ * budget stated in docs/development.md.
  */
 export const VSIX_BUDGET_BYTES = 1024 * 1024;
 

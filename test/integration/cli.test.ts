@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { pack } from 'tar-stream';
 import { IMAGE_LABELS, sandboxImageTag } from '../../src/core/images';
-import { LABELS } from '../../src/core/providers/labels';
+import { LABELS } from '../../src/core/labels';
 import { CLI, TestEnvironment, docker, ensureImage, tempDir, uniqueName, waitFor } from './helpers';
 
 describe('the sandbox CLI', function () {

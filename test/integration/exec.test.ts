@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { SandboxController } from '../../src/core/controller';
 import type { SandboxRecord } from '../../src/core/model';
@@ -14,7 +15,7 @@ const ESCAPING = "env -i setsid sh -c 'sleep 309 > /dev/null 2>&1 &'; sleep 308"
 const OWNER_SCRIPT = `
 const [stateDir, channel, id, command] = process.argv.slice(1);
 const { SandboxController } = require(${JSON.stringify(path.join(__dirname, '../../src/core/controller.js'))});
-const { DockerProvider } = require(${JSON.stringify(path.join(__dirname, '../../src/core/providers/docker.js'))});
+const { DockerProvider } = require(${JSON.stringify(path.join(__dirname, '../../src/core/providers/docker'))});
 const { StateStore } = require(${JSON.stringify(path.join(__dirname, '../../src/core/store/stateStore.js'))});
 const provider = new DockerProvider({ execChannel: channel === 'ssh' ? 'docker' : channel });
 const controller = new SandboxController({ store: new StateStore(stateDir), providers: { docker: provider }, execChannel: channel === 'ssh' ? 'ssh' : 'auto' });
@@ -188,6 +189,17 @@ for (const channel of ['docker', 'agent', 'ssh'] as const) {
       assert.equal(entry.stdout, 'journalled\n');
       assert.deepEqual(entry.envKeys, ['SECRET_TOKEN']);
       assert.ok(!JSON.stringify(journal).includes('do-not-log-me'));
+
+      // The state dir's events.jsonl tells the same command to other processes, without env values or output.
+      const logged = (await controller.eventLog.read(0)).events.filter((e) => e.sandboxId === sandbox.id && e.type.startsWith('exec.') && 'command' in e && e.command === 'echo journalled');
+      assert.deepEqual(logged.map((e) => e.type), ['exec.started', 'exec.ended']);
+      const ended = logged[1]!;
+      assert.ok(ended.type === 'exec.ended');
+      assert.equal(ended.exitCode, 0);
+      assert.equal(ended.channel, ({ docker: 'provider', agent: 'agent', ssh: 'ssh' } as const)[channel]);
+      assert.deepEqual(ended.envKeys, ['SECRET_TOKEN']);
+      const text = await readFile(controller.eventLog.file, 'utf8');
+      assert.ok(!text.includes('do-not-log-me') && !text.includes('journalled\\n'), 'no env value nor output in events.jsonl');
     });
   });
 }

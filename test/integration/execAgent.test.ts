@@ -156,7 +156,7 @@ describe('the exec agent channel', function () {
   it('does not keep an idle process alive, and its agent ends with that process', async function () {
     const before = (await agents()).length;
     const script = [
-      `const { DockerProvider } = require(${JSON.stringify(path.resolve(__dirname, '../../src/core/providers/docker.js'))});`,
+      `const { DockerProvider } = require(${JSON.stringify(path.resolve(__dirname, '../../src/core/providers/docker'))});`,
       `new DockerProvider().exec(${JSON.stringify(sandbox.providerRef)}, { command: ['echo', 'from a child'] })`,
       '  .then((result) => process.stdout.write(result.stdout));',
     ].join('\n');

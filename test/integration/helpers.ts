@@ -8,7 +8,7 @@ import { SandboxController } from '../../src/core/controller';
 import { DockerProvider } from '../../src/core/providers/docker';
 import { ensureSandboxImage } from '../../src/core/images';
 import { SIDECAR_LABEL } from '../../src/core/network/dockerPolicy';
-import { LABELS } from '../../src/core/providers/labels';
+import { LABELS } from '../../src/core/labels';
 import { StateStore } from '../../src/core/store/stateStore';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { SandboxController } from '../../src/core/controller';
-import { LABELS } from '../../src/core/providers/labels';
+import { LABELS } from '../../src/core/labels';
 import { TestEnvironment, docker, ensureImage, uniqueName } from './helpers';
 
 describe('sandbox lifecycle on the Docker engine', function () {

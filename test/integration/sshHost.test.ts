@@ -9,7 +9,7 @@ import type { SandboxRecord } from '../../src/core/model';
 import { containerOwner, dockerOverSsh } from '../../src/core/providers/sshHost';
 import { fingerprint, generateEd25519 } from '../../src/core/ssh/keys';
 import { SshSession, targetFor } from '../../src/core/ssh/session';
-import { LABELS } from '../../src/core/providers/labels';
+import { LABELS } from '../../src/core/labels';
 import type { TtySession } from '../../src/core/exec/terminal';
 import { CLI, TestEnvironment, docker, ensureImage, rootExec, runProgram, tempDir, uniqueName, waitFor, type ProgramRun } from './helpers';
 import { CONNECT_SCRIPT, helloServer, hostAddresses, parseConnects } from './networkFixtures';

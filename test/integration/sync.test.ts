@@ -84,6 +84,13 @@ describe('sync with a Docker sandbox', function () {
     const journal = await env.store.readJournal(sandbox.id);
     const syncs = journal.filter((entry) => entry.kind === 'sync' && entry.remote.endsWith('/incremental'));
     assert.deepEqual(syncs.map((entry) => entry.kind === 'sync' && entry.files), [200, 5, 0]);
+    // Other processes read the same pushes, as counts, from events.jsonl.
+    const told = (await env.controller.eventLog.read(0)).events.filter((event) => event.type === 'sync.ended' && event.sandboxId === sandbox.id && event.remote.endsWith('/incremental'));
+    assert.deepEqual(told.map((event) => event.type === 'sync.ended' && [event.direction, event.files, event.deleted, event.error]), [
+      ['push', 200, 0, undefined],
+      ['push', 5, 0, undefined],
+      ['push', 0, 1, undefined],
+    ]);
   });
 
   it('pulls a venv and absolute links: links inside become relative, those leading outside are listed; a replaced local link is said', async function () {
@@ -309,6 +316,10 @@ i = tarfile.TarInfo("./pipe"); i.type = tarfile.FIFOTYPE; t.addfile(i)`,
         isSandboxError(error, 'unsafe-archive'),
       );
       assert.deepEqual(await snapshot(target), before);
+      // The failed pull is an event too, with its error code.
+      const failed = (await env.controller.eventLog.read(0)).events.filter((event) => event.type === 'sync.ended' && event.sandboxId === sandbox.id && event.remote.endsWith('/big'));
+      assert.equal(failed.length, 1);
+      assert.ok(failed[0]!.type === 'sync.ended' && failed[0]!.direction === 'pull' && failed[0]!.errorCode === 'unsafe-archive' && failed[0]!.files === 0 && failed[0]!.error !== undefined);
     });
   });
 });

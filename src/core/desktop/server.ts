@@ -4,9 +4,8 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { SandboxController } from '../controller';
 import { SandboxError, describeError } from '../errors';
-import { assertDesktop, openDesktopStream } from './index';
+import { assertDesktop, openDesktopStream, type DesktopSandboxes } from './index';
 import { viewerPage } from './viewerPage';
 
 const COOKIE = 'sandbox_desktop';
@@ -55,11 +54,11 @@ function cookieValue(header: string | undefined): string | undefined {
  * VNC server inside the sandbox's SSH connection.
  */
 export async function serveDesktop(
-  controller: SandboxController,
+  sandboxes: DesktopSandboxes,
   ref: string,
   options: { port?: number; viewOnly?: boolean; onConnection?: (event: 'open' | 'close', detail?: string) => void } = {},
 ): Promise<DesktopServer> {
-  const record = await controller.status(ref);
+  const record = await sandboxes.status(ref);
   assertDesktop(record);
   const assets = findViewerAssets();
   let token: string | undefined = randomBytes(24).toString('base64url');
@@ -150,7 +149,7 @@ export async function serveDesktop(
   async function bridge(client: WebSocket): Promise<void> {
     let desktop;
     try {
-      desktop = await openDesktopStream(controller, record.id);
+      desktop = await openDesktopStream(sandboxes, record.id);
     } catch (error) {
       client.close(1011, describeError(error).slice(0, 120));
       return;

@@ -1,6 +1,6 @@
 import { landingCommand } from '../hosts/directory';
 import type { SandboxRecord } from '../model';
-import { shellQuote } from '../transport/sshExec';
+import { shellQuote } from '../util/shellQuote';
 
 export type { TtySession, TtySize } from '../transport/dockerTty';
 

@@ -1,14 +1,27 @@
 import * as path from 'node:path';
-import type { SandboxController } from '../controller';
 import { SandboxError, describeError } from '../errors';
 import type { SandboxRecord } from '../model';
 import { validateName } from '../profile';
-import { dockerOverSsh, type SshHostProvider } from '../providers/sshHost';
+import { dockerOverSsh } from '../ssh/dockerOverSsh';
 import { SshSession, targetFor } from '../ssh/session';
 import { sshExec } from '../transport/sshExec';
 import { agentSocket, loadCredentials, readIdentityFile } from './credentials';
-import { validateAddress, validatePort, validateUser, type SshHost } from './registry';
+import { validateAddress, validatePort, validateUser, type HostRegistry, type SshHost } from './registry';
 import { scanHostKey, type PresentedKey } from './scan';
+
+/** What adding and removing hosts needs of the SSH-host provider: its registry, and letting go of a host. */
+export interface HostKeeper {
+  readonly hosts: HostRegistry;
+  /** Closes what this process holds open to the host. */
+  forget(name: string): void;
+}
+
+/** What removing a host needs of the sandboxes: the ones on it, and removing them. */
+export interface HostSandboxes {
+  readonly sshHosts: HostKeeper;
+  list(): Promise<SandboxRecord[]>;
+  delete(ref: string, signal?: AbortSignal): Promise<SandboxRecord>;
+}
 
 export interface AddHostRequest {
   name: string;
@@ -38,7 +51,7 @@ const DETECT_SCRIPT = [
  * accepting only that key, looks for Docker, and saves the host. Nothing is saved unless every
  * step succeeded; the key is never taken on trust.
  */
-export async function addHost(provider: SshHostProvider, request: AddHostRequest): Promise<SshHost> {
+export async function addHost(provider: HostKeeper, request: AddHostRequest): Promise<SshHost> {
   validateName(request.name);
   validateAddress(request.host);
   validateUser(request.user);
@@ -112,10 +125,10 @@ async function engineAnswers(host: SshHost, session: SshSession): Promise<boolea
  * `sandbox host rm`: refuses while sandboxes live on the host, unless `force`, which removes
  * them first (stopping at the first that cannot be removed, with the host kept).
  */
-export async function removeHost(controller: SandboxController, name: string, options: { force?: boolean; signal?: AbortSignal } = {}): Promise<{ host: SshHost; removed: SandboxRecord[] }> {
-  const provider = controller.sshHosts;
+export async function removeHost(sandboxes: HostSandboxes, name: string, options: { force?: boolean; signal?: AbortSignal } = {}): Promise<{ host: SshHost; removed: SandboxRecord[] }> {
+  const provider = sandboxes.sshHosts;
   const host = await provider.hosts.get(name);
-  const onHost = (await controller.list()).filter((record) => record.placement?.host === name || record.providerRef?.startsWith(`${name}/`));
+  const onHost = (await sandboxes.list()).filter((record) => record.placement?.host === name || record.providerRef?.startsWith(`${name}/`));
   if (onHost.length > 0 && !options.force) {
     const names = onHost.map((record) => record.name).join(', ');
     throw new SandboxError('conflict', `Host ${name} still has ${onHost.length === 1 ? 'the sandbox' : `${onHost.length} sandboxes:`} ${names}; remove ${onHost.length === 1 ? 'it' : 'them'} first, or pass --force to remove ${onHost.length === 1 ? 'it' : 'them'} with the host.`);
@@ -123,7 +136,7 @@ export async function removeHost(controller: SandboxController, name: string, op
   const removed: SandboxRecord[] = [];
   for (const record of onHost) {
     try {
-      removed.push(await controller.delete(record.id, options.signal));
+      removed.push(await sandboxes.delete(record.id, options.signal));
     } catch (error) {
       throw new SandboxError('provider-error', `Could not remove the sandbox ${record.name} from host ${name} (${describeError(error)}), so the host is kept; fix that and run \`sandbox host rm ${name} --force\` again.`, { cause: error });
     }

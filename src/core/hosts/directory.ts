@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { SandboxError } from '../errors';
 import type { Profile, RunContext } from '../model';
 import { formatSize, isValidName } from '../profile';
-import { shellQuote } from '../transport/sshExec';
+import { shellQuote } from '../util/shellQuote';
 
 /**
  * A directory sandbox on an SSH host: `~/.agent-sandboxes/sandboxes/<id>/` holding

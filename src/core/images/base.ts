@@ -11,7 +11,7 @@ import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { SandboxError, cancelledError, describeError } from '../errors';
 import { engineError, followJsonStream, inspectImage, type EngineMessage } from './engine';
-import { LABEL_PREFIX } from '../providers/labels';
+import { LABEL_PREFIX } from '../labels';
 
 export const DEBIAN_SUITE = 'bookworm';
 /** The image a registry would give us. */

@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { SandboxError } from '../errors';
 import { baseIdentity } from './base';
-import { LABEL_PREFIX } from '../providers/labels';
+import { LABEL_PREFIX } from '../labels';
 
 export const RECIPE_NAME = 'sandbox';
 export const SANDBOX_IMAGE_REPOSITORY = 'agent-sandboxes/sandbox';

@@ -1,6 +1,6 @@
 import type Dockerode from 'dockerode';
 import { describeError } from '../errors';
-import { LABELS } from './labels';
+import { LABELS } from '../labels';
 
 /** Container actions that change what a sandbox list shows; exec and attach noise is left out. */
 const WATCHED_ACTIONS = ['create', 'start', 'restart', 'stop', 'die', 'kill', 'destroy', 'pause', 'unpause', 'oom', 'rename'];

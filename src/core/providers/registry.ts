@@ -4,22 +4,18 @@ import { HostRegistry } from '../hosts/registry';
 import type { ExecRequest, ProviderKind } from '../model';
 import { DockerProvider } from './docker';
 import { buildDockerImage, prepareDockerCreate, type ImageBuildRequest } from './dockerImages';
+import { DEFAULT_PROVIDER_KIND, PROVIDER_KIND_INFO, type ProviderKindInfo, type RegisteredKind } from './kinds';
 import type { CreatePlan, CreateRequest, Provider } from './provider';
 import { SshHostProvider } from './sshHost';
+
+export { DEFAULT_PROVIDER_KIND, kindsOfferedInSettings, type ProviderKindInfo } from './kinds';
 
 /**
  * Every kind of provider, by name: the one place a kind is named and made. What the services
  * need to know about a kind beyond the `Provider` interface is asked here, not by testing for a
- * class.
+ * class. How a kind is named and shown is in ./kinds.ts, which front ends read without this file.
  */
-export interface ProviderKindEntry {
-  kind: ProviderKind;
-  /** How the kind is shown (a tree group, a pick list). */
-  label: string;
-  /** One sentence for a setting's description or a pick list. */
-  description: string;
-  /** Whether VS Code may create sandboxes of this kind (the `sandboxes.defaultProvider` setting offers it). */
-  offeredInSettings: boolean;
+export interface ProviderKindEntry extends ProviderKindInfo {
   /** The provider a controller uses when none is given; `closeWithController`: the controller's dispose closes it. */
   make(stateRoot: string): { provider: Provider; closeWithController: boolean };
   /** Commands reach its sandboxes over the provider's own channel (an engine's exec) unless SSH is asked for. */
@@ -37,12 +33,9 @@ export interface ProviderKindEntry {
 /** The local engine: a Docker provider given for this kind need not be ours (tests pass stand-ins). */
 const engineOf = (provider: Provider): DockerProvider | undefined => (provider instanceof DockerProvider ? provider : undefined);
 
-export const PROVIDER_KINDS: readonly ProviderKindEntry[] = [
-  {
-    kind: 'docker',
-    label: 'Docker (local engine)',
-    description: 'A container on the local Docker engine.',
-    offeredInSettings: true,
+/** What each registered kind does beyond its words; a kind of ./kinds.ts without machinery here does not compile. */
+const MACHINERY: { [K in RegisteredKind]: Omit<ProviderKindEntry, keyof ProviderKindInfo> } = {
+  docker: {
     make: () => ({ provider: new DockerProvider(), closeWithController: false }),
     ownExecChannel: true,
     lacksFastChannel: (provider, ref) => engineOf(provider)?.lacksFastChannel(ref) ?? false,
@@ -53,26 +46,19 @@ export const PROVIDER_KINDS: readonly ProviderKindEntry[] = [
     },
     buildImage: (provider, request) => buildDockerImage(asDockerProvider(provider), request),
   },
-  {
-    kind: 'ssh',
-    label: 'SSH hosts',
-    description: 'A container or a folder on a machine reached over SSH (`sandbox host add`).',
-    offeredInSettings: false,
+  ssh: {
     make: (stateRoot) => ({ provider: new SshHostProvider({ hosts: new HostRegistry(stateRoot) }), closeWithController: true }),
     ownExecChannel: false,
   },
-];
+};
 
-/** The kind a create uses when none is named. */
-export const DEFAULT_PROVIDER_KIND: ProviderKind = 'docker';
+export const PROVIDER_KINDS: readonly ProviderKindEntry[] = (Object.keys(PROVIDER_KIND_INFO) as RegisteredKind[]).map((kind) => ({
+  ...PROVIDER_KIND_INFO[kind],
+  ...MACHINERY[kind],
+}));
 
 export function providerKindEntry(kind: ProviderKind): ProviderKindEntry | undefined {
   return PROVIDER_KINDS.find((entry) => entry.kind === kind);
-}
-
-/** The kinds VS Code may create sandboxes of, in the registry's order. */
-export function kindsOfferedInSettings(): ProviderKind[] {
-  return PROVIDER_KINDS.filter((entry) => entry.offeredInSettings).map((entry) => entry.kind);
 }
 
 /** The providers of one controller, by kind. */

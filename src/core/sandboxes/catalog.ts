@@ -3,14 +3,14 @@ import type { SandboxRecord } from '../model';
 import type { ProviderSet } from '../providers/registry';
 import type { StateStore } from '../store/stateStore';
 import type { SshConfigWriter } from '../connections/sshConfigWriter';
-import type { SandboxEvents } from './events';
+import type { EventBus } from '../events/bus';
 import { markMissing, matchRecord, mergeRecord, planReconcile, type ProviderListing } from './records';
 import type { ReconcileReport } from './types';
 
 export interface SandboxCatalogDeps {
   store: StateStore;
   providers: ProviderSet;
-  events: SandboxEvents;
+  events: EventBus;
   sshConfig: SshConfigWriter;
   /** Called with every full listing (commands whose owner is gone are killed then). */
   onListed(records: SandboxRecord[]): Promise<void>;
@@ -34,7 +34,11 @@ export class SandboxCatalog {
     const provider = this.deps.providers.get(record.provider);
     const sandbox = await provider.inspect(record.providerRef);
     const updated = sandbox ? mergeRecord(record, sandbox) : markMissing(record, provider);
-    if (JSON.stringify(updated) !== JSON.stringify(record)) await this.deps.store.replaceRecord(updated);
+    if (JSON.stringify(updated) !== JSON.stringify(record) && !(await this.deps.store.replaceRecordIf(record, updated))) {
+      // Another process changed or deleted it meanwhile: its change stands.
+      return (await this.deps.store.readRecord(record.id)) ?? updated;
+    }
+    if (updated.state === 'lost' && record.state !== 'lost') await this.tellFailed(updated, 'lost');
     return updated;
   }
 
@@ -46,13 +50,42 @@ export class SandboxCatalog {
     const listings: ProviderListing[] = [];
     for (const [kind, provider] of providers.entries()) listings.push({ kind, provider, sandboxes: await provider.list(ownerId) });
     const plan = planReconcile(records, listings);
-    for (const record of plan.changed) await store.replaceRecord(record);
-    for (const adopted of plan.adoptedRecords) {
-      await store.writeRecord(adopted);
-      await events.publish(adopted.id, { kind: 'lifecycle', action: 'adopted', detail: 'found on the provider without a record' });
+    const before = new Map(records.map((record) => [record.id, record]));
+    // Another process may have changed or deleted a record since it was read: its change stands.
+    const overtaken = new Map<string, SandboxRecord | undefined>();
+    const written: SandboxRecord[] = [];
+    for (const record of plan.changed) {
+      if (await store.replaceRecordIf(before.get(record.id) ?? null, record)) written.push(record);
+      else overtaken.set(record.id, await store.readRecord(record.id));
+    }
+    const adopted: string[] = [];
+    for (const record of plan.adoptedRecords) {
+      if (await store.replaceRecordIf(null, record)) {
+        adopted.push(record.name);
+        await events.emit({ type: 'sandbox.adopted', sandboxId: record.id, name: record.name, provider: record.provider, providerRef: record.providerRef ?? '' });
+      } else {
+        overtaken.set(record.id, await store.readRecord(record.id));
+      }
+    }
+    for (const record of written) {
+      if (plan.lost.includes(record.name)) await this.tellFailed(record, 'lost');
+      else if (plan.interrupted.includes(record.name)) await this.tellFailed(record, 'interrupted');
+    }
+    const overtakenNames = new Set(plan.records.filter((record) => overtaken.has(record.id)).map((record) => record.name));
+    if (overtaken.size > 0) {
+      plan.records = plan.records.flatMap((record) => (overtaken.has(record.id) ? (overtaken.get(record.id) ?? []) : [record]));
     }
     await this.deps.sshConfig.refresh(plan.records);
-    return { adopted: plan.adopted, lost: plan.lost, interrupted: plan.interrupted, records: plan.records };
+    return {
+      adopted,
+      lost: plan.lost.filter((name) => !overtakenNames.has(name)),
+      interrupted: plan.interrupted.filter((name) => !overtakenNames.has(name)),
+      records: plan.records,
+    };
+  }
+
+  private async tellFailed(record: SandboxRecord, reason: 'lost' | 'interrupted'): Promise<void> {
+    await this.deps.events.emit({ type: 'sandbox.failed', sandboxId: record.id, name: record.name, reason, problem: record.problem });
   }
 
   /** Finds a sandbox by id, name, or a unique prefix of either. */

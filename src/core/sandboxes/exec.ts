@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { SandboxError, describeError, isSandboxError } from '../errors';
+import { SandboxError, isSandboxError } from '../errors';
 import type { SandboxConnections } from '../connections/sandboxConnections';
 import { ExecIdentityCheck } from '../exec/identity';
 import { OOM_COUNT_READ, outOfMemory } from '../exec/memory';
@@ -11,14 +11,15 @@ import { assertUsable, brokenError } from '../sandboxState';
 import { EXEC_MARKER_ENV } from '../transport/dockerExec';
 import { killProcessesWithEnv, sshExec } from '../transport/sshExec';
 import { openSshTtySession } from '../transport/sshTty';
-import type { SandboxEvents } from './events';
-import { execEvent } from './execEvent';
+import type { EventBus } from '../events/bus';
+import type { ExecChannel } from '../events/types';
+import { execEndedEvent, execStartedEvent } from './execEvent';
 import { markMissing } from './records';
 
 export interface SandboxExecDeps {
   stateRoot: string;
   providers: ProviderSet;
-  events: SandboxEvents;
+  events: EventBus;
   connections: SandboxConnections;
   resolve(ref: string): Promise<SandboxRecord>;
   /**
@@ -65,6 +66,8 @@ export class SandboxExec {
       execId: newExecId(),
     };
     await this.killOrphanedExecs([record], true);
+    const channel = this.channelOf(record, full);
+    if (journal) await this.deps.events.emit(execStartedEvent(record.id, full, request, channel));
     // Owned by this process unless detached: a later call kills it once this process is gone.
     // The exec agent needs no note: it ends with its host process and kills what it runs.
     const owned = !request.detached && !this.diesWithOwner(record, full);
@@ -76,7 +79,7 @@ export class SandboxExec {
       result = { ...result, ...(memory ? { outOfMemory: memory } : {}) };
     } catch (error) {
       const wrongState = isSandboxError(error, 'wrong-state');
-      if (journal) await this.deps.events.publish(record.id, execEvent(full, request, undefined, describeError(error)));
+      if (journal) await this.deps.events.emit(execEndedEvent(record.id, full, request, channel, undefined, error));
       if (wrongState) {
         throw new SandboxError('wrong-state', `${record.name} is not running; start it with \`sandbox start ${record.name}\`.`, { cause: error });
       }
@@ -85,7 +88,7 @@ export class SandboxExec {
     } finally {
       void release?.().catch(() => undefined);
     }
-    if (journal) await this.deps.events.publish(record.id, execEvent(full, request, result));
+    if (journal) await this.deps.events.emit(execEndedEvent(record.id, full, request, channel, result));
     return result;
   }
 
@@ -176,6 +179,12 @@ export class SandboxExec {
     if (this.deps.channel === 'ssh' || !kind?.ownExecChannel) return true;
     const provider = this.deps.providers.find(record.provider);
     return record.ssh !== undefined && provider !== undefined && (kind.lacksFastChannel?.(provider, record.providerRef!) ?? false);
+  }
+
+  /** The channel this command takes, as events tell it. */
+  private channelOf(record: SandboxRecord, request: ExecRequest): ExecChannel {
+    if (this.usesSsh(record)) return 'ssh';
+    return this.diesWithOwner(record, request) ? 'agent' : 'provider';
   }
 
   /** Whether this command runs in the exec agent, which ends (killing it) when this process does. */

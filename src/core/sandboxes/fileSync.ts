@@ -1,15 +1,16 @@
 import * as path from 'node:path';
-import { describeError } from '../errors';
+import { describeError, isSandboxError } from '../errors';
+import type { EventBus } from '../events/bus';
+import type { EventInput } from '../events/types';
 import type { ExecRequest, ExecResult, SandboxRecord } from '../model';
 import { assertUsable } from '../sandboxState';
 import type { StateStore } from '../store/stateStore';
 import { pullTree, pushTree, unpackWithTar, type Manifest, type SyncChannel } from '../sync';
-import type { SandboxEvents } from './events';
 import { AGENT_UID, type PullOptions, type PushOptions, type SyncSummary } from './types';
 
 export interface FileSyncDeps {
   store: StateStore;
-  events: SandboxEvents;
+  events: EventBus;
   resolve(ref: string): Promise<SandboxRecord>;
   /** A command on the sandbox's channel, not journalled; `internal` as for a create's own steps. */
   execIn(record: SandboxRecord, request: ExecRequest, internal: boolean): Promise<ExecResult>;
@@ -65,10 +66,10 @@ export class FileSync {
         overwrittenInSandbox: result.overwrittenInSandbox,
         linksOutside: result.linksOutside,
       };
-      await events.publish(record.id, { kind: 'sync', ...summary });
+      await events.emit(syncEnded(record.id, { ...summary }));
       return summary;
     } catch (error) {
-      await events.publish(record.id, { kind: 'sync', direction: 'push', local: localRoot, remote: remoteDir, files: 0, bytes: 0, durationMs: 0, error: describeError(error) });
+      await events.emit(syncEnded(record.id, { direction: 'push', local: localRoot, remote: remoteDir, files: 0, bytes: 0, durationMs: 0, error: describeError(error) }, error));
       throw error;
     }
   }
@@ -93,11 +94,33 @@ export class FileSync {
       const { files, bytes, skippedLinks, replacedLinks, durationMs } = result;
       const summary: SyncSummary = { direction: 'pull', local: localRoot, remote: remoteDir, files, bytes, deleted: 0, skippedLinks, replacedLinks, durationMs };
       // The journal keeps counts; the lists are in the summary.
-      await events.publish(record.id, { kind: 'sync', direction: 'pull', local: localRoot, remote: remoteDir, files, bytes, deleted: 0, durationMs });
+      await events.emit(syncEnded(record.id, { direction: 'pull', local: localRoot, remote: remoteDir, files, bytes, deleted: 0, durationMs }));
       return summary;
     } catch (error) {
-      await events.publish(record.id, { kind: 'sync', direction: 'pull', local: localRoot, remote: remoteDir, files: 0, bytes: 0, durationMs: 0, error: describeError(error) });
+      await events.emit(syncEnded(record.id, { direction: 'pull', local: localRoot, remote: remoteDir, files: 0, bytes: 0, durationMs: 0, error: describeError(error) }, error));
       throw error;
     }
   }
+}
+
+/** What the journal keeps of a push or pull: a push its whole summary, a pull its counts. */
+type SyncNote = Pick<SyncSummary, 'direction' | 'local' | 'remote' | 'files' | 'bytes' | 'durationMs'> & Partial<SyncSummary> & { error?: string };
+
+/** A push or pull ended, with or without an error; the journal's line goes along as it always was. */
+function syncEnded(sandboxId: string, note: SyncNote, error?: unknown): EventInput {
+  const { direction, local, remote, files, bytes, durationMs } = note;
+  return {
+    type: 'sync.ended',
+    sandboxId,
+    direction,
+    local,
+    remote,
+    files,
+    bytes,
+    deleted: note.deleted ?? 0,
+    durationMs,
+    errorCode: isSandboxError(error) ? error.code : undefined,
+    error: note.error,
+    localOnly: { details: note },
+  };
 }

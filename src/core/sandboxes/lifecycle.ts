@@ -4,25 +4,25 @@ import * as os from 'node:os';
 import type { PortForwards } from '../connections/portForwards';
 import type { SandboxConnections } from '../connections/sandboxConnections';
 import type { SshConfigWriter } from '../connections/sshConfigWriter';
-import { SandboxError, isSandboxError, throwIfAborted } from '../errors';
+import { SandboxError, describeError, isSandboxError, throwIfAborted } from '../errors';
+import type { EventBus } from '../events/bus';
 import type { EnsureImageResult } from '../images';
 import { desktopImageTag, sandboxImageTag } from '../images';
-import type { Profile, SandboxRecord } from '../model';
+import type { Profile, ProviderKind, SandboxRecord } from '../model';
 import { DEFAULT_PROFILE_LIMITS, validateName } from '../profile';
 import type { Provider, ProviderSandbox } from '../providers/provider';
 import { DEFAULT_PROVIDER_KIND, type ProviderSet } from '../providers/registry';
 import { brokenError, isInterrupted } from '../sandboxState';
 import { generateEd25519 } from '../ssh/keys';
-import { startFailure } from '../startFailure';
+import { startFailure } from '../providers/startFailure';
 import type { StateStore } from '../store/stateStore';
-import type { SandboxEvents } from './events';
 import { mergeRecord } from './records';
 import { AGENT_USER, AGENT_WORKDIR, type BuildImageOptions, type CreateOptions, type PushOptions, type SyncSummary } from './types';
 
 export interface SandboxLifecycleDeps {
   store: StateStore;
   providers: ProviderSet;
-  events: SandboxEvents;
+  events: EventBus;
   connections: SandboxConnections;
   forwards: PortForwards;
   sshConfig: SshConfigWriter;
@@ -40,12 +40,28 @@ export class SandboxLifecycle {
 
   /** create_vm(agent_id, config): makes a sandbox, starts it, and pushes a folder into it if asked. */
   async create(options: CreateOptions = {}): Promise<SandboxRecord> {
-    const { store, providers, events } = this.deps;
-    const { signal, onProgress } = options;
-    const kind = options.provider ?? DEFAULT_PROVIDER_KIND;
-    const provider = providers.get(kind);
+    const began = Date.now();
     const id = randomBytes(6).toString('hex');
     const name = options.name ?? `sandbox-${id.slice(0, 6)}`;
+    const kind = options.provider ?? DEFAULT_PROVIDER_KIND;
+    let record: SandboxRecord;
+    try {
+      record = await this.make(id, name, kind, options);
+    } catch (error) {
+      // Told after the cleanup, so a listener never sees a half-made sandbox as failed; never in the error's way.
+      const failed = { type: 'sandbox.createFailed', sandboxId: id, name, provider: kind, error: describeError(error), durationMs: Date.now() - began } as const;
+      await this.deps.events.emit({ ...failed, errorCode: isSandboxError(error) ? error.code : undefined }).catch(() => undefined);
+      throw error;
+    }
+    await this.deps.events.emit({ type: 'sandbox.ready', sandboxId: id, name, durationMs: Date.now() - began });
+    return record;
+  }
+
+  /** The create itself; `create` tells how it ended. */
+  private async make(id: string, name: string, kind: ProviderKind, options: CreateOptions): Promise<SandboxRecord> {
+    const { store, providers, events } = this.deps;
+    const { signal, onProgress } = options;
+    const provider = providers.get(kind);
     validateName(name);
     const agentId = options.agentId ?? 'default';
     if (agentId.length > 128 || /[\u0000-\u001f]/.test(agentId)) {
@@ -123,7 +139,7 @@ export class SandboxLifecycle {
       });
       record = { ...mergeRecord(record, made), state: 'creating' };
       await store.writeRecord(record);
-      await events.publish(id, { kind: 'lifecycle', action: 'created', detail: `${kind} ${made.providerRef.slice(0, 12)}` });
+      await events.emit({ type: 'sandbox.created', sandboxId: id, name, agentId, provider: kind, providerRef: made.providerRef, image: profile.image });
       if (made.state !== 'running') throw new SandboxError('provider-error', `The sandbox ${name} did not keep running after its start; check the image ${profile.image}.`);
       if (options.push) {
         throwIfAborted(signal, 'Creating the sandbox');
@@ -139,7 +155,7 @@ export class SandboxLifecycle {
     } catch (error) {
       // A machine that exited as it started explains the failure better than the step that met it.
       const why = record.providerRef && !isSandboxError(error, 'cancelled') ? await startFailure(provider, record.providerRef, name, profile.image) : undefined;
-      await this.destroy(record).catch(() => undefined);
+      await this.destroy(record, undefined, false).catch(() => undefined);
       throw why ?? error;
     }
   }
@@ -174,7 +190,8 @@ export class SandboxLifecycle {
     if (action === 'stopped') this.disconnect(record.id);
     const updated = mergeRecord(record, await change(this.deps.providers.get(record.provider), record.providerRef));
     await this.deps.store.writeRecord(updated);
-    await this.deps.events.publish(record.id, { kind: 'lifecycle', action });
+    const told = { sandboxId: record.id, name: record.name };
+    await this.deps.events.emit(action === 'started' ? { type: 'sandbox.started', ...told } : { type: 'sandbox.stopped', ...told });
     await this.deps.sshConfig.refresh();
     return updated;
   }
@@ -193,7 +210,8 @@ export class SandboxLifecycle {
     return broken;
   }
 
-  private async destroy(record: SandboxRecord, signal?: AbortSignal): Promise<void> {
+  /** `announce`: a create's own cleanup is told as its failure, not as a delete. */
+  private async destroy(record: SandboxRecord, signal?: AbortSignal, announce = true): Promise<void> {
     const { store } = this.deps;
     const provider = this.deps.providers.get(record.provider);
     const refs = new Set<string>();
@@ -207,6 +225,7 @@ export class SandboxLifecycle {
     await this.deps.forgetExecs(record.id);
     await store.deleteRecord(record.id);
     await this.deps.sshConfig.refresh();
+    if (announce) await this.deps.events.emit({ type: 'sandbox.deleted', sandboxId: record.id, name: record.name, provider: record.provider });
   }
 
   /** Closes this process's forwards and SSH connection to a sandbox that stops or goes. */

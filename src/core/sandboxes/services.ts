@@ -6,8 +6,10 @@ import type { Provider } from '../providers/provider';
 import { ProviderSet } from '../providers/registry';
 import type { SshSessionOptions } from '../ssh/session';
 import { StateStore } from '../store/stateStore';
+import { EventBus, type Unsubscribe } from '../events/bus';
+import { EventLog, type EventLogOptions } from '../events/eventLog';
+import { subscribeJournal } from '../events/journalSubscriber';
 import { SandboxCatalog } from './catalog';
-import { journalEvents, type SandboxEvents } from './events';
 import { SandboxExec } from './exec';
 import { FileSync } from './fileSync';
 import { SandboxLifecycle } from './lifecycle';
@@ -21,15 +23,24 @@ export interface ControllerOptions {
    */
   execChannel?: 'auto' | 'ssh';
   ssh?: SshSessionOptions;
-  /** Where what happens to sandboxes is told; by default each sandbox's journal. */
-  events?: SandboxEvents;
+  /**
+   * The bus the services tell what happens to sandboxes on; a new one by default. Pass one to
+   * subscribe before the controller exists. Each controller adds the sandbox's journal (required)
+   * and the state dir's events.jsonl to it, and takes them off on dispose.
+   */
+  events?: EventBus;
+  /** Size bound and follow poll of the state dir's events.jsonl. */
+  eventLog?: EventLogOptions;
 }
 
 /** The services behind a `SandboxController`, one per concern, sharing one store, provider set and event sink. */
 export interface SandboxServices {
   store: StateStore;
   providers: ProviderSet;
-  events: SandboxEvents;
+  events: EventBus;
+  eventLog: EventLog;
+  /** The journal's and the event log's subscriptions to the bus. */
+  subscriptions: Unsubscribe[];
   sshConfig: SshConfigWriter;
   catalog: SandboxCatalog;
   connections: SandboxConnections;
@@ -43,7 +54,9 @@ export interface SandboxServices {
 export function makeServices(options: ControllerOptions = {}): SandboxServices {
   const store = options.store ?? new StateStore();
   const providers = new ProviderSet(options.providers, store.root);
-  const events = options.events ?? journalEvents(store);
+  const events = options.events ?? new EventBus();
+  const eventLog = new EventLog(store.root, options.eventLog);
+  const subscriptions = [subscribeJournal(events, store), eventLog.subscribe(events)];
   const sshConfig = new SshConfigWriter(store);
   // Listing kills commands whose owner is gone, and the exec service finds sandboxes through the listing.
   const catalog: SandboxCatalog = new SandboxCatalog({ store, providers, events, sshConfig, onListed: (records) => exec.killOrphanedExecs(records) });
@@ -68,5 +81,5 @@ export function makeServices(options: ControllerOptions = {}): SandboxServices {
     push: (record, push) => files.pushTo(record, push, true),
     forgetExecs: (sandboxId) => exec.forget(sandboxId),
   });
-  return { store, providers, events, sshConfig, catalog, connections, forwards, exec, files, lifecycle };
+  return { store, providers, events, eventLog, subscriptions, sshConfig, catalog, connections, forwards, exec, files, lifecycle };
 }

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { Client, type ClientChannel, type ConnectConfig, type PseudoTtyOptions } from 'ssh2';
 import { SandboxError, describeError } from '../errors';
-import { createLimiter, type Limiter } from '../sync/limiter';
+import { createLimiter, type Limiter } from '../util/limiter';
 import { fingerprint, publicKeyBlob } from './keys';
 
 /** Where one SSH connection goes and what it trusts. */

@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { SandboxRecord } from '../model';
 import { generateEd25519, publicKeyOf } from '../ssh/keys';
+import { withRecordLock } from './recordLock';
 import { appendJsonLine, parseJsonLines, readJsonFile, writeFileAtomic } from './files';
 
 export const STATE_DIR_ENV = 'AGENT_SANDBOXES_HOME';
@@ -155,16 +156,29 @@ export class StateStore {
   }
 
   async writeRecord(record: SandboxRecord): Promise<void> {
-    await writeFileAtomic(this.recordPath(record.id), JSON.stringify(record, null, 2) + '\n');
+    await withRecordLock(this.locksDir, record.id, () => this.writeRecordFile(record));
   }
 
   /**
-   * Rewrites a record only while it exists: a listing that read it just before another process
-   * deleted the sandbox must not bring it back.
+   * Writes `next` only while the record on disk is still `expected` (absent, when null), and says
+   * whether it did. A listing that read a record just before another process rewrote or deleted
+   * it must neither undo that change nor bring the sandbox back.
    */
-  async replaceRecord(record: SandboxRecord): Promise<void> {
-    const exists = await fs.stat(this.recordPath(record.id)).then(() => true, () => false);
-    if (exists) await this.writeRecord(record);
+  async replaceRecordIf(expected: SandboxRecord | null, next: SandboxRecord): Promise<boolean> {
+    return withRecordLock(this.locksDir, next.id, async () => {
+      const current = (await this.readRecord(next.id)) ?? null;
+      if (JSON.stringify(current) !== JSON.stringify(expected)) return false;
+      await this.writeRecordFile(next);
+      return true;
+    });
+  }
+
+  private async writeRecordFile(record: SandboxRecord): Promise<void> {
+    await writeFileAtomic(this.recordPath(record.id), JSON.stringify(record, null, 2) + '\n');
+  }
+
+  private get locksDir(): string {
+    return path.join(this.root, 'locks');
   }
 
   async listRecords(): Promise<SandboxRecord[]> {
@@ -183,8 +197,8 @@ export class StateStore {
 
   /** Forgets a sandbox: its record, journal and manifests. */
   async deleteRecord(id: string): Promise<void> {
+    await withRecordLock(this.locksDir, id, () => fs.rm(this.recordPath(id), { force: true }));
     await Promise.all([
-      fs.rm(this.recordPath(id), { force: true }),
       fs.rm(this.journalPath(id), { force: true }),
       fs.rm(path.join(this.root, 'manifests', id), { recursive: true, force: true }),
       fs.rm(this.clientKeyPath(id), { force: true }),

@@ -4,7 +4,7 @@ import { open } from 'node:fs/promises';
 import * as path from 'node:path';
 import { throwIfAborted } from '../errors';
 import type { TreeFilter } from './ignore';
-import { createLimiter } from './limiter';
+import { createLimiter } from '../util/limiter';
 import { skipReasonFor, type SkippedPath } from './skipped';
 
 export type EntryType = 'file' | 'dir' | 'symlink';

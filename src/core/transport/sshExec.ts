@@ -4,6 +4,7 @@ import type { ClientChannel } from 'ssh2';
 import { SandboxError } from '../errors';
 import { DEFAULT_MAX_OUTPUT_BYTES, type ExecRequest, type ExecResult } from '../model';
 import type { SshSession } from '../ssh/session';
+import { shellQuote } from '../util/shellQuote';
 import { EXEC_MARKER_ENV, commandArgv, killTreeArgs } from './dockerExec';
 import { GUARD_NAME, GUARD_SCRIPT, START_FAILURE_PREFIX } from './execGuardScript';
 import { OutputCollector, abandonUnlessEnded, finishedResult, terminateTree, startFailureError, withOomCount, type StartFailureReason } from './output';
@@ -39,11 +40,6 @@ export interface SshExecDefaults {
   env?: Record<string, string>;
   /** argv put before the command and its sudo (a launcher applying limits). */
   prefix?: string[];
-}
-
-/** POSIX shell single-quoting. */
-export function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
 function sudoPrefix(user: string | undefined, loginUser: string): string[] {

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { ProviderKind, SandboxRecord } from '../../core/model';
 import { formatSize, validateName } from '../../core/profile';
+import { kindsOfferedInSettings, providerKindInfo } from '../../core/providers/kinds';
 import { describeError } from '../../core/errors';
 import type { Cockpit } from '../cockpit';
 import { COMMAND_IDS } from '../commandIds';
@@ -101,9 +102,11 @@ async function askForOptions(cockpit: Cockpit): Promise<StartSandboxOptions | un
   const last = memento.get<LastChoices>(LAST_CHOICES_KEY) ?? {};
   const title = (step: number) => `Start Sandbox (${step}/${STEPS})`;
 
-  const providers: Pick<ProviderKind>[] = [
-    { label: providerLabel('docker'), description: 'a container on this machine', value: 'docker' },
-  ];
+  const providers: Pick<ProviderKind>[] = kindsOfferedInSettings().map((kind) => ({
+    label: providerLabel(kind),
+    description: providerKindInfo(kind)?.description,
+    value: kind,
+  }));
   const provider = await pickWithLast(providers, last.provider ?? settings.defaultProvider, { title: title(1), placeHolder: 'Where should the sandbox run?' });
   if (!provider) return undefined;
 

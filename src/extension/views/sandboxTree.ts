@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import type { ProviderKind, SandboxRecord } from '../../core/model';
+import { providerKindInfo } from '../../core/providers/kinds';
 import type { PortForward } from '../../core/ssh/forward';
 import type { Cockpit } from '../cockpit';
 import { contextValueOf, descriptionOf, iconOf, providerLabel, tooltipLines } from '../presentation';
@@ -69,7 +70,7 @@ export class SandboxTreeProvider implements vscode.TreeDataProvider<SandboxTreeN
       item.id = `provider:${node.provider}`;
       item.description = `${node.count}`;
       item.contextValue = `provider+${node.provider}`;
-      item.iconPath = new vscode.ThemeIcon(node.provider === 'docker' ? 'server-environment' : 'cloud');
+      item.iconPath = new vscode.ThemeIcon(providerKindInfo(node.provider)?.local ? 'server-environment' : 'cloud');
       return item;
     }
     if (node.kind === 'forward') return forwardItem(node.forward);

@@ -8,10 +8,11 @@ const root = path.resolve(__dirname, '../../../..');
 const layers: LayerRule[] = JSON.parse(readFileSync(path.join(root, 'src/layers.json'), 'utf8')).layers;
 
 /**
- * The import cycles among the folders of src/core known today. Each is a debt: once one is
- * broken, this list must lose it, and no new one may join.
+ * The import cycles among the folders of src/core that are known and tolerated, written as
+ * folderCycles writes them (e.g. 'hosts -> providers -> hosts'). None today: a new cycle fails
+ * this test, and one listed here must go from the list once it is broken.
  */
-const KNOWN_FOLDER_CYCLES = ['hosts -> providers -> hosts', 'images -> providers -> images', 'images -> providers -> network -> images'];
+const KNOWN_FOLDER_CYCLES: string[] = [];
 
 const edge = (from: string, specifier: string): ImportEdge => ({ from, specifier, target: resolveSpecifier(root, from, specifier) });
 
@@ -56,6 +57,7 @@ describe('architecture: the layer check itself', () => {
       edge('src/core/sandboxes/catalog.ts', 'vscode'),
       edge('src/core/sandboxes/catalog.ts', '../../cli/args'),
       edge('src/core/model.ts', '../extension/presentation'),
+      edge('src/core/model.ts', '../app/errors'),
       edge('src/cli/main.ts', 'vscode'),
       edge('src/viewer/main.ts', 'node:fs'),
       edge('src/viewer/main.ts', 'path'),
@@ -67,6 +69,7 @@ describe('architecture: the layer check itself', () => {
       "src/core/sandboxes/catalog.ts imports 'vscode' (src/core must not import vscode)",
       "src/core/sandboxes/catalog.ts imports '../../cli/args' (src/core must not import src/cli)",
       "src/core/model.ts imports '../extension/presentation' (src/core must not import src/extension)",
+      "src/core/model.ts imports '../app/errors' (src/core must not import src/app)",
       "src/cli/main.ts imports 'vscode' (src/cli must not import vscode)",
       "src/viewer/main.ts imports 'node:fs' (src/viewer must not import node)",
       "src/viewer/main.ts imports 'path' (src/viewer must not import node)",

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { parseEvent } from '../../../src/core/providers/dockerEvents';
-import { LABELS } from '../../../src/core/providers/labels';
+import { LABELS } from '../../../src/core/labels';
 
 describe('Docker engine events', () => {
   it('parse a container event with our labels', () => {

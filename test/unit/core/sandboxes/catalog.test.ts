@@ -7,7 +7,9 @@ import { isSandboxError } from '../../../../src/core/errors';
 import type { SandboxRecord } from '../../../../src/core/model';
 import { ProviderSet } from '../../../../src/core/providers/registry';
 import { SandboxCatalog } from '../../../../src/core/sandboxes/catalog';
-import type { SandboxEvent, SandboxEvents } from '../../../../src/core/sandboxes/events';
+import { EventBus } from '../../../../src/core/events/bus';
+import { subscribeJournal } from '../../../../src/core/events/journalSubscriber';
+import type { BusEvent } from '../../../../src/core/events/types';
 import { StateStore } from '../../../../src/core/store/stateStore';
 import { FakeProvider, machineOf, recordOf } from '../fakeProvider';
 
@@ -15,7 +17,7 @@ describe('sandbox catalog over a fake provider', () => {
   let dir: string;
   let store: StateStore;
   let provider: FakeProvider;
-  let published: [string, SandboxEvent][];
+  let published: BusEvent[];
   let listed: SandboxRecord[][];
   let catalog: SandboxCatalog;
 
@@ -25,7 +27,9 @@ describe('sandbox catalog over a fake provider', () => {
     provider = new FakeProvider();
     published = [];
     listed = [];
-    const events: SandboxEvents = { publish: async (id, event) => void published.push([id, event]) };
+    const events = new EventBus();
+    events.onAny((event) => void published.push(event));
+    subscribeJournal(events, store);
     catalog = new SandboxCatalog({
       store,
       providers: new ProviderSet({ docker: provider }, dir),
@@ -53,7 +57,16 @@ describe('sandbox catalog over a fake provider', () => {
     assert.equal((await store.readRecord('k1'))?.state, 'stopped');
     assert.equal((await store.readRecord('g1'))?.state, 'lost');
     assert.equal((await store.readRecord('n1'))?.state, 'running');
-    assert.deepEqual(published, [['n1', { kind: 'lifecycle', action: 'adopted', detail: 'found on the provider without a record' }]]);
+    assert.deepEqual(
+      published.map(({ time: _time, ...event }) => event),
+      [
+        { type: 'sandbox.adopted', sandboxId: 'n1', name: 'box-n1', provider: 'docker', providerRef: stranger.providerRef },
+        { type: 'sandbox.failed', sandboxId: 'g1', name: 'box-g1', reason: 'lost', problem: (await store.readRecord('g1'))?.problem },
+      ],
+    );
+    // The journal keeps the adoption as it always has, and nothing of the loss.
+    assert.deepEqual((await store.readJournal('n1')).map(({ time: _time, ...entry }) => entry), [{ kind: 'lifecycle', action: 'adopted', detail: 'found on the provider without a record' }]);
+    assert.deepEqual(await store.readJournal('g1'), []);
     // Machines without an SSH endpoint give no block, but the config is written.
     assert.doesNotMatch(readFileSync(store.sshConfigPath, 'utf8'), /Host /);
   });

@@ -1,5 +1,5 @@
-import { SandboxError } from './errors';
-import type { Provider } from './providers/provider';
+import { SandboxError } from '../errors';
+import type { Provider } from './provider';
 
 const SAID_CHARS = 200;
 

@@ -1,15 +1,18 @@
 import Dockerode from 'dockerode';
-import { pack } from 'tar-stream';
-import { SandboxError, describeError } from '../errors';
-import type { ExecRequest, ExecResult, Profile, SandboxState } from '../model';
-import { dockerExec, killProcessTree } from '../transport/dockerExec';
-import { openTtySession, type TtySession, type TtySessionOptions } from '../transport/dockerTty';
-import { ExecAgentChannels } from '../transport/execAgent';
-import { watchContainerEvents } from './dockerEvents';
-import { DockerNetworkPolicy, containerNetworkSettings } from '../network/dockerPolicy';
+import { SandboxError, describeError } from '../../errors';
+import type { ExecRequest, ExecResult } from '../../model';
+import { dockerExec, killProcessTree } from '../../transport/dockerExec';
+import { openTtySession, type TtySession, type TtySessionOptions } from '../../transport/dockerTty';
+import { ExecAgentChannels } from '../../transport/execAgent';
+import { watchContainerEvents } from '../dockerEvents';
+import { DockerNetworkPolicy, containerNetworkSettings } from '../../network/dockerPolicy';
 import { startFailure } from '../startFailure';
-import { LABELS } from './labels';
-import type { CreateSpec, LogLine, LogOptions, Provider, ProviderSandbox } from './provider';
+import { LABELS } from '../../labels';
+import type { CreateSpec, LogLine, LogOptions, Provider, ProviderSandbox } from '../provider';
+import { containerCreateOptions, sshKeysArchive } from './containerSpec';
+import { fromDetails, fromSummary, type ContainerDetails, type ContainerSummary } from './containers';
+import { engineMessage, statusCode, withTimeout } from './engineErrors';
+import { parseLogFrames } from './logFrames';
 
 /** One bridge network for every sandbox, with inter-container traffic off: sandboxes reach out, never each other. */
 export const SANDBOX_NETWORK = 'agent-sandboxes';
@@ -34,9 +37,6 @@ export interface DockerProviderOptions {
    */
   engineHost?: 'local' | 'remote';
 }
-
-type ContainerSummary = Dockerode.ContainerInfo;
-type ContainerDetails = Dockerode.ContainerInspectInfo;
 
 export class DockerProvider implements Provider {
   readonly kind = 'docker' as const;
@@ -135,38 +135,9 @@ export class DockerProvider implements Provider {
     const { profile } = spec;
     const subnets = await this.ensureNetwork();
     const network = containerNetworkSettings(profile, SANDBOX_NETWORK, SSH_PORT);
-    const labels: Record<string, string> = {
-      [LABELS.owner]: spec.ownerId,
-      [LABELS.id]: spec.id,
-      [LABELS.name]: spec.name,
-      [LABELS.agent]: spec.agentId,
-      [LABELS.profile]: JSON.stringify(profile),
-      [LABELS.user]: spec.user,
-      [LABELS.workdir]: spec.workdir,
-      [LABELS.created]: spec.createdAt,
-      [LABELS.hostKey]: spec.ssh.hostPublicKey,
-    };
     let container: Dockerode.Container;
     try {
-      container = await this.docker.createContainer({
-        name: containerName(spec.ownerId, spec.name),
-        Image: profile.image,
-        Hostname: spec.name,
-        Labels: labels,
-        Env: [`SANDBOX_SUDO=${profile.sudo ? 1 : 0}`, ...(profile.desktop ? [`SANDBOX_DESKTOP_GEOMETRY=${profile.desktop}`] : [])],
-        ExposedPorts: network.ExposedPorts,
-        abortSignal: spec.signal,
-        HostConfig: {
-          NanoCpus: Math.round(profile.cpus * 1e9),
-          Memory: profile.memory,
-          MemorySwap: profile.memory,
-          PidsLimit: profile.pids,
-          Privileged: false,
-          CapDrop: ['NET_RAW', 'MKNOD'],
-          ...network.HostConfig,
-          ...(profile.disk ? { StorageOpt: { size: String(profile.disk) } } : {}),
-        },
-      } as Dockerode.ContainerCreateOptions);
+      container = await this.docker.createContainer(containerCreateOptions(spec, network));
     } catch (error) {
       if (statusCode(error) === 409) {
         throw new SandboxError('conflict', `A sandbox named ${spec.name} already exists; pick another name or remove it with \`sandbox rm ${spec.name}\`.`);
@@ -373,166 +344,4 @@ export class DockerProvider implements Provider {
     if (status === 409) return new SandboxError('wrong-state', `Could not ${action}: ${detail}.`);
     return new SandboxError('provider-error', `The Docker engine could not ${action}: ${detail}.`, { cause: error });
   }
-}
-
-export function containerName(ownerId: string, name: string): string {
-  return `sandbox-${name}-${ownerId.slice(0, 6)}`;
-}
-
-function statusCode(error: unknown): number | undefined {
-  return (error as { statusCode?: number })?.statusCode;
-}
-
-function engineMessage(error: unknown): string {
-  const json = (error as { json?: { message?: string } })?.json;
-  const message = json?.message ?? describeError(error);
-  return message.replace(/^\(HTTP code \d+\)\s*[\w ]*-\s*/, '').replace(/\s+$/, '').replace(/\.$/, '');
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-function stateOf(status: string): SandboxState {
-  switch (status) {
-    case 'running':
-    case 'restarting':
-      return 'running';
-    case 'created':
-    case 'exited':
-      return 'stopped';
-    default:
-      return 'error'; // paused, dead, removing
-  }
-}
-
-function problemOf(status: string, exitCode?: number, oomKilled?: boolean): string | undefined {
-  if (oomKilled) return 'The sandbox ran out of memory and was stopped; start it again or give it more memory.';
-  if (status === 'paused') return 'The container was paused outside Agent Sandboxes; resume it with `docker unpause`.';
-  if (status === 'dead' || status === 'removing') return `The container is ${status}; remove the sandbox.`;
-  if (status === 'exited' && exitCode !== undefined && exitCode !== 0 && exitCode !== 143 && exitCode !== 137) {
-    return `The sandbox's init exited with code ${exitCode}; see \`sandbox logs\`.`;
-  }
-  return undefined;
-}
-
-function parseProfile(text: string | undefined): Profile | undefined {
-  if (!text) return undefined;
-  try {
-    return JSON.parse(text) as Profile;
-  } catch {
-    return undefined;
-  }
-}
-
-function fromLabels(labels: Record<string, string>, ref: string): Omit<ProviderSandbox, 'state' | 'ports'> | undefined {
-  const id = labels[LABELS.id];
-  const profile = parseProfile(labels[LABELS.profile]);
-  if (!id || !profile) return undefined; // not one of ours, or labels damaged
-  return {
-    id,
-    name: labels[LABELS.name] ?? id,
-    agentId: labels[LABELS.agent] ?? '',
-    profile,
-    user: labels[LABELS.user] ?? 'agent',
-    workdir: labels[LABELS.workdir] ?? '/',
-    createdAt: labels[LABELS.created] ?? new Date(0).toISOString(),
-    providerRef: ref,
-  };
-}
-
-function fromSummary(summary: ContainerSummary): ProviderSandbox | undefined {
-  const base = fromLabels(summary.Labels ?? {}, summary.Id);
-  if (!base) return undefined;
-  const ports: Record<string, number> = {};
-  for (const port of summary.Ports ?? []) {
-    if (port.PublicPort && port.IP === '127.0.0.1') ports[String(port.PrivatePort)] = port.PublicPort;
-  }
-  const state = stateOf(summary.State);
-  return { ...base, state, problem: problemOf(summary.State), ports, ssh: sshEndpoint(summary.Labels ?? {}, base.user, state, ports) };
-}
-
-/** The sandbox's sshd through its port published on 127.0.0.1, with the key pinned in its labels. */
-function sshEndpoint(labels: Record<string, string>, user: string, state: SandboxState, ports: Record<string, number>): ProviderSandbox['ssh'] {
-  const hostKey = labels[LABELS.hostKey];
-  const port = ports['22'];
-  if (state !== 'running' || !port || !hostKey) return undefined;
-  return { host: '127.0.0.1', port, user, hostKey };
-}
-
-function fromDetails(details: ContainerDetails): ProviderSandbox | undefined {
-  const base = fromLabels(details.Config.Labels ?? {}, details.Id);
-  if (!base) return undefined;
-  const ports: Record<string, number> = {};
-  for (const [key, bindings] of Object.entries(details.NetworkSettings.Ports ?? {})) {
-    const binding = bindings?.find((b) => b.HostIp === '127.0.0.1');
-    if (binding) ports[key.split('/')[0]!] = Number(binding.HostPort);
-  }
-  const status = details.State.Status;
-  const isTime = (t: string | undefined) => (t && !t.startsWith('0001-') ? t : undefined);
-  const state = stateOf(status);
-  return {
-    ...base,
-    state,
-    ssh: sshEndpoint(details.Config.Labels ?? {}, base.user, state, ports),
-    problem: problemOf(status, details.State.ExitCode, details.State.OOMKilled),
-    startedAt: isTime(details.State.StartedAt),
-    stoppedAt: status === 'running' ? undefined : isTime(details.State.FinishedAt),
-    ports,
-  };
-}
-
-/** A tar for `putArchive` at `/`: the host key pair and the key allowed to log in. */
-async function sshKeysArchive(spec: CreateSpec): Promise<Buffer> {
-  const tar = pack();
-  const entries: Array<{ name: string; mode: number; content: string }> = [
-    { name: 'etc/ssh/ssh_host_ed25519_key', mode: 0o600, content: spec.ssh.hostPrivateKey },
-    { name: 'etc/ssh/ssh_host_ed25519_key.pub', mode: 0o644, content: `${spec.ssh.hostPublicKey}\n` },
-    { name: 'run/sandbox/authorized_keys', mode: 0o644, content: `${spec.ssh.authorizedKey}\n` },
-  ];
-  tar.entry({ name: 'run/sandbox/', type: 'directory', mode: 0o755 });
-  for (const entry of entries) tar.entry({ name: entry.name, mode: entry.mode, uid: 0, gid: 0 }, entry.content);
-  tar.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of tar) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
-/** Splits the engine's multiplexed log stream (8-byte frame headers) into timestamped lines. */
-async function* parseLogFrames(source: AsyncIterable<Buffer> | Buffer[], signal?: AbortSignal): AsyncGenerator<LogLine> {
-  let buffered: Buffer = Buffer.alloc(0);
-  const partial: Record<'stdout' | 'stderr', string> = { stdout: '', stderr: '' };
-  try {
-    for await (const chunk of source) {
-      if (signal?.aborted) return;
-      buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
-      while (buffered.length >= 8) {
-        const size = buffered.readUInt32BE(4);
-        if (buffered.length < 8 + size) break;
-        const stream = buffered[0] === 2 ? 'stderr' : 'stdout';
-        const text = partial[stream] + buffered.subarray(8, 8 + size).toString('utf8');
-        buffered = buffered.subarray(8 + size);
-        const lines = text.split('\n');
-        partial[stream] = lines.pop() ?? '';
-        for (const line of lines) yield splitTimestamp(line, stream);
-      }
-    }
-  } catch (error) {
-    if (signal?.aborted) return;
-    throw error;
-  }
-  for (const stream of ['stdout', 'stderr'] as const) {
-    if (partial[stream]) yield splitTimestamp(partial[stream], stream);
-  }
-}
-
-function splitTimestamp(line: string, stream: 'stdout' | 'stderr'): LogLine {
-  const space = line.indexOf(' ');
-  return { time: space > 0 ? line.slice(0, space) : '', stream, text: space > 0 ? line.slice(space + 1) : line };
 }

@@ -1,0 +1,2 @@
+export { DockerProvider, SANDBOX_NETWORK, type DockerProviderOptions } from './dockerProvider';
+export { containerName } from './containerSpec';

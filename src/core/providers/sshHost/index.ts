@@ -1,0 +1,3 @@
+export { SshHostProvider, type SshHostProviderOptions } from './sshHostProvider';
+export { dockerOverSsh } from '../../ssh/dockerOverSsh';
+export { containerOwner } from './refs';
