@@ -287,7 +287,7 @@ async function startWebsockify(targetPort: number): Promise<{ port: number; stop
     await waitForListener(port, STEP_TIMEOUT_MS, child);
   } catch (error) {
     await stop();
-    throw new Error(`websockify did not start: ${(error as Error).message}\n${log}`);
+    throw new Error(`websockify did not start: ${(error as Error).message}\n${log}`, { cause: error });
   }
   return { port, stop };
 }
@@ -381,7 +381,7 @@ export async function desktopBenchmarks(): Promise<void> {
         };
       } catch (error) {
         await close();
-        throw new Error(`the ${kind} viewer did not show the desktop: ${(error as Error).message}`);
+        throw new Error(`the ${kind} viewer did not show the desktop: ${(error as Error).message}`, { cause: error });
       }
     };
 

@@ -169,7 +169,7 @@ export async function startCodeServer(options: { settings?: Record<string, unkno
     await waitForHealth(url, child, 30000);
   } catch (error) {
     await stopServer();
-    throw new Error(`${(error as Error).message}\n${output}`);
+    throw new Error(`${(error as Error).message}\n${output}`, { cause: error });
   }
 
   const { chromium } = hostRequire('playwright-core') as { chromium: { launch(options: object): Promise<Browser> } };

@@ -175,7 +175,7 @@ describe('the sandbox CLI', function () {
     assert.equal((await env.cli(['stop', name])).code, 0);
     const stopped = await forwardOnStop.exit(5000);
     assert.equal(stopped.code, 5, stopped.stderr);
-    assert.match(stopped.stderr, new RegExp(`^sandbox: The sandbox ${name} stopped, so http://127\\.0\\.0\\.1:${stoppedPort}/ no longer forwards its port 8000; start it with \`sandbox start ${name}\` and forward again\.\n$`));
+    assert.match(stopped.stderr, new RegExp(`^sandbox: The sandbox ${name} stopped, so http://127\\.0\\.0\\.1:${stoppedPort}/ no longer forwards its port 8000; start it with \`sandbox start ${name}\` and forward again\\.\n$`));
     await assertRefused(stoppedPort);
     assert.equal((await followOnStop.exit(5000)).code, 0);
 

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import type { SyncSummary } from '../../src/core/controller';
 import { isSandboxError } from '../../src/core/errors';
 import type { SandboxRecord } from '../../src/core/model';
-import { assertLinksStayInside } from '../unit/sync/linkChecks';
+import { assertLinksStayInside } from '../unit/core/sync/linkChecks';
 import { CLI, TestEnvironment, ensureImage, tempDir, uniqueName } from './helpers';
 
 /** Every path under root with its type, mode, and content or link target. */

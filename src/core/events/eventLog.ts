@@ -102,7 +102,7 @@ export class EventLog {
     await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
     let offset = fromOffset;
     let id = fileId;
-    let changed = false;
+    let changed: boolean;
     let wake: (() => void) | undefined;
     const poke = () => {
       changed = true;

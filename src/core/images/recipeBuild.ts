@@ -8,7 +8,6 @@ import { IMAGE_LABELS, type Recipe } from './recipe';
 
 /** Lines of build output kept for an error message. */
 const KEPT_LINES = 30;
-// eslint-disable-next-line no-control-regex
 const ANSI_ESCAPE = /\u001b\[[0-9;]*[A-Za-z]/g;
 
 /** The build context: the recipe's files with fixed owner, time and modes. */

@@ -67,7 +67,7 @@ export async function sandboxEnded(controller: SandboxLookout, record: SandboxRe
  */
 export async function whenSandboxEnds(controller: SandboxLookout, record: SandboxRecord, signal: AbortSignal): Promise<SandboxEnd | undefined> {
   let wake: (() => void) | undefined;
-  let woken = false;
+  let woken: boolean;
   const onChange = () => {
     woken = true;
     wake?.();

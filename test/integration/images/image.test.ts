@@ -98,7 +98,7 @@ describe('sandbox image on the Docker engine', function () {
       ]);
       engineAnswered = true;
     } catch (error) {
-      throw new Error(`The Docker engine does not answer (${(error as Error).message}); start it (see .ci/run) before the integration tests.`);
+      throw new Error(`The Docker engine does not answer (${(error as Error).message}); start it (see .ci/run) before the integration tests.`, { cause: error });
     }
   });
 

@@ -2,10 +2,10 @@ import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { isSandboxError } from '../../../src/core/errors';
-import type { ExecRequest } from '../../../src/core/model';
-import { pullTree, type SyncChannel } from '../../../src/core/sync';
-import { ARCHIVE_WINDOW_BYTES } from '../../../src/core/sync/remoteArchive';
+import { isSandboxError } from '../../../../src/core/errors';
+import type { ExecRequest } from '../../../../src/core/model';
+import { pullTree, type SyncChannel } from '../../../../src/core/sync';
+import { ARCHIVE_WINDOW_BYTES } from '../../../../src/core/sync/remoteArchive';
 import { craftArchive, hostileChannel, localChannel, snapshot, temporaryFolder, writeTree } from './helpers';
 
 const MIB = 1024 * 1024;

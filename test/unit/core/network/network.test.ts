@@ -1,8 +1,8 @@
 import * as assert from 'node:assert/strict';
-import { isSandboxError } from '../../src/core/errors';
-import { parseHostProbe, parseNameservers } from '../../src/core/network/hostAddresses';
-import { isAllowedName, networkFromOptions, parseHostEntry, parseNetworkPolicy } from '../../src/core/network/policy';
-import { buildRuleset } from '../../src/core/network/rules';
+import { isSandboxError } from '../../../../src/core/errors';
+import { parseHostProbe, parseNameservers } from '../../../../src/core/network/hostAddresses';
+import { isAllowedName, networkFromOptions, parseHostEntry, parseNetworkPolicy } from '../../../../src/core/network/policy';
+import { buildRuleset } from '../../../../src/core/network/rules';
 
 describe('network policies (parsing and rules)', function () {
   it('parses the policies and refuses anything else, naming the forms', function () {

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync, chmodSync, existsSync, readFileSync, rmSync, truncateSync } from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { pushTree, type Manifest, type PushResult, type SyncChannel } from '../../../src/core/sync';
+import { pushTree, type Manifest, type PushResult, type SyncChannel } from '../../../../src/core/sync';
 import { localChannel, temporaryFolder, writeTree } from './helpers';
 
 /**
@@ -11,7 +11,7 @@ import { localChannel, temporaryFolder, writeTree } from './helpers';
  * mode, so as root the child keeps its uid but loses the capabilities that let it.
  */
 function pushWithoutOverride(options: { localRoot: string; remoteDir: string; deleteExtraneous?: boolean; previous?: Manifest }): PushResult {
-  const sync = path.resolve(__dirname, '..', '..', '..', 'src', 'core', 'sync', 'index.js');
+  const sync = path.resolve(__dirname, '..', '..', '..', '..', 'src', 'core', 'sync', 'index.js');
   const helpers = path.resolve(__dirname, 'helpers.js');
   const script = `const options = JSON.parse(process.argv[1]);
     require(${JSON.stringify(sync)}).pushTree({ ...options, channel: require(${JSON.stringify(helpers)}).localChannel() })

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { pullNoteLines, pullNoteSentence } from '../../../src/core/sync/pullNotes';
+import { pullNoteLines, pullNoteSentence } from '../../../../src/core/sync/pullNotes';
 
 describe('what a pull says about links', () => {
   const skipped = (count: number) =>

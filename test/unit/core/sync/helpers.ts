@@ -4,8 +4,8 @@ import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkS
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tar from 'tar-stream';
-import type { ExecRequest, ExecResult } from '../../../src/core/model';
-import { unpackWithTar, type SyncChannel } from '../../../src/core/sync';
+import type { ExecRequest, ExecResult } from '../../../../src/core/model';
+import { unpackWithTar, type SyncChannel } from '../../../../src/core/sync';
 
 /** A fresh folder under the system temp dir, removed by `cleanup`. */
 export function temporaryFolder(): { root: string; cleanup: () => void } {

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, promises as fs, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { isSandboxError } from '../../src/core/errors';
+import { isSandboxError } from '../../../../src/core/errors';
 import {
   INCLUDE_BEGIN,
   INCLUDE_END,
@@ -12,7 +12,7 @@ import {
   includeDirective,
   readSshInclude,
   removeSshInclude,
-} from '../../src/core/ssh/userConfig';
+} from '../../../../src/core/ssh/userConfig';
 
 describe('the user SSH config Include', function () {
   const root = () => mkdtempSync(path.join(os.tmpdir(), 'ssh-user-config-test-'));
@@ -235,7 +235,7 @@ describe('the user SSH config Include', function () {
     const config = path.join(dir, 'config');
     await fs.writeFile(config, 'Host a\n', { mode: 0o644 });
     await fs.chmod(dir, 0o555);
-    const modulePath = path.resolve(__dirname, '..', '..', 'src', 'core', 'ssh', 'userConfig.js');
+    const modulePath = path.resolve(__dirname, '..', '..', '..', '..', 'src', 'core', 'ssh', 'userConfig.js');
     const script = `require(${JSON.stringify(modulePath)}).addSshInclude(${JSON.stringify(config)}, '/x/inc').then(() => console.log('no error'), (e) => console.log(e.code + '|' + e.message))`;
     const command = isRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath] : [process.execPath];
     try {

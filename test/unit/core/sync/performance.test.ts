@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { createTreeFilter, pushTree, scanTree } from '../../../src/core/sync';
+import { createTreeFilter, pushTree, scanTree } from '../../../../src/core/sync';
 import { localChannel, temporaryFolder } from './helpers';
 
 const FOLDERS = 50;

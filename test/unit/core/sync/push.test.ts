@@ -1,8 +1,8 @@
 import * as assert from 'node:assert/strict';
 import { existsSync, lstatSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { isSandboxError } from '../../../src/core/errors';
-import { pushTree, type Manifest, type PushOptions } from '../../../src/core/sync';
+import { isSandboxError } from '../../../../src/core/errors';
+import { pushTree, type Manifest, type PushOptions } from '../../../../src/core/sync';
 import { contentListing, localChannel, temporaryFolder, writeTree } from './helpers';
 
 /** What the controller does with a manifest: store it as JSON and read it back. */

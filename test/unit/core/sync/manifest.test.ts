@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, utimesSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { createTreeFilter, diffManifests, isUsableManifest, manifestEntry, scanTree, type Manifest } from '../../../src/core/sync';
+import { createTreeFilter, diffManifests, isUsableManifest, manifestEntry, scanTree, type Manifest } from '../../../../src/core/sync';
 import { temporaryFolder, writeTree } from './helpers';
 
 describe('manifests', () => {

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { createPathFilter, createTreeFilter, scanTree, type TreeFilter } from '../../../src/core/sync';
+import { createPathFilter, createTreeFilter, scanTree, type TreeFilter } from '../../../../src/core/sync';
 import { temporaryFolder, writeTree } from './helpers';
 
 describe('sync filters', () => {

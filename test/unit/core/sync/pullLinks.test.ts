@@ -1,8 +1,8 @@
 import * as assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import * as path from 'node:path';
-import { isSandboxError } from '../../../src/core/errors';
-import { pullTree, type PullOptions } from '../../../src/core/sync';
+import { isSandboxError } from '../../../../src/core/errors';
+import { pullTree, type PullOptions } from '../../../../src/core/sync';
 import { craftArchive, hostileChannel, snapshot, temporaryFolder, writeTree, type CraftedEntry } from './helpers';
 import { assertLinksStayInside } from './linkChecks';
 

@@ -2,8 +2,8 @@ import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import * as path from 'node:path';
-import { isSandboxError } from '../../../src/core/errors';
-import { pullTree, pushTree, type PullOptions } from '../../../src/core/sync';
+import { isSandboxError } from '../../../../src/core/errors';
+import { pullTree, pushTree, type PullOptions } from '../../../../src/core/sync';
 import {
   contentListing,
   craftArchive,

@@ -2,8 +2,8 @@ import * as assert from 'node:assert/strict';
 import { mkdtempSync, promises as fs, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { SandboxRecord } from '../../src/core/model';
-import { StateStore, defaultStateDir } from '../../src/core/store/stateStore';
+import type { SandboxRecord } from '../../../../src/core/model';
+import { StateStore, defaultStateDir } from '../../../../src/core/store/stateStore';
 
 describe('the state dir', function () {
   const root = () => mkdtempSync(path.join(os.tmpdir(), 'store-test-'));

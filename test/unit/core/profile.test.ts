@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
-import { isSandboxError } from '../../src/core/errors';
-import { DEFAULT_PROFILE_LIMITS, parseSize, validateName, validateProfile } from '../../src/core/profile';
+import { isSandboxError } from '../../../src/core/errors';
+import { DEFAULT_PROFILE_LIMITS, parseSize, validateName, validateProfile } from '../../../src/core/profile';
 
 describe('profiles', function () {
   const capacity = { cpus: 2, memory: 8 * 1024 ** 3 };

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { generateEd25519, publicKeyOf } from '../../src/core/ssh/keys';
+import { generateEd25519, publicKeyOf } from '../../../../src/core/ssh/keys';
 
 describe('SSH keys made here', function () {
   it('are well-formed every time (a leading zero byte of the public key included)', function () {

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { pushTree, type Manifest, type PushOptions, type SyncChannel } from '../../../src/core/sync';
+import { pushTree, type Manifest, type PushOptions, type SyncChannel } from '../../../../src/core/sync';
 import { contentListing, localChannel, temporaryFolder, writeTree } from './helpers';
 
 const stored = (manifest: Manifest): Manifest => JSON.parse(JSON.stringify(manifest)) as Manifest;

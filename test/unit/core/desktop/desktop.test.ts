@@ -1,9 +1,9 @@
 import * as assert from 'node:assert/strict';
 import { inflateSync } from 'node:zlib';
-import { viewerCsp, viewerPage } from '../../src/core/desktop/viewerPage';
-import { encodePng } from '../../src/core/desktop/png';
-import { isSandboxError } from '../../src/core/errors';
-import { parseGeometry } from '../../src/core/profile';
+import { viewerCsp, viewerPage } from '../../../../src/core/desktop/viewerPage';
+import { encodePng } from '../../../../src/core/desktop/png';
+import { isSandboxError } from '../../../../src/core/errors';
+import { parseGeometry } from '../../../../src/core/profile';
 
 describe('the desktop viewer page', function () {
   const page = viewerPage({

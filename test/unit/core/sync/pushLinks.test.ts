@@ -1,8 +1,8 @@
 import * as assert from 'node:assert/strict';
 import { readFileSync, readlinkSync, symlinkSync } from 'node:fs';
 import * as path from 'node:path';
-import { pushTree } from '../../../src/core/sync';
-import { sandboxLink } from '../../../src/core/sync/links';
+import { pushTree } from '../../../../src/core/sync';
+import { sandboxLink } from '../../../../src/core/sync/links';
 import { localChannel, temporaryFolder, writeTree } from './helpers';
 
 describe('push: links', () => {

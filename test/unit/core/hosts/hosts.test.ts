@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readIdentityFile } from '../../src/core/hosts/credentials';
+import { readIdentityFile } from '../../../../src/core/hosts/credentials';
 import {
   directoryPaths,
   landingCommand,
@@ -11,13 +11,13 @@ import {
   prlimitPlan,
   systemdPlan,
   type DirectoryMetadata,
-} from '../../src/core/hosts/directory';
-import { HostRegistry, validateAddress, validateUser, type SshHost } from '../../src/core/hosts/registry';
-import { fingerprintMatches } from '../../src/core/hosts/scan';
-import { isSandboxError } from '../../src/core/errors';
-import type { Profile } from '../../src/core/model';
-import { renderKnownHosts, renderSshConfig } from '../../src/core/ssh/config';
-import { generateEd25519 } from '../../src/core/ssh/keys';
+} from '../../../../src/core/hosts/directory';
+import { HostRegistry, validateAddress, validateUser, type SshHost } from '../../../../src/core/hosts/registry';
+import { fingerprintMatches } from '../../../../src/core/hosts/scan';
+import { isSandboxError } from '../../../../src/core/errors';
+import type { Profile } from '../../../../src/core/model';
+import { renderKnownHosts, renderSshConfig } from '../../../../src/core/ssh/config';
+import { generateEd25519 } from '../../../../src/core/ssh/keys';
 
 const profile: Profile = { image: '', cpus: 1.5, memory: 512 * 1024 ** 2, pids: 256, sudo: false };
 const hostKey = generateEd25519('host').publicKey;
