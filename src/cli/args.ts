@@ -1,29 +1,3 @@
-import { SandboxError } from '../core/errors';
-
-/** Parses `30s`, `5m`, `1h`, `250ms` or a plain number of seconds into milliseconds. */
-export function parseDuration(text: string, what: string): number {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
-  if (!match) throw new SandboxError('invalid-input', `The ${what} "${text}" is not a duration; write it like 30s, 5m or 250ms.`);
-  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 's']!;
-  return Math.round(Number(match[1]) * factor);
-}
-
-export function parseNumber(text: string, what: string): number {
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value)) throw new SandboxError('invalid-input', `The ${what} "${text}" is not a number; give one like 2.`);
-  return value;
-}
-
-export function parseEnvPairs(pairs: string[]): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const pair of pairs) {
-    const equals = pair.indexOf('=');
-    if (equals <= 0) throw new SandboxError('invalid-input', `The environment entry "${pair}" needs the form NAME=VALUE.`);
-    env[pair.slice(0, equals)] = pair.slice(equals + 1);
-  }
-  return env;
-}
-
 /** Splits argv at the first `--`: options before it, the command after it. */
 export function splitAtDoubleDash(args: string[]): { before: string[]; after: string[] | undefined } {
   const index = args.indexOf('--');

@@ -1,3 +1,4 @@
+import { formatDuration } from '../app/format';
 import type { SandboxRecord } from '../core/model';
 import { formatSize } from '../core/profile';
 import { describeNetworkPolicy } from '../core/network/policy';
@@ -33,16 +34,6 @@ function renderBar(fraction: number): string {
   const width = 20;
   const filled = Math.round(Math.min(1, Math.max(0, fraction)) * width);
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
-}
-
-export function formatDuration(ms: number): string {
-  const seconds = Math.floor(ms / 1000);
-  if (seconds < 60) return `${seconds}s`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 60) return `${minutes}m`;
-  const hours = Math.floor(minutes / 60);
-  if (hours < 48) return `${hours}h${minutes % 60 ? ` ${minutes % 60}m` : ''}`;
-  return `${Math.floor(hours / 24)}d`;
 }
 
 export function describeProfile(record: SandboxRecord): string {

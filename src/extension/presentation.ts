@@ -1,3 +1,4 @@
+import { formatDuration } from '../app/format';
 import { formatSize } from '../core/profile';
 import type { ProviderKind, SandboxRecord, SandboxState } from '../core/model';
 import { providerKindLabel } from '../core/providers/kinds';
@@ -42,17 +43,6 @@ export function descriptionOf(record: SandboxRecord, now = Date.now()): string {
   const profile = `${record.profile.cpus} CPU · ${formatSize(record.profile.memory)}`;
   if (record.state === 'running' && record.startedAt) return `${profile} · up ${formatDuration(now - Date.parse(record.startedAt))}`;
   return `${profile} · ${record.state}`;
-}
-
-/** `42s`, `5m`, `3h 12m`, `2d 4h`. */
-export function formatDuration(ms: number): string {
-  const seconds = Math.max(0, Math.floor(ms / 1000));
-  if (seconds < 60) return `${seconds}s`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 60) return `${minutes}m`;
-  const hours = Math.floor(minutes / 60);
-  if (hours < 24) return `${hours}h ${minutes % 60}m`;
-  return `${Math.floor(hours / 24)}d ${hours % 24}h`;
 }
 
 /** Markdown lines for the item's tooltip. */

@@ -40,6 +40,9 @@ export type RegisteredKind = keyof typeof PROVIDER_KIND_INFO;
 /** The kind a create uses when none is named. */
 export const DEFAULT_PROVIDER_KIND: ProviderKind = 'docker';
 
+/** The kind whose sandboxes go to a machine the user added (`sandbox host add`), named with --host. */
+export const HOSTED_PROVIDER_KIND: ProviderKind = 'ssh';
+
 /** The registered kinds' words, in the registry's order. */
 export function providerKindInfos(): ProviderKindInfo[] {
   return Object.values(PROVIDER_KIND_INFO);

@@ -17,7 +17,7 @@ export { DEFAULT_PROVIDER_KIND, kindsOfferedInSettings, type ProviderKindInfo } 
  */
 export interface ProviderKindEntry extends ProviderKindInfo {
   /** The provider a controller uses when none is given; `closeWithController`: the controller's dispose closes it. */
-  make(stateRoot: string): { provider: Provider; closeWithController: boolean };
+  make(stateRoot: string, use: ProviderUse): { provider: Provider; closeWithController: boolean };
   /** Commands reach its sandboxes over the provider's own channel (an engine's exec) unless SSH is asked for. */
   ownExecChannel: boolean;
   /** Over its own channel: whether this machine's fast channel is missing, so SSH is the faster way. */
@@ -30,13 +30,19 @@ export interface ProviderKindEntry extends ProviderKindInfo {
   buildImage?(provider: Provider, request: ImageBuildRequest): Promise<EnsureImageResult>;
 }
 
+/** How the process that makes a provider uses it. */
+export interface ProviderUse {
+  /** The process runs one command and ends: nothing meant to be reused pays off. */
+  oneShot: boolean;
+}
+
 /** The local engine: a Docker provider given for this kind need not be ours (tests pass stand-ins). */
 const engineOf = (provider: Provider): DockerProvider | undefined => (provider instanceof DockerProvider ? provider : undefined);
 
 /** What each registered kind does beyond its words; a kind of ./kinds.ts without machinery here does not compile. */
 const MACHINERY: { [K in RegisteredKind]: Omit<ProviderKindEntry, keyof ProviderKindInfo> } = {
   docker: {
-    make: () => ({ provider: new DockerProvider(), closeWithController: false }),
+    make: (_stateRoot, use) => ({ provider: new DockerProvider(use.oneShot ? { execChannel: 'docker' } : {}), closeWithController: false }),
     ownExecChannel: true,
     lacksFastChannel: (provider, ref) => engineOf(provider)?.lacksFastChannel(ref) ?? false,
     runsInAgent: (provider, ref, request) => engineOf(provider)?.runsInAgent(ref, request) ?? false,
@@ -68,14 +74,14 @@ export class ProviderSet {
   private readonly owned: Provider[] = [];
 
   /** `given`: the providers to use; without them, every kind of the registry is made for this state dir. */
-  constructor(given: Partial<Record<ProviderKind, Provider>> | undefined, stateRoot: string) {
+  constructor(given: Partial<Record<ProviderKind, Provider>> | undefined, stateRoot: string, use: ProviderUse = { oneShot: false }) {
     if (given) {
       this.byKind = given;
       return;
     }
     this.byKind = {};
     for (const entry of PROVIDER_KINDS) {
-      const { provider, closeWithController } = entry.make(stateRoot);
+      const { provider, closeWithController } = entry.make(stateRoot, use);
       this.byKind[entry.kind] = provider;
       if (closeWithController) this.owned.push(provider);
     }

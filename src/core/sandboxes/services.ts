@@ -22,6 +22,11 @@ export interface ControllerOptions {
    * (the Docker engine), SSH elsewhere. 'ssh': always the sandbox's SSH connection.
    */
   execChannel?: 'auto' | 'ssh';
+  /**
+   * This process runs one command and ends (the CLI): providers open no channel meant to be
+   * reused (the Docker engine's exec agent), which would cost more than it saves.
+   */
+  oneShot?: boolean;
   ssh?: SshSessionOptions;
   /**
    * The bus the services tell what happens to sandboxes on; a new one by default. Pass one to
@@ -53,7 +58,7 @@ export interface SandboxServices {
 /** Makes the services and wires each to the others it needs. */
 export function makeServices(options: ControllerOptions = {}): SandboxServices {
   const store = options.store ?? new StateStore();
-  const providers = new ProviderSet(options.providers, store.root);
+  const providers = new ProviderSet(options.providers, store.root, { oneShot: options.oneShot ?? false });
   const events = options.events ?? new EventBus();
   const eventLog = new EventLog(store.root, options.eventLog);
   const subscriptions = [subscribeJournal(events, store), eventLog.subscribe(events)];

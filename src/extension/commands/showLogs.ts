@@ -1,5 +1,5 @@
+import { formatLogEntry } from '../../app/format';
 import * as vscode from 'vscode';
-import type { LogEntry } from '../../core/controller';
 import type { SandboxRecord } from '../../core/model';
 import type { Cockpit } from '../cockpit';
 import { resolveTarget } from '../targets';
@@ -33,19 +33,5 @@ async function follow(cockpit: Cockpit, record: SandboxRecord, channel: vscode.O
       channel.appendLine(`[the log ended: ${error instanceof Error ? error.message : String(error)}]`);
       cockpit.log.warn(`Logs of ${record.name}: ${String(error)}`);
     }
-  }
-}
-
-function formatLogEntry(entry: LogEntry): string {
-  const time = entry.time.replace('T', ' ').slice(0, 19);
-  if (entry.source === 'sandbox') return `${time} ${entry.stream === 'stderr' ? '!' : ' '} ${entry.text}`;
-  const e = entry.entry as unknown as Record<string, unknown>;
-  switch (e.kind) {
-    case 'exec':
-      return `${time} $ ${Array.isArray(e.command) ? (e.command as string[]).join(' ') : String(e.command)} → exit ${String(e.exitCode)} (${String(e.durationMs)} ms)`;
-    case 'sync':
-      return `${time} sync ${String(e.direction)}: ${String(e.files)} file(s), ${String(e.bytes)} bytes${e.error ? `, failed: ${String(e.error)}` : ''}`;
-    default:
-      return `${time} ${String(e.kind)} ${String(e.action ?? '')}${e.detail ? ` (${String(e.detail)})` : ''}`;
   }
 }

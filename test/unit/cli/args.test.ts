@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
-import { parseDuration, parseEnvPairs, splitAtDoubleDash } from '../../../src/cli/args';
+import { parseDuration, parseEnvPairs } from '../../../src/app/parse';
+import { splitAtDoubleDash } from '../../../src/cli/args';
 
 describe('CLI arguments', function () {
   it('parses durations', function () {

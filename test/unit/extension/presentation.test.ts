@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import type { SandboxRecord } from '../../../src/core/model';
-import { contextValueOf, deleteWarning, descriptionOf, formatDuration, iconOf, screenshotFileName, statusBarText, tooltipLines } from '../../../src/extension/presentation';
+import { formatDuration } from '../../../src/app/format';
+import { contextValueOf, deleteWarning, descriptionOf, iconOf, screenshotFileName, statusBarText, tooltipLines } from '../../../src/extension/presentation';
 
 const base: SandboxRecord = {
   id: 'a1b2c3d4e5f6',

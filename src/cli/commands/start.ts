@@ -1,0 +1,135 @@
+import * as path from 'node:path';
+import { EXIT } from '../../app/exitStatus';
+import { parseNumber, parseProviderKind } from '../../app/parse';
+import type { SandboxController } from '../../core/controller';
+import { SandboxError, isSandboxError } from '../../core/errors';
+import type { Profile, SandboxRecord } from '../../core/model';
+import { OPEN_NETWORK_WARNING, formatHostEntry, networkFromOptions, parseHostEntry } from '../../core/network/policy';
+import { DEFAULT_DESKTOP_GEOMETRY, parseGeometry, parseSize } from '../../core/profile';
+import { DEFAULT_PROVIDER_KIND, HOSTED_PROVIDER_KIND, providerKindInfos } from '../../core/providers/kinds';
+import { isDirectory, parse, progressReporter, selfCommand, type Command } from '../command';
+
+export const startCommand: Command = {
+  name: 'start',
+  usage: [
+    ['start [PATH]', 'create a sandbox (and copy PATH into it)'],
+    ['start --desktop [PATH]', 'create a sandbox with a desktop (see sandbox desktop)'],
+    ['start NAME', 'start a stopped sandbox'],
+  ],
+  help: `Usage: sandbox start [PATH | NAME] [options]
+  --name NAME         name of the new sandbox (default: sandbox-<id>)
+  --agent ID          the agent the sandbox works for
+  --cpus N            CPUs (default 2)
+  --memory SIZE       memory, like 2g (default 2g)
+  --pids N            process limit (default 1024)
+  --disk SIZE         disk limit, where the engine supports it
+  --image TAG         a sandbox image, or one built FROM it (default: the built sandbox image)
+  --no-sudo           the agent user gets no sudo
+  --to DIR            where PATH goes inside (default /home/agent/workspace)
+  --exclude PATTERN   skip files matching PATTERN (gitignore syntax; repeatable)
+  --provider KIND     ${providerKindInfos()
+    .map((info) => (info.kind === DEFAULT_PROVIDER_KIND ? `${info.kind} (default)` : info.kind))
+    .join(' or ')}
+  --host NAME         an SSH host added with \`sandbox host add\` (implies --provider ${HOSTED_PROVIDER_KIND})
+  --desktop           run a desktop in the sandbox (the desktop image; see \`sandbox desktop\`)
+  --geometry WxH      the desktop's size (default 1280x800; implies --desktop)
+  --network POLICY    default (the internet, not this machine or private addresses), open
+                      (unfiltered), none (no network: exec only), or allow:DOMAIN,... (only those)
+  --allow-domain D    allow the domain D and names under it (repeatable; makes an allowlist)
+  --add-host NAME:IP  a host name for the sandbox and its allowlist (repeatable)`,
+  async run(args, context) {
+    const { values, positionals } = parse(args, {
+      name: { type: 'string' },
+      agent: { type: 'string' },
+      cpus: { type: 'string' },
+      memory: { type: 'string' },
+      pids: { type: 'string' },
+      disk: { type: 'string' },
+      image: { type: 'string' },
+      'no-sudo': { type: 'boolean' },
+      to: { type: 'string' },
+      exclude: { type: 'string', multiple: true },
+      desktop: { type: 'boolean' },
+      geometry: { type: 'string' },
+      provider: { type: 'string' },
+      host: { type: 'string' },
+      network: { type: 'string' },
+      'allow-domain': { type: 'string', multiple: true },
+      'add-host': { type: 'string', multiple: true },
+    });
+    if (positionals.length > 1) throw new SandboxError('invalid-input', 'Give at most one folder or sandbox: sandbox start [PATH | NAME].');
+    const target = positionals[0];
+    const { controller } = context;
+
+    if (target !== undefined && (await startsExisting(controller, target))) {
+      const creationOnly = ['name', 'agent', 'cpus', 'memory', 'pids', 'disk', 'image', 'no-sudo', 'to', 'exclude', 'desktop', 'geometry', 'provider', 'host', 'network', 'allow-domain', 'add-host'].filter(
+        (option) => values[option as keyof typeof values] !== undefined,
+      );
+      if (creationOnly.length > 0) {
+        throw new SandboxError('invalid-input', `--${creationOnly[0]} applies only when creating a sandbox, and ${target} already exists.`);
+      }
+      const record = await controller.start(target, context.signal);
+      if (context.json) context.printJson(record);
+      else context.out(`Started ${record.name} (${record.id}).`);
+      return EXIT.ok;
+    }
+    if (target !== undefined && !isDirectory(target)) {
+      throw new SandboxError('invalid-input', `The folder ${target} does not exist; give a folder to copy into a new sandbox.`);
+    }
+
+    const profile: Partial<Profile> = {
+      cpus: values.cpus !== undefined ? parseNumber(values.cpus, 'CPU count') : undefined,
+      memory: values.memory !== undefined ? parseSize(values.memory, 'memory limit') : undefined,
+      pids: values.pids !== undefined ? parseNumber(values.pids, 'process limit') : undefined,
+      disk: values.disk !== undefined ? parseSize(values.disk, 'disk limit') : undefined,
+      image: values.image,
+      sudo: values['no-sudo'] ? false : undefined,
+      desktop: values.desktop || values.geometry !== undefined ? (values.geometry ?? DEFAULT_DESKTOP_GEOMETRY) : undefined,
+      network: networkFromOptions(values.network, values['allow-domain']),
+      hosts: values['add-host']?.map((entry) => formatHostEntry(parseHostEntry(entry))),
+    };
+    if (profile.desktop) parseGeometry(profile.desktop);
+    const provider = parseProviderKind(values.provider, values.host);
+    const progress = progressReporter(context);
+    let record: SandboxRecord;
+    try {
+      record = await controller.create({
+        provider,
+        host: values.host,
+        name: values.name,
+        agentId: values.agent,
+        profile,
+        push: target !== undefined ? { localRoot: path.resolve(target), remoteDir: values.to, excludes: values.exclude } : undefined,
+        buildImageIfMissing: true,
+        signal: context.signal,
+        onProgress: progress.onProgress,
+      });
+    } finally {
+      progress.done();
+    }
+    if (record.profile.network === 'open') process.stderr.write(`${OPEN_NETWORK_WARNING}\n`);
+    if (context.json) {
+      context.printJson(record);
+    } else {
+      context.out(`Started ${record.name} (${record.id})${target !== undefined ? `, with ${target} in ${record.workdir}` : ''}.`);
+      context.out(`Run a command:  ${selfCommand()} exec ${record.name} -- python3 --version`);
+    }
+    return EXIT.ok;
+
+  },
+};
+
+/**
+ * `start X` starts the sandbox X, or creates one from the folder X. Something that looks like a
+ * path is a folder; otherwise an existing sandbox wins over a folder of the same name.
+ */
+async function startsExisting(controller: SandboxController, target: string): Promise<boolean> {
+  if (target === '.' || target === '..' || target.includes('/') || target.includes(path.sep)) return false;
+  try {
+    await controller.resolve(target);
+    return true;
+  } catch (error) {
+    if (isSandboxError(error, 'not-found')) return false;
+    throw error;
+  }
+}
