@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { EVENT_LOG_FILE, ROTATED_EVENT_LOG_FILE } from '../../src/core/events';
 import { SIDECAR_LABEL } from '../../src/core/network/dockerPolicy';
 import { SANDBOX_NETWORK } from '../../src/core/providers/docker';
 import { LABELS } from '../../src/core/labels';
@@ -33,6 +34,8 @@ export interface LeftoverKeys {
 
 /** Files the state dir keeps for all sandboxes at once; they may appear, but say nothing of a removed one. */
 const SHARED_FILES = new Set(['owner-id', 'ssh/config', 'ssh/known_hosts']);
+/** The event log is history: it tells of every sandbox, removed ones too, by design. */
+const HISTORY_FILES = new Set([EVENT_LOG_FILE, ROTATED_EVENT_LOG_FILE]);
 
 export async function footprint(stateDir: string): Promise<Footprint> {
   const containers = new Map<string, ContainerSeen>();
@@ -88,6 +91,7 @@ export async function assertNothingLeft(before: Footprint, keys: LeftoverKeys): 
   }
   const mentions = [...keys.names, ...(keys.ids ?? [])].filter((key) => key.length > 0);
   for (const [file, lines] of after.files) {
+    if (HISTORY_FILES.has(file)) continue;
     const isDirectory = lines.length === 0;
     const isNew = !before.files.has(file);
     if (mentions.some((key) => file.includes(key))) {
