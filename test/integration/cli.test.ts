@@ -7,6 +7,7 @@ import { pack } from 'tar-stream';
 import { IMAGE_LABELS, sandboxImageTag } from '../../src/core/images';
 import { LABELS } from '../../src/core/labels';
 import { CLI, TestEnvironment, docker, ensureImage, tempDir, uniqueName, waitFor } from './helpers';
+import { assertNothingLeft, footprint, type Footprint, type LeftoverKeys } from './leftovers';
 
 describe('the sandbox CLI', function () {
   const env = new TestEnvironment();
@@ -20,14 +21,17 @@ describe('the sandbox CLI', function () {
     assert.match(lines[0]!, /^sandbox: [A-Z].*[.)]$/);
   }
 
-  async function assertNothingMade(): Promise<void> {
+  /** No container or record of ours, and nothing else new since `before` on the engine or in the state dir. */
+  async function assertNothingMade(before: Footprint, keys: LeftoverKeys): Promise<void> {
     assert.deepEqual(await env.containers(), []);
     const records = await env.store.listRecords();
     assert.deepEqual(records, []);
+    await assertNothingLeft(before, keys);
   }
 
   it('starts a sandbox with a folder, runs in it, streams logs, and removes it', async function () {
     const name = uniqueName('cli');
+    const before = await footprint(env.stateDir);
     const local = tempDir();
     await fs.writeFile(path.join(local, 'hello.py'), 'print("hello from", __name__)\n');
     const started = await env.cli(['start', local, '--name', name, '--agent', 'cli-agent', '--json']);
@@ -59,7 +63,7 @@ describe('the sandbox CLI', function () {
 
     const removed = await env.cli(['rm', name]);
     assert.equal(removed.code, 0, removed.stderr);
-    await assertNothingMade();
+    await assertNothingMade(before, { names: [name], ids: [record.id] });
   });
 
   it('behaves in pipes: a closed reader ends the command, unread stdin does not hold the exit', async function () {
@@ -232,6 +236,8 @@ describe('the sandbox CLI', function () {
   }
 
   it('answers bad input with one sentence, a meaningful exit code, and nothing half-made', async function () {
+    const before = await footprint(env.stateDir);
+    const names = ['huge', 'tiny', 'noengine'].map((prefix) => uniqueName(prefix));
     const unknown = await env.cli(['exec', 'no-such-sandbox', '--', 'true']);
     assert.equal(unknown.code, 3);
     assertOneSentence(unknown.stderr);
@@ -241,16 +247,16 @@ describe('the sandbox CLI', function () {
     assert.equal(badName.code, 2);
     assertOneSentence(badName.stderr);
 
-    const huge = await env.cli(['start', '--name', uniqueName('huge'), '--memory', '100t']);
+    const huge = await env.cli(['start', '--name', names[0]!, '--memory', '100t']);
     assert.equal(huge.code, 2);
     assertOneSentence(huge.stderr);
     assert.match(huge.stderr, /memory limit/);
 
-    const tiny = await env.cli(['start', '--name', uniqueName('tiny'), '--memory', '1m']);
+    const tiny = await env.cli(['start', '--name', names[1]!, '--memory', '1m']);
     assert.equal(tiny.code, 2);
     assertOneSentence(tiny.stderr);
 
-    const noEngine = await env.cli(['start', '--name', uniqueName('noengine')], { env: { DOCKER_HOST: 'unix:///tmp/no-docker-here.sock' } });
+    const noEngine = await env.cli(['start', '--name', names[2]!], { env: { DOCKER_HOST: 'unix:///tmp/no-docker-here.sock' } });
     assert.equal(noEngine.code, 4);
     assertOneSentence(noEngine.stderr);
     assert.match(noEngine.stderr, /Docker engine .* does not answer/);
@@ -263,7 +269,7 @@ describe('the sandbox CLI', function () {
     assert.equal(noFolder.code, 2);
     assertOneSentence(noFolder.stderr);
 
-    await assertNothingMade();
+    await assertNothingMade(before, { names: [...names, 'Bad_Name!'] });
   });
 
   it('refuses an image that is not a sandbox image, and explains a sandbox that exits as it starts; neither leaves anything', async function () {
@@ -280,8 +286,9 @@ describe('the sandbox CLI', function () {
     await new Promise((resolve, reject) => docker.buildImage(context as unknown as NodeJS.ReadableStream, { t: broken }).then((stream) => docker.modem.followProgress(stream, (error, output) => (error ? reject(error) : resolve(output))), reject));
     const folder = tempDir();
     await fs.writeFile(path.join(folder, 'a.txt'), 'a\n');
+    const before = await footprint(env.stateDir);
     const nothingLeft = async (name: string) => {
-      await assertNothingMade();
+      await assertNothingMade(before, { names: [name] });
       assert.deepEqual(await fs.readdir(path.join(env.stateDir, 'ssh', 'keys')).catch(() => []), [], 'no keys');
       assert.deepEqual(await fs.readdir(path.join(env.stateDir, 'journal')).catch(() => []), [], 'no journal');
       assert.doesNotMatch(await fs.readFile(env.store.sshConfigPath, 'utf8').catch(() => ''), new RegExp(name), 'no SSH config entry');
@@ -310,6 +317,7 @@ describe('the sandbox CLI', function () {
   for (const moment of ['record', 'container'] as const) {
     it(`recovers from a CLI killed with SIGKILL in the middle of start (after the ${moment} appears)`, async function () {
       const name = uniqueName(`crash-${moment}`);
+      const before = await footprint(env.stateDir);
       // A folder big enough that the push keeps the start busy after the container exists.
       const local = tempDir();
       for (let i = 0; i < 40; i++) await fs.writeFile(path.join(local, `blob-${i}`), Buffer.alloc(1024 * 1024, i));
@@ -328,14 +336,14 @@ describe('the sandbox CLI', function () {
 
       const listed = await env.cli(['list', '--json']);
       assert.equal(listed.code, 0, listed.stderr);
-      const leftover = (JSON.parse(listed.stdout) as { name: string; state: string; problem?: string }[]).find((r) => r.name === name);
+      const leftover = (JSON.parse(listed.stdout) as { id: string; name: string; state: string; problem?: string }[]).find((r) => r.name === name);
       assert.ok(leftover, 'the interrupted sandbox is listed');
       assert.equal(leftover.state, 'error');
       assert.match(leftover.problem ?? '', /interrupted/);
 
       const cleanup = moment === 'record' ? await env.cli(['rm', name]) : await env.cli(['prune']);
       assert.equal(cleanup.code, 0, cleanup.stderr);
-      await assertNothingMade();
+      await assertNothingMade(before, { names: [name], ids: [leftover.id] });
       assert.equal(existsSync(path.join(env.stateDir, 'manifests')) && (await fs.readdir(path.join(env.stateDir, 'manifests'))).length > 0, false);
     });
   }

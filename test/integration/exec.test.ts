@@ -22,6 +22,9 @@ const controller = new SandboxController({ store: new StateStore(stateDir), prov
 controller.exec(id, { command }).then(() => process.exit(0), () => process.exit(1));
 `;
 
+/** Long enough for a loaded machine to start a command and for a probe to see it, before the timeout kills it. */
+const KILL_TIMEOUT_MS = 4000;
+
 // One suite, run over every way a command can reach a sandbox: they must not differ.
 for (const channel of ['docker', 'agent', 'ssh'] as const) {
   describe(`exec in a Docker sandbox (${channel} channel)`, function () {
@@ -48,6 +51,12 @@ for (const channel of ['docker', 'agent', 'ssh'] as const) {
       return result.stdout.split('\n').filter((line) => line.includes(needle));
     }
 
+    /** Whether a process whose command line starts with `commandLine` runs (a shell quoting it does not count). */
+    async function runs(commandLine: string): Promise<boolean> {
+      const result = await controller.exec(sandbox.id, { command: ['ps', '-eo', 'args'], user: 'root' });
+      return result.stdout.split('\n').some((line) => line.startsWith(commandLine));
+    }
+
     it('returns exit codes as results: 0, 7, 126 and 127', async function () {
       assert.equal((await run(['true'])).exitCode, 0);
       assert.equal((await run('exit 7')).exitCode, 7);
@@ -65,15 +74,20 @@ for (const channel of ['docker', 'agent', 'ssh'] as const) {
     });
 
     it('keeps stdout and stderr apart and streams them as they come', async function () {
+      // The command goes on only once the test has seen its first line: output held back until the end never lets it.
+      const flag = `/tmp/${uniqueName('first-line-seen')}`;
       const seen: string[] = [];
-      const result = await run('echo out; echo err >&2; sleep 0.3; echo late', {
-        onStdout: (chunk: Buffer) => seen.push(`${Date.now()} ${chunk.toString()}`),
+      let flagged: Promise<unknown> | undefined;
+      const result = await run(`echo out; echo err >&2; i=0; while [ ! -e ${flag} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; [ -e ${flag} ] && echo late || echo "no flag after 30 s"`, {
+        onStdout: (chunk: Buffer) => {
+          seen.push(chunk.toString());
+          flagged ??= run(['touch', flag]);
+        },
       });
-      assert.equal(result.stdout, 'out\nlate\n');
+      await flagged;
+      assert.equal(result.stdout, 'out\nlate\n', 'the first line reached the test while the command still ran');
       assert.equal(result.stderr, 'err\n');
-      assert.equal(seen.length, 2, 'the two writes arrive as two chunks, 0.3 s apart');
-      const [first, second] = seen.map((line) => Number(line.split(' ')[0]));
-      assert.ok(second! - first! >= 200, `chunks ${second! - first!} ms apart`);
+      assert.deepEqual(seen, ['out\n', 'late\n'], 'the two writes arrive as two chunks, the first before the command ends');
     });
 
     it('passes 1 MB of output whole, and says when a cap cut it', async function () {
@@ -95,18 +109,34 @@ for (const channel of ['docker', 'agent', 'ssh'] as const) {
       assert.equal((await run(['id', '-u'], { user: 'root' })).stdout.trim(), '0');
     });
 
+    /**
+     * Runs `command` with a timeout long enough to see every process of `needles` (command lines) running first,
+     * so the kill that follows has something to kill; fails if they never all show up.
+     */
+    async function runUntilTimeout(command: string[] | string, needles: string[], timeoutMs = KILL_TIMEOUT_MS) {
+      let ended = false;
+      const running = run(command, { timeoutMs }).finally(() => (ended = true));
+      const seen = await waitFor(async () => {
+        if (ended) return 'ended';
+        const found = await Promise.all(needles.map(runs));
+        return found.every(Boolean) && !ended ? 'running' : undefined;
+      }, timeoutMs, `${needles.join(' and ')} to run`);
+      assert.equal(seen, 'running', `${needles.join(' and ')} never ran before the timeout`);
+      return running;
+    }
+
     it('kills the command and its children on timeout', async function () {
       const started = Date.now();
-      const result = await run('sleep 301 & sleep 302; wait', { timeoutMs: 500 });
+      const result = await runUntilTimeout('sleep 301 & sleep 302; wait', ['sleep 301', 'sleep 302']);
       assert.equal(result.timedOut, true);
       assert.equal(result.exitCode, null);
       assert.ok(result.signal === 'SIGTERM' || result.signal === 'SIGKILL', `signal ${result.signal}`);
-      assert.ok(Date.now() - started < 5000);
+      assert.ok(Date.now() - started < KILL_TIMEOUT_MS + 5000);
       assert.deepEqual(await processesMatching('sleep 30'), []);
     });
 
     it('kills a command that ignores SIGTERM', async function () {
-      const result = await run(['sh', '-c', 'trap "" TERM; sleep 303 & wait; sleep 303'], { timeoutMs: 300 });
+      const result = await runUntilTimeout(['sh', '-c', 'trap "" TERM; sleep 303 & wait; sleep 303'], ['sleep 303']);
       assert.equal(result.timedOut, true);
       assert.equal(result.signal, 'SIGKILL');
       assert.deepEqual(await processesMatching('sleep 303'), []);
@@ -114,8 +144,12 @@ for (const channel of ['docker', 'agent', 'ssh'] as const) {
 
     it('kills the command when cancelled through an AbortSignal', async function () {
       const abort = new AbortController();
-      setTimeout(() => abort.abort(), 400);
-      const result = await run(['python3', '-c', 'import time; time.sleep(304)'], { signal: abort.signal });
+      let ended = false;
+      const running = run(['python3', '-c', 'import time; time.sleep(304)'], { signal: abort.signal }).finally(() => (ended = true));
+      await waitFor(() => runs('python3 -c import time; time.sleep(304)'), 20_000, 'the command to run');
+      assert.equal(ended, false);
+      abort.abort();
+      const result = await running;
       assert.equal(result.cancelled, true);
       assert.equal(result.timedOut, false);
       assert.deepEqual(await processesMatching('time.sleep(304)'), []);
@@ -123,13 +157,13 @@ for (const channel of ['docker', 'agent', 'ssh'] as const) {
 
     it('kills a child that left the process tree and its session', async function () {
       // The subshell starts a new session and exits: its child is an orphan of init, found by its environment only.
-      const result = await run('(setsid sleep 305 > /dev/null 2>&1 &); sleep 306', { timeoutMs: 500 });
+      const result = await runUntilTimeout('(setsid sleep 305 > /dev/null 2>&1 &); sleep 306', ['sleep 305', 'sleep 306']);
       assert.equal(result.timedOut, true);
       assert.deepEqual(await processesMatching('sleep 30'), []);
     });
 
     it('kills on timeout what cleared its environment and double-forked into a new session', async function () {
-      const result = await run("env -i setsid sh -c 'sleep 307 &'", { timeoutMs: 500 });
+      const result = await runUntilTimeout("env -i setsid sh -c 'sleep 307 &'", ['sleep 307']);
       assert.equal(result.timedOut, true);
       assert.deepEqual(await processesMatching('sleep 307'), []);
     });

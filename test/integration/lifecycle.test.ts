@@ -1,8 +1,10 @@
 import * as assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import { SandboxController } from '../../src/core/controller';
 import { LABELS } from '../../src/core/labels';
-import { TestEnvironment, docker, ensureImage, uniqueName } from './helpers';
+import { TestEnvironment, docker, ensureImage, tempDir, uniqueName } from './helpers';
+import { assertNothingLeft, footprint } from './leftovers';
 
 describe('sandbox lifecycle on the Docker engine', function () {
   const env = new TestEnvironment();
@@ -11,6 +13,9 @@ describe('sandbox lifecycle on the Docker engine', function () {
 
   it('creates a sandbox, runs a task, reads its result, and leaves nothing after delete', async function () {
     const name = uniqueName('life');
+    const project = tempDir();
+    await fs.writeFile(path.join(project, 'a.txt'), 'a\n');
+    const before = await footprint(env.stateDir);
     const record = await env.controller.create({ name, agentId: 'agent-7', profile: { cpus: 1, memory: 256 * 1024 ** 2, pids: 128 } });
     assert.equal(record.state, 'running');
     assert.equal(record.agentId, 'agent-7');
@@ -31,7 +36,14 @@ describe('sandbox lifecycle on the Docker engine', function () {
     assert.equal(task.exitCode, 0);
     assert.equal(task.stdout.trim(), '5050');
 
+    // Its traces while it lives, so the check after delete is known to look where they were.
+    assert.ok(existsSync(env.store.clientKeyPath(record.id)), 'the sandbox has a client key');
+    assert.match(await fs.readFile(env.store.sshConfigPath, 'utf8'), new RegExp(name), 'and an SSH config entry');
+    await env.controller.push(name, { localRoot: project, remoteDir: 'project' });
+    assert.ok(existsSync(path.join(env.stateDir, 'manifests', record.id)), 'and a sync manifest');
+
     await env.controller.delete(name);
+    await assertNothingLeft(before, { names: [name], ids: [record.id, record.providerRef!] });
     const idLabel = `${LABELS.id}=${record.id}`;
     assert.deepEqual(await docker.listContainers({ all: true, filters: { label: [idLabel] } }), []);
     const volumes = await docker.listVolumes({ filters: { label: [idLabel] } });

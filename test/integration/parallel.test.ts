@@ -3,6 +3,18 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { TestEnvironment, docker, ensureImage, tempDir, uniqueName } from './helpers';
 
+/** Connects to argv[1]:22; prints "reached", "timeout" or "refused <errno name>", exits 1 unless reached. */
+const CONNECT_TO = `
+import errno, socket, sys
+try:
+    socket.create_connection((sys.argv[1], 22), timeout=5)
+    print("reached")
+except socket.timeout:
+    print("timeout"); sys.exit(1)
+except OSError as error:
+    print("refused", errno.errorcode.get(error.errno, error.errno)); sys.exit(1)
+`;
+
 describe('sandboxes in parallel', function () {
   const env = new TestEnvironment();
   before(() => ensureImage());
@@ -39,18 +51,23 @@ describe('sandboxes in parallel', function () {
     assert.deepEqual(await fs.readFile(path.join(synced, 'nested', 'deep', 'data.bin')), Buffer.alloc(4096, 7));
 
     // A file written in one sandbox is visible in none of the others.
-    await env.controller.exec(compute!.id, { command: 'echo secret > /tmp/only-here; echo x > /home/agent/workspace/only-here' });
+    const written = await env.controller.exec(compute!.id, { command: 'echo secret > /tmp/only-here; echo x > /home/agent/workspace/only-here; cat /tmp/only-here /home/agent/workspace/only-here' });
+    assert.equal(written.exitCode, 0, written.stderr);
+    assert.equal(written.stdout, 'secret\nx\n', 'the files are there in their own sandbox');
     for (const other of [git!, sync!]) {
       const probe = await env.controller.exec(other.id, { command: 'ls /tmp/only-here /home/agent/workspace/only-here' });
       assert.notEqual(probe.exitCode, 0, `${other.name} must not see the file`);
+      const missing = probe.stderr.split('\n').filter((line) => /only-here.*No such file or directory/.test(line));
+      assert.equal(missing.length, 2, `${other.name} fails to list them because they are not there: ${probe.stderr}`);
     }
 
-    // Sandboxes cannot reach each other over the network either.
+    // Sandboxes cannot reach each other over the network either, though the other one's sshd listens.
     const gitAddress = Object.values((await docker.getContainer(git!.providerRef!).inspect()).NetworkSettings.Networks)[0]!.IPAddress;
-    const connect = await env.controller.exec(compute!.id, {
-      command: ['python3', '-c', `import socket; socket.create_connection(("${gitAddress}", 22), timeout=2); print("reached")`],
-    });
+    const fromItself = await env.controller.exec(git!.id, { command: ['python3', '-c', CONNECT_TO, gitAddress] });
+    assert.equal(fromItself.stdout.trim(), 'reached', `its own sshd answers on ${gitAddress}:22: ${fromItself.stderr}`);
+    const connect = await env.controller.exec(compute!.id, { command: ['python3', '-c', CONNECT_TO, gitAddress] });
     assert.notEqual(connect.exitCode, 0, 'a sandbox reached another one on port 22');
     assert.ok(!connect.stdout.includes('reached'));
+    assert.match(connect.stdout.trim(), /^(timeout|refused ECONNREFUSED|refused EHOSTUNREACH|refused ENETUNREACH|refused EACCES|refused EPERM)$/, `a refusal or a timeout, not another failure: ${connect.stdout}${connect.stderr}`);
   });
 });

@@ -195,7 +195,7 @@ export class StateStore {
     return records.filter((record): record is SandboxRecord => record !== undefined);
   }
 
-  /** Forgets a sandbox: its record, journal and manifests. */
+  /** Forgets a sandbox: its record, journal, manifests and client key, with any temp file of theirs. */
   async deleteRecord(id: string): Promise<void> {
     await withRecordLock(this.locksDir, id, () => fs.rm(this.recordPath(id), { force: true }));
     await Promise.all([
@@ -203,6 +203,8 @@ export class StateStore {
       fs.rm(path.join(this.root, 'manifests', id), { recursive: true, force: true }),
       fs.rm(this.clientKeyPath(id), { force: true }),
       fs.rm(`${this.clientKeyPath(id)}.pub`, { force: true }),
+      removeTempFilesOf(this.recordPath(id)),
+      removeTempFilesOf(this.clientKeyPath(id)),
     ]);
   }
 
@@ -271,4 +273,12 @@ export class StateStore {
   async writeManifest(file: string, manifest: unknown): Promise<void> {
     await writeFileAtomic(file, JSON.stringify(manifest));
   }
+}
+
+/** Temp files beside `file` (its key's too) that a process killed in the middle of writing them left behind. */
+async function removeTempFilesOf(file: string): Promise<void> {
+  const dir = path.dirname(file);
+  const prefix = `${path.basename(file)}.`;
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  await Promise.all(names.filter((name) => name.startsWith(prefix) && name.endsWith('.tmp')).map((name) => fs.rm(path.join(dir, name), { force: true })));
 }

@@ -3,7 +3,7 @@
  * container made from it looks like inside. Fails, never skips, when the engine is absent.
  */
 import * as assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
@@ -146,11 +146,39 @@ describe('sandbox image on the Docker engine', function () {
     console.log(`      ${result.built ? 'built' : 'found'} ${tag} on ${result.base || 'an unrecorded base'} in ${seconds(result.durationMs)}${phases}, ${Math.round(image.Size / 1e6)} MB`);
   });
 
-  it('answers a second call at once without building', async () => {
-    const result = await ensureSandboxImage(docker);
+  it('answers a second call without building: no build step runs and the image stays the same', async () => {
+    const before = await docker.getImage(tag).inspect();
+    const steps: ImageBuildProgress[] = [];
+    const result = await ensureSandboxImage(docker, { onProgress: (progress) => steps.push(progress) });
     assert.equal(result.built, false);
     assert.equal(result.tag, tag);
-    assert.ok(result.durationMs < 2_000, `took ${result.durationMs} ms`);
+    assert.deepEqual(steps, [], 'nothing was built, pulled or waited for');
+    assert.equal((await docker.getImage(tag).inspect()).Id, before.Id);
+  });
+
+  it('reports build progress, step by step, when it builds (a throwaway variant of the recipe)', async function () {
+    this.timeout(10 * 60_000);
+    // The shipped recipe plus one unused file: a tag of its own, built on every run, mostly from the layer cache.
+    const recipeDir = mkdtempSync(path.join(os.tmpdir(), 'throwaway-recipe-'));
+    cpSync(findRecipeDir(), recipeDir, { recursive: true });
+    writeFileSync(path.join(recipeDir, 'throwaway-build'), `${RUN}\n`);
+    const steps: ImageBuildProgress[] = [];
+    let throwaway: string | undefined;
+    try {
+      const result = await ensureSandboxImage(docker, { recipeDir, onProgress: (progress) => steps.push(progress) });
+      throwaway = result.tag;
+      assert.notEqual(result.tag, tag);
+      assert.equal(result.built, true);
+      assert.ok(steps.some((progress) => /^Step \d+\/\d+$/.test(progress.step)), `build steps were reported: ${JSON.stringify(steps.map((progress) => progress.step))}`);
+      const fractions = steps.flatMap((progress) => (progress.fraction === undefined ? [] : [progress.fraction]));
+      assert.ok(fractions.some((fraction) => fraction > 0 && fraction < 1), `progress was estimated along the way: ${JSON.stringify(fractions)}`);
+      assert.deepEqual(fractions, [...fractions].sort((a, b) => a - b), 'progress never goes back');
+      assert.equal(fractions.at(-1), 1);
+      assert.equal(steps.at(-1)?.step, 'Sandbox image ready');
+    } finally {
+      if (throwaway) await docker.getImage(throwaway).remove().catch(() => undefined);
+      rmSync(recipeDir, { recursive: true, force: true });
+    }
   });
 
   it('bakes no SSH host key into the image', async () => {

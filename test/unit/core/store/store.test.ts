@@ -43,13 +43,22 @@ describe('the state dir', function () {
     await store.appendJournal('f', { time: 't0', kind: 'lifecycle', action: 'old' });
     const abort = new AbortController();
     const seen: string[] = [];
+    let markLive!: () => void;
+    const live = new Promise<void>((resolve) => (markLive = resolve));
     const following = (async () => {
       for await (const entry of store.followJournal('f', abort.signal)) {
-        if (entry.kind === 'lifecycle') seen.push(entry.action);
+        if (entry.kind === 'lifecycle' && entry.action === 'ready') markLive();
+        else if (entry.kind === 'lifecycle') seen.push(entry.action);
         if (seen.length === 2) abort.abort();
       }
     })();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The follower is live once it yields a line written after it began; one written before is not its to see, so offer more.
+    let isLive = false;
+    void live.then(() => (isLive = true));
+    while (!isLive) {
+      await store.appendJournal('f', { time: 'tr', kind: 'lifecycle', action: 'ready' });
+      await Promise.race([live, new Promise((resolve) => setTimeout(resolve, 20))]);
+    }
     await store.appendJournal('f', { time: 't1', kind: 'lifecycle', action: 'first' });
     await store.appendJournal('f', { time: 't2', kind: 'lifecycle', action: 'second' });
     await following;

@@ -1,26 +1,12 @@
 import * as assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
-import { isSandboxError } from '../../src/core/errors';
-import { HostRegistry, type SshHost } from '../../src/core/hosts/registry';
+import type { SshHost } from '../../src/core/hosts/registry';
 import type { SandboxRecord } from '../../src/core/model';
-import { containerOwner, dockerOverSsh } from '../../src/core/providers/sshHost';
 import { fingerprint, generateEd25519 } from '../../src/core/ssh/keys';
-import { SshSession, targetFor } from '../../src/core/ssh/session';
-import { LABELS } from '../../src/core/labels';
-import type { TtySession } from '../../src/core/exec/terminal';
-import { CLI, TestEnvironment, docker, ensureImage, rootExec, runProgram, tempDir, uniqueName, waitFor, type ProgramRun } from './helpers';
-import { CONNECT_SCRIPT, helloServer, hostAddresses, parseConnects } from './networkFixtures';
-
-
-
-
-function parseJson<T>(result: ProgramRun): T {
-  assert.equal(result.code, 0, `exit ${result.code}: ${result.stderr}${result.stdout}`);
-  return JSON.parse(result.stdout) as T;
-}
+import { CLI, TestEnvironment, ensureImage, rootExec, runProgram, tempDir, uniqueName, waitFor } from './helpers';
+import { parseJson, readTerminal } from './sshHostFixtures';
 
 describe('SSH hosts: directory sandboxes on a machine without Docker', function () {
   // The user's own machine is played by a sandbox container of another state dir: a real sshd
@@ -194,6 +180,7 @@ describe('SSH hosts: directory sandboxes on a machine without Docker', function 
       assert.match(openssh.stderr, /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
       // The listing says why instead of calling the sandboxes gone.
       const listed = parseJson<SandboxRecord[]>(await env.cli(['list', '--json']));
+      assert.deepEqual(listed.map((record) => record.id).sort(), [a.id, b.id].sort(), 'both sandboxes on the host are listed');
       for (const record of listed) {
         assert.equal(record.state, 'error');
         assert.match(record.problem!, /presented host key/);
@@ -204,7 +191,9 @@ describe('SSH hosts: directory sandboxes on a machine without Docker', function 
       await rootExec(standIn.providerRef!, restore);
     }
     await waitFor(async () => ((await env.cli(['exec', a.name, '--', 'true'])).code === 0 ? true : undefined), 15_000, 'the pinned key again');
-    assert.equal(parseJson<SandboxRecord[]>(await env.cli(['list', '--json'])).every((record) => record.state === 'running'), true);
+    const back = parseJson<SandboxRecord[]>(await env.cli(['list', '--json']));
+    assert.deepEqual(back.map((record) => record.id).sort(), [a.id, b.id].sort(), 'both sandboxes are listed again');
+    assert.equal(back.every((record) => record.state === 'running'), true);
   });
 
   it('logs in with ssh-agent for a host added with --agent', async function () {
@@ -257,191 +246,13 @@ describe('SSH hosts: directory sandboxes on a machine without Docker', function 
     assert.equal(refused.code, 5);
     assert.ok(refused.stderr.includes(a.name), refused.stderr);
     await env.controller.exec(a.id, { command: 'setsid sleep 3003 > /dev/null 2>&1 < /dev/null &' });
+    // Seen running first, so that none left after the removal means one was killed.
+    await waitFor(async () => (await processes('sleep 3003')) === '1', 15_000, 'the sleep to run');
     const removed = await env.cli(['host', 'rm', hostName, '--force']);
     assert.equal(removed.code, 0, removed.stderr);
     assert.deepEqual(await sandboxesOnHost(), [], 'no folder left behind');
     assert.equal(await processes('sleep 3003'), '0', 'nor a process');
     assert.deepEqual(parseJson(await env.cli(['list', '--json'])), []);
     assert.deepEqual(parseJson(await env.cli(['host', 'list', '--json'])), []);
-  });
-});
-
-/** What a terminal has shown so far, and a wait for a pattern to show. */
-function readTerminal(terminal: TtySession): { shows: (pattern: RegExp) => Promise<void> } {
-  let output = '';
-  terminal.onData((data) => (output += data.toString()));
-  return {
-    shows: async (pattern) => {
-      await waitFor(() => pattern.test(output) || undefined, 15_000, `${pattern} in the terminal`).catch((error: Error) => {
-        throw new Error(`${error.message}; it shows ${JSON.stringify(output.slice(-600))}`);
-      });
-    },
-  };
-}
-
-/** A free port on 127.0.0.1, for a server we start ourselves. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-describe('SSH hosts: containers on a host with Docker', function () {
-  // The host is this machine, through an OpenSSH server of our own on 127.0.0.1 that logs in as
-  // root (who can use the local engine) with a key made here.
-  const env = new TestEnvironment();
-  const hostName = uniqueName('dockerhost');
-  const sshdDir = tempDir('ssh-host-sshd-');
-  let sshd: ChildProcess | undefined;
-  let port: number;
-  let hostFingerprint: string;
-  let sandbox: SandboxRecord;
-
-  before(async function () {
-    await ensureImage();
-    port = await freePort();
-    for (const key of ['host_key', 'client_key']) {
-      const made = await runProgram('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', key, '-f', path.join(sshdDir, key)]);
-      assert.equal(made.code, 0, made.stderr);
-    }
-    await fs.copyFile(path.join(sshdDir, 'client_key.pub'), path.join(sshdDir, 'authorized_keys'));
-    hostFingerprint = fingerprint(await fs.readFile(path.join(sshdDir, 'host_key.pub'), 'utf8'));
-    const config = [
-      `Port ${port}`,
-      'ListenAddress 127.0.0.1',
-      `HostKey ${path.join(sshdDir, 'host_key')}`,
-      `AuthorizedKeysFile ${path.join(sshdDir, 'authorized_keys')}`,
-      'PermitRootLogin prohibit-password',
-      'PubkeyAuthentication yes',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'UsePAM no',
-      'StrictModes no', // the key files sit under /tmp
-      'AllowTcpForwarding yes',
-      'PidFile none',
-      '',
-    ].join('\n');
-    await fs.writeFile(path.join(sshdDir, 'sshd_config'), config);
-    await fs.mkdir('/run/sshd', { recursive: true, mode: 0o755 }); // sshd's privilege separation directory
-    const log: Buffer[] = [];
-    sshd = spawn('/usr/sbin/sshd', ['-f', path.join(sshdDir, 'sshd_config'), '-D', '-e'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    sshd.stderr!.on('data', (chunk: Buffer) => log.push(chunk));
-    await waitFor(
-      () =>
-        new Promise<boolean>((resolve) => {
-          if (sshd!.exitCode !== null) throw new Error(`sshd exited: ${Buffer.concat(log).toString()}`);
-          const socket = net.connect(port, '127.0.0.1', () => (socket.destroy(), resolve(true)));
-          socket.on('error', () => resolve(false));
-        }),
-      10_000,
-      'our sshd to listen',
-    );
-  });
-  after(async () => {
-    env.controller.dispose();
-    if (sshd?.pid !== undefined && sshd.exitCode === null) {
-      const exited = new Promise((resolve) => sshd!.once('exit', resolve));
-      process.kill(sshd.pid, 'SIGTERM');
-      await exited;
-    }
-    // Containers made through the host carry an owner label of their own.
-    const owner = containerOwner(await env.ownerId(), { name: hostName } as SshHost);
-    for (const container of await docker.listContainers({ all: true, filters: { label: [`${LABELS.owner}=${owner}`] } })) {
-      await docker.getContainer(container.Id).remove({ force: true, v: true }).catch(() => undefined);
-    }
-    await env.dispose();
-    await fs.rm(sshdDir, { recursive: true, force: true });
-  });
-
-  it('finds Docker at `host add`, makes the sandbox a container there, and reaches it through the host', async function () {
-    const added = parseJson<SshHost>(
-      await env.cli(['host', 'add', hostName, '--host', '127.0.0.1', '--port', String(port), '--user', 'root', '--identity', path.join(sshdDir, 'client_key'), '--fingerprint', hostFingerprint, '--json']),
-    );
-    assert.equal(added.docker, true);
-    assert.equal(added.fingerprint, hostFingerprint);
-
-    const project = tempDir('ssh-host-docker-project-');
-    await fs.writeFile(path.join(project, 'note.txt'), 'carried over\n');
-    sandbox = parseJson<SandboxRecord>(await env.cli(['start', '--host', hostName, '--name', uniqueName('on-host'), project, '--json']));
-    assert.deepEqual(sandbox.placement, { host: hostName, kind: 'container' });
-    assert.deepEqual(sandbox.ports, {}, 'nothing is published on this side');
-    assert.equal(sandbox.ssh?.jump?.port, port, 'its sshd is reached through the host');
-    const containers = await docker.listContainers({ all: true, filters: { label: [`${LABELS.owner}=${containerOwner(await env.ownerId(), added)}`] } });
-    assert.equal(containers.length, 1);
-    assert.equal(containers[0]!.Labels[LABELS.id], sandbox.id);
-    assert.deepEqual(parseJson<SandboxRecord[]>(await env.cli(['list', '--json'])).map((record) => record.id), [sandbox.id], 'listed once, as an ssh sandbox');
-
-    const inside = await env.controller.exec(sandbox.id, { command: 'id -un; cat note.txt' });
-    assert.equal(inside.stdout, 'agent\ncarried over\n');
-    const cliExec = await env.cli(['exec', sandbox.name, '--', 'sh', '-c', 'echo via-cli; exit 6']);
-    assert.equal(cliExec.code, 6, cliExec.stderr);
-    assert.equal(cliExec.stdout, 'via-cli\n');
-
-    const config = await fs.readFile(env.store.sshConfigPath, 'utf8');
-    assert.match(config, new RegExp(`^  ProxyJump agent-sandboxes-host-${hostName}$`, 'm'));
-    const login = await runProgram('ssh', ['-F', env.store.sshConfigPath, '-o', 'BatchMode=yes', `sandbox-${sandbox.name}`, 'id -un']);
-    assert.equal(login.code, 0, login.stderr);
-    assert.equal(login.stdout, 'agent\n');
-    const viaCli = await env.cli(['ssh', sandbox.name, '--', 'cat', 'workspace/note.txt']);
-    assert.equal(viaCli.stdout, 'carried over\n', viaCli.stderr);
-  });
-
-  it('opens a terminal in the container through the host: a PTY over its own sshd, as the agent in its workspace', async function () {
-    const terminal = await env.controller.openTerminal(sandbox.id, { size: { columns: 100, rows: 30 } });
-    const screen = readTerminal(terminal);
-    terminal.write('echo "$(id -un) in $(pwd)"; cat note.txt; stty size; echo "$TERM $LANG"\n');
-    await screen.shows(/\ragent in \/home\/agent\/workspace\r\ncarried over\r\n30 100\r\nxterm-256color C.UTF-8\r\n/);
-    await terminal.resize({ columns: 120, rows: 40 });
-    terminal.write('stty size; exit 3\n');
-    await screen.shows(/\r40 120\r\n/);
-    assert.equal(await terminal.exited, 3);
-  });
-
-  it("gives the container the default network policy through the host's engine", async function () {
-    const server = await helloServer('0.0.0.0');
-    try {
-      const containerId = sandbox.providerRef!.split('/').pop()!;
-      const gateway = Object.values((await docker.getContainer(containerId).inspect()).NetworkSettings.Networks)[0]!.Gateway;
-      // The host's addresses come from a probe on its own network (the engine is remote here).
-      const targets = [...new Set([gateway, ...hostAddresses().filter((address) => !address.includes(':'))])].map((address) => [address, server.port]);
-      const result = await env.controller.exec(sandbox.id, { command: ['sudo', 'python3', '-c', CONNECT_SCRIPT, JSON.stringify(targets)] });
-      const outcomes = parseConnects(result.stdout);
-      assert.equal(Object.keys(outcomes).length, targets.length, result.stderr);
-      for (const [target, outcome] of Object.entries(outcomes)) assert.notEqual(outcome, 'ok', `${target} answered: ${result.stdout}`);
-    } finally {
-      server.close();
-    }
-    assert.match((await env.cli(['status', sandbox.name])).stdout, /^network +default \(the internet/m);
-  });
-
-  it("refuses the host's Docker engine when the host presents another key", async function () {
-    const host = await new HostRegistry(env.stateDir).get(hostName);
-    const impostor = { ...host, hostKey: generateEd25519('impostor').publicKey };
-    const session = new SshSession(async () => targetFor('impostor', impostor, { privateKey: await fs.readFile(path.join(sshdDir, 'client_key'), 'utf8') }), { connectAttempts: 1 });
-    try {
-      await assert.rejects(dockerOverSsh(impostor, session).ping(), (error: unknown) => isSandboxError(error, 'host-key-mismatch'));
-    } finally {
-      session.close();
-    }
-    const session2 = new SshSession(async () => targetFor('host', host, { privateKey: await fs.readFile(path.join(sshdDir, 'client_key'), 'utf8') }), { connectAttempts: 1 });
-    try {
-      await dockerOverSsh(host, session2).ping();
-    } finally {
-      session2.close();
-    }
-  });
-
-  it('stops, starts and removes the container with the sandbox', async function () {
-    assert.equal((await env.cli(['stop', sandbox.name])).code, 0);
-    assert.equal(parseJson<SandboxRecord>(await env.cli(['status', sandbox.name, '--json'])).state, 'stopped');
-    assert.equal((await env.cli(['start', sandbox.name])).code, 0);
-    assert.equal((await env.cli(['exec', sandbox.name, '--', 'echo', 'back'])).stdout, 'back\n');
-    assert.equal((await env.cli(['rm', sandbox.name])).code, 0);
-    const owner = containerOwner(await env.ownerId(), { name: hostName } as SshHost);
-    assert.deepEqual(await docker.listContainers({ all: true, filters: { label: [`${LABELS.owner}=${owner}`] } }), []);
-    assert.equal((await env.cli(['host', 'rm', hostName])).code, 0);
-    assert.doesNotMatch(await fs.readFile(env.store.sshConfigPath, 'utf8'), /agent-sandboxes-host-/);
   });
 });
