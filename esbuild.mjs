@@ -34,7 +34,12 @@ const common = {
 
 await Promise.all([
   // The extension is two files: a small one loaded at activation, and the heavy core loaded on first use.
-  esbuild.build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: [...common.external, 'vscode', './core.js'] }),
+  esbuild.build({
+    ...common,
+    entryPoints: ['src/extension/extension.ts'],
+    outfile: 'dist/extension.js',
+    external: [...common.external, 'vscode', './core.js'],
+  }),
   esbuild.build({ ...common, entryPoints: ['src/extension/coreBundle.ts'], outfile: 'dist/core.js' }),
   esbuild.build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
   // The desktop viewer runs in a page (a webview or a browser tab): noVNC and our glue, one script.

@@ -222,7 +222,8 @@ async function waitForListener(port: number, timeoutMs: number, process?: ChildP
       socket.once('error', () => resolve(false));
     });
     if (listening) return;
-    if (process?.exitCode !== null && process?.exitCode !== undefined) throw new Error(`the process meant to listen on ${port} exited with ${process.exitCode}`);
+    if (process?.exitCode !== null && process?.exitCode !== undefined)
+      throw new Error(`the process meant to listen on ${port} exited with ${process.exitCode}`);
     if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
     await sleep(100);
   }
@@ -248,7 +249,16 @@ async function launchChromium(profileDir: string): Promise<Browser> {
     executablePath: CHROMIUM,
     headless: true,
     env: { ...process.env, XDG_CONFIG_HOME: profileDir, HOME: profileDir },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-dev-shm-usage',
+    ],
   });
 }
 
@@ -369,7 +379,9 @@ export async function desktopBenchmarks(): Promise<void> {
         const servedAt = kind === 'ours' ? Date.now() : NaN;
         await page.goto(served?.url ?? baselineServer.url, { timeout: STEP_TIMEOUT_MS });
         const firstFrameAt = await withTimeout(page.evaluate<number>('window.__bench.firstFrame'), STEP_TIMEOUT_MS, 'the first frame');
-        const socket = await page.evaluate<{ socketAt: number; firstMessageAt: number }>('({ socketAt: window.__bench.socketAt, firstMessageAt: window.__bench.firstMessageAt })');
+        const socket = await page.evaluate<{ socketAt: number; firstMessageAt: number }>(
+          '({ socketAt: window.__bench.socketAt, firstMessageAt: window.__bench.firstMessageAt })',
+        );
         return {
           page,
           firstFrameMs: firstFrameAt - started,
@@ -394,13 +406,20 @@ export async function desktopBenchmarks(): Promise<void> {
         await viewer.close();
       }
     }
-    const openedAt = (kind: ViewerKind, field: Exclude<keyof OpenViewer, 'page' | 'close'>) => percentile(opened[kind].map((viewer) => viewer[field]), 50);
+    const openedAt = (kind: ViewerKind, field: Exclude<keyof OpenViewer, 'page' | 'close'>) =>
+      percentile(
+        opened[kind].map((viewer) => viewer[field]),
+        50,
+      );
     const runs = (kind: ViewerKind) => opened[kind].map((viewer) => viewer.firstFrameMs.toFixed(0)).join(' ');
     report(`Desktop viewer: open to the first frame (${OPEN_RUNS} fresh pages each), p50`, [
       ['sandbox desktop (serveDesktop + page)', ms(openedAt('ours', 'firstFrameMs'))],
       ['noVNC page over websockify', ms(openedAt('baseline', 'firstFrameMs'))],
       ['p50 ratio', ratioLine(openedAt('ours', 'firstFrameMs'), openedAt('baseline', 'firstFrameMs'))],
-      ['ours: served / WebSocket made / bridge open / first bytes', (['servedMs', 'socketMs', 'bridgeMs', 'firstBytesMs'] as const).map((field) => ms(openedAt('ours', field))).join(' / ')],
+      [
+        'ours: served / WebSocket made / bridge open / first bytes',
+        (['servedMs', 'socketMs', 'bridgeMs', 'firstBytesMs'] as const).map((field) => ms(openedAt('ours', field))).join(' / '),
+      ],
       ['baseline: WebSocket made / first bytes', `${ms(openedAt('baseline', 'socketMs'))} / ${ms(openedAt('baseline', 'firstBytesMs'))}`],
       ['every run, ours / baseline', `${runs('ours')} / ${runs('baseline')} ms`],
     ]);
@@ -419,9 +438,14 @@ export async function desktopBenchmarks(): Promise<void> {
           // A random pause, so changes do not fall in step with the VNC server's or the browser's cycles.
           await sleep(150 + Math.random() * 250);
           const colour = FLASH_COLOURS[++colourIndex % FLASH_COLOURS.length]!;
-          await viewer.page.evaluate(`void (window.__bench.pending = window.__bench.watch(${flash.x}, ${flash.y}, ${JSON.stringify(colour)}, ${CHANGE_TIMEOUT_MS}))`);
+          await viewer.page.evaluate(
+            `void (window.__bench.pending = window.__bench.watch(${flash.x}, ${flash.y}, ${JSON.stringify(colour)}, ${CHANGE_TIMEOUT_MS}))`,
+          );
           const changedAt = Date.now();
-          const written = await controller.exec(sandbox.id, { command: ['sh', '-c', `printf '\\033]11;${hex(colour)}\\007' > ${flash.tty}`], timeoutMs: CHANGE_TIMEOUT_MS });
+          const written = await controller.exec(sandbox.id, {
+            command: ['sh', '-c', `printf '\\033]11;${hex(colour)}\\007' > ${flash.tty}`],
+            timeoutMs: CHANGE_TIMEOUT_MS,
+          });
           const execMs = Date.now() - changedAt;
           if (written.exitCode !== 0) throw new Error(`writing to the flash window failed: ${written.stderr}`);
           const seen = await viewer.page.evaluate<{ seenAt: number; lastMessageAt: number }>('window.__bench.pending');
@@ -435,16 +459,24 @@ export async function desktopBenchmarks(): Promise<void> {
     // The floor under both: the VNC server alone, read by a raw RFB client inside the sandbox.
     const serverAlone = await vncServerLatency(controller, sandbox.id, flash, colourIndex + 1, CHANGE_BLOCKS * CHANGES_PER_BLOCK);
     for (const kind of ['ours', 'baseline'] as const) {
-      if (timings[kind].length < CHANGE_BLOCKS * CHANGES_PER_BLOCK / 2) throw new Error(`the ${kind} viewer showed only ${timings[kind].length} of ${CHANGE_BLOCKS * CHANGES_PER_BLOCK} changes`);
+      if (timings[kind].length < (CHANGE_BLOCKS * CHANGES_PER_BLOCK) / 2)
+        throw new Error(`the ${kind} viewer showed only ${timings[kind].length} of ${CHANGE_BLOCKS * CHANGES_PER_BLOCK} changes`);
     }
-    const at = (kind: ViewerKind, p: number, field: keyof ChangeTiming = 'shownMs') => percentile(timings[kind].map((timing) => timing[field]), p);
+    const at = (kind: ViewerKind, p: number, field: keyof ChangeTiming = 'shownMs') =>
+      percentile(
+        timings[kind].map((timing) => timing[field]),
+        p,
+      );
     const pair = (kind: ViewerKind, field: keyof ChangeTiming) => `${ms(at(kind, 50, field))} / ${ms(at(kind, 95, field))}`;
     report(`Desktop viewer: a change in the sandbox until the viewer shows it (${CHANGE_BLOCKS * CHANGES_PER_BLOCK} changes each), p50 / p95`, [
       ['sandbox desktop', pair('ours', 'shownMs')],
       ['noVNC over websockify', pair('baseline', 'shownMs')],
       ['p50 ratio', ratioLine(at('ours', 50), at('baseline', 50), 1.2)],
       ['p95 ratio', ratioLine(at('ours', 95), at('baseline', 95), 1.2)],
-      ['the VNC server alone starts its update', `${ms(percentile(serverAlone, 50))} / ${ms(percentile(serverAlone, 95))} (a raw RFB client in the sandbox, no exec)`],
+      [
+        'the VNC server alone starts its update',
+        `${ms(percentile(serverAlone, 50))} / ${ms(percentile(serverAlone, 95))} (a raw RFB client in the sandbox, no exec)`,
+      ],
       ['milestone: the exec making the change returned', `${pair('ours', 'execMs')} (ours) ${pair('baseline', 'execMs')} (baseline)`],
       ['milestone: its last WebSocket message arrived', `${pair('ours', 'arrivedMs')} (ours) ${pair('baseline', 'arrivedMs')} (baseline)`],
       ['changes never shown (within 30 s)', `${missed.ours} (ours) ${missed.baseline} (baseline)`],
@@ -457,7 +489,9 @@ export async function desktopBenchmarks(): Promise<void> {
       for (const kind of ['ours', 'baseline'] as const) idleViewers[kind] = await openViewer(kind);
       await sleep(3000); // past the first frames and their follow-ups
       const counters = (kind: ViewerKind) =>
-        idleViewers[kind]!.page.evaluate<{ received: number; sent: number; at: number }>('({ received: window.__bench.received, sent: window.__bench.sent, at: Date.now() })');
+        idleViewers[kind]!.page.evaluate<{ received: number; sent: number; at: number }>(
+          '({ received: window.__bench.received, sent: window.__bench.sent, at: Date.now() })',
+        );
       const before = { ours: await counters('ours'), baseline: await counters('baseline') };
       await sleep(IDLE_MS);
       for (const kind of ['ours', 'baseline'] as const) {
@@ -472,7 +506,14 @@ export async function desktopBenchmarks(): Promise<void> {
     report(`Desktop viewer: idle traffic, both connected over the same ${IDLE_MS / 1000} s, bytes on the page's WebSocket`, [
       ['sandbox desktop, to / from the viewer', `${rate(idle.ours.received)} / ${rate(idle.ours.sent)}`],
       ['noVNC over websockify, to / from the viewer', `${rate(idle.baseline.received)} / ${rate(idle.baseline.sent)}`],
-      ['ratio (to the viewer)', idle.baseline.received > 0 ? ratioLine(idle.ours.received, idle.baseline.received) : idle.ours.received > 0 ? 'the baseline received nothing' : 'neither received anything'],
+      [
+        'ratio (to the viewer)',
+        idle.baseline.received > 0
+          ? ratioLine(idle.ours.received, idle.baseline.received)
+          : idle.ours.received > 0
+            ? 'the baseline received nothing'
+            : 'neither received anything',
+      ],
     ]);
   } finally {
     for (const cleanup of cleanups.reverse()) {
@@ -600,7 +641,13 @@ for i in range(count):
     print('%.1f' % ((started - changed) * 1000), flush=True)
 `;
 
-async function vncServerLatency(controller: SandboxController, ref: string, flash: { tty: string; x: number; y: number }, firstColour: number, count: number): Promise<number[]> {
+async function vncServerLatency(
+  controller: SandboxController,
+  ref: string,
+  flash: { tty: string; x: number; y: number },
+  firstColour: number,
+  count: number,
+): Promise<number[]> {
   const colours = Array.from({ length: FLASH_COLOURS.length }, (_, i) => hex(FLASH_COLOURS[(firstColour + i) % FLASH_COLOURS.length]!));
   const result = await controller.exec(ref, {
     command: ['python3', '-', flash.tty, String(flash.x), String(flash.y), String(count), ...colours],
@@ -617,6 +664,9 @@ async function removeLeftovers(store: StateStore): Promise<void> {
   const docker = new Dockerode();
   const ownerId = await store.ownerId();
   for (const container of await docker.listContainers({ all: true, filters: { label: [`${LABELS.owner}=${ownerId}`] } })) {
-    await docker.getContainer(container.Id).remove({ force: true }).catch(() => undefined);
+    await docker
+      .getContainer(container.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
   }
 }

@@ -36,14 +36,11 @@ async function coldStart(): Promise<void> {
   const baseline = await sample(runs, async (i) => {
     await sh(`cid=$(docker run -d --label ${baselineLabel} --name bench-baseline-cold-${i} ${image}) && docker exec "$cid" true`);
   });
-  report(
-    'Cold `sandbox start` to the first exec result',
-    [
-      ['sandbox start + sandbox exec (median)', ms(percentile(ours, 50))],
-      ['docker run -d + docker exec (median)', ms(percentile(baseline, 50))],
-      ['ratio', ratioLine(percentile(ours, 50), percentile(baseline, 50))],
-    ],
-  );
+  report('Cold `sandbox start` to the first exec result', [
+    ['sandbox start + sandbox exec (median)', ms(percentile(ours, 50))],
+    ['docker run -d + docker exec (median)', ms(percentile(baseline, 50))],
+    ['ratio', ratioLine(percentile(ours, 50), percentile(baseline, 50))],
+  ]);
 }
 
 async function execLatency(ref: string, containerId: string): Promise<void> {
@@ -98,7 +95,8 @@ async function parallelStart(): Promise<void> {
     sh(
       Array.from(
         { length: count },
-        (_, i) => `(docker run -d --label ${baselineLabel} --network agent-sandboxes -p 127.0.0.1::22 --name bench-baseline-par-${i} ${image} >/dev/null && docker exec bench-baseline-par-${i} true) &`,
+        (_, i) =>
+          `(docker run -d --label ${baselineLabel} --network agent-sandboxes -p 127.0.0.1::22 --name bench-baseline-par-${i} ${image} >/dev/null && docker exec bench-baseline-par-${i} true) &`,
       ).join('\n') + '\nwait',
     ),
   );
@@ -146,7 +144,10 @@ async function forwardThroughput(ref: string): Promise<void> {
   // Inside: a server that sends `size` bytes to each connection.
   await controller.exec(ref, {
     // bash for its /dev/tcp, to wait until the server listens
-    command: ['bash', '-c', `(setsid python3 -c '
+    command: [
+      'bash',
+      '-c',
+      `(setsid python3 -c '
 import socket
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", ${port})); s.listen(8)
 chunk = bytes(1 << 20)
@@ -157,7 +158,8 @@ while True:
     except OSError:
         pass
     c.close()
-' > /dev/null 2>&1 &) ; for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/${port}) 2>/dev/null && break; sleep 0.1; done`],
+' > /dev/null 2>&1 &) ; for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/${port}) 2>/dev/null && break; sleep 0.1; done`,
+    ],
   });
   const forward = await controller.forward(ref, port);
   // Outside: the same server in this process on plain loopback.
@@ -189,18 +191,28 @@ while True:
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
   const opensshPort = (probe.address() as net.AddressInfo).port;
   await new Promise((resolve) => probe.close(resolve));
-  const openssh = spawn('ssh', ['-F', target.configFile, '-o', 'BatchMode=yes', '-N', '-L', `127.0.0.1:${opensshPort}:127.0.0.1:${port}`, target.alias], { stdio: 'ignore' });
+  const openssh = spawn('ssh', ['-F', target.configFile, '-o', 'BatchMode=yes', '-N', '-L', `127.0.0.1:${opensshPort}:127.0.0.1:${port}`, target.alias], {
+    stdio: 'ignore',
+  });
   try {
     const runs = 3;
     const forwarded = await sample(runs, () => readAll(forward.localPort));
     const loopback = await sample(runs, () => readAll(loopbackPort));
     for (let attempt = 0; attempt < 50; attempt++) {
-      const listening = await new Promise<boolean>((resolve) => net.connect(opensshPort, '127.0.0.1').once('connect', function (this: net.Socket) { this.destroy(); resolve(true); }).once('error', () => resolve(false)));
+      const listening = await new Promise<boolean>((resolve) =>
+        net
+          .connect(opensshPort, '127.0.0.1')
+          .once('connect', function (this: net.Socket) {
+            this.destroy();
+            resolve(true);
+          })
+          .once('error', () => resolve(false)),
+      );
       if (listening) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const opensshForward = await sample(runs, () => readAll(opensshPort));
-    const rate = (elapsed: number) => `${((size / 1024 / 1024) / (elapsed / 1000)).toFixed(0)} MiB/s`;
+    const rate = (elapsed: number) => `${(size / 1024 / 1024 / (elapsed / 1000)).toFixed(0)} MiB/s`;
     const forwardedRate = size / percentile(forwarded, 50);
     const loopbackRate = size / percentile(loopback, 50);
     report('100 MB through a forwarded port', [
@@ -208,7 +220,10 @@ while True:
       ['plain loopback (median)', `${ms(percentile(loopback, 50))}, ${rate(percentile(loopback, 50))}`],
       ['OpenSSH `ssh -L` on the same sandbox (median)', `${ms(percentile(opensshForward, 50))}, ${rate(percentile(opensshForward, 50))}`],
       ['vs OpenSSH', `${(percentile(opensshForward, 50) / percentile(forwarded, 50)).toFixed(2)}x its throughput`],
-      ['throughput ratio', `${(forwardedRate / loopbackRate).toFixed(2)}x the baseline (target >= 0.5x: ${forwardedRate / loopbackRate >= 0.5 ? 'met' : 'NOT met'})`],
+      [
+        'throughput ratio',
+        `${(forwardedRate / loopbackRate).toFixed(2)}x the baseline (target >= 0.5x: ${forwardedRate / loopbackRate >= 0.5 ? 'met' : 'NOT met'})`,
+      ],
     ]);
   } finally {
     openssh.kill();

@@ -121,7 +121,10 @@ function parseError(error: unknown): SandboxError | undefined {
     return new SandboxError('invalid-input', `Unknown option ${option ?? ''}; see \`sandbox help\` for the options.`.replace('  ', ' '));
   }
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-    return new SandboxError('invalid-input', `The option ${option ?? ''} needs a value (write a negative one as --option=-1); see \`sandbox help\`.`.replace('  ', ' '));
+    return new SandboxError(
+      'invalid-input',
+      `The option ${option ?? ''} needs a value (write a negative one as --option=-1); see \`sandbox help\`.`.replace('  ', ' '),
+    );
   }
   return new SandboxError('invalid-input', `Unexpected argument ${/"([^"]+)"/.exec(message)?.[1] ?? ''}; see \`sandbox help\`.`.replace('  ', ' '));
 }

@@ -62,7 +62,9 @@ export function statusText(record: SandboxRecord): string {
     ['state', record.state],
     ['agent', record.agentId],
     ['provider', record.provider],
-    ...(record.placement ? [['host', `${record.placement.host} (${record.placement.kind === 'container' ? 'a container there' : 'a folder there'})`] as [string, string]] : []),
+    ...(record.placement
+      ? [['host', `${record.placement.host} (${record.placement.kind === 'container' ? 'a container there' : 'a folder there'})`] as [string, string]]
+      : []),
     ...(record.profile.image ? [['image', record.profile.image] as [string, string]] : []),
     ['cpus', String(record.profile.cpus)],
     ['memory', formatSize(record.profile.memory)],

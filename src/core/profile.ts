@@ -19,7 +19,11 @@ export function parseSize(text: string, what: string): number {
 }
 
 export function formatSize(bytes: number): string {
-  for (const [unit, factor] of [['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]] as const) {
+  for (const [unit, factor] of [
+    ['GiB', 1024 ** 3],
+    ['MiB', 1024 ** 2],
+    ['KiB', 1024],
+  ] as const) {
     if (bytes >= factor) return `${Number((bytes / factor).toFixed(1))} ${unit}`;
   }
   return `${bytes} B`;
@@ -31,7 +35,10 @@ export function validateProfile(profile: Profile, capacity: { cpus: number; memo
     throw new SandboxError('invalid-input', `The CPU count ${profile.cpus} is too small; give at least ${MIN_CPUS}, such as 1 or 0.5.`);
   }
   if (profile.cpus > capacity.cpus) {
-    throw new SandboxError('resource-limit', `The profile asks for ${profile.cpus} CPUs but the engine has ${capacity.cpus}; ask for ${capacity.cpus} or fewer.`);
+    throw new SandboxError(
+      'resource-limit',
+      `The profile asks for ${profile.cpus} CPUs but the engine has ${capacity.cpus}; ask for ${capacity.cpus} or fewer.`,
+    );
   }
   if (!Number.isFinite(profile.memory) || profile.memory < MIN_MEMORY) {
     throw new SandboxError('resource-limit', `The memory limit ${formatSize(profile.memory)} is below the minimum of ${formatSize(MIN_MEMORY)}; ask for more.`);
@@ -72,9 +79,6 @@ export function isValidName(name: string): boolean {
 
 export function validateName(name: string): void {
   if (!NAME_PATTERN.test(name)) {
-    throw new SandboxError(
-      'invalid-input',
-      `The name "${name}" is not valid; use 1-40 lowercase letters, digits and inner hyphens, like "fix-login-2".`,
-    );
+    throw new SandboxError('invalid-input', `The name "${name}" is not valid; use 1-40 lowercase letters, digits and inner hyphens, like "fix-login-2".`);
   }
 }

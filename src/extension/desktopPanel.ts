@@ -215,7 +215,9 @@ export class DesktopPanel {
       }
       case 'refused':
         this.refused.push(`${message.directive}: ${message.blocked}`);
-        this.cockpit.log.warn(`The desktop viewer of ${this.sandboxName} was refused ${message.blocked || 'an inline source'} by its Content Security Policy (${message.directive})`);
+        this.cockpit.log.warn(
+          `The desktop viewer of ${this.sandboxName} was refused ${message.blocked || 'an inline source'} by its Content Security Policy (${message.directive})`,
+        );
         break;
       case 'screenshot':
         await vscode.commands.executeCommand(COMMAND_IDS.takeScreenshot, this.sandboxId);

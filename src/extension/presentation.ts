@@ -80,7 +80,9 @@ export function deleteWarning(records: SandboxRecord[]): string {
   const names = records.map((record) => record.name);
   const subject = names.length === 1 ? `the sandbox ${names[0]}` : `${names.length} sandboxes (${names.join(', ')})`;
   const running = records.filter((record) => record.state === 'running').length;
-  const stopping = running ? ` ${running === 1 && names.length === 1 ? 'It is running and will be stopped.' : `${running} of them are running and will be stopped.`}` : '';
+  const stopping = running
+    ? ` ${running === 1 && names.length === 1 ? 'It is running and will be stopped.' : `${running} of them are running and will be stopped.`}`
+    : '';
   return `Delete ${subject}? Every file inside, including work not pulled back, and ${names.length === 1 ? 'its' : 'their'} exec and sync history are lost.${stopping}`;
 }
 

@@ -35,7 +35,10 @@ export function readSettings(get: (key: string) => unknown): { settings: Sandbox
   if (provider !== undefined && provider !== null) {
     const offered: string[] = kindsOfferedInSettings();
     if (typeof provider === 'string' && offered.includes(provider)) settings.defaultProvider = provider as ProviderKind;
-    else problems.push(`The setting ${name('defaultProvider')} is "${String(provider)}", which is not available here; use ${offered.map((p) => `"${p}"`).join(' or ')}.`);
+    else
+      problems.push(
+        `The setting ${name('defaultProvider')} is "${String(provider)}", which is not available here; use ${offered.map((p) => `"${p}"`).join(' or ')}.`,
+      );
   }
 
   const cpus = get('defaultProfile.cpus');
@@ -72,7 +75,8 @@ export function readSettings(get: (key: string) => unknown): { settings: Sandbox
 
   const excludes = get('syncExcludes');
   if (excludes !== undefined && excludes !== null) {
-    if (Array.isArray(excludes) && excludes.every((pattern) => typeof pattern === 'string' && pattern.trim() !== '')) settings.syncExcludes = excludes as string[];
+    if (Array.isArray(excludes) && excludes.every((pattern) => typeof pattern === 'string' && pattern.trim() !== ''))
+      settings.syncExcludes = excludes as string[];
     else problems.push(`The setting ${name('syncExcludes')} must be a list of non-empty patterns such as ["*.log", "dist/"].`);
   }
 
@@ -82,10 +86,11 @@ export function readSettings(get: (key: string) => unknown): { settings: Sandbox
       if (typeof network !== 'string') throw new Error('not text');
       settings.network = formatNetworkPolicy(parseNetworkPolicy(network));
     } catch {
-      problems.push(`The setting ${name('defaultProfile.network')} is ${JSON.stringify(network)}; write "default", "open", "none" or "allow:example.com,*.pypi.org".`);
+      problems.push(
+        `The setting ${name('defaultProfile.network')} is ${JSON.stringify(network)}; write "default", "open", "none" or "allow:example.com,*.pypi.org".`,
+      );
     }
   }
 
   return { settings, problems };
 }
-

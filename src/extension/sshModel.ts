@@ -31,7 +31,8 @@ export const REMOTE_SSH_AUTHORITY_PREFIX = 'ssh-remote+';
 
 /** The parts of `vscode-remote://ssh-remote+<alias><folder>`, the URI Remote-SSH opens a folder of a host by. */
 export function remoteFolderUriParts(alias: string, folder: string): { scheme: string; authority: string; path: string } {
-  if (!/^[A-Za-z0-9._-]+$/.test(alias)) throw new Error(`"${alias}" cannot be an SSH host alias in a folder URI; use letters, digits, dots, dashes and underscores.`);
+  if (!/^[A-Za-z0-9._-]+$/.test(alias))
+    throw new Error(`"${alias}" cannot be an SSH host alias in a folder URI; use letters, digits, dots, dashes and underscores.`);
   if (!folder.startsWith('/')) throw new Error(`"${folder}" is not an absolute folder path inside the sandbox.`);
   return { scheme: 'vscode-remote', authority: `${REMOTE_SSH_AUTHORITY_PREFIX}${alias}`, path: folder };
 }

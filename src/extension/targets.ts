@@ -11,11 +11,18 @@ export async function pickSandbox(cockpit: Cockpit, placeHolder: string, filter:
   await cockpit.refresh();
   const candidates = cockpit.records.filter(filter);
   if (candidates.length === 0) {
-    void vscode.window.showInformationMessage(cockpit.records.length === 0 ? 'There is no sandbox yet; run "Sandboxes: Start Sandbox" to make one.' : 'No sandbox is in a state where this applies.');
+    void vscode.window.showInformationMessage(
+      cockpit.records.length === 0 ? 'There is no sandbox yet; run "Sandboxes: Start Sandbox" to make one.' : 'No sandbox is in a state where this applies.',
+    );
     return undefined;
   }
   const picked = await vscode.window.showQuickPick(
-    candidates.map((record) => ({ label: `$(${iconOf(record.state).id.replace('~spin', '')}) ${record.name}`, description: descriptionOf(record), detail: record.id, record })),
+    candidates.map((record) => ({
+      label: `$(${iconOf(record.state).id.replace('~spin', '')}) ${record.name}`,
+      description: descriptionOf(record),
+      detail: record.id,
+      record,
+    })),
     { placeHolder, matchOnDescription: true, matchOnDetail: true },
   );
   return picked?.record;

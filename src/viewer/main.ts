@@ -91,7 +91,8 @@ function post(viewerMessage: ViewerMessage): void {
 function report(): void {
   const canvas = screenElement.querySelector('canvas');
   const status: ViewerStatus = { state, viewOnly, width: canvas?.width ?? 0, height: canvas?.height ?? 0, message };
-  statusElement.textContent = message ?? (state === 'connected' ? (viewOnly ? 'Watching (view only)' : 'Connected') : state === 'connecting' ? 'Connecting…' : 'Disconnected');
+  statusElement.textContent =
+    message ?? (state === 'connected' ? (viewOnly ? 'Watching (view only)' : 'Connected') : state === 'connecting' ? 'Connecting…' : 'Disconnected');
   statusElement.dataset.state = state;
   document.body.dataset.state = state;
   post({ type: 'status', status });
@@ -232,7 +233,10 @@ screenshotButton.addEventListener('click', () => {
 // In a browser, text copied here can be sent to the desktop's clipboard on focus.
 window.addEventListener('focus', () => {
   if (vscode || !rfb || viewOnly) return;
-  void navigator.clipboard?.readText().then((text) => text && rfb?.clipboardPasteFrom(text)).catch(() => undefined);
+  void navigator.clipboard
+    ?.readText()
+    .then((text) => text && rfb?.clipboardPasteFrom(text))
+    .catch(() => undefined);
 });
 
 // Anything the strict CSP refuses is a bug of this page: the host logs it.

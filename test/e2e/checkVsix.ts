@@ -60,7 +60,9 @@ function main(file: string): void {
     console.error(`The .vsix fails its check:\n- ${problems.join('\n- ')}`);
     process.exit(1);
   }
-  console.log(`${path.basename(file)}: ${entries.length} files, ${(bytes / 1024).toFixed(0)} KiB of a ${VSIX_BUDGET_BYTES / 1024} KiB budget; no sources, tests, maps or node_modules`);
+  console.log(
+    `${path.basename(file)}: ${entries.length} files, ${(bytes / 1024).toFixed(0)} KiB of a ${VSIX_BUDGET_BYTES / 1024} KiB budget; no sources, tests, maps or node_modules`,
+  );
 }
 
 if (require.main === module) main(process.argv[2] ?? 'agent-sandboxes.vsix');

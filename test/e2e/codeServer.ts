@@ -51,7 +51,10 @@ export interface Locator {
   screenshot(options: { path: string }): Promise<Buffer>;
 }
 interface Browser {
-  newPage(options?: { viewport?: { width: number; height: number }; deviceScaleFactor?: number }): Promise<Page & { route(url: string, handler: (route: Route) => void): Promise<void> }>;
+  newPage(options?: {
+    viewport?: { width: number; height: number };
+    deviceScaleFactor?: number;
+  }): Promise<Page & { route(url: string, handler: (route: Route) => void): Promise<void> }>;
   close(): Promise<void>;
 }
 interface Route {
@@ -103,7 +106,9 @@ async function waitForHealth(url: string, child: ChildProcess, timeoutMs: number
 
 export async function startCodeServer(options: { settings?: Record<string, unknown>; env?: NodeJS.ProcessEnv } = {}): Promise<CodeServer> {
   const home = mkdtempSync(path.join(os.tmpdir(), 'sandboxes-e2e-'));
-  const dirs = Object.fromEntries(['user-data', 'extensions', 'config', 'data', 'cache', 'browser', 'workspace', 'state'].map((name) => [name, path.join(home, name)]));
+  const dirs = Object.fromEntries(
+    ['user-data', 'extensions', 'config', 'data', 'cache', 'browser', 'workspace', 'state'].map((name) => [name, path.join(home, name)]),
+  );
   for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
   mkdirSync(path.join(dirs['user-data']!, 'User'), { recursive: true });
   writeFileSync(
@@ -137,9 +142,12 @@ export async function startCodeServer(options: { settings?: Record<string, unkno
   let output = '';
   const args = [
     path.join(HOST_DIR, 'node_modules/code-server/out/node/entry.js'),
-    '--config', config,
-    '--user-data-dir', dirs['user-data']!,
-    '--extensions-dir', dirs.extensions!,
+    '--config',
+    config,
+    '--user-data-dir',
+    dirs['user-data']!,
+    '--extensions-dir',
+    dirs.extensions!,
     '--disable-workspace-trust',
     '--disable-getting-started-override',
     dirs.workspace!,
@@ -186,12 +194,22 @@ export async function startCodeServer(options: { settings?: Record<string, unkno
         executablePath: CHROMIUM,
         headless: true,
         env: { ...process.env, XDG_CONFIG_HOME: dirs.browser, HOME: dirs.browser },
-        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+          '--disable-dev-shm-usage',
+        ],
       });
       const page = await browser.newPage({ viewport: { width: 1400, height: 900 }, deviceScaleFactor: 2 });
       await page.route('**/*', (route) => {
         const target = new URL(route.request().url());
-        if (target.hostname === '127.0.0.1' || target.hostname === 'localhost' || target.protocol === 'data:' || target.protocol === 'blob:') void route.continue();
+        if (target.hostname === '127.0.0.1' || target.hostname === 'localhost' || target.protocol === 'data:' || target.protocol === 'blob:')
+          void route.continue();
         else void route.abort();
       });
       return page;
@@ -221,7 +239,9 @@ export function sandboxesOf(stateDir: string): string[] {
   const ownerFile = path.join(stateDir, 'owner-id');
   if (!existsSync(ownerFile)) return [];
   const owner = readFileSync(ownerFile, 'utf8').trim();
-  return execFileSync('docker', ['ps', '-aq', '--filter', `label=dev.agent-sandboxes.owner=${owner}`], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  return execFileSync('docker', ['ps', '-aq', '--filter', `label=dev.agent-sandboxes.owner=${owner}`], { encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean);
 }
 
 /** Removes every container a test's state dir still owns, so a failed test leaves no sandbox behind. */

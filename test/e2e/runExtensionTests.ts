@@ -39,10 +39,15 @@ async function runSuite(files: string[], env?: NodeJS.ProcessEnv, timeoutMs = SU
     page.on('console', (message) => browserLog.push(`[${message.type()}] ${message.text()}`));
     debugLog = () => browserLog.join('\n');
     const exited = new Promise<number>((resolve) => void page.exposeFunction('codeAutomationExit', (code: number) => resolve(code)));
-    const timeout = new Promise<number>((_, reject) => setTimeout(() => reject(new Error(`the suite did not finish within ${timeoutMs / 1000} s`)), timeoutMs).unref());
+    const timeout = new Promise<number>((_, reject) =>
+      setTimeout(() => reject(new Error(`the suite did not finish within ${timeoutMs / 1000} s`)), timeoutMs).unref(),
+    );
     const suite = path.join(REPO_ROOT, 'out/test/e2e/suite/index.js');
     // The suite reads these from a file: the extension host's environment is code-server's.
-    writeFileSync(path.join(server.home, 'suite.json'), JSON.stringify({ report, files, repoRoot: REPO_ROOT, stateDir: server.stateDir, workspace: server.workspace, userSshConfig }));
+    writeFileSync(
+      path.join(server.home, 'suite.json'),
+      JSON.stringify({ report, files, repoRoot: REPO_ROOT, stateDir: server.stateDir, workspace: server.workspace, userSshConfig }),
+    );
     await page.goto(
       server.workbenchUrl([
         ['extensionDevelopmentPath', remoteUri(server, REPO_ROOT)],
@@ -67,7 +72,6 @@ async function runSuite(files: string[], env?: NodeJS.ProcessEnv, timeoutMs = SU
   console.log(`extension-host tests (${files.join(', ')}): exit code ${exitCode}, ${((Date.now() - started) / 1000).toFixed(1)} s in all`);
   return exitCode;
 }
-
 
 main().then(
   (code) => process.exit(code),

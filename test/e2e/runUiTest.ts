@@ -107,14 +107,26 @@ async function main(): Promise<void> {
     await clickMenuItem(page, 'Attach VS Code');
     const offer = page.locator('.notifications-toasts .notification-toast').filter({ hasText: 'Open Remote - SSH' });
     await offer.waitFor({ timeout: STEP_TIMEOUT_MS });
-    await offer.locator('.monaco-button').filter({ hasText: /^Install$/ }).first().waitFor({ timeout: STEP_TIMEOUT_MS });
+    await offer
+      .locator('.monaco-button')
+      .filter({ hasText: /^Install$/ })
+      .first()
+      .waitFor({ timeout: STEP_TIMEOUT_MS });
     await shot('attach-offers-remote-ssh');
     // Install: this code-server's gallery is unreachable, so the failure is said, with the way out.
-    await offer.locator('.monaco-button').filter({ hasText: /^Install$/ }).first().click();
+    await offer
+      .locator('.monaco-button')
+      .filter({ hasText: /^Install$/ })
+      .first()
+      .click();
     const failed = page.locator('.notifications-toasts .notification-toast').filter({ hasText: 'could not be installed here' });
     await failed.waitFor({ timeout: STEP_TIMEOUT_MS });
     await shot('remote-ssh-install-failed');
-    await failed.locator('.monaco-button').filter({ hasText: /^Show in Extensions$/ }).first().click();
+    await failed
+      .locator('.monaco-button')
+      .filter({ hasText: /^Show in Extensions$/ })
+      .first()
+      .click();
     await page.locator('.extensions-viewlet .view-lines').filter({ hasText: 'jeanp413.open-remote-ssh' }).waitFor({ timeout: STEP_TIMEOUT_MS });
     await shot('remote-ssh-in-extensions');
     await page.locator('.activitybar .action-item a[aria-label^="Sandboxes"]').first().click({ timeout: STEP_TIMEOUT_MS });
@@ -145,7 +157,11 @@ async function main(): Promise<void> {
     const dialog = page.locator('.monaco-dialog-box');
     await dialog.waitFor({ timeout: STEP_TIMEOUT_MS });
     await shot('delete-confirmation');
-    await dialog.locator('a.monaco-button, .monaco-button').filter({ hasText: /^Delete$/ }).first().click();
+    await dialog
+      .locator('a.monaco-button, .monaco-button')
+      .filter({ hasText: /^Delete$/ })
+      .first()
+      .click();
     await row.waitFor({ state: 'detached', timeout: STEP_TIMEOUT_MS });
     await page.locator('.welcome-view-content').filter({ hasText: 'No sandbox yet' }).waitFor({ timeout: STEP_TIMEOUT_MS });
     await shot('deleted');
@@ -238,10 +254,24 @@ async function desktopSteps(page: Page, server: CodeServer, shot: (what: string)
   const viewer = desktopViewer(page);
   await viewerStatus(viewer, /^(Connected|Watching \(view only\))$/);
   await viewer.locator('#screen canvas').waitFor({ timeout: STEP_TIMEOUT_MS });
-  await page.locator('.tab').filter({ hasText: `${DESKTOP_NAME}: desktop` }).first().waitFor({ timeout: STEP_TIMEOUT_MS });
+  await page
+    .locator('.tab')
+    .filter({ hasText: `${DESKTOP_NAME}: desktop` })
+    .first()
+    .waitFor({ timeout: STEP_TIMEOUT_MS });
 
   // An xterm on the desktop, in front, recording every line it gets.
-  cli(server, 'exec', DESKTOP_NAME, '--env', 'DISPLAY=:1', '--', 'sh', '-c', 'setsid xterm -maximized -T marker -e sh -c "cat > /tmp/typed" >/dev/null 2>&1 </dev/null &');
+  cli(
+    server,
+    'exec',
+    DESKTOP_NAME,
+    '--env',
+    'DISPLAY=:1',
+    '--',
+    'sh',
+    '-c',
+    'setsid xterm -maximized -T marker -e sh -c "cat > /tmp/typed" >/dev/null 2>&1 </dev/null &',
+  );
   cli(server, 'exec', DESKTOP_NAME, '--env', 'DISPLAY=:1', '--timeout', '60s', '--', 'xdotool', 'search', '--sync', '--onlyvisible', '--name', 'marker');
   const canvas = viewer.locator('#screen canvas');
 
@@ -270,7 +300,10 @@ async function desktopSteps(page: Page, server: CodeServer, shot: (what: string)
   await saveBox.waitFor({ timeout: STEP_TIMEOUT_MS });
   await shot('desktop-save-dialog');
   await page.keyboard.press('Enter');
-  await page.locator('.notifications-toasts .notification-toast').filter({ hasText: `Saved a screenshot of ${DESKTOP_NAME}` }).waitFor({ timeout: STEP_TIMEOUT_MS });
+  await page
+    .locator('.notifications-toasts .notification-toast')
+    .filter({ hasText: `Saved a screenshot of ${DESKTOP_NAME}` })
+    .waitFor({ timeout: STEP_TIMEOUT_MS });
   const saved = readdirSync(server.workspace).filter((file) => new RegExp(`^${DESKTOP_NAME}-\\d{8}-\\d{6}\\.png$`).test(file));
   if (saved.length !== 1) throw new Error(`expected one screenshot in the workspace, found ${JSON.stringify(readdirSync(server.workspace))}`);
   const png = readFileSync(path.join(server.workspace, saved[0]!));
@@ -282,7 +315,11 @@ async function desktopSteps(page: Page, server: CodeServer, shot: (what: string)
   // A window reload brings the panel back, connected again.
   await page.reload();
   await page.locator('.monaco-workbench').waitFor({ timeout: STEP_TIMEOUT_MS });
-  await page.locator('.tab').filter({ hasText: `${DESKTOP_NAME}: desktop` }).first().waitFor({ timeout: STEP_TIMEOUT_MS });
+  await page
+    .locator('.tab')
+    .filter({ hasText: `${DESKTOP_NAME}: desktop` })
+    .first()
+    .waitFor({ timeout: STEP_TIMEOUT_MS });
   await viewerStatus(desktopViewer(page), /^(Connected|Watching \(view only\))$/);
   await desktopViewer(page).locator('#screen canvas').waitFor({ timeout: STEP_TIMEOUT_MS });
   await shot('desktop-after-reload');
@@ -296,7 +333,11 @@ function desktopViewer(page: Page): FrameLocator {
 
 async function viewerStatus(viewer: FrameLocator, pattern: RegExp): Promise<string> {
   return waitForValue(async () => {
-    const text = (await viewer.locator('#status').textContent({ timeout: 1000 }).catch(() => null)) ?? '';
+    const text =
+      (await viewer
+        .locator('#status')
+        .textContent({ timeout: 1000 })
+        .catch(() => null)) ?? '';
     return pattern.test(text) ? text : undefined;
   }, `the viewer's status to match ${pattern}`);
 }
@@ -325,6 +366,5 @@ function cli(server: CodeServer, ...args: string[]): string {
 function ocr(file: string): string {
   return execFileSync('tesseract', [file, 'stdout'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
 }
-
 
 void main();

@@ -56,7 +56,7 @@ describe('the sandbox CLI', function () {
     assert.equal(logs.code, 0, logs.stderr);
     assert.match(logs.stdout, /exec {2}python3 hello\.py -> exit 0/);
     assert.match(logs.stdout, /sync {2}push 1 files/);
-    assert.match(logs.stdout, /Server listening/, 'the sandbox\'s own output (sshd) is in the log');
+    assert.match(logs.stdout, /Server listening/, "the sandbox's own output (sshd) is in the log");
 
     const listed = await env.cli(['list']);
     assert.match(listed.stdout, new RegExp(`${name}\\s+running\\s+cli-agent`));
@@ -80,10 +80,14 @@ describe('the sandbox CLI', function () {
     });
     assert.equal(piped.code, 0);
     assert.equal(piped.stderr, '');
-    await waitFor(async () => {
-      const ps = await env.controller.exec(name, { command: ['ps', '-eo', 'args'] });
-      return ps.stdout.includes('sandbox-pipe-marker') ? undefined : true;
-    }, 10_000, 'yes to be gone from the sandbox');
+    await waitFor(
+      async () => {
+        const ps = await env.controller.exec(name, { command: ['ps', '-eo', 'args'] });
+        return ps.stdout.includes('sandbox-pipe-marker') ? undefined : true;
+      },
+      10_000,
+      'yes to be gone from the sandbox',
+    );
 
     // stdin that never ends, which the command does not read.
     const started = Date.now();
@@ -145,7 +149,10 @@ describe('the sandbox CLI', function () {
     assert.equal(removed.code, 3);
     const report = JSON.parse(removed.stdout) as { error: { code: string }; done: { name: string }[] };
     assert.equal(report.error.code, 'not-found');
-    assert.deepEqual(report.done.map((r) => r.name), [name]);
+    assert.deepEqual(
+      report.done.map((r) => r.name),
+      [name],
+    );
   });
 
   it('follows logs as execs happen; forwards and following end, saying why, when the sandbox stops or is removed', async function () {
@@ -179,7 +186,12 @@ describe('the sandbox CLI', function () {
     assert.equal((await env.cli(['stop', name])).code, 0);
     const stopped = await forwardOnStop.exit(5000);
     assert.equal(stopped.code, 5, stopped.stderr);
-    assert.match(stopped.stderr, new RegExp(`^sandbox: The sandbox ${name} stopped, so http://127\\.0\\.0\\.1:${stoppedPort}/ no longer forwards its port 8000; start it with \`sandbox start ${name}\` and forward again\\.\n$`));
+    assert.match(
+      stopped.stderr,
+      new RegExp(
+        `^sandbox: The sandbox ${name} stopped, so http://127\\.0\\.0\\.1:${stoppedPort}/ no longer forwards its port 8000; start it with \`sandbox start ${name}\` and forward again\\.\n$`,
+      ),
+    );
     await assertRefused(stoppedPort);
     assert.equal((await followOnStop.exit(5000)).code, 0);
 
@@ -283,7 +295,11 @@ describe('the sandbox CLI', function () {
     const context = pack();
     context.entry({ name: 'Dockerfile' }, `FROM ${sandboxImageTag()}\nENTRYPOINT ["/bin/sh", "-c", "printf 'no keys \\\\033[31mhere\\\\n' >&2; exit 3"]\n`);
     context.finalize();
-    await new Promise((resolve, reject) => docker.buildImage(context as unknown as NodeJS.ReadableStream, { t: broken }).then((stream) => docker.modem.followProgress(stream, (error, output) => (error ? reject(error) : resolve(output))), reject));
+    await new Promise((resolve, reject) =>
+      docker
+        .buildImage(context as unknown as NodeJS.ReadableStream, { t: broken })
+        .then((stream) => docker.modem.followProgress(stream, (error, output) => (error ? reject(error) : resolve(output))), reject),
+    );
     const folder = tempDir();
     await fs.writeFile(path.join(folder, 'a.txt'), 'a\n');
     const before = await footprint(env.stateDir);
@@ -305,12 +321,23 @@ describe('the sandbox CLI', function () {
       const exited = await env.cli(['start', folder, '--image', broken, '--name', failing]);
       assert.equal(exited.code, 1, exited.stderr);
       assertOneSentence(exited.stderr);
-      assert.match(exited.stderr, new RegExp(`^sandbox: The sandbox ${failing} could not start: its machine exited as it started, last saying "no keys  ?\\[31mhere", so nothing was kept`));
+      assert.match(
+        exited.stderr,
+        new RegExp(
+          `^sandbox: The sandbox ${failing} could not start: its machine exited as it started, last saying "no keys  ?\\[31mhere", so nothing was kept`,
+        ),
+      );
       assert.doesNotMatch(exited.stderr, /start it with/);
       await nothingLeft(failing);
     } finally {
-      await docker.getImage(`${plain.repo}:${plain.tag}`).remove().catch(() => undefined);
-      await docker.getImage(broken).remove({ force: true }).catch(() => undefined);
+      await docker
+        .getImage(`${plain.repo}:${plain.tag}`)
+        .remove()
+        .catch(() => undefined);
+      await docker
+        .getImage(broken)
+        .remove({ force: true })
+        .catch(() => undefined);
     }
   });
 
@@ -329,7 +356,11 @@ describe('the sandbox CLI', function () {
       if (moment === 'record') {
         await waitFor(async () => (await env.store.listRecords()).find((r) => r.name === name), 20_000, 'the record');
       } else {
-        await waitFor(async () => (await docker.listContainers({ all: true, filters: { label: [`${LABELS.owner}=${ownerId}`, `${LABELS.name}=${name}`] } }))[0], 20_000, 'the container');
+        await waitFor(
+          async () => (await docker.listContainers({ all: true, filters: { label: [`${LABELS.owner}=${ownerId}`, `${LABELS.name}=${name}`] } }))[0],
+          20_000,
+          'the container',
+        );
       }
       child.kill('SIGKILL');
       await new Promise((resolve) => child.on('close', resolve));

@@ -16,7 +16,6 @@ function distinctColours(rgb: Buffer): number {
   return seen.size;
 }
 
-
 async function eventually<T>(probe: () => Promise<T | undefined>, what: string, ms = 60_000): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
@@ -52,7 +51,9 @@ describe('desktop sandboxes', function () {
     const frame = await drawnDesktop(controller, sandbox.id);
     assert.equal(frame.width, 1024);
     assert.equal(frame.height, 768);
-    const listening = await controller.exec(sandbox.id, { command: ['python3', '-c', `import socket; s = socket.create_connection(("127.0.0.1", ${VNC_PORT})); print(s.recv(12).decode())`] });
+    const listening = await controller.exec(sandbox.id, {
+      command: ['python3', '-c', `import socket; s = socket.create_connection(("127.0.0.1", ${VNC_PORT})); print(s.recv(12).decode())`],
+    });
     assert.equal(listening.stdout.trim(), 'RFB 003.008');
     const details = await docker.getContainer(sandbox.providerRef!).inspect();
     assert.deepEqual(Object.keys(details.HostConfig.PortBindings ?? {}), ['22/tcp'], 'only SSH is published');
@@ -60,7 +61,11 @@ describe('desktop sandboxes', function () {
     // Listening sockets (state 0A) on the VNC port: every one on a loopback address.
     const port = VNC_PORT.toString(16).toUpperCase().padStart(4, '0');
     const bound = await rootExec(sandbox.providerRef!, `cat /proc/net/tcp /proc/net/tcp6 | awk '$4 == "0A" && $2 ~ /:${port}$/ {print $2}'`);
-    const addresses = bound.trim().split(/\s+/).filter(Boolean).map((address) => address.split(':')[0]);
+    const addresses = bound
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((address) => address.split(':')[0]);
     assert.ok(addresses.length > 0, 'something listens on the VNC port');
     for (const address of addresses) {
       assert.ok(['0100007F', '00000000000000000000000001000000'].includes(address!), `VNC listens on ${address}, not loopback`);
@@ -139,7 +144,10 @@ describe('desktop sandboxes', function () {
       await drawnDesktop(controller, clone.id);
       await controller.delete(clone.id);
     } finally {
-      await docker.getImage(snapshot).remove({ force: true }).catch(() => undefined);
+      await docker
+        .getImage(snapshot)
+        .remove({ force: true })
+        .catch(() => undefined);
     }
   });
 

@@ -78,12 +78,15 @@ for (const channel of ['docker', 'agent', 'ssh'] as const) {
       const flag = `/tmp/${uniqueName('first-line-seen')}`;
       const seen: string[] = [];
       let flagged: Promise<unknown> | undefined;
-      const result = await run(`echo out; echo err >&2; i=0; while [ ! -e ${flag} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; [ -e ${flag} ] && echo late || echo "no flag after 30 s"`, {
-        onStdout: (chunk: Buffer) => {
-          seen.push(chunk.toString());
-          flagged ??= run(['touch', flag]);
+      const result = await run(
+        `echo out; echo err >&2; i=0; while [ ! -e ${flag} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; [ -e ${flag} ] && echo late || echo "no flag after 30 s"`,
+        {
+          onStdout: (chunk: Buffer) => {
+            seen.push(chunk.toString());
+            flagged ??= run(['touch', flag]);
+          },
         },
-      });
+      );
       await flagged;
       assert.equal(result.stdout, 'out\nlate\n', 'the first line reached the test while the command still ran');
       assert.equal(result.stderr, 'err\n');
@@ -116,11 +119,15 @@ for (const channel of ['docker', 'agent', 'ssh'] as const) {
     async function runUntilTimeout(command: string[] | string, needles: string[], timeoutMs = KILL_TIMEOUT_MS) {
       let ended = false;
       const running = run(command, { timeoutMs }).finally(() => (ended = true));
-      const seen = await waitFor(async () => {
-        if (ended) return 'ended';
-        const found = await Promise.all(needles.map(runs));
-        return found.every(Boolean) && !ended ? 'running' : undefined;
-      }, timeoutMs, `${needles.join(' and ')} to run`);
+      const seen = await waitFor(
+        async () => {
+          if (ended) return 'ended';
+          const found = await Promise.all(needles.map(runs));
+          return found.every(Boolean) && !ended ? 'running' : undefined;
+        },
+        timeoutMs,
+        `${needles.join(' and ')} to run`,
+      );
       assert.equal(seen, 'running', `${needles.join(' and ')} never ran before the timeout`);
       return running;
     }
@@ -172,9 +179,16 @@ for (const channel of ['docker', 'agent', 'ssh'] as const) {
       // The owner: the CLI itself on the engine's channel, a process with its own controller on the others.
       const owner =
         channel === 'docker'
-          ? spawn(process.execPath, [CLI, 'exec', sandbox.id, '--', 'sh', '-c', ESCAPING], { env: { ...process.env, AGENT_SANDBOXES_HOME: env.stateDir }, stdio: 'ignore' })
+          ? spawn(process.execPath, [CLI, 'exec', sandbox.id, '--', 'sh', '-c', ESCAPING], {
+              env: { ...process.env, AGENT_SANDBOXES_HOME: env.stateDir },
+              stdio: 'ignore',
+            })
           : spawn(process.execPath, ['-e', OWNER_SCRIPT, env.stateDir, channel, sandbox.id, ESCAPING], { stdio: 'ignore' });
-      await waitFor(async () => (await processesMatching('sleep 309')).length > 0 && (await processesMatching('sleep 308')).length > 0, 20_000, 'the command to run');
+      await waitFor(
+        async () => (await processesMatching('sleep 309')).length > 0 && (await processesMatching('sleep 308')).length > 0,
+        20_000,
+        'the command to run',
+      );
       owner.kill('SIGKILL');
       await new Promise((resolve) => owner.once('exit', resolve));
       await controller.list();
@@ -191,21 +205,23 @@ for (const channel of ['docker', 'agent', 'ssh'] as const) {
     });
 
     // The engine's own identity rules (unknown uids, user:group) apply to its channels only.
-    if (channel !== 'ssh') it('gives a command the environment, identity and stdin of docker exec', async function () {
-      const probe = 'id; echo "HOME=$HOME"; grep -E "^(Uid|Gid|Groups|CapEff)" /proc/self/status; env | grep -v SANDBOX_EXEC_ID | sort; ls -l /proc/self/fd/0 | sed "s/.*-> //"';
-      const asAgent = await run(probe);
-      assert.match(asAgent.stdout, /^uid=1000\(agent\) gid=1000\(agent\) groups=1000\(agent\)\nHOME=\/home\/agent\n/);
-      assert.match(asAgent.stdout, /^Uid:\t1000\t1000\t1000\t1000$/m);
-      assert.match(asAgent.stdout, /^CapEff:\t0+$/m);
-      assert.match(asAgent.stdout, /^PATH=\/usr\/local\/sbin:\/usr\/local\/bin:\/usr\/sbin:\/usr\/bin:\/sbin:\/bin$/m);
-      assert.match(asAgent.stdout, /^\/dev\/null$/m);
-      const withGroup = await run(['id'], { user: 'agent:staff' });
-      assert.equal(withGroup.stdout, 'uid=1000(agent) gid=50(staff) groups=50(staff)\n');
-      const unknownUid = await run('id; echo "$HOME"', { user: '1234' });
-      assert.equal(unknownUid.stdout, 'uid=1234 gid=0(root) groups=0(root)\n/\n');
-      assert.equal((await run('echo "$HOME"', { user: 'root' })).stdout, '/root\n');
-      assert.equal((await run(['cat'])).stdout, '', 'without stdin, cat ends at once');
-    });
+    if (channel !== 'ssh')
+      it('gives a command the environment, identity and stdin of docker exec', async function () {
+        const probe =
+          'id; echo "HOME=$HOME"; grep -E "^(Uid|Gid|Groups|CapEff)" /proc/self/status; env | grep -v SANDBOX_EXEC_ID | sort; ls -l /proc/self/fd/0 | sed "s/.*-> //"';
+        const asAgent = await run(probe);
+        assert.match(asAgent.stdout, /^uid=1000\(agent\) gid=1000\(agent\) groups=1000\(agent\)\nHOME=\/home\/agent\n/);
+        assert.match(asAgent.stdout, /^Uid:\t1000\t1000\t1000\t1000$/m);
+        assert.match(asAgent.stdout, /^CapEff:\t0+$/m);
+        assert.match(asAgent.stdout, /^PATH=\/usr\/local\/sbin:\/usr\/local\/bin:\/usr\/sbin:\/usr\/bin:\/sbin:\/bin$/m);
+        assert.match(asAgent.stdout, /^\/dev\/null$/m);
+        const withGroup = await run(['id'], { user: 'agent:staff' });
+        assert.equal(withGroup.stdout, 'uid=1000(agent) gid=50(staff) groups=50(staff)\n');
+        const unknownUid = await run('id; echo "$HOME"', { user: '1234' });
+        assert.equal(unknownUid.stdout, 'uid=1234 gid=0(root) groups=0(root)\n/\n');
+        assert.equal((await run('echo "$HOME"', { user: 'root' })).stdout, '/root\n');
+        assert.equal((await run(['cat'])).stdout, '', 'without stdin, cat ends at once');
+      });
 
     it('reports death by a signal the way the engine does', async function () {
       // Not a timeout or cancel: the engine's 128 + signal stays the exit code.
@@ -225,8 +241,13 @@ for (const channel of ['docker', 'agent', 'ssh'] as const) {
       assert.ok(!JSON.stringify(journal).includes('do-not-log-me'));
 
       // The state dir's events.jsonl tells the same command to other processes, without env values or output.
-      const logged = (await controller.eventLog.read(0)).events.filter((e) => e.sandboxId === sandbox.id && e.type.startsWith('exec.') && 'command' in e && e.command === 'echo journalled');
-      assert.deepEqual(logged.map((e) => e.type), ['exec.started', 'exec.ended']);
+      const logged = (await controller.eventLog.read(0)).events.filter(
+        (e) => e.sandboxId === sandbox.id && e.type.startsWith('exec.') && 'command' in e && e.command === 'echo journalled',
+      );
+      assert.deepEqual(
+        logged.map((e) => e.type),
+        ['exec.started', 'exec.ended'],
+      );
       const ended = logged[1]!;
       assert.ok(ended.type === 'exec.ended');
       assert.equal(ended.exitCode, 0);

@@ -46,9 +46,12 @@ describe('the exec agent channel', function () {
     await run(['true']);
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
-        run(`read line; for n in 1 2 3; do echo "$line $n"; echo "err ${i} $n" >&2; sleep 0.0${i % 7}; done; head -c ${i * 10_000} /dev/zero | tr '\\0' x; exit ${i}`, {
-          stdin: `line ${i}\n`,
-        }),
+        run(
+          `read line; for n in 1 2 3; do echo "$line $n"; echo "err ${i} $n" >&2; sleep 0.0${i % 7}; done; head -c ${i * 10_000} /dev/zero | tr '\\0' x; exit ${i}`,
+          {
+            stdin: `line ${i}\n`,
+          },
+        ),
       ),
     );
     results.forEach((result, i) => {

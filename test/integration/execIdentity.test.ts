@@ -7,7 +7,26 @@ import type { SandboxRecord } from '../../src/core/model';
 import { TestEnvironment, controllersPerChannel, ensureImage, rootExec, tempDir, uniqueName } from './helpers';
 
 /** Spellings of root, root's group or a sudo group that the engine (or sudo) would honour. */
-const FORBIDDEN = ['0', '00', '+0', '-0', 'root', 'agent:0', 'agent:root', '1000:0', '0:1000', 'agent:sudo', 'agent:00', '1000:+0', '4242', 'agent:ops', 'nobody:0', 'root:agent', 'deploy', '4343'];
+const FORBIDDEN = [
+  '0',
+  '00',
+  '+0',
+  '-0',
+  'root',
+  'agent:0',
+  'agent:root',
+  '1000:0',
+  '0:1000',
+  'agent:sudo',
+  'agent:00',
+  '1000:+0',
+  '4242',
+  'agent:ops',
+  'nobody:0',
+  'root:agent',
+  'deploy',
+  '4343',
+];
 
 describe('the user of a command on a sandbox made without sudo', function () {
   const env = new TestEnvironment();
@@ -20,7 +39,10 @@ describe('the user of a command on a sandbox made without sudo', function () {
     // A group that sudoers grants sudo to, which the agent is not in: naming it as the group must be refused too.
     await rootExec(sandbox.providerRef!, 'groupadd -g 4321 ops && echo "%ops ALL=(ALL) NOPASSWD: ALL" > /etc/sudoers.d/ops && chmod 0440 /etc/sudoers.d/ops');
     // A user that sudoers names itself (as an image may), in no group of note: refused by what sudo says.
-    await rootExec(sandbox.providerRef!, 'useradd -u 4343 -M -s /bin/sh deploy && echo "deploy ALL=(ALL) NOPASSWD: ALL" > /etc/sudoers.d/deploy && chmod 0440 /etc/sudoers.d/deploy');
+    await rootExec(
+      sandbox.providerRef!,
+      'useradd -u 4343 -M -s /bin/sh deploy && echo "deploy ALL=(ALL) NOPASSWD: ALL" > /etc/sudoers.d/deploy && chmod 0440 /etc/sudoers.d/deploy',
+    );
   });
   after(async () => {
     disposeChannels();

@@ -57,9 +57,15 @@ export class TestEnvironment {
 /** Removes a container and the sidecars serving its network namespace (an allowlist's resolver). */
 export async function removeWithSidecars(containerId: string): Promise<void> {
   for (const sidecar of await docker.listContainers({ all: true, filters: { label: [`${SIDECAR_LABEL}=${containerId}`] } })) {
-    await docker.getContainer(sidecar.Id).remove({ force: true }).catch(() => undefined);
+    await docker
+      .getContainer(sidecar.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
   }
-  await docker.getContainer(containerId).remove({ force: true, v: true }).catch(() => undefined);
+  await docker
+    .getContainer(containerId)
+    .remove({ force: true, v: true })
+    .catch(() => undefined);
 }
 
 export interface CliResult {
@@ -136,7 +142,11 @@ export function runProgram(command: string, args: string[], options: { env?: Nod
 }
 
 /** One controller per exec channel over one state dir (the engine's exec, the exec agent, SSH), and their disposal. */
-export function controllersPerChannel(store: StateStore): { channels: Record<'docker' | 'agent' | 'ssh', SandboxController>; docker: DockerProvider; dispose: () => void } {
+export function controllersPerChannel(store: StateStore): {
+  channels: Record<'docker' | 'agent' | 'ssh', SandboxController>;
+  docker: DockerProvider;
+  dispose: () => void;
+} {
   const docker = new DockerProvider({ execChannel: 'docker' });
   const agent = new DockerProvider({ execChannel: 'agent' });
   const channels = {

@@ -47,9 +47,23 @@ describe('network policies', function () {
       controller.create({ name: uniqueName('net-default') }),
       env.cli(['start', '--name', uniqueName('net-open'), '--network', 'open', '--json']),
       env.cli([
-        'start', '--name', uniqueName('net-allow'), '--desktop', '--json',
-        '--network', 'allow:deb.debian.org', '--allow-domain', 'allowed.test', '--allow-domain', '*.private.test',
-        '--add-host', `allowed.test:${allowedAddress}`, '--add-host', `denied.test:${deniedAddress}`, '--add-host', `db.private.test:${privateAddress}`,
+        'start',
+        '--name',
+        uniqueName('net-allow'),
+        '--desktop',
+        '--json',
+        '--network',
+        'allow:deb.debian.org',
+        '--allow-domain',
+        'allowed.test',
+        '--allow-domain',
+        '*.private.test',
+        '--add-host',
+        `allowed.test:${allowedAddress}`,
+        '--add-host',
+        `denied.test:${deniedAddress}`,
+        '--add-host',
+        `db.private.test:${privateAddress}`,
       ]),
       env.cli(['start', '--name', uniqueName('net-none'), '--network', 'none', '--json']),
     ]);
@@ -67,13 +81,17 @@ describe('network policies', function () {
 
   /** Connects from inside as root with no proxy settings; "host port" -> "ok" or the error. */
   async function connectAsRoot(record: SandboxRecord, targets: Array<[string, number]>): Promise<Record<string, string>> {
-    const result = await controller.exec(record.id, { command: ['sudo', 'env', '-u', 'HTTP_PROXY', '-u', 'HTTPS_PROXY', 'python3', '-c', CONNECT_SCRIPT, JSON.stringify(targets)] });
+    const result = await controller.exec(record.id, {
+      command: ['sudo', 'env', '-u', 'HTTP_PROXY', '-u', 'HTTPS_PROXY', 'python3', '-c', CONNECT_SCRIPT, JSON.stringify(targets)],
+    });
     assert.equal(result.exitCode, 0, result.stderr);
     return parseConnects(result.stdout);
   }
 
   async function debianMirror(record: SandboxRecord): Promise<string> {
-    const result = await controller.exec(record.id, { command: 'sudo env -u HTTP_PROXY -u HTTPS_PROXY curl -sI -m 20 http://deb.debian.org/debian/ | head -1' });
+    const result = await controller.exec(record.id, {
+      command: 'sudo env -u HTTP_PROXY -u HTTPS_PROXY curl -sI -m 20 http://deb.debian.org/debian/ | head -1',
+    });
     return result.stdout.trim();
   }
 
@@ -85,7 +103,12 @@ describe('network policies', function () {
   /** Everything of this machine and its neighbours that a filtered sandbox must not reach. */
   async function forbiddenTargets(): Promise<Array<[string, number]>> {
     const gateway = await gatewayOf(filtered);
-    const targets: Array<[string, number]> = [[gateway, any4.port], ['127.0.0.1', loopback.port], [metadata, namespace.port], [privateAddress, namespace.port]];
+    const targets: Array<[string, number]> = [
+      [gateway, any4.port],
+      ['127.0.0.1', loopback.port],
+      [metadata, namespace.port],
+      [privateAddress, namespace.port],
+    ];
     const gatewayLinkLocal = linkLocalOf(gateway);
     if (gatewayLinkLocal) targets.push([`${gatewayLinkLocal}%eth0`, any6.port]);
     for (const address of hostAddresses()) {
@@ -98,10 +121,18 @@ describe('network policies', function () {
 
   it('default: root reaches the internet, and not this machine, another sandbox, private or link-local addresses', async function () {
     // Another sandbox serving on its own address.
-    const server = 'import socket\ns = socket.socket(); s.bind(("0.0.0.0", 7071)); s.listen(8)\nwhile True:\n    c, _ = s.accept(); c.sendall(b"hello\\n"); c.close()\n';
+    const server =
+      'import socket\ns = socket.socket(); s.bind(("0.0.0.0", 7071)); s.listen(8)\nwhile True:\n    c, _ = s.accept(); c.sendall(b"hello\\n"); c.close()\n';
     await controller.exec(open.id, { command: 'cat > /tmp/hello.py && (setsid python3 /tmp/hello.py >/dev/null 2>&1 &)', stdin: server });
     const openAddress = (await docker.getContainer(open.providerRef!).inspect()).NetworkSettings.Networks[SANDBOX_NETWORK]!.IPAddress;
-    await waitFor(async () => parseConnects((await controller.exec(open.id, { command: ['python3', '-c', CONNECT_SCRIPT, JSON.stringify([['127.0.0.1', 7071]])] })).stdout)['127.0.0.1 7071'] === 'ok' || undefined, 10_000, 'the other sandbox to listen');
+    await waitFor(
+      async () =>
+        parseConnects((await controller.exec(open.id, { command: ['python3', '-c', CONNECT_SCRIPT, JSON.stringify([['127.0.0.1', 7071]])] })).stdout)[
+          '127.0.0.1 7071'
+        ] === 'ok' || undefined,
+      10_000,
+      'the other sandbox to listen',
+    );
 
     const targets: Array<[string, number]> = [...(await forbiddenTargets()), [openAddress, 7071]];
     const results = await connectAsRoot(filtered, targets);
@@ -109,7 +140,11 @@ describe('network policies', function () {
     for (const [target, outcome] of Object.entries(results)) assert.notEqual(outcome, 'ok', `${target} answered a default sandbox: ${JSON.stringify(results)}`);
     assert.match(await debianMirror(filtered), /^HTTP\/1\.[01] 200/, "Debian's mirror");
     // The listeners are real: an open sandbox reaches them, as every sandbox did before policies.
-    const reached = await connectAsRoot(open, [[await gatewayOf(open), any4.port], [privateAddress, namespace.port], [deniedAddress, namespace.port]]);
+    const reached = await connectAsRoot(open, [
+      [await gatewayOf(open), any4.port],
+      [privateAddress, namespace.port],
+      [deniedAddress, namespace.port],
+    ]);
     assert.deepEqual(Object.values(reached), ['ok', 'ok', 'ok'], JSON.stringify(reached));
 
     const status = await env.cli(['status', filtered.name]);
@@ -153,8 +188,15 @@ describe('network policies', function () {
     const { configFile, alias } = await controller.sshTarget(allowlisted.id);
     const login = await runProgram('ssh', ['-F', configFile, '-o', 'BatchMode=yes', alias, 'id -un']);
     assert.equal(login.stdout, 'agent\n', login.stderr);
-    await controller.exec(allowlisted.id, { command: 'mkdir -p /tmp/www && echo inside > /tmp/www/index.html && (setsid python3 -m http.server 8765 --bind 127.0.0.1 --directory /tmp/www >/dev/null 2>&1 &)' });
-    await waitFor(async () => (await controller.exec(allowlisted.id, { command: 'curl -sf http://127.0.0.1:8765/' })).exitCode === 0 || undefined, 10_000, 'the web server');
+    await controller.exec(allowlisted.id, {
+      command:
+        'mkdir -p /tmp/www && echo inside > /tmp/www/index.html && (setsid python3 -m http.server 8765 --bind 127.0.0.1 --directory /tmp/www >/dev/null 2>&1 &)',
+    });
+    await waitFor(
+      async () => (await controller.exec(allowlisted.id, { command: 'curl -sf http://127.0.0.1:8765/' })).exitCode === 0 || undefined,
+      10_000,
+      'the web server',
+    );
     const forward = await controller.forward(allowlisted.id, 8765);
     try {
       assert.equal(await (await fetch(forward.url)).text(), 'inside\n');
@@ -162,7 +204,11 @@ describe('network policies', function () {
       forward.close();
     }
     const shot = path.join(tempDir('net-shot-'), 'desktop.png');
-    await waitFor(async () => ((await captureDesktop(controller, allowlisted.id).catch(() => undefined))?.width === 1280 ? true : undefined), 60_000, 'the desktop');
+    await waitFor(
+      async () => ((await captureDesktop(controller, allowlisted.id).catch(() => undefined))?.width === 1280 ? true : undefined),
+      60_000,
+      'the desktop',
+    );
     const saved = await env.cli(['screenshot', allowlisted.name, shot]);
     assert.equal(saved.code, 0, saved.stderr);
     assert.deepEqual([...(await fs.readFile(shot)).subarray(1, 4)], [...Buffer.from('PNG')]);
@@ -173,8 +219,12 @@ describe('network policies', function () {
     assert.equal(interfaces.stdout, 'lo\n');
     assert.deepEqual(offline.ports, {});
     assert.match((await env.cli(['status', offline.name])).stdout, /^network +none \(no network/m);
-    const unavailable = /has no network \(--network none\), so SSH, forwarded ports, its desktop and Attach VS Code are unavailable for it; run commands with `sandbox exec/;
-    for (const args of [['ssh', offline.name, '--', 'true'], ['forward', offline.name, '8000']]) {
+    const unavailable =
+      /has no network \(--network none\), so SSH, forwarded ports, its desktop and Attach VS Code are unavailable for it; run commands with `sandbox exec/;
+    for (const args of [
+      ['ssh', offline.name, '--', 'true'],
+      ['forward', offline.name, '8000'],
+    ]) {
       const result = await env.cli(args);
       assert.equal(result.code, 5, `${args[0]}: ${result.stderr}`);
       assert.match(result.stderr, unavailable);
@@ -245,13 +295,20 @@ except OSError as e:
 open("/tmp/early-result", "w").write(out)
 `;
       const forged = `#!/bin/sh\n: > /run/sandbox-network/ready\npython3 -c '${early}' >/dev/null 2>&1 &\n`;
-      const planted = await controller.exec(filtered.id, { command: 'sudo sh -c "cat > /usr/local/sbin/sandbox-wait-network && rm -f /tmp/early-result"', stdin: forged });
+      const planted = await controller.exec(filtered.id, {
+        command: 'sudo sh -c "cat > /usr/local/sbin/sandbox-wait-network && rm -f /tmp/early-result"',
+        stdin: forged,
+      });
       assert.equal(planted.exitCode, 0, planted.stderr);
 
       await docker.getContainer(filtered.providerRef!).restart({ t: 1 });
       assert.equal((await env.cli(['start', filtered.name])).code, 0);
       assert.notEqual((await connectAsRoot(filtered, [[gateway, any4.port]]))[`${gateway} ${any4.port}`], 'ok', 'the rules are in despite the forged marker');
-      const outcome = await waitFor(async () => (await controller.exec(filtered.id, { command: 'cat /tmp/early-result 2>/dev/null' })).stdout || undefined, 70_000, 'the early connection to be tried again');
+      const outcome = await waitFor(
+        async () => (await controller.exec(filtered.id, { command: 'cat /tmp/early-result 2>/dev/null' })).stdout || undefined,
+        70_000,
+        'the early connection to be tried again',
+      );
       assert.notEqual(outcome, 'reached', 'a connection made before the rules must not outlive them');
     } finally {
       for (const socket of sockets) socket.destroy();

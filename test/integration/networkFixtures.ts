@@ -82,7 +82,17 @@ while True:
     c, _ = s.accept(); c.sendall(b"hello\\n"); c.close()`;
     this.server = spawn('ip', ['netns', 'exec', this.name, 'python3', '-c', script], { stdio: 'ignore' });
     await waitFor(
-      async () => (await runProgram('ip', ['netns', 'exec', this.name, 'python3', '-c', `import socket; socket.create_connection(("${this.linkAddress}", ${this.port}), 1)`])).code === 0 || undefined,
+      async () =>
+        (
+          await runProgram('ip', [
+            'netns',
+            'exec',
+            this.name,
+            'python3',
+            '-c',
+            `import socket; socket.create_connection(("${this.linkAddress}", ${this.port}), 1)`,
+          ])
+        ).code === 0 || undefined,
       10_000,
       'the listener in the network namespace',
     );

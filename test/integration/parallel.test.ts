@@ -51,7 +51,9 @@ describe('sandboxes in parallel', function () {
     assert.deepEqual(await fs.readFile(path.join(synced, 'nested', 'deep', 'data.bin')), Buffer.alloc(4096, 7));
 
     // A file written in one sandbox is visible in none of the others.
-    const written = await env.controller.exec(compute!.id, { command: 'echo secret > /tmp/only-here; echo x > /home/agent/workspace/only-here; cat /tmp/only-here /home/agent/workspace/only-here' });
+    const written = await env.controller.exec(compute!.id, {
+      command: 'echo secret > /tmp/only-here; echo x > /home/agent/workspace/only-here; cat /tmp/only-here /home/agent/workspace/only-here',
+    });
     assert.equal(written.exitCode, 0, written.stderr);
     assert.equal(written.stdout, 'secret\nx\n', 'the files are there in their own sandbox');
     for (const other of [git!, sync!]) {
@@ -68,6 +70,10 @@ describe('sandboxes in parallel', function () {
     const connect = await env.controller.exec(compute!.id, { command: ['python3', '-c', CONNECT_TO, gitAddress] });
     assert.notEqual(connect.exitCode, 0, 'a sandbox reached another one on port 22');
     assert.ok(!connect.stdout.includes('reached'));
-    assert.match(connect.stdout.trim(), /^(timeout|refused ECONNREFUSED|refused EHOSTUNREACH|refused ENETUNREACH|refused EACCES|refused EPERM)$/, `a refusal or a timeout, not another failure: ${connect.stdout}${connect.stderr}`);
+    assert.match(
+      connect.stdout.trim(),
+      /^(timeout|refused ECONNREFUSED|refused EHOSTUNREACH|refused ENETUNREACH|refused EACCES|refused EPERM)$/,
+      `a refusal or a timeout, not another failure: ${connect.stdout}${connect.stderr}`,
+    );
   });
 });

@@ -8,9 +8,6 @@ import type { SandboxRecord } from '../../src/core/model';
 import { DockerProvider } from '../../src/core/providers/docker';
 import { CLI, TestEnvironment, docker, ensureImage, rootExec, runProgram, tempDir, uniqueName } from './helpers';
 
-
-
-
 async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, ms = 15_000): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
@@ -25,7 +22,12 @@ describe('SSH into sandboxes', function () {
   const env = new TestEnvironment();
   const provider = new DockerProvider({ execChannel: 'docker' });
   // Fast keepalives so a silent drop (a paused sandbox) is noticed within a test's patience.
-  const controller = new SandboxController({ store: env.store, providers: { docker: provider }, execChannel: 'ssh', ssh: { keepaliveIntervalMs: 500, keepaliveCountMax: 4 } });
+  const controller = new SandboxController({
+    store: env.store,
+    providers: { docker: provider },
+    execChannel: 'ssh',
+    ssh: { keepaliveIntervalMs: 500, keepaliveCountMax: 4 },
+  });
   let sandbox: SandboxRecord;
   let configFile: string;
   let alias: string;
@@ -77,7 +79,10 @@ describe('SSH into sandboxes', function () {
 
   it('keeps one connection for many commands, twenty at once', async function () {
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => controller.exec(sandbox.id, { command: `sleep 0.2; echo ${i}` })));
-    assert.deepEqual(results.map((r) => r.stdout.trim()), Array.from({ length: 20 }, (_, i) => String(i)));
+    assert.deepEqual(
+      results.map((r) => r.stdout.trim()),
+      Array.from({ length: 20 }, (_, i) => String(i)),
+    );
     // sshd runs two processes per connection: "sshd: agent [priv]" and "sshd: agent@notty".
     const connections = await rootExec(sandbox.providerRef!, "ps -eo args | grep -c '^sshd: agent@' || true");
     assert.equal(connections.trim(), '1', 'one connection for this client');
@@ -85,9 +90,13 @@ describe('SSH into sandboxes', function () {
 
   it('forwards a local port to a web server inside the sandbox, and closes it on request', async function () {
     await controller.exec(sandbox.id, {
-      command: 'mkdir -p /tmp/www && echo "hello from inside" > /tmp/www/index.html && (setsid python3 -m http.server 8765 --bind 127.0.0.1 --directory /tmp/www > /dev/null 2>&1 &)',
+      command:
+        'mkdir -p /tmp/www && echo "hello from inside" > /tmp/www/index.html && (setsid python3 -m http.server 8765 --bind 127.0.0.1 --directory /tmp/www > /dev/null 2>&1 &)',
     });
-    await waitFor(async () => ((await controller.exec(sandbox.id, { command: 'curl -sf http://127.0.0.1:8765/' })).exitCode === 0 ? true : undefined), 'the web server');
+    await waitFor(
+      async () => ((await controller.exec(sandbox.id, { command: 'curl -sf http://127.0.0.1:8765/' })).exitCode === 0 ? true : undefined),
+      'the web server',
+    );
     const forward = await controller.forward(sandbox.id, 8765);
     assert.match(forward.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
     const page = await fetch(forward.url);
@@ -126,7 +135,10 @@ describe('SSH into sandboxes', function () {
     await assert.rejects(running, (error: unknown) => isSandboxError(error, 'connection-lost') && /lost/.test(error.message));
     assert.equal((await controller.exec(sandbox.id, { command: 'echo back' })).stdout, 'back\n');
     // What the cut-off command left running is stopped once connected again.
-    await waitFor(async () => ((await rootExec(sandbox.providerRef!, 'pgrep -f "^sleep 31" || true')).trim() === '' ? true : undefined), 'the orphan to be killed');
+    await waitFor(
+      async () => ((await rootExec(sandbox.providerRef!, 'pgrep -f "^sleep 31" || true')).trim() === '' ? true : undefined),
+      'the orphan to be killed',
+    );
 
     // 2. The sandbox freezes (paused): only keepalives can tell.
     const frozen = controller.exec(sandbox.id, { command: 'sleep 32' });

@@ -36,7 +36,8 @@ describe('SSH hosts: directory sandboxes on a machine without Docker', function 
   });
 
   const addArgs = () => ['host', 'add', hostName, '--host', '127.0.0.1', '--port', String(standIn.ports['22']), '--user', 'agent', '--identity', identity];
-  const sandboxesOnHost = async () => (await rootExec(standIn.providerRef!, 'ls -A /home/agent/.agent-sandboxes/sandboxes 2>/dev/null || true')).split('\n').filter(Boolean);
+  const sandboxesOnHost = async () =>
+    (await rootExec(standIn.providerRef!, 'ls -A /home/agent/.agent-sandboxes/sandboxes 2>/dev/null || true')).split('\n').filter(Boolean);
   const processes = async (pattern: string) => (await rootExec(standIn.providerRef!, `ps -eo args | grep -c '^${pattern}' || true`)).trim();
 
   it('adds a host only when its key is confirmed: no or a wrong --fingerprint saves nothing', async function () {
@@ -102,7 +103,10 @@ describe('SSH hosts: directory sandboxes on a machine without Docker', function 
     assert.equal(fenced.code, 2);
     assert.match(fenced.stderr, /uses the host's network as agent and cannot be fenced; leave out --network/);
     const listed = parseJson<SandboxRecord[]>(await env.cli(['list', '--json']));
-    assert.deepEqual(listed.map((record) => [record.name, record.state]), [[a.name, 'running']]);
+    assert.deepEqual(
+      listed.map((record) => [record.name, record.state]),
+      [[a.name, 'running']],
+    );
   });
 
   it('keeps two sandboxes on one host apart: their own folders, and stop ends only its own processes', async function () {
@@ -165,13 +169,18 @@ describe('SSH hosts: directory sandboxes on a machine without Docker', function 
       "rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key",
       'kill -HUP "$(cat /run/sshd.pid)"',
     ].join(' && ');
-    const restore = 'cp -p /root/saved_key /etc/ssh/ssh_host_ed25519_key && cp -p /root/saved_key.pub /etc/ssh/ssh_host_ed25519_key.pub && kill -HUP "$(cat /run/sshd.pid)"';
+    const restore =
+      'cp -p /root/saved_key /etc/ssh/ssh_host_ed25519_key && cp -p /root/saved_key.pub /etc/ssh/ssh_host_ed25519_key.pub && kill -HUP "$(cat /run/sshd.pid)"';
     await rootExec(standIn.providerRef!, swap);
     try {
-      const refused = await waitFor(async () => {
-        const result = await env.cli(['exec', a.name, '--json', '--', 'true']);
-        return result.code === 255 ? result : undefined;
-      }, 15_000, 'the new key to be presented');
+      const refused = await waitFor(
+        async () => {
+          const result = await env.cli(['exec', a.name, '--json', '--', 'true']);
+          return result.code === 255 ? result : undefined;
+        },
+        15_000,
+        'the new key to be presented',
+      );
       const error = JSON.parse(refused.stdout).error as { code: string; message: string };
       assert.equal(error.code, 'host-key-mismatch', error.message);
       assert.ok(error.message.includes(presented), error.message);
@@ -193,19 +202,46 @@ describe('SSH hosts: directory sandboxes on a machine without Docker', function 
     await waitFor(async () => ((await env.cli(['exec', a.name, '--', 'true'])).code === 0 ? true : undefined), 15_000, 'the pinned key again');
     const back = parseJson<SandboxRecord[]>(await env.cli(['list', '--json']));
     assert.deepEqual(back.map((record) => record.id).sort(), [a.id, b.id].sort(), 'both sandboxes are listed again');
-    assert.equal(back.every((record) => record.state === 'running'), true);
+    assert.equal(
+      back.every((record) => record.state === 'running'),
+      true,
+    );
   });
 
   it('logs in with ssh-agent for a host added with --agent', async function () {
     const socket = path.join(tempDir('ssh-host-agent-'), 'agent.sock');
     const agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
     try {
-      await waitFor(() => fs.stat(socket).then(() => true, () => false), 10_000, 'ssh-agent to listen');
+      await waitFor(
+        () =>
+          fs.stat(socket).then(
+            () => true,
+            () => false,
+          ),
+        10_000,
+        'ssh-agent to listen',
+      );
       const agentEnv = { SSH_AUTH_SOCK: socket };
-      const loaded = await new Promise<number | null>((resolve) => spawn('ssh-add', ['-q', identity], { env: { ...process.env, ...agentEnv }, stdio: 'ignore' }).on('exit', resolve));
+      const loaded = await new Promise<number | null>((resolve) =>
+        spawn('ssh-add', ['-q', identity], { env: { ...process.env, ...agentEnv }, stdio: 'ignore' }).on('exit', resolve),
+      );
       assert.equal(loaded, 0);
       const viaAgent = uniqueName('agentbox');
-      const args = ['host', 'add', viaAgent, '--host', '127.0.0.1', '--port', String(standIn.ports['22']), '--user', 'agent', '--agent', '--fingerprint', presented, '--json'];
+      const args = [
+        'host',
+        'add',
+        viaAgent,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(standIn.ports['22']),
+        '--user',
+        'agent',
+        '--agent',
+        '--fingerprint',
+        presented,
+        '--json',
+      ];
       assert.equal((await env.cli(args, { env: { SSH_AUTH_SOCK: '' } })).code, 2, 'no agent, no add');
       const added = parseJson<SshHost>(await env.cli(args, { env: agentEnv }));
       assert.equal(added.agent, true);
@@ -216,7 +252,10 @@ describe('SSH hosts: directory sandboxes on a machine without Docker', function 
       const block = config.split('\n\n').find((text) => text.startsWith(`Host sandbox-${made.name}\n`))!;
       assert.doesNotMatch(block, /IdentityFile/, 'the agent, no key file');
       const login = await new Promise<number | null>((resolve) =>
-        spawn('ssh', ['-F', env.store.sshConfigPath, '-o', 'BatchMode=yes', `sandbox-${made.name}`, 'true'], { env: { ...process.env, ...agentEnv }, stdio: 'ignore' }).on('exit', resolve),
+        spawn('ssh', ['-F', env.store.sshConfigPath, '-o', 'BatchMode=yes', `sandbox-${made.name}`, 'true'], {
+          env: { ...process.env, ...agentEnv },
+          stdio: 'ignore',
+        }).on('exit', resolve),
       );
       assert.equal(login, 0);
       assert.equal((await env.cli(['host', 'rm', viaAgent, '--force'], { env: agentEnv })).code, 0);

@@ -75,7 +75,10 @@ describe('SSH hosts: containers on a host with Docker', function () {
     // Containers made through the host carry an owner label of their own.
     const owner = containerOwner(await env.ownerId(), { name: hostName } as SshHost);
     for (const container of await docker.listContainers({ all: true, filters: { label: [`${LABELS.owner}=${owner}`] } })) {
-      await docker.getContainer(container.Id).remove({ force: true, v: true }).catch(() => undefined);
+      await docker
+        .getContainer(container.Id)
+        .remove({ force: true, v: true })
+        .catch(() => undefined);
     }
     await env.dispose();
     await fs.rm(sshdDir, { recursive: true, force: true });
@@ -83,7 +86,22 @@ describe('SSH hosts: containers on a host with Docker', function () {
 
   it('finds Docker at `host add`, makes the sandbox a container there, and reaches it through the host', async function () {
     const added = parseJson<SshHost>(
-      await env.cli(['host', 'add', hostName, '--host', '127.0.0.1', '--port', String(port), '--user', 'root', '--identity', path.join(sshdDir, 'client_key'), '--fingerprint', hostFingerprint, '--json']),
+      await env.cli([
+        'host',
+        'add',
+        hostName,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--user',
+        'root',
+        '--identity',
+        path.join(sshdDir, 'client_key'),
+        '--fingerprint',
+        hostFingerprint,
+        '--json',
+      ]),
     );
     assert.equal(added.docker, true);
     assert.equal(added.fingerprint, hostFingerprint);
@@ -97,7 +115,11 @@ describe('SSH hosts: containers on a host with Docker', function () {
     const containers = await docker.listContainers({ all: true, filters: { label: [`${LABELS.owner}=${containerOwner(await env.ownerId(), added)}`] } });
     assert.equal(containers.length, 1);
     assert.equal(containers[0]!.Labels[LABELS.id], sandbox.id);
-    assert.deepEqual(parseJson<SandboxRecord[]>(await env.cli(['list', '--json'])).map((record) => record.id), [sandbox.id], 'listed once, as an ssh sandbox');
+    assert.deepEqual(
+      parseJson<SandboxRecord[]>(await env.cli(['list', '--json'])).map((record) => record.id),
+      [sandbox.id],
+      'listed once, as an ssh sandbox',
+    );
 
     const inside = await env.controller.exec(sandbox.id, { command: 'id -un; cat note.txt' });
     assert.equal(inside.stdout, 'agent\ncarried over\n');
@@ -146,13 +168,17 @@ describe('SSH hosts: containers on a host with Docker', function () {
   it("refuses the host's Docker engine when the host presents another key", async function () {
     const host = await new HostRegistry(env.stateDir).get(hostName);
     const impostor = { ...host, hostKey: generateEd25519('impostor').publicKey };
-    const session = new SshSession(async () => targetFor('impostor', impostor, { privateKey: await fs.readFile(path.join(sshdDir, 'client_key'), 'utf8') }), { connectAttempts: 1 });
+    const session = new SshSession(async () => targetFor('impostor', impostor, { privateKey: await fs.readFile(path.join(sshdDir, 'client_key'), 'utf8') }), {
+      connectAttempts: 1,
+    });
     try {
       await assert.rejects(dockerOverSsh(impostor, session).ping(), (error: unknown) => isSandboxError(error, 'host-key-mismatch'));
     } finally {
       session.close();
     }
-    const session2 = new SshSession(async () => targetFor('host', host, { privateKey: await fs.readFile(path.join(sshdDir, 'client_key'), 'utf8') }), { connectAttempts: 1 });
+    const session2 = new SshSession(async () => targetFor('host', host, { privateKey: await fs.readFile(path.join(sshdDir, 'client_key'), 'utf8') }), {
+      connectAttempts: 1,
+    });
     try {
       await dockerOverSsh(host, session2).ping();
     } finally {

@@ -74,7 +74,10 @@ describe('sync with a Docker sandbox', function () {
     assert.equal(second.files, changed.length);
     assert.equal(second.bytes, changedBytes);
     assert.equal(second.deleted, 0);
-    assert.equal((await env.controller.exec(sandbox.id, { command: 'cat incremental/file-42.txt; ls incremental | wc -l' })).stdout, 'changed content 42\n200\n');
+    assert.equal(
+      (await env.controller.exec(sandbox.id, { command: 'cat incremental/file-42.txt; ls incremental | wc -l' })).stdout,
+      'changed content 42\n200\n',
+    );
 
     const third = await env.controller.push(sandbox.id, { localRoot: local, remoteDir: 'incremental', deleteExtraneous: true });
     assert.equal(third.files, 0);
@@ -83,14 +86,22 @@ describe('sync with a Docker sandbox', function () {
 
     const journal = await env.store.readJournal(sandbox.id);
     const syncs = journal.filter((entry) => entry.kind === 'sync' && entry.remote.endsWith('/incremental'));
-    assert.deepEqual(syncs.map((entry) => entry.kind === 'sync' && entry.files), [200, 5, 0]);
+    assert.deepEqual(
+      syncs.map((entry) => entry.kind === 'sync' && entry.files),
+      [200, 5, 0],
+    );
     // Other processes read the same pushes, as counts, from events.jsonl.
-    const told = (await env.controller.eventLog.read(0)).events.filter((event) => event.type === 'sync.ended' && event.sandboxId === sandbox.id && event.remote.endsWith('/incremental'));
-    assert.deepEqual(told.map((event) => event.type === 'sync.ended' && [event.direction, event.files, event.deleted, event.error]), [
-      ['push', 200, 0, undefined],
-      ['push', 5, 0, undefined],
-      ['push', 0, 1, undefined],
-    ]);
+    const told = (await env.controller.eventLog.read(0)).events.filter(
+      (event) => event.type === 'sync.ended' && event.sandboxId === sandbox.id && event.remote.endsWith('/incremental'),
+    );
+    assert.deepEqual(
+      told.map((event) => event.type === 'sync.ended' && [event.direction, event.files, event.deleted, event.error]),
+      [
+        ['push', 200, 0, undefined],
+        ['push', 5, 0, undefined],
+        ['push', 0, 1, undefined],
+      ],
+    );
   });
 
   it('pulls a venv and absolute links: links inside become relative, those leading outside are listed; a replaced local link is said', async function () {
@@ -106,7 +117,10 @@ describe('sync with a Docker sandbox', function () {
 
     const pulled = await env.cli(['sync', 'pull', sandbox.name, 'links', '--to', target, '--json']);
     assert.equal(pulled.code, 0, pulled.stderr);
-    const summary = JSON.parse(pulled.stdout) as { skippedLinks: { path: string; target: string; reason: string }[]; replacedLinks: { path: string; target: string }[] };
+    const summary = JSON.parse(pulled.stdout) as {
+      skippedLinks: { path: string; target: string; reason: string }[];
+      replacedLinks: { path: string; target: string }[];
+    };
 
     const outside = `points outside ${sandbox.workdir}/links`;
     assert.deepEqual(
@@ -154,7 +168,7 @@ describe('sync with a Docker sandbox', function () {
     // A slow disk (or a busy extension host): 50 MB/s at most, which the sandbox must wait for.
     const slowly = () => {
       sample();
-      for (const until = Date.now() + 20; Date.now() < until; );
+      for (const until = Date.now() + 20; Date.now() < until;);
     };
     try {
       const summary = await env.controller.pull(sandbox.id, { remoteDir: 'large', localRoot: path.join(parent, 'copy'), onProgress: slowly });
@@ -317,9 +331,17 @@ i = tarfile.TarInfo("./pipe"); i.type = tarfile.FIFOTYPE; t.addfile(i)`,
       );
       assert.deepEqual(await snapshot(target), before);
       // The failed pull is an event too, with its error code.
-      const failed = (await env.controller.eventLog.read(0)).events.filter((event) => event.type === 'sync.ended' && event.sandboxId === sandbox.id && event.remote.endsWith('/big'));
+      const failed = (await env.controller.eventLog.read(0)).events.filter(
+        (event) => event.type === 'sync.ended' && event.sandboxId === sandbox.id && event.remote.endsWith('/big'),
+      );
       assert.equal(failed.length, 1);
-      assert.ok(failed[0]!.type === 'sync.ended' && failed[0]!.direction === 'pull' && failed[0]!.errorCode === 'unsafe-archive' && failed[0]!.files === 0 && failed[0]!.error !== undefined);
+      assert.ok(
+        failed[0]!.type === 'sync.ended' &&
+          failed[0]!.direction === 'pull' &&
+          failed[0]!.errorCode === 'unsafe-archive' &&
+          failed[0]!.files === 0 &&
+          failed[0]!.error !== undefined,
+      );
     });
   });
 });

@@ -5,9 +5,7 @@ import { parse, requireOne, untilCancelled, type Command } from '../command';
 
 export const desktopCommand: Command = {
   name: 'desktop',
-  usage: [
-    ['desktop NAME', 'watch (and drive) a desktop sandbox in a browser, until Ctrl-C'],
-  ],
+  usage: [['desktop NAME', 'watch (and drive) a desktop sandbox in a browser, until Ctrl-C']],
   help: `Usage: sandbox desktop NAME [--port N] [--view-only]
 Serves the desktop viewer on 127.0.0.1 behind a one-time link; the desktop itself is reached
 inside the sandbox's SSH connection (no VNC port is published). Runs until Ctrl-C.`,

@@ -10,12 +10,7 @@ export function manyRefs(args: string[], verb: string): string[] {
   return positionals;
 }
 
-export async function forEachRef(
-  refs: string[],
-  context: Context,
-  action: (ref: string) => Promise<SandboxRecord>,
-  past: string,
-): Promise<number> {
+export async function forEachRef(refs: string[], context: Context, action: (ref: string) => Promise<SandboxRecord>, past: string): Promise<number> {
   const done: SandboxRecord[] = [];
   const errors: { ref: string; code: string; message: string }[] = [];
   let failure: unknown;

@@ -8,9 +8,7 @@ import { parse, requireOne, type Command } from '../command';
 
 export const execCommand: Command = {
   name: 'exec',
-  usage: [
-    ['exec NAME -- CMD...', 'run a command (one quoted argument runs in sh -c)'],
-  ],
+  usage: [['exec NAME -- CMD...', 'run a command (one quoted argument runs in sh -c)']],
   help: `Usage: sandbox exec NAME [options] -- CMD [ARG...]
   --cwd DIR           working directory (relative to the workspace)
   --env NAME=VALUE    environment variable (repeatable)

@@ -6,9 +6,7 @@ import { parse, type Command } from '../command';
 
 export const forwardCommand: Command = {
   name: 'forward',
-  usage: [
-    ['forward NAME PORT', 'open PORT of the sandbox on 127.0.0.1 here, until Ctrl-C'],
-  ],
+  usage: [['forward NAME PORT', 'open PORT of the sandbox on 127.0.0.1 here, until Ctrl-C']],
   help: `Usage: sandbox forward NAME PORT [--local PORT]
 Listens on 127.0.0.1 (a free port, or --local) and carries each connection over SSH to PORT
 on the sandbox's own 127.0.0.1. Runs until Ctrl-C, or until the sandbox stops (exit 5) or is
@@ -30,7 +28,10 @@ removed (exit 3), which it says.`,
       if (context.signal.aborted) resolve(undefined);
       context.signal.addEventListener('abort', () => resolve(undefined), { once: true });
       opened.once('close', () => resolve(undefined));
-      void context.controller.resolve(opened.sandboxId).then((record) => whenSandboxEnds(context.controller, record, watching.signal)).then(resolve, () => undefined);
+      void context.controller
+        .resolve(opened.sandboxId)
+        .then((record) => whenSandboxEnds(context.controller, record, watching.signal))
+        .then(resolve, () => undefined);
     });
     watching.abort();
     opened.close();

@@ -5,9 +5,7 @@ import { noArguments, type Command } from '../command';
 export const listCommand: Command = {
   name: 'list',
   aliases: ['ls'],
-  usage: [
-    ['list', 'list sandboxes'],
-  ],
+  usage: [['list', 'list sandboxes']],
   help: `Usage: sandbox list
 Lists every sandbox of this state dir, brought in line with what the engine and the SSH hosts report:
 its id, name, state, agent, size, uptime and SSH alias. --json prints the records.`,

@@ -5,9 +5,7 @@ import { parse, requireOne, type Command } from '../command';
 
 export const logsCommand: Command = {
   name: 'logs',
-  usage: [
-    ['logs NAME [-f]', "the sandbox's output and its exec/sync history"],
-  ],
+  usage: [['logs NAME [-f]', "the sandbox's output and its exec/sync history"]],
   help: `Usage: sandbox logs NAME [-f] [--tail N]
 -f follows until Ctrl-C or until the sandbox stops (exit 0) or is removed (said, exit 3).`,
   async run(args, context) {

@@ -3,9 +3,7 @@ import { noArguments, type Command } from '../command';
 
 export const pruneCommand: Command = {
   name: 'prune',
-  usage: [
-    ['prune', 'remove sandboxes left broken by an interrupted start'],
-  ],
+  usage: [['prune', 'remove sandboxes left broken by an interrupted start']],
   help: `Usage: sandbox prune
 Removes sandboxes whose create was interrupted and records whose machine is gone (state lost),
 with whatever of them is left. Running and stopped sandboxes are not touched.`,

@@ -8,9 +8,7 @@ import { parse, requireOne, type Command } from '../command';
 
 export const sshCommand: Command = {
   name: 'ssh',
-  usage: [
-    ['ssh NAME [-- CMD...]', 'log in with OpenSSH (or run CMD there)'],
-  ],
+  usage: [['ssh NAME [-- CMD...]', 'log in with OpenSSH (or run CMD there)']],
   help: `Usage: sandbox ssh NAME [-- CMD [ARG...]]
 Runs OpenSSH's ssh with our config (pinned host key, the sandbox's own client key).
 The exit status is ssh's: the command's own, or 255 when the connection fails.`,

@@ -62,9 +62,25 @@ export const startCommand: Command = {
     const { controller } = context;
 
     if (target !== undefined && (await startsExisting(controller, target))) {
-      const creationOnly = ['name', 'agent', 'cpus', 'memory', 'pids', 'disk', 'image', 'no-sudo', 'to', 'exclude', 'desktop', 'geometry', 'provider', 'host', 'network', 'allow-domain', 'add-host'].filter(
-        (option) => values[option as keyof typeof values] !== undefined,
-      );
+      const creationOnly = [
+        'name',
+        'agent',
+        'cpus',
+        'memory',
+        'pids',
+        'disk',
+        'image',
+        'no-sudo',
+        'to',
+        'exclude',
+        'desktop',
+        'geometry',
+        'provider',
+        'host',
+        'network',
+        'allow-domain',
+        'add-host',
+      ].filter((option) => values[option as keyof typeof values] !== undefined);
       if (creationOnly.length > 0) {
         throw new SandboxError('invalid-input', `--${creationOnly[0]} applies only when creating a sandbox, and ${target} already exists.`);
       }
@@ -115,7 +131,6 @@ export const startCommand: Command = {
       context.out(`Run a command:  ${selfCommand()} exec ${record.name} -- python3 --version`);
     }
     return EXIT.ok;
-
   },
 };
 

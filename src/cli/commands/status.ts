@@ -4,9 +4,7 @@ import { parse, requireOne, type Command } from '../command';
 
 export const statusCommand: Command = {
   name: 'status',
-  usage: [
-    ['status NAME', 'show one sandbox'],
-  ],
+  usage: [['status NAME', 'show one sandbox']],
   help: `Usage: sandbox status NAME
 Shows one sandbox as its provider reports it now: state, size, network, ports, SSH and any problem.
 NAME is a sandbox's name, id, or a unique prefix of either. --json prints the record.`,

@@ -43,24 +43,27 @@ export class SandboxConnections {
     if (record.profile.network === 'none') throw noNetworkError(record.name);
     let session = this.sessions.get(record.id);
     if (!session) {
-      session = new SshSession(async () => {
-        const current = await this.deps.status(record.id);
-        const endpoint = await this.sshEndpoint(current);
-        const target = targetFor(current.name, endpoint, await this.credentials(endpoint, current.id));
-        const jump = endpoint.jump;
-        if (jump) {
-          const through = this.jumpSession(jump);
-          // Plain errors from the channel, so a sandbox sshd still starting is retried like a refused port.
-          target.tunnel = async () => {
-            const client = await through.connection();
-            return new Promise((resolve, reject) =>
-              client.forwardOut('127.0.0.1', 0, endpoint.host, endpoint.port, (error, channel) => (error ? reject(error) : resolve(channel))),
-            );
-          };
-        }
-        return target;
-        // Our sandbox image's sshd allows 64 sessions; a host's own sshd usually 10.
-      }, { maxChannels: record.placement?.kind === 'directory' ? 8 : 48, ...this.deps.ssh });
+      session = new SshSession(
+        async () => {
+          const current = await this.deps.status(record.id);
+          const endpoint = await this.sshEndpoint(current);
+          const target = targetFor(current.name, endpoint, await this.credentials(endpoint, current.id));
+          const jump = endpoint.jump;
+          if (jump) {
+            const through = this.jumpSession(jump);
+            // Plain errors from the channel, so a sandbox sshd still starting is retried like a refused port.
+            target.tunnel = async () => {
+              const client = await through.connection();
+              return new Promise((resolve, reject) =>
+                client.forwardOut('127.0.0.1', 0, endpoint.host, endpoint.port, (error, channel) => (error ? reject(error) : resolve(channel))),
+              );
+            };
+          }
+          return target;
+          // Our sandbox image's sshd allows 64 sessions; a host's own sshd usually 10.
+        },
+        { maxChannels: record.placement?.kind === 'directory' ? 8 : 48, ...this.deps.ssh },
+      );
       this.sessions.set(record.id, session);
     }
     return session;
@@ -98,13 +101,17 @@ export class SandboxConnections {
       if (hostKey) endpoint = { host: '127.0.0.1', port: record.ports['22'], user: record.user, hostKey };
     }
     if (!endpoint) {
-      throw new SandboxError('wrong-state', `${record.name} cannot be reached over SSH (no SSH port or pinned key); restart it with \`sandbox stop ${record.name}\` and \`sandbox start ${record.name}\`.`);
+      throw new SandboxError(
+        'wrong-state',
+        `${record.name} cannot be reached over SSH (no SSH port or pinned key); restart it with \`sandbox stop ${record.name}\` and \`sandbox start ${record.name}\`.`,
+      );
     }
     // A host's own login (a directory sandbox) needs no key of ours in the machine.
     if (endpoint.identityFile || endpoint.agent) return endpoint;
     const key = await this.deps.store.clientKey(record.id);
     if (key.created) {
-      if (!provider.authorizeKey) throw new SandboxError('wrong-state', `The SSH key of ${record.name} is missing here and cannot be restored; recreate the sandbox.`);
+      if (!provider.authorizeKey)
+        throw new SandboxError('wrong-state', `The SSH key of ${record.name} is missing here and cannot be restored; recreate the sandbox.`);
       await provider.authorizeKey(record.providerRef!, key.publicKey);
     }
     return endpoint;

@@ -26,7 +26,11 @@ export function assertDesktop(record: SandboxRecord): void {
  * channel to its 127.0.0.1:5900). The desktop starts with the sandbox, so the first attempts
  * may find nothing listening yet: they are retried for a while.
  */
-export async function openDesktopStream(sandboxes: DesktopSandboxes, ref: string, options: { signal?: AbortSignal; waitMs?: number } = {}): Promise<{ stream: Duplex; record: SandboxRecord }> {
+export async function openDesktopStream(
+  sandboxes: DesktopSandboxes,
+  ref: string,
+  options: { signal?: AbortSignal; waitMs?: number } = {},
+): Promise<{ stream: Duplex; record: SandboxRecord }> {
   const record = await sandboxes.status(ref);
   assertDesktop(record);
   if (record.state !== 'running') {
@@ -41,7 +45,11 @@ export async function openDesktopStream(sandboxes: DesktopSandboxes, ref: string
     } catch (error) {
       if (options.signal?.aborted) throw new SandboxError('cancelled', 'Opening the desktop was cancelled.');
       if (Date.now() > deadline) {
-        throw new SandboxError('provider-error', `The desktop of ${record.name} does not answer; see \`sandbox logs ${record.name}\` for what its desktop reported.`, { cause: error });
+        throw new SandboxError(
+          'provider-error',
+          `The desktop of ${record.name} does not answer; see \`sandbox logs ${record.name}\` for what its desktop reported.`,
+          { cause: error },
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 250));
     }

@@ -59,10 +59,7 @@ class ExactReader {
 export async function captureFrame(stream: Duplex, options: { timeoutMs?: number } = {}): Promise<Frame> {
   // The sandbox is not trusted: a server that stalls is given up on, and no size it sends is
   // believed beyond what the screen it announced can hold.
-  const timer = setTimeout(
-    () => stream.destroy(new Error(`no full frame within ${(options.timeoutMs ?? 20_000) / 1000} s`)),
-    options.timeoutMs ?? 20_000,
-  );
+  const timer = setTimeout(() => stream.destroy(new Error(`no full frame within ${(options.timeoutMs ?? 20_000) / 1000} s`)), options.timeoutMs ?? 20_000);
   try {
     return await readFrame(stream);
   } catch (error) {

@@ -97,7 +97,9 @@ export async function serveDesktop(
     }
     if (!sameSecret(cookieValue(request.headers.cookie), session)) {
       response.writeHead(403, { ...common, 'Content-Type': 'text/plain; charset=utf-8' });
-      response.end('This page needs the one-time link `sandbox desktop` printed, which works once; for another browser or tab run `sandbox desktop NAME` again.\n');
+      response.end(
+        'This page needs the one-time link `sandbox desktop` printed, which works once; for another browser or tab run `sandbox desktop NAME` again.\n',
+      );
       return;
     }
     if (request.method !== 'GET') {
@@ -138,7 +140,8 @@ export async function serveDesktop(
   const sockets = new WebSocketServer({ noServer: true });
   server.on('upgrade', (request, socket, head) => {
     const url = new URL(request.url ?? '/', origin);
-    const allowed = addressedHere(request) && url.pathname === '/vnc' && sameSecret(cookieValue(request.headers.cookie), session) && request.headers.origin === origin;
+    const allowed =
+      addressedHere(request) && url.pathname === '/vnc' && sameSecret(cookieValue(request.headers.cookie), session) && request.headers.origin === origin;
     if (!allowed) {
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
       return;

@@ -44,7 +44,10 @@ export class EventLog {
   private readonly pollMs: number;
   private readonly watch: boolean;
 
-  constructor(readonly dir: string, options: EventLogOptions = {}) {
+  constructor(
+    readonly dir: string,
+    options: EventLogOptions = {},
+  ) {
     this.file = path.join(dir, EVENT_LOG_FILE);
     this.rotatedFile = path.join(dir, ROTATED_EVENT_LOG_FILE);
     this.lockFile = path.join(dir, 'events.lock');
@@ -193,7 +196,10 @@ export function serializeEvent(event: BusEvent): Buffer {
 /** An event too long for one line: long strings cut, and if that is not enough, only its identity. */
 function shortened(event: BusEvent): Record<string, unknown> {
   const cut = Object.fromEntries(
-    Object.entries(Object.assign({ type: event.type }, event)).map(([key, value]) => [key, typeof value === 'string' && value.length > 200 ? `${value.slice(0, 199)}…` : value]),
+    Object.entries(Object.assign({ type: event.type }, event)).map(([key, value]) => [
+      key,
+      typeof value === 'string' && value.length > 200 ? `${value.slice(0, 199)}…` : value,
+    ]),
   );
   const withFlag = { ...cut, shortened: true };
   if (Buffer.byteLength(JSON.stringify(withFlag)) < MAX_EVENT_LINE_BYTES - 1) return withFlag;

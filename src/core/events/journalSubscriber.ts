@@ -10,10 +10,13 @@ import type { BusEvent, ExecEndedEvent, SyncEndedEvent } from './types';
  * journal, and a failed create leaves none.
  */
 export function subscribeJournal(bus: EventBus, store: StateStore): Unsubscribe {
-  return bus.onAny(async (event) => {
-    const entry = journalEntryOf(event);
-    if (entry) await store.appendJournal(event.sandboxId, entry);
-  }, { required: true });
+  return bus.onAny(
+    async (event) => {
+      const entry = journalEntryOf(event);
+      if (entry) await store.appendJournal(event.sandboxId, entry);
+    },
+    { required: true },
+  );
 }
 
 /** The journal line of an event, or undefined for events the journal does not keep. */

@@ -24,7 +24,11 @@ export const IDENTITY_PROBE = ['/bin/sh', '-c', 'id -u; id -g; id -G'];
  * The same, also asking sudo itself, which knows rules naming a user (or an alias) that no
  * group check sees. Not on a host's own account: a refused sudo there may be reported to its admins.
  */
-const IDENTITY_AND_SUDO_PROBE = ['/bin/sh', '-c', 'id -u; id -g; id -G; if command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then echo sudo; fi'];
+const IDENTITY_AND_SUDO_PROBE = [
+  '/bin/sh',
+  '-c',
+  'id -u; id -g; id -G; if command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then echo sudo; fi',
+];
 
 /**
  * Run as root: the group file, then the sudoers files. Bounded, since whatever the sandbox
@@ -141,7 +145,10 @@ export class ExecIdentityCheck {
     }
     const identity = result.exitCode === 0 ? parseIdentity(result.stdout) : undefined;
     if (!identity) {
-      throw new SandboxError('provider-error', `Could not tell which ids the user ${JSON.stringify(user)} has in ${record.name}, so the command was not run; run it as ${record.user}.`);
+      throw new SandboxError(
+        'provider-error',
+        `Could not tell which ids the user ${JSON.stringify(user)} has in ${record.name}, so the command was not run; run it as ${record.user}.`,
+      );
     }
     const sudoGroups = await this.sudoGroupsOf(record, channels);
     const reason = forbiddenReason(identity, sudoGroups);
@@ -161,7 +168,8 @@ export class ExecIdentityCheck {
       groups = (async () => {
         if (!channels.asRoot) return new Set<number>();
         const result = await channels.asRoot({ command: SUDO_GROUPS_PROBE, user: '0', cwd: '/', timeoutMs: 20_000, maxOutputBytes: 600_000 });
-        if (result.exitCode !== 0) throw new SandboxError('provider-error', `Could not read the groups of ${record.name}, so the command was not run; try again.`);
+        if (result.exitCode !== 0)
+          throw new SandboxError('provider-error', `Could not read the groups of ${record.name}, so the command was not run; try again.`);
         return parseSudoGroups(result.stdout);
       })();
       this.sudoGroups.set(key, groups);

@@ -16,11 +16,7 @@ export const OOM_COUNT_READ: ExecRequest = {
  * and after the command: by the exec agent itself, or by the guard before and here after
  * (only for a command that failed, so a success costs nothing).
  */
-export async function outOfMemory(
-  result: ExecResult,
-  memoryLimit: number,
-  readCountAfter: () => Promise<ExecResult>,
-): Promise<string | undefined> {
+export async function outOfMemory(result: ExecResult, memoryLimit: number, readCountAfter: () => Promise<ExecResult>): Promise<string | undefined> {
   const marked = result as ExecResultWithOom;
   let kills = marked[OOM_KILLS] ?? 0;
   const before = marked[OOM_COUNT_BEFORE];

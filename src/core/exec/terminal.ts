@@ -5,7 +5,7 @@ import { shellQuote } from '../util/shellQuote';
 export type { TtySession, TtySize } from '../transport/dockerTty';
 
 /** A login shell: bash where the machine has it, sh otherwise. */
-const LOGIN_SHELL = "if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi";
+const LOGIN_SHELL = 'if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi';
 
 /**
  * The remote command of a sandbox's terminal over SSH. A folder on an SSH host shares the host

@@ -62,13 +62,17 @@ export async function addHost(provider: HostKeeper, request: AddHostRequest): Pr
   }
   const identityFile = request.identityFile ? path.resolve(request.identityFile) : undefined;
   if (identityFile) {
-    if (/["\u0000-\u001f]/.test(identityFile)) throw new SandboxError('invalid-input', 'The key file path has a double quote or a control character, which an SSH config cannot hold; move the key.');
+    if (/["\u0000-\u001f]/.test(identityFile))
+      throw new SandboxError('invalid-input', 'The key file path has a double quote or a control character, which an SSH config cannot hold; move the key.');
     await readIdentityFile(identityFile);
   } else {
     agentSocket();
   }
   if (await provider.hosts.find(request.name)) {
-    throw new SandboxError('conflict', `A host named ${request.name} is already added; pick another name or remove it with \`sandbox host rm ${request.name}\`.`);
+    throw new SandboxError(
+      'conflict',
+      `A host named ${request.name} is already added; pick another name or remove it with \`sandbox host rm ${request.name}\`.`,
+    );
   }
 
   const address = `${request.host}:${port}`;
@@ -94,12 +98,21 @@ export async function addHost(provider: HostKeeper, request: AddHostRequest): Pr
   const session = new SshSession(async () => targetFor(`host ${request.name}`, draft, await loadCredentials(draft)), { connectAttempts: 2 });
   try {
     const result = await sshExec(session, { command: ['/bin/sh', '-c', DETECT_SCRIPT], timeoutMs: 30_000 }, { loginUser: draft.user, cwd: '/' });
-    const facts = new Map(result.stdout.split('\n').filter((line) => line.includes('=')).map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
+    const facts = new Map(
+      result.stdout
+        .split('\n')
+        .filter((line) => line.includes('='))
+        .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+    );
     if (facts.get('system') !== 'Linux') {
       throw new SandboxError('invalid-input', `${address} runs ${facts.get('system') || 'an unknown system'}, and sandboxes need Linux; add a Linux host.`);
     }
     draft.home = facts.get('home') ?? '';
-    if (!path.posix.isAbsolute(draft.home)) throw new SandboxError('provider-error', `${request.user} has no home folder on ${address} ("${draft.home}"); give the user one, then add the host again.`);
+    if (!path.posix.isAbsolute(draft.home))
+      throw new SandboxError(
+        'provider-error',
+        `${request.user} has no home folder on ${address} ("${draft.home}"); give the user one, then add the host again.`,
+      );
     if (facts.get('docker') === 'yes') {
       request.onStep?.(`Reaching the Docker engine of ${address} over SSH`);
       draft.docker = await engineAnswers(draft, session);
@@ -125,20 +138,31 @@ async function engineAnswers(host: SshHost, session: SshSession): Promise<boolea
  * `sandbox host rm`: refuses while sandboxes live on the host, unless `force`, which removes
  * them first (stopping at the first that cannot be removed, with the host kept).
  */
-export async function removeHost(sandboxes: HostSandboxes, name: string, options: { force?: boolean; signal?: AbortSignal } = {}): Promise<{ host: SshHost; removed: SandboxRecord[] }> {
+export async function removeHost(
+  sandboxes: HostSandboxes,
+  name: string,
+  options: { force?: boolean; signal?: AbortSignal } = {},
+): Promise<{ host: SshHost; removed: SandboxRecord[] }> {
   const provider = sandboxes.sshHosts;
   const host = await provider.hosts.get(name);
   const onHost = (await sandboxes.list()).filter((record) => record.placement?.host === name || record.providerRef?.startsWith(`${name}/`));
   if (onHost.length > 0 && !options.force) {
     const names = onHost.map((record) => record.name).join(', ');
-    throw new SandboxError('conflict', `Host ${name} still has ${onHost.length === 1 ? 'the sandbox' : `${onHost.length} sandboxes:`} ${names}; remove ${onHost.length === 1 ? 'it' : 'them'} first, or pass --force to remove ${onHost.length === 1 ? 'it' : 'them'} with the host.`);
+    throw new SandboxError(
+      'conflict',
+      `Host ${name} still has ${onHost.length === 1 ? 'the sandbox' : `${onHost.length} sandboxes:`} ${names}; remove ${onHost.length === 1 ? 'it' : 'them'} first, or pass --force to remove ${onHost.length === 1 ? 'it' : 'them'} with the host.`,
+    );
   }
   const removed: SandboxRecord[] = [];
   for (const record of onHost) {
     try {
       removed.push(await sandboxes.delete(record.id, options.signal));
     } catch (error) {
-      throw new SandboxError('provider-error', `Could not remove the sandbox ${record.name} from host ${name} (${describeError(error)}), so the host is kept; fix that and run \`sandbox host rm ${name} --force\` again.`, { cause: error });
+      throw new SandboxError(
+        'provider-error',
+        `Could not remove the sandbox ${record.name} from host ${name} (${describeError(error)}), so the host is kept; fix that and run \`sandbox host rm ${name} --force\` again.`,
+        { cause: error },
+      );
     }
   }
   provider.forget(name);

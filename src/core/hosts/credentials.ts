@@ -23,12 +23,18 @@ export async function readIdentityFile(file: string): Promise<string> {
     throw error;
   }
   if ((info.mode & 0o077) !== 0) {
-    throw new SandboxError('invalid-input', `The key file ${file} can be read by others (mode ${(info.mode & 0o777).toString(8).padStart(4, '0')}), which OpenSSH refuses; run \`chmod 600 ${file}\`.`);
+    throw new SandboxError(
+      'invalid-input',
+      `The key file ${file} can be read by others (mode ${(info.mode & 0o777).toString(8).padStart(4, '0')}), which OpenSSH refuses; run \`chmod 600 ${file}\`.`,
+    );
   }
   const parsed = utils.parseKey(text);
   if (parsed instanceof Error) {
     if (/encrypted|passphrase/i.test(parsed.message)) {
-      throw new SandboxError('invalid-input', `The key file ${file} is protected by a passphrase; load it into ssh-agent (\`ssh-add ${file}\`) and use --agent instead.`);
+      throw new SandboxError(
+        'invalid-input',
+        `The key file ${file} is protected by a passphrase; load it into ssh-agent (\`ssh-add ${file}\`) and use --agent instead.`,
+      );
     }
     throw new SandboxError('invalid-input', `The file ${file} is not a private SSH key (${parsed.message}); give the private half, not the .pub file.`);
   }
@@ -43,7 +49,10 @@ export async function readIdentityFile(file: string): Promise<string> {
 export function agentSocket(env: NodeJS.ProcessEnv = process.env): string {
   const socket = env.SSH_AUTH_SOCK;
   if (!socket) {
-    throw new SandboxError('invalid-input', 'SSH_AUTH_SOCK is not set, so there is no ssh-agent to log in with; start one and `ssh-add` your key, or use a key file (--identity).');
+    throw new SandboxError(
+      'invalid-input',
+      'SSH_AUTH_SOCK is not set, so there is no ssh-agent to log in with; start one and `ssh-add` your key, or use a key file (--identity).',
+    );
   }
   return socket;
 }

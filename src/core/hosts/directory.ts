@@ -181,7 +181,12 @@ const NOT_FENCED = 'files outside its folder and the network are not fenced (it 
 
 /** The plan from what a scope in the slice showed; undefined when nothing took (fall back to prlimit). */
 export function systemdPlan(slice: string, profile: Profile, observed: string): LimitPlan | undefined {
-  const values = new Map(observed.split('\n').filter((line) => line.includes('=')).map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1).trim()]));
+  const values = new Map(
+    observed
+      .split('\n')
+      .filter((line) => line.includes('='))
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1).trim()]),
+  );
   const enforced: string[] = [];
   const missing: string[] = [];
   (values.get('memory.max') === String(profile.memory) ? enforced : missing).push(`memory ${formatSize(profile.memory)}`);
@@ -193,8 +198,7 @@ export function systemdPlan(slice: string, profile: Profile, observed: string): 
     slice,
     prefix: ['systemd-run', '--user', '--scope', '--quiet', '--collect', `--slice=${slice}`, '--'],
     description:
-      `${enforced.join(', ')} for the sandbox as a whole (systemd user slice ${slice})` +
-      `; not limited: ${[...missing, 'disk'].join(', ')}; ${NOT_FENCED}.`,
+      `${enforced.join(', ')} for the sandbox as a whole (systemd user slice ${slice})` + `; not limited: ${[...missing, 'disk'].join(', ')}; ${NOT_FENCED}.`,
   };
 }
 
@@ -211,8 +215,7 @@ export function prlimitPlan(profile: Profile, facts: HostFacts, user: string): L
     mode: 'prlimit',
     prefix: ['prlimit', `--as=${as}:${as}`, `--nproc=${nproc}:${nproc}`, '--'],
     description:
-      `per process: address space ${formatSize(as)} (RLIMIT_AS, not a total); processes ${nproc}${nprocNote}` +
-      `; not limited: CPU, disk; ${NOT_FENCED}.`,
+      `per process: address space ${formatSize(as)} (RLIMIT_AS, not a total); processes ${nproc}${nprocNote}` + `; not limited: CPU, disk; ${NOT_FENCED}.`,
   };
 }
 
@@ -286,7 +289,14 @@ export function parseListing(output: string, owner?: { ownerId: string; host: st
     } catch {
       continue; // damaged: not ours to interpret
     }
-    if (metadata.format !== 1 || (owner !== undefined && (metadata.owner !== owner.ownerId || metadata.host !== owner.host)) || metadata.id !== match[1] || !metadata.profile || !metadata.limits) continue;
+    if (
+      metadata.format !== 1 ||
+      (owner !== undefined && (metadata.owner !== owner.ownerId || metadata.host !== owner.host)) ||
+      metadata.id !== match[1] ||
+      !metadata.profile ||
+      !metadata.limits
+    )
+      continue;
     // Anyone with the host user's account (the agent itself) can write these files: a name
     // goes into our SSH config, so only names a sandbox could have been given are taken.
     if (typeof metadata.name !== 'string' || !isValidName(metadata.name)) continue;

@@ -68,7 +68,10 @@ export class HostRegistry {
       if (error instanceof SyntaxError) {
         // An add in progress in another process: the name is taken, the content not written yet.
         if ((await fs.stat(this.file(name))).size === 0) return undefined;
-        throw new SandboxError('provider-error', `The record of host ${name} (${this.file(name)}) is damaged; remove it with \`sandbox host rm ${name}\` and add the host again.`);
+        throw new SandboxError(
+          'provider-error',
+          `The record of host ${name} (${this.file(name)}) is damaged; remove it with \`sandbox host rm ${name}\` and add the host again.`,
+        );
       }
       throw error;
     }
@@ -76,7 +79,11 @@ export class HostRegistry {
 
   async get(name: string): Promise<SshHost> {
     const host = await this.find(name);
-    if (!host) throw new SandboxError('not-found', `No SSH host is called ${name}; add it with \`sandbox host add ${name} --host ADDRESS --user USER\` (see \`sandbox host list\`).`);
+    if (!host)
+      throw new SandboxError(
+        'not-found',
+        `No SSH host is called ${name}; add it with \`sandbox host add ${name} --host ADDRESS --user USER\` (see \`sandbox host list\`).`,
+      );
     return host;
   }
 

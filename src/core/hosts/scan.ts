@@ -27,7 +27,13 @@ export function scanHostKey(host: string, port: number, timeoutMs = 10_000): Pro
         const line = publicKeyLine(presented);
         resolve({ hostKey: line, fingerprint: fingerprint(presented), type: keyTypeName(line) });
       } else {
-        reject(new SandboxError('connection-failed', `Could not reach ${host}:${port} over SSH (${describeError(error)}); check the address and port, and that sshd runs there.`, { cause: error }));
+        reject(
+          new SandboxError(
+            'connection-failed',
+            `Could not reach ${host}:${port} over SSH (${describeError(error)}); check the address and port, and that sshd runs there.`,
+            { cause: error },
+          ),
+        );
       }
     };
     client.once('error', (error) => finish(error));

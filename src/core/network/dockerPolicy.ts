@@ -47,7 +47,11 @@ export interface NetworkPolicyOptions {
 }
 
 /** Create options of a sandbox container that follow from its policy. */
-export function containerNetworkSettings(profile: Profile, network: string, sshPort: string): Partial<Dockerode.ContainerCreateOptions> & { HostConfig: Dockerode.HostConfig } {
+export function containerNetworkSettings(
+  profile: Profile,
+  network: string,
+  sshPort: string,
+): Partial<Dockerode.ContainerCreateOptions> & { HostConfig: Dockerode.HostConfig } {
   const policy = parseNetworkPolicy(profile.network);
   const extraHosts = (profile.hosts ?? []).map((text) => {
     const entry = parseHostEntry(text);
@@ -80,7 +84,8 @@ export class DockerNetworkPolicy {
     if (policy.mode === 'default' || policy.mode === 'allow') {
       const facts = await this.hostFacts(signal);
       const entries = (profile.hosts ?? []).map(parseHostEntry);
-      const allowedAddresses = policy.mode === 'allow' ? entries.filter((entry) => isAllowedName(entry.name, policy.domains)).map((entry) => entry.address) : [];
+      const allowedAddresses =
+        policy.mode === 'allow' ? entries.filter((entry) => isAllowedName(entry.name, policy.domains)).map((entry) => entry.address) : [];
       const ruleset = buildRuleset({ mode: policy.mode, hostAddresses: facts.addresses, subnets, resolvers: facts.resolvers, allowedAddresses });
       const result = await this.runOnce(
         { Entrypoint: ['/usr/sbin/nft'], Cmd: [ruleset], HostConfig: { NetworkMode: `container:${containerId}`, CapDrop: ['ALL'], CapAdd: ['NET_ADMIN'] } },
@@ -88,31 +93,56 @@ export class DockerNetworkPolicy {
         signal,
       );
       if (result.code !== 0) throw policyError(`nft exited with ${result.code}: ${result.output.trim().split('\n').slice(-3).join(' ')}`);
-      if (policy.mode === 'allow') await this.startResolver(containerId, policy, entries.map((entry) => `${entry.name},${entry.address}`), signal);
+      if (policy.mode === 'allow')
+        await this.startResolver(
+          containerId,
+          policy,
+          entries.map((entry) => `${entry.name},${entry.address}`),
+          signal,
+        );
     }
-    const marked = await dockerExec(this.docker, containerId, { command: ['/bin/sh', '-c', `[ -d ${NETWORK_MARKER_DIR} ] || exit 0; : > ${NETWORK_MARKER}`] }, { user: 'root', cwd: '/' });
+    const marked = await dockerExec(
+      this.docker,
+      containerId,
+      { command: ['/bin/sh', '-c', `[ -d ${NETWORK_MARKER_DIR} ] || exit 0; : > ${NETWORK_MARKER}`] },
+      { user: 'root', cwd: '/' },
+    );
     if (marked.exitCode !== 0) throw policyError(`the start marker could not be written (${marked.stderr.trim() || `exit ${marked.exitCode}`})`);
   }
 
   /** Removes the sidecars serving `containerId` (its resolver); nothing when there are none. */
   async removeSidecars(containerId: string): Promise<void> {
     const sidecars = await this.docker.listContainers({ all: true, filters: { label: [`${SIDECAR_LABEL}=${containerId}`] } });
-    await Promise.all(sidecars.map((sidecar) => this.docker.getContainer(sidecar.Id).remove({ force: true }).catch(() => undefined)));
+    await Promise.all(
+      sidecars.map((sidecar) =>
+        this.docker
+          .getContainer(sidecar.Id)
+          .remove({ force: true })
+          .catch(() => undefined),
+      ),
+    );
   }
 
   private hostFacts(signal?: AbortSignal): Promise<EngineHostFacts> {
     if (this.options.hostFacts === 'local') return Promise.resolve(localHostFacts());
-    this.facts ??= this.runOnce({ Entrypoint: ['/bin/sh', '-c', HOST_PROBE_SCRIPT], HostConfig: { NetworkMode: 'host', CapDrop: ['ALL'] } }, undefined, signal).then(
-      (result) => {
-        if (result.code !== 0) throw policyError(`the look at the engine's machine failed (exit ${result.code})`);
-        return parseHostProbe(result.output);
-      },
-    );
+    this.facts ??= this.runOnce(
+      { Entrypoint: ['/bin/sh', '-c', HOST_PROBE_SCRIPT], HostConfig: { NetworkMode: 'host', CapDrop: ['ALL'] } },
+      undefined,
+      signal,
+    ).then((result) => {
+      if (result.code !== 0) throw policyError(`the look at the engine's machine failed (exit ${result.code})`);
+      return parseHostProbe(result.output);
+    });
     this.facts.catch(() => (this.facts = undefined));
     return this.facts;
   }
 
-  private async startResolver(containerId: string, policy: Extract<NetworkPolicy, { mode: 'allow' }>, hostRecords: string[], signal?: AbortSignal): Promise<void> {
+  private async startResolver(
+    containerId: string,
+    policy: Extract<NetworkPolicy, { mode: 'allow' }>,
+    hostRecords: string[],
+    signal?: AbortSignal,
+  ): Promise<void> {
     const image = await this.sidecarImage();
     const resolver = await this.docker.createContainer({
       name: `agent-sandboxes-resolver-${containerId.slice(0, 12)}`,
@@ -133,7 +163,12 @@ export class DockerNetworkPolicy {
     const deadline = Date.now() + RESOLVER_READY_MS;
     for (;;) {
       // dnsmasq's UDP socket on 127.0.0.1:53, in the namespace it shares with the sandbox.
-      const probe = await dockerExec(this.docker, resolver.id, { command: ['grep', '-q', ' 0100007F:0035 ', '/proc/net/udp'] }, { user: 'root', cwd: '/' }).catch(() => undefined);
+      const probe = await dockerExec(
+        this.docker,
+        resolver.id,
+        { command: ['grep', '-q', ' 0100007F:0035 ', '/proc/net/udp'] },
+        { user: 'root', cwd: '/' },
+      ).catch(() => undefined);
       if (probe?.exitCode === 0) return;
       if (Date.now() > deadline) {
         const log = (await resolver.logs({ stdout: true, stderr: true, follow: false }).catch(() => Buffer.alloc(0))) as Buffer;
@@ -171,7 +206,10 @@ export class DockerNetworkPolicy {
       await this.docker.getImage(image).inspect();
     } catch (error) {
       if ((error as { statusCode?: number }).statusCode === 404) {
-        throw new SandboxError('image-missing', `The network policy is set with the sandbox image ${image}, which is not on this engine; build it with \`sandbox image build\`.`);
+        throw new SandboxError(
+          'image-missing',
+          `The network policy is set with the sandbox image ${image}, which is not on this engine; build it with \`sandbox image build\`.`,
+        );
       }
       throw policyError(describeError(error));
     }
@@ -179,10 +217,19 @@ export class DockerNetworkPolicy {
   }
 }
 
-const SIDECAR_LIMITS: Dockerode.HostConfig = { Memory: 64 * 1024 * 1024, PidsLimit: 32, NanoCpus: 500_000_000, SecurityOpt: ['no-new-privileges'], ReadonlyRootfs: true };
+const SIDECAR_LIMITS: Dockerode.HostConfig = {
+  Memory: 64 * 1024 * 1024,
+  PidsLimit: 32,
+  NanoCpus: 500_000_000,
+  SecurityOpt: ['no-new-privileges'],
+  ReadonlyRootfs: true,
+};
 
 function policyError(detail: string): SandboxError {
-  return new SandboxError('provider-error', `The sandbox's network policy could not be put in place (${detail}); the sandbox was stopped, try starting it again.`);
+  return new SandboxError(
+    'provider-error',
+    `The sandbox's network policy could not be put in place (${detail}); the sandbox was stopped, try starting it again.`,
+  );
 }
 
 /** The engine's multiplexed log frames as text (headers dropped, control bytes shown as '?'). */

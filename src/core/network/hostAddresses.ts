@@ -42,7 +42,13 @@ export function parseHostProbe(output: string): EngineHostFacts {
   });
   for (const line of inet6.split('\n')) {
     const hex = line.trim().split(/\s+/)[0] ?? '';
-    if (/^[0-9a-f]{32}$/i.test(hex)) addresses.push(hex.match(/.{4}/g)!.join(':').replace(/\b0{1,3}(?=[0-9a-f])/gi, ''));
+    if (/^[0-9a-f]{32}$/i.test(hex))
+      addresses.push(
+        hex
+          .match(/.{4}/g)!
+          .join(':')
+          .replace(/\b0{1,3}(?=[0-9a-f])/gi, ''),
+      );
   }
   return { addresses: unique(addresses), resolvers: unique(parseNameservers(resolvConf)) };
 }

@@ -38,11 +38,22 @@ export function parseNetworkPolicy(text: string | undefined): NetworkPolicy {
   const value = (text ?? 'default').trim();
   if (value === 'default' || value === 'open' || value === 'none') return { mode: value };
   if (value.startsWith('allow:')) {
-    const domains = [...new Set(value.slice('allow:'.length).split(',').filter((part) => part.trim() !== '').map(normalizeDomain))];
+    const domains = [
+      ...new Set(
+        value
+          .slice('allow:'.length)
+          .split(',')
+          .filter((part) => part.trim() !== '')
+          .map(normalizeDomain),
+      ),
+    ];
     if (domains.length === 0) throw new SandboxError('invalid-input', 'The allowlist is empty; give domains like --network allow:example.com,*.pypi.org.');
     return { mode: 'allow', domains };
   }
-  throw new SandboxError('invalid-input', `The network policy "${text}" is not one of default, open, none or allow:DOMAIN,...; for example --network allow:pypi.org.`);
+  throw new SandboxError(
+    'invalid-input',
+    `The network policy "${text}" is not one of default, open, none or allow:DOMAIN,...; for example --network allow:pypi.org.`,
+  );
 }
 
 /** The profile's text for a policy. */
@@ -72,7 +83,10 @@ export interface HostEntry {
 export function parseHostEntry(text: string): HostEntry {
   const colon = text.indexOf(':');
   const name = text.slice(0, colon).trim().toLowerCase();
-  const address = text.slice(colon + 1).trim().replace(/^\[(.*)\]$/, '$1');
+  const address = text
+    .slice(colon + 1)
+    .trim()
+    .replace(/^\[(.*)\]$/, '$1');
   const labels = name.split('.');
   if (colon <= 0 || name.length > 253 || !labels.every((label) => LABEL.test(label)) || isIP(address) === 0) {
     throw new SandboxError('invalid-input', `"${text}" is not a host entry; write NAME:ADDRESS, like db.test:198.51.100.7.`);

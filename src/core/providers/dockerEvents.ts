@@ -93,7 +93,15 @@ export function watchContainerEvents(docker: Dockerode, filters: Record<string, 
 
 /** One line of the engine's event stream, or undefined when it is not a container event. */
 export function parseEvent(line: string): SandboxEngineEvent | undefined {
-  let raw: { Type?: string; Action?: string; status?: string; id?: string; Actor?: { ID?: string; Attributes?: Record<string, string> }; time?: number; timeNano?: number };
+  let raw: {
+    Type?: string;
+    Action?: string;
+    status?: string;
+    id?: string;
+    Actor?: { ID?: string; Attributes?: Record<string, string> };
+    time?: number;
+    timeNano?: number;
+  };
   try {
     raw = JSON.parse(line);
   } catch {

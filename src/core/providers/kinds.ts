@@ -54,7 +54,9 @@ export function providerKindInfo(kind: string): ProviderKindInfo | undefined {
 
 /** The kinds VS Code may create sandboxes of, in the registry's order. */
 export function kindsOfferedInSettings(): ProviderKind[] {
-  return providerKindInfos().filter((info) => info.offeredInSettings).map((info) => info.kind);
+  return providerKindInfos()
+    .filter((info) => info.offeredInSettings)
+    .map((info) => info.kind);
 }
 
 /** How a kind is shown; a kind no provider is registered for (a record from another version) shows its name. */

@@ -14,7 +14,11 @@ export async function* mapAsync<T, U>(source: AsyncIterable<T>, map: (value: T) 
 export async function* mergeAsync<T>(sources: AsyncIterable<T>[]): AsyncGenerator<T> {
   const iterators = sources.map((source) => source[Symbol.asyncIterator]());
   const pending = new Map<number, Promise<{ index: number; result: IteratorResult<T> }>>();
-  const pull = (index: number) => pending.set(index, iterators[index]!.next().then((result) => ({ index, result })));
+  const pull = (index: number) =>
+    pending.set(
+      index,
+      iterators[index]!.next().then((result) => ({ index, result })),
+    );
   iterators.forEach((_, index) => pull(index));
   try {
     while (pending.size > 0) {

@@ -62,7 +62,13 @@ export class SandboxCatalog {
     for (const record of plan.adoptedRecords) {
       if (await store.replaceRecordIf(null, record)) {
         adopted.push(record.name);
-        await events.emit({ type: 'sandbox.adopted', sandboxId: record.id, name: record.name, provider: record.provider, providerRef: record.providerRef ?? '' });
+        await events.emit({
+          type: 'sandbox.adopted',
+          sandboxId: record.id,
+          name: record.name,
+          provider: record.provider,
+          providerRef: record.providerRef ?? '',
+        });
       } else {
         overtaken.set(record.id, await store.readRecord(record.id));
       }

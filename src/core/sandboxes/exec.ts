@@ -119,7 +119,10 @@ export class SandboxExec {
     const loginUser = record.ssh?.user ?? record.user;
     if (ssh && user !== loginUser) {
       // Over SSH another user means sudo, which this sandbox does not give.
-      throw new SandboxError('invalid-input', `The sandbox ${record.name} was made without sudo, so its commands run only as ${loginUser} over SSH; leave out the user "${user}".`);
+      throw new SandboxError(
+        'invalid-input',
+        `The sandbox ${record.name} was made without sudo, so its commands run only as ${loginUser} over SSH; leave out the user "${user}".`,
+      );
     }
     const directory = record.placement?.kind === 'directory';
     await this.identities.assertAllowed(record, user, ssh ? 'ssh' : 'engine', {
@@ -165,7 +168,12 @@ export class SandboxExec {
   private async transport(record: SandboxRecord, request: ExecRequest): Promise<ExecResult> {
     const run = record.ssh?.run;
     return this.usesSsh(record)
-      ? sshExec(await this.deps.connections.session(record), request, { loginUser: record.ssh?.user ?? record.user, cwd: record.workdir, env: run?.env, prefix: run?.prefix })
+      ? sshExec(await this.deps.connections.session(record), request, {
+          loginUser: record.ssh?.user ?? record.user,
+          cwd: record.workdir,
+          env: run?.env,
+          prefix: run?.prefix,
+        })
       : this.deps.providers.get(record.provider).exec(record.providerRef!, request);
   }
 

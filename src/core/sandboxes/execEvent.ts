@@ -27,7 +27,14 @@ export function execStartedEvent(sandboxId: string, full: ExecRequest, request: 
  * A command ended, or could not run (`error`): how it ended, and for the journal in this process
  * the full command with its capped output. Env values are left out, they may be secrets.
  */
-export function execEndedEvent(sandboxId: string, full: ExecRequest, request: ExecRequest, channel: ExecChannel, result?: ExecResult, error?: unknown): EventInput {
+export function execEndedEvent(
+  sandboxId: string,
+  full: ExecRequest,
+  request: ExecRequest,
+  channel: ExecChannel,
+  result?: ExecResult,
+  error?: unknown,
+): EventInput {
   const outputTooLong = (text: string) => text.length > JOURNAL_OUTPUT_BYTES;
   return {
     type: 'exec.ended',

@@ -69,7 +69,9 @@ export class FileSync {
       await events.emit(syncEnded(record.id, { ...summary }));
       return summary;
     } catch (error) {
-      await events.emit(syncEnded(record.id, { direction: 'push', local: localRoot, remote: remoteDir, files: 0, bytes: 0, durationMs: 0, error: describeError(error) }, error));
+      await events.emit(
+        syncEnded(record.id, { direction: 'push', local: localRoot, remote: remoteDir, files: 0, bytes: 0, durationMs: 0, error: describeError(error) }, error),
+      );
       throw error;
     }
   }
@@ -92,12 +94,24 @@ export class FileSync {
         onProgress: options.onProgress,
       });
       const { files, bytes, skippedLinks, replacedLinks, durationMs } = result;
-      const summary: SyncSummary = { direction: 'pull', local: localRoot, remote: remoteDir, files, bytes, deleted: 0, skippedLinks, replacedLinks, durationMs };
+      const summary: SyncSummary = {
+        direction: 'pull',
+        local: localRoot,
+        remote: remoteDir,
+        files,
+        bytes,
+        deleted: 0,
+        skippedLinks,
+        replacedLinks,
+        durationMs,
+      };
       // The journal keeps counts; the lists are in the summary.
       await events.emit(syncEnded(record.id, { direction: 'pull', local: localRoot, remote: remoteDir, files, bytes, deleted: 0, durationMs }));
       return summary;
     } catch (error) {
-      await events.emit(syncEnded(record.id, { direction: 'pull', local: localRoot, remote: remoteDir, files: 0, bytes: 0, durationMs: 0, error: describeError(error) }, error));
+      await events.emit(
+        syncEnded(record.id, { direction: 'pull', local: localRoot, remote: remoteDir, files: 0, bytes: 0, durationMs: 0, error: describeError(error) }, error),
+      );
       throw error;
     }
   }

@@ -49,7 +49,14 @@ export class SandboxLifecycle {
       record = await this.make(id, name, kind, options);
     } catch (error) {
       // Told after the cleanup, so a listener never sees a half-made sandbox as failed; never in the error's way.
-      const failed = { type: 'sandbox.createFailed', sandboxId: id, name, provider: kind, error: describeError(error), durationMs: Date.now() - began } as const;
+      const failed = {
+        type: 'sandbox.createFailed',
+        sandboxId: id,
+        name,
+        provider: kind,
+        error: describeError(error),
+        durationMs: Date.now() - began,
+      } as const;
       await this.deps.events.emit({ ...failed, errorCode: isSandboxError(error) ? error.code : undefined }).catch(() => undefined);
       throw error;
     }
@@ -140,7 +147,8 @@ export class SandboxLifecycle {
       record = { ...mergeRecord(record, made), state: 'creating' };
       await store.writeRecord(record);
       await events.emit({ type: 'sandbox.created', sandboxId: id, name, agentId, provider: kind, providerRef: made.providerRef, image: profile.image });
-      if (made.state !== 'running') throw new SandboxError('provider-error', `The sandbox ${name} did not keep running after its start; check the image ${profile.image}.`);
+      if (made.state !== 'running')
+        throw new SandboxError('provider-error', `The sandbox ${name} did not keep running after its start; check the image ${profile.image}.`);
       if (options.push) {
         throwIfAborted(signal, 'Creating the sandbox');
         onProgress?.({ step: 'push', message: `Copying ${options.push.localRoot}` });

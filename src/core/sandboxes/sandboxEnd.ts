@@ -101,7 +101,10 @@ export async function whenSandboxEnds(controller: SandboxLookout, record: Sandbo
 /** The error for work cut short by the sandbox's end: `consequence` says what was lost ("its logs end here"). */
 export function sandboxEndError(end: SandboxEnd, consequence: string, again?: string): SandboxError {
   if (end.removed) return new SandboxError('not-found', `The sandbox ${end.name} was removed, so ${consequence}.`);
-  return new SandboxError('wrong-state', `The sandbox ${end.name} stopped, so ${consequence}; start it with \`sandbox start ${end.name}\`${again ? ` and ${again}` : ''}.`);
+  return new SandboxError(
+    'wrong-state',
+    `The sandbox ${end.name} stopped, so ${consequence}; start it with \`sandbox start ${end.name}\`${again ? ` and ${again}` : ''}.`,
+  );
 }
 
 function delay(ms: number, signal?: AbortSignal): Promise<void> {

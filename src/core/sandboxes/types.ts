@@ -77,8 +77,7 @@ export interface SyncSummary {
 }
 
 export type LogEntry =
-  | { time: string; source: 'sandbox'; stream: 'stdout' | 'stderr'; text: string }
-  | { time: string; source: 'journal'; entry: JournalEntry };
+  { time: string; source: 'sandbox'; stream: 'stdout' | 'stderr'; text: string } | { time: string; source: 'journal'; entry: JournalEntry };
 
 export interface SandboxLogOptions {
   follow?: boolean;

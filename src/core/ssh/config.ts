@@ -55,7 +55,10 @@ function configValue(value: string): string {
   const normalized = value.replace(/\\/g, '/');
   // OpenSSH expands % and a leading ~ in these values and has no escape for a double quote.
   if (/["%\n\r]/.test(normalized) || normalized.startsWith('~')) {
-    throw new SandboxError('invalid-input', `The path ${value} cannot be written into an SSH config (it holds ", % or a line break); move the state dir to a plainer path.`);
+    throw new SandboxError(
+      'invalid-input',
+      `The path ${value} cannot be written into an SSH config (it holds ", % or a line break); move the state dir to a plainer path.`,
+    );
   }
   return /[\s#]/.test(normalized) ? `"${normalized}"` : normalized;
 }
@@ -66,10 +69,7 @@ function configValue(value: string): string {
  * strict checking: a changed key is refused, never learnt.
  */
 export function renderSshConfig(entries: SshHostEntry[], knownHostsFile: string): string {
-  const lines = [
-    '# Managed by Agent Sandboxes: rewritten as sandboxes come and go; edits here are lost.',
-    '',
-  ];
+  const lines = ['# Managed by Agent Sandboxes: rewritten as sandboxes come and go; edits here are lost.', ''];
   for (const entry of withJumps(entries).sort((a, b) => a.alias.localeCompare(b.alias))) {
     lines.push(
       `Host ${entry.alias}`,

@@ -26,8 +26,20 @@ export interface SshTarget {
 }
 
 /** The target for an endpoint: only where and what to trust, with the credentials given. */
-export function targetFor(label: string, endpoint: { host: string; port: number; user: string; hostKey: string }, credentials: { privateKey?: string | Buffer; agent?: string }): SshTarget {
-  return { label, host: endpoint.host, port: endpoint.port, user: endpoint.user, hostKey: endpoint.hostKey, privateKey: credentials.privateKey, agent: credentials.agent };
+export function targetFor(
+  label: string,
+  endpoint: { host: string; port: number; user: string; hostKey: string },
+  credentials: { privateKey?: string | Buffer; agent?: string },
+): SshTarget {
+  return {
+    label,
+    host: endpoint.host,
+    port: endpoint.port,
+    user: endpoint.user,
+    hostKey: endpoint.hostKey,
+    privateKey: credentials.privateKey,
+    agent: credentials.agent,
+  };
 }
 
 export interface SshSessionOptions {
@@ -134,7 +146,10 @@ export class SshSession extends EventEmitter {
         client.forwardOut('127.0.0.1', 0, host, port, (error, stream) => (error ? fail(error) : ok(stream))),
       );
     } catch (error) {
-      throw new SandboxError('provider-error', `The sandbox refused a connection to ${host}:${port} (${describeError(error)}); check that something listens there.`);
+      throw new SandboxError(
+        'provider-error',
+        `The sandbox refused a connection to ${host}:${port} (${describeError(error)}); check that something listens there.`,
+      );
     }
   }
 
@@ -221,7 +236,14 @@ export class SshSession extends EventEmitter {
           return;
         }
         if (error.level === 'client-authentication') {
-          reject(permanent(new SandboxError('provider-error', `${target.label} refused our key for ${target.user}@${target.host}:${target.port}; check that the key is authorized there.`)));
+          reject(
+            permanent(
+              new SandboxError(
+                'provider-error',
+                `${target.label} refused our key for ${target.user}@${target.host}:${target.port}; check that the key is authorized there.`,
+              ),
+            ),
+          );
           return;
         }
         reject(error);
@@ -290,9 +312,13 @@ function isPermanent(error: unknown): boolean {
 function delay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }

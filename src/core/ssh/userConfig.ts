@@ -302,14 +302,9 @@ async function failClearly<T>(userConfigPath: string, action: 'read' | 'update',
       ELOOP: 'too many levels of symbolic links',
     };
     const reason = (code && reasons[code]) ?? (error instanceof Error ? error.message : String(error));
-    const fix =
-      reason === 'permission denied' || reason === 'read-only file system'
-        ? `make it ${action === 'read' ? 'readable' : 'writable'}`
-        : 'fix that';
-    throw new SandboxError(
-      'provider-error',
-      `Could not ${action} ${userConfigPath} (${reason}); ${fix} or set remote.SSH.configFile to another file.`,
-      { cause: error },
-    );
+    const fix = reason === 'permission denied' || reason === 'read-only file system' ? `make it ${action === 'read' ? 'readable' : 'writable'}` : 'fix that';
+    throw new SandboxError('provider-error', `Could not ${action} ${userConfigPath} (${reason}); ${fix} or set remote.SSH.configFile to another file.`, {
+      cause: error,
+    });
   }
 }

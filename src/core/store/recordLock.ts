@@ -23,13 +23,19 @@ export async function withRecordLock<T>(lockRoot: string, id: string, task: () =
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
-    const since = await fs.stat(lock).then((info) => Date.now() - info.mtimeMs, () => 0);
+    const since = await fs.stat(lock).then(
+      (info) => Date.now() - info.mtimeMs,
+      () => 0,
+    );
     if (since > STALE_LOCK_MS) {
       await fs.rmdir(lock).catch(() => undefined);
       continue;
     }
     if (Date.now() - started > WAIT_LIMIT_MS) {
-      throw new SandboxError('conflict', `Another process has held the record of sandbox ${id} for over ${WAIT_LIMIT_MS / 1000} s; try again, or delete ${lock} if no other sandbox command runs.`);
+      throw new SandboxError(
+        'conflict',
+        `Another process has held the record of sandbox ${id} for over ${WAIT_LIMIT_MS / 1000} s; try again, or delete ${lock} if no other sandbox command runs.`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, wait));
   }

@@ -73,7 +73,10 @@ export class StateStore {
   }
 
   manifestPath(id: string, localRoot: string, remoteDir: string): string {
-    const key = createHash('sha256').update(`${path.resolve(localRoot)}\0${remoteDir}`).digest('hex').slice(0, 16);
+    const key = createHash('sha256')
+      .update(`${path.resolve(localRoot)}\0${remoteDir}`)
+      .digest('hex')
+      .slice(0, 16);
     return path.join(this.root, 'manifests', id, `${key}.json`);
   }
 
@@ -189,9 +192,7 @@ export class StateStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw error;
     }
-    const records = await Promise.all(
-      names.filter((name) => name.endsWith('.json')).map((name) => this.readRecord(name.slice(0, -'.json'.length))),
-    );
+    const records = await Promise.all(names.filter((name) => name.endsWith('.json')).map((name) => this.readRecord(name.slice(0, -'.json'.length))));
     return records.filter((record): record is SandboxRecord => record !== undefined);
   }
 
@@ -225,7 +226,10 @@ export class StateStore {
   async *followJournal(id: string, signal: AbortSignal): AsyncGenerator<JournalEntry> {
     const file = this.journalPath(id);
     await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-    let offset = await fs.stat(file).then((s) => s.size, () => 0);
+    let offset = await fs.stat(file).then(
+      (s) => s.size,
+      () => 0,
+    );
     let pending = '';
     let wake: (() => void) | undefined;
     const watcher = watch(path.dirname(file), () => wake?.());
@@ -233,7 +237,10 @@ export class StateStore {
     signal.addEventListener('abort', onAbort);
     try {
       while (!signal.aborted) {
-        const size = await fs.stat(file).then((s) => s.size, () => 0);
+        const size = await fs.stat(file).then(
+          (s) => s.size,
+          () => 0,
+        );
         if (size > offset) {
           const handle = await fs.open(file, 'r');
           try {

@@ -172,7 +172,9 @@ async function streamFile(pack: Pack, header: EntryHeader, descriptor: number, h
 }
 
 function readAt(descriptor: number, buffer: Buffer, position: number): Promise<number> {
-  return new Promise((resolve, reject) => read(descriptor, buffer, 0, buffer.length, position, (error, bytesRead) => (error ? reject(error) : resolve(bytesRead))));
+  return new Promise((resolve, reject) =>
+    read(descriptor, buffer, 0, buffer.length, position, (error, bytesRead) => (error ? reject(error) : resolve(bytesRead))),
+  );
 }
 
 function drained(sink: ReturnType<Pack['entry']>): Promise<void> {

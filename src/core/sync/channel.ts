@@ -23,24 +23,14 @@ export function assertRemoteDirectory(remoteDir: string): void {
  * Unpacks a tar stream into `directory`, made when missing, with the sandbox's own tar and as the
  * exec's user (so files belong to that user). One exec: no round trip for the mkdir.
  */
-export async function unpackWithTar(
-  exec: SyncChannel['exec'],
-  directory: string,
-  archive: NodeJS.ReadableStream,
-  signal?: AbortSignal,
-): Promise<void> {
+export async function unpackWithTar(exec: SyncChannel['exec'], directory: string, archive: NodeJS.ReadableStream, signal?: AbortSignal): Promise<void> {
   const script = 'mkdir -p -- "$1" && exec tar -x -p -f - -C "$1"';
   const result = await exec({ command: ['sh', '-c', script, 'sandbox-unpack', directory], stdin: archive, signal, maxOutputBytes: 64 * 1024 });
   assertSucceeded(result, `unpack files into ${directory}`, signal);
 }
 
 /** `rm -rf` of paths relative to `remoteDir`, as argv (never a shell string), in as few calls as fit. */
-export async function removeRemotePaths(
-  channel: SyncChannel,
-  remoteDir: string,
-  relativePaths: readonly string[],
-  signal?: AbortSignal,
-): Promise<void> {
+export async function removeRemotePaths(channel: SyncChannel, remoteDir: string, relativePaths: readonly string[], signal?: AbortSignal): Promise<void> {
   let batch: string[] = [];
   let batchBytes = 0;
   for (const relativePath of relativePaths) {
@@ -72,5 +62,8 @@ async function runChecked(channel: SyncChannel, command: string[], action: strin
 /** The sandbox writes stderr: keep one line and no control characters (no terminal escapes). */
 function firstLine(text: string): string {
   const line = text.split('\n').find((candidate) => candidate.trim() !== '') ?? '';
-  return line.replace(/[\u0000-\u001f\u007f]/g, '?').trim().slice(0, 300);
+  return line
+    .replace(/[\u0000-\u001f\u007f]/g, '?')
+    .trim()
+    .slice(0, 300);
 }

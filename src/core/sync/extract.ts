@@ -56,11 +56,7 @@ type StagedKind = 'file' | 'dir' | 'symlink';
  * entry passed the checks; on any failure the staging folder is removed and the target is left
  * exactly as it was. `localRoot` is created on success when missing; its parent must exist.
  */
-export async function extractArchiveSafely(
-  archive: ArchiveSource,
-  localRoot: string,
-  options: SafeExtractOptions,
-): Promise<ExtractResult> {
+export async function extractArchiveSafely(archive: ArchiveSource, localRoot: string, options: SafeExtractOptions): Promise<ExtractResult> {
   throwIfAborted(options.signal, 'The pull');
   const target = await resolveTarget(localRoot);
   // Same parent, so the same filesystem: the final moves are renames. mkdtemp makes it 0700.
@@ -125,12 +121,7 @@ async function readArchive(archive: ArchiveSource, stager: Stager, options: Safe
 }
 
 /** Copies the archive into the parser, counting what streams in rather than trusting headers. */
-async function feed(
-  archive: ArchiveSource,
-  extract: tar.Extract,
-  maxBytes: number,
-  stop: (error: unknown) => void,
-): Promise<void> {
+async function feed(archive: ArchiveSource, extract: tar.Extract, maxBytes: number, stop: (error: unknown) => void): Promise<void> {
   let received = 0;
   try {
     for await (const chunk of archive) {

@@ -42,9 +42,7 @@ export class LinkResolver {
     const inside = this.relativeInside(walk.stack);
     if (inside === undefined) {
       const through = walk.through ? ` through the link ${JSON.stringify(walk.through)}` : '';
-      return target.startsWith('/') && !walk.through
-        ? { skip: `points outside ${this.sourceDir}` }
-        : { skip: `leads outside ${this.sourceDir}${through}` };
+      return target.startsWith('/') && !walk.through ? { skip: `points outside ${this.sourceDir}` } : { skip: `leads outside ${this.sourceDir}${through}` };
     }
     const rewritten = relativeTarget(parentOf(linkPath), inside);
     if (Buffer.byteLength(rewritten) > MAX_LINK_TARGET_BYTES) return { skip: 'would need a relative target longer than this system allows' };

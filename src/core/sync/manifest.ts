@@ -67,12 +67,7 @@ const ENTRIES_PER_SLICE = 256;
  * The walk itself is synchronous, in slices: an lstat through the thread pool costs several
  * times the syscall, and a 5,000-file tree rescans in tens of milliseconds this way.
  */
-export async function scanTree(
-  root: string,
-  filter: TreeFilter,
-  previous?: Manifest,
-  options: ScanOptions = {},
-): Promise<Manifest> {
+export async function scanTree(root: string, filter: TreeFilter, previous?: Manifest, options: ScanOptions = {}): Promise<Manifest> {
   const manifest = emptyManifest();
   const toHash: { relativePath: string; stats: Stats }[] = [];
   const directories = [''];

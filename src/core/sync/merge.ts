@@ -29,11 +29,7 @@ interface Move {
  * replaced too (never written through: it may lead anywhere) and returned, to be reported.
  * Conflicts are found before the first change.
  */
-export async function commitStaged(
-  staging: string,
-  target: string,
-  directories: ReadonlyMap<string, DirectoryAttributes>,
-): Promise<ReplacedLink[]> {
+export async function commitStaged(staging: string, target: string, directories: ReadonlyMap<string, DirectoryAttributes>): Promise<ReplacedLink[]> {
   const moves: Move[] = [];
   const replacedLinks: ReplacedLink[] = [];
   await planMoves(staging, target, '', moves, replacedLinks);

@@ -22,7 +22,11 @@ export function pullNoteLines(summary: PullNotes, limit = 20): string[] {
   const skipped = summary.skippedLinks ?? [];
   const replaced = summary.replacedLinks ?? [];
   list(skipped, `Skipped ${plural(skipped.length, 'symlink')} (not written locally):`, (link) => `${link.path} -> ${link.target}: ${link.reason}`);
-  list(replaced, `Replaced ${plural(replaced.length, 'local symlink')} with the sandbox's folder or file:`, (link) => `${link.path} (was a link to ${link.target})`);
+  list(
+    replaced,
+    `Replaced ${plural(replaced.length, 'local symlink')} with the sandbox's folder or file:`,
+    (link) => `${link.path} (was a link to ${link.target})`,
+  );
   return lines;
 }
 
@@ -33,6 +37,9 @@ export function pullNoteSentence(summary: PullNotes, shown = 3): string {
   const replaced = summary.replacedLinks ?? [];
   const parts: string[] = [];
   if (skipped.length > 0) parts.push(`Skipped ${plural(skipped.length, 'symlink')}: ${names(skipped.map((link) => `${link.path} (${link.reason})`))}.`);
-  if (replaced.length > 0) parts.push(`Replaced ${plural(replaced.length, 'local symlink')} with the sandbox's folder or file: ${names(replaced.map((link) => `${link.path} (was a link to ${link.target})`))}.`);
+  if (replaced.length > 0)
+    parts.push(
+      `Replaced ${plural(replaced.length, 'local symlink')} with the sandbox's folder or file: ${names(replaced.map((link) => `${link.path} (was a link to ${link.target})`))}.`,
+    );
   return printable(parts.join(' '));
 }

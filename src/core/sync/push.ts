@@ -181,7 +181,6 @@ function recordWhatTheSandboxHolds(manifest: Manifest, previous: Manifest | unde
   for (const relativePath of plan.kept) manifest.entries[relativePath] = previous!.entries[relativePath]!;
 }
 
-
 async function sendArchive(
   options: PushOptions,
   session: PushSession,
@@ -250,5 +249,3 @@ async function assertLocalDirectory(localRoot: string): Promise<string> {
   if (!stats.isDirectory()) throw new SandboxError('invalid-input', `${absolute} is not a folder; push a folder.`);
   return absolute;
 }
-
-

@@ -5,7 +5,17 @@ import type Dockerode from 'dockerode';
 import { SandboxError } from '../errors';
 import { DEFAULT_MAX_OUTPUT_BYTES, type ExecRequest, type ExecResult } from '../model';
 import { KILLER_SCRIPT, START_FAILURE_PREFIX, guardArgv } from './execGuardScript';
-import { OutputCollector, abandonUnlessEnded, finishedResult, terminateTree, looksLikeStartFailure, startFailure, startFailureError, withOomCount, type StartFailureReason } from './output';
+import {
+  OutputCollector,
+  abandonUnlessEnded,
+  finishedResult,
+  terminateTree,
+  looksLikeStartFailure,
+  startFailure,
+  startFailureError,
+  withOomCount,
+  type StartFailureReason,
+} from './output';
 import { StderrFront } from './stderrFront';
 
 /** Environment marker given to every exec: children inherit it, so the whole tree can be found and killed. */
@@ -37,12 +47,7 @@ export function commandArgv(command: string[] | string): string[] {
  * abort kills the process and everything it started (found by an inherited env marker), so
  * nothing keeps running inside the sandbox after the result comes back.
  */
-export async function dockerExec(
-  docker: Dockerode,
-  containerId: string,
-  request: ExecRequest,
-  defaults: DockerExecDefaults,
-): Promise<ExecResult> {
+export async function dockerExec(docker: Dockerode, containerId: string, request: ExecRequest, defaults: DockerExecDefaults): Promise<ExecResult> {
   // A streamed stdin cannot be sent twice, so it never takes the try that may need a retry.
   const streamed = request.stdin !== undefined && typeof request.stdin !== 'string' && !Buffer.isBuffer(request.stdin);
   let skip = withoutGuard.get(docker);
@@ -108,7 +113,10 @@ async function dockerExecOnce(
       .catch(() => undefined)
       // Never hang: if the output stays open after the kill, give up on it and say so.
       .then(async () => {
-        abandoned = await abandonUnlessEnded(() => streamEnded, () => stream.destroy());
+        abandoned = await abandonUnlessEnded(
+          () => streamEnded,
+          () => stream.destroy(),
+        );
       });
   };
 
@@ -198,13 +206,7 @@ export function killTreeArgs(sig: string, assignment: string): string[] {
  * command's user and as root: without CAP_SYS_PTRACE a process can read the environment of its
  * own user's processes only. Repeats until none is left, since a dying tree may still fork.
  */
-export async function killProcessTree(
-  docker: Dockerode,
-  containerId: string,
-  marker: string,
-  users: string[],
-  hasEnded: () => boolean,
-): Promise<void> {
+export async function killProcessTree(docker: Dockerode, containerId: string, marker: string, users: string[], hasEnded: () => boolean): Promise<void> {
   const sendAs = async (user: string, sig: 'TERM' | 'KILL'): Promise<boolean> => {
     const exec = await docker.getContainer(containerId).exec({
       Cmd: killTreeArgs(sig, `${EXEC_MARKER_ENV}=${marker}`),

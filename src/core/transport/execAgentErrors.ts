@@ -14,7 +14,10 @@ export function lostError(why = 'the sandbox stopped, or its exec agent ended'):
 }
 
 export function closedError(): SandboxError {
-  return new SandboxError('provider-error', 'The connection to the sandbox was closed while the command ran (Agent Sandboxes is shutting down); the command was stopped.');
+  return new SandboxError(
+    'provider-error',
+    'The connection to the sandbox was closed while the command ran (Agent Sandboxes is shutting down); the command was stopped.',
+  );
 }
 
 export function abandonedError(): SandboxError {

@@ -52,7 +52,10 @@ export type StartFailureReason = 'not-found' | 'not-executable' | 'bad-cwd' | 'o
 export function startFailureError(reason: StartFailureReason, argv: string[], cwd: string | undefined, detail: string): SandboxError {
   switch (reason) {
     case 'bad-cwd':
-      return new SandboxError('command-failed-to-start', `The working directory ${cwd ?? ''} does not exist in the sandbox; create it or pick another.`.replace('  ', ' '));
+      return new SandboxError(
+        'command-failed-to-start',
+        `The working directory ${cwd ?? ''} does not exist in the sandbox; create it or pick another.`.replace('  ', ' '),
+      );
     case 'not-found':
       return new SandboxError('command-failed-to-start', `The program ${argv[0]} was not found in the sandbox; install it or give its full path.`);
     case 'not-executable':
@@ -74,7 +77,10 @@ export function looksLikeStartFailure(text: string): boolean {
 export function startFailure(stdout: string, argv: string[], cwd: string | undefined): SandboxError | undefined {
   const user = /^unable to find user ([^:\s]+)/.exec(stdout);
   if (user) {
-    return new SandboxError('command-failed-to-start', `The user ${user[1]} does not exist in the sandbox; run as one that does (the default is the sandbox's own).`);
+    return new SandboxError(
+      'command-failed-to-start',
+      `The user ${user[1]} does not exist in the sandbox; run as one that does (the default is the sandbox's own).`,
+    );
   }
   const group = /^unable to find group ([^:\s]+)/.exec(stdout);
   if (group) {

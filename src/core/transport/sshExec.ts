@@ -73,7 +73,19 @@ export async function sshExec(session: SshSession, request: ExecRequest, default
   const hasEnv = Object.keys(env).length > 0;
   const prelude = hasEnv ? environmentLine(env) : '';
   const sudo = sudoPrefix(request.user, defaults.loginUser);
-  const remote = [...(defaults.prefix ?? []), ...sudo, '/bin/sh', '-c', WRAPPER, 'sandbox-exec', GUARD_SCRIPT, `${EXEC_MARKER_ENV}=${marker}`, hasEnv ? 'e' : '-', request.cwd ?? defaults.cwd, ...argv]
+  const remote = [
+    ...(defaults.prefix ?? []),
+    ...sudo,
+    '/bin/sh',
+    '-c',
+    WRAPPER,
+    'sandbox-exec',
+    GUARD_SCRIPT,
+    `${EXEC_MARKER_ENV}=${marker}`,
+    hasEnv ? 'e' : '-',
+    request.cwd ?? defaults.cwd,
+    ...argv,
+  ]
     .map(shellQuote)
     .join(' ');
 
@@ -167,7 +179,10 @@ export async function sshExec(session: SshSession, request: ExecRequest, default
     }
     if (exitCode === 1 && report.startsWith('sudo: ')) {
       const first = report.split('\n')[0]!.replace(/^sudo: /, '');
-      throw new SandboxError('command-failed-to-start', `The command cannot run as ${request.user} in the sandbox (sudo: ${first}); run it as a user that exists there.`);
+      throw new SandboxError(
+        'command-failed-to-start',
+        `The command cannot run as ${request.user} in the sandbox (sudo: ${first}); run it as a user that exists there.`,
+      );
     }
   }
   front.flush();

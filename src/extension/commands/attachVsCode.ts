@@ -72,7 +72,11 @@ function offerRemoteSsh(cockpit: Cockpit, record: SandboxRecord): void {
       if (next) await vscode.commands.executeCommand(COMMAND_IDS.attachVsCode, { kind: 'sandbox', record } satisfies SandboxNode);
     } catch (error) {
       cockpit.log.error(`Installing ${extension.id} failed: ${error instanceof Error ? error.message : String(error)}`);
-      const next = await cockpit.notify('error', `${extension.displayName} could not be installed here; install ${extension.id} from the Extensions view.`, 'Show in Extensions');
+      const next = await cockpit.notify(
+        'error',
+        `${extension.displayName} could not be installed here; install ${extension.id} from the Extensions view.`,
+        'Show in Extensions',
+      );
       if (next) await vscode.commands.executeCommand('workbench.extensions.search', extension.id);
     }
   });

@@ -40,7 +40,13 @@ export function runCommandCommand(cockpit: Cockpit) {
           onStderr: (chunk) => out.append(decoders.err.decode(chunk, { stream: true })),
         }),
       );
-      const ending = result.cancelled ? 'cancelled' : result.timedOut ? 'timed out' : result.signal ? `ended by ${result.signal}` : `exit code ${result.exitCode}`;
+      const ending = result.cancelled
+        ? 'cancelled'
+        : result.timedOut
+          ? 'timed out'
+          : result.signal
+            ? `ended by ${result.signal}`
+            : `exit code ${result.exitCode}`;
       out.appendLine(`[${ending}, ${(result.durationMs / 1000).toFixed(1)} s]`);
       if (result.outOfMemory) out.appendLine(result.outOfMemory);
       out.appendLine('');

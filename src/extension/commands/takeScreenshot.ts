@@ -23,15 +23,19 @@ export function takeScreenshotCommand(cockpit: Cockpit, desktops: DesktopPanels)
       await cockpit.showError(new Error(`${record.name} has no desktop; start a sandbox with the Desktop profile to get one.`));
       return undefined;
     }
-    const target = programmatic ? vscode.Uri.file(targetPath) : await vscode.window.showSaveDialog({
-      title: `Save a Screenshot of ${record.name}`,
-      defaultUri: vscode.Uri.joinPath(defaultFolder(), screenshotFileName(record.name)),
-      filters: { 'PNG images': ['png'] },
-      saveLabel: 'Save Screenshot',
-    });
+    const target = programmatic
+      ? vscode.Uri.file(targetPath)
+      : await vscode.window.showSaveDialog({
+          title: `Save a Screenshot of ${record.name}`,
+          defaultUri: vscode.Uri.joinPath(defaultFolder(), screenshotFileName(record.name)),
+          filters: { 'PNG images': ['png'] },
+          saveLabel: 'Save Screenshot',
+        });
     if (!target) return undefined;
     try {
-      const { png, width, height } = await cockpit.withProgress(`Capturing the desktop of ${record.name}`, (signal) => loadCore().screenshot(cockpit.controller, record.id, signal));
+      const { png, width, height } = await cockpit.withProgress(`Capturing the desktop of ${record.name}`, (signal) =>
+        loadCore().screenshot(cockpit.controller, record.id, signal),
+      );
       await vscode.workspace.fs.writeFile(target, png);
       cockpit.log.info(`Saved a ${width}x${height} screenshot of ${record.name} to ${target.fsPath}`);
       if (!programmatic) {

@@ -125,14 +125,20 @@ describe('Desktops in VS Code: the viewer in a webview panel', function () {
     assert.deepEqual(panel.refused, [], 'the Content Security Policy refused something');
   });
 
-  it('keeps no eval and no remote source in the webview\'s Content Security Policy', () => {
+  it("keeps no eval and no remote source in the webview's Content Security Policy", () => {
     const panel = api.desktops.get(first.id);
     assert.ok(panel, 'the desktop panel is not open');
     const html = panel.panel.webview.html;
     const meta = /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/.exec(html);
     assert.ok(meta, 'the page has no Content Security Policy');
     const policy = meta[1]!.replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code)));
-    const directives = new Map(policy.split(';').map((part) => part.trim().split(/\s+/)).filter((words) => words[0]).map(([name, ...sources]) => [name!, sources]));
+    const directives = new Map(
+      policy
+        .split(';')
+        .map((part) => part.trim().split(/\s+/))
+        .filter((words) => words[0])
+        .map(([name, ...sources]) => [name!, sources]),
+    );
     assert.deepEqual(directives.get('default-src'), ["'none'"]);
     assert.ok(!policy.includes('unsafe-eval'), policy);
     assert.ok(!policy.includes('unsafe-inline'), policy);
@@ -162,7 +168,10 @@ describe('Desktops in VS Code: the viewer in a webview panel', function () {
     const secondPanel = await vscode.commands.executeCommand<DesktopPanel>('sandboxes.openDesktop', second.name, { viewOnly: true });
     assert.notEqual(secondPanel, firstPanel);
     await secondPanel.waitForStatus((s) => s.state === 'connected', PATIENCE_MS);
-    await waitFor(() => (secondPanel.panel.active ? true : undefined), () => `${second.name}'s panel to be in front`);
+    await waitFor(
+      () => (secondPanel.panel.active ? true : undefined),
+      () => `${second.name}'s panel to be in front`,
+    );
     let red = 0;
     await waitFor(
       async () => {
@@ -177,7 +186,10 @@ describe('Desktops in VS Code: the viewer in a webview panel', function () {
     // Open Desktop on a sandbox whose panel is open reveals that panel: no second one.
     const again = await vscode.commands.executeCommand<DesktopPanel>('sandboxes.openDesktop', first.name);
     assert.equal(again, firstPanel);
-    await waitFor(() => (firstPanel.panel.active && !secondPanel.panel.active ? true : undefined), () => `${first.name}'s panel to come to the front`);
+    await waitFor(
+      () => (firstPanel.panel.active && !secondPanel.panel.active ? true : undefined),
+      () => `${first.name}'s panel to come to the front`,
+    );
     assert.equal(api.desktops.all().length, 2);
     // Both stay connected, each on its own desktop (the hidden one keeps its connection).
     assert.equal(secondPanel.status?.state, 'connected');
@@ -188,7 +200,10 @@ describe('Desktops in VS Code: the viewer in a webview panel', function () {
   it('switches view-only from the command, and the viewer follows', async () => {
     const panel = api.desktops.get(first.id)!;
     panel.panel.reveal();
-    await waitFor(() => (panel.panel.active ? true : undefined), () => 'the panel to be in front');
+    await waitFor(
+      () => (panel.panel.active ? true : undefined),
+      () => 'the panel to be in front',
+    );
     assert.equal(panel.viewOnly, true);
     assert.equal(await vscode.commands.executeCommand('sandboxes.toggleViewOnly'), false);
     await panel.waitForStatus((s) => s.viewOnly === false, PATIENCE_MS);

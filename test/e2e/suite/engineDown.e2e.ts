@@ -18,9 +18,8 @@ describe('Agent Sandboxes when the Docker engine does not answer', () => {
   });
 
   it('refuses Start Sandbox with that one sentence, making nothing', async () => {
-    await assert.rejects(
-      Promise.resolve(vscode.commands.executeCommand('sandboxes.startSandbox', { name: 'never', folder: null })),
-      (error: Error) => /does not answer/.test(error.message),
+    await assert.rejects(Promise.resolve(vscode.commands.executeCommand('sandboxes.startSandbox', { name: 'never', folder: null })), (error: Error) =>
+      /does not answer/.test(error.message),
     );
     assert.deepEqual(api.cockpit.records, []);
   });

@@ -59,12 +59,23 @@ export function decodePng(png: Buffer): RgbImage {
       const upLeft = y > 0 && x >= channels ? pixels[row - stride + x - channels]! : 0;
       let predicted: number;
       switch (filter) {
-        case 0: predicted = 0; break;
-        case 1: predicted = left; break;
-        case 2: predicted = up; break;
-        case 3: predicted = (left + up) >> 1; break;
-        case 4: predicted = paeth(left, up, upLeft); break;
-        default: throw new Error(`unknown PNG filter ${filter} on row ${y}`);
+        case 0:
+          predicted = 0;
+          break;
+        case 1:
+          predicted = left;
+          break;
+        case 2:
+          predicted = up;
+          break;
+        case 3:
+          predicted = (left + up) >> 1;
+          break;
+        case 4:
+          predicted = paeth(left, up, upLeft);
+          break;
+        default:
+          throw new Error(`unknown PNG filter ${filter} on row ${y}`);
       }
       pixels[row + x] = (value + predicted) & 0xff;
     }

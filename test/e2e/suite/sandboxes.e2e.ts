@@ -62,7 +62,9 @@ describe('Agent Sandboxes in the VS Code extension host', () => {
     const started = performance.now();
     api = await extension.activate();
     const total = performance.now() - started;
-    note(`      activation: ${api.activationMs.toFixed(1)} ms in activate(), ${total.toFixed(1)} ms with loading the bundle${wasActive ? ' (was already active)' : ''}`);
+    note(
+      `      activation: ${api.activationMs.toFixed(1)} ms in activate(), ${total.toFixed(1)} ms with loading the bundle${wasActive ? ' (was already active)' : ''}`,
+    );
     const contributed = (extension.packageJSON.contributes.commands as { command: string }[]).map((c) => c.command);
     const registered = new Set(await vscode.commands.getCommands(true));
     for (const command of contributed) assert.ok(registered.has(command), `${command} is not registered`);
@@ -112,7 +114,10 @@ describe('Agent Sandboxes in the VS Code extension host', () => {
 
   it('shares one truth with the CLI', async () => {
     const listed = (await cli('list')) as { name: string; state: string }[];
-    assert.deepEqual(listed.filter((s) => s.name === name).map((s) => s.state), ['running']);
+    assert.deepEqual(
+      listed.filter((s) => s.name === name).map((s) => s.state),
+      ['running'],
+    );
   });
 
   it('follows changes made outside VS Code through the engine events, without a refresh', async () => {
@@ -139,7 +144,10 @@ describe('Agent Sandboxes in the VS Code extension host', () => {
   it('deletes it, and it is gone from the tree, the CLI and the engine', async () => {
     const record = api.cockpit.records.find((r) => r.name === name)!;
     const deleted = await vscode.commands.executeCommand<SandboxRecord[]>('sandboxes.delete', name, undefined, { confirmed: true });
-    assert.deepEqual(deleted.map((r) => r.name), [name]);
+    assert.deepEqual(
+      deleted.map((r) => r.name),
+      [name],
+    );
     assert.ok(!(await sandboxNodes(api)).some((n) => n.kind === 'sandbox' && n.record.id === record.id));
     assert.ok(!((await cli('list')) as { name: string }[]).some((s) => s.name === name));
     const { stdout } = await run('docker', ['ps', '-aq', '--filter', `label=dev.agent-sandboxes.id=${record.id}`]);

@@ -180,7 +180,11 @@ describe('SSH, Remote-SSH and forwarded ports from the VS Code extension host', 
   });
 
   it('forwards a port: its item shows under the sandbox, it serves the HTTP of python3 -m http.server inside, and Stop Forwarding removes it', async () => {
-    await vscode.commands.executeCommand('sandboxes.runCommand', name, 'echo served from inside > index.html; python3 -m http.server 8765 --bind 127.0.0.1 >/dev/null 2>&1 &');
+    await vscode.commands.executeCommand(
+      'sandboxes.runCommand',
+      name,
+      'echo served from inside > index.html; python3 -m http.server 8765 --bind 127.0.0.1 >/dev/null 2>&1 &',
+    );
     const forward = await vscode.commands.executeCommand<PortForward>('sandboxes.forwardPort', name, 8765);
     assert.equal(forward.remotePort, 8765);
     assert.equal(forward.url, `http://127.0.0.1:${forward.localPort}/`);

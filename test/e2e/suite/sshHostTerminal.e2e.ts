@@ -39,7 +39,22 @@ describe('Open Terminal on a sandbox of an SSH host', () => {
     const standIn = (await cli(standInState, 'start', '--name', `e2e-standin-${suffix}`, '--cpus', '1', '--memory', '512m')) as SandboxRecord;
     const identity = path.join(standInState, 'ssh', 'keys', standIn.id);
     await cli(standInState, 'ssh-config', standIn.name); // returns once its sshd answers
-    await cli(settings.stateDir, 'host', 'add', hostName, '--host', '127.0.0.1', '--port', String(standIn.ports['22']), '--user', 'agent', '--identity', identity, '--fingerprint', fingerprint(standIn.ssh!.hostKey));
+    await cli(
+      settings.stateDir,
+      'host',
+      'add',
+      hostName,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(standIn.ports['22']),
+      '--user',
+      'agent',
+      '--identity',
+      identity,
+      '--fingerprint',
+      fingerprint(standIn.ssh!.hostKey),
+    );
     sandbox = (await cli(settings.stateDir, 'start', '--host', hostName, '--name', name)) as SandboxRecord;
     assert.equal(sandbox.placement?.kind, 'directory');
     await api.cockpit.refresh();

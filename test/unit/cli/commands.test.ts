@@ -41,7 +41,7 @@ describe('the sandbox CLI: commands, usage and help', function () {
     });
   }
 
-  it('answers a subcommand\'s --help and `help GROUP SUB` with that subcommand\'s help', async function () {
+  it("answers a subcommand's --help and `help GROUP SUB` with that subcommand's help", async function () {
     assert.match((await run('sync', 'pull', '--help')).stdout, /^Usage: sandbox sync pull NAME/);
     assert.match((await run('help', 'host', 'rm')).stdout, /^Usage: sandbox host rm NAME/);
     const group = (await run('host', '--help')).stdout;

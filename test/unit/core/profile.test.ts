@@ -20,14 +20,21 @@ describe('profiles', function () {
     assert.throws(() => validateProfile({ ...profile, memory: 1024 ** 4 }, capacity), /memory limit 1024 GiB is more than/);
     assert.throws(() => validateProfile({ ...profile, memory: 1024 ** 2 }, capacity), /below the minimum/);
     assert.throws(() => validateProfile({ ...profile, cpus: 3 }, capacity), /asks for 3 CPUs but the engine has 2/);
-    assert.throws(() => validateProfile({ ...profile, cpus: 0 }, capacity), (e: unknown) => isSandboxError(e, 'invalid-input'));
+    assert.throws(
+      () => validateProfile({ ...profile, cpus: 0 }, capacity),
+      (e: unknown) => isSandboxError(e, 'invalid-input'),
+    );
     assert.throws(() => validateProfile({ ...profile, pids: 3 }, capacity), /process limit 3 is too low/);
   });
 
   it('accepts simple names and refuses the rest', function () {
     for (const good of ['a', 'fix-login-2', 'x'.repeat(40)]) assert.doesNotThrow(() => validateName(good));
     for (const bad of ['', 'Upper', '-lead', 'trail-', 'has space', 'under_score', 'x'.repeat(41), '../etc']) {
-      assert.throws(() => validateName(bad), (e: unknown) => isSandboxError(e, 'invalid-input'), bad);
+      assert.throws(
+        () => validateName(bad),
+        (e: unknown) => isSandboxError(e, 'invalid-input'),
+        bad,
+      );
     }
   });
 });

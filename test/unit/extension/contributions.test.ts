@@ -40,7 +40,9 @@ function viewItemMatches(when: string, contextValue: string): boolean {
 }
 
 function shownForItem(contextValue: string, group: (g: string) => boolean): string[] {
-  return menus['view/item/context']!.filter((item) => group(item.group ?? '') && viewItemMatches(item.when ?? 'true', contextValue)).map((item) => item.command);
+  return menus['view/item/context']!.filter((item) => group(item.group ?? '') && viewItemMatches(item.when ?? 'true', contextValue)).map(
+    (item) => item.command,
+  );
 }
 
 function shownFor(state: SandboxState, group: (g: string) => boolean): string[] {
@@ -68,8 +70,14 @@ describe('package.json contributions', () => {
   });
 
   it('put the view in its own activity-bar container, with an icon that ships', () => {
-    assert.deepEqual(contributes.viewsContainers.activitybar.map((c: { id: string }) => c.id), [VIEW_CONTAINER_ID]);
-    assert.deepEqual(contributes.views[VIEW_CONTAINER_ID].map((v: { id: string }) => v.id), [TREE_VIEW_ID]);
+    assert.deepEqual(
+      contributes.viewsContainers.activitybar.map((c: { id: string }) => c.id),
+      [VIEW_CONTAINER_ID],
+    );
+    assert.deepEqual(
+      contributes.views[VIEW_CONTAINER_ID].map((v: { id: string }) => v.id),
+      [TREE_VIEW_ID],
+    );
     assert.ok(existsSync(path.join(root, contributes.viewsContainers.activitybar[0].icon)));
     for (const welcome of contributes.viewsWelcome) assert.equal(welcome.view, TREE_VIEW_ID);
   });
@@ -110,11 +118,15 @@ describe('package.json contributions', () => {
     // A desktop sandbox keeps every other action of its state.
     for (const state of ['creating', 'running', 'stopped', 'error', 'lost'] as const) {
       const others = shownForDesktop(state, () => true).filter((command) => !desktopOnly.includes(command as (typeof desktopOnly)[number]));
-      assert.deepEqual(others, shownFor(state, () => true), state);
+      assert.deepEqual(
+        others,
+        shownFor(state, () => true),
+        state,
+      );
     }
   });
 
-  it('put the desktop panel\'s own actions in its title bar, and Toggle View Only in the palette only while one is in front', () => {
+  it("put the desktop panel's own actions in its title bar, and Toggle View Only in the palette only while one is in front", () => {
     const desktopInFront = `activeWebviewPanelId == '${DESKTOP_VIEW_TYPE}'`;
     assert.deepEqual(
       menus['editor/title']!.map((item) => [item.command, item.when]),
@@ -140,7 +152,10 @@ describe('package.json contributions', () => {
   it('keep destructive actions alone in their own, last group', () => {
     const groups = menus['view/item/context']!.filter((item) => !item.group?.startsWith('inline'));
     const destructive = groups.filter((item) => item.group?.startsWith('9_destructive'));
-    assert.deepEqual(destructive.map((item) => item.command), [COMMAND_IDS.delete]);
+    assert.deepEqual(
+      destructive.map((item) => item.command),
+      [COMMAND_IDS.delete],
+    );
     const names = groups.map((item) => item.group!.split('@')[0]!);
     assert.equal([...names].sort().at(-1), '9_destructive');
   });

@@ -10,7 +10,14 @@ describe('sandboxes.* settings', () => {
 
   it('read good values', () => {
     const { settings, problems } = readSettings(
-      from({ 'defaultProfile.cpus': 0.5, 'defaultProfile.memory': '512m', 'defaultProfile.network': 'allow:PyPI.org', image: 'mine:1', stateDir: '/tmp/state', syncExcludes: ['*.log'] }),
+      from({
+        'defaultProfile.cpus': 0.5,
+        'defaultProfile.memory': '512m',
+        'defaultProfile.network': 'allow:PyPI.org',
+        image: 'mine:1',
+        stateDir: '/tmp/state',
+        syncExcludes: ['*.log'],
+      }),
     );
     assert.deepEqual(problems, []);
     assert.equal(settings.network, 'allow:pypi.org');
@@ -23,7 +30,15 @@ describe('sandboxes.* settings', () => {
 
   it('name the setting in every problem and fall back to the default', () => {
     const { settings, problems } = readSettings(
-      from({ defaultProvider: 'digitalocean', 'defaultProfile.cpus': -1, 'defaultProfile.memory': 'lots', image: 'a b', stateDir: 'relative/dir', syncExcludes: [3], 'defaultProfile.network': 'closed' }),
+      from({
+        defaultProvider: 'digitalocean',
+        'defaultProfile.cpus': -1,
+        'defaultProfile.memory': 'lots',
+        image: 'a b',
+        stateDir: 'relative/dir',
+        syncExcludes: [3],
+        'defaultProfile.network': 'closed',
+      }),
     );
     assert.deepEqual(settings, DEFAULT_SETTINGS);
     const names = ['defaultProvider', 'defaultProfile.cpus', 'defaultProfile.memory', 'image', 'stateDir', 'syncExcludes', 'defaultProfile.network'];

@@ -31,9 +31,18 @@ describe('SSH pieces of the extension', () => {
 
   it('quotes the config path of the SSH command only when a shell would split it', () => {
     assert.equal(sshCommandLine('/home/me/.agent-sandboxes/ssh/config', 'sandbox-a', 'linux'), 'ssh -F /home/me/.agent-sandboxes/ssh/config sandbox-a');
-    assert.equal(sshCommandLine('/Users/Jo Doe/.agent-sandboxes/ssh/config', 'sandbox-a', 'darwin'), "ssh -F '/Users/Jo Doe/.agent-sandboxes/ssh/config' sandbox-a");
-    assert.equal(sshCommandLine('C:\\Users\\Jo Doe\\.agent-sandboxes\\ssh\\config', 'sandbox-a', 'win32'), 'ssh -F "C:\\Users\\Jo Doe\\.agent-sandboxes\\ssh\\config" sandbox-a');
-    assert.equal(sshCommandLine('C:\\Users\\jo\\.agent-sandboxes\\ssh\\config', 'sandbox-a', 'win32'), 'ssh -F C:\\Users\\jo\\.agent-sandboxes\\ssh\\config sandbox-a');
+    assert.equal(
+      sshCommandLine('/Users/Jo Doe/.agent-sandboxes/ssh/config', 'sandbox-a', 'darwin'),
+      "ssh -F '/Users/Jo Doe/.agent-sandboxes/ssh/config' sandbox-a",
+    );
+    assert.equal(
+      sshCommandLine('C:\\Users\\Jo Doe\\.agent-sandboxes\\ssh\\config', 'sandbox-a', 'win32'),
+      'ssh -F "C:\\Users\\Jo Doe\\.agent-sandboxes\\ssh\\config" sandbox-a',
+    );
+    assert.equal(
+      sshCommandLine('C:\\Users\\jo\\.agent-sandboxes\\ssh\\config', 'sandbox-a', 'win32'),
+      'ssh -F C:\\Users\\jo\\.agent-sandboxes\\ssh\\config sandbox-a',
+    );
   });
 
   it('quotes so that a POSIX shell reads back exactly the path', () => {
@@ -51,6 +60,9 @@ describe('SSH pieces of the extension', () => {
   });
 
   it('labels a forwarded port with the port inside and the local address', () => {
-    assert.equal(forwardLabel({ sandboxId: 'a', sandboxName: 'x', remotePort: 3000, localPort: 54321, url: 'http://127.0.0.1:54321/' }), '3000 → 127.0.0.1:54321');
+    assert.equal(
+      forwardLabel({ sandboxId: 'a', sandboxName: 'x', remotePort: 3000, localPort: 54321, url: 'http://127.0.0.1:54321/' }),
+      '3000 → 127.0.0.1:54321',
+    );
   });
 });

@@ -9,9 +9,7 @@ import { parse, requireOne, selfCommand, type Command } from '../../command';
 
 export const hostAddCommand: Command = {
   name: 'add',
-  usage: [
-    ['host add NAME --host H --user U (--identity FILE | --agent)', 'bring your own Linux machine (its host key is confirmed, then pinned)'],
-  ],
+  usage: [['host add NAME --host H --user U (--identity FILE | --agent)', 'bring your own Linux machine (its host key is confirmed, then pinned)']],
   help: `Usage: sandbox host add NAME --host ADDRESS [--port 22] --user USER (--identity FILE | --agent) [--fingerprint SHA256:...]
 Connects without logging in, shows the host key's fingerprint and asks you to confirm it (on a
 terminal); elsewhere --fingerprint must name the key the host presents. The key is then pinned:
@@ -77,7 +75,6 @@ host are containers; otherwise they are folders under ~/.agent-sandboxes/sandbox
       );
     }
     return EXIT.ok;
-
   },
 };
 

@@ -5,9 +5,7 @@ import { noArguments, selfCommand, type Command } from '../../command';
 export const hostListCommand: Command = {
   name: 'list',
   aliases: ['ls'],
-  usage: [
-    ['host list', 'the machines added; sandboxes go there with --host NAME'],
-  ],
+  usage: [['host list', 'the machines added; sandboxes go there with --host NAME']],
   help: `Usage: sandbox host list
 The SSH hosts added with \`sandbox host add\`: address, login, whether sandboxes there are
 containers or folders, how many live there, and the pinned host key.`,
@@ -34,6 +32,5 @@ containers or folders, how many live there, and the pinned host key.`,
       context.out(renderTable(rows));
     }
     return EXIT.ok;
-
   },
 };

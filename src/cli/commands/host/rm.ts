@@ -5,9 +5,7 @@ import { parse, requireOne, type Command } from '../../command';
 export const hostRmCommand: Command = {
   name: 'rm',
   aliases: ['remove'],
-  usage: [
-    ['host rm NAME', 'forget an SSH host and its pinned key'],
-  ],
+  usage: [['host rm NAME', 'forget an SSH host and its pinned key']],
   help: `Usage: sandbox host rm NAME [--force]
 Forgets the host and its pinned key. Refuses while sandboxes live on the host; --force removes them too.`,
   async run(args, context) {
@@ -20,6 +18,5 @@ Forgets the host and its pinned key. Refuses while sandboxes live on the host; -
       context.out(`Removed host ${removed.name}; its pinned key is forgotten.`);
     }
     return EXIT.ok;
-
   },
 };

@@ -3,9 +3,7 @@ import { parse, progressReporter, type Command } from '../../command';
 
 export const imageBuildCommand: Command = {
   name: 'build',
-  usage: [
-    ['image build', 'build the sandbox image'],
-  ],
+  usage: [['image build', 'build the sandbox image']],
   help: `Usage: sandbox image build [--desktop] [--force]
 --desktop builds the desktop image (XFCE, Firefox ESR, xterm, a VNC server) on top of the sandbox image.`,
   async run(args, context) {

@@ -7,9 +7,7 @@ import { parse, type Command } from '../../command';
 
 export const syncPullCommand: Command = {
   name: 'pull',
-  usage: [
-    ['sync pull NAME [DIR]', 'copy a folder of the sandbox out'],
-  ],
+  usage: [['sync pull NAME [DIR]', 'copy a folder of the sandbox out']],
   help: `Usage: sandbox sync pull NAME [DIR] [--to PATH] [--max-size SIZE] [--exclude PATTERN]...
 Copies DIR of the sandbox (default: its workspace) into PATH here (default: this folder).
 Refuses archives that would write outside PATH and leaves PATH untouched on failure;
@@ -43,6 +41,5 @@ links that lead outside DIR are not written, and are listed with local links it 
       for (const note of pullNoteLines(summary)) context.out(note);
     }
     return EXIT.ok;
-
   },
 };

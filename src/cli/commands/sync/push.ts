@@ -6,9 +6,7 @@ import { parse, type Command } from '../../command';
 
 export const syncPushCommand: Command = {
   name: 'push',
-  usage: [
-    ['sync push NAME [PATH]', 'copy a local folder in (only what changed)'],
-  ],
+  usage: [['sync push NAME [PATH]', 'copy a local folder in (only what changed)']],
   help: `Usage: sandbox sync push NAME [PATH] [--to DIR] [--delete] [--exclude PATTERN]... [--full]
 Sends what changed here or in the sandbox since the last push; --delete removes files gone locally.
   --to DIR            where PATH goes inside (default: the sandbox's workspace)
@@ -41,6 +39,5 @@ Sends what changed here or in the sandbox since the last push; --delete removes 
       line.done();
     }
     return EXIT.ok;
-
   },
 };

@@ -143,7 +143,10 @@ export class DockerProvider implements Provider {
         throw new SandboxError('conflict', `A sandbox named ${spec.name} already exists; pick another name or remove it with \`sandbox rm ${spec.name}\`.`);
       }
       if (/storage-opt/i.test(describeError(error))) {
-        throw new SandboxError('resource-limit', 'This Docker engine cannot limit disk size (that needs overlay2 on xfs with project quotas); leave out --disk.');
+        throw new SandboxError(
+          'resource-limit',
+          'This Docker engine cannot limit disk size (that needs overlay2 on xfs with project quotas); leave out --disk.',
+        );
       }
       if (statusCode(error) === 404 && /image/i.test(describeError(error))) {
         throw new SandboxError('image-missing', `The image ${profile.image} is not on this Docker engine; build it with \`sandbox image build\`.`);
@@ -199,7 +202,12 @@ export class DockerProvider implements Provider {
 
   async remove(ref: string, signal?: AbortSignal): Promise<void> {
     try {
-      const id = (await this.docker.getContainer(ref).inspect().catch(() => undefined))?.Id;
+      const id = (
+        await this.docker
+          .getContainer(ref)
+          .inspect()
+          .catch(() => undefined)
+      )?.Id;
       if (id) await this.networkPolicy.removeSidecars(id);
       await this.docker.getContainer(ref).remove({ force: true, v: true, abortSignal: signal } as object);
     } catch (error) {
@@ -293,10 +301,16 @@ export class DockerProvider implements Provider {
       'mkdir -p "$HOME/.ssh"',
       'grep -qxF -- "$key" "$HOME/.ssh/authorized_keys" 2>/dev/null || printf "%s\\n" "$key" >> "$HOME/.ssh/authorized_keys"',
     ].join('\n');
-    for (const [user, script] of [['root', asRoot], ['agent', asAgent]] as const) {
+    for (const [user, script] of [
+      ['root', asRoot],
+      ['agent', asAgent],
+    ] as const) {
       const result = await dockerExec(this.docker, ref, { command: ['/bin/sh', '-c', script, 'authorize', publicKey] }, { user, cwd: '/' });
       if (result.exitCode !== 0) {
-        throw new SandboxError('provider-error', `Could not authorize our SSH key in the sandbox (${result.stderr.trim() || `exit ${result.exitCode}`}); restart the sandbox and try again.`);
+        throw new SandboxError(
+          'provider-error',
+          `Could not authorize our SSH key in the sandbox (${result.stderr.trim() || `exit ${result.exitCode}`}); restart the sandbox and try again.`,
+        );
       }
     }
   }

@@ -8,7 +8,10 @@ export function statusCode(error: unknown): number | undefined {
 export function engineMessage(error: unknown): string {
   const json = (error as { json?: { message?: string } })?.json;
   const message = json?.message ?? describeError(error);
-  return message.replace(/^\(HTTP code \d+\)\s*[\w ]*-\s*/, '').replace(/\s+$/, '').replace(/\.$/, '');
+  return message
+    .replace(/^\(HTTP code \d+\)\s*[\w ]*-\s*/, '')
+    .replace(/\s+$/, '')
+    .replace(/\.$/, '');
 }
 
 export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -39,7 +39,10 @@ export class DirectorySandboxes {
   async prepareCreate(host: SshHost, request: CreateRequest): Promise<CreatePlan> {
     const { profile, requested } = request;
     if (requested.image !== undefined) {
-      throw new SandboxError('invalid-input', `Host ${host.name} has no Docker engine for ${host.user}, so its sandboxes are directories and take no image; leave out --image.`);
+      throw new SandboxError(
+        'invalid-input',
+        `Host ${host.name} has no Docker engine for ${host.user}, so its sandboxes are directories and take no image; leave out --image.`,
+      );
     }
     if (requested.desktop !== undefined) {
       throw new SandboxError('invalid-input', `A directory sandbox on host ${host.name} has no desktop (that needs a container); leave out --desktop.`);
@@ -48,11 +51,17 @@ export class DirectorySandboxes {
       throw new SandboxError('invalid-input', `A directory sandbox on host ${host.name} cannot have a disk limit; leave out --disk.`);
     }
     if ((requested.network !== undefined && requested.network !== 'open') || requested.hosts?.length) {
-      throw new SandboxError('invalid-input', `A directory sandbox on host ${host.name} uses the host's network as ${host.user} and cannot be fenced; leave out --network, --allow-domain and --add-host, or give the host Docker.`);
+      throw new SandboxError(
+        'invalid-input',
+        `A directory sandbox on host ${host.name} uses the host's network as ${host.user} and cannot be fenced; leave out --network, --allow-domain and --add-host, or give the host Docker.`,
+      );
     }
     const facts = await this.connections.hostFacts(host);
     if (requested.sudo === false && facts.sudo) {
-      throw new SandboxError('invalid-input', `A directory sandbox runs as ${host.user}, who has sudo on ${host.name}, and that cannot be taken away for one sandbox; leave out --no-sudo or add the host with a user without sudo.`);
+      throw new SandboxError(
+        'invalid-input',
+        `A directory sandbox runs as ${host.user}, who has sudo on ${host.name}, and that cannot be taken away for one sandbox; leave out --no-sudo or add the host with a user without sudo.`,
+      );
     }
     const checked = { ...profile, image: '', sudo: facts.sudo };
     validateProfile({ ...checked, image: 'directory' }, { cpus: facts.cpus, memory: facts.memory });

@@ -50,8 +50,15 @@ export class HostConnections {
       { loginUser: host.user, cwd: '/' },
     );
     if (result.exitCode !== 0) {
-      const detail = result.stderr.split('\n').find((line) => line.trim() !== '')?.replace(/[\u0000-\u001f\u007f]/g, '?').slice(0, 300);
-      throw new SandboxError('provider-error', `Could not ${action} on host ${host.name} (exit code ${result.exitCode}${detail ? `: ${detail}` : ''}); check the host, then try again.`);
+      const detail = result.stderr
+        .split('\n')
+        .find((line) => line.trim() !== '')
+        ?.replace(/[\u0000-\u001f\u007f]/g, '?')
+        .slice(0, 300);
+      throw new SandboxError(
+        'provider-error',
+        `Could not ${action} on host ${host.name} (exit code ${result.exitCode}${detail ? `: ${detail}` : ''}); check the host, then try again.`,
+      );
     }
     return result.stdout;
   }

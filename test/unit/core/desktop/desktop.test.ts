@@ -22,7 +22,11 @@ describe('the desktop viewer page', function () {
     assert.match(csp, /connect-src 'none'/);
     assert.match(page, /<script type="module" nonce="n0nce" src="https:\/\/file\+\.vscode-resource/);
     const scripts = page.match(/<script[^>]*>/g)!;
-    assert.deepEqual(scripts.map((tag) => /nonce=|type="application\/json"/.test(tag)), [true, true], 'every script is nonced or data');
+    assert.deepEqual(
+      scripts.map((tag) => /nonce=|type="application\/json"/.test(tag)),
+      [true, true],
+      'every script is nonced or data',
+    );
   });
 
   it('keeps page text from closing its config element or adding markup', function () {
@@ -40,7 +44,10 @@ describe('desktop sizes and screenshots', function () {
   it('takes WIDTHxHEIGHT within bounds and refuses the rest in one sentence', function () {
     assert.deepEqual(parseGeometry('1280x800'), [1280, 800]);
     for (const bad of ['1280', '100x100', '1280x800x24', '99999x1', 'wide']) {
-      assert.throws(() => parseGeometry(bad), (error: unknown) => isSandboxError(error, 'invalid-input') && /like 1280x800\.$/.test(error.message));
+      assert.throws(
+        () => parseGeometry(bad),
+        (error: unknown) => isSandboxError(error, 'invalid-input') && /like 1280x800\.$/.test(error.message),
+      );
     }
   });
 

@@ -28,7 +28,10 @@ describe('event bus', () => {
     const emitted = await bus.emit(started);
     await bus.emit(ended);
     assert.deepEqual(exitCodes, [0]);
-    assert.deepEqual(all.map((event) => event.type), ['sandbox.started', 'exec.ended']);
+    assert.deepEqual(
+      all.map((event) => event.type),
+      ['sandbox.started', 'exec.ended'],
+    );
     assert.equal(all[0], emitted);
     assert.ok(!Number.isNaN(Date.parse(emitted.time)), 'the bus stamps the time');
     const given = await bus.emit({ ...started, time: '2024-01-01T00:00:00.000Z' });
@@ -67,10 +70,13 @@ describe('event bus', () => {
     await bus.emit(started);
     assert.deepEqual(seen, ['sandbox.started']);
     await bus.settled();
-    assert.deepEqual(failures.map(([error, type]) => [(error as Error).message, type]), [
-      ['sync failure', 'sandbox.started'],
-      ['async failure', 'sandbox.started'],
-    ]);
+    assert.deepEqual(
+      failures.map(([error, type]) => [(error as Error).message, type]),
+      [
+        ['sync failure', 'sandbox.started'],
+        ['async failure', 'sandbox.started'],
+      ],
+    );
   });
 
   it('does not wait for a slow subscriber that is not required; settled() does', async () => {
@@ -94,9 +100,12 @@ describe('event bus', () => {
     const failures: unknown[] = [];
     const bus = new EventBus({ onSubscriberError: (error) => void failures.push(error) });
     const seen: string[] = [];
-    bus.onAny(async () => {
-      throw new Error('The journal could not be written.');
-    }, { required: true });
+    bus.onAny(
+      async () => {
+        throw new Error('The journal could not be written.');
+      },
+      { required: true },
+    );
     bus.onAny((event) => void seen.push(event.type));
     await assert.rejects(bus.emit(started), /The journal could not be written/);
     assert.deepEqual(seen, ['sandbox.started']);
@@ -106,10 +115,13 @@ describe('event bus', () => {
     // A required subscriber that succeeds is waited for.
     const quiet = new EventBus();
     let written = false;
-    quiet.onAny(async () => {
-      await Promise.resolve();
-      written = true;
-    }, { required: true });
+    quiet.onAny(
+      async () => {
+        await Promise.resolve();
+        written = true;
+      },
+      { required: true },
+    );
     await quiet.emit(started);
     assert.equal(written, true);
   });

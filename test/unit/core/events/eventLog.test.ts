@@ -58,10 +58,24 @@ describe('event log (events.jsonl)', () => {
     assert.deepEqual(afterFirst.events, [first]);
     assert.equal(afterFirst.nextOffset, (await fs.stat(log.file)).size);
 
-    await bus.emit({ type: 'sync.ended', sandboxId: 'a', direction: 'pull', local: '/l', remote: '/r', files: 1, bytes: 2, deleted: 0, durationMs: 3, localOnly: { details: { secret: 'kept here' } } });
+    await bus.emit({
+      type: 'sync.ended',
+      sandboxId: 'a',
+      direction: 'pull',
+      local: '/l',
+      remote: '/r',
+      files: 1,
+      bytes: 2,
+      deleted: 0,
+      durationMs: 3,
+      localOnly: { details: { secret: 'kept here' } },
+    });
     await bus.settled();
     const fromOffset = await log.read(afterFirst.nextOffset, afterFirst.fileId);
-    assert.deepEqual(fromOffset.events.map((event) => event.type), ['sync.ended']);
+    assert.deepEqual(
+      fromOffset.events.map((event) => event.type),
+      ['sync.ended'],
+    );
     assert.equal('localOnly' in fromOffset.events[0]!, false);
     assert.ok(!(await fs.readFile(log.file, 'utf8')).includes('kept here'));
     assert.deepEqual((await log.read(fromOffset.nextOffset, fromOffset.fileId)).events, []);
@@ -77,7 +91,11 @@ describe('event log (events.jsonl)', () => {
     const { events } = await new EventLog(dir).read(0);
     for (const label of ['p1', 'p2', 'p3']) {
       const names = events.filter((event) => event.sandboxId === label).map((event) => (event as { name: string }).name);
-      assert.deepEqual(names, Array.from({ length: 150 }, (_, i) => `${label}-${i}`), 'each process in its own order');
+      assert.deepEqual(
+        names,
+        Array.from({ length: 150 }, (_, i) => `${label}-${i}`),
+        'each process in its own order',
+      );
     }
   });
 
@@ -90,7 +108,10 @@ describe('event log (events.jsonl)', () => {
     const next = take(follower, 2);
     await appendFromAnotherProcess(dir, 'other', 2);
     const seen = await next;
-    assert.deepEqual(seen.map((event) => (event as { name: string }).name), ['other-0', 'other-1']);
+    assert.deepEqual(
+      seen.map((event) => (event as { name: string }).name),
+      ['other-0', 'other-1'],
+    );
     abort.abort();
     assert.deepEqual(await follower.next(), { done: true, value: undefined });
   });
@@ -112,7 +133,10 @@ describe('event log (events.jsonl)', () => {
     const line = serializeEvent(started('late')).toString('utf8');
     await fs.appendFile(log.file, line.slice(0, 20)); // a writer mid-line
     const partial = await log.read(0);
-    assert.deepEqual(partial.events.map((event) => event.sandboxId), ['whole']);
+    assert.deepEqual(
+      partial.events.map((event) => event.sandboxId),
+      ['whole'],
+    );
     assert.equal(partial.nextOffset, (await fs.readFile(log.file, 'utf8')).indexOf('\n') + 1, 'the next read starts at the torn line');
 
     const abort = new AbortController();
@@ -127,7 +151,10 @@ describe('event log (events.jsonl)', () => {
     await fs.appendFile(log.file, line.slice(0, 30));
     log.append(started('after-crash'));
     const all = await log.read(0);
-    assert.deepEqual(all.events.map((event) => event.sandboxId), ['whole', 'late', 'after-crash']);
+    assert.deepEqual(
+      all.events.map((event) => event.sandboxId),
+      ['whole', 'late', 'after-crash'],
+    );
   });
 
   it('rotates to events.1.jsonl at its size bound, and readers go on across the rotation', async () => {
@@ -148,7 +175,10 @@ describe('event log (events.jsonl)', () => {
     const seen = await followed;
     abort.abort();
     await follower.return(undefined);
-    assert.deepEqual(seen.map((event) => (event as { name: string }).name), Array.from({ length: 15 }, (_, i) => `rot-${i}`));
+    assert.deepEqual(
+      seen.map((event) => (event as { name: string }).name),
+      Array.from({ length: 15 }, (_, i) => `rot-${i}`),
+    );
 
     // A reader of the file before the rotation gets the rest of it, then the new file from its start.
     const small = new EventLog(path.join(dir, 'once'), { maxBytes: 400 });
@@ -157,6 +187,9 @@ describe('event log (events.jsonl)', () => {
     for (let i = 1; i <= 4; i++) small.append(started(`o${i}`));
     assert.ok((await fs.stat(small.rotatedFile)).size > 0, 'rotated once');
     const resumed = await small.read(mark.nextOffset, mark.fileId);
-    assert.deepEqual(resumed.events.map((event) => event.sandboxId), ['o1', 'o2', 'o3', 'o4']);
+    assert.deepEqual(
+      resumed.events.map((event) => event.sandboxId),
+      ['o1', 'o2', 'o3', 'o4'],
+    );
   });
 });

@@ -45,7 +45,18 @@ describe('journal subscriber', () => {
         cancelled: false,
         localOnly: { command: ['echo', 'hi'], stdout: 'hi\n', stderr: '', truncated: false },
       },
-      { ...base, type: 'sync.ended', direction: 'pull', local: '/l', remote: '/r', files: 2, bytes: 9, deleted: 0, durationMs: 3, localOnly: { details: { direction: 'pull', local: '/l', remote: '/r', files: 2, bytes: 9, deleted: 0, durationMs: 3 } } },
+      {
+        ...base,
+        type: 'sync.ended',
+        direction: 'pull',
+        local: '/l',
+        remote: '/r',
+        files: 2,
+        bytes: 9,
+        deleted: 0,
+        durationMs: 3,
+        localOnly: { details: { direction: 'pull', local: '/l', remote: '/r', files: 2, bytes: 9, deleted: 0, durationMs: 3 } },
+      },
       { ...base, type: 'sandbox.stopped', name: 'box' },
       { ...base, type: 'sandbox.started', name: 'box' },
       { ...base, type: 'sandbox.adopted', name: 'box', provider: 'docker', providerRef: 'ref' },
@@ -54,7 +65,21 @@ describe('journal subscriber', () => {
     for (const input of inputs) await bus.emit(input);
     assert.deepEqual(await store.readJournal('j1'), [
       { time: TIME, kind: 'lifecycle', action: 'created', detail: 'docker 0123456789ab' },
-      { time: TIME, kind: 'exec', command: ['echo', 'hi'], cwd: '/w', user: 'agent', envKeys: ['TOKEN'], exitCode: 0, durationMs: 7, timedOut: false, cancelled: false, stdout: 'hi\n', stderr: '', truncated: false },
+      {
+        time: TIME,
+        kind: 'exec',
+        command: ['echo', 'hi'],
+        cwd: '/w',
+        user: 'agent',
+        envKeys: ['TOKEN'],
+        exitCode: 0,
+        durationMs: 7,
+        timedOut: false,
+        cancelled: false,
+        stdout: 'hi\n',
+        stderr: '',
+        truncated: false,
+      },
       { time: TIME, kind: 'sync', direction: 'pull', local: '/l', remote: '/r', files: 2, bytes: 9, deleted: 0, durationMs: 3 },
       { time: TIME, kind: 'lifecycle', action: 'stopped' },
       { time: TIME, kind: 'lifecycle', action: 'started' },
@@ -68,10 +93,45 @@ describe('journal subscriber', () => {
   });
 
   it('keeps a push’s whole summary and a failed sync’s error, as before', async () => {
-    const push = { direction: 'push', local: '/l', remote: '/r', files: 1, bytes: 4, deleted: 0, unchanged: 3, durationMs: 2, skipped: [], overwrittenInSandbox: [], linksOutside: [] };
-    await bus.emit({ ...base, type: 'sync.ended', direction: 'push', local: '/l', remote: '/r', files: 1, bytes: 4, deleted: 0, durationMs: 2, localOnly: { details: push } });
+    const push = {
+      direction: 'push',
+      local: '/l',
+      remote: '/r',
+      files: 1,
+      bytes: 4,
+      deleted: 0,
+      unchanged: 3,
+      durationMs: 2,
+      skipped: [],
+      overwrittenInSandbox: [],
+      linksOutside: [],
+    };
+    await bus.emit({
+      ...base,
+      type: 'sync.ended',
+      direction: 'push',
+      local: '/l',
+      remote: '/r',
+      files: 1,
+      bytes: 4,
+      deleted: 0,
+      durationMs: 2,
+      localOnly: { details: push },
+    });
     const failed = { direction: 'push', local: '/l', remote: '/r', files: 0, bytes: 0, durationMs: 0, error: 'The folder is gone.' };
-    await bus.emit({ ...base, type: 'sync.ended', direction: 'push', local: '/l', remote: '/r', files: 0, bytes: 0, deleted: 0, durationMs: 0, error: 'The folder is gone.', localOnly: { details: failed } });
+    await bus.emit({
+      ...base,
+      type: 'sync.ended',
+      direction: 'push',
+      local: '/l',
+      remote: '/r',
+      files: 0,
+      bytes: 0,
+      deleted: 0,
+      durationMs: 0,
+      error: 'The folder is gone.',
+      localOnly: { details: failed },
+    });
     assert.deepEqual(await store.readJournal('j1'), [
       { time: TIME, kind: 'sync', ...push },
       { time: TIME, kind: 'sync', ...failed },

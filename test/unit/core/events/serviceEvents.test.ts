@@ -39,12 +39,16 @@ describe('events of the sandbox services, over a fake provider', () => {
     assert.equal(controller.events, bus, 'the bus given is the controller’s');
     const record = await controller.create({ name: 'ev', agentId: 'agent-1' });
     const providerRef = record.providerRef!;
-    assert.deepEqual((await store.readJournal(record.id)).map(({ time: _time, ...entry }) => entry), [
-      { kind: 'lifecycle', action: 'created', detail: `docker ${providerRef.slice(0, 12)}` },
-    ]);
+    assert.deepEqual(
+      (await store.readJournal(record.id)).map(({ time: _time, ...entry }) => entry),
+      [{ kind: 'lifecycle', action: 'created', detail: `docker ${providerRef.slice(0, 12)}` }],
+    );
     await controller.stop('ev');
     await controller.start('ev');
-    assert.deepEqual((await store.readJournal(record.id)).map((entry) => (entry.kind === 'lifecycle' ? entry.action : entry.kind)), ['created', 'stopped', 'started']);
+    assert.deepEqual(
+      (await store.readJournal(record.id)).map((entry) => (entry.kind === 'lifecycle' ? entry.action : entry.kind)),
+      ['created', 'stopped', 'started'],
+    );
     await controller.delete('ev');
 
     const told = heard.map(untimed);
@@ -69,7 +73,9 @@ describe('events of the sandbox services, over a fake provider', () => {
     assert.equal(heard.length, 1);
     const failed = heard[0]!;
     assert.equal(failed.type, 'sandbox.createFailed');
-    assert.ok(failed.type === 'sandbox.createFailed' && failed.errorCode === 'conflict' && /already exists/.test(failed.error) && failed.sandboxId !== first.id);
+    assert.ok(
+      failed.type === 'sandbox.createFailed' && failed.errorCode === 'conflict' && /already exists/.test(failed.error) && failed.sandboxId !== first.id,
+    );
     assert.deepEqual(await store.readJournal(failed.sandboxId), []);
   });
 

@@ -30,14 +30,26 @@ describe('SSH hosts: pieces', function () {
       workdir: '/home/me/.agent-sandboxes/sandboxes/0123456789ab/workspace',
     });
     for (const id of ['..', '../x', '0123456789a', '0123456789ab/..', '0123456789AB', '']) {
-      assert.throws(() => directoryPaths('/home/me', id), (error: unknown) => isSandboxError(error, 'invalid-input'), id);
+      assert.throws(
+        () => directoryPaths('/home/me', id),
+        (error: unknown) => isSandboxError(error, 'invalid-input'),
+        id,
+      );
     }
     assert.throws(() => directoryPaths('relative', '0123456789ab'));
   });
 
   it('reads what the host can give, and limits per process with prlimit below the hard limits', function () {
     const facts = parseFacts('home=/home/me\nuid=1000\ncpus=4\nmemory_kb=2048000\nhard_AS=unlimited\nhard_NPROC=200\n');
-    assert.deepEqual(facts, { home: '/home/me', uid: 1000, cpus: 4, memory: 2048000 * 1024, sudo: false, systemd: false, hardLimits: { as: Infinity, nproc: 200 } });
+    assert.deepEqual(facts, {
+      home: '/home/me',
+      uid: 1000,
+      cpus: 4,
+      memory: 2048000 * 1024,
+      sudo: false,
+      systemd: false,
+      hardLimits: { as: Infinity, nproc: 200 },
+    });
     const plan = prlimitPlan(profile, facts, 'me');
     assert.deepEqual(plan.prefix, ['prlimit', `--as=${512 * 1024 ** 2}:${512 * 1024 ** 2}`, '--nproc=200:200', '--']);
     assert.match(plan.description, /address space 512 MiB/);
@@ -61,7 +73,15 @@ describe('SSH hosts: pieces', function () {
 
   it('lists only well-formed folders of this owner', function () {
     const metadata = (owner: string, id: string, host = 'box'): DirectoryMetadata => ({
-      format: 1, owner, host, id, name: `n-${id}`, agentId: 'a', profile, user: 'me', createdAt: '2024-01-01T00:00:00Z',
+      format: 1,
+      owner,
+      host,
+      id,
+      name: `n-${id}`,
+      agentId: 'a',
+      profile,
+      user: 'me',
+      createdAt: '2024-01-01T00:00:00Z',
       limits: { mode: 'none', prefix: [], description: 'x' },
     });
     const output = [
@@ -72,7 +92,10 @@ describe('SSH hosts: pieces', function () {
       `dddddddddddd running - ${JSON.stringify(metadata('me', 'dddddddddddd', 'same-machine-other-name'))}`,
     ].join('\n');
     const listed = parseListing(output, { ownerId: 'me', host: 'box' });
-    assert.deepEqual(listed.map((entry) => [entry.id, entry.state, entry.since]), [['0123456789ab', 'running', '2024-01-02T00:00:00Z']]);
+    assert.deepEqual(
+      listed.map((entry) => [entry.id, entry.state, entry.since]),
+      [['0123456789ab', 'running', '2024-01-02T00:00:00Z']],
+    );
     assert.equal(parseListing(output).length, 3, 'any owner and host when none is given');
   });
 
@@ -86,7 +109,12 @@ describe('SSH hosts: pieces', function () {
   });
 
   it('writes a ProxyJump block for a container on a host, and the host once with its pinned key', function () {
-    const jump = { alias: 'agent-sandboxes-host-box', endpoint: { host: '192.0.2.1', port: 2222, user: 'me', hostKey }, hostKeyAlias: 'agent-sandboxes-host-box', identityFile: '/k/id' };
+    const jump = {
+      alias: 'agent-sandboxes-host-box',
+      endpoint: { host: '192.0.2.1', port: 2222, user: 'me', hostKey },
+      hostKeyAlias: 'agent-sandboxes-host-box',
+      identityFile: '/k/id',
+    };
     const entries = ['a', 'b'].map((name) => ({
       alias: `sandbox-${name}`,
       endpoint: { host: '127.0.0.1', port: 40000, user: 'agent', hostKey },
@@ -98,7 +126,10 @@ describe('SSH hosts: pieces', function () {
     assert.equal(config.match(/^Host agent-sandboxes-host-box$/gm)?.length, 1);
     assert.equal(config.match(/^ {2}ProxyJump agent-sandboxes-host-box$/gm)?.length, 2);
     const known = renderKnownHosts(entries).trim().split('\n');
-    assert.deepEqual(known.map((line) => line.split(' ')[0]), ['agent-sandbox-a', 'agent-sandbox-b', 'agent-sandboxes-host-box']);
+    assert.deepEqual(
+      known.map((line) => line.split(' ')[0]),
+      ['agent-sandbox-a', 'agent-sandbox-b', 'agent-sandboxes-host-box'],
+    );
   });
 
   it('accepts only addresses, users and keys an SSH config can hold safely', async function () {
@@ -123,12 +154,26 @@ describe('SSH hosts: pieces', function () {
   it('keeps hosts in 0600 files and never replaces one by adding it again', async function () {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ssh-hosts-unit-'));
     const registry = new HostRegistry(dir);
-    const host: SshHost = { name: 'box', host: '192.0.2.1', port: 22, user: 'me', agent: true, hostKey, fingerprint: 'SHA256:x', docker: false, home: '/home/me', addedAt: '2024-01-01T00:00:00Z' };
+    const host: SshHost = {
+      name: 'box',
+      host: '192.0.2.1',
+      port: 22,
+      user: 'me',
+      agent: true,
+      hostKey,
+      fingerprint: 'SHA256:x',
+      docker: false,
+      home: '/home/me',
+      addedAt: '2024-01-01T00:00:00Z',
+    };
     await registry.add(host);
     assert.equal((await fs.stat(path.join(dir, 'hosts', 'box.json'))).mode & 0o777, 0o600);
     await assert.rejects(registry.add({ ...host, hostKey: generateEd25519('other').publicKey }), (error: unknown) => isSandboxError(error, 'conflict'));
     assert.equal((await registry.get('box')).hostKey, hostKey);
-    assert.deepEqual((await registry.list()).map((entry) => entry.name), ['box']);
+    assert.deepEqual(
+      (await registry.list()).map((entry) => entry.name),
+      ['box'],
+    );
     await registry.remove('box');
     await assert.rejects(registry.get('box'), (error: unknown) => isSandboxError(error, 'not-found'));
     await fs.rm(dir, { recursive: true, force: true });

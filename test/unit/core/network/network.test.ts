@@ -10,7 +10,11 @@ describe('network policies (parsing and rules)', function () {
     assert.deepEqual(parseNetworkPolicy('none'), { mode: 'none' });
     assert.deepEqual(parseNetworkPolicy('allow:PyPI.org,*.pythonhosted.org,pypi.org'), { mode: 'allow', domains: ['pypi.org', '*.pythonhosted.org'] });
     for (const bad of ['closed', 'allow:', 'allow:localhost', 'allow:10.0.0.1', 'allow:a..b', 'allow:-x.org', 'allow:x.org;rm']) {
-      assert.throws(() => parseNetworkPolicy(bad), (error: unknown) => isSandboxError(error, 'invalid-input'), bad);
+      assert.throws(
+        () => parseNetworkPolicy(bad),
+        (error: unknown) => isSandboxError(error, 'invalid-input'),
+        bad,
+      );
     }
     assert.equal(networkFromOptions(undefined, ['a.org', 'b.org']), 'allow:a.org,b.org');
     assert.equal(networkFromOptions('allow:a.org', ['b.org']), 'allow:a.org,b.org');
@@ -31,12 +35,41 @@ describe('network policies (parsing and rules)', function () {
   });
 
   it('builds rules that refuse the ranges and the host before anything is allowed', function () {
-    const rules = buildRuleset({ mode: 'allow', hostAddresses: ['192.0.2.2', 'fd00::2', 'fe80::1%eth0'], subnets: ['172.18.0.0/16'], resolvers: ['10.255.255.53'], allowedAddresses: ['198.51.100.1'] });
-    for (const range of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '169.254.0.0/16', 'fc00::/7', 'fe80::/10', '192.0.2.2', 'fd00::2', 'fe80::1 ', '172.18.0.0/16']) {
+    const rules = buildRuleset({
+      mode: 'allow',
+      hostAddresses: ['192.0.2.2', 'fd00::2', 'fe80::1%eth0'],
+      subnets: ['172.18.0.0/16'],
+      resolvers: ['10.255.255.53'],
+      allowedAddresses: ['198.51.100.1'],
+    });
+    for (const range of [
+      '10.0.0.0/8',
+      '172.16.0.0/12',
+      '192.168.0.0/16',
+      '100.64.0.0/10',
+      '169.254.0.0/16',
+      'fc00::/7',
+      'fe80::/10',
+      '192.0.2.2',
+      'fd00::2',
+      'fe80::1 ',
+      '172.18.0.0/16',
+    ]) {
       assert.ok(rules.includes(range), range);
     }
-    const order = ['oif "lo" accept', 'ct state established,related ct direction reply accept', '@resolvers4 accept', 'ip daddr @denied4 jump refuse', 'ip daddr @allowed4 accept', '    jump refuse'].map((line) => rules.indexOf(line));
-    assert.deepEqual([...order].sort((x, y) => x - y), order, rules);
+    const order = [
+      'oif "lo" accept',
+      'ct state established,related ct direction reply accept',
+      '@resolvers4 accept',
+      'ip daddr @denied4 jump refuse',
+      'ip daddr @allowed4 accept',
+      '    jump refuse',
+    ].map((line) => rules.indexOf(line));
+    assert.deepEqual(
+      [...order].sort((x, y) => x - y),
+      order,
+      rules,
+    );
     assert.ok(!order.includes(-1), rules);
     assert.match(rules, /elements = \{ 198\.51\.100\.1 \}/);
     assert.match(rules, /ip daddr 127\.0\.0\.11 meta l4proto \{ tcp, udp \} th dport 53 redirect to :53/);

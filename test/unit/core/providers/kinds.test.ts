@@ -28,7 +28,14 @@ describe('provider kinds', () => {
       const { settings, problems } = readSettings((key) => (key === 'defaultProvider' ? info.kind : undefined));
       assert.equal(settings.defaultProvider, DEFAULT_PROVIDER_KIND);
       assert.equal(problems.length, 1);
-      assert.match(problems[0]!, new RegExp(`"${info.kind}", which is not available here; use ${kindsOfferedInSettings().map((kind) => `"${kind}"`).join(' or ')}\\.`));
+      assert.match(
+        problems[0]!,
+        new RegExp(
+          `"${info.kind}", which is not available here; use ${kindsOfferedInSettings()
+            .map((kind) => `"${kind}"`)
+            .join(' or ')}\\.`,
+        ),
+      );
     }
   });
 });

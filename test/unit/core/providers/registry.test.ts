@@ -12,7 +12,10 @@ describe('provider registry', () => {
   it('offers in the sandboxes.defaultProvider setting exactly the kinds VS Code may create, described as the registry says', () => {
     const setting = pkg.contributes.configuration.properties['sandboxes.defaultProvider'];
     assert.deepEqual(setting.enum, kindsOfferedInSettings());
-    assert.deepEqual(setting.enumDescriptions, kindsOfferedInSettings().map((kind) => providerKindEntry(kind)!.description));
+    assert.deepEqual(
+      setting.enumDescriptions,
+      kindsOfferedInSettings().map((kind) => providerKindEntry(kind)!.description),
+    );
     assert.ok(setting.enum.includes(setting.default), 'the default is one of the offered kinds');
     assert.equal(setting.default, DEFAULT_PROVIDER_KIND);
   });
@@ -28,8 +31,14 @@ describe('provider registry', () => {
     assert.equal(set.get('docker'), fake);
     assert.deepEqual(set.entries(), [['docker', fake]]);
     assert.equal(set.find('ssh'), undefined);
-    assert.throws(() => set.get('ssh'), (error) => isSandboxError(error, 'invalid-input') && /"ssh" is not set up here; use docker/.test(error.message));
-    assert.throws(() => set.docker, (error) => isSandboxError(error, 'invalid-input') && /not a Docker engine/.test(error.message));
+    assert.throws(
+      () => set.get('ssh'),
+      (error) => isSandboxError(error, 'invalid-input') && /"ssh" is not set up here; use docker/.test(error.message),
+    );
+    assert.throws(
+      () => set.docker,
+      (error) => isSandboxError(error, 'invalid-input') && /not a Docker engine/.test(error.message),
+    );
   });
 
   it('leaves a stand-in of the docker kind without engine checks', async () => {

@@ -65,7 +65,10 @@ describe('sandbox catalog over a fake provider', () => {
       ],
     );
     // The journal keeps the adoption as it always has, and nothing of the loss.
-    assert.deepEqual((await store.readJournal('n1')).map(({ time: _time, ...entry }) => entry), [{ kind: 'lifecycle', action: 'adopted', detail: 'found on the provider without a record' }]);
+    assert.deepEqual(
+      (await store.readJournal('n1')).map(({ time: _time, ...entry }) => entry),
+      [{ kind: 'lifecycle', action: 'adopted', detail: 'found on the provider without a record' }],
+    );
     assert.deepEqual(await store.readJournal('g1'), []);
     // Machines without an SSH endpoint give no block, but the config is written.
     assert.doesNotMatch(readFileSync(store.sshConfigPath, 'utf8'), /Host /);

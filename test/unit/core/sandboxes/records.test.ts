@@ -78,7 +78,10 @@ describe('records: finding by reference', () => {
   });
 
   it('refuses a prefix that names several', () => {
-    assert.throws(() => matchRecord(records, 'ab'), (error) => isSandboxError(error, 'ambiguous') && /web, worker/.test(error.message));
+    assert.throws(
+      () => matchRecord(records, 'ab'),
+      (error) => isSandboxError(error, 'ambiguous') && /web, worker/.test(error.message),
+    );
   });
 });
 
@@ -89,15 +92,21 @@ describe('records: reconcile plan', () => {
     const gone = recordOf('g1', 'running', { createdAt: '2024-01-01T00:00:00.000Z' });
     const elsewhere = { ...recordOf('s1', 'running'), provider: 'ssh' as const };
     const stranger = machineOf({ id: 'n1', name: 'box-n1', createdAt: '2024-01-03T00:00:00.000Z' }, 'running');
-    const plan = planReconcile(
-      [kept, gone, elsewhere],
-      [{ kind: 'docker', provider, sandboxes: [machineOf(kept, 'stopped'), stranger] }],
+    const plan = planReconcile([kept, gone, elsewhere], [{ kind: 'docker', provider, sandboxes: [machineOf(kept, 'stopped'), stranger] }]);
+    assert.deepEqual(
+      plan.records.map((record) => record.id),
+      ['g1', 'k1', 'n1'],
     );
-    assert.deepEqual(plan.records.map((record) => record.id), ['g1', 'k1', 'n1']);
     assert.deepEqual(plan.lost, ['box-g1']);
     assert.deepEqual(plan.adopted, ['box-n1']);
     assert.deepEqual(plan.interrupted, []);
-    assert.deepEqual(plan.changed.map((record) => [record.id, record.state]), [['k1', 'stopped'], ['g1', 'lost']]);
+    assert.deepEqual(
+      plan.changed.map((record) => [record.id, record.state]),
+      [
+        ['k1', 'stopped'],
+        ['g1', 'lost'],
+      ],
+    );
     assert.equal(plan.adoptedRecords[0]!.provider, 'docker');
     assert.equal(plan.adoptedRecords[0]!.state, 'running');
   });

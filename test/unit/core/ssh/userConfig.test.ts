@@ -16,8 +16,7 @@ import {
 
 describe('the user SSH config Include', function () {
   const root = () => mkdtempSync(path.join(os.tmpdir(), 'ssh-user-config-test-'));
-  const block = (included: string, eol = '\n') =>
-    [INCLUDE_BEGIN, `Include "${included}"`, INCLUDE_END, '', ''].join(eol);
+  const block = (included: string, eol = '\n') => [INCLUDE_BEGIN, `Include "${included}"`, INCLUDE_END, '', ''].join(eol);
   const isRoot = process.getuid?.() === 0;
 
   it('is ~/.ssh/config by default', function () {
@@ -215,8 +214,14 @@ describe('the user SSH config Include', function () {
     // Works as root too: the config's parent is a regular file.
     const parentIsFile = path.join(dir, 'file');
     await fs.writeFile(parentIsFile, 'not a folder');
-    await assert.rejects(addSshInclude(path.join(parentIsFile, 'config'), '/x/inc'), expectFailure(path.join(parentIsFile, 'config'), 'a folder in its path is a file'));
-    await assert.rejects(addSshInclude(path.join(parentIsFile, 'sub', 'config'), '/x/inc'), expectFailure(path.join(parentIsFile, 'sub', 'config'), 'a folder in its path is a file'));
+    await assert.rejects(
+      addSshInclude(path.join(parentIsFile, 'config'), '/x/inc'),
+      expectFailure(path.join(parentIsFile, 'config'), 'a folder in its path is a file'),
+    );
+    await assert.rejects(
+      addSshInclude(path.join(parentIsFile, 'sub', 'config'), '/x/inc'),
+      expectFailure(path.join(parentIsFile, 'sub', 'config'), 'a folder in its path is a file'),
+    );
     // And the config path itself a directory.
     const isDirectory = path.join(dir, 'config');
     await fs.mkdir(isDirectory);
@@ -240,7 +245,10 @@ describe('the user SSH config Include', function () {
     const command = isRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath] : [process.execPath];
     try {
       const output = execFileSync(command[0]!, [...command.slice(1), '-e', script], { encoding: 'utf8' });
-      assert.equal(output.trim(), `provider-error|Could not update ${config} (permission denied); make it writable or set remote.SSH.configFile to another file.`);
+      assert.equal(
+        output.trim(),
+        `provider-error|Could not update ${config} (permission denied); make it writable or set remote.SSH.configFile to another file.`,
+      );
       assert.deepEqual(await fs.readdir(dir), ['config']);
       assert.equal(await fs.readFile(config, 'utf8'), 'Host a\n');
     } finally {
@@ -257,7 +265,10 @@ describe('the user SSH config Include', function () {
     const paths = ['/x/one', '/x/two'];
     await Promise.all(Array.from({ length: 12 }, (_, i) => addSshInclude(config, paths[i % 2]!)));
     const text = await fs.readFile(config, 'utf8');
-    assert.ok(paths.some((p) => text === block(p) + original), text);
+    assert.ok(
+      paths.some((p) => text === block(p) + original),
+      text,
+    );
     assert.deepEqual(await fs.readdir(dir), ['config'], 'no temp file left');
     await removeSshInclude(config);
     assert.equal(await fs.readFile(config, 'utf8'), original);

@@ -91,19 +91,12 @@ export function hostileChannel(archive: Buffer, options: { exitCode?: number; st
       }
       const cancelled = request.signal?.aborted ?? false;
       const stderr = options.stderr ? [Buffer.from(options.stderr)] : [];
-      return execResult({ exitCode: cancelled ? null : options.exitCode ?? 0, cancelled, started, stdout: [], stderr });
+      return execResult({ exitCode: cancelled ? null : (options.exitCode ?? 0), cancelled, started, stdout: [], stderr });
     },
   };
 }
 
-function execResult(parts: {
-  exitCode: number | null;
-  signal?: string;
-  cancelled: boolean;
-  started: number;
-  stdout: Buffer[];
-  stderr: Buffer[];
-}): ExecResult {
+function execResult(parts: { exitCode: number | null; signal?: string; cancelled: boolean; started: number; stdout: Buffer[]; stderr: Buffer[] }): ExecResult {
   const stdout = Buffer.concat(parts.stdout);
   const stderr = Buffer.concat(parts.stderr);
   return {

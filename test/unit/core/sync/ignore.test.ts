@@ -58,15 +58,7 @@ describe('sync filters', () => {
         'web/debug.log': 'x',
         'api/dist/keep.js': 'the web rule is anchored to web/',
       });
-      assert.deepEqual(kept, [
-        '.gitignore',
-        'api',
-        'api/dist',
-        'api/dist/keep.js',
-        'web',
-        'web/.gitignore',
-        'web/important.log',
-      ]);
+      assert.deepEqual(kept, ['.gitignore', 'api', 'api/dist', 'api/dist/keep.js', 'web', 'web/.gitignore', 'web/important.log']);
     });
 
     it('lets a deeper .gitignore exclude what a shallower one re-included', async () => {
@@ -85,7 +77,10 @@ describe('sync filters', () => {
         ['big'],
       );
       assert.deepEqual(kept, ['.gitignore', 'src', 'src/main.ts']);
-      assert.deepEqual(asked.filter((relativePath) => relativePath.includes('/') && !relativePath.startsWith('src/')), []);
+      assert.deepEqual(
+        asked.filter((relativePath) => relativePath.includes('/') && !relativePath.startsWith('src/')),
+        [],
+      );
     });
 
     it('never applies .gitignore rules inside .git', async () => {

@@ -20,7 +20,7 @@ describe('manifests', () => {
         writeTree(outside.root, { 'not-ours.txt': 'x' });
         writeTree(folder.root, {
           'run.sh': { mode: 0o750, content: 'echo hi\n' },
-          'empty': null,
+          empty: null,
           'to-outside': { link: outside.root },
           'to-run': { link: 'run.sh' },
         });
@@ -61,7 +61,7 @@ describe('manifests', () => {
     });
 
     it('handles paths named like Object.prototype members, through a JSON round trip', async () => {
-      writeTree(folder.root, { '__proto__': 'p', 'constructor': 'c', 'toString/x': 'x' });
+      writeTree(folder.root, { __proto__: 'p', constructor: 'c', 'toString/x': 'x' });
       const stored = JSON.parse(JSON.stringify(await scan())) as Manifest;
       assert.equal(isUsableManifest(stored), true);
       assert.deepEqual(diffManifests(stored, await scan(stored)), { changed: [], deleted: [] });
@@ -77,7 +77,7 @@ describe('manifests', () => {
         'edited.txt': 'v1',
         'chmod.sh': 'x',
         'becomes-dir': 'x',
-        'link': { link: 'same.txt' },
+        link: { link: 'same.txt' },
         'removed.txt': 'x',
       });
       const before = await scan();
@@ -86,7 +86,7 @@ describe('manifests', () => {
       writeFileSync(path.join(folder.root, 'edited.txt'), 'v2');
       chmodSync(path.join(folder.root, 'chmod.sh'), 0o755);
       execFileSync('rm', [path.join(folder.root, 'becomes-dir'), path.join(folder.root, 'link'), path.join(folder.root, 'removed.txt')]);
-      writeTree(folder.root, { 'becomes-dir/inner.txt': 'x', 'link': { link: 'edited.txt' }, 'added.txt': 'new' });
+      writeTree(folder.root, { 'becomes-dir/inner.txt': 'x', link: { link: 'edited.txt' }, 'added.txt': 'new' });
 
       const diff = diffManifests(before, await scan(before));
 

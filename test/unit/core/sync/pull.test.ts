@@ -4,16 +4,7 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSy
 import * as path from 'node:path';
 import { isSandboxError } from '../../../../src/core/errors';
 import { pullTree, pushTree, type PullOptions } from '../../../../src/core/sync';
-import {
-  contentListing,
-  craftArchive,
-  hostileChannel,
-  localChannel,
-  snapshot,
-  temporaryFolder,
-  writeTree,
-  type CraftedEntry,
-} from './helpers';
+import { contentListing, craftArchive, hostileChannel, localChannel, snapshot, temporaryFolder, writeTree, type CraftedEntry } from './helpers';
 import { assertLinksStayInside, isLink } from './linkChecks';
 
 const REMOTE_DIR = '/home/agent/workspace';
@@ -42,8 +33,7 @@ describe('pullTree', () => {
   });
   afterEach(() => folder.cleanup());
 
-  const pull = (options: Partial<PullOptions> & Pick<PullOptions, 'channel'>) =>
-    pullTree({ remoteDir: REMOTE_DIR, localRoot: target, ...options });
+  const pull = (options: Partial<PullOptions> & Pick<PullOptions, 'channel'>) => pullTree({ remoteDir: REMOTE_DIR, localRoot: target, ...options });
 
   describe('from a well-behaved sandbox', () => {
     it('round-trips content, modes, symlinks inside the tree, empty folders and mtimes', async () => {
@@ -54,7 +44,7 @@ describe('pullTree', () => {
         'bin/tool': { mode: 0o750, content: 'binary' },
         'conf/secret': { mode: 0o600, content: 'secret' },
         'empty/nested': null,
-        'latest': { link: 'bin/tool' },
+        latest: { link: 'bin/tool' },
         'conf/up': { link: '../readme.md' },
         '.git/HEAD': 'ref: refs/heads/main\n',
       });
@@ -65,7 +55,7 @@ describe('pullTree', () => {
       const result = await pullTree({ channel, remoteDir: remote, localRoot: fresh });
 
       assert.deepEqual(contentListing(fresh), contentListing(source));
-      assert.equal(result.files, 6, "four files and two symlinks");
+      assert.equal(result.files, 6, 'four files and two symlinks');
       assert.equal(result.bytes, '# hi\n'.length + 'binary'.length + 'secret'.length + 'ref: refs/heads/main\n'.length);
       const seconds = (file: string) => Math.floor(lstatSync(file).mtimeMs / 1000);
       assert.equal(seconds(path.join(fresh, 'conf/secret')), seconds(path.join(source, 'conf/secret')));
@@ -75,7 +65,7 @@ describe('pullTree', () => {
     it('merges into an existing tree: replaces what the archive has, keeps the rest, follows no local link', async () => {
       const outside = path.join(folder.root, 'outside');
       mkdirSync(outside);
-      writeTree(target, { 'data': { link: outside } });
+      writeTree(target, { data: { link: outside } });
       const archive = await craftArchive([
         { name: './', type: 'directory' },
         { name: './existing.txt', content: 'from the sandbox' },
@@ -142,9 +132,18 @@ describe('pullTree', () => {
     ];
 
     const cases: Array<{ title: string; entries: () => CraftedEntry[]; reason: RegExp; outside?: () => string }> = [
-      { title: 'a ../ path', entries: () => [{ name: `../escape-${marker}`, content: 'x' }], reason: /'\.\.' component/, outside: () => path.join(work, `escape-${marker}`) },
+      {
+        title: 'a ../ path',
+        entries: () => [{ name: `../escape-${marker}`, content: 'x' }],
+        reason: /'\.\.' component/,
+        outside: () => path.join(work, `escape-${marker}`),
+      },
       { title: 'a ../ path in the middle', entries: () => [{ name: `./a/../../escape-${marker}`, content: 'x' }], reason: /'\.\.' component/ },
-      { title: 'a long (pax) name with ../', entries: () => [{ name: `${'deep/'.repeat(30)}${'../'.repeat(32)}escape-${marker}`, content: 'x' }], reason: /'\.\.' component/ },
+      {
+        title: 'a long (pax) name with ../',
+        entries: () => [{ name: `${'deep/'.repeat(30)}${'../'.repeat(32)}escape-${marker}`, content: 'x' }],
+        reason: /'\.\.' component/,
+      },
       { title: 'an absolute path', entries: () => [{ name: etcFile, content: 'x' }], reason: /absolute path/, outside: () => etcFile },
       {
         title: 'a file written through a symlinked folder',
@@ -164,9 +163,21 @@ describe('pullTree', () => {
         reason: /goes through the symlink "etc"/,
         outside: () => etcFile,
       },
-      { title: 'a hard link to /etc/passwd', entries: () => [{ name: 'passwd', type: 'link', linkname: '/etc/passwd' }], reason: /hard link to "\/etc\/passwd", outside the folder/ },
-      { title: 'a hard link to ../outside', entries: () => [{ name: 'near', type: 'link', linkname: '../neighbour.txt' }], reason: /hard link to "\.\.\/neighbour\.txt", outside the folder/ },
-      { title: 'a hard link to a file of the local tree', entries: () => [{ name: 'copy', type: 'link', linkname: 'scripts/build.sh' }], reason: /not a regular file earlier in the archive/ },
+      {
+        title: 'a hard link to /etc/passwd',
+        entries: () => [{ name: 'passwd', type: 'link', linkname: '/etc/passwd' }],
+        reason: /hard link to "\/etc\/passwd", outside the folder/,
+      },
+      {
+        title: 'a hard link to ../outside',
+        entries: () => [{ name: 'near', type: 'link', linkname: '../neighbour.txt' }],
+        reason: /hard link to "\.\.\/neighbour\.txt", outside the folder/,
+      },
+      {
+        title: 'a hard link to a file of the local tree',
+        entries: () => [{ name: 'copy', type: 'link', linkname: 'scripts/build.sh' }],
+        reason: /not a regular file earlier in the archive/,
+      },
       { title: 'a character device', entries: () => [{ name: 'null', type: 'character-device', mode: 0o666 }], reason: /character device/ },
       { title: 'a block device', entries: () => [{ name: 'disk', type: 'block-device', mode: 0o660 }], reason: /block device/ },
       { title: 'a fifo', entries: () => [{ name: 'pipe', type: 'fifo' }], reason: /is a fifo/ },
@@ -201,9 +212,24 @@ describe('pullTree', () => {
 
     /** Links that lead outside: left out and listed, while the rest of the pull goes on. */
     const skippedCases: Array<{ title: string; entries: () => CraftedEntry[]; link: string; reason: RegExp }> = [
-      { title: 'a symlink to /etc', entries: () => [{ name: 'etc', type: 'symlink', linkname: '/etc' }], link: 'etc', reason: /^points outside \/home\/agent\/workspace$/ },
-      { title: 'a symlink to ../../x', entries: () => [{ name: 'up', type: 'symlink', linkname: '../../x' }], link: 'up', reason: /^leads outside \/home\/agent\/workspace$/ },
-      { title: 'a deep symlink climbing one level too many', entries: () => [{ name: 'a/b/up', type: 'symlink', linkname: '../../../x' }], link: 'a/b/up', reason: /^leads outside/ },
+      {
+        title: 'a symlink to /etc',
+        entries: () => [{ name: 'etc', type: 'symlink', linkname: '/etc' }],
+        link: 'etc',
+        reason: /^points outside \/home\/agent\/workspace$/,
+      },
+      {
+        title: 'a symlink to ../../x',
+        entries: () => [{ name: 'up', type: 'symlink', linkname: '../../x' }],
+        link: 'up',
+        reason: /^leads outside \/home\/agent\/workspace$/,
+      },
+      {
+        title: 'a deep symlink climbing one level too many',
+        entries: () => [{ name: 'a/b/up', type: 'symlink', linkname: '../../../x' }],
+        link: 'a/b/up',
+        reason: /^leads outside/,
+      },
       {
         title: 'a symlink climbing out through another link',
         entries: () => [
@@ -222,7 +248,10 @@ describe('pullTree', () => {
 
         const result = await pull({ channel: hostileChannel(archive) });
 
-        assert.deepEqual(result.skippedLinks.map((skipped) => skipped.path), [link]);
+        assert.deepEqual(
+          result.skippedLinks.map((skipped) => skipped.path),
+          [link],
+        );
         assert.match(result.skippedLinks[0]!.reason, reason);
         assert.equal(existsSync(path.join(target, link)) || isLink(path.join(target, link)), false);
         assertLinksStayInside(target);
@@ -324,7 +353,10 @@ describe('pullTree', () => {
 
   it('creates a missing target only on success', async () => {
     const fresh = path.join(work, 'fresh');
-    const archive = await craftArchive([{ name: './a.txt', content: 'a' }, { name: './link', type: 'symlink', linkname: 'a.txt' }]);
+    const archive = await craftArchive([
+      { name: './a.txt', content: 'a' },
+      { name: './link', type: 'symlink', linkname: 'a.txt' },
+    ]);
     await pull({ channel: hostileChannel(archive), localRoot: fresh });
     assert.equal(readFileSync(path.join(fresh, 'a.txt'), 'utf8'), 'a');
     assert.equal(readlinkSync(path.join(fresh, 'link')), 'a.txt');

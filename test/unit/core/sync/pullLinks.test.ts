@@ -113,7 +113,10 @@ describe('pullTree and symlinks', () => {
     it('keeps a link to a link that leads outside as a link inside, which then leads nowhere', async () => {
       const result = await pull([link('a', 'b'), link('b', '/etc/passwd')]);
 
-      assert.deepEqual(result.skippedLinks.map((skipped) => skipped.path), ['b']);
+      assert.deepEqual(
+        result.skippedLinks.map((skipped) => skipped.path),
+        ['b'],
+      );
       assert.equal(linkAt('a'), 'b');
       assert.equal(existsSync(path.join(target, 'a')), false, 'a dangles: b was not written');
       assertLinksStayInside(target);
@@ -133,7 +136,7 @@ describe('pullTree and symlinks', () => {
     });
 
     it('leaves a local entry where a skipped link would have gone', async () => {
-      writeTree(target, { 'tool': 'local tool' });
+      writeTree(target, { tool: 'local tool' });
       const result = await pull([link('tool', '/usr/bin/tool')]);
       assert.equal(result.skippedLinks.length, 1);
       assert.equal(readFileSync(path.join(target, 'tool'), 'utf8'), 'local tool');
@@ -171,10 +174,10 @@ describe('pullTree and symlinks', () => {
       mkdirSync(elsewhere);
       writeTree(elsewhere, { 'theirs.txt': 'outside data' });
       writeTree(target, {
-        'sub': { link: elsewhere },
-        'config': { link: '../shared-config' },
-        'latest': { link: 'existing.txt' },
-        'untouched': { link: elsewhere },
+        sub: { link: elsewhere },
+        config: { link: '../shared-config' },
+        latest: { link: 'existing.txt' },
+        untouched: { link: elsewhere },
       });
 
       const result = await pull([

@@ -81,7 +81,7 @@ describe('pullTree streaming', function () {
   });
 
   it('pulls an empty folder', async () => {
-    writeTree(sandbox, { 'empty': null });
+    writeTree(sandbox, { empty: null });
     const result = await pullTree({ channel: localChannel(), remoteDir: path.join(sandbox, 'empty'), localRoot: target });
     assert.equal(result.files, 0);
   });

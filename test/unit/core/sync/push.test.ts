@@ -31,11 +31,11 @@ describe('pushTree', () => {
       'zero-bytes.txt': '',
       'bin/run.sh': { mode: 0o755, content: '#!/bin/sh\necho run\n' },
       'keys/private.key': { mode: 0o600, content: 'secret' },
-      'empty': null,
+      empty: null,
       'nested/deep/empty': null,
       'link-to-readme': { link: 'readme.md' },
       'nested/up': { link: '../readme.md' },
-      'dangling': { link: 'does-not-exist' },
+      dangling: { link: 'does-not-exist' },
     });
 
     const result = await push();
@@ -157,12 +157,12 @@ describe('pushTree', () => {
   });
 
   it('replaces a file that became a folder and a folder that became a file', async () => {
-    writeTree(local, { 'thing': 'a file', 'other/inside.txt': 'x' });
+    writeTree(local, { thing: 'a file', 'other/inside.txt': 'x' });
     const channel = localChannel();
     const first = await push({ channel });
     rmSync(path.join(local, 'thing'));
     rmSync(path.join(local, 'other'), { recursive: true });
-    writeTree(local, { 'thing/inside.txt': 'now a folder', 'other': 'now a file' });
+    writeTree(local, { 'thing/inside.txt': 'now a folder', other: 'now a file' });
 
     await push({ channel, previous: stored(first.manifest) });
 
@@ -218,9 +218,8 @@ describe('pushTree', () => {
     writeTree(local, spec);
     const controller = new AbortController();
 
-    await assert.rejects(
-      push({ signal: controller.signal, onProgress: (progress) => progress.phase === 'send' && controller.abort() }),
-      (error) => isSandboxError(error, 'cancelled'),
+    await assert.rejects(push({ signal: controller.signal, onProgress: (progress) => progress.phase === 'send' && controller.abort() }), (error) =>
+      isSandboxError(error, 'cancelled'),
     );
     await assert.rejects(push({ signal: AbortSignal.abort() }), (error) => isSandboxError(error, 'cancelled'));
   });

@@ -40,7 +40,7 @@ describe('push: links', () => {
   });
 
   it('sends links that lead outside the folder as they are, and names them', async () => {
-    writeTree(local, { 'a.txt': 'a', 'nested/up': { link: '../a.txt' }, 'python': { link: '/usr/bin/python3' }, 'away': { link: '../../elsewhere' } });
+    writeTree(local, { 'a.txt': 'a', 'nested/up': { link: '../a.txt' }, python: { link: '/usr/bin/python3' }, away: { link: '../../elsewhere' } });
     symlinkSync(path.join(folder.root, 'secrets'), path.join(local, 'host-path'));
 
     const channel = localChannel();

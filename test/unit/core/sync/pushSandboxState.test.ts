@@ -12,7 +12,11 @@ function withPrograms(bin: string): SyncChannel {
   return {
     putArchive: inner.putArchive.bind(inner),
     exec: (request) =>
-      inner.exec(Array.isArray(request.command) && request.command[3] === 'sandbox-push' ? { ...request, command: ['env', `PATH=${bin}:${process.env.PATH}`, ...request.command] } : request),
+      inner.exec(
+        Array.isArray(request.command) && request.command[3] === 'sandbox-push'
+          ? { ...request, command: ['env', `PATH=${bin}:${process.env.PATH}`, ...request.command] }
+          : request,
+      ),
   };
 }
 
@@ -37,7 +41,7 @@ describe('push: against what the sandbox holds', () => {
       'chmodded.sh': { mode: 0o755, content: '#!/bin/sh\n' },
       'dir/kept.txt': 'k',
       'gone-dir/a.txt': 'a',
-      'relinked': { link: 'edited.txt' },
+      relinked: { link: 'edited.txt' },
       'became-dir': 'a file',
       'same.txt': 'untouched',
     });
@@ -123,7 +127,9 @@ describe('push: against what the sandbox holds', () => {
 
     // Says it holds paths outside the folder and strange types, and nothing of ours.
     const liar = path.join(folder.root, 'liar');
-    const records = ['d 4096 0 755 ./', 'd 0 0 755 ./../outside.txt', 'f 1 0 644 ./../../etc/passwd', 'f 1 0 644 /etc/passwd', 'garbage', 'x 9 9 999 ./a.txt'].map((record) => `${record}\\0\\0`).join('');
+    const records = ['d 4096 0 755 ./', 'd 0 0 755 ./../outside.txt', 'f 1 0 644 ./../../etc/passwd', 'f 1 0 644 /etc/passwd', 'garbage', 'x 9 9 999 ./a.txt']
+      .map((record) => `${record}\\0\\0`)
+      .join('');
     writeTree(liar, { find: { mode: 0o755, content: `#!/bin/sh\nprintf '${records}'\n` } });
     rmSync(path.join(local, 'a.txt'));
     const lied = await pushTree({ channel: withPrograms(liar), localRoot: local, remoteDir: remote, previous: stored(first.manifest), deleteExtraneous: true });

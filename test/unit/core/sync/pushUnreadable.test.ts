@@ -137,7 +137,9 @@ describe('push: files it cannot read', () => {
     const channel: SyncChannel = {
       putArchive: (directory, archive, signal) => inner.putArchive(directory, counted(archive), signal),
       exec: (request) =>
-        !request.stdin || typeof request.stdin === 'string' || Buffer.isBuffer(request.stdin) ? inner.exec(request) : inner.exec({ ...request, stdin: counted(request.stdin) }),
+        !request.stdin || typeof request.stdin === 'string' || Buffer.isBuffer(request.stdin)
+          ? inner.exec(request)
+          : inner.exec({ ...request, stdin: counted(request.stdin) }),
     };
 
     const first = await pushTree({ channel, localRoot: local, remoteDir: remote });
