@@ -27,84 +27,173 @@ const controller = new SandboxController({ store });
 const baselineLabel = 'dev.agent-sandboxes.bench=baseline';
 const env = { AGENT_SANDBOXES_HOME: stateDir };
 
+/** Cold start to the first exec result: a `sandbox` process pair against a `docker` process pair, interleaved (ABAB), each removed before the other runs. */
 async function coldStart(): Promise<void> {
   const image = sandboxImageTag();
   const runs = 5;
-  const ours = await sample(runs, async (i) => {
-    await sh(`node ${CLI} start --name bench-cold-${i} >/dev/null && node ${CLI} exec bench-cold-${i} -- true`, env);
-  });
-  const baseline = await sample(runs, async (i) => {
-    await sh(`cid=$(docker run -d --label ${baselineLabel} --name bench-baseline-cold-${i} ${image}) && docker exec "$cid" true`);
-  });
-  report('Cold `sandbox start` to the first exec result', [
-    ['sandbox start + sandbox exec (median)', ms(percentile(ours, 50))],
-    ['docker run -d + docker exec (median)', ms(percentile(baseline, 50))],
+  const ours: number[] = [];
+  const baseline: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const contenders: [number[], () => Promise<unknown>, () => Promise<unknown>][] = [
+      [
+        ours,
+        () => sh(`node ${CLI} start --name bench-cold-${i} >/dev/null && node ${CLI} exec bench-cold-${i} -- true`, env),
+        () => sh(`node ${CLI} rm bench-cold-${i} >/dev/null`, env),
+      ],
+      [
+        baseline,
+        () => sh(`cid=$(docker run -d --label ${baselineLabel} --name bench-baseline-cold-${i} ${image}) && docker exec "$cid" true`),
+        () => sh(`docker rm -f bench-baseline-cold-${i} >/dev/null`),
+      ],
+    ];
+    if (i % 2 === 1) contenders.reverse();
+    for (const [samples, run, remove] of contenders) {
+      samples.push(await time(run));
+      await remove();
+    }
+  }
+  report(`Cold start to the first exec result, ${runs} runs interleaved`, [
+    ['`sandbox start` + `sandbox exec` processes (median)', ms(percentile(ours, 50))],
+    ['`docker run -d` + `docker exec` processes (median)', ms(percentile(baseline, 50))],
     ['ratio', ratioLine(percentile(ours, 50), percentile(baseline, 50))],
   ]);
 }
 
-async function execLatency(ref: string, containerId: string): Promise<void> {
-  const count = 60;
-  await controller.exec(ref, { command: ['true'] }); // warm the connection pool
-  const ours = await sample(count, () => controller.exec(ref, { command: ['true'] }));
-  const baseline = await sample(count / 2, () => sh(`docker exec ${containerId} true`));
-  report('Exec of `true`', [
-    ['controller p50 / p95', `${ms(percentile(ours, 50))} / ${ms(percentile(ours, 95))}`],
-    ['docker exec CLI p50 / p95', `${ms(percentile(baseline, 50))} / ${ms(percentile(baseline, 95))}`],
-    ['p50 ratio', ratioLine(percentile(ours, 50), percentile(baseline, 50), 0.3)],
-    ['p95 ratio', ratioLine(percentile(ours, 95), percentile(baseline, 95), 0.3)],
+/** Runs `true` through the engine API's exec in this process: the baseline for the in-process exec. */
+async function engineApiExec(containerId: string): Promise<void> {
+  const exec = await docker.getContainer(containerId).exec({ Cmd: ['true'], AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  await new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve).on('close', resolve).on('error', reject);
+    stream.resume();
+  });
+  await exec.inspect();
+}
+
+/** Exec of `true`, like with like: in this process against the engine API's exec, and a `sandbox exec` process against a `docker exec` process. */
+async function execLatency(ref: string, name: string, containerId: string): Promise<void> {
+  const count = 40;
+  await controller.exec(ref, { command: ['true'] }); // warm the exec agent
+  await engineApiExec(containerId);
+  const inProcess = { ours: [] as number[], api: [] as number[] };
+  for (let i = 0; i < count; i++) {
+    // ABAB, so drift in the machine's load hits both alike.
+    const pair: [number[], () => Promise<unknown>][] = [
+      [inProcess.ours, () => controller.exec(ref, { command: ['true'] })],
+      [inProcess.api, () => engineApiExec(containerId)],
+    ];
+    if (i % 2 === 1) pair.reverse();
+    for (const [samples, run] of pair) samples.push(await time(run));
+  }
+  const perProcess = { ours: [] as number[], cli: [] as number[] };
+  for (let i = 0; i < count / 4; i++) {
+    const pair: [number[], () => Promise<unknown>][] = [
+      [perProcess.ours, () => sh(`node ${CLI} exec ${name} -- true`, env)],
+      [perProcess.cli, () => sh(`docker exec ${containerId} true`)],
+    ];
+    if (i % 2 === 1) pair.reverse();
+    for (const [samples, run] of pair) samples.push(await time(run));
+  }
+  const p = (values: number[]) => `${ms(percentile(values, 50))} / ${ms(percentile(values, 95))}`;
+  report('Exec of `true`, p50 / p95, interleaved', [
+    ['in-process: controller.exec (exec agent)', p(inProcess.ours)],
+    ['in-process: the engine API exec (dockerode)', p(inProcess.api)],
+    ['in-process p50 ratio', ratioLine(percentile(inProcess.ours, 50), percentile(inProcess.api, 50), 1)],
+    ['per process: `sandbox exec`', p(perProcess.ours)],
+    ['per process: `docker exec`', p(perProcess.cli)],
+    ['per-process p50 ratio', ratioLine(percentile(perProcess.ours, 50), percentile(perProcess.cli, 50))],
   ]);
 }
 
-async function push(ref: string, containerId: string): Promise<void> {
+/** A full push of a fresh tree: in-process, and a `sandbox sync push` process against tar piped into a `docker exec` process, interleaved. */
+async function push(ref: string, name: string, containerId: string): Promise<void> {
   const tree = mkdtempSync(path.join(os.tmpdir(), 'bench-tree-'));
   await makeTree(tree, 5000, 50 * 1024 * 1024);
   const runs = 3;
-  const ours = await sample(runs, (i) => controller.push(ref, { localRoot: tree, remoteDir: `/tmp/ours-${i}`, full: true }));
-  const baseline = await sample(runs, (i) =>
-    sh(`docker exec ${containerId} mkdir -p /tmp/base-${i} && tar -C ${tree} -cf - . | docker exec -i ${containerId} tar -C /tmp/base-${i} -xf -`),
-  );
-  report('Push of a 5,000-file, 50 MB tree', [
-    ['sandbox push (median)', ms(percentile(ours, 50))],
-    ['tar c | docker exec -i tar x (median)', ms(percentile(baseline, 50))],
-    ['ratio', ratioLine(percentile(ours, 50), percentile(baseline, 50), 1.2)],
+  const inProcess: number[] = [];
+  const perProcess: number[] = [];
+  const baseline: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const contenders: [number[], () => Promise<unknown>][] = [
+      [inProcess, () => controller.push(ref, { localRoot: tree, remoteDir: `/tmp/ours-${i}`, full: true })],
+      [perProcess, () => sh(`node ${CLI} sync push ${name} ${tree} --to /tmp/process-${i} --full >/dev/null`, env)],
+      [
+        baseline,
+        () => sh(`docker exec ${containerId} mkdir -p /tmp/base-${i} && tar -C ${tree} -cf - . | docker exec -i ${containerId} tar -C /tmp/base-${i} -xf -`),
+      ],
+    ];
+    for (let turn = 0; turn < contenders.length; turn++) {
+      const [samples, run] = contenders[(i + turn) % contenders.length]!;
+      samples.push(await time(run));
+    }
+  }
+  const median = (values: number[]) => percentile(values, 50);
+  report(`Push of a 5,000-file, 50 MB tree, ${runs} runs interleaved`, [
+    ['`sandbox sync push --full` process (median)', ms(median(perProcess))],
+    ['tar c | docker exec -i tar x processes (median)', ms(median(baseline))],
+    ['process vs processes', ratioLine(median(perProcess), median(baseline), 1.2)],
+    ['controller.push in-process (median)', ms(median(inProcess))],
   ]);
-
   await fs.rm(tree, { recursive: true, force: true });
 }
 
+/** Ten sandboxes started at once to exec-ready, against the same on the docker CLI, interleaved (ABAB), each side removed before the other runs. */
 async function parallelStart(): Promise<void> {
   const count = 10;
-  const elapsed = await time(() =>
-    Promise.all(
-      Array.from({ length: count }, async (_, i) => {
-        const record = await controller.create({ name: `bench-par-${i}` });
-        await controller.exec(record.id, { command: ['true'] });
-      }),
-    ),
-  );
-  await new Promise((resolve) => setTimeout(resolve, 3000)); // let the idle sandboxes settle
-  const record = (await controller.list()).find((r) => r.name === 'bench-par-0')!;
-  const stats = (await docker.getContainer(record.providerRef!).stats({ stream: false })) as { memory_stats: { usage: number; stats?: { cache?: number } } };
-  const memory = stats.memory_stats.usage - (stats.memory_stats.stats?.cache ?? 0);
-  for (const sandbox of await controller.list()) await controller.delete(sandbox.id);
-
-  // The same on the docker CLI, with the same network and published port.
+  const rounds = 2;
   const image = sandboxImageTag();
-  const baseline = await time(() =>
-    sh(
-      Array.from(
-        { length: count },
-        (_, i) =>
-          `(docker run -d --label ${baselineLabel} --network agent-sandboxes -p 127.0.0.1::22 --name bench-baseline-par-${i} ${image} >/dev/null && docker exec bench-baseline-par-${i} true) &`,
-      ).join('\n') + '\nwait',
-    ),
-  );
-  report(`${count} sandboxes started in parallel to exec-ready`, [
-    ['controller, wall time', ms(elapsed)],
-    ['docker run -d + docker exec, wall time', ms(baseline)],
-    ['ratio', ratioLine(elapsed, baseline)],
-    ['target', '< 3000 ms ' + (elapsed < 3000 ? '(met)' : '(NOT met)')],
+  const ours: number[] = [];
+  const baseline: number[] = [];
+  let memory = 0;
+  const startOurs = async () => {
+    const elapsed = await time(() =>
+      Promise.all(
+        Array.from({ length: count }, async (_, i) => {
+          const record = await controller.create({ name: `bench-par-${i}` });
+          await controller.exec(record.id, { command: ['true'] });
+        }),
+      ),
+    );
+    if (memory === 0) {
+      await new Promise((resolve) => setTimeout(resolve, 3000)); // let the idle sandboxes settle
+      const record = (await controller.list()).find((r) => r.name === 'bench-par-0')!;
+      const stats = (await docker.getContainer(record.providerRef!).stats({ stream: false })) as {
+        memory_stats: { usage: number; stats?: { cache?: number } };
+      };
+      memory = stats.memory_stats.usage - (stats.memory_stats.stats?.cache ?? 0);
+    }
+    for (const sandbox of await controller.list()) await controller.delete(sandbox.id);
+    return elapsed;
+  };
+  // The same on the docker CLI, with the same network and published port.
+  const startBaseline = async () => {
+    const elapsed = await time(() =>
+      sh(
+        Array.from(
+          { length: count },
+          (_, i) =>
+            `(docker run -d --label ${baselineLabel} --network agent-sandboxes -p 127.0.0.1::22 --name bench-baseline-par-${i} ${image} >/dev/null && docker exec bench-baseline-par-${i} true) &`,
+        ).join('\n') + '\nwait',
+      ),
+    );
+    await sh(`docker rm -f ${Array.from({ length: count }, (_, i) => `bench-baseline-par-${i}`).join(' ')} >/dev/null`);
+    return elapsed;
+  };
+  for (let round = 0; round < rounds; round++) {
+    if (round % 2 === 0) {
+      ours.push(await startOurs());
+      baseline.push(await startBaseline());
+    } else {
+      baseline.push(await startBaseline());
+      ours.push(await startOurs());
+    }
+  }
+  const median = (values: number[]) => percentile(values, 50);
+  report(`${count} sandboxes started in parallel to exec-ready, ${rounds} rounds interleaved`, [
+    ['controller, wall time (median)', ms(median(ours))],
+    ['docker run -d + docker exec, wall time (median)', ms(median(baseline))],
+    ['ratio', ratioLine(median(ours), median(baseline))],
+    ['target', '< 3000 ms ' + (median(ours) < 3000 ? '(met)' : '(NOT met)')],
     ['memory of one idle sandbox', `${(memory / 1024 / 1024).toFixed(1)} MiB`],
   ]);
 }
@@ -121,15 +210,24 @@ async function sshExecLatency(ref: string, containerId: string): Promise<void> {
     const dockerApi = await sample(count / 2, () => overDockerApi.exec(ref, { command: ['true'] }));
     const target = await controller.sshTarget(ref);
     const freshSsh = await sample(count / 2, () => sh(`ssh -F ${target.configFile} -o BatchMode=yes ${target.alias} true`));
+    // OpenSSH over a warm master connection: its own reuse of one connection, as ours reuses the session.
+    const control = mkdtempSync(path.join(os.tmpdir(), 'bench-ssh-control-'));
+    const muxSsh = `ssh -F ${target.configFile} -o BatchMode=yes -o ControlMaster=auto -o ControlPath=${control}/cm-%C -o ControlPersist=60`;
+    await sh(`${muxSsh} ${target.alias} true`);
+    const multiplexedSsh = await sample(count / 2, () => sh(`${muxSsh} ${target.alias} true`));
+    await sh(`${muxSsh} -O exit ${target.alias}`).catch(() => undefined);
+    await fs.rm(control, { recursive: true, force: true });
     const dockerCli = await sample(count / 2, () => sh(`docker exec ${containerId} true`));
     const p = (values: number[]) => `${ms(percentile(values, 50))} / ${ms(percentile(values, 95))}`;
     report('Exec of `true` over SSH, p50 / p95', [
       ['persistent SSH session (ssh2)', p(ssh)],
       ['fresh `ssh host true` per command', p(freshSsh)],
+      ['`ssh host true` over a warm ControlMaster', p(multiplexedSsh)],
       ['Docker exec through the engine API', p(dockerApi)],
       ['docker exec CLI', p(dockerCli)],
       ['exec agent over the engine (the Docker default)', p(agent)],
       ['p50 vs fresh ssh', ratioLine(percentile(ssh, 50), percentile(freshSsh, 50), 0.1)],
+      ['p50 vs multiplexed ssh', ratioLine(percentile(ssh, 50), percentile(multiplexedSsh, 50), 1)],
       ['p50 vs Docker exec (API)', ratioLine(percentile(ssh, 50), percentile(dockerApi, 50), 1)],
     ]);
   } finally {
@@ -252,8 +350,8 @@ async function main(): Promise<void> {
     if (!only) await coldStart();
     const subject = await controller.create({ name: 'bench-subject' });
     if (!only) {
-      await execLatency(subject.id, subject.providerRef!);
-      await push(subject.id, subject.providerRef!);
+      await execLatency(subject.id, subject.name, subject.providerRef!);
+      await push(subject.id, subject.name, subject.providerRef!);
     }
     if (!only || only === 'pull') await pullBenchmarks(controller, subject.name, subject.providerRef!, CLI, env);
     // `npm run bench -- push` runs only the incremental push against rsync.
