@@ -80,8 +80,11 @@ function reportPair(title: string, base: Side, current: Side, samples: Map<Side,
 }
 
 async function main(): Promise<void> {
-  const ref = process.argv[2];
-  if (!ref) throw new Error('Name the commit to compare with: npm run bench:compare -- <git-ref>');
+  const [ref, only] = process.argv.slice(2);
+  if (!ref) throw new Error('Name the commit to compare with: npm run bench:compare -- <git-ref> [cold|exec-process|exec|push|list]');
+  const wanted = (figure: string) => only === undefined || only === figure;
+  // One figure alone gets more rounds, for a finer answer.
+  const rounds = (all: number) => (only === undefined ? all : all * 4);
   const baseRoot = await buildBase(ref);
   const base = loadSide(`base ${ref}`, baseRoot);
   const current = loadSide('current', REPO);
@@ -89,37 +92,48 @@ async function main(): Promise<void> {
   const tree = mkdtempSync(path.join(os.tmpdir(), 'bench-compare-tree-'));
   console.log(`# This checkout against ${ref} (${os.cpus().length} cores, ${new Date().toISOString()})`);
   try {
-    const cold = await alternate(sides, 4, async (side, round) => {
-      const name = `cmp-cold-${round}`;
-      await sh(`node ${side.cli} start --name ${name} >/dev/null && node ${side.cli} exec ${name} -- true`, side.env);
-    });
-    for (const side of sides) for (let round = 0; round < 4; round++) await sh(`node ${side.cli} rm cmp-cold-${round} >/dev/null`, side.env);
-    reportPair('`sandbox start` + `sandbox exec` processes, cold', base, current, cold);
+    if (wanted('cold')) {
+      const cold = await alternate(sides, rounds(4), async (side, round) => {
+        const name = `cmp-cold-${round}`;
+        await sh(`node ${side.cli} start --name ${name} >/dev/null && node ${side.cli} exec ${name} -- true`, side.env);
+        // Removed at once, so no side runs beside the other's idle sandboxes.
+        await sh(`node ${side.cli} rm ${name} >/dev/null`, side.env);
+      });
+      reportPair('`sandbox start` + `sandbox exec` + `sandbox rm` processes, cold', base, current, cold);
+    }
 
     for (const side of sides) side.subject = await side.controller.create({ name: 'cmp-subject' });
-    const execProcess = await alternate(sides, 12, (side) => sh(`node ${side.cli} exec cmp-subject -- true`, side.env));
-    reportPair('`sandbox exec -- true` process', base, current, execProcess);
-
-    for (const side of sides) await side.controller.exec(side.subject!.id, { command: ['true'] });
-    const execInProcess = await alternate(sides, 40, (side) => side.controller.exec(side.subject!.id, { command: ['true'] }));
-    reportPair('controller.exec of `true`, in-process', base, current, execInProcess);
-
-    const files = 5000;
-    await makeTree(tree, files, 50 * 1024 * 1024);
-    for (const side of sides) await side.controller.push(side.subject!.id, { localRoot: tree, remoteDir: 'cmp' });
-    const pushes = new Map(sides.map((side) => [side, [] as number[]]));
-    for (let round = 0; round < 6; round++) {
-      for (let k = 0; k < 10; k++) {
-        const i = (round * 97 + k * 13) % files;
-        await fs.appendFile(path.join(tree, `d${i % 50}`, `s${i % 7}`, `f${i}.txt`), `change ${round}\n`);
-      }
-      const order = round % 2 === 0 ? sides : [...sides].reverse();
-      for (const side of order) pushes.get(side)!.push(await time(() => side.controller.push(side.subject!.id, { localRoot: tree, remoteDir: 'cmp' })));
+    if (wanted('exec-process')) {
+      const execProcess = await alternate(sides, rounds(12), (side) => sh(`node ${side.cli} exec cmp-subject -- true`, side.env));
+      reportPair('`sandbox exec -- true` process', base, current, execProcess);
     }
-    reportPair(`controller.push of 10 changed files of ${files.toLocaleString('en')}, in-process`, base, current, pushes);
 
-    const list = await alternate(sides, 10, (side) => sh(`node ${side.cli} list >/dev/null`, side.env));
-    reportPair('`sandbox list` process', base, current, list);
+    if (wanted('exec')) {
+      for (const side of sides) await side.controller.exec(side.subject!.id, { command: ['true'] });
+      const execInProcess = await alternate(sides, rounds(40), (side) => side.controller.exec(side.subject!.id, { command: ['true'] }));
+      reportPair('controller.exec of `true`, in-process', base, current, execInProcess);
+    }
+
+    if (wanted('push')) {
+      const files = 5000;
+      await makeTree(tree, files, 50 * 1024 * 1024);
+      for (const side of sides) await side.controller.push(side.subject!.id, { localRoot: tree, remoteDir: 'cmp' });
+      const pushes = new Map(sides.map((side) => [side, [] as number[]]));
+      for (let round = 0; round < rounds(6); round++) {
+        for (let k = 0; k < 10; k++) {
+          const i = (round * 97 + k * 13) % files;
+          await fs.appendFile(path.join(tree, `d${i % 50}`, `s${i % 7}`, `f${i}.txt`), `change ${round}\n`);
+        }
+        const order = round % 2 === 0 ? sides : [...sides].reverse();
+        for (const side of order) pushes.get(side)!.push(await time(() => side.controller.push(side.subject!.id, { localRoot: tree, remoteDir: 'cmp' })));
+      }
+      reportPair(`controller.push of 10 changed files of ${files.toLocaleString('en')}, in-process`, base, current, pushes);
+    }
+
+    if (wanted('list')) {
+      const list = await alternate(sides, rounds(10), (side) => sh(`node ${side.cli} list >/dev/null`, side.env));
+      reportPair('`sandbox list` process', base, current, list);
+    }
   } finally {
     for (const side of sides) {
       if (side.subject) await side.controller.delete(side.subject.id).catch(() => undefined);

@@ -42,6 +42,7 @@ export class SandboxController {
   /** Closes SSH connections and forwarded ports of this process, and takes the journal and event log off the bus. */
   dispose(): void {
     for (const unsubscribe of this.services.subscriptions) unsubscribe();
+    this.services.eventLog.flushQuietly();
     this.services.forwards.close();
     this.services.connections.dispose();
     this.services.providers.dispose();

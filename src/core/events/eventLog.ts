@@ -7,6 +7,8 @@ export const EVENT_LOG_FILE = 'events.jsonl';
 export const ROTATED_EVENT_LOG_FILE = 'events.1.jsonl';
 /** Under PIPE_BUF (4096): one write of a line this short is never interleaved with another process's. */
 export const MAX_EVENT_LINE_BYTES = 4000;
+/** How long the bus's events wait to be written together. */
+export const APPEND_DELAY_MS = 25;
 const DEFAULT_MAX_BYTES = 16 * 1024 * 1024;
 const DEFAULT_POLL_MS = 1000;
 /** A rotation lock older than this was left by a process that died while rotating. */
@@ -43,6 +45,7 @@ export class EventLog {
   private readonly maxBytes: number;
   private readonly pollMs: number;
   private readonly watch: boolean;
+  private queue: Buffer[] = [];
 
   constructor(
     readonly dir: string,
@@ -58,16 +61,57 @@ export class EventLog {
 
   /** Appends every event of the bus; a failed append is the bus's to report, it stops nothing. */
   subscribe(bus: EventBus): Unsubscribe {
-    return bus.onAny((event) => this.append(event));
+    return bus.onAny((event) => this.appendSoon(event));
   }
 
   /** Appends one event (without its `localOnly` part), before returning. */
   append(event: BusEvent): void {
-    this.write(serializeEvent(event));
+    this.flush();
+    this.write([serializeEvent(event)]);
+  }
+
+  /**
+   * Appends one event within APPEND_DELAY_MS (or at this process's exit, or at its next read
+   * here), so the write stays off the path of the operation that emitted it and a burst of events
+   * costs one opening of the file; this process's lines keep their order. How the bus's events
+   * are written.
+   */
+  appendSoon(event: BusEvent): void {
+    this.queue.push(serializeEvent(event));
+    if (this.queue.length > 1) return;
+    if (unflushed.size === 0) process.once('exit', flushAllAtExit);
+    unflushed.add(this);
+    // A short wait gathers the events of a burst into one opening of the file; unref'd, so no
+    // process waits for it to end (its exit writes what is left).
+    setTimeout(() => this.flushQuietly(), APPEND_DELAY_MS).unref();
+  }
+
+  /** Writes what this process appended and has not written yet. */
+  flush(): void {
+    if (this.queue.length === 0) return;
+    const lines = this.queue;
+    this.queue = [];
+    unflushed.delete(this);
+    if (unflushed.size === 0) process.removeListener('exit', flushAllAtExit);
+    this.write(lines);
+  }
+
+  /** The last append that could not be written (a full disk, a removed state dir), if any. */
+  lastWriteError?: unknown;
+
+  /** `flush`, keeping a failure in `lastWriteError` instead of throwing it. */
+  flushQuietly(): void {
+    try {
+      this.flush();
+    } catch (error) {
+      // The log is for other processes to follow; failing to write it must not fail this one.
+      this.lastWriteError = error;
+    }
   }
 
   /** Where the log ends now: a follower starting here sees only what comes next. */
   async end(): Promise<{ offset: number; fileId?: string }> {
+    this.flushQuietly();
     const info = await statOf(this.file);
     return { offset: info?.size ?? 0, fileId: info ? fileIdOf(info) : undefined };
   }
@@ -78,6 +122,7 @@ export class EventLog {
    * Without it, an offset past the end is taken as a rotation too.
    */
   async read(fromOffset = 0, fileId?: string): Promise<EventLogRead> {
+    this.flushQuietly();
     const current = await statOf(this.file);
     const currentId = current ? fileIdOf(current) : undefined;
     const rotated = fileId !== undefined ? fileId !== currentId : fromOffset > (current?.size ?? 0);
@@ -135,11 +180,8 @@ export class EventLog {
     }
   }
 
-  /**
-   * One synchronous O_APPEND write: the line is down when the event is emitted, so a process that
-   * exits right after an operation loses nothing, and this process's lines keep their order.
-   */
-  private write(line: Buffer): void {
+  /** One O_APPEND write per line, each below PIPE_BUF: lines of processes appending at once never mix. */
+  private write(lines: Buffer[]): void {
     let fd: number;
     try {
       fd = openSync(this.file, 'a', 0o600);
@@ -150,7 +192,7 @@ export class EventLog {
     }
     let size: number;
     try {
-      writeSync(fd, line, 0, line.length);
+      for (const line of lines) writeSync(fd, line, 0, line.length);
       size = fstatSync(fd).size;
     } finally {
       closeSync(fd);
@@ -183,6 +225,13 @@ export class EventLog {
     }
     return false;
   }
+}
+
+/** Event logs with lines not written yet: written when the process exits, even by process.exit(). */
+const unflushed = new Set<EventLog>();
+
+function flushAllAtExit(): void {
+  for (const log of [...unflushed]) log.flushQuietly();
 }
 
 /** One JSON line, `type` first (a torn line is recovered from the next `{"type":`), below MAX_EVENT_LINE_BYTES. */

@@ -192,4 +192,44 @@ describe('event log (events.jsonl)', () => {
       ['o1', 'o2', 'o3', 'o4'],
     );
   });
+
+  it("writes the bus's events soon after, in order, and before a process.exit right after", async () => {
+    const log = new EventLog(dir);
+    log.appendSoon(started('soon-1'));
+    log.appendSoon(started('soon-2'));
+    assert.equal(
+      await fs.stat(log.file).then(
+        () => 'written',
+        () => 'not yet',
+      ),
+      'not yet',
+      "off the emitter's path",
+    );
+    // Written by its own timer, without a read here to hurry it.
+    const deadline = Date.now() + 5000;
+    while (
+      !(await fs.stat(log.file).then(
+        () => true,
+        () => false,
+      )) &&
+      Date.now() < deadline
+    )
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.deepEqual(
+      (await log.read(0)).events.map((event) => event.sandboxId),
+      ['soon-1', 'soon-2'],
+    );
+
+    // A process that exits at once still leaves its events in the file.
+    const script = `
+      const { EventLog } = require(${JSON.stringify(EVENT_LOG_MODULE)});
+      new EventLog(${JSON.stringify(dir)}).appendSoon({ type: 'sandbox.started', sandboxId: 'at-exit', name: 'x', time: new Date().toISOString() });
+      process.exit(0);
+    `;
+    await run(process.execPath, ['-e', script]);
+    assert.deepEqual(
+      (await new EventLog(dir).read(0)).events.map((event) => event.sandboxId),
+      ['soon-1', 'soon-2', 'at-exit'],
+    );
+  });
 });
