@@ -26,6 +26,8 @@ interface ComparableController {
 
 interface Side {
   label: string;
+  /** The same state dir's sandboxes, with commands over each one's SSH connection. */
+  overSsh: ComparableController;
   cli: string;
   env: NodeJS.ProcessEnv;
   stateDir: string;
@@ -37,7 +39,7 @@ function loadSide(label: string, root: string): Side {
   const stateDir = mkdtempSync(path.join(os.tmpdir(), `bench-compare-${label}-`));
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- another commit's build, found at run time
   const { SandboxController } = require(path.join(root, 'out', 'src', 'core', 'controller.js')) as {
-    SandboxController: new (options: { store: unknown }) => ComparableController;
+    SandboxController: new (options: { store: unknown; execChannel?: 'ssh' }) => ComparableController;
   };
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- likewise
   const { StateStore } = require(path.join(root, 'out', 'src', 'core', 'store', 'stateStore.js')) as { StateStore: new (root: string) => unknown };
@@ -47,6 +49,7 @@ function loadSide(label: string, root: string): Side {
     env: { AGENT_SANDBOXES_HOME: stateDir },
     stateDir,
     controller: new SandboxController({ store: new StateStore(stateDir) }),
+    overSsh: new SandboxController({ store: new StateStore(stateDir), execChannel: 'ssh' }),
   };
 }
 
@@ -81,7 +84,7 @@ function reportPair(title: string, base: Side, current: Side, samples: Map<Side,
 
 async function main(): Promise<void> {
   const [ref, only] = process.argv.slice(2);
-  if (!ref) throw new Error('Name the commit to compare with: npm run bench:compare -- <git-ref> [cold|exec-process|exec|push|list]');
+  if (!ref) throw new Error('Name the commit to compare with: npm run bench:compare -- <git-ref> [cold|exec-process|exec|exec-ssh|push|list]');
   const wanted = (figure: string) => only === undefined || only === figure;
   // One figure alone gets more rounds, for a finer answer.
   const rounds = (all: number) => (only === undefined ? all : all * 4);
@@ -114,6 +117,12 @@ async function main(): Promise<void> {
       reportPair('controller.exec of `true`, in-process', base, current, execInProcess);
     }
 
+    if (wanted('exec-ssh')) {
+      for (const side of sides) await side.overSsh.exec(side.subject!.id, { command: ['true'] }); // connect once
+      const overSsh = await alternate(sides, rounds(30), (side) => side.overSsh.exec(side.subject!.id, { command: ['true'] }));
+      reportPair("controller.exec of `true` over the sandbox's SSH connection, in-process", base, current, overSsh);
+    }
+
     if (wanted('push')) {
       const files = 5000;
       await makeTree(tree, files, 50 * 1024 * 1024);
@@ -138,6 +147,7 @@ async function main(): Promise<void> {
     for (const side of sides) {
       if (side.subject) await side.controller.delete(side.subject.id).catch(() => undefined);
       side.controller.dispose();
+      side.overSsh.dispose();
     }
     await removeLeftovers(sides);
     await fs.rm(tree, { recursive: true, force: true });
