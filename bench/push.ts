@@ -53,11 +53,11 @@ export async function incrementalPushBenchmark(controller: SandboxController, re
     const median = (values: number[]) => percentile(values, 50);
     report(`Incremental push, ${CHANGED} changed files of ${FILES.toLocaleString('en')}, ${rounds} rounds interleaved`, [
       ['files sent by sandbox push', String(sent)],
-      ['`sandbox sync push` process (median)', ms(median(runs.process))],
-      ['controller.push in-process (median)', ms(median(runs.inProcess))],
-      ['rsync -a over a warm ssh ControlMaster (median)', ms(median(runs.rsync))],
-      ['process vs rsync', ratioLine(median(runs.process), median(runs.rsync), 2)],
-      ['in-process vs rsync', ratioLine(median(runs.inProcess), median(runs.rsync))],
+      ['per process: `sandbox sync push` (median)', ms(median(runs.process))],
+      ['per process: rsync -a over a warm ssh ControlMaster (median)', ms(median(runs.rsync))],
+      ['per-process ratio', ratioLine(median(runs.process), median(runs.rsync), 2)],
+      ['in-process: controller.push (median)', ms(median(runs.inProcess))],
+      ['in-process vs the rsync process (rsync has no in-process form)', ratioLine(median(runs.inProcess), median(runs.rsync))],
       ['of which: `node -e 0` / `sandbox --version` (median)', `${ms(median(startup))} / ${ms(median(load))}`],
     ]);
   } finally {

@@ -63,8 +63,8 @@ async function engineApiPut(containerId: string, root: string, prefix: string): 
         archive.entry({ name: `${prefix}/${name}`, type: 'directory' });
         await walk(name);
       } else {
-        const content = await fs.readFile(path.join(root, name));
-        await new Promise<void>((resolve, reject) => archive.entry({ name: `${prefix}/${name}` }, content, (error) => (error ? reject(error) : resolve())));
+        // Queued without waiting on each entry: the pack buffers and the upload drains it.
+        archive.entry({ name: `${prefix}/${name}` }, await fs.readFile(path.join(root, name)));
       }
     }
   };
