@@ -1,7 +1,9 @@
 /**
- * Benchmarks of the sandbox core against baselines measured in the same run on the same
- * engine: the docker CLI, tar piped into docker exec, rsync over ssh.
- * Run with `npm run bench`; needs the Docker engine, the built image, and rsync + ssh.
+ * Benchmarks of the sandbox core against baselines measured in the same run on the same engine,
+ * like with like and interleaved: in-process against the engine API or ssh2 in this process,
+ * processes against the docker CLI, tar over docker exec, rsync and ssh over a warm connection.
+ * Run with `npm run bench [-- NAME]`; BENCH_SCALE scales the runs. Needs the Docker engine, the
+ * built image, and rsync + ssh.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, promises as fs } from 'node:fs';
