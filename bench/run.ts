@@ -272,12 +272,12 @@ const FIGURES = ['cold', 'exec', 'full-push', 'pull', 'push', 'ssh', 'forward', 
 
 async function main(): Promise<void> {
   const only = process.argv[2];
-  if (only !== undefined && !(FIGURES as readonly string[]).includes(only)) {
-    throw new Error(`There is no benchmark called ${only}; name one of ${FIGURES.join(', ')}, or none for all but desktop.`);
-  }
   const wanted = (figure: (typeof FIGURES)[number]) => (only === undefined ? figure !== 'desktop' : only === figure);
-  console.log(`# Agent Sandboxes benchmarks (${os.cpus().length} cores, ${new Date().toISOString()}, BENCH_SCALE=${process.env.BENCH_SCALE ?? 1})`);
   try {
+    if (only !== undefined && !(FIGURES as readonly string[]).includes(only)) {
+      throw new Error(`There is no benchmark called ${only}; name one of ${FIGURES.join(', ')}, or none for all but desktop.`);
+    }
+    console.log(`# Agent Sandboxes benchmarks (${os.cpus().length} cores, ${new Date().toISOString()}, BENCH_SCALE=${process.env.BENCH_SCALE ?? 1})`);
     // The desktop viewer benchmarks run on a sandbox of their own.
     if (wanted('desktop')) return await desktopBenchmarks();
     if (wanted('cold')) await coldStart();
