@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Dockerode from 'dockerode';
 import { LABELS } from '../src/core/labels';
-import { makeTree, ms, percentile, report, sh, time } from './util';
+import { makeTree, ms, percentile, report, scaled, sh, time } from './util';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const OWNER_LABEL = LABELS.owner;
@@ -56,19 +56,32 @@ function loadSide(label: string, root: string): Side {
 async function buildBase(ref: string): Promise<string> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-base-'));
   await fs.rm(dir, { recursive: true });
-  console.log(`Building ${ref} in ${dir}`);
-  await sh(`git -C ${REPO} worktree add --detach ${dir} ${ref} >/dev/null 2>&1`);
+  const commit = (await sh(`git -C ${REPO} rev-parse --verify --quiet ${JSON.stringify(`${ref}^{commit}`)}`).catch(() => '')).trim();
+  if (!commit) throw new Error(`${ref} names no commit in ${REPO}; give a branch, tag or commit hash (see git log).`);
+  console.log(`Building ${ref} (${commit.slice(0, 10)}) in ${dir}`);
+  await sh(`git -C ${REPO} worktree add --detach ${dir} ${commit} >/dev/null`);
   await fs.symlink(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
   await sh(`cd ${dir} && node esbuild.mjs >/dev/null && npx tsc -p tsconfig.test.json`);
   return dir;
 }
 
-/** Runs `measure` for each side in turn, the order swapped every round, and keeps the times by side. */
-async function alternate(sides: Side[], rounds: number, measure: (side: Side, round: number) => Promise<unknown>): Promise<Map<Side, number[]>> {
+/**
+ * Runs `measure` for each side in turn, the order swapped every round, and keeps the times by side.
+ * `cleanUp` runs untimed right after each turn, e.g. to remove what it started before the other side runs.
+ */
+async function alternate(
+  sides: Side[],
+  rounds: number,
+  measure: (side: Side, round: number) => Promise<unknown>,
+  cleanUp?: (side: Side, round: number) => Promise<unknown>,
+): Promise<Map<Side, number[]>> {
   const samples = new Map(sides.map((side) => [side, [] as number[]]));
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? sides : [...sides].reverse();
-    for (const side of order) samples.get(side)!.push(await time(() => measure(side, round)));
+    for (const side of order) {
+      samples.get(side)!.push(await time(() => measure(side, round)));
+      if (cleanUp) await cleanUp(side, round);
+    }
   }
   return samples;
 }
@@ -82,12 +95,18 @@ function reportPair(title: string, base: Side, current: Side, samples: Map<Side,
   ]);
 }
 
+/** The figures, each of which `npm run bench:compare -- REF NAME` can run alone. */
+const FIGURES = ['cold', 'exec-process', 'exec', 'exec-ssh', 'push', 'push-process', 'list', 'parallel'] as const;
+
 async function main(): Promise<void> {
   const [ref, only] = process.argv.slice(2);
-  if (!ref) throw new Error('Name the commit to compare with: npm run bench:compare -- <git-ref> [cold|exec-process|exec|exec-ssh|push|list]');
+  if (!ref) throw new Error(`Name the commit to compare with: npm run bench:compare -- <git-ref> [${FIGURES.join('|')}]`);
   const wanted = (figure: string) => only === undefined || only === figure;
-  // One figure alone gets more rounds, for a finer answer.
-  const rounds = (all: number) => (only === undefined ? all : all * 4);
+  if (only !== undefined && !(FIGURES as readonly string[]).includes(only)) {
+    throw new Error(`There is no figure called ${only}; name one of ${FIGURES.join(', ')}, or none for all.`);
+  }
+  // One figure alone gets more rounds, for a finer answer; BENCH_SCALE scales them all.
+  const rounds = (all: number) => scaled(only === undefined ? all : all * 4);
   const baseRoot = await buildBase(ref);
   const base = loadSide(`base ${ref}`, baseRoot);
   const current = loadSide('current', REPO);
@@ -96,13 +115,14 @@ async function main(): Promise<void> {
   console.log(`# This checkout against ${ref} (${os.cpus().length} cores, ${new Date().toISOString()})`);
   try {
     if (wanted('cold')) {
-      const cold = await alternate(sides, rounds(4), async (side, round) => {
-        const name = `cmp-cold-${round}`;
-        await sh(`node ${side.cli} start --name ${name} >/dev/null && node ${side.cli} exec ${name} -- true`, side.env);
+      const cold = await alternate(
+        sides,
+        rounds(4),
+        (side, round) => sh(`node ${side.cli} start --name cmp-cold-${round} >/dev/null && node ${side.cli} exec cmp-cold-${round} -- true`, side.env),
         // Removed at once, so no side runs beside the other's idle sandboxes.
-        await sh(`node ${side.cli} rm ${name} >/dev/null`, side.env);
-      });
-      reportPair('`sandbox start` + `sandbox exec` + `sandbox rm` processes, cold', base, current, cold);
+        (side, round) => sh(`node ${side.cli} rm cmp-cold-${round} >/dev/null`, side.env),
+      );
+      reportPair('`sandbox start` + `sandbox exec` processes, cold', base, current, cold);
     }
 
     for (const side of sides) side.subject = await side.controller.create({ name: 'cmp-subject' });
@@ -123,25 +143,55 @@ async function main(): Promise<void> {
       reportPair("controller.exec of `true` over the sandbox's SSH connection, in-process", base, current, overSsh);
     }
 
-    if (wanted('push')) {
+    if (wanted('push') || wanted('push-process')) {
       const files = 5000;
       await makeTree(tree, files, 50 * 1024 * 1024);
-      for (const side of sides) await side.controller.push(side.subject!.id, { localRoot: tree, remoteDir: 'cmp' });
-      const pushes = new Map(sides.map((side) => [side, [] as number[]]));
+      const inProcess = (side: Side) => side.controller.push(side.subject!.id, { localRoot: tree, remoteDir: 'cmp' });
+      const asProcess = (side: Side) => sh(`node ${side.cli} sync push cmp-subject ${tree} --to cmp-process >/dev/null`, side.env);
+      for (const side of sides) await Promise.all([inProcess(side), asProcess(side)]);
+      const pushes = { inProcess: new Map(sides.map((side) => [side, [] as number[]])), process: new Map(sides.map((side) => [side, [] as number[]])) };
       for (let round = 0; round < rounds(6); round++) {
         for (let k = 0; k < 10; k++) {
           const i = (round * 97 + k * 13) % files;
           await fs.appendFile(path.join(tree, `d${i % 50}`, `s${i % 7}`, `f${i}.txt`), `change ${round}\n`);
         }
         const order = round % 2 === 0 ? sides : [...sides].reverse();
-        for (const side of order) pushes.get(side)!.push(await time(() => side.controller.push(side.subject!.id, { localRoot: tree, remoteDir: 'cmp' })));
+        for (const side of order) {
+          if (wanted('push')) pushes.inProcess.get(side)!.push(await time(() => inProcess(side)));
+          if (wanted('push-process')) pushes.process.get(side)!.push(await time(() => asProcess(side)));
+        }
       }
-      reportPair(`controller.push of 10 changed files of ${files.toLocaleString('en')}, in-process`, base, current, pushes);
+      const title = `of 10 changed files of ${files.toLocaleString('en')}`;
+      if (wanted('push')) reportPair(`controller.push ${title}, in-process`, base, current, pushes.inProcess);
+      if (wanted('push-process')) reportPair(`\`sandbox sync push\` ${title}, process`, base, current, pushes.process);
     }
 
     if (wanted('list')) {
       const list = await alternate(sides, rounds(10), (side) => sh(`node ${side.cli} list >/dev/null`, side.env));
       reportPair('`sandbox list` process', base, current, list);
+    }
+    if (wanted('parallel')) {
+      const count = 10;
+      const started = new Map<Side, { id: string }[]>();
+      const parallel = await alternate(
+        sides,
+        rounds(2),
+        async (side, round) => {
+          const records = await Promise.all(
+            Array.from({ length: count }, async (_, i) => {
+              const record = await side.controller.create({ name: `cmp-par-${round}-${i}` });
+              await side.controller.exec(record.id, { command: ['true'] });
+              return record;
+            }),
+          );
+          started.set(side, records);
+        },
+        // Removed at once, so no side runs beside the other's sandboxes.
+        async (side) => {
+          for (const record of started.get(side) ?? []) await side.controller.delete(record.id);
+        },
+      );
+      reportPair(`${count} sandboxes started in parallel to exec-ready, in-process`, base, current, parallel);
     }
   } finally {
     for (const side of sides) {

@@ -1,7 +1,9 @@
 /**
- * Benchmarks of the sandbox core against baselines measured in the same run on the same
- * engine: the docker CLI, tar piped into docker exec, rsync over ssh.
- * Run with `npm run bench`; needs the Docker engine, the built image, and rsync + ssh.
+ * Benchmarks of the sandbox core against baselines measured in the same run on the same engine,
+ * like with like and interleaved: in-process against the engine API or ssh2 in this process,
+ * processes against the docker CLI, tar over docker exec, rsync and ssh over a warm connection.
+ * Run with `npm run bench [-- NAME]`; BENCH_SCALE scales the runs. Needs the Docker engine, the
+ * built image, and rsync + ssh.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, promises as fs } from 'node:fs';
@@ -9,15 +11,16 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Dockerode from 'dockerode';
+import * as tar from 'tar-stream';
 import { SandboxController } from '../src/core/controller';
 import { sandboxImageTag } from '../src/core/images';
-import { DockerProvider } from '../src/core/providers/docker';
 import { LABELS } from '../src/core/labels';
 import { StateStore } from '../src/core/store/stateStore';
 import { desktopBenchmarks } from './desktop';
 import { pullBenchmarks } from './pull';
 import { incrementalPushBenchmark } from './push';
-import { makeTree, ms, percentile, ratioLine, report, sample, sh, time } from './util';
+import { execLatency, sshExecLatency, type ExecSubject } from './exec';
+import { interleave, makeTree, median, ms, percentile, ratioLine, report, scaled, sh } from './util';
 
 const CLI = path.resolve(__dirname, '..', '..', 'dist', 'cli.js');
 const docker = new Dockerode();
@@ -30,130 +33,99 @@ const env = { AGENT_SANDBOXES_HOME: stateDir };
 /** Cold start to the first exec result: a `sandbox` process pair against a `docker` process pair, interleaved (ABAB), each removed before the other runs. */
 async function coldStart(): Promise<void> {
   const image = sandboxImageTag();
-  const runs = 5;
-  const ours: number[] = [];
-  const baseline: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const contenders: [number[], () => Promise<unknown>, () => Promise<unknown>][] = [
-      [
-        ours,
-        () => sh(`node ${CLI} start --name bench-cold-${i} >/dev/null && node ${CLI} exec bench-cold-${i} -- true`, env),
-        () => sh(`node ${CLI} rm bench-cold-${i} >/dev/null`, env),
-      ],
-      [
-        baseline,
-        () => sh(`cid=$(docker run -d --label ${baselineLabel} --name bench-baseline-cold-${i} ${image}) && docker exec "$cid" true`),
-        () => sh(`docker rm -f bench-baseline-cold-${i} >/dev/null`),
-      ],
-    ];
-    if (i % 2 === 1) contenders.reverse();
-    for (const [samples, run, remove] of contenders) {
-      samples.push(await time(run));
-      await remove();
-    }
-  }
+  const runs = scaled(6);
+  const removers = {
+    ours: (i: number) => sh(`node ${CLI} rm bench-cold-${i} >/dev/null`, env),
+    baseline: (i: number) => sh(`docker rm -f bench-baseline-cold-${i} >/dev/null`),
+  };
+  const samples = await interleave(
+    runs,
+    {
+      ours: (i) => sh(`node ${CLI} start --name bench-cold-${i} >/dev/null && node ${CLI} exec bench-cold-${i} -- true`, env),
+      // With the same network and published SSH port as a sandbox (ours runs first, making the network).
+      baseline: (i) =>
+        sh(
+          `cid=$(docker run -d --label ${baselineLabel} --network agent-sandboxes -p 127.0.0.1::22 --name bench-baseline-cold-${i} ${image}) && docker exec "$cid" true`,
+        ),
+    },
+    (name, i) => removers[name](i),
+  );
   report(`Cold start to the first exec result, ${runs} runs interleaved`, [
-    ['`sandbox start` + `sandbox exec` processes (median)', ms(percentile(ours, 50))],
-    ['`docker run -d` + `docker exec` processes (median)', ms(percentile(baseline, 50))],
-    ['ratio', ratioLine(percentile(ours, 50), percentile(baseline, 50))],
+    ['`sandbox start` + `sandbox exec` processes (median)', ms(median(samples.ours))],
+    ['`docker run -d` + `docker exec` processes (median)', ms(median(samples.baseline))],
+    ['ratio', ratioLine(median(samples.ours), median(samples.baseline))],
   ]);
 }
 
-/** Runs `true` through the engine API's exec in this process: the baseline for the in-process exec. */
-async function engineApiExec(containerId: string): Promise<void> {
-  const exec = await docker.getContainer(containerId).exec({ Cmd: ['true'], AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  await new Promise<void>((resolve, reject) => {
-    stream.on('end', resolve).on('close', resolve).on('error', reject);
-    stream.resume();
-  });
-  await exec.inspect();
+/** Sends a folder as one tar archive through the engine API in this process, unpacked under `/tmp/<prefix>`. */
+async function engineApiPut(containerId: string, root: string, prefix: string): Promise<void> {
+  const archive = tar.pack();
+  // tar-stream's pack is a streamx Readable, which pipes like a Node stream.
+  const upload = docker.getContainer(containerId).putArchive(archive as unknown as NodeJS.ReadableStream, { path: '/tmp' });
+  const walk = async (relative: string): Promise<void> => {
+    for (const entry of await fs.readdir(path.join(root, relative), { withFileTypes: true })) {
+      const name = path.posix.join(relative, entry.name);
+      if (entry.isDirectory()) {
+        archive.entry({ name: `${prefix}/${name}`, type: 'directory' });
+        await walk(name);
+      } else {
+        // Queued without waiting on each entry: the pack buffers and the upload drains it.
+        archive.entry({ name: `${prefix}/${name}` }, await fs.readFile(path.join(root, name)));
+      }
+    }
+  };
+  await walk('');
+  archive.finalize();
+  await upload;
 }
 
-/** Exec of `true`, like with like: in this process against the engine API's exec, and a `sandbox exec` process against a `docker exec` process. */
-async function execLatency(ref: string, name: string, containerId: string): Promise<void> {
-  const count = 40;
-  await controller.exec(ref, { command: ['true'] }); // warm the exec agent
-  await engineApiExec(containerId);
-  const inProcess = { ours: [] as number[], api: [] as number[] };
-  for (let i = 0; i < count; i++) {
-    // ABAB, so drift in the machine's load hits both alike.
-    const pair: [number[], () => Promise<unknown>][] = [
-      [inProcess.ours, () => controller.exec(ref, { command: ['true'] })],
-      [inProcess.api, () => engineApiExec(containerId)],
-    ];
-    if (i % 2 === 1) pair.reverse();
-    for (const [samples, run] of pair) samples.push(await time(run));
-  }
-  const perProcess = { ours: [] as number[], cli: [] as number[] };
-  for (let i = 0; i < count / 4; i++) {
-    const pair: [number[], () => Promise<unknown>][] = [
-      [perProcess.ours, () => sh(`node ${CLI} exec ${name} -- true`, env)],
-      [perProcess.cli, () => sh(`docker exec ${containerId} true`)],
-    ];
-    if (i % 2 === 1) pair.reverse();
-    for (const [samples, run] of pair) samples.push(await time(run));
-  }
-  const p = (values: number[]) => `${ms(percentile(values, 50))} / ${ms(percentile(values, 95))}`;
-  report('Exec of `true`, p50 / p95, interleaved', [
-    ['in-process: controller.exec (exec agent)', p(inProcess.ours)],
-    ['in-process: the engine API exec (dockerode)', p(inProcess.api)],
-    ['in-process p50 ratio', ratioLine(percentile(inProcess.ours, 50), percentile(inProcess.api, 50), 1)],
-    ['per process: `sandbox exec`', p(perProcess.ours)],
-    ['per process: `docker exec`', p(perProcess.cli)],
-    ['per-process p50 ratio', ratioLine(percentile(perProcess.ours, 50), percentile(perProcess.cli, 50))],
-  ]);
-}
-
-/** A full push of a fresh tree: in-process, and a `sandbox sync push` process against tar piped into a `docker exec` process, interleaved. */
+/** A full push of a fresh tree, like with like: in-process against the engine API's archive upload, a `sandbox sync push` process against tar piped into a `docker exec` process. */
 async function push(ref: string, name: string, containerId: string): Promise<void> {
   const tree = mkdtempSync(path.join(os.tmpdir(), 'bench-tree-'));
   await makeTree(tree, 5000, 50 * 1024 * 1024);
-  const runs = 3;
-  const inProcess: number[] = [];
-  const perProcess: number[] = [];
-  const baseline: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const contenders: [number[], () => Promise<unknown>][] = [
-      [inProcess, () => controller.push(ref, { localRoot: tree, remoteDir: `/tmp/ours-${i}`, full: true })],
-      [perProcess, () => sh(`node ${CLI} sync push ${name} ${tree} --to /tmp/process-${i} --full >/dev/null`, env)],
-      [
-        baseline,
-        () => sh(`docker exec ${containerId} mkdir -p /tmp/base-${i} && tar -C ${tree} -cf - . | docker exec -i ${containerId} tar -C /tmp/base-${i} -xf -`),
-      ],
-    ];
-    for (let turn = 0; turn < contenders.length; turn++) {
-      const [samples, run] = contenders[(i + turn) % contenders.length]!;
-      samples.push(await time(run));
-    }
-  }
-  const median = (values: number[]) => percentile(values, 50);
+  const runs = scaled(4);
+  const samples = await interleave(runs, {
+    inProcess: (i) => controller.push(ref, { localRoot: tree, remoteDir: `/tmp/ours-${i}`, full: true }),
+    api: (i) => engineApiPut(containerId, tree, `api-${i}`),
+    process: (i) => sh(`node ${CLI} sync push ${name} ${tree} --to /tmp/process-${i} --full >/dev/null`, env),
+    tarProcesses: (i) =>
+      sh(`docker exec ${containerId} mkdir -p /tmp/base-${i} && tar -C ${tree} -cf - . | docker exec -i ${containerId} tar -C /tmp/base-${i} -xf -`),
+  });
   report(`Push of a 5,000-file, 50 MB tree, ${runs} runs interleaved`, [
-    ['`sandbox sync push --full` process (median)', ms(median(perProcess))],
-    ['tar c | docker exec -i tar x processes (median)', ms(median(baseline))],
-    ['process vs processes', ratioLine(median(perProcess), median(baseline), 1.2)],
-    ['controller.push in-process (median)', ms(median(inProcess))],
+    ['in-process: controller.push --full (median)', ms(median(samples.inProcess))],
+    ['in-process: the engine API archive upload, tar-stream (median)', ms(median(samples.api))],
+    ['in-process ratio', ratioLine(median(samples.inProcess), median(samples.api))],
+    ['per process: `sandbox sync push --full` (median)', ms(median(samples.process))],
+    ['per process: tar c | docker exec -i tar x (median)', ms(median(samples.tarProcesses))],
+    ['per-process ratio', ratioLine(median(samples.process), median(samples.tarProcesses), 1.2)],
   ]);
   await fs.rm(tree, { recursive: true, force: true });
+  await controller.exec(ref, { command: ['bash', '-c', 'rm -rf /tmp/ours-* /tmp/api-* /tmp/process-* /tmp/base-*'], user: 'root' }).catch(() => undefined);
 }
 
-/** Ten sandboxes started at once to exec-ready, against the same on the docker CLI, interleaved (ABAB), each side removed before the other runs. */
+/** Ten sandboxes started at once to exec-ready, in-process and as `sandbox` processes, against the same on the docker CLI, interleaved, each removed before the next runs. */
 async function parallelStart(): Promise<void> {
   const count = 10;
-  const rounds = 2;
+  const rounds = scaled(2);
   const image = sandboxImageTag();
-  const ours: number[] = [];
-  const baseline: number[] = [];
   let memory = 0;
-  const startOurs = async () => {
-    const elapsed = await time(() =>
-      Promise.all(
-        Array.from({ length: count }, async (_, i) => {
-          const record = await controller.create({ name: `bench-par-${i}` });
-          await controller.exec(record.id, { command: ['true'] });
-        }),
-      ),
+  const startOurs = () =>
+    Promise.all(
+      Array.from({ length: count }, async (_, i) => {
+        const record = await controller.create({ name: `bench-par-${i}` });
+        await controller.exec(record.id, { command: ['true'] });
+      }),
     );
+  // The same on the docker CLI, with the same network and published port.
+  const startBaseline = () =>
+    sh(
+      Array.from(
+        { length: count },
+        (_, i) =>
+          `(docker run -d --label ${baselineLabel} --network agent-sandboxes -p 127.0.0.1::22 --name bench-baseline-par-${i} ${image} >/dev/null && docker exec bench-baseline-par-${i} true) &`,
+      ).join('\n') + '\nwait',
+    );
+  const removeOurs = async () => {
     if (memory === 0) {
       await new Promise((resolve) => setTimeout(resolve, 3000)); // let the idle sandboxes settle
       const record = (await controller.list()).find((r) => r.name === 'bench-par-0')!;
@@ -163,76 +135,27 @@ async function parallelStart(): Promise<void> {
       memory = stats.memory_stats.usage - (stats.memory_stats.stats?.cache ?? 0);
     }
     for (const sandbox of await controller.list()) await controller.delete(sandbox.id);
-    return elapsed;
   };
-  // The same on the docker CLI, with the same network and published port.
-  const startBaseline = async () => {
-    const elapsed = await time(() =>
-      sh(
-        Array.from(
-          { length: count },
-          (_, i) =>
-            `(docker run -d --label ${baselineLabel} --network agent-sandboxes -p 127.0.0.1::22 --name bench-baseline-par-${i} ${image} >/dev/null && docker exec bench-baseline-par-${i} true) &`,
-        ).join('\n') + '\nwait',
-      ),
+  // The same through `sandbox` processes, a process pair per sandbox like the docker CLI's.
+  const startOurProcesses = () =>
+    sh(
+      Array.from({ length: count }, (_, i) => `(node ${CLI} start --name bench-par-${i} >/dev/null && node ${CLI} exec bench-par-${i} -- true) &`).join('\n') +
+        '\nwait',
+      env,
     );
-    await sh(`docker rm -f ${Array.from({ length: count }, (_, i) => `bench-baseline-par-${i}`).join(' ')} >/dev/null`);
-    return elapsed;
-  };
-  for (let round = 0; round < rounds; round++) {
-    if (round % 2 === 0) {
-      ours.push(await startOurs());
-      baseline.push(await startBaseline());
-    } else {
-      baseline.push(await startBaseline());
-      ours.push(await startOurs());
-    }
-  }
-  const median = (values: number[]) => percentile(values, 50);
+  const removeBaseline = () => sh(`docker rm -f ${Array.from({ length: count }, (_, i) => `bench-baseline-par-${i}`).join(' ')} >/dev/null`);
+  const samples = await interleave(rounds, { ours: startOurs, baseline: startBaseline, ourProcesses: startOurProcesses }, (name) =>
+    name === 'baseline' ? removeBaseline() : removeOurs(),
+  );
   report(`${count} sandboxes started in parallel to exec-ready, ${rounds} rounds interleaved`, [
-    ['controller, wall time (median)', ms(median(ours))],
-    ['docker run -d + docker exec, wall time (median)', ms(median(baseline))],
-    ['ratio', ratioLine(median(ours), median(baseline))],
-    ['target', '< 3000 ms ' + (median(ours) < 3000 ? '(met)' : '(NOT met)')],
+    ['in-process: controller, wall time (median)', ms(median(samples.ours))],
+    ['processes: docker run -d + docker exec, wall time (median)', ms(median(samples.baseline))],
+    ['processes: `sandbox start` + `sandbox exec`, wall time (median)', ms(median(samples.ourProcesses))],
+    ['in-process vs the docker processes', ratioLine(median(samples.ours), median(samples.baseline))],
+    ['processes vs processes', ratioLine(median(samples.ourProcesses), median(samples.baseline))],
+    ['target (in-process)', '< 3000 ms ' + (median(samples.ours) < 3000 ? '(met)' : '(NOT met)')],
     ['memory of one idle sandbox', `${(memory / 1024 / 1024).toFixed(1)} MiB`],
   ]);
-}
-
-/** Exec over the sandbox's persistent SSH connection, against a fresh `ssh` per command and the Docker exec paths. */
-async function sshExecLatency(ref: string, containerId: string): Promise<void> {
-  const count = 60;
-  const overSsh = new SandboxController({ store, execChannel: 'ssh' });
-  const overDockerApi = new SandboxController({ store, providers: { docker: new DockerProvider({ execChannel: 'docker' }) } });
-  try {
-    await overSsh.exec(ref, { command: ['true'] }); // connect once
-    const ssh = await sample(count, () => overSsh.exec(ref, { command: ['true'] }));
-    const agent = await sample(count, () => controller.exec(ref, { command: ['true'] }));
-    const dockerApi = await sample(count / 2, () => overDockerApi.exec(ref, { command: ['true'] }));
-    const target = await controller.sshTarget(ref);
-    const freshSsh = await sample(count / 2, () => sh(`ssh -F ${target.configFile} -o BatchMode=yes ${target.alias} true`));
-    // OpenSSH over a warm master connection: its own reuse of one connection, as ours reuses the session.
-    const control = mkdtempSync(path.join(os.tmpdir(), 'bench-ssh-control-'));
-    const muxSsh = `ssh -F ${target.configFile} -o BatchMode=yes -o ControlMaster=auto -o ControlPath=${control}/cm-%C -o ControlPersist=60`;
-    await sh(`${muxSsh} ${target.alias} true`);
-    const multiplexedSsh = await sample(count / 2, () => sh(`${muxSsh} ${target.alias} true`));
-    await sh(`${muxSsh} -O exit ${target.alias}`).catch(() => undefined);
-    await fs.rm(control, { recursive: true, force: true });
-    const dockerCli = await sample(count / 2, () => sh(`docker exec ${containerId} true`));
-    const p = (values: number[]) => `${ms(percentile(values, 50))} / ${ms(percentile(values, 95))}`;
-    report('Exec of `true` over SSH, p50 / p95', [
-      ['persistent SSH session (ssh2)', p(ssh)],
-      ['fresh `ssh host true` per command', p(freshSsh)],
-      ['`ssh host true` over a warm ControlMaster', p(multiplexedSsh)],
-      ['Docker exec through the engine API', p(dockerApi)],
-      ['docker exec CLI', p(dockerCli)],
-      ['exec agent over the engine (the Docker default)', p(agent)],
-      ['p50 vs fresh ssh', ratioLine(percentile(ssh, 50), percentile(freshSsh, 50), 0.1)],
-      ['p50 vs multiplexed ssh', ratioLine(percentile(ssh, 50), percentile(multiplexedSsh, 50), 1)],
-      ['p50 vs Docker exec (API)', ratioLine(percentile(ssh, 50), percentile(dockerApi, 50), 1)],
-    ]);
-  } finally {
-    overSsh.dispose();
-  }
 }
 
 /** 100 MB read through a forwarded port, against the same read over plain loopback. */
@@ -293,9 +216,6 @@ while True:
     stdio: 'ignore',
   });
   try {
-    const runs = 3;
-    const forwarded = await sample(runs, () => readAll(forward.localPort));
-    const loopback = await sample(runs, () => readAll(loopbackPort));
     for (let attempt = 0; attempt < 50; attempt++) {
       const listening = await new Promise<boolean>((resolve) =>
         net
@@ -309,11 +229,18 @@ while True:
       if (listening) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    const opensshForward = await sample(runs, () => readAll(opensshPort));
+    const runs = scaled(3);
+    const reads = await interleave(runs, {
+      forwarded: () => readAll(forward.localPort),
+      loopback: () => readAll(loopbackPort),
+      openssh: () => readAll(opensshPort),
+    });
+    const { forwarded, loopback } = reads;
+    const opensshForward = reads.openssh;
     const rate = (elapsed: number) => `${(size / 1024 / 1024 / (elapsed / 1000)).toFixed(0)} MiB/s`;
     const forwardedRate = size / percentile(forwarded, 50);
     const loopbackRate = size / percentile(loopback, 50);
-    report('100 MB through a forwarded port', [
+    report(`100 MB through a forwarded port, ${runs} runs interleaved`, [
       ['forwarded over SSH (median)', `${ms(percentile(forwarded, 50))}, ${rate(percentile(forwarded, 50))}`],
       ['plain loopback (median)', `${ms(percentile(loopback, 50))}, ${rate(percentile(loopback, 50))}`],
       ['OpenSSH `ssh -L` on the same sandbox (median)', `${ms(percentile(opensshForward, 50))}, ${rate(percentile(opensshForward, 50))}`],
@@ -340,29 +267,33 @@ async function cleanUp(): Promise<void> {
   await fs.rm(stateDir, { recursive: true, force: true });
 }
 
+/** The figures `npm run bench -- NAME` can run alone; with no name, all but the desktop's. */
+const FIGURES = ['cold', 'exec', 'full-push', 'pull', 'push', 'ssh', 'forward', 'parallel', 'desktop'] as const;
+
 async function main(): Promise<void> {
-  console.log(`# Agent Sandboxes benchmarks (${os.cpus().length} cores, ${new Date().toISOString()})`);
-  // `npm run bench -- ssh` runs only the SSH benchmarks, `-- pull` only the pull's memory.
   const only = process.argv[2];
+  const wanted = (figure: (typeof FIGURES)[number]) => (only === undefined ? figure !== 'desktop' : only === figure);
   try {
-    // `npm run bench -- desktop` runs only the desktop viewer benchmarks, on a sandbox of their own.
-    if (only === 'desktop') return await desktopBenchmarks();
-    if (!only) await coldStart();
-    const subject = await controller.create({ name: 'bench-subject' });
-    if (!only) {
-      await execLatency(subject.id, subject.name, subject.providerRef!);
-      await push(subject.id, subject.name, subject.providerRef!);
+    if (only !== undefined && !(FIGURES as readonly string[]).includes(only)) {
+      throw new Error(`There is no benchmark called ${only}; name one of ${FIGURES.join(', ')}, or none for all but desktop.`);
     }
-    if (!only || only === 'pull') await pullBenchmarks(controller, subject.name, subject.providerRef!, CLI, env);
-    // `npm run bench -- push` runs only the incremental push against rsync.
-    if (!only || only === 'push') await incrementalPushBenchmark(controller, subject.id, CLI, env);
-    if (!only || only === 'ssh') {
-      await sshExecLatency(subject.id, subject.providerRef!);
-      await forwardThroughput(subject.id);
+    console.log(`# Agent Sandboxes benchmarks (${os.cpus().length} cores, ${new Date().toISOString()}, BENCH_SCALE=${process.env.BENCH_SCALE ?? 1})`);
+    // The desktop viewer benchmarks run on a sandbox of their own.
+    if (wanted('desktop')) return await desktopBenchmarks();
+    if (wanted('cold')) await coldStart();
+    if (['exec', 'full-push', 'pull', 'push', 'ssh', 'forward'].some((figure) => wanted(figure as (typeof FIGURES)[number]))) {
+      const record = await controller.create({ name: 'bench-subject' });
+      const subject: ExecSubject = { controller, store, ref: record.id, name: record.name, containerId: record.providerRef!, cli: CLI, env };
+      if (wanted('exec')) await execLatency(subject);
+      if (wanted('full-push')) await push(record.id, record.name, record.providerRef!);
+      if (wanted('pull')) await pullBenchmarks(controller, record.name, record.providerRef!, CLI, env);
+      if (wanted('push')) await incrementalPushBenchmark(controller, record.id, CLI, env);
+      if (wanted('ssh')) await sshExecLatency(subject);
+      if (wanted('forward')) await forwardThroughput(record.id);
+      await controller.delete(record.id);
+      await cleanUp();
     }
-    await controller.delete(subject.id);
-    await cleanUp();
-    if (!only) await parallelStart();
+    if (wanted('parallel')) await parallelStart();
   } finally {
     controller.dispose();
     await cleanUp();

@@ -37,6 +37,45 @@ export function sh(script: string, env: NodeJS.ProcessEnv = {}): Promise<string>
   });
 }
 
+/**
+ * BENCH_SCALE (default 1) multiplies every count of runs and rounds, e.g. 0.25 for a quick look
+ * on a busy machine; never below `least`, so each side still gets both orders of an ABAB run.
+ */
+export function scaled(count: number, least = 2): number {
+  const factor = Number(process.env.BENCH_SCALE ?? '1');
+  if (!Number.isFinite(factor) || factor <= 0) throw new Error(`BENCH_SCALE is ${process.env.BENCH_SCALE}; set it to a positive number such as 0.25 or 1.`);
+  return Math.max(least, Math.round(count * factor));
+}
+
+/**
+ * Runs every contender once a round, the order rotated each round (AB BA AB..., ABC BCA CAB...),
+ * so drift in the machine's load and caches one warmed for the next hit all alike.
+ * `afterEach` runs untimed after each contender's turn (e.g. to remove what it started).
+ */
+export async function interleave<K extends string>(
+  rounds: number,
+  contenders: Record<K, (round: number) => Promise<unknown>>,
+  afterEach?: (name: K, round: number) => Promise<unknown>,
+): Promise<Record<K, number[]>> {
+  const names = Object.keys(contenders) as K[];
+  const samples = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<K, number[]>;
+  for (let round = 0; round < rounds; round++) {
+    for (let turn = 0; turn < names.length; turn++) {
+      const name = names[(round + turn) % names.length]!;
+      samples[name].push(await time(() => contenders[name](round)));
+      if (afterEach) await afterEach(name, round);
+    }
+  }
+  return samples;
+}
+
+export const median = (values: number[]): number => percentile(values, 50);
+
+/** "p50 / p95" of a set of samples. */
+export function p50p95(values: number[]): string {
+  return `${ms(percentile(values, 50))} / ${ms(percentile(values, 95))}`;
+}
+
 export function ms(value: number): string {
   return `${value.toFixed(1)} ms`;
 }
