@@ -1,4 +1,5 @@
 import type { Command, CommandGroup } from '../command';
+import { daemonGroup } from './daemon';
 import { desktopCommand } from './desktop';
 import { execCommand } from './exec';
 import { forwardCommand } from './forward';
@@ -6,6 +7,7 @@ import { hostGroup } from './host';
 import { imageGroup } from './image';
 import { listCommand } from './list';
 import { logsCommand } from './logs';
+import { poolGroup } from './pool';
 import { pruneCommand } from './prune';
 import { rmCommand } from './rm';
 import { screenshotCommand } from './screenshot';
@@ -15,6 +17,7 @@ import { startCommand } from './start';
 import { statusCommand } from './status';
 import { stopCommand } from './stop';
 import { syncGroup } from './sync';
+import { taskGroup } from './task';
 
 /** Every command, in the order the usage lists them. */
 export const COMMANDS: readonly (Command | CommandGroup)[] = [
@@ -34,6 +37,9 @@ export const COMMANDS: readonly (Command | CommandGroup)[] = [
   desktopCommand,
   screenshotCommand,
   hostGroup,
+  taskGroup,
+  poolGroup,
+  daemonGroup,
 ];
 
 export function isGroup(command: Command | CommandGroup): command is CommandGroup {

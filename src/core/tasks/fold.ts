@@ -26,6 +26,8 @@ export type QueueEvent =
     }
   | { type: 'cancel'; eid: string; time: string; id: string }
   | { type: 'retry'; eid: string; time: string; id: string }
+  /** The scheduler cannot place a queued task (an unknown profile, a sandbox that cannot be made). */
+  | { type: 'rejected'; eid: string; time: string; id: string; reason: string }
   /** Written by compaction: a task's whole state. */
   | { type: 'snapshot'; task: Task }
   /** Written by compaction: the eids of the lines it folded, so one appended again after it counts once. */
@@ -99,7 +101,7 @@ export class TaskBook {
     const occurrence = this.plainCounts.get(digest) ?? 0;
     this.plainCounts.set(digest, occurrence + 1);
     const id = `t${digest}${occurrence ? `-${occurrence}` : ''}`;
-    const time = typeof record.time === 'string' && !Number.isNaN(Date.parse(record.time)) ? record.time : new Date(0).toISOString();
+    const time = typeof record.time === 'string' && !Number.isNaN(Date.parse(record.time)) ? record.time : new Date().toISOString(); // when first read: a plain line carries no time
     this.add({ ...spec, id }, time);
   }
 
@@ -122,6 +124,8 @@ export class TaskBook {
         return this.cancel(event.id, event.time);
       case 'retry':
         return this.retry(event.id, event.time);
+      case 'rejected':
+        return this.rejected(event.id, event.time, event.reason);
       case 'assigned':
       case 'started':
       case 'ended':
@@ -167,6 +171,13 @@ export class TaskBook {
       task.cancelRequested = true;
       this.touch(task, time);
     }
+  }
+
+  private rejected(id: string, time: string, reason: string): void {
+    const task = this.tasks.get(id);
+    if (!task || task.state !== 'queued') return;
+    task.reason = typeof reason === 'string' ? reason.slice(0, 500) : 'It could not be placed.';
+    this.touch(task, time, 'failed');
   }
 
   private retry(id: string, time: string): void {

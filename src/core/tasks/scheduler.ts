@@ -1,0 +1,262 @@
+import * as path from 'node:path';
+import type { SandboxController } from '../controller';
+import { describeError } from '../errors';
+import type { SandboxRecord } from '../model';
+import { writeFileAtomic } from '../store/files';
+import { AttemptRunner } from './attempt';
+import { PlacementBoard } from './board';
+import { Claims } from './claims';
+import { findProfile, readTasksConfig, type TasksConfig } from './config';
+import type { TaskBook } from './fold';
+import { currentAttempt, type Task } from './model';
+import { placementOrder } from './ordering';
+import { targetKeyOf } from './placement';
+import { WarmPool, type PoolStatus } from './pool';
+import { COMPACT_AFTER_LINES, TaskQueue } from './queue';
+
+export const SCHEDULER_STATUS_FILE = 'scheduler-status.json';
+/** A task whose sandbox could not be made this many times in a row fails. */
+const MAX_CREATE_FAILURES = 3;
+
+export interface SchedulerOptions {
+  controller: SandboxController;
+  stateRoot: string;
+  log?: (message: string) => void;
+  /** How often the queue and the machines are looked at. */
+  tickMs?: number;
+  /** How often a running command's state is read from its sandbox. */
+  pollMs?: number;
+}
+
+/** What the scheduler shows of itself (scheduler-status.json, for the CLI and VS Code). */
+export interface SchedulerStatus {
+  pid: number;
+  updatedAt: string;
+  queued: number;
+  placed: number;
+  pools: PoolStatus[];
+  placements: { key: string; reachable: boolean; problem?: string; cpus: number; memory: number; declared: boolean; tasks: number }[];
+  problems: string[];
+}
+
+/**
+ * Places queued tasks, by priority, each in its own sandbox: a warm one from its profile's pool
+ * when there is one, else a new one on the machine with the most room, within the limits; keeps
+ * the pools filled and trimmed; and carries each placed task to its end (AttemptRunner).
+ */
+export class Scheduler {
+  readonly queue: TaskQueue;
+  private readonly controller: SandboxController;
+  private readonly log: (message: string) => void;
+  private readonly tickMs: number;
+  private readonly pollMs: number;
+  private readonly claims: Claims;
+  private readonly board: PlacementBoard;
+  private readonly pool: WarmPool;
+  private readonly runners = new Map<string, AttemptRunner>();
+  /** Tasks whose new sandbox is being made: taskId -> placement key. */
+  private readonly placing = new Map<string, string>();
+  private readonly createFailures = new Map<string, number>();
+  private book: TaskBook;
+  private config?: TasksConfig;
+  private stopping = false;
+  private timer?: NodeJS.Timeout;
+  private ticking?: Promise<void>;
+
+  constructor(private readonly options: SchedulerOptions) {
+    this.controller = options.controller;
+    this.queue = new TaskQueue(options.stateRoot);
+    this.log = options.log ?? (() => undefined);
+    this.tickMs = options.tickMs ?? 300;
+    this.pollMs = options.pollMs ?? 250;
+    this.claims = new Claims(options.stateRoot);
+    this.board = new PlacementBoard(this.controller, this.log);
+    this.pool = new WarmPool({ controller: this.controller, claims: this.claims, board: this.board, log: this.log });
+    this.book = this.queue.load();
+  }
+
+  async start(): Promise<void> {
+    this.config = await readTasksConfig(this.options.stateRoot);
+    await this.claims.load();
+    this.book = this.queue.load();
+    for (const problem of this.queue.problems()) this.log(problem);
+    // A claim no task names was written by a scheduler that died before its `assigned` line.
+    const named = new Set([...this.book.tasks.values()].flatMap((task) => task.attempts.map((a) => a.sandboxId)));
+    await this.claims.retain((id) => named.has(id));
+    await this.board.refresh(this.config, true);
+    this.schedule(0);
+  }
+
+  /** Stops placing and watching; commands already started go on in their sandboxes. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.timer);
+    await this.ticking;
+    for (const runner of this.runners.values()) runner.detach();
+  }
+
+  private schedule(delay: number): void {
+    if (this.stopping) return;
+    this.timer = setTimeout(() => {
+      this.ticking = this.tick()
+        .catch((error) => this.log(`Scheduler: ${describeError(error)}`))
+        .finally(() => {
+          this.ticking = undefined;
+          this.schedule(this.tickMs);
+        });
+    }, delay);
+  }
+
+  /** One look at everything: the queue, the placed tasks, the pools. */
+  async tick(): Promise<void> {
+    const config = await readTasksConfig(this.options.stateRoot).then(
+      (fresh) => (this.config = fresh),
+      (error) => {
+        this.log(describeError(error));
+        return this.config!;
+      },
+    );
+    if (this.queue.linesSinceCompaction > COMPACT_AFTER_LINES) this.queue.compact();
+    this.book = this.queue.load();
+    const records = await this.controller.list();
+    await this.board.refresh(config);
+    for (const task of this.book.tasks.values()) {
+      if ((task.state === 'assigned' || task.state === 'running') && !this.runners.has(task.id)) this.watch(task);
+    }
+    await this.place(config, records);
+    this.pool.maintain(config, records, this.active() < config.limits.global);
+    await this.writeStatus(config, records);
+  }
+
+  private active(): number {
+    return this.runners.size + this.placing.size;
+  }
+
+  private watch(task: Task): void {
+    const attempt = currentAttempt(task);
+    if (!attempt) return;
+    const runner = new AttemptRunner(
+      {
+        controller: this.controller,
+        stateRoot: this.options.stateRoot,
+        queue: this.queue,
+        book: () => (this.book = this.queue.load()),
+        graceMs: () => (this.config?.graceSeconds ?? 30) * 1000,
+        log: this.log,
+        pollMs: this.pollMs,
+      },
+      task.id,
+      attempt,
+    );
+    this.runners.set(task.id, runner);
+    runner
+      .run()
+      .catch((error) => this.log(`Task ${task.id}: ${describeError(error)}`))
+      .finally(() => this.runners.get(task.id) === runner && this.runners.delete(task.id));
+  }
+
+  /** How many placed tasks each machine and provider has, for the limits. */
+  private placedCounts(): Map<string, number> {
+    const counts = new Map<string, number>();
+    const bump = (key: string) => counts.set(key, (counts.get(key) ?? 0) + 1);
+    for (const runner of this.runners.values()) {
+      const key = runner.attempt.placement ?? 'docker';
+      bump(key);
+      bump(`provider:${key.split(':')[0]}`);
+    }
+    for (const key of this.placing.values()) {
+      bump(key);
+      bump(`provider:${key.split(':')[0]}`);
+    }
+    return counts;
+  }
+
+  private async place(config: TasksConfig, records: SandboxRecord[]): Promise<void> {
+    const queued = [...this.book.tasks.values()].filter((task) => task.state === 'queued' && !this.placing.has(task.id) && !this.runners.has(task.id));
+    if (queued.length === 0) return;
+    for (const task of placementOrder(queued, Date.now(), config.agingMinutes * 60_000)) {
+      if (this.active() >= config.limits.global) return;
+      let taskProfile;
+      try {
+        taskProfile = findProfile(config, task.profile);
+      } catch (error) {
+        this.reject(task, describeError(error));
+        continue;
+      }
+      const counts = this.placedCounts();
+      const allowed = (key: string): boolean => {
+        const provider = key.split(':')[0] as keyof TasksConfig['limits']['perProvider'];
+        const perPlacement = config.limits.perPlacement[key];
+        const perProvider = config.limits.perProvider[provider];
+        return (perPlacement === undefined || (counts.get(key) ?? 0) < perPlacement) && (perProvider === undefined || (counts.get(`provider:${provider}`) ?? 0) < perProvider);
+      };
+      // A task that lost its machine goes elsewhere when it can.
+      const avoid = new Set(task.attempts.filter((a) => a.end !== undefined && a.end !== 'exited').map((a) => a.placement ?? ''));
+      const warm = await this.pool.claim(records, task.profile, allowed, avoid);
+      if (warm) {
+        this.assign(task, warm, true);
+        continue;
+      }
+      const pool = config.pools[task.profile];
+      if (pool && this.pool.members(records, task.profile) >= pool.max) continue;
+      const view = this.board.choose(records, taskProfile, { avoid, allowed });
+      if (!view) continue; // no machine has room now; it waits
+      this.placing.set(task.id, view.target.key);
+      this.pool.create(config, task.profile, view).then(
+        async (record) => {
+          this.placing.delete(task.id);
+          this.createFailures.delete(task.id);
+          const now = this.queue.load().get(task.id);
+          if (now?.state !== 'queued') return; // cancelled meanwhile: the sandbox joins the pool
+          await this.claims.add(record.id);
+          this.assign(now, record, false);
+        },
+        (error) => {
+          this.placing.delete(task.id);
+          const failures = (this.createFailures.get(task.id) ?? 0) + 1;
+          this.createFailures.set(task.id, failures);
+          this.log(`Task ${task.id}: could not make its sandbox on ${view.target.key}: ${describeError(error)}`);
+          if (failures >= MAX_CREATE_FAILURES) this.reject(task, `Its sandbox could not be made ${failures} times; last: ${describeError(error)}`);
+        },
+      );
+    }
+  }
+
+  private assign(task: Task, record: SandboxRecord, warm: boolean): void {
+    this.queue.append([
+      { type: 'assigned', id: task.id, attempt: task.attempts.length + 1, sandboxId: record.id, sandboxName: record.name, placement: targetKeyOf(record), warm },
+    ]);
+    this.book = this.queue.load();
+    const placed = this.book.get(task.id);
+    if (placed && placed.state === 'assigned') this.watch(placed);
+  }
+
+  private reject(task: Task, reason: string): void {
+    this.log(`Task ${task.id} cannot be placed: ${reason}`);
+    this.queue.append([{ type: 'rejected', id: task.id, reason }]);
+    this.book = this.queue.load();
+  }
+
+  private async writeStatus(config: TasksConfig, records: SandboxRecord[]): Promise<void> {
+    const counts = this.placedCounts();
+    const tasks = [...this.book.tasks.values()];
+    const status: SchedulerStatus = {
+      pid: process.pid,
+      updatedAt: new Date().toISOString(),
+      queued: tasks.filter((task) => task.state === 'queued').length,
+      placed: this.active(),
+      pools: this.pool.status(config, records),
+      placements: this.board.snapshot().map((view) => ({
+        key: view.target.key,
+        reachable: view.reachable,
+        ...(view.problem ? { problem: view.problem } : {}),
+        cpus: view.capacity.cpus,
+        memory: view.capacity.memory,
+        declared: view.capacity.declared,
+        tasks: counts.get(view.target.key) ?? 0,
+      })),
+      problems: this.queue.problems().slice(0, 20),
+    };
+    await writeFileAtomic(path.join(this.options.stateRoot, SCHEDULER_STATUS_FILE), JSON.stringify(status, null, 2) + '\n');
+  }
+}

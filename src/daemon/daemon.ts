@@ -1,0 +1,42 @@
+import { SandboxController } from '../core/controller';
+import { describeError } from '../core/errors';
+import { StateStore } from '../core/store/stateStore';
+import { acquireDaemonLock } from '../core/tasks/daemonLock';
+import { Scheduler } from '../core/tasks/scheduler';
+
+export interface DaemonOptions {
+  stateRoot: string;
+  /** Each line of the daemon's log (stdout when run in the foreground, daemon.log in the background). */
+  log: (line: string) => void;
+  /** Ends the daemon: its scheduler stops placing, commands in sandboxes go on. */
+  signal: AbortSignal;
+  tickMs?: number;
+  pollMs?: number;
+}
+
+/**
+ * The product's long-lived process, one per state dir: it hosts the scheduler (and, later, the
+ * collector, cost enforcement and the agents' local socket). Runs until the signal aborts.
+ */
+export async function runDaemon(options: DaemonOptions): Promise<void> {
+  const release = acquireDaemonLock(options.stateRoot);
+  const log = (message: string) => options.log(`${new Date().toISOString()} ${message}`);
+  const controller = new SandboxController({ store: new StateStore(options.stateRoot) });
+  const scheduler = new Scheduler({ controller, stateRoot: options.stateRoot, log, tickMs: options.tickMs, pollMs: options.pollMs });
+  try {
+    log(`Daemon started (pid ${process.pid}) for ${options.stateRoot}.`);
+    await scheduler.start();
+    await new Promise<void>((resolve) => {
+      if (options.signal.aborted) resolve();
+      options.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    log('Daemon stopping: placed commands go on in their sandboxes and are picked up by the next daemon.');
+  } catch (error) {
+    log(`Daemon failed: ${describeError(error)}`);
+    throw error;
+  } finally {
+    await scheduler.stop().catch(() => undefined);
+    controller.dispose();
+    release();
+  }
+}
