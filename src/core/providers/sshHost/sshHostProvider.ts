@@ -43,6 +43,11 @@ export class SshHostProvider implements Provider {
     return this.connections.session(host);
   }
 
+  /** Runs a short script on a host over its management connection: a look at the machine, never a sandbox's command. */
+  runOnHost(host: SshHost, script: string, action: string): Promise<string> {
+    return this.connections.run(host, script, [], action);
+  }
+
   /** Closes what this process holds open to one host (after `host rm`). */
   forget(name: string): void {
     this.connections.forget(name);
