@@ -6,7 +6,16 @@ import { SAVED_OUTPUT_BYTES, savedOutputFile } from './client';
 import type { TaskBook } from './fold';
 import { IDEMPOTENCY_ENV, TASK_ATTEMPT_ENV, TASK_ID_ENV, type AttemptEnd, type Task, type TaskAttempt } from './model';
 import type { TaskQueue } from './queue';
-import { attemptPaths, cancelSupervised, inspectSupervised, launchSupervised, readSupervisedOutput, type AttemptPaths, type SandboxRun, type SupervisedState } from './supervisor';
+import {
+  attemptPaths,
+  cancelSupervised,
+  inspectSupervised,
+  launchSupervised,
+  readSupervisedOutput,
+  type AttemptPaths,
+  type SandboxRun,
+  type SupervisedState,
+} from './supervisor';
 
 export interface AttemptDeps {
   controller: SandboxController;
@@ -103,7 +112,11 @@ export class AttemptRunner {
         if (lost) return this.end('sandbox-lost', lost, record);
         silentSince ??= Date.now();
         if (Date.now() - silentSince > this.deps.graceMs()) {
-          return this.end('machine-unreachable', `Its machine did not answer for ${Math.round(this.deps.graceMs() / 1000)} s (${describeError(error)}).`, record);
+          return this.end(
+            'machine-unreachable',
+            `Its machine did not answer for ${Math.round(this.deps.graceMs() / 1000)} s (${describeError(error)}).`,
+            record,
+          );
         }
         await this.pause();
         continue;
@@ -113,7 +126,7 @@ export class AttemptRunner {
         // The supervisor may have written its exit file just after our look: look once more.
         const again = await inspectSupervised(run, paths).catch(() => state);
         if (again.exit) return this.endByExit(again, record);
-        return this.end('sandbox-lost', 'The command\'s supervisor is gone (the sandbox restarted under it).', record);
+        return this.end('sandbox-lost', "The command's supervisor is gone (the sandbox restarted under it).", record);
       }
       await this.pause();
     }
@@ -138,7 +151,12 @@ export class AttemptRunner {
     }
   }
 
-  private async end(end: AttemptEnd, reason: string | undefined, record?: SandboxRecord, outcome: { exitCode?: number | null; signal?: string } = {}): Promise<void> {
+  private async end(
+    end: AttemptEnd,
+    reason: string | undefined,
+    record?: SandboxRecord,
+    outcome: { exitCode?: number | null; signal?: string } = {},
+  ): Promise<void> {
     const task = this.task();
     if (!task) return;
     let next = nextState(task, end, outcome.exitCode);
@@ -165,7 +183,9 @@ export class AttemptRunner {
     this.deps.log(`Task ${task.id} attempt ${this.attempt.number}: ${end}${reason ? ` (${reason})` : ''}; now ${next}.`);
     if (record) await this.saveOutput(record);
     if (record && !task.keep) {
-      await this.deps.controller.delete(record.id).catch((error) => this.deps.log(`Could not destroy ${record.name} after task ${task.id}: ${describeError(error)}`));
+      await this.deps.controller
+        .delete(record.id)
+        .catch((error) => this.deps.log(`Could not destroy ${record.name} after task ${task.id}: ${describeError(error)}`));
     }
   }
 

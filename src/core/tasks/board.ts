@@ -38,7 +38,11 @@ export class PlacementBoard {
       this.views = measured.map((view) => ({ ...view, reserved: { cpus: 0, memory: 0 } }));
       for (const view of this.views) {
         if (before.get(view.target.key) !== view.reachable) {
-          this.log(view.reachable ? `Placement ${view.target.key}: ${view.capacity.cpus} CPUs, ${Math.round(view.capacity.memory / 1024 ** 2)} MiB.` : `Placement ${view.target.key} does not answer: ${view.problem ?? ''}`);
+          this.log(
+            view.reachable
+              ? `Placement ${view.target.key}: ${view.capacity.cpus} CPUs, ${Math.round(view.capacity.memory / 1024 ** 2)} MiB.`
+              : `Placement ${view.target.key} does not answer: ${view.problem ?? ''}`,
+          );
         }
       }
       this.measuredAt = Date.now();
@@ -48,7 +52,11 @@ export class PlacementBoard {
   }
 
   /** Where a sandbox of this profile would go now, given the records (what is already placed). */
-  choose(records: SandboxRecord[], taskProfile: TaskProfile, options: { avoid?: Set<string>; allowed?: (key: string) => boolean } = {}): PlacementView | undefined {
+  choose(
+    records: SandboxRecord[],
+    taskProfile: TaskProfile,
+    options: { avoid?: Set<string>; allowed?: (key: string) => boolean } = {},
+  ): PlacementView | undefined {
     const reserved = reservedByTarget(records.filter((record) => record.state === 'running' || record.state === 'creating'));
     const candidates = this.views
       .filter((view) => matches(view, taskProfile) && (options.allowed?.(view.target.key) ?? true))

@@ -102,7 +102,14 @@ export class TaskClient {
     if (exact) return exact;
     const matches = [...book.tasks.values()].filter((task) => task.id.startsWith(ref));
     if (matches.length === 1) return matches[0]!;
-    if (matches.length > 1) throw new SandboxError('ambiguous', `"${ref}" matches ${matches.length} tasks (${matches.slice(0, 3).map((t) => t.id).join(', ')}...); give more of the id.`);
+    if (matches.length > 1)
+      throw new SandboxError(
+        'ambiguous',
+        `"${ref}" matches ${matches.length} tasks (${matches
+          .slice(0, 3)
+          .map((t) => t.id)
+          .join(', ')}...); give more of the id.`,
+      );
     throw new SandboxError('not-found', `There is no task "${ref}"; see \`sandbox task list\`.`);
   }
 

@@ -186,7 +186,10 @@ export function findProfile(config: TasksConfig, name: string): TaskProfile {
   const found = config.profiles[name] ?? BUILTIN_PROFILES[name];
   if (!found) {
     const names = [...new Set([...Object.keys(BUILTIN_PROFILES), ...Object.keys(config.profiles)])].sort();
-    throw new SandboxError('invalid-input', `There is no profile "${name}"; use one of ${names.join(', ')}, or add it under "profiles" in ${TASKS_CONFIG_FILE}.`);
+    throw new SandboxError(
+      'invalid-input',
+      `There is no profile "${name}"; use one of ${names.join(', ')}, or add it under "profiles" in ${TASKS_CONFIG_FILE}.`,
+    );
   }
   return found;
 }

@@ -71,7 +71,10 @@ export function acquireDaemonLock(stateRoot: string): () => void {
     }
     const holder = readHolder(stateRoot);
     if (holder && ownerAlive(holder)) {
-      throw new SandboxError('conflict', `A daemon already runs for this state dir (pid ${holder.pid}, since ${holder.startedAt}); stop it with \`sandbox daemon stop\` first.`);
+      throw new SandboxError(
+        'conflict',
+        `A daemon already runs for this state dir (pid ${holder.pid}, since ${holder.startedAt}); stop it with \`sandbox daemon stop\` first.`,
+      );
     }
     // Stale: moved aside by one process only (a rename of the same name fails for the second).
     try {
@@ -88,7 +91,13 @@ export function acquireDaemonLock(stateRoot: string): () => void {
  * Starts `node SCRIPT daemon run` in the background, its output appended to daemon.log, and
  * waits until it holds the lock (or has died, with the log's last lines as the reason).
  */
-export async function startDaemonProcess(options: { stateRoot: string; script: string; node?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<DaemonStatus> {
+export async function startDaemonProcess(options: {
+  stateRoot: string;
+  script: string;
+  node?: string;
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+}): Promise<DaemonStatus> {
   const { stateRoot } = options;
   const already = daemonStatus(stateRoot);
   if (already.running) return already;

@@ -188,7 +188,10 @@ export class Scheduler {
         const provider = key.split(':')[0] as keyof TasksConfig['limits']['perProvider'];
         const perPlacement = config.limits.perPlacement[key];
         const perProvider = config.limits.perProvider[provider];
-        return (perPlacement === undefined || (counts.get(key) ?? 0) < perPlacement) && (perProvider === undefined || (counts.get(`provider:${provider}`) ?? 0) < perProvider);
+        return (
+          (perPlacement === undefined || (counts.get(key) ?? 0) < perPlacement) &&
+          (perProvider === undefined || (counts.get(`provider:${provider}`) ?? 0) < perProvider)
+        );
       };
       // A task that lost its machine goes elsewhere when it can.
       const avoid = new Set(task.attempts.filter((a) => a.end !== undefined && a.end !== 'exited').map((a) => a.placement ?? ''));
@@ -224,7 +227,15 @@ export class Scheduler {
 
   private assign(task: Task, record: SandboxRecord, warm: boolean): void {
     this.queue.append([
-      { type: 'assigned', id: task.id, attempt: task.attempts.length + 1, sandboxId: record.id, sandboxName: record.name, placement: targetKeyOf(record), warm },
+      {
+        type: 'assigned',
+        id: task.id,
+        attempt: task.attempts.length + 1,
+        sandboxId: record.id,
+        sandboxName: record.name,
+        placement: targetKeyOf(record),
+        warm,
+      },
     ]);
     this.book = this.queue.load();
     const placed = this.book.get(task.id);

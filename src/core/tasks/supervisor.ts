@@ -53,13 +53,18 @@ export async function launchSupervised(run: SandboxRun, paths: AttemptPaths, req
   });
   const said = result.stdout.trim();
   if (said === 'started' || said === 'already-started') return said;
-  if (said === 'no-cwd') throw new SandboxError('command-failed-to-start', `The working folder ${request.cwd} does not exist in the sandbox; the command was not started.`);
-  throw new SandboxError('command-failed-to-start', `The task's supervisor did not start (exit ${result.exitCode}): ${result.stderr.trim().slice(0, 300) || 'no message'}.`);
+  if (said === 'no-cwd')
+    throw new SandboxError('command-failed-to-start', `The working folder ${request.cwd} does not exist in the sandbox; the command was not started.`);
+  throw new SandboxError(
+    'command-failed-to-start',
+    `The task's supervisor did not start (exit ${result.exitCode}): ${result.stderr.trim().slice(0, 300) || 'no message'}.`,
+  );
 }
 
 export async function inspectSupervised(run: SandboxRun, paths: AttemptPaths): Promise<SupervisedState> {
   const result = await run({ command: ['python3', '-I', '-S', '-c', INSPECT_SCRIPT, paths.dir], maxOutputBytes: 16_384, timeoutMs: 20_000 });
-  if (result.exitCode !== 0) throw new SandboxError('provider-error', `The task's state could not be read (exit ${result.exitCode}): ${result.stderr.trim().slice(0, 200)}`);
+  if (result.exitCode !== 0)
+    throw new SandboxError('provider-error', `The task's state could not be read (exit ${result.exitCode}): ${result.stderr.trim().slice(0, 200)}`);
   return parseState(result.stdout);
 }
 
@@ -67,7 +72,12 @@ export async function inspectSupervised(run: SandboxRun, paths: AttemptPaths): P
 export function parseState(text: string): SupervisedState {
   const raw = JSON.parse(text) as Record<string, unknown>;
   const count = (value: unknown) => (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : 0);
-  const state: SupervisedState = { started: typeof raw.started === 'string', alive: raw.alive === true, stdoutBytes: count(raw.stdoutBytes), stderrBytes: count(raw.stderrBytes) };
+  const state: SupervisedState = {
+    started: typeof raw.started === 'string',
+    alive: raw.alive === true,
+    stdoutBytes: count(raw.stdoutBytes),
+    stderrBytes: count(raw.stderrBytes),
+  };
   if (typeof raw.started === 'string') {
     try {
       const at = (JSON.parse(raw.started) as { at?: unknown }).at;
@@ -77,11 +87,11 @@ export function parseState(text: string): SupervisedState {
     }
   }
   if (typeof raw.exit === 'string') {
-    let exit: Record<string, unknown> = {};
+    let exit: Record<string, unknown>;
     try {
       exit = JSON.parse(raw.exit) as Record<string, unknown>;
     } catch {
-      exit = {};
+      exit = {}; // torn or tampered: an end without a code
     }
     const code = exit.exitCode;
     state.exit = {

@@ -49,7 +49,12 @@ const daemonStatusCommand: Command = {
     noArguments(args, 'sandbox daemon status');
     const status = daemonStatus(context.controller.store.root);
     if (context.json) context.printJson(status);
-    else context.out(status.running ? `The daemon runs (pid ${status.holder?.pid}, since ${status.holder?.startedAt}); log: ${status.logFile}.` : 'No daemon runs; start it with `sandbox daemon start`.');
+    else
+      context.out(
+        status.running
+          ? `The daemon runs (pid ${status.holder?.pid}, since ${status.holder?.startedAt}); log: ${status.logFile}.`
+          : 'No daemon runs; start it with `sandbox daemon start`.',
+      );
     return status.running ? EXIT.ok : EXIT.failure;
   },
 };

@@ -18,26 +18,41 @@ const poolStatusCommand: Command = {
     const root = context.controller.store.root;
     const daemon = daemonStatus(root);
     const status = daemon.running
-      ? await fs.readFile(path.join(root, SCHEDULER_STATUS_FILE), 'utf8').then((text) => JSON.parse(text) as SchedulerStatus, () => undefined)
+      ? await fs.readFile(path.join(root, SCHEDULER_STATUS_FILE), 'utf8').then(
+          (text) => JSON.parse(text) as SchedulerStatus,
+          () => undefined,
+        )
       : undefined;
     const config = await readTasksConfig(root);
     if (context.json) {
-      context.printJson({ daemon: daemon.running, pools: status?.pools ?? Object.entries(config.pools).map(([profile, settings]) => ({ profile, ...settings })), placements: status?.placements ?? [] });
+      context.printJson({
+        daemon: daemon.running,
+        pools: status?.pools ?? Object.entries(config.pools).map(([profile, settings]) => ({ profile, ...settings })),
+        placements: status?.placements ?? [],
+      });
       return EXIT.ok;
     }
     if (!status) {
       context.out(`No daemon runs, so no pool is kept warm; start it with \`${selfCommand()} daemon start\`.`);
       const rows = [['PROFILE', 'SIZE', 'MAX', 'IDLE MIN']];
-      for (const [profile, settings] of Object.entries(config.pools)) rows.push([profile, String(settings.size), String(settings.max), String(settings.idleMinutes)]);
+      for (const [profile, settings] of Object.entries(config.pools))
+        rows.push([profile, String(settings.size), String(settings.max), String(settings.idleMinutes)]);
       context.out(renderTable(rows));
       return EXIT.ok;
     }
     const rows = [['PROFILE', 'SIZE', 'MAX', 'WARM', 'BUSY', 'MAKING']];
-    for (const pool of status.pools) rows.push([pool.profile, String(pool.size), String(pool.max), String(pool.warm.length), String(pool.busy.length), String(pool.creating)]);
+    for (const pool of status.pools)
+      rows.push([pool.profile, String(pool.size), String(pool.max), String(pool.warm.length), String(pool.busy.length), String(pool.creating)]);
     context.out(renderTable(rows));
     const machines = [['MACHINE', 'CPUS', 'MEMORY', 'TASKS', 'STATE']];
     for (const p of status.placements) {
-      machines.push([p.key, `${p.cpus}${p.declared ? ' (declared)' : ''}`, `${Math.round(p.memory / 1024 ** 2)} MiB`, String(p.tasks), p.reachable ? 'ok' : (p.problem ?? 'not answering')]);
+      machines.push([
+        p.key,
+        `${p.cpus}${p.declared ? ' (declared)' : ''}`,
+        `${Math.round(p.memory / 1024 ** 2)} MiB`,
+        String(p.tasks),
+        p.reachable ? 'ok' : (p.problem ?? 'not answering'),
+      ]);
     }
     context.out(renderTable(machines));
     context.out(`${status.queued} queued, ${status.placed} placed.`);
@@ -62,7 +77,8 @@ const poolSetCommand: Command = {
     const max = values.max !== undefined ? parseNumber(values.max, 'pool maximum') : Math.max(current.max, size);
     const idleMinutes = values['idle-minutes'] !== undefined ? Number(values['idle-minutes']) : current.idleMinutes;
     if (!Number.isInteger(size) || size < 0 || size > 100) throw new SandboxError('invalid-input', 'The pool size must be a whole number from 0 to 100.');
-    if (!Number.isInteger(max) || max < size) throw new SandboxError('invalid-input', `The maximum (${max}) must be a whole number no smaller than the size (${size}).`);
+    if (!Number.isInteger(max) || max < size)
+      throw new SandboxError('invalid-input', `The maximum (${max}) must be a whole number no smaller than the size (${size}).`);
     if (!(idleMinutes > 0)) throw new SandboxError('invalid-input', 'The idle minutes must be a positive number, like 5 or 0.5.');
     config.pools[profile] = { size, max, idleMinutes };
     await writeTasksConfig(root, config);

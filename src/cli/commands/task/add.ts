@@ -41,7 +41,8 @@ One quoted argument after -- runs in sh -c. The daemon runs queued tasks: \`sand
       agent: { type: 'string' },
       script: { type: 'string' },
     });
-    if (positionals.length > 0) throw new SandboxError('invalid-input', `Unexpected argument ${positionals[0]}; put the command after --: sandbox task add -- CMD.`);
+    if (positionals.length > 0)
+      throw new SandboxError('invalid-input', `Unexpected argument ${positionals[0]}; put the command after --: sandbox task add -- CMD.`);
     let command: string | string[];
     if (values.script !== undefined) {
       if (after && after.length > 0) throw new SandboxError('invalid-input', 'Give either --script FILE or a command after --, not both.');

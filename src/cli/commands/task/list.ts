@@ -68,7 +68,9 @@ export const taskShowCommand: Command = {
     if (task.workspace) lines.push(`workspace: ${task.workspace}`);
     if (task.reason) lines.push(`reason: ${task.reason}`);
     for (const attempt of task.attempts) {
-      const how = attempt.end ? `${attempt.end}${attempt.exitCode !== undefined ? ` (exit ${attempt.exitCode})` : ''}${attempt.reason ? `: ${attempt.reason}` : ''}` : 'in progress';
+      const how = attempt.end
+        ? `${attempt.end}${attempt.exitCode !== undefined ? ` (exit ${attempt.exitCode})` : ''}${attempt.reason ? `: ${attempt.reason}` : ''}`
+        : 'in progress';
       lines.push(`attempt ${attempt.number}: ${attempt.sandboxName ?? ''} on ${attempt.placement ?? '?'}${attempt.warm ? ' (warm)' : ''}, ${how}`);
     }
     context.out(lines.join('\n'));
