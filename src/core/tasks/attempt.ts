@@ -24,9 +24,14 @@ export interface AttemptDeps {
   /** The queue's state now (the runner re-reads the task for cancel requests). */
   book: () => TaskBook;
   graceMs: () => number;
+  /** Destroys a finished attempt's sandbox, off the runner's path. */
+  destroy: (record: SandboxRecord) => void;
   log: (message: string) => void;
   pollMs: number;
 }
+
+/** How long one look waits in the sandbox for the command to end: it answers at once when it does. */
+const WAIT_MS = 1000;
 
 type Next = 'succeeded' | 'failed' | 'cancelled' | 'queued';
 
@@ -44,6 +49,8 @@ export class AttemptRunner {
     private readonly deps: AttemptDeps,
     readonly taskId: string,
     readonly attempt: TaskAttempt,
+    /** Whether this process just assigned the attempt (nothing can have started it yet). */
+    private readonly fresh = false,
   ) {}
 
   /** Stops watching (the scheduler is stopping); the command goes on in the sandbox. */
@@ -81,7 +88,9 @@ export class AttemptRunner {
   }
 
   private async launch(task: Task, record: SandboxRecord, run: SandboxRun, paths: AttemptPaths): Promise<void> {
-    const state = await inspectSupervised(run, paths);
+    // A runner that did not just assign the task (a restarted scheduler) looks first: if the
+    // command started, the workspace must not be pushed again over its work.
+    const state = this.fresh ? { started: false } : await inspectSupervised(run, paths);
     if (!state.started) {
       if (task.workspace) await this.deps.controller.push(record.id, { localRoot: task.workspace, signal: this.stopped.signal });
       if (this.task()?.cancelRequested) throw cancelledError('The task');
@@ -105,7 +114,7 @@ export class AttemptRunner {
       }
       let state: SupervisedState;
       try {
-        state = await inspectSupervised(run, paths);
+        state = await inspectSupervised(run, paths, WAIT_MS);
         silentSince = undefined;
       } catch (error) {
         const lost = await this.sandboxProblem(record);
@@ -122,7 +131,10 @@ export class AttemptRunner {
         continue;
       }
       if (state.exit) return this.endByExit(state, record);
-      if (state.started && !state.alive) {
+      if (!state.started) {
+        return this.end('sandbox-lost', "The command's start marker is gone from the sandbox (its files were removed or the sandbox was replaced).", record);
+      }
+      if (!state.alive) {
         // The supervisor may have written its exit file just after our look: look once more.
         const again = await inspectSupervised(run, paths).catch(() => state);
         if (again.exit) return this.endByExit(again, record);
@@ -182,11 +194,8 @@ export class AttemptRunner {
     ]);
     this.deps.log(`Task ${task.id} attempt ${this.attempt.number}: ${end}${reason ? ` (${reason})` : ''}; now ${next}.`);
     if (record) await this.saveOutput(record);
-    if (record && !task.keep) {
-      await this.deps.controller
-        .delete(record.id)
-        .catch((error) => this.deps.log(`Could not destroy ${record.name} after task ${task.id}: ${describeError(error)}`));
-    }
+    // Destroyed in the background: the slot is free as soon as the task has ended.
+    if (record && !task.keep) this.deps.destroy(record);
   }
 
   /** Keeps the attempt's output (its first SAVED_OUTPUT_BYTES per stream) in the state dir, for after its sandbox is gone. */

@@ -61,8 +61,14 @@ export async function launchSupervised(run: SandboxRun, paths: AttemptPaths, req
   );
 }
 
-export async function inspectSupervised(run: SandboxRun, paths: AttemptPaths): Promise<SupervisedState> {
-  const result = await run({ command: ['python3', '-I', '-S', '-c', INSPECT_SCRIPT, paths.dir], maxOutputBytes: 16_384, timeoutMs: 20_000 });
+/** The attempt's state; with `waitMs`, answers as soon as the command ends within that time. */
+export async function inspectSupervised(run: SandboxRun, paths: AttemptPaths, waitMs = 0): Promise<SupervisedState> {
+  const wait = String(Math.max(0, Math.min(Math.floor(waitMs), 60_000)));
+  const result = await run({
+    command: ['python3', '-I', '-S', '-c', INSPECT_SCRIPT, paths.dir, wait],
+    maxOutputBytes: 16_384,
+    timeoutMs: 20_000 + Number(wait),
+  });
   if (result.exitCode !== 0)
     throw new SandboxError('provider-error', `The task's state could not be read (exit ${result.exitCode}): ${result.stderr.trim().slice(0, 200)}`);
   return parseState(result.stdout);

@@ -145,10 +145,10 @@ def main():
 main()
 `;
 
-/** Prints one JSON object: the start marker, the exit file (up to 4 KiB), whether the supervisor lives, output sizes. */
+/** Prints one JSON object, once the command ended or argv[2] ms passed: the start marker, the exit file (up to 4 KiB), whether the supervisor lives, output sizes. */
 export const INSPECT_SCRIPT = String.raw`
-import json, os, sys
-d = sys.argv[1]
+import json, os, sys, time
+d, wait = sys.argv[1], int(sys.argv[2]) / 1000.0
 def read(name, limit=4096):
     try:
         with open(os.path.join(d, name), 'rb') as f:
@@ -160,14 +160,20 @@ def size(name):
         return os.stat(os.path.join(d, name)).st_size
     except OSError:
         return 0
-alive = False
-try:
-    info = json.loads(read('pid') or '{}')
-    with open('/proc/%d/stat' % int(info['pid']), 'rb') as f:
-        raw = f.read()
-    alive = raw[raw.rfind(b')') + 2:].split()[19].decode() == str(info['start'])
-except Exception:
-    pass
+def supervisor_alive():
+    try:
+        info = json.loads(read('pid') or '{}')
+        with open('/proc/%d/stat' % int(info['pid']), 'rb') as f:
+            raw = f.read()
+        return raw[raw.rfind(b')') + 2:].split()[19].decode() == str(info['start'])
+    except Exception:
+        return False
+# Waits (up to argv[2] ms) for the end, so a watcher hears of it at once without asking often.
+deadline = time.monotonic() + wait
+alive = supervisor_alive()
+while alive and not os.path.exists(os.path.join(d, 'exit')) and time.monotonic() < deadline:
+    time.sleep(0.05)
+    alive = supervisor_alive()
 print(json.dumps({'started': read('started'), 'exit': read('exit'), 'alive': alive, 'stdoutBytes': size('stdout'), 'stderrBytes': size('stderr')}))
 `;
 
