@@ -61,7 +61,7 @@ def oom_count():
 `;
 
 /** Finds (pid -> ppid) and the descendants of a set of processes; shared by the guard and the killer. */
-const PROCESS_TREE_PY = String.raw`
+export const PROCESS_TREE_PY = String.raw`
 def parents():
     found = {}
     for name in os.listdir('/proc'):
