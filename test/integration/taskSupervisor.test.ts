@@ -69,12 +69,20 @@ describe('task supervisor in a Docker sandbox', function () {
   /** Processes whose command line starts with `commandLine` (a shell quoting it does not count). */
   async function processes(commandLine: string): Promise<string[]> {
     const result = await controller.exec(sandbox.id, { command: ['ps', '-eo', 'pid,args'], user: 'root' });
-    return result.stdout.split('\n').filter((line) => line.trim().replace(/^\d+\s+/, '').startsWith(commandLine));
+    return result.stdout.split('\n').filter((line) =>
+      line
+        .trim()
+        .replace(/^\d+\s+/, '')
+        .startsWith(commandLine),
+    );
   }
 
   it('runs the command detached and records its output and exit status', async function () {
     const paths = nextPaths();
-    assert.equal(await launchSupervised(run, paths, task(['sh', '-c', 'echo out; echo err >&2; echo "$SANDBOX_TASK_RUN $GREETING"; exit 3'], { env: { GREETING: 'hi' } })), 'started');
+    assert.equal(
+      await launchSupervised(run, paths, task(['sh', '-c', 'echo out; echo err >&2; echo "$SANDBOX_TASK_RUN $GREETING"; exit 3'], { env: { GREETING: 'hi' } })),
+      'started',
+    );
     const state = await ended(paths);
     assert.equal(state.started, true);
     assert.ok(state.startedAt && Date.parse(state.startedAt) <= Date.parse(state.exit!.endedAt));
@@ -112,9 +120,13 @@ describe('task supervisor in a Docker sandbox', function () {
   it('keeps running when the process that launched it is killed', async function () {
     const paths = nextPaths();
     const flag = `/tmp/${uniqueName('finished')}`;
-    const child = spawn(process.execPath, ['-e', LAUNCHER_SCRIPT, env.stateDir, sandbox.id, JSON.stringify(paths), JSON.stringify(task(`sleep 3; echo done > ${flag}; echo done`))], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['-e', LAUNCHER_SCRIPT, env.stateDir, sandbox.id, JSON.stringify(paths), JSON.stringify(task(`sleep 3; echo done > ${flag}; echo done`))],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let said = '';
     child.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (said += chunk.toString()));
@@ -176,7 +188,11 @@ describe('task supervisor in a Docker sandbox', function () {
     assert.deepEqual([head.data.toString(), head.nextOffset], ['abcd', 4]);
     const binary = await readSupervisedOutput(run, paths, 'stdout', 10, 3);
     assert.deepEqual([...binary.data], [0xff, 0x00, 0x01]);
-    const expected = Buffer.concat([Buffer.from('abcdefghij'), Buffer.from([0xff, 0, 1]), Buffer.from(Array.from({ length: 100000 }, (_, i) => `${i + 1}\n`).join(''))]);
+    const expected = Buffer.concat([
+      Buffer.from('abcdefghij'),
+      Buffer.from([0xff, 0, 1]),
+      Buffer.from(Array.from({ length: 100000 }, (_, i) => `${i + 1}\n`).join('')),
+    ]);
     const pieces: Buffer[] = [];
     let offset = 0;
     for (;;) {

@@ -41,11 +41,6 @@ export interface LaunchRequest {
 const PYTHON = ['python3', '-I', '-S', '-c'];
 /** Stdin of the launch (command and env): well under what the supervisor reads. */
 const MAX_LAUNCH_BYTES = 4 * 1024 * 1024;
-const LAUNCH_FAILURES: Record<string, string> = {
-  'no-cwd': 'does not exist in the sandbox; make it (or pick another working folder) and run the task again',
-  'bad-dir': 'could not be given its attempt folder in the sandbox (it exists and is not the sandbox user’s); remove it and run the task again',
-};
-
 /** Starts the command under the supervisor, or finds it already started: at most one start per attempt dir, ever. */
 export async function launchSupervised(run: SandboxRun, paths: AttemptPaths, request: LaunchRequest): Promise<'started' | 'already-started'> {
   const stdin = JSON.stringify({
@@ -54,7 +49,8 @@ export async function launchSupervised(run: SandboxRun, paths: AttemptPaths, req
     env: request.env,
     ...(request.timeoutMs !== undefined ? { timeoutMs: request.timeoutMs } : {}),
   });
-  if (Buffer.byteLength(stdin) > MAX_LAUNCH_BYTES) throw new SandboxError('invalid-input', "The task's command and env are over 4 MiB; put them in a script in the workspace.");
+  if (Buffer.byteLength(stdin) > MAX_LAUNCH_BYTES)
+    throw new SandboxError('invalid-input', "The task's command and env are over 4 MiB; put them in a script in the workspace.");
   // Without the exec's own kill marker: killing what the launching exec left would end the supervisor too.
   const result = await run({
     command: ['env', '-u', EXEC_MARKER_ENV, ...PYTHON, SUPERVISOR_SCRIPT, SUPERVISOR_NAME, paths.dir, paths.marker],
@@ -66,15 +62,26 @@ export async function launchSupervised(run: SandboxRun, paths: AttemptPaths, req
   });
   const said = result.stdout.trim();
   if (said === 'started' || said === 'already-started') return said;
-  const where = `The task's working folder ${request.cwd}`;
-  if (said in LAUNCH_FAILURES) {
-    throw new SandboxError('command-failed-to-start', said === 'no-cwd' ? `${where} ${LAUNCH_FAILURES[said]}.` : `The task ${LAUNCH_FAILURES[said]}.`);
-  }
+  throw new SandboxError('command-failed-to-start', launchFailure(said, request, result));
+}
+
+/** What the launch said, in one sentence for the user. */
+function launchFailure(said: string, request: LaunchRequest, result: ExecResult): string {
   const program = commandArgv(request.command)[0];
-  if (said === 'start-failed not-found') throw new SandboxError('command-failed-to-start', `The program ${program} was not found in the sandbox; install it or fix the command.`);
-  if (said === 'start-failed not-executable') throw new SandboxError('command-failed-to-start', `The program ${program} cannot be run (not executable); fix its mode or the command.`);
-  const detail = (result.stderr.trim().split('\n').pop() ?? '').slice(0, 200);
-  throw new SandboxError('command-failed-to-start', `The task's command could not be started in the sandbox (${detail || `exit ${String(result.exitCode)}`}); check that it has python3.`);
+  switch (said) {
+    case 'no-cwd':
+      return `The task's working folder ${request.cwd} does not exist in the sandbox (or cannot be entered); make it, or pick another, and run the task again.`;
+    case 'bad-dir':
+      return "The task's attempt folder could not be made in the sandbox (something else is in its place); remove it and run the task again.";
+    case 'start-failed not-found':
+      return `The program ${program} was not found in the sandbox; install it or fix the command.`;
+    case 'start-failed not-executable':
+      return `The program ${program} cannot be run (it is not executable); fix its mode or the command.`;
+    default: {
+      const detail = result.stderr.trim().split('\n').pop()?.slice(0, 200) || `exit ${String(result.exitCode)}`;
+      return `The task's command could not be started in the sandbox (${detail}); check that the sandbox has python3.`;
+    }
+  }
 }
 
 export interface SupervisedState {
@@ -187,8 +194,18 @@ function parseExit(text: string): SupervisedState['exit'] | undefined {
   if (text.length > 4096) return undefined;
   const raw = parseObject(text);
   if (!raw) return undefined;
-  const exitCode = raw.exitCode === null ? null : Number.isInteger(raw.exitCode) && (raw.exitCode as number) >= 0 && (raw.exitCode as number) <= 255 ? (raw.exitCode as number) : undefined;
-  const signal = raw.signal === null || raw.signal === undefined ? undefined : typeof raw.signal === 'string' && /^SIG[A-Z0-9+-]{1,12}$/.test(raw.signal) ? raw.signal : false;
+  const exitCode =
+    raw.exitCode === null
+      ? null
+      : Number.isInteger(raw.exitCode) && (raw.exitCode as number) >= 0 && (raw.exitCode as number) <= 255
+        ? (raw.exitCode as number)
+        : undefined;
+  const signal =
+    raw.signal === null || raw.signal === undefined
+      ? undefined
+      : typeof raw.signal === 'string' && /^SIG[A-Z0-9+-]{1,12}$/.test(raw.signal)
+        ? raw.signal
+        : false;
   if (exitCode === undefined || signal === false || !isTimestamp(raw.endedAt)) return undefined;
   if (typeof raw.timedOut !== 'boolean' || typeof raw.outOfMemory !== 'boolean') return undefined;
   return { exitCode, ...(signal ? { signal } : {}), timedOut: raw.timedOut, outOfMemory: raw.outOfMemory, endedAt: raw.endedAt };

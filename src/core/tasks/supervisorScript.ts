@@ -107,7 +107,7 @@ def supervise(folder, marker, request, report):
     started = os.path.join(folder, 'started')
     if os.path.lexists(started):
         return say('already-started')
-    if not os.path.isdir(request['cwd']):
+    if not (os.path.isdir(request['cwd']) and os.access(request['cwd'], os.X_OK)):
         return say('no-cwd')
     me = os.getpid()
     tmp = os.path.join(folder, '.started.%d' % me)
