@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describeError } from '../errors';
-import { isFinished, normalizeSpec, type AttemptEnd, type Task, type TaskSpec, type TaskState } from './model';
+import { isFinished, normalizeSpec, TASK_STATES, type AttemptEnd, type Task, type TaskSpec, type TaskState } from './model';
 
 /**
  * The lines of task_queue.jsonl (docs/tasks.md). Every event but a plain task object carries an
@@ -30,6 +30,8 @@ export type QueueEvent =
   | { type: 'snapshot'; task: Task }
   /** Written by compaction: the eids of the lines it folded, so one appended again after it counts once. */
   | { type: 'seen'; eids: string[] };
+
+const TASK_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 /** A line that could not be used, with its number in the file read, and why. */
 export interface QueueProblem {
@@ -132,7 +134,7 @@ export class TaskBook {
   }
 
   private add(spec: TaskSpec & { id: string }, time: string): void {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(spec.id)) throw new Error(`The task id "${spec.id}" is not an id.`);
+    if (!TASK_ID.test(spec.id)) throw new Error(`The task id "${spec.id}" is not an id.`);
     if (this.tasks.has(spec.id)) return;
     if (spec.idempotencyKey !== undefined && this.byKey.has(spec.idempotencyKey)) return;
     this.put({ ...spec, state: 'queued', createdAt: time, updatedAt: time, attempts: [] });
@@ -140,9 +142,16 @@ export class TaskBook {
 
   private restore(task: Task): void {
     if (typeof task?.id !== 'string' || !Array.isArray(task.attempts)) throw new Error('The snapshot line holds no task.');
-    const spec = normalizeSpec(task as unknown as Record<string, unknown>);
+    if (!TASK_ID.test(task.id)) throw new Error(`The task id "${task.id}" is not an id.`);
+    if (!TASK_STATES.includes(task.state)) throw new Error(`The snapshot's state "${String(task.state)}" is not a task state.`);
+    // A task's `attempts` is its list of attempts; the spec's count of attempts is `maxAttempts`.
+    const { attempts: _attempts, ...fields } = task;
+    const spec = normalizeSpec(fields as unknown as Record<string, unknown>);
     this.tasks.delete(task.id);
     this.put({ ...task, ...spec });
+    // A plain line with the same text appended after a compaction is another task: count this one.
+    const plain = /^t([0-9a-f]{10})(?:-([1-9][0-9]*))?$/.exec(task.id);
+    if (plain) this.plainCounts.set(plain[1]!, Math.max(this.plainCounts.get(plain[1]!) ?? 0, Number(plain[2] ?? 0) + 1));
   }
 
   private put(task: Task): void {
