@@ -119,6 +119,7 @@ export class TaskQueue {
       const book = this.load();
       const readUpTo = this.offset;
       const oldId = this.fileId;
+      if (oldId === undefined) return true; // no queue file yet: nothing to compact
       const finished = [...book.tasks.values()].filter((task) => isFinished(task.state));
       const dropped = new Set(finished.slice(0, Math.max(0, finished.length - keepFinished)).map((task) => task.id));
       const lines = book.snapshotLines((task: Task) => !dropped.has(task.id));
