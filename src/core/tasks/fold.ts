@@ -71,27 +71,30 @@ export class TaskBook {
     return id === undefined ? undefined : this.tasks.get(id);
   }
 
-  /** Applies one line of text (without its newline). */
-  applyLine(text: string, lineNumber: number): void {
-    if (text.trim() === '') return;
+  /** Applies one line of text (without its newline). True when it was an event line whose eid had not been seen. */
+  applyLine(text: string, lineNumber: number): boolean {
+    if (text.trim() === '') return false;
     let value: unknown;
     try {
       value = JSON.parse(text);
     } catch {
       this.problems.push({ line: lineNumber, problem: 'not JSON (a write cut short, or not written by a queue writer); skipped' });
-      return;
+      return false;
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       this.problems.push({ line: lineNumber, problem: 'not a JSON object; skipped' });
-      return;
+      return false;
     }
     const record = value as Record<string, unknown>;
+    const fresh = record.type !== undefined && typeof record.eid === 'string' && !this.seen.has(record.eid);
     try {
       if (record.type === undefined) this.applyPlain(text, record);
       else this.apply(record as unknown as QueueEvent);
     } catch (error) {
       this.problems.push({ line: lineNumber, problem: `${describeError(error)} Skipped.` });
+      return false;
     }
+    return fresh;
   }
 
   /** A plain task object from another tool: "add this task", with an id from its text. */
