@@ -1,5 +1,6 @@
 import type { SandboxController } from '../controller';
 import { cancelledError, describeError, isSandboxError } from '../errors';
+import type { EventInput } from '../events/types';
 import type { SandboxRecord } from '../model';
 import { writeFileAtomic } from '../store/files';
 import { SAVED_OUTPUT_BYTES, savedOutputFile } from './client';
@@ -103,6 +104,7 @@ export class AttemptRunner {
       await launchSupervised(run, paths, { command: task.command, cwd: record.workdir, env, timeoutMs: task.timeoutMs });
     }
     this.deps.queue.append([{ type: 'started', id: task.id, attempt: this.attempt.number }]);
+    await this.emit({ type: 'task.started', sandboxId: record.id, taskId: task.id, attempt: this.attempt.number });
   }
 
   private async watch(record: SandboxRecord, run: SandboxRun, paths: AttemptPaths): Promise<void> {
@@ -180,6 +182,8 @@ export class AttemptRunner {
         reason = `The command succeeded but its results could not be pulled to ${task.resultDir}: ${describeError(error)}`;
       }
     }
+    // Kept before the end is written: whoever sees the task ended finds its output.
+    if (record && end !== 'sandbox-lost' && end !== 'machine-unreachable') await this.saveOutput(record);
     this.deps.queue.append([
       {
         type: 'ended',
@@ -192,8 +196,19 @@ export class AttemptRunner {
         ...(reason ? { reason } : {}),
       },
     ]);
+    if (record) {
+      await this.emit({
+        type: 'task.ended',
+        sandboxId: record.id,
+        taskId: task.id,
+        attempt: this.attempt.number,
+        end,
+        next,
+        ...(outcome.exitCode !== undefined ? { exitCode: outcome.exitCode } : {}),
+        durationMs: Date.now() - Date.parse(this.attempt.assignedAt),
+      });
+    }
     this.deps.log(`Task ${task.id} attempt ${this.attempt.number}: ${end}${reason ? ` (${reason})` : ''}; now ${next}.`);
-    if (record) await this.saveOutput(record);
     // Destroyed in the background: the slot is free as soon as the task has ended.
     if (record && !task.keep) this.deps.destroy(record);
   }
@@ -218,6 +233,11 @@ export class AttemptRunner {
         this.deps.log(`Task ${this.taskId}: its ${stream} could not be kept: ${describeError(error)}`);
       }
     }
+  }
+
+  /** Tells the bus (and so the sandbox's journal and events.jsonl); a journal that cannot be written stops nothing here. */
+  private async emit(event: EventInput): Promise<void> {
+    await this.deps.controller.events.emit(event).catch((error) => this.deps.log(`Task ${this.taskId}: ${describeError(error)}`));
   }
 
   private pause(): Promise<void> {

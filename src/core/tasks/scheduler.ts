@@ -276,6 +276,17 @@ export class Scheduler {
     ]);
     this.book = this.queue.load();
     const placed = this.book.get(task.id);
+    void this.controller.events
+      .emit({
+        type: 'task.placed',
+        sandboxId: record.id,
+        taskId: task.id,
+        attempt: task.attempts.length + 1,
+        placement: targetKeyOf(record),
+        warm,
+        priority: task.priority,
+      })
+      .catch((error) => this.log(`Task ${task.id}: ${describeError(error)}`));
     if (placed && placed.state === 'assigned') this.watch(placed, true);
   }
 
