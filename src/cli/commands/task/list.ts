@@ -26,7 +26,10 @@ export const taskListCommand: Command = {
     if (values.state !== undefined && !(TASK_STATES as readonly string[]).includes(values.state)) {
       throw new SandboxError('invalid-input', `The state "${values.state}" is not one of ${TASK_STATES.join(', ')}.`);
     }
-    const tasks = new TaskClient(context.controller.store.root).list(values.state as TaskState | undefined);
+    const client = new TaskClient(context.controller.store.root);
+    const tasks = client.list(values.state as TaskState | undefined);
+    // Lines of the queue that could not be used are skipped: said on stderr, never fatal.
+    for (const problem of client.queue.problems()) process.stderr.write(`${problem}\n`);
     if (context.json) context.printJson(tasks);
     else if (tasks.length === 0) context.out('No tasks. Add one with `sandbox task add -- CMD`.');
     else {
