@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { SandboxController } from '../controller';
 import { SandboxError } from '../errors';
 import { findProfile, readTasksConfig } from './config';
-import { normalizeSpec, type Task, type TaskState } from './model';
+import { MAX_ATTEMPTS, normalizeSpec, type Task, type TaskState } from './model';
 import { TaskQueue } from './queue';
 import { attemptPaths, readSupervisedOutput } from './supervisor';
 
@@ -126,6 +126,9 @@ export class TaskClient {
     const task = this.resolve(ref);
     if (task.state !== 'failed' && task.state !== 'cancelled') {
       throw new SandboxError('wrong-state', `Task ${task.id} is ${task.state}; only a failed or cancelled task can be retried.`);
+    }
+    if (task.attempts.length >= MAX_ATTEMPTS) {
+      throw new SandboxError('wrong-state', `Task ${task.id} has had ${task.attempts.length} attempts, the most a task may have; add it again as a new task.`);
     }
     this.queue.append([{ type: 'retry', id: task.id }]);
     return this.resolve(task.id);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describeError } from '../errors';
-import { isFinished, normalizeSpec, TASK_STATES, type AttemptEnd, type Task, type TaskSpec, type TaskState } from './model';
+import { isFinished, MAX_ATTEMPTS, normalizeSpec, TASK_STATES, type AttemptEnd, type Task, type TaskSpec, type TaskState } from './model';
 
 /**
  * The lines of task_queue.jsonl (docs/tasks.md). Every event but a plain task object carries an
@@ -194,7 +194,7 @@ export class TaskBook {
 
   private retry(id: string, time: string): void {
     const task = this.tasks.get(id);
-    if (!task || (task.state !== 'failed' && task.state !== 'cancelled')) return;
+    if (!task || (task.state !== 'failed' && task.state !== 'cancelled') || task.attempts.length >= MAX_ATTEMPTS) return;
     task.maxAttempts = task.attempts.length + 1;
     delete task.reason;
     delete task.cancelRequested;

@@ -12,6 +12,8 @@ export const FINISHED_STATES: readonly TaskState[] = ['succeeded', 'failed', 'ca
 
 export const DEFAULT_PROFILE_NAME = 'default';
 export const DEFAULT_MAX_ATTEMPTS = 2;
+/** The most attempts a task may have, retries included. */
+export const MAX_ATTEMPTS = 20;
 /** The environment variable that carries a task's idempotency key into its command. */
 export const IDEMPOTENCY_ENV = 'SANDBOX_TASK_KEY';
 export const TASK_ID_ENV = 'SANDBOX_TASK_ID';
