@@ -6,7 +6,7 @@ import { TaskClient } from '../../src/core/tasks/client';
 import { daemonStatus } from '../../src/core/tasks/daemonLock';
 import type { Task } from '../../src/core/tasks/model';
 import { Scheduler, SCHEDULER_STATUS_FILE, type SchedulerStatus } from '../../src/core/tasks/scheduler';
-import { CLI, TestEnvironment, docker, ensureImage, waitFor } from './helpers';
+import { CLI, TestEnvironment, docker, ensureImage, tempDir, waitFor } from './helpers';
 
 /** Small sandboxes on a declared machine, so the load of a busy CI host does not decide what fits. */
 function writeConfig(stateDir: string, extra: Record<string, unknown> = {}): void {
@@ -39,7 +39,12 @@ function allFinished(client: TaskClient, ids: string[]): Task[] | undefined {
 
 /** The most attempts that were placed at the same moment. */
 function maxOverlap(tasks: Task[]): number {
-  const edges = tasks.flatMap((task) => task.attempts.flatMap((a) => [{ t: Date.parse(a.assignedAt), d: 1 }, { t: Date.parse(a.endedAt ?? new Date().toISOString()), d: -1 }]));
+  const edges = tasks.flatMap((task) =>
+    task.attempts.flatMap((a) => [
+      { t: Date.parse(a.assignedAt), d: 1 },
+      { t: Date.parse(a.endedAt ?? new Date().toISOString()), d: -1 },
+    ]),
+  );
   edges.sort((a, b) => a.t - b.t || a.d - b.d);
   let now = 0;
   let most = 0;
@@ -75,7 +80,13 @@ describe('tasks: queue, scheduler, warm pool', function () {
       const added = client.queue.append(
         priorities.map((priority, i) => ({
           type: 'added' as const,
-          task: { id: `mix${i}`, command: 'sleep 0.3; echo "$SANDBOX_TASK_ID $SANDBOX_TASK_KEY"', priority: priority as Task['priority'], profile: 'small', maxAttempts: 1 },
+          task: {
+            id: `mix${i}`,
+            command: 'sleep 0.3; echo "$SANDBOX_TASK_ID $SANDBOX_TASK_KEY"',
+            priority: priority as Task['priority'],
+            profile: 'small',
+            maxAttempts: 1,
+          },
         })),
       );
       assert.equal(added.length, 20);
@@ -96,7 +107,21 @@ describe('tasks: queue, scheduler, warm pool', function () {
       await waitFor(async () => (await warmCount(env.stateDir)) === 2, 120_000, 'the pool refilled to two');
       // Every task's sandbox is destroyed once it ended (off the task's slot): only the pool is left.
       const taskSandboxes = new Set(tasks.map((task) => task.attempts[0]!.sandboxId));
-      await waitFor(async () => (await env.controller.list()).every((record) => !taskSandboxes.has(record.id)) || undefined, 60_000, 'the tasks\' sandboxes to be destroyed');
+      await waitFor(
+        async () => (await env.controller.list()).every((record) => !taskSandboxes.has(record.id)) || undefined,
+        60_000,
+        "the tasks' sandboxes to be destroyed",
+      );
+    });
+
+    it('pushes the workspace before the command and pulls the result folder when it succeeds', async function () {
+      const workspace = tempDir();
+      const result = tempDir();
+      writeFileSync(path.join(workspace, 'input.txt'), 'forty-one\n');
+      const { task } = await client.add({ command: 'sed s/forty-one/forty-two/ input.txt > output.txt', profile: 'small', workspace, resultDir: result });
+      const done = await waitFor(() => allFinished(client, [task.id])?.[0], 120_000, 'the task to finish');
+      assert.equal(done.state, 'succeeded', done.reason);
+      assert.equal(await fs.readFile(path.join(result, 'output.txt'), 'utf8'), 'forty-two\n');
     });
 
     it('moves a task whose sandbox is killed under it to a new sandbox, and says why the first attempt ended', async function () {
