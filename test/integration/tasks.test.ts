@@ -12,7 +12,7 @@ import { CLI, TestEnvironment, docker, ensureImage, tempDir, waitFor } from './h
 function writeConfig(stateDir: string, extra: Record<string, unknown> = {}): void {
   const config = {
     limits: { global: 4 },
-    profiles: { small: { cpus: 1, memory: '512m' } },
+    profiles: { small: { cpus: 1, memory: '512m' }, huge: { cpus: 64, memory: '1g' } },
     pools: { default: { size: 0 }, small: { size: 2, max: 6 } },
     placements: { docker: { cpus: 8, memory: '16g' } },
     graceSeconds: 5,
@@ -112,6 +112,14 @@ describe('tasks: queue, scheduler, warm pool', function () {
         60_000,
         "the tasks' sandboxes to be destroyed",
       );
+    });
+
+    it('fails a task no machine could ever hold, saying why, instead of keeping it queued', async function () {
+      const { task } = await client.add({ command: 'true', profile: 'huge' });
+      const done = await waitFor(() => allFinished(client, [task.id])?.[0], 30_000, 'the task to be refused');
+      assert.equal(done.state, 'failed');
+      assert.equal(done.attempts.length, 0);
+      assert.match(done.reason ?? '', /No machine can hold a sandbox of 64 CPUs .*docker 8 CPUs/);
     });
 
     it('pushes the workspace before the command and pulls the result folder when it succeeds', async function () {

@@ -73,6 +73,24 @@ export class PlacementBoard {
     return choosePlacement(fresh, demand) ?? choosePlacement(candidates, demand);
   }
 
+  /**
+   * Why no machine could ever take a sandbox of this profile (each is too small even when empty),
+   * or undefined when one could, or when none answers now (then it may, later).
+   */
+  neverFits(taskProfile: TaskProfile): string | undefined {
+    const named = this.views.filter((view) => matches({ ...view, reachable: true }, taskProfile));
+    if (this.views.length > 0 && named.length === 0) {
+      return `No machine is ${taskProfile.host ? `the host ${taskProfile.host}` : `of the ${taskProfile.provider} provider`}; add it with \`sandbox host add\`, or change the profile in tasks.json.`;
+    }
+    const reachable = named.filter((view) => view.reachable);
+    if (reachable.length === 0) return undefined;
+    const demand = demandOf(taskProfile);
+    const empty = reachable.map((view) => ({ ...view, reserved: { cpus: 0, memory: 0 } }));
+    if (choosePlacement(empty, demand)) return undefined;
+    const largest = reachable.map((view) => `${view.target.key} ${view.capacity.cpus} CPUs, ${Math.round(view.capacity.memory / 1024 ** 2)} MiB`).join('; ');
+    return `No machine can hold a sandbox of ${demand.cpus} CPUs and ${Math.round(demand.memory / 1024 ** 2)} MiB (${largest}); give the profile less, or declare a machine's capacity in tasks.json.`;
+  }
+
   /** Holds the room of a sandbox being made until `release` (its record then holds it). */
   reserve(key: string, taskProfile: TaskProfile): () => void {
     const demand = demandOf(taskProfile);

@@ -240,7 +240,11 @@ export class Scheduler {
       const pool = config.pools[task.profile];
       if (pool && this.pool.members(records, task.profile) >= pool.max) continue;
       const view = this.board.choose(records, taskProfile, { avoid, allowed });
-      if (!view) continue; // no machine has room now; it waits
+      if (!view) {
+        const never = this.board.neverFits(taskProfile);
+        if (never) this.reject(task, never);
+        continue; // no machine has room now; it waits
+      }
       this.placing.set(task.id, view.target.key);
       this.pool.create(config, task.profile, view).then(
         async (record) => {
