@@ -104,7 +104,12 @@ export class TaskBoard implements vscode.Disposable {
     this.pools = this.schedulerRunning ? readPools(path.join(stateRoot, loadCore().SCHEDULER_STATUS_FILE)) : { warm: new Set(), busy: new Set() };
     const firstRead = !this.loaded;
     this.loaded = true;
-    const shown = JSON.stringify([this.tasks.map((task) => [task.id, task.updatedAt, task.state]), this.schedulerRunning, [...this.pools.warm], [...this.pools.busy]]);
+    const shown = JSON.stringify([
+      this.tasks.map((task) => [task.id, task.updatedAt, task.state]),
+      this.schedulerRunning,
+      [...this.pools.warm],
+      [...this.pools.busy],
+    ]);
     // A placed task's elapsed time moves on by itself: its item is drawn again at each poll.
     const ticking = this.tasks.some((task) => task.state === 'assigned' || task.state === 'running');
     if (shown === this.lastShown && !firstRead && !ticking) return;

@@ -8,7 +8,12 @@ import { isTaskNode } from './views/taskTree';
  * The task a command acts on: the item it was invoked on in the Tasks view, an id (or unique
  * prefix) when invoked programmatically, or a quick pick of the tasks that pass `filter`.
  */
-export async function resolveTask(board: TaskBoard, arg: unknown, placeHolder: string, filter: (task: Task) => boolean = () => true): Promise<Task | undefined> {
+export async function resolveTask(
+  board: TaskBoard,
+  arg: unknown,
+  placeHolder: string,
+  filter: (task: Task) => boolean = () => true,
+): Promise<Task | undefined> {
   // The item holds the task as it was drawn: read it again, it may have moved on since.
   if (isTaskNode(arg)) return board.client.resolve(arg.task.id);
   if (typeof arg === 'string' && arg !== '') return board.client.resolve(arg);
