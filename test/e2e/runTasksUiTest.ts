@@ -2,16 +2,18 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { REPO_ROOT, remoteUri, removeSandboxesOf, startCodeServer, type CodeServer, type Page } from './codeServer';
-import { clickMenuItem, pickStep, runFromPalette, STEP_TIMEOUT_MS, waitForText } from './workbench';
+import { clickMenuItem, pickStep, runFromPalette, STEP_TIMEOUT_MS, waitForText, waitForValue } from './workbench';
 
 /**
- * The Tasks view worked like a person, with a real scheduler: the daemon is started in the run's
- * state dir through the CLI, limited to one task at a time with a warm pool of one. Add Task from
+ * The Tasks view worked like a person, with a real scheduler: the view first says that none
+ * runs, then notices the daemon started in the run's state dir through the CLI, limited to one
+ * task at a time with a warm pool of one. Add Task from
  * the palette (command line, priority, no folder) queues a long task, which runs; a second one
  * waits under Queued (the status bar counts 1 running, 1 queued); Cancel Task from the long one's
  * menu moves it to Cancelled, the second one runs and succeeds, Show Task Output shows what it
- * printed, and the pool's sandbox shows as warm in the Sandboxes view. The daemon is stopped and
- * every sandbox it made removed at the end. Screenshots go to test-results/ui-tasks/.
+ * printed, and the pool's sandbox shows as warm in the Sandboxes view. Last, with that daemon
+ * stopped, Start Scheduler from the palette starts one. The daemon is stopped and every sandbox
+ * it made removed at the end. Screenshots go to test-results/ui-tasks/.
  */
 const SHOTS = path.join(REPO_ROOT, 'test-results/ui-tasks');
 const MARK = `hello-from-task-${process.pid.toString(36)}`;
@@ -37,12 +39,17 @@ async function main(): Promise<void> {
   try {
     // One task at a time, so the second one waits; one warm sandbox, so a task finds one ready.
     writeFileSync(path.join(server.stateDir, 'tasks.json'), JSON.stringify({ limits: { global: 1 }, pools: { default: { size: 1, max: 2 } } }));
-    console.log(`  ${cli(server, 'daemon', 'start').trim()}`);
 
     page = await server.newPage();
     await page.goto(server.workbenchUrl([['extensionDevelopmentPath', remoteUri(server, REPO_ROOT)]]));
     await page.locator('.monaco-workbench').waitFor({ timeout: STEP_TIMEOUT_MS });
     await page.locator('.activitybar .action-item a[aria-label^="Sandboxes"]').first().click({ timeout: STEP_TIMEOUT_MS });
+    // No scheduler yet: the Tasks view says so, with the button. One started by the CLI is noticed.
+    const noScheduler = page.locator('.welcome-view-content').filter({ hasText: 'The scheduler is not running' });
+    await noScheduler.waitFor({ timeout: STEP_TIMEOUT_MS });
+    await noScheduler.locator('.monaco-button').filter({ hasText: 'Start Scheduler' }).first().waitFor({ timeout: STEP_TIMEOUT_MS });
+    await shot('tasks-no-scheduler');
+    console.log(`  ${cli(server, 'daemon', 'start').trim()}`);
     await page.locator('.welcome-view-content').filter({ hasText: 'No task yet' }).waitFor({ timeout: STEP_TIMEOUT_MS });
     await shot('tasks-empty');
 
@@ -94,6 +101,16 @@ async function main(): Promise<void> {
     await warmRow.first().waitFor({ timeout: PLACEMENT_TIMEOUT_MS });
     await shot('pool-sandbox-warm');
     await page.locator('.statusbar-item').filter({ hasText: '0 running · 0 queued' }).first().waitFor({ timeout: STEP_TIMEOUT_MS });
+
+    // Start Scheduler from the palette runs the extension's own CLI on the editor's runtime.
+    console.log(`  ${cli(server, 'daemon', 'stop').trim()}`);
+    await runFromPalette(page, 'Sandboxes: Start Scheduler', 'Start Scheduler');
+    const status = await waitForValue(() => {
+      // Exits 1 (a throw, so undefined here) while none runs.
+      const parsed = JSON.parse(cli(server, 'daemon', 'status', '--json')) as { running: boolean; holder?: { pid: number } };
+      return parsed.running ? parsed : undefined;
+    }, 'the daemon started by Start Scheduler');
+    console.log(`  ✔ Start Scheduler started the daemon (pid ${status.holder?.pid})`);
     console.log(`Tasks UI test passed in ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${SHOTS.slice(REPO_ROOT.length + 1)}/`);
   } catch (error) {
     if (page) await page.screenshot({ path: path.join(SHOTS, 'failure.png') }).catch(() => undefined);
