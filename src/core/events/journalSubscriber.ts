@@ -35,6 +35,15 @@ export function journalEntryOf(event: BusEvent): JournalEntry | undefined {
       return execEntry(event);
     case 'sync.ended':
       return syncEntry(event);
+    case 'task.started':
+      return { time, kind: 'lifecycle', action: 'task started', detail: `${event.taskId} attempt ${event.attempt}` };
+    case 'task.ended':
+      return {
+        time,
+        kind: 'lifecycle',
+        action: 'task ended',
+        detail: `${event.taskId} attempt ${event.attempt}: ${event.end}${event.exitCode !== undefined ? ` (exit ${event.exitCode})` : ''}, now ${event.next}`,
+      };
     default:
       return undefined;
   }

@@ -125,6 +125,33 @@ export interface SyncEndedEvent extends EventBase<'sync.ended'> {
   localOnly?: { details: Record<string, unknown> };
 }
 
+/** A task was given this sandbox (warm from the pool, or made for it). */
+export interface TaskPlacedEvent extends EventBase<'task.placed'> {
+  taskId: string;
+  attempt: number;
+  placement: string;
+  warm: boolean;
+  priority: string;
+}
+
+/** A task's command started under the supervisor in this sandbox. */
+export interface TaskStartedEvent extends EventBase<'task.started'> {
+  taskId: string;
+  attempt: number;
+}
+
+/** A task's attempt in this sandbox ended, and what the task became. */
+export interface TaskEndedEvent extends EventBase<'task.ended'> {
+  taskId: string;
+  attempt: number;
+  /** Why the attempt ended (exited, timed-out, cancelled, sandbox-lost, machine-unreachable, out-of-memory, launch-failed). */
+  end: string;
+  next: 'succeeded' | 'failed' | 'cancelled' | 'queued';
+  exitCode?: number | null;
+  /** From placement to the end. */
+  durationMs: number;
+}
+
 /** Every event the bus carries, by type. New families add members here. */
 export interface EventTypes {
   'sandbox.created': SandboxCreatedEvent;
@@ -138,6 +165,9 @@ export interface EventTypes {
   'exec.started': ExecStartedEvent;
   'exec.ended': ExecEndedEvent;
   'sync.ended': SyncEndedEvent;
+  'task.placed': TaskPlacedEvent;
+  'task.started': TaskStartedEvent;
+  'task.ended': TaskEndedEvent;
 }
 
 export type EventType = keyof EventTypes;

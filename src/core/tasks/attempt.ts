@@ -1,5 +1,6 @@
 import type { SandboxController } from '../controller';
 import { cancelledError, describeError, isSandboxError } from '../errors';
+import type { EventInput } from '../events/types';
 import type { SandboxRecord } from '../model';
 import { writeFileAtomic } from '../store/files';
 import { SAVED_OUTPUT_BYTES, savedOutputFile } from './client';
@@ -24,9 +25,14 @@ export interface AttemptDeps {
   /** The queue's state now (the runner re-reads the task for cancel requests). */
   book: () => TaskBook;
   graceMs: () => number;
+  /** Destroys a finished attempt's sandbox, off the runner's path. */
+  destroy: (record: SandboxRecord) => void;
   log: (message: string) => void;
   pollMs: number;
 }
+
+/** How long one look waits in the sandbox for the command to end: it answers at once when it does. */
+const WAIT_MS = 1000;
 
 type Next = 'succeeded' | 'failed' | 'cancelled' | 'queued';
 
@@ -44,6 +50,8 @@ export class AttemptRunner {
     private readonly deps: AttemptDeps,
     readonly taskId: string,
     readonly attempt: TaskAttempt,
+    /** Whether this process just assigned the attempt (nothing can have started it yet). */
+    private readonly fresh = false,
   ) {}
 
   /** Stops watching (the scheduler is stopping); the command goes on in the sandbox. */
@@ -81,7 +89,9 @@ export class AttemptRunner {
   }
 
   private async launch(task: Task, record: SandboxRecord, run: SandboxRun, paths: AttemptPaths): Promise<void> {
-    const state = await inspectSupervised(run, paths);
+    // A runner that did not just assign the task (a restarted scheduler) looks first: if the
+    // command started, the workspace must not be pushed again over its work.
+    const state = this.fresh ? { started: false } : await inspectSupervised(run, paths);
     if (!state.started) {
       if (task.workspace) await this.deps.controller.push(record.id, { localRoot: task.workspace, signal: this.stopped.signal });
       if (this.task()?.cancelRequested) throw cancelledError('The task');
@@ -94,6 +104,7 @@ export class AttemptRunner {
       await launchSupervised(run, paths, { command: task.command, cwd: record.workdir, env, timeoutMs: task.timeoutMs });
     }
     this.deps.queue.append([{ type: 'started', id: task.id, attempt: this.attempt.number }]);
+    await this.emit({ type: 'task.started', sandboxId: record.id, taskId: task.id, attempt: this.attempt.number });
   }
 
   private async watch(record: SandboxRecord, run: SandboxRun, paths: AttemptPaths): Promise<void> {
@@ -105,7 +116,7 @@ export class AttemptRunner {
       }
       let state: SupervisedState;
       try {
-        state = await inspectSupervised(run, paths);
+        state = await inspectSupervised(run, paths, WAIT_MS);
         silentSince = undefined;
       } catch (error) {
         const lost = await this.sandboxProblem(record);
@@ -122,7 +133,10 @@ export class AttemptRunner {
         continue;
       }
       if (state.exit) return this.endByExit(state, record);
-      if (state.started && !state.alive) {
+      if (!state.started) {
+        return this.end('sandbox-lost', "The command's start marker is gone from the sandbox (its files were removed or the sandbox was replaced).", record);
+      }
+      if (!state.alive) {
         // The supervisor may have written its exit file just after our look: look once more.
         const again = await inspectSupervised(run, paths).catch(() => state);
         if (again.exit) return this.endByExit(again, record);
@@ -168,6 +182,8 @@ export class AttemptRunner {
         reason = `The command succeeded but its results could not be pulled to ${task.resultDir}: ${describeError(error)}`;
       }
     }
+    // Kept before the end is written: whoever sees the task ended finds its output.
+    if (record && end !== 'sandbox-lost' && end !== 'machine-unreachable') await this.saveOutput(record);
     this.deps.queue.append([
       {
         type: 'ended',
@@ -180,13 +196,21 @@ export class AttemptRunner {
         ...(reason ? { reason } : {}),
       },
     ]);
-    this.deps.log(`Task ${task.id} attempt ${this.attempt.number}: ${end}${reason ? ` (${reason})` : ''}; now ${next}.`);
-    if (record) await this.saveOutput(record);
-    if (record && !task.keep) {
-      await this.deps.controller
-        .delete(record.id)
-        .catch((error) => this.deps.log(`Could not destroy ${record.name} after task ${task.id}: ${describeError(error)}`));
+    if (record) {
+      await this.emit({
+        type: 'task.ended',
+        sandboxId: record.id,
+        taskId: task.id,
+        attempt: this.attempt.number,
+        end,
+        next,
+        ...(outcome.exitCode !== undefined ? { exitCode: outcome.exitCode } : {}),
+        durationMs: Date.now() - Date.parse(this.attempt.assignedAt),
+      });
     }
+    this.deps.log(`Task ${task.id} attempt ${this.attempt.number}: ${end}${reason ? ` (${reason})` : ''}; now ${next}.`);
+    // Destroyed in the background: the slot is free as soon as the task has ended.
+    if (record && !task.keep) this.deps.destroy(record);
   }
 
   /** Keeps the attempt's output (its first SAVED_OUTPUT_BYTES per stream) in the state dir, for after its sandbox is gone. */
@@ -209,6 +233,11 @@ export class AttemptRunner {
         this.deps.log(`Task ${this.taskId}: its ${stream} could not be kept: ${describeError(error)}`);
       }
     }
+  }
+
+  /** Tells the bus (and so the sandbox's journal and events.jsonl); a journal that cannot be written stops nothing here. */
+  private async emit(event: EventInput): Promise<void> {
+    await this.deps.controller.events.emit(event).catch((error) => this.deps.log(`Task ${this.taskId}: ${describeError(error)}`));
   }
 
   private pause(): Promise<void> {

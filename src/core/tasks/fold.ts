@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describeError } from '../errors';
-import { isFinished, normalizeSpec, type AttemptEnd, type Task, type TaskSpec, type TaskState } from './model';
+import { isFinished, normalizeSpec, TASK_STATES, type AttemptEnd, type Task, type TaskSpec, type TaskState } from './model';
 
 /**
  * The lines of task_queue.jsonl (docs/tasks.md). Every event but a plain task object carries an
@@ -32,6 +32,8 @@ export type QueueEvent =
   | { type: 'snapshot'; task: Task }
   /** Written by compaction: the eids of the lines it folded, so one appended again after it counts once. */
   | { type: 'seen'; eids: string[] };
+
+const TASK_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 /** A line that could not be used, with its number in the file read, and why. */
 export interface QueueProblem {
@@ -71,27 +73,30 @@ export class TaskBook {
     return id === undefined ? undefined : this.tasks.get(id);
   }
 
-  /** Applies one line of text (without its newline). */
-  applyLine(text: string, lineNumber: number): void {
-    if (text.trim() === '') return;
+  /** Applies one line of text (without its newline). True when it was an event line whose eid had not been seen. */
+  applyLine(text: string, lineNumber: number): boolean {
+    if (text.trim() === '') return false;
     let value: unknown;
     try {
       value = JSON.parse(text);
     } catch {
       this.problems.push({ line: lineNumber, problem: 'not JSON (a write cut short, or not written by a queue writer); skipped' });
-      return;
+      return false;
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       this.problems.push({ line: lineNumber, problem: 'not a JSON object; skipped' });
-      return;
+      return false;
     }
     const record = value as Record<string, unknown>;
+    const fresh = record.type !== undefined && typeof record.eid === 'string' && !this.seen.has(record.eid);
     try {
       if (record.type === undefined) this.applyPlain(text, record);
       else this.apply(record as unknown as QueueEvent);
     } catch (error) {
       this.problems.push({ line: lineNumber, problem: `${describeError(error)} Skipped.` });
+      return false;
     }
+    return fresh;
   }
 
   /** A plain task object from another tool: "add this task", with an id from its text. */
@@ -136,7 +141,7 @@ export class TaskBook {
   }
 
   private add(spec: TaskSpec & { id: string }, time: string): void {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(spec.id)) throw new Error(`The task id "${spec.id}" is not an id.`);
+    if (!TASK_ID.test(spec.id)) throw new Error(`The task id "${spec.id}" is not an id.`);
     if (this.tasks.has(spec.id)) return;
     if (spec.idempotencyKey !== undefined && this.byKey.has(spec.idempotencyKey)) return;
     this.put({ ...spec, state: 'queued', createdAt: time, updatedAt: time, attempts: [] });
@@ -144,9 +149,16 @@ export class TaskBook {
 
   private restore(task: Task): void {
     if (typeof task?.id !== 'string' || !Array.isArray(task.attempts)) throw new Error('The snapshot line holds no task.');
-    const spec = normalizeSpec(task as unknown as Record<string, unknown>);
+    if (!TASK_ID.test(task.id)) throw new Error(`The task id "${task.id}" is not an id.`);
+    if (!TASK_STATES.includes(task.state)) throw new Error(`The snapshot's state "${String(task.state)}" is not a task state.`);
+    // A task's `attempts` is its list of attempts; the spec's count of attempts is `maxAttempts`.
+    const { attempts: _attempts, ...fields } = task;
+    const spec = normalizeSpec(fields as unknown as Record<string, unknown>);
     this.tasks.delete(task.id);
     this.put({ ...task, ...spec });
+    // A plain line with the same text appended after a compaction is another task: count this one.
+    const plain = /^t([0-9a-f]{10})(?:-([1-9][0-9]*))?$/.exec(task.id);
+    if (plain) this.plainCounts.set(plain[1]!, Math.max(this.plainCounts.get(plain[1]!) ?? 0, Number(plain[2] ?? 0) + 1));
   }
 
   private put(task: Task): void {

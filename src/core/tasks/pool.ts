@@ -35,6 +35,9 @@ export class WarmPool {
   /** When each warm sandbox was last seen busy (or became warm): idle time counts from here. */
   private readonly lastBusy = new Map<string, number>();
   private readonly removing = new Set<string>();
+  /** Sandboxes whose exec channel this process has opened: only these are warm (a claim then costs no start-up). */
+  private readonly ready = new Set<string>();
+  private readonly readying = new Set<string>();
   private reaping = false;
 
   constructor(private readonly deps: PoolDeps) {}
@@ -42,7 +45,12 @@ export class WarmPool {
   /** Sandboxes of the pool of `profile`, running and never claimed. */
   warm(records: SandboxRecord[], profile: string): SandboxRecord[] {
     return records.filter(
-      (record) => record.agentId === poolAgentId(profile) && record.state === 'running' && !this.deps.claims.has(record.id) && !this.removing.has(record.id),
+      (record) =>
+        record.agentId === poolAgentId(profile) &&
+        record.state === 'running' &&
+        this.ready.has(record.id) &&
+        !this.deps.claims.has(record.id) &&
+        !this.removing.has(record.id),
     );
   }
 
@@ -88,17 +96,38 @@ export class WarmPool {
    */
   maintain(config: TasksConfig, records: SandboxRecord[], taskSlotsFree: boolean): void {
     const profiles = new Set([...Object.keys(config.pools), ...records.map((r) => poolProfileOf(r.agentId)).filter((p): p is string => p !== undefined)]);
+    for (const record of records) {
+      if (poolProfileOf(record.agentId) !== undefined && record.state === 'running' && !this.ready.has(record.id) && !this.deps.claims.has(record.id)) {
+        this.makeReady(record);
+      }
+    }
     for (const profile of profiles) {
       const settings = poolOf(config, profile);
       const warm = this.warm(records, profile);
       const now = Date.now();
       for (const record of warm) if (!this.lastBusy.has(record.id)) this.lastBusy.set(record.id, now);
-      const missing = settings.size - warm.length - (this.creating.get(profile) ?? 0);
+      const readying = records.filter((r) => r.agentId === poolAgentId(profile) && this.readying.has(r.id)).length;
+      const missing = settings.size - warm.length - readying - (this.creating.get(profile) ?? 0);
       const room = settings.max - this.members(records, profile);
       for (let i = 0; i < Math.min(missing, room); i++) this.refillOne(config, records, profile);
       if (warm.length > settings.size && !this.reaping) void this.reapIdle(warm, settings.size, settings.idleMinutes);
     }
     void taskSlotsFree;
+  }
+
+  /** Opens the sandbox's exec channel (its first command starts it) so a claim finds it ready. */
+  private makeReady(record: SandboxRecord): void {
+    if (this.readying.has(record.id)) return;
+    this.readying.add(record.id);
+    this.deps.controller
+      .inspectExec(record.id, { command: ['true'], timeoutMs: 60_000 })
+      .then(
+        (result) => {
+          if (result.exitCode === 0) this.ready.add(record.id);
+        },
+        (error) => this.deps.log(`Pool: ${record.name} does not answer yet (${describeError(error)}).`),
+      )
+      .finally(() => this.readying.delete(record.id));
   }
 
   private refillOne(config: TasksConfig, records: SandboxRecord[], profile: string): void {
@@ -112,7 +141,10 @@ export class WarmPool {
     const view = this.deps.board.choose(records, taskProfile);
     if (!view) return; // no machine has room: the pool stays short until one has
     this.create(config, profile, view).then(
-      (record) => this.deps.log(`Pool ${profile}: ${record.name} is warm on ${view.target.key}.`),
+      (record) => {
+        this.makeReady(record);
+        this.deps.log(`Pool ${profile}: ${record.name} is warm on ${view.target.key}.`);
+      },
       (error) => this.deps.log(`Pool ${profile}: could not make a sandbox on ${view.target.key}: ${describeError(error)}`),
     );
   }

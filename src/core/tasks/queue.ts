@@ -41,6 +41,10 @@ export class TaskQueue {
   private eventLines = 0;
   /** Whether the last read ended in a line without its newline. */
   private tornTail = false;
+  /** The event lines (with an eid) of the current file, carried into the next file when a compaction swaps it. */
+  private eventTexts: string[] = [];
+  /** Event lines of the file before a swap, applied after the new file is read. */
+  private carried: string[] = [];
 
   constructor(readonly stateRoot: string) {
     this.file = path.join(stateRoot, QUEUE_FILE);
@@ -63,13 +67,13 @@ export class TaskQueue {
     const info = statOrUndefined(this.file);
     const id = info ? fileIdOf(info) : undefined;
     if (id !== this.fileId || (info && info.size < this.offset)) this.reset(id);
-    if (!info || info.size === this.offset) return this.book;
+    if (!info || info.size === this.offset) return this.applyCarried();
     const fd = openSync(this.file, 'r');
     try {
-      // Read the same file the stat saw: if it was swapped in between, the next load starts again.
+      // Read the same file the stat saw: if it was swapped in between, start again on the new one.
       if (fileIdOf(fstatSync(fd)) !== this.fileId) {
         this.reset(undefined);
-        return this.book;
+        return this.load();
       }
       const size = fstatSync(fd).size;
       const buffer = Buffer.alloc(size - this.offset);
@@ -81,19 +85,30 @@ export class TaskQueue {
       }
       const end = buffer.lastIndexOf(0x0a, read - 1);
       this.tornTail = end < read - 1;
-      if (end < 0) return this.book;
+      if (end < 0) return this.applyCarried();
       for (const line of buffer.subarray(0, end).toString('utf8').split('\n')) {
         this.lineNumber += 1;
         if (line.startsWith('{"type":"snapshot"') || line.startsWith('{"type":"seen"')) this.book.applyLine(line, this.lineNumber);
         else if (line.trim() !== '') {
           this.eventLines += 1;
-          this.book.applyLine(line, this.lineNumber);
+          if (this.book.applyLine(line, this.lineNumber)) this.eventTexts.push(line);
         }
       }
       this.offset += end + 1;
     } finally {
       closeSync(fd);
     }
+    return this.applyCarried();
+  }
+
+  /**
+   * A compaction makes the new file visible before it copies the lines appended to the old one
+   * meanwhile: the lines read from the old file are applied again, so the state never goes back.
+   * Their eids make them count once when their copies arrive.
+   */
+  private applyCarried(): TaskBook {
+    for (const line of this.carried) if (this.book.applyLine(line, this.lineNumber)) this.eventTexts.push(line);
+    this.carried = [];
     return this.book;
   }
 
@@ -119,6 +134,7 @@ export class TaskQueue {
       const book = this.load();
       const readUpTo = this.offset;
       const oldId = this.fileId;
+      if (oldId === undefined) return true; // no queue file yet: nothing to compact
       const finished = [...book.tasks.values()].filter((task) => isFinished(task.state));
       const dropped = new Set(finished.slice(0, Math.max(0, finished.length - keepFinished)).map((task) => task.id));
       const lines = book.snapshotLines((task: Task) => !dropped.has(task.id));
@@ -154,17 +170,20 @@ export class TaskQueue {
     }
   }
 
+  /** Starts reading from the beginning of `id`, or of the file the name leads to now. */
   private reset(id: string | undefined): void {
+    if (id === undefined) {
+      const info = statOrUndefined(this.file);
+      id = info ? fileIdOf(info) : undefined;
+    }
+    if (this.fileId !== undefined && id !== this.fileId) this.carried.push(...this.eventTexts);
+    this.eventTexts = [];
     this.book = new TaskBook();
     this.fileId = id;
     this.offset = 0;
     this.lineNumber = 0;
     this.eventLines = 0;
     this.tornTail = false;
-    if (id === undefined) {
-      const info = statOrUndefined(this.file);
-      this.fileId = info ? fileIdOf(info) : undefined;
-    }
   }
 
   private takeLock(): boolean {
@@ -198,9 +217,9 @@ function appendLines(file: string, lines: string[], checkSwap = true): void {
   const body = lines.join('\n') + '\n';
   for (let round = 0; ; round++) {
     const fd = openSync(file, 'a+', 0o600);
-    let written: Stats;
+    let swapped: boolean;
     try {
-      written = fstatSync(fd);
+      const written = fstatSync(fd);
       let prefix = '';
       if (written.size > 0) {
         const last = Buffer.alloc(1);
@@ -208,12 +227,14 @@ function appendLines(file: string, lines: string[], checkSwap = true): void {
         if (last[0] !== 0x0a) prefix = '\n';
       }
       writeAll(fd, Buffer.from(prefix + body));
+      if (!checkSwap) return;
+      // Checked while the file is still open, so its inode number cannot have gone to a newer file.
+      const now = statOrUndefined(file);
+      swapped = !now || fileIdOf(now) !== fileIdOf(written);
     } finally {
       closeSync(fd);
     }
-    if (!checkSwap) return;
-    const now = statOrUndefined(file);
-    if (now && fileIdOf(now) === fileIdOf(written)) return;
+    if (!swapped) return;
     if (round >= 10)
       throw new SandboxError('conflict', `${QUEUE_FILE} keeps being replaced while it is written; check that only one scheduler runs, then try again.`);
   }
@@ -242,8 +263,9 @@ function statOrUndefined(file: string): Stats | undefined {
   }
 }
 
+/** Which file a name leads to. A compaction frees the old file's inode number for the next new file, so the birth time is part of it. */
 function fileIdOf(info: Stats): string {
-  return `${info.dev}:${info.ino}`;
+  return `${info.dev}:${info.ino}:${info.birthtimeMs}`;
 }
 
 function newEid(): string {

@@ -17,6 +17,8 @@ import { COMPACT_AFTER_LINES, TaskQueue } from './queue';
 export const SCHEDULER_STATUS_FILE = 'scheduler-status.json';
 /** A task whose sandbox could not be made this many times in a row fails. */
 const MAX_CREATE_FAILURES = 3;
+/** How often sandboxes of ended tasks are looked for. */
+const SWEEP_EVERY_MS = 30_000;
 
 export interface SchedulerOptions {
   controller: SandboxController;
@@ -57,6 +59,8 @@ export class Scheduler {
   /** Tasks whose new sandbox is being made: taskId -> placement key. */
   private readonly placing = new Map<string, string>();
   private readonly createFailures = new Map<string, number>();
+  private readonly destroying = new Set<string>();
+  private sweptAt = 0;
   private book: TaskBook;
   private config?: TasksConfig;
   private stopping = false;
@@ -125,6 +129,7 @@ export class Scheduler {
     }
     await this.place(config, records);
     this.pool.maintain(config, records, this.active() < config.limits.global);
+    this.sweep(records);
     await this.writeStatus(config, records);
   }
 
@@ -132,7 +137,7 @@ export class Scheduler {
     return this.runners.size + this.placing.size;
   }
 
-  private watch(task: Task): void {
+  private watch(task: Task, fresh = false): void {
     const attempt = currentAttempt(task);
     if (!attempt) return;
     const runner = new AttemptRunner(
@@ -142,17 +147,44 @@ export class Scheduler {
         queue: this.queue,
         book: () => (this.book = this.queue.load()),
         graceMs: () => (this.config?.graceSeconds ?? 30) * 1000,
+        destroy: (record) => this.destroy(record.id, record.name),
         log: this.log,
         pollMs: this.pollMs,
       },
       task.id,
       attempt,
+      fresh,
     );
     this.runners.set(task.id, runner);
     runner
       .run()
       .catch((error) => this.log(`Task ${task.id}: ${describeError(error)}`))
       .finally(() => this.runners.get(task.id) === runner && this.runners.delete(task.id));
+  }
+
+  /** Destroys a sandbox whose task ended, once at a time per sandbox; a failure is tried again by the sweep. */
+  private destroy(id: string, name: string): void {
+    if (this.destroying.has(id)) return;
+    this.destroying.add(id);
+    this.controller
+      .delete(id)
+      .catch((error) => this.log(`Could not destroy ${name}: ${describeError(error)}`))
+      .finally(() => this.destroying.delete(id));
+  }
+
+  /** Sandboxes of ended tasks still there (a destroy that failed, a scheduler that died before it): destroyed now. */
+  private sweep(records: SandboxRecord[]): void {
+    if (Date.now() - this.sweptAt < SWEEP_EVERY_MS) return;
+    this.sweptAt = Date.now();
+    const ended = new Map<string, Task>();
+    for (const task of this.book.tasks.values()) {
+      for (const attempt of task.attempts) if (attempt.end !== undefined && attempt.sandboxId && !task.keep) ended.set(attempt.sandboxId, task);
+    }
+    for (const record of records) {
+      if (ended.has(record.id) && record.state !== 'creating' && ![...this.runners.values()].some((runner) => runner.attempt.sandboxId === record.id)) {
+        this.destroy(record.id, record.name);
+      }
+    }
   }
 
   /** How many placed tasks each machine and provider has, for the limits. */
@@ -172,10 +204,13 @@ export class Scheduler {
   }
 
   private async place(config: TasksConfig, records: SandboxRecord[]): Promise<void> {
-    const queued = [...this.book.tasks.values()].filter((task) => task.state === 'queued' && !this.placing.has(task.id) && !this.runners.has(task.id));
+    // Tasks waiting for a new sandbox stay in the order: a warm one that comes free first goes to
+    // the task first in line, and the sandbox being made joins the pool when it is ready.
+    const queued = [...this.book.tasks.values()].filter((task) => task.state === 'queued' && !this.runners.has(task.id));
     if (queued.length === 0) return;
     for (const task of placementOrder(queued, Date.now(), config.agingMinutes * 60_000)) {
-      if (this.active() >= config.limits.global) return;
+      const waiting = this.placing.has(task.id);
+      if (!waiting && this.active() >= config.limits.global) return;
       let taskProfile;
       try {
         taskProfile = findProfile(config, task.profile);
@@ -195,11 +230,13 @@ export class Scheduler {
       };
       // A task that lost its machine goes elsewhere when it can.
       const avoid = new Set(task.attempts.filter((a) => a.end !== undefined && a.end !== 'exited').map((a) => a.placement ?? ''));
-      const warm = await this.pool.claim(records, task.profile, allowed, avoid);
+      const warm = await this.pool.claim(records, task.profile, waiting ? () => true : allowed, avoid);
       if (warm) {
+        this.placing.delete(task.id);
         this.assign(task, warm, true);
         continue;
       }
+      if (waiting) continue;
       const pool = config.pools[task.profile];
       if (pool && this.pool.members(records, task.profile) >= pool.max) continue;
       const view = this.board.choose(records, taskProfile, { avoid, allowed });
@@ -239,7 +276,18 @@ export class Scheduler {
     ]);
     this.book = this.queue.load();
     const placed = this.book.get(task.id);
-    if (placed && placed.state === 'assigned') this.watch(placed);
+    void this.controller.events
+      .emit({
+        type: 'task.placed',
+        sandboxId: record.id,
+        taskId: task.id,
+        attempt: task.attempts.length + 1,
+        placement: targetKeyOf(record),
+        warm,
+        priority: task.priority,
+      })
+      .catch((error) => this.log(`Task ${task.id}: ${describeError(error)}`));
+    if (placed && placed.state === 'assigned') this.watch(placed, true);
   }
 
   private reject(task: Task, reason: string): void {

@@ -68,6 +68,13 @@ function findCycle(edges: Map<string, Map<string, string[]>>): string[] | undefi
   return undefined;
 }
 
+/**
+ * Rooms that drive sandboxes through the controller, as a front end does, rather than being part
+ * of it: the scheduler places tasks with create/exec/delete like any other user of the one API.
+ * The cycle check keeps the controller and its services from importing them back.
+ */
+const CONTROLLER_CLIENTS = new Set(['tasks/']);
+
 describe('src/core rooms', () => {
   const edges = coreRoomEdges();
 
@@ -79,7 +86,7 @@ describe('src/core rooms', () => {
 
   it('never reach back up to the controller or out to a front end', () => {
     for (const [from, targets] of edges) {
-      if (from !== 'controller.ts') assert.ok(!targets.has('controller.ts'), `${from} imports the controller: ${targets.get('controller.ts')?.join(', ')}`);
+      if (from !== 'controller.ts' && !CONTROLLER_CLIENTS.has(from)) assert.ok(!targets.has('controller.ts'), `${from} imports the controller: ${targets.get('controller.ts')?.join(', ')}`);
     }
     for (const file of sourceFiles(core)) {
       const text = readFileSync(file, 'utf8');
