@@ -17,6 +17,11 @@ const RELOAD_DEBOUNCE_MS = 100;
  */
 const POLL_MS = 2000;
 
+export interface TaskBoardChange {
+  /** Nothing changed but the time: only placed tasks' elapsed time is to be drawn again. */
+  timeOnly: boolean;
+}
+
 /**
  * The tasks of the state dir as the views show them: task_queue.jsonl read through a TaskClient
  * (each read takes only the lines appended since the last one), whether a daemon runs, and the
@@ -24,8 +29,8 @@ const POLL_MS = 2000;
  * cockpit follows events.jsonl.
  */
 export class TaskBoard implements vscode.Disposable {
-  private readonly changed = new vscode.EventEmitter<void>();
-  /** Fires after a read that changed what the views show. */
+  private readonly changed = new vscode.EventEmitter<TaskBoardChange>();
+  /** Fires after a read that changed what the views show, and at each poll while a task runs (its time moves on). */
   readonly onDidChange = this.changed.event;
   tasks: Task[] = [];
   schedulerRunning = false;
@@ -112,13 +117,14 @@ export class TaskBoard implements vscode.Disposable {
     ]);
     // A placed task's elapsed time moves on by itself: its item is drawn again at each poll.
     const ticking = this.tasks.some((task) => task.state === 'assigned' || task.state === 'running');
-    if (shown === this.lastShown && !firstRead && !ticking) return;
-    if (shown !== this.lastShown || firstRead) {
+    const timeOnly = shown === this.lastShown && !firstRead;
+    if (timeOnly && !ticking) return;
+    if (!timeOnly) {
       void vscode.commands.executeCommand('setContext', CONTEXT_KEYS.schedulerRunning, this.schedulerRunning);
       void vscode.commands.executeCommand('setContext', CONTEXT_KEYS.tasksLoaded, true);
     }
     this.lastShown = shown;
-    this.changed.fire();
+    this.changed.fire({ timeOnly });
   }
 
   /** The task of that id as last read, if it is still in the queue. */

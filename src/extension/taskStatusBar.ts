@@ -19,6 +19,8 @@ export function createTaskStatusBarItem(board: TaskBoard): vscode.Disposable {
     item.tooltip = shown.tooltip;
     item.show();
   };
-  const subscription = board.onDidChange(update);
+  const subscription = board.onDidChange(({ timeOnly }) => {
+    if (!timeOnly) update();
+  });
   return vscode.Disposable.from(item, subscription);
 }

@@ -1,16 +1,16 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { REPO_ROOT, remoteUri, removeSandboxesOf, startCodeServer, type CodeServer, type Page } from './codeServer';
+import { REPO_ROOT, remoteUri, removeSandboxesOf, startCodeServer, type CodeServer, type Locator, type Page } from './codeServer';
 import { clickMenuItem, pickStep, runFromPalette, STEP_TIMEOUT_MS, waitForText, waitForValue } from './workbench';
 
 /**
  * The Tasks view worked like a person, with a real scheduler: the view first says that none
  * runs, then notices the daemon started in the run's state dir through the CLI, limited to one
- * task at a time with a warm pool of one. Add Task from
- * the palette (command line, priority, no folder) queues a long task, which runs; a second one
- * waits under Queued (the status bar counts 1 running, 1 queued); Cancel Task from the long one's
- * menu moves it to Cancelled, the second one runs and succeeds, Show Task Output shows what it
+ * task at a time with a warm pool of one. Add Task from the palette (command line, priority, no
+ * folder) queues a long task, which runs (Reveal Sandbox selects its sandbox); a second one waits
+ * under Queued (the status bar counts 1 running, 1 queued); Cancel Task from the long one's menu
+ * moves it to Cancelled, the second one runs and succeeds, Show Task Output shows what it
  * printed, and the pool's sandbox shows as warm in the Sandboxes view. Last, with that daemon
  * stopped, Start Scheduler from the palette starts one. The daemon is stopped and every sandbox
  * it made removed at the end. Screenshots go to test-results/ui-tasks/.
@@ -57,14 +57,20 @@ async function main(): Promise<void> {
     await addTask(page, LONG_COMMAND);
     const longRow = taskRow(page, LONG_COMMAND);
     await longRow.waitFor({ timeout: STEP_TIMEOUT_MS });
-    await longRow.locator('.codicon-sync').waitFor({ timeout: PLACEMENT_TIMEOUT_MS });
+    await stateIcon(longRow, 'sync').waitFor({ timeout: PLACEMENT_TIMEOUT_MS });
     await waitForText(longRow, /normal · \d+s · attempt 1\/2/, 'the long task with its priority, elapsed time and attempt');
     await shot('long-task-running');
+
+    // Reveal Sandbox from its menu selects the pool sandbox it took, in the Sandboxes view.
+    await longRow.click({ button: 'right' });
+    await clickMenuItem(page, 'Reveal Sandbox');
+    await page.locator('.pane-body .monaco-list-row.selected').filter({ hasText: 'pool, in use' }).first().waitFor({ timeout: STEP_TIMEOUT_MS });
+    await shot('long-task-sandbox-revealed');
 
     // The short one waits behind it.
     await addTask(page, SHORT_COMMAND);
     const shortRow = taskRow(page, `echo ${MARK}`);
-    await shortRow.locator('.codicon-clock').waitFor({ timeout: STEP_TIMEOUT_MS });
+    await stateIcon(shortRow, 'clock').waitFor({ timeout: STEP_TIMEOUT_MS });
     await waitForText(shortRow, /normal · attempt 0\/2/, 'the queued task, not placed yet');
     await page
       .locator('.pane-body .monaco-list-row')
@@ -77,16 +83,16 @@ async function main(): Promise<void> {
     // Cancel the long one from its menu: it ends, and the short one is placed.
     await longRow.click({ button: 'right' });
     await clickMenuItem(page, 'Cancel Task');
-    await longRow.locator('.codicon-circle-slash').waitFor({ timeout: STEP_TIMEOUT_MS });
+    await stateIcon(longRow, 'circle-slash').waitFor({ timeout: STEP_TIMEOUT_MS });
     await page
       .locator('.pane-body .monaco-list-row')
       .filter({ hasText: /^Cancelled/ })
       .first()
       .waitFor({ timeout: STEP_TIMEOUT_MS });
     console.log('  ✔ Cancel Task moved the long task to Cancelled');
-    await shortRow.locator('.codicon-sync').waitFor({ timeout: PLACEMENT_TIMEOUT_MS });
+    await stateIcon(shortRow, 'sync').waitFor({ timeout: PLACEMENT_TIMEOUT_MS });
     await shot('short-task-running');
-    await shortRow.locator('.codicon-pass').waitFor({ timeout: PLACEMENT_TIMEOUT_MS });
+    await stateIcon(shortRow, 'pass').waitFor({ timeout: PLACEMENT_TIMEOUT_MS });
     await shot('short-task-succeeded');
 
     // Its output, from its menu.
@@ -141,6 +147,11 @@ async function addTask(page: Page, commandLine: string): Promise<void> {
   await page.keyboard.type('No folder');
   await page.keyboard.press('Enter');
   await page.locator('.quick-input-widget').filter({ hasText: '(3/3)' }).waitFor({ state: 'hidden', timeout: STEP_TIMEOUT_MS });
+}
+
+/** The item's own icon (not an inline action's), which tells its state. */
+function stateIcon(row: Locator, codicon: string): Locator {
+  return row.locator(`.custom-view-tree-node-item-icon.codicon-${codicon}`);
 }
 
 function taskRow(page: Page, label: string) {

@@ -59,7 +59,8 @@ export class SandboxTreeProvider implements vscode.TreeDataProvider<SandboxTreeN
     ];
     if (board) {
       subscriptions.push(
-        board.onDidChange(() => {
+        board.onDidChange(({ timeOnly }) => {
+          if (timeOnly) return;
           const pools = JSON.stringify([[...board.pools.warm], [...board.pools.busy]]);
           if (pools === this.poolsShown) return;
           this.poolsShown = pools;

@@ -16,6 +16,11 @@ export interface TaskNode {
 
 export type TaskTreeNode = TaskGroupNode | TaskNode;
 
+/** The state is part of the id: a task moving to another group is another item there. */
+function taskItemId(task: Task): string {
+  return `task:${task.id}:${task.state}`;
+}
+
 export function isTaskNode(value: unknown): value is TaskNode {
   return typeof value === 'object' && value !== null && (value as TaskNode).kind === 'task' && typeof (value as TaskNode).task === 'object';
 }
@@ -28,17 +33,58 @@ export class TaskTreeProvider implements vscode.TreeDataProvider<TaskTreeNode>, 
   private readonly changed = new vscode.EventEmitter<TaskTreeNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly subscription: vscode.Disposable;
+  /**
+   * The nodes handed out, by item id. The workbench knows an element by identity: the same node
+   * for the same item lets a refresh of one item (a running task's time) leave the rest of the
+   * tree, and the element a context menu was opened on, alone.
+   */
+  private readonly nodes = new Map<string, TaskTreeNode>();
 
   constructor(private readonly board: TaskBoard) {
-    this.subscription = board.onDidChange(() => this.changed.fire(undefined));
+    this.subscription = board.onDidChange(({ timeOnly }) => {
+      if (!timeOnly) {
+        this.changed.fire(undefined);
+        return;
+      }
+      for (const task of board.tasks) {
+        if (task.state !== 'assigned' && task.state !== 'running') continue;
+        const node = this.nodes.get(taskItemId(task));
+        if (node?.kind === 'task') {
+          node.task = task;
+          this.changed.fire(node);
+        }
+      }
+    });
   }
 
   getChildren(node?: TaskTreeNode): TaskTreeNode[] {
     this.board.start();
     const groups = groupTasks(this.board.tasks);
-    if (!node) return groups.map((group) => ({ kind: 'taskGroup', state: group.state, count: group.tasks.length }));
-    if (node.kind === 'taskGroup') return (groups.find((group) => group.state === node.state)?.tasks ?? []).map((task) => ({ kind: 'task', task }));
+    if (!node) {
+      const shown = groups.map((group) => this.node(`taskGroup:${group.state}`, { kind: 'taskGroup', state: group.state, count: group.tasks.length }));
+      this.forgetAllBut(groups.flatMap((group) => [`taskGroup:${group.state}`, ...group.tasks.map(taskItemId)]));
+      return shown;
+    }
+    if (node.kind === 'taskGroup') {
+      return (groups.find((group) => group.state === node.state)?.tasks ?? []).map((task) => this.node(taskItemId(task), { kind: 'task', task }));
+    }
     return [];
+  }
+
+  /** The node of that item id, kept and brought up to date, or `fresh` the first time. */
+  private node(id: string, fresh: TaskTreeNode): TaskTreeNode {
+    const known = this.nodes.get(id);
+    if (!known) {
+      this.nodes.set(id, fresh);
+      return fresh;
+    }
+    Object.assign(known, fresh);
+    return known;
+  }
+
+  private forgetAllBut(ids: string[]): void {
+    const keep = new Set(ids);
+    for (const id of this.nodes.keys()) if (!keep.has(id)) this.nodes.delete(id);
   }
 
   getTreeItem(node: TaskTreeNode): vscode.TreeItem {
@@ -51,8 +97,7 @@ export class TaskTreeProvider implements vscode.TreeDataProvider<TaskTreeNode>, 
     }
     const { task } = node;
     const item = new vscode.TreeItem(taskLabel(task), vscode.TreeItemCollapsibleState.None);
-    // The state is part of the id: a task moving to another group is another item there.
-    item.id = `task:${task.id}:${task.state}`;
+    item.id = taskItemId(task);
     item.description = taskDescription(task);
     item.contextValue = taskContextValue(task);
     const icon = taskIcon(task);
@@ -64,7 +109,7 @@ export class TaskTreeProvider implements vscode.TreeDataProvider<TaskTreeNode>, 
 
   getParent(node: TaskTreeNode): TaskTreeNode | undefined {
     if (node.kind === 'taskGroup') return undefined;
-    return { kind: 'taskGroup', state: node.task.state, count: 0 };
+    return this.nodes.get(`taskGroup:${node.task.state}`);
   }
 
   dispose(): void {
