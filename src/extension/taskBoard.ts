@@ -43,6 +43,8 @@ export class TaskBoard implements vscode.Disposable {
   private reloadTimer?: NodeJS.Timeout;
   private lastShown = '';
   private problemShown?: string;
+  /** The state dir that could not be watched, said once in the log. */
+  private unwatchable?: string;
   private started = false;
   private disposed = false;
 
@@ -78,8 +80,10 @@ export class TaskBoard implements vscode.Disposable {
       });
       this.watcher.on('error', (error) => this.cockpit.log.debug(`Stopped watching ${stateRoot} for tasks: ${describeError(error)}`));
     } catch (error) {
-      // No state dir yet (nothing was ever made here): the poll notices when it comes.
-      this.cockpit.log.debug(`Cannot watch ${stateRoot} for tasks yet (${describeError(error)}); reading it every ${POLL_MS / 1000} s`);
+      // No state dir yet (nothing was ever made here): the poll notices when it comes, and tries again.
+      if (this.unwatchable !== stateRoot)
+        this.cockpit.log.debug(`Cannot watch ${stateRoot} for tasks yet (${describeError(error)}); reading it every ${POLL_MS / 1000} s`);
+      this.unwatchable = stateRoot;
     }
   }
 
