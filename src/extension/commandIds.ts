@@ -29,12 +29,21 @@ export const COMMAND_IDS = {
   openDesktop: 'sandboxes.openDesktop',
   takeScreenshot: 'sandboxes.takeScreenshot',
   toggleViewOnly: 'sandboxes.toggleViewOnly',
+  addTask: 'sandboxes.addTask',
+  cancelTask: 'sandboxes.cancelTask',
+  retryTask: 'sandboxes.retryTask',
+  showTaskOutput: 'sandboxes.showTaskOutput',
+  revealTaskSandbox: 'sandboxes.revealTaskSandbox',
+  startScheduler: 'sandboxes.startScheduler',
+  refreshTasks: 'sandboxes.refreshTasks',
 } as const;
 
 export type CommandId = (typeof COMMAND_IDS)[keyof typeof COMMAND_IDS];
 
 export const VIEW_CONTAINER_ID = 'sandboxes';
 export const TREE_VIEW_ID = 'sandboxes.list';
+/** The Tasks view, below the Sandboxes view in the same container. */
+export const TASKS_VIEW_ID = 'sandboxes.tasks';
 /** The desktop panels' webview type; package.json activates on it so they come back after a reload. */
 export const DESKTOP_VIEW_TYPE = 'agentSandboxes.desktop';
 
@@ -42,4 +51,8 @@ export const DESKTOP_VIEW_TYPE = 'agentSandboxes.desktop';
 export const CONTEXT_KEYS = {
   engineDown: 'sandboxes.engineDown',
   loaded: 'sandboxes.loaded',
+  /** A daemon runs for the state dir (it places queued tasks). */
+  schedulerRunning: 'sandboxes.schedulerRunning',
+  /** The task queue was read once: the Tasks view's welcome waits for it. */
+  tasksLoaded: 'sandboxes.tasksLoaded',
 } as const;

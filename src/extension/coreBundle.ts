@@ -5,3 +5,7 @@ export { desktopImageTag, sandboxImageTag } from '../core/images';
 export { StateStore, defaultStateDir } from '../core/store/stateStore';
 export { openDesktopStream, runningTasks, screenshot } from '../core/desktop';
 export { landingCommand } from '../core/hosts/directory';
+export { TaskClient } from '../core/tasks/client';
+export { DAEMON_LOCK_FILE, daemonStatus, startDaemonProcess } from '../core/tasks/daemonLock';
+export { QUEUE_FILE } from '../core/tasks/queue';
+export { SCHEDULER_STATUS_FILE } from '../core/tasks/scheduler';

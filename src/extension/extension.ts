@@ -1,7 +1,10 @@
 import * as vscode from 'vscode';
+import type { SandboxRecord } from '../core/model';
 import { Cockpit } from './cockpit';
-import { COMMAND_IDS, TREE_VIEW_ID, type CommandId } from './commandIds';
+import { COMMAND_IDS, TASKS_VIEW_ID, TREE_VIEW_ID, type CommandId } from './commandIds';
 import { addSshIntegrationCommand } from './commands/addSshIntegration';
+import { addTaskCommand } from './commands/addTask';
+import { cancelTaskCommand } from './commands/cancelTask';
 import { attachVsCodeCommand, editorAttachSeams, type AttachSeams } from './commands/attachVsCode';
 import { buildImageCommand } from './commands/buildImage';
 import { copySshCommandCommand } from './commands/copySshCommand';
@@ -18,22 +21,32 @@ import { pullChangesCommand } from './commands/pullChanges';
 import { refreshCommand } from './commands/refresh';
 import { removeSshIntegrationCommand } from './commands/removeSshIntegration';
 import { restartCommand } from './commands/restart';
+import { retryTaskCommand } from './commands/retryTask';
+import { revealTaskSandboxCommand } from './commands/revealTaskSandbox';
 import { runCommandCommand } from './commands/runCommand';
 import { showLogsCommand } from './commands/showLogs';
+import { showTaskOutputCommand } from './commands/showTaskOutput';
 import { startCommand } from './commands/start';
 import { startSandboxCommand } from './commands/startSandbox';
+import { startSchedulerCommand } from './commands/startScheduler';
 import { stopCommand } from './commands/stop';
 import { stopForwardingCommand } from './commands/stopForwarding';
 import { syncWorkspaceCommand } from './commands/syncWorkspace';
 import { takeScreenshotCommand } from './commands/takeScreenshot';
 import { toggleViewOnlyCommand } from './commands/toggleViewOnly';
 import { createStatusBarItem } from './statusBar';
+import { TaskBoard } from './taskBoard';
+import { createTaskStatusBarItem } from './taskStatusBar';
 import { SandboxTreeProvider, type SandboxTreeNode } from './views/sandboxTree';
+import { TaskTreeProvider, showSchedulerState, type TaskTreeNode } from './views/taskTree';
 
 /** What `activate` hands to other extensions and to the extension-host tests. */
 export interface SandboxesApi {
   cockpit: Cockpit;
   tree: SandboxTreeProvider;
+  /** The tasks of the state dir, as the Tasks view shows them. */
+  tasks: TaskBoard;
+  taskTree: TaskTreeProvider;
   /** Where Attach VS Code meets the editor; the extension-host tests swap these to watch it. */
   attachSeams: AttachSeams;
   /** The open desktop panels (one per sandbox). */
@@ -51,11 +64,15 @@ type Handler = (...args: never[]) => unknown;
 export function activate(context: vscode.ExtensionContext): SandboxesApi {
   const started = performance.now();
   const cockpit = new Cockpit(context);
-  const tree = new SandboxTreeProvider(cockpit);
+  const tasks = new TaskBoard(cockpit);
+  const tree = new SandboxTreeProvider(cockpit, tasks);
+  const taskTree = new TaskTreeProvider(tasks);
   const attachSeams: AttachSeams = { ...editorAttachSeams };
   // Made now, not on first use: it restores the desktop panels of the last session.
   const desktops = new DesktopPanels(cockpit);
   const view = vscode.window.createTreeView<SandboxTreeNode>(TREE_VIEW_ID, { treeDataProvider: tree, canSelectMany: true, showCollapseAll: false });
+  const taskView = vscode.window.createTreeView<TaskTreeNode>(TASKS_VIEW_ID, { treeDataProvider: taskTree, showCollapseAll: false });
+  const revealSandbox = (record: SandboxRecord) => view.reveal({ kind: 'sandbox', record }, { select: true, focus: true, expand: false });
 
   // Keyed by every id in COMMAND_IDS: adding an id without a handler does not compile.
   const handlers: Record<CommandId, Handler> = {
@@ -85,18 +102,28 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
     [COMMAND_IDS.openDesktop]: openDesktopCommand(cockpit, desktops),
     [COMMAND_IDS.takeScreenshot]: takeScreenshotCommand(cockpit, desktops),
     [COMMAND_IDS.toggleViewOnly]: toggleViewOnlyCommand(cockpit, desktops),
+    [COMMAND_IDS.addTask]: addTaskCommand(cockpit, tasks),
+    [COMMAND_IDS.cancelTask]: cancelTaskCommand(cockpit, tasks),
+    [COMMAND_IDS.retryTask]: retryTaskCommand(cockpit, tasks),
+    [COMMAND_IDS.showTaskOutput]: showTaskOutputCommand(cockpit, tasks),
+    [COMMAND_IDS.revealTaskSandbox]: revealTaskSandboxCommand(cockpit, tasks, revealSandbox),
+    [COMMAND_IDS.startScheduler]: startSchedulerCommand(cockpit, tasks),
+    [COMMAND_IDS.refreshTasks]: () => tasks.reload(),
   };
   for (const [id, handler] of Object.entries(handlers)) {
     context.subscriptions.push(vscode.commands.registerCommand(id, handler as (...args: unknown[]) => unknown));
   }
   // Disposed in this order on deactivation: the panels' connections before the cockpit's controller.
   context.subscriptions.push(desktops, cockpit, tree, view, createStatusBarItem(cockpit));
+  context.subscriptions.push(taskTree, taskView, showSchedulerState(taskView, tasks), createTaskStatusBarItem(tasks), tasks);
   // The status bar needs a count even while the view is closed.
   cockpit.scheduleRefresh();
+  // The same for tasks, once activation is over: reading the queue loads the core.
+  setTimeout(() => tasks.start(), 0);
 
   const activationMs = performance.now() - started;
   cockpit.log.info(`Activated in ${activationMs.toFixed(1)} ms`);
-  return { cockpit, tree, attachSeams, desktops, activationMs };
+  return { cockpit, tree, tasks, taskTree, attachSeams, desktops, activationMs };
 }
 
 /** Nothing to do here: context.subscriptions close the desktop panels, forwarded ports and SSH connections. */

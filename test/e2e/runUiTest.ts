@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { REPO_ROOT, remoteUri, removeSandboxesOf, sandboxesOf, startCodeServer, type CodeServer, type FrameLocator, type Page } from './codeServer';
+import { clickMenuItem, pickStep, runFromPalette, STEP_TIMEOUT_MS, waitForText, waitForValue } from './workbench';
 
 /**
  * Works the workbench like a person: opens the Sandboxes view, runs Start Sandbox from the
@@ -17,7 +18,6 @@ const SHOTS = path.join(REPO_ROOT, 'test-results/ui');
 /** Letters OCR does not confuse with each other or with digits. */
 const NAME = `hello-${Array.from({ length: 4 }, () => 'acdehkmnprstuwxyz'[Math.floor(Math.random() * 17)]).join('')}`;
 const DESKTOP_NAME = `${NAME}-desk`;
-const STEP_TIMEOUT_MS = 60_000;
 /** Starting a desktop sandbox may build the desktop image first (XFCE, Firefox: slow). */
 const DESKTOP_START_TIMEOUT_MS = 40 * 60_000;
 
@@ -179,48 +179,6 @@ async function main(): Promise<void> {
   }
 }
 
-/** F1, the command typed, its row shown, Enter. */
-async function runFromPalette(page: Page, typed: string, rowText: string): Promise<void> {
-  await page.keyboard.press('F1');
-  await page.locator('.quick-input-widget input').waitFor({ timeout: STEP_TIMEOUT_MS });
-  await page.keyboard.type(typed);
-  await page.locator('.quick-input-list .monaco-list-row').filter({ hasText: rowText }).first().waitFor({ timeout: STEP_TIMEOUT_MS });
-  await page.keyboard.press('Enter');
-}
-
-async function pickStep(page: Page, stepMark: string, itemText: string): Promise<void> {
-  const widget = page.locator('.quick-input-widget').filter({ hasText: stepMark });
-  await widget.waitFor({ timeout: STEP_TIMEOUT_MS });
-  await widget.locator('.monaco-list-row').filter({ hasText: itemText }).first().waitFor({ timeout: STEP_TIMEOUT_MS });
-}
-
-async function clickMenuItem(page: Page, label: string): Promise<void> {
-  const menu = page.locator('.context-view .monaco-menu').first();
-  const item = menu.locator('.action-item').filter({ hasText: label }).first();
-  await item.waitFor({ timeout: STEP_TIMEOUT_MS });
-  // A context menu may ignore a click that lands while it is still opening; the item is then
-  // focused, so Enter runs it.
-  await page.waitForTimeout(300);
-  await item.click();
-  try {
-    await menu.waitFor({ state: 'hidden', timeout: 2000 });
-  } catch {
-    await page.keyboard.press('Enter');
-    await menu.waitFor({ state: 'hidden', timeout: STEP_TIMEOUT_MS });
-  }
-}
-
-async function waitForText(locator: ReturnType<Page['locator']>, pattern: RegExp, what: string): Promise<void> {
-  const deadline = Date.now() + STEP_TIMEOUT_MS;
-  let text = '';
-  while (Date.now() < deadline) {
-    text = (await locator.innerText().catch(() => '')).replace(/\u00a0/g, ' ');
-    if (pattern.test(text)) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`the terminal did not show ${what}; it shows ${JSON.stringify(text.slice(-500))}`);
-}
-
 /**
  * A desktop sandbox from the palette (the Desktop profile), its desktop opened from the item's
  * inline action, real keys typed into the viewer: blocked while view-only is on, received by an
@@ -346,16 +304,6 @@ async function setViewOnly(viewer: FrameLocator, on: boolean): Promise<void> {
   const button = viewer.locator('#view-only');
   if ((await button.getAttribute('aria-pressed', { timeout: STEP_TIMEOUT_MS })) !== String(on)) await button.click();
   await viewerStatus(viewer, on ? /^Watching \(view only\)$/ : /^Connected$/);
-}
-
-async function waitForValue<T>(probe: () => Promise<T | undefined> | T | undefined, what: string): Promise<T> {
-  const deadline = Date.now() + STEP_TIMEOUT_MS;
-  for (;;) {
-    const value = await Promise.resolve(probe()).catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-  }
 }
 
 /** The sandbox CLI on this run's state dir; its stdout. */

@@ -5,6 +5,8 @@ import type { PortForward } from '../../core/ssh/forward';
 import type { Cockpit } from '../cockpit';
 import { contextValueOf, descriptionOf, iconOf, providerLabel, tooltipLines } from '../presentation';
 import { FORWARD_CONTEXT_VALUE, forwardLabel } from '../sshModel';
+import type { TaskBoard } from '../taskBoard';
+import { poolMark } from '../taskPresentation';
 
 export interface ProviderNode {
   kind: 'provider';
@@ -42,12 +44,31 @@ export class SandboxTreeProvider implements vscode.TreeDataProvider<SandboxTreeN
   readonly onDidChangeTreeData = this.changed.event;
   private readonly subscription: vscode.Disposable;
   private loaded = false;
+  private poolsShown = '';
 
-  constructor(private readonly cockpit: Cockpit) {
-    this.subscription = cockpit.onDidChange(() => {
-      this.loaded = true;
-      this.changed.fire(undefined);
-    });
+  /** With a task board, the scheduler's pool sandboxes are marked warm (or in use). */
+  constructor(
+    private readonly cockpit: Cockpit,
+    private readonly board?: TaskBoard,
+  ) {
+    const subscriptions = [
+      cockpit.onDidChange(() => {
+        this.loaded = true;
+        this.changed.fire(undefined);
+      }),
+    ];
+    if (board) {
+      subscriptions.push(
+        board.onDidChange(({ timeOnly }) => {
+          if (timeOnly) return;
+          const pools = JSON.stringify([[...board.pools.warm], [...board.pools.busy]]);
+          if (pools === this.poolsShown) return;
+          this.poolsShown = pools;
+          if (this.loaded) this.changed.fire(undefined);
+        }),
+      );
+    }
+    this.subscription = vscode.Disposable.from(...subscriptions);
   }
 
   async getChildren(node?: SandboxTreeNode): Promise<SandboxTreeNode[]> {
@@ -80,7 +101,8 @@ export class SandboxTreeProvider implements vscode.TreeDataProvider<SandboxTreeN
     // The workbench keeps an item's collapsed state by id and would show the first forward folded
     // away: an item with forwards is another item, which opens as it is given.
     item.id = hasForwards ? `sandbox:${record.id}:forwarding` : `sandbox:${record.id}`;
-    item.description = descriptionOf(record);
+    const mark = this.board ? poolMark(record, this.board.pools) : undefined;
+    item.description = mark ? `${mark} · ${descriptionOf(record)}` : descriptionOf(record);
     item.contextValue = contextValueOf(record);
     const icon = iconOf(record.state);
     item.iconPath = new vscode.ThemeIcon(icon.id, icon.color ? new vscode.ThemeColor(icon.color) : undefined);

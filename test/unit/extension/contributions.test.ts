@@ -1,8 +1,10 @@
 import * as assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { COMMAND_IDS, DESKTOP_VIEW_TYPE, TREE_VIEW_ID, VIEW_CONTAINER_ID } from '../../../src/extension/commandIds';
+import { COMMAND_IDS, DESKTOP_VIEW_TYPE, TASKS_VIEW_ID, TREE_VIEW_ID, VIEW_CONTAINER_ID } from '../../../src/extension/commandIds';
 import { contextValueOf } from '../../../src/extension/presentation';
+import { taskContextValue } from '../../../src/extension/taskPresentation';
+import type { Task, TaskState } from '../../../src/core/tasks/model';
 import { FORWARD_CONTEXT_VALUE } from '../../../src/extension/sshModel';
 import type { SandboxRecord, SandboxState } from '../../../src/core/model';
 
@@ -69,17 +71,64 @@ describe('package.json contributions', () => {
     }
   });
 
-  it('put the view in its own activity-bar container, with an icon that ships', () => {
+  it('put the views in their own activity-bar container, Sandboxes above Tasks, with an icon that ships', () => {
     assert.deepEqual(
       contributes.viewsContainers.activitybar.map((c: { id: string }) => c.id),
       [VIEW_CONTAINER_ID],
     );
     assert.deepEqual(
       contributes.views[VIEW_CONTAINER_ID].map((v: { id: string }) => v.id),
-      [TREE_VIEW_ID],
+      [TREE_VIEW_ID, TASKS_VIEW_ID],
     );
     assert.ok(existsSync(path.join(root, contributes.viewsContainers.activitybar[0].icon)));
-    for (const welcome of contributes.viewsWelcome) assert.equal(welcome.view, TREE_VIEW_ID);
+    for (const welcome of contributes.viewsWelcome) assert.ok([TREE_VIEW_ID, TASKS_VIEW_ID].includes(welcome.view), welcome.view);
+    assert.equal(contributes.viewsWelcome.filter((w: { view: string }) => w.view === TREE_VIEW_ID).length, 2);
+  });
+
+  it('welcome the Tasks view with Start Scheduler while no scheduler runs, and with Add Task once one does', () => {
+    const welcomes = contributes.viewsWelcome.filter((w: { view: string }) => w.view === TASKS_VIEW_ID) as { contents: string; when: string }[];
+    const noScheduler = welcomes.find((w) => w.when === 'sandboxes.tasksLoaded && !sandboxes.schedulerRunning');
+    const noTask = welcomes.find((w) => w.when === 'sandboxes.tasksLoaded && sandboxes.schedulerRunning');
+    assert.match(noScheduler?.contents ?? '', /^The scheduler is not running[\s\S]*\(command:sandboxes\.startScheduler\)/);
+    assert.match(noTask?.contents ?? '', /^No task yet[\s\S]*\(command:sandboxes\.addTask\)/);
+    assert.equal(welcomes.length, 2);
+  });
+
+  it('offer on each task only the actions its state allows', () => {
+    const at = '2026-01-01T00:00:00Z';
+    const make = (state: TaskState, started: boolean): Task => ({
+      id: 't1',
+      state,
+      command: 'true',
+      priority: 'normal',
+      profile: 'default',
+      maxAttempts: 2,
+      createdAt: at,
+      updatedAt: at,
+      attempts: started ? [{ number: 1, sandboxId: 's', assignedAt: at, startedAt: at }] : [],
+    });
+    const inline = (g: string) => g.startsWith('inline');
+    const all = () => true;
+    assert.deepEqual(shownForItem(taskContextValue(make('queued', false)), inline), [COMMAND_IDS.cancelTask]);
+    assert.deepEqual(shownForItem(taskContextValue(make('running', true)), inline), [COMMAND_IDS.showTaskOutput, COMMAND_IDS.cancelTask]);
+    assert.deepEqual(shownForItem(taskContextValue(make('failed', true)), inline), [COMMAND_IDS.showTaskOutput, COMMAND_IDS.retryTask]);
+    assert.deepEqual(shownForItem(taskContextValue(make('succeeded', true)), inline), [COMMAND_IDS.showTaskOutput]);
+    assert.deepEqual(shownForItem(taskContextValue(make('cancelled', false)), inline), [COMMAND_IDS.retryTask]);
+    assert.deepEqual(
+      shownForItem(taskContextValue(make('cancelled', false)), (g) => !inline(g)),
+      [COMMAND_IDS.retryTask],
+    );
+    assert.deepEqual(
+      shownForItem(taskContextValue(make('running', true)), (g) => !inline(g)),
+      [COMMAND_IDS.showTaskOutput, COMMAND_IDS.revealTaskSandbox, COMMAND_IDS.cancelTask],
+    );
+    // No sandbox action on a task, and no task action on a sandbox.
+    for (const state of ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const) {
+      for (const command of shownForItem(taskContextValue(make(state, true)), all)) assert.match(command, /Task|revealTaskSandbox/);
+    }
+    for (const state of ['creating', 'running', 'stopped', 'error', 'lost'] as const) {
+      for (const command of shownFor(state, all)) assert.doesNotMatch(command, /Task/);
+    }
   });
 
   it('show each item only the actions that apply to its state', () => {
