@@ -86,7 +86,8 @@ describe('src/core rooms', () => {
 
   it('never reach back up to the controller or out to a front end', () => {
     for (const [from, targets] of edges) {
-      if (from !== 'controller.ts' && !CONTROLLER_CLIENTS.has(from)) assert.ok(!targets.has('controller.ts'), `${from} imports the controller: ${targets.get('controller.ts')?.join(', ')}`);
+      if (from !== 'controller.ts' && !CONTROLLER_CLIENTS.has(from))
+        assert.ok(!targets.has('controller.ts'), `${from} imports the controller: ${targets.get('controller.ts')?.join(', ')}`);
     }
     for (const file of sourceFiles(core)) {
       const text = readFileSync(file, 'utf8');
