@@ -51,7 +51,13 @@ function benchState(): { stateDir: string; store: StateStore; controller: Sandbo
     controller.dispose();
     const ownerId = await store.ownerId();
     for (const container of await docker.listContainers({ all: true, filters: { label: [`${LABELS.owner}=${ownerId}`] } })) {
-      await docker.getContainer(container.Id).remove({ force: true });
+      // One the daemon or the pool is removing already answers 404 or 409: it goes anyway.
+      await docker
+        .getContainer(container.Id)
+        .remove({ force: true })
+        .catch((error: { statusCode?: number }) => {
+          if (error.statusCode !== 404 && error.statusCode !== 409) throw error;
+        });
     }
     await fs.rm(stateDir, { recursive: true, force: true });
   };
