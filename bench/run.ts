@@ -19,6 +19,7 @@ import { StateStore } from '../src/core/store/stateStore';
 import { desktopBenchmarks } from './desktop';
 import { pullBenchmarks } from './pull';
 import { incrementalPushBenchmark } from './push';
+import { TASK_FIGURES, taskBenchmarks, type TaskFigure } from './tasks';
 import { execLatency, sshExecLatency, type ExecSubject } from './exec';
 import { interleave, makeTree, median, ms, percentile, ratioLine, report, scaled, sh } from './util';
 
@@ -268,7 +269,7 @@ async function cleanUp(): Promise<void> {
 }
 
 /** The figures `npm run bench -- NAME` can run alone; with no name, all but the desktop's. */
-const FIGURES = ['cold', 'exec', 'full-push', 'pull', 'push', 'ssh', 'forward', 'parallel', 'desktop'] as const;
+const FIGURES = ['cold', 'exec', 'full-push', 'pull', 'push', 'ssh', 'forward', 'parallel', 'desktop', ...TASK_FIGURES] as const;
 
 async function main(): Promise<void> {
   const only = process.argv[2];
@@ -294,6 +295,7 @@ async function main(): Promise<void> {
       await cleanUp();
     }
     if (wanted('parallel')) await parallelStart();
+    await taskBenchmarks((figure: TaskFigure) => wanted(figure), CLI);
   } finally {
     controller.dispose();
     await cleanUp();

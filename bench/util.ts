@@ -50,18 +50,21 @@ export function scaled(count: number, least = 2): number {
 /**
  * Runs every contender once a round, the order rotated each round (AB BA AB..., ABC BCA CAB...),
  * so drift in the machine's load and caches one warmed for the next hit all alike.
- * `afterEach` runs untimed after each contender's turn (e.g. to remove what it started).
+ * `afterEach` runs untimed after each contender's turn (e.g. to remove what it started), and
+ * `beforeEach` untimed before it (e.g. to warm what it needs warm).
  */
 export async function interleave<K extends string>(
   rounds: number,
   contenders: Record<K, (round: number) => Promise<unknown>>,
   afterEach?: (name: K, round: number) => Promise<unknown>,
+  beforeEach?: (name: K, round: number) => Promise<unknown>,
 ): Promise<Record<K, number[]>> {
   const names = Object.keys(contenders) as K[];
   const samples = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<K, number[]>;
   for (let round = 0; round < rounds; round++) {
     for (let turn = 0; turn < names.length; turn++) {
       const name = names[(round + turn) % names.length]!;
+      if (beforeEach) await beforeEach(name, round);
       samples[name].push(await time(() => contenders[name](round)));
       if (afterEach) await afterEach(name, round);
     }
