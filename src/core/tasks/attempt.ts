@@ -149,10 +149,11 @@ export class AttemptRunner {
   private async endByExit(state: SupervisedState, record: SandboxRecord): Promise<void> {
     const exit = state.exit!;
     const outcome = { exitCode: exit.exitCode, ...(exit.signal ? { signal: exit.signal } : {}) };
-    if (this.task()?.cancelRequested) return this.end('cancelled', 'Cancelled while it ran.', record, outcome);
-    if (exit.outOfMemory) return this.end('out-of-memory', 'The sandbox ran out of memory and the command was killed.', record, outcome);
-    if (exit.timedOut) return this.end('timed-out', 'The command ran past its timeout and was killed.', record, outcome);
-    return this.end('exited', undefined, record, outcome);
+    const sizes = { stdout: state.stdoutBytes, stderr: state.stderrBytes };
+    if (this.task()?.cancelRequested) return this.end('cancelled', 'Cancelled while it ran.', record, outcome, sizes);
+    if (exit.outOfMemory) return this.end('out-of-memory', 'The sandbox ran out of memory and the command was killed.', record, outcome, sizes);
+    if (exit.timedOut) return this.end('timed-out', 'The command ran past its timeout and was killed.', record, outcome, sizes);
+    return this.end('exited', undefined, record, outcome, sizes);
   }
 
   /** Says what is wrong with the sandbox when it is not running any more, or undefined when it is (or cannot be told). */
@@ -170,9 +171,11 @@ export class AttemptRunner {
     reason: string | undefined,
     record?: SandboxRecord,
     outcome: { exitCode?: number | null; signal?: string } = {},
+    sizes?: { stdout: number; stderr: number },
   ): Promise<void> {
     const task = this.task();
-    if (!task) return;
+    // A detached runner (its scheduler stopping) leaves the end to the next scheduler.
+    if (!task || this.stopped.signal.aborted) return;
     let next = nextState(task, end, outcome.exitCode);
     if (next === 'succeeded' && task.resultDir && record) {
       try {
@@ -183,7 +186,7 @@ export class AttemptRunner {
       }
     }
     // Kept before the end is written: whoever sees the task ended finds its output.
-    if (record && end !== 'sandbox-lost' && end !== 'machine-unreachable') await this.saveOutput(record);
+    if (record && end !== 'sandbox-lost' && end !== 'machine-unreachable') await this.saveOutput(record, sizes);
     this.deps.queue.append([
       {
         type: 'ended',
@@ -214,7 +217,7 @@ export class AttemptRunner {
   }
 
   /** Keeps the attempt's output (its first SAVED_OUTPUT_BYTES per stream) in the state dir, for after its sandbox is gone. */
-  private async saveOutput(record: SandboxRecord): Promise<void> {
+  private async saveOutput(record: SandboxRecord, sizes?: { stdout: number; stderr: number }): Promise<void> {
     if (this.attempt.startedAt === undefined && this.task()?.attempts.at(-1)?.startedAt === undefined) return;
     const run: SandboxRun = (request) => this.deps.controller.inspectExec(record.id, request);
     const paths = attemptPaths(record, this.taskId, this.attempt.number);
@@ -222,8 +225,10 @@ export class AttemptRunner {
       try {
         const chunks: Buffer[] = [];
         let offset = 0;
-        while (offset < SAVED_OUTPUT_BYTES) {
-          const { data, nextOffset } = await readSupervisedOutput(run, paths, stream, offset, Math.min(1024 * 1024, SAVED_OUTPUT_BYTES - offset));
+        // The sizes the last look saw are final (the supervisor writes its exit file last): no read past them.
+        const limit = Math.min(SAVED_OUTPUT_BYTES, sizes ? sizes[stream] : SAVED_OUTPUT_BYTES);
+        while (offset < limit) {
+          const { data, nextOffset } = await readSupervisedOutput(run, paths, stream, offset, Math.min(1024 * 1024, limit - offset));
           if (data.length === 0) break;
           chunks.push(data);
           offset = nextOffset;

@@ -118,8 +118,11 @@ export class TaskBook {
       this.folded.push(event.eid);
     }
     switch (event.type) {
-      case 'added':
-        return this.add({ ...normalizeSpec(event.task as unknown as Record<string, unknown>), id: String(event.task.id) }, event.time);
+      case 'added': {
+        const spec = normalizeSpec(event.task as unknown as Record<string, unknown>) as TaskSpec & { id: string };
+        spec.id = String(event.task.id);
+        return this.add(spec, event.time);
+      }
       case 'snapshot':
         return this.restore(event.task);
       case 'seen':
@@ -144,7 +147,13 @@ export class TaskBook {
     if (!TASK_ID.test(spec.id)) throw new Error(`The task id "${spec.id}" is not an id.`);
     if (this.tasks.has(spec.id)) return;
     if (spec.idempotencyKey !== undefined && this.byKey.has(spec.idempotencyKey)) return;
-    this.put({ ...spec, state: 'queued', createdAt: time, updatedAt: time, attempts: [] });
+    // The spec is this fold's own object (normalizeSpec made it): it becomes the task, uncopied.
+    const task = spec as Task;
+    task.state = 'queued';
+    task.createdAt = time;
+    task.updatedAt = time;
+    task.attempts = [];
+    this.put(task);
   }
 
   private restore(task: Task): void {
