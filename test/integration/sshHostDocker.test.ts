@@ -1,77 +1,35 @@
 import * as assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { isSandboxError } from '../../src/core/errors';
 import { HostRegistry, type SshHost } from '../../src/core/hosts/registry';
 import type { SandboxRecord } from '../../src/core/model';
 import { LABELS } from '../../src/core/labels';
 import { containerOwner, dockerOverSsh } from '../../src/core/providers/sshHost';
-import { fingerprint, generateEd25519 } from '../../src/core/ssh/keys';
+import { generateEd25519 } from '../../src/core/ssh/keys';
 import { SshSession, targetFor } from '../../src/core/ssh/session';
-import { TestEnvironment, docker, ensureImage, runProgram, tempDir, uniqueName, waitFor } from './helpers';
+import { TestEnvironment, docker, ensureImage, runProgram, tempDir, uniqueName } from './helpers';
 import { CONNECT_SCRIPT, helloServer, hostAddresses, parseConnects } from './networkFixtures';
-import { freePort, parseJson, readTerminal } from './sshHostFixtures';
+import { parseJson, readTerminal, startRootSshd, type RootSshd } from './sshHostFixtures';
 
 describe('SSH hosts: containers on a host with Docker', function () {
   // The host is this machine, through an OpenSSH server of our own on 127.0.0.1 that logs in as
   // root (who can use the local engine) with a key made here.
   const env = new TestEnvironment();
   const hostName = uniqueName('dockerhost');
-  const sshdDir = tempDir('ssh-host-sshd-');
-  let sshd: ChildProcess | undefined;
+  let sshd: RootSshd;
+  let sshdDir: string;
   let port: number;
   let hostFingerprint: string;
   let sandbox: SandboxRecord;
 
   before(async function () {
     await ensureImage();
-    port = await freePort();
-    for (const key of ['host_key', 'client_key']) {
-      const made = await runProgram('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', key, '-f', path.join(sshdDir, key)]);
-      assert.equal(made.code, 0, made.stderr);
-    }
-    await fs.copyFile(path.join(sshdDir, 'client_key.pub'), path.join(sshdDir, 'authorized_keys'));
-    hostFingerprint = fingerprint(await fs.readFile(path.join(sshdDir, 'host_key.pub'), 'utf8'));
-    const config = [
-      `Port ${port}`,
-      'ListenAddress 127.0.0.1',
-      `HostKey ${path.join(sshdDir, 'host_key')}`,
-      `AuthorizedKeysFile ${path.join(sshdDir, 'authorized_keys')}`,
-      'PermitRootLogin prohibit-password',
-      'PubkeyAuthentication yes',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'UsePAM no',
-      'StrictModes no', // the key files sit under /tmp
-      'AllowTcpForwarding yes',
-      'PidFile none',
-      '',
-    ].join('\n');
-    await fs.writeFile(path.join(sshdDir, 'sshd_config'), config);
-    await fs.mkdir('/run/sshd', { recursive: true, mode: 0o755 }); // sshd's privilege separation directory
-    const log: Buffer[] = [];
-    sshd = spawn('/usr/sbin/sshd', ['-f', path.join(sshdDir, 'sshd_config'), '-D', '-e'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    sshd.stderr!.on('data', (chunk: Buffer) => log.push(chunk));
-    await waitFor(
-      () =>
-        new Promise<boolean>((resolve) => {
-          if (sshd!.exitCode !== null) throw new Error(`sshd exited: ${Buffer.concat(log).toString()}`);
-          const socket = net.connect(port, '127.0.0.1', () => (socket.destroy(), resolve(true)));
-          socket.on('error', () => resolve(false));
-        }),
-      10_000,
-      'our sshd to listen',
-    );
+    sshd = await startRootSshd();
+    ({ dir: sshdDir, port, hostFingerprint } = sshd);
   });
   after(async () => {
     env.controller.dispose();
-    if (sshd?.pid !== undefined && sshd.exitCode === null) {
-      const exited = new Promise((resolve) => sshd!.once('exit', resolve));
-      process.kill(sshd.pid, 'SIGTERM');
-      await exited;
-    }
     // Containers made through the host carry an owner label of their own.
     const owner = containerOwner(await env.ownerId(), { name: hostName } as SshHost);
     for (const container of await docker.listContainers({ all: true, filters: { label: [`${LABELS.owner}=${owner}`] } })) {
@@ -81,7 +39,7 @@ describe('SSH hosts: containers on a host with Docker', function () {
         .catch(() => undefined);
     }
     await env.dispose();
-    await fs.rm(sshdDir, { recursive: true, force: true });
+    await sshd?.stop();
   });
 
   it('finds Docker at `host add`, makes the sandbox a container there, and reaches it through the host', async function () {

@@ -1,7 +1,11 @@
 import * as assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
 import type { TtySession } from '../../src/core/exec/terminal';
-import { waitFor, type ProgramRun } from './helpers';
+import { fingerprint } from '../../src/core/ssh/keys';
+import { runProgram, tempDir, waitFor, type ProgramRun } from './helpers';
 
 /** The JSON a CLI run printed, after asserting it succeeded. */
 export function parseJson<T>(result: ProgramRun): T {
@@ -29,4 +33,69 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as net.AddressInfo;
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+/** An OpenSSH server of our own on 127.0.0.1, logging in as root (who can use the local engine) with a key made here. */
+export interface RootSshd {
+  port: number;
+  /** Holds host_key, client_key (and .pub), authorized_keys, sshd_config. */
+  dir: string;
+  clientKey: string;
+  hostFingerprint: string;
+  stop(): Promise<void>;
+}
+
+export async function startRootSshd(): Promise<RootSshd> {
+  const dir = tempDir('ssh-host-sshd-');
+  const port = await freePort();
+  for (const key of ['host_key', 'client_key']) {
+    const made = await runProgram('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', key, '-f', path.join(dir, key)]);
+    assert.equal(made.code, 0, made.stderr);
+  }
+  await fs.copyFile(path.join(dir, 'client_key.pub'), path.join(dir, 'authorized_keys'));
+  const hostFingerprint = fingerprint(await fs.readFile(path.join(dir, 'host_key.pub'), 'utf8'));
+  const config = [
+    `Port ${port}`,
+    'ListenAddress 127.0.0.1',
+    `HostKey ${path.join(dir, 'host_key')}`,
+    `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
+    'PermitRootLogin prohibit-password',
+    'PubkeyAuthentication yes',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'UsePAM no',
+    'StrictModes no', // the key files sit under /tmp
+    'AllowTcpForwarding yes',
+    'PidFile none',
+    '',
+  ].join('\n');
+  await fs.writeFile(path.join(dir, 'sshd_config'), config);
+  await fs.mkdir('/run/sshd', { recursive: true, mode: 0o755 }); // sshd's privilege separation directory
+  const log: Buffer[] = [];
+  const sshd: ChildProcess = spawn('/usr/sbin/sshd', ['-f', path.join(dir, 'sshd_config'), '-D', '-e'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  sshd.stderr!.on('data', (chunk: Buffer) => log.push(chunk));
+  await waitFor(
+    () =>
+      new Promise<boolean>((resolve) => {
+        if (sshd.exitCode !== null) throw new Error(`sshd exited: ${Buffer.concat(log).toString()}`);
+        const socket = net.connect(port, '127.0.0.1', () => (socket.destroy(), resolve(true)));
+        socket.on('error', () => resolve(false));
+      }),
+    10_000,
+    'our sshd to listen',
+  );
+  return {
+    port,
+    dir,
+    clientKey: path.join(dir, 'client_key'),
+    hostFingerprint,
+    async stop() {
+      if (sshd.pid !== undefined && sshd.exitCode === null) {
+        const exited = new Promise((resolve) => sshd.once('exit', resolve));
+        process.kill(sshd.pid, 'SIGTERM');
+        await exited;
+      }
+      await fs.rm(dir, { recursive: true, force: true });
+    },
+  };
 }
