@@ -10,7 +10,7 @@ import { generateEd25519 } from '../../src/core/ssh/keys';
 import { SshSession, targetFor } from '../../src/core/ssh/session';
 import { TestEnvironment, docker, ensureImage, runProgram, tempDir, uniqueName } from './helpers';
 import { CONNECT_SCRIPT, helloServer, hostAddresses, parseConnects } from './networkFixtures';
-import { parseJson, readTerminal, startRootSshd, type RootSshd } from './sshHostFixtures';
+import { parseJson, removeHostContainers, readTerminal, startRootSshd, type RootSshd } from './sshHostFixtures';
 
 describe('SSH hosts: containers on a host with Docker', function () {
   // The host is this machine, through an OpenSSH server of our own on 127.0.0.1 that logs in as
@@ -30,14 +30,7 @@ describe('SSH hosts: containers on a host with Docker', function () {
   });
   after(async () => {
     env.controller.dispose();
-    // Containers made through the host carry an owner label of their own.
-    const owner = containerOwner(await env.ownerId(), { name: hostName } as SshHost);
-    for (const container of await docker.listContainers({ all: true, filters: { label: [`${LABELS.owner}=${owner}`] } })) {
-      await docker
-        .getContainer(container.Id)
-        .remove({ force: true, v: true })
-        .catch(() => undefined);
-    }
+    await removeHostContainers(env, hostName);
     await env.dispose();
     await sshd?.stop();
   });

@@ -5,7 +5,10 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import type { TtySession } from '../../src/core/exec/terminal';
 import { fingerprint } from '../../src/core/ssh/keys';
-import { runProgram, tempDir, waitFor, type ProgramRun } from './helpers';
+import type { SshHost } from '../../src/core/hosts/registry';
+import { LABELS } from '../../src/core/labels';
+import { containerOwner } from '../../src/core/providers/sshHost';
+import { docker, runProgram, tempDir, waitFor, type ProgramRun, type TestEnvironment } from './helpers';
 
 /** The JSON a CLI run printed, after asserting it succeeded. */
 export function parseJson<T>(result: ProgramRun): T {
@@ -98,4 +101,15 @@ export async function startRootSshd(): Promise<RootSshd> {
       await fs.rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Removes the containers made through a registered host: they carry an owner label of their own. */
+export async function removeHostContainers(env: TestEnvironment, hostName: string): Promise<void> {
+  const owner = containerOwner(await env.ownerId(), { name: hostName } as SshHost);
+  for (const container of await docker.listContainers({ all: true, filters: { label: [`${LABELS.owner}=${owner}`] } })) {
+    await docker
+      .getContainer(container.Id)
+      .remove({ force: true, v: true })
+      .catch(() => undefined);
+  }
 }

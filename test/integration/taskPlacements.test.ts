@@ -2,13 +2,11 @@ import * as assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { SshHost } from '../../src/core/hosts/registry';
-import { LABELS } from '../../src/core/labels';
-import { containerOwner } from '../../src/core/providers/sshHost';
 import { TaskClient } from '../../src/core/tasks/client';
 import type { Task } from '../../src/core/tasks/model';
 import { Scheduler } from '../../src/core/tasks/scheduler';
-import { TestEnvironment, docker, ensureImage, uniqueName, waitFor } from './helpers';
-import { parseJson, startRootSshd, type RootSshd } from './sshHostFixtures';
+import { TestEnvironment, ensureImage, uniqueName, waitFor } from './helpers';
+import { parseJson, removeHostContainers, startRootSshd, type RootSshd } from './sshHostFixtures';
 
 /**
  * Two machines: the local engine and an SSH host with Docker. They are the same machine here, so
@@ -64,13 +62,7 @@ describe('tasks: placed over two machines by their room', function () {
   });
   after(async () => {
     env.controller.dispose();
-    const owner = containerOwner(await env.ownerId(), { name: hostName } as SshHost);
-    for (const container of await docker.listContainers({ all: true, filters: { label: [`${LABELS.owner}=${owner}`] } })) {
-      await docker
-        .getContainer(container.Id)
-        .remove({ force: true, v: true })
-        .catch(() => undefined);
-    }
+    await removeHostContainers(env, hostName);
     await env.dispose();
     await sshd?.stop();
   });

@@ -1,4 +1,4 @@
-import { OOM_COUNT_PY, PROCESS_TREE_PY } from '../transport/execGuardScript';
+import { OOM_COUNT_PY, PROCESS_TREE_PY, REAP_PY } from '../transport/execGuardScript';
 
 /**
  * The task supervisor: a small Python 3 program (standard library only) that runs a task's
@@ -224,15 +224,7 @@ def signal_name(number):
         return 'SIG%d' % number
 
 
-def reap():
-    # Whether a child is left: with none there is no descendant either (orphans come to us).
-    while True:
-        try:
-            if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                return True
-        except ChildProcessError:
-            return False
-
+${REAP_PY}
 
 main()
 `;

@@ -102,6 +102,18 @@ def parents_first(pids, procs=None):
     return sorted(pids, key=depth)
 `;
 
+/** reap(): waits for every child that ended; says whether one is left. Shared by the guard and the task supervisor. */
+export const REAP_PY = String.raw`
+def reap():
+    # Whether a child is left: with none there is no descendant either (orphans come to us).
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                return True
+        except ChildProcessError:
+            return False
+`;
+
 export const GUARD_SCRIPT = String.raw`
 import os, signal, sys, time
 ${OOM_COUNT_PY}
@@ -217,15 +229,7 @@ def holding(outputs):
     return False
 
 
-def reap():
-    # Whether a child is left: with none there is no descendant either (orphans come to us).
-    while True:
-        try:
-            if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                return True
-        except ChildProcessError:
-            return False
-
+${REAP_PY}
 
 main()
 `;
