@@ -106,6 +106,9 @@ describe('tasks: placed over two machines by their room', function () {
   });
 
   it('sends nothing to a machine too small for the profile, and everything to the other', async function () {
+    // Sandboxes made for the first case's tasks that were cancelled meanwhile stayed as warm
+    // pool sandboxes (on either machine): a claim would take them, so they go first.
+    for (const record of await env.controller.list()) await env.controller.delete(record.id);
     configure({ docker: { cpus: 0.5, memory: '8g' }, [hostKey]: { cpus: 4, memory: '8g' } });
     await start();
     const client = new TaskClient(env.stateDir);
