@@ -84,7 +84,7 @@ async function warmClaim(): Promise<void> {
       for (const deadline = Date.now() + 120_000; Date.now() < deadline; await sleep(200)) {
         records = await controller.list();
         if (pool.warm(records, PROFILE).length > 0) return;
-        pool.maintain(config, records, true);
+        pool.maintain(config, records);
       }
       throw new Error('The warm pool did not fill within 2 minutes; look at `docker ps` and the engine.');
     };

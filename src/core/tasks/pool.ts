@@ -94,7 +94,7 @@ export class WarmPool {
    * Refills every pool to its size (in the background), and destroys warm sandboxes above the
    * size that stayed idle for the pool's idleMinutes, after looking inside each.
    */
-  maintain(config: TasksConfig, records: SandboxRecord[], taskSlotsFree: boolean): void {
+  maintain(config: TasksConfig, records: SandboxRecord[]): void {
     const profiles = new Set([...Object.keys(config.pools), ...records.map((r) => poolProfileOf(r.agentId)).filter((p): p is string => p !== undefined)]);
     for (const record of records) {
       if (poolProfileOf(record.agentId) !== undefined && record.state === 'running' && !this.ready.has(record.id) && !this.deps.claims.has(record.id)) {
@@ -112,7 +112,6 @@ export class WarmPool {
       for (let i = 0; i < Math.min(missing, room); i++) this.refillOne(config, records, profile);
       if (warm.length > settings.size && !this.reaping) void this.reapIdle(warm, settings.size, settings.idleMinutes);
     }
-    void taskSlotsFree;
   }
 
   /** Opens the sandbox's exec channel (its first command starts it) so a claim finds it ready. */

@@ -128,7 +128,7 @@ export class Scheduler {
       if ((task.state === 'assigned' || task.state === 'running') && !this.runners.has(task.id)) this.watch(task);
     }
     await this.place(config, records);
-    this.pool.maintain(config, records, this.active() < config.limits.global);
+    this.pool.maintain(config, records);
     this.sweep(records);
     await this.writeStatus(config, records);
   }

@@ -142,29 +142,22 @@ def supervise(folder, marker, request, report):
     oom_before = oom_count()
     state = {'timedOut': False, 'cancelled': False, 'phase': 0}
 
-    def signal_tree(sig):
-        procs = parents()
-        for pid in parents_first(descendants([me], procs), procs):
-            try:
-                os.kill(pid, sig)
-            except OSError:
-                pass
 
     def cancel(*_):
         state['cancelled'] = True
-        signal_tree(signal.SIGKILL)
+        signal_tree(me, signal.SIGKILL)
 
     def on_alarm(*_):
         # TERM first, then KILL 2 s later and again every half second while anything is left.
         state['timedOut'] = True
         state['phase'] += 1
-        signal_tree(signal.SIGTERM if state['phase'] == 1 else signal.SIGKILL)
+        signal_tree(me, signal.SIGTERM if state['phase'] == 1 else signal.SIGKILL)
         signal.setitimer(signal.ITIMER_REAL, 2.0 if state['phase'] == 1 else 0.5)
 
     # Before the command starts: a cancel or a TERM at any time reaches its tree, never kills us.
     signal.signal(signal.SIGUSR1, cancel)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda s, _: signal_tree(s))
+        signal.signal(sig, lambda s, _: signal_tree(me, s))
     signal.signal(signal.SIGALRM, on_alarm)
     import subprocess
     try:
@@ -199,7 +192,7 @@ def supervise(folder, marker, request, report):
     while reap():
         if time.monotonic() > deadline:
             sig = signal.SIGKILL
-        signal_tree(sig)
+        signal_tree(me, sig)
         time.sleep(0.05)
     count = oom_count()
     oom = count is not None and oom_before is not None and count > oom_before

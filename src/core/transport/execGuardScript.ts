@@ -100,6 +100,16 @@ def parents_first(pids, procs=None):
             d += 1
         return d
     return sorted(pids, key=depth)
+
+
+def signal_tree(root, sig):
+    """Signals every descendant of root, nearer ancestors first."""
+    procs = parents()
+    for pid in parents_first(descendants([root], procs), procs):
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
 `;
 
 /** reap(): waits for every child that ended; says whether one is left. Shared by the guard and the task supervisor. */
@@ -162,17 +172,10 @@ def main():
             pass
     me = os.getpid()
 
-    def signal_tree(sig):
-        procs = parents()
-        for pid in parents_first(descendants([me], procs), procs):
-            try:
-                os.kill(pid, sig)
-            except OSError:
-                pass
     # TERM (or a hangup) goes to the whole tree; USR1 kills it. The guard stays until its tree is gone.
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda s, _: signal_tree(s))
-    signal.signal(signal.SIGUSR1, lambda *_: signal_tree(signal.SIGKILL))
+        signal.signal(sig, lambda s, _: signal_tree(me, s))
+    signal.signal(signal.SIGUSR1, lambda *_: signal_tree(me, signal.SIGKILL))
     defaults = set(getattr(signal, 'valid_signals', lambda: ())()) - {signal.SIGKILL, signal.SIGSTOP}
     try:
         if hasattr(os, 'posix_spawn'):
