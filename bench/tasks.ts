@@ -12,6 +12,7 @@ import { SandboxController } from '../src/core/controller';
 import { LABELS } from '../src/core/labels';
 import type { SandboxRecord } from '../src/core/model';
 import { StateStore } from '../src/core/store/stateStore';
+import { BackgroundWork } from '../src/core/tasks/background';
 import { PlacementBoard } from '../src/core/tasks/board';
 import { Claims } from '../src/core/tasks/claims';
 import { findProfile, readTasksConfig } from '../src/core/tasks/config';
@@ -68,6 +69,7 @@ function benchState(): { stateDir: string; store: StateStore; controller: Sandbo
 async function warmClaim(): Promise<void> {
   const state = benchState();
   const { controller, stateDir } = state;
+  const background = new BackgroundWork();
   try {
     writeConfig(stateDir, { size: 1, max: 2 });
     const config = await readTasksConfig(stateDir);
@@ -76,7 +78,7 @@ async function warmClaim(): Promise<void> {
     await claims.load();
     const board = new PlacementBoard(controller, log);
     await board.refresh(config, true);
-    const pool = new WarmPool({ controller, claims, board, log });
+    const pool = new WarmPool({ controller, claims, board, log, background });
     const profile = findProfile(config, PROFILE).profile;
     // Untimed: the pool refilled to one warm sandbox, as the scheduler's ticks keep it.
     let records: SandboxRecord[] = [];
@@ -123,6 +125,7 @@ async function warmClaim(): Promise<void> {
       ['p95 ratio', ratioLine(percentile(samples.warm, 95), percentile(samples.cold, 95))],
     ]);
   } finally {
+    await background.settled();
     await state.dispose();
   }
 }

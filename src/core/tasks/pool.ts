@@ -2,6 +2,7 @@ import type { SandboxController } from '../controller';
 import { describeError } from '../errors';
 import type { SandboxRecord } from '../model';
 import { describeActivity, isBusy, probeActivity } from './activity';
+import type { BackgroundWork } from './background';
 import type { PlacementBoard } from './board';
 import { poolAgentId, poolProfileOf, type Claims } from './claims';
 import { findProfile, poolOf, type TasksConfig } from './config';
@@ -12,6 +13,8 @@ export interface PoolDeps {
   claims: Claims;
   board: PlacementBoard;
   log: (message: string) => void;
+  /** Where refills, readiness checks and reaping are tracked, so the scheduler's stop waits for them. */
+  background: BackgroundWork;
 }
 
 /** What `sandbox pool status` shows of one profile. */
@@ -110,7 +113,7 @@ export class WarmPool {
       const missing = settings.size - warm.length - readying - (this.creating.get(profile) ?? 0);
       const room = settings.max - this.members(records, profile);
       for (let i = 0; i < Math.min(missing, room); i++) this.refillOne(config, records, profile);
-      if (warm.length > settings.size && !this.reaping) void this.reapIdle(warm, settings.size, settings.idleMinutes);
+      if (warm.length > settings.size && !this.reaping) void this.deps.background.track(this.reapIdle(warm, settings.size, settings.idleMinutes));
     }
   }
 
@@ -118,8 +121,8 @@ export class WarmPool {
   private makeReady(record: SandboxRecord): void {
     if (this.readying.has(record.id)) return;
     this.readying.add(record.id);
-    this.deps.controller
-      .inspectExec(record.id, { command: ['true'], timeoutMs: 60_000 })
+    this.deps.background
+      .track(this.deps.controller.inspectExec(record.id, { command: ['true'], timeoutMs: 60_000 }))
       .then(
         (result) => {
           if (result.exitCode === 0) this.ready.add(record.id);
@@ -139,7 +142,7 @@ export class WarmPool {
     }
     const view = this.deps.board.choose(records, taskProfile);
     if (!view) return; // no machine has room: the pool stays short until one has
-    this.create(config, profile, view).then(
+    this.deps.background.track(this.create(config, profile, view)).then(
       (record) => {
         this.makeReady(record);
         this.deps.log(`Pool ${profile}: ${record.name} is warm on ${view.target.key}.`);

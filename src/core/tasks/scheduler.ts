@@ -4,6 +4,7 @@ import { describeError } from '../errors';
 import type { SandboxRecord } from '../model';
 import { writeFileAtomic } from '../store/files';
 import { AttemptRunner } from './attempt';
+import { BackgroundWork } from './background';
 import { PlacementBoard } from './board';
 import { Claims } from './claims';
 import { findProfile, readTasksConfig, type TasksConfig } from './config';
@@ -66,6 +67,7 @@ export class Scheduler {
   private stopping = false;
   private timer?: NodeJS.Timeout;
   private ticking?: Promise<void>;
+  private readonly background = new BackgroundWork();
 
   constructor(private readonly options: SchedulerOptions) {
     this.controller = options.controller;
@@ -75,7 +77,7 @@ export class Scheduler {
     this.pollMs = options.pollMs ?? 250;
     this.claims = new Claims(options.stateRoot);
     this.board = new PlacementBoard(this.controller, this.log);
-    this.pool = new WarmPool({ controller: this.controller, claims: this.claims, board: this.board, log: this.log });
+    this.pool = new WarmPool({ controller: this.controller, claims: this.claims, board: this.board, log: this.log, background: this.background });
     this.book = this.queue.load();
   }
 
@@ -97,6 +99,8 @@ export class Scheduler {
     clearTimeout(this.timer);
     await this.ticking;
     for (const runner of this.runners.values()) runner.detach();
+    // Sandboxes being made or destroyed finish first: a stop leaves nothing half-done.
+    await this.background.settled();
   }
 
   private schedule(delay: number): void {
@@ -156,8 +160,8 @@ export class Scheduler {
       fresh,
     );
     this.runners.set(task.id, runner);
-    runner
-      .run()
+    this.background
+      .track(runner.run())
       .catch((error) => this.log(`Task ${task.id}: ${describeError(error)}`))
       .finally(() => this.runners.get(task.id) === runner && this.runners.delete(task.id));
   }
@@ -166,8 +170,8 @@ export class Scheduler {
   private destroy(id: string, name: string): void {
     if (this.destroying.has(id)) return;
     this.destroying.add(id);
-    this.controller
-      .delete(id)
+    this.background
+      .track(this.controller.delete(id))
       .catch((error) => this.log(`Could not destroy ${name}: ${describeError(error)}`))
       .finally(() => this.destroying.delete(id));
   }
@@ -246,12 +250,13 @@ export class Scheduler {
         continue; // no machine has room now; it waits
       }
       this.placing.set(task.id, view.target.key);
-      this.pool.create(config, task.profile, view).then(
+      this.background.track(this.pool.create(config, task.profile, view)).then(
         async (record) => {
           this.placing.delete(task.id);
           this.createFailures.delete(task.id);
           const now = this.queue.load().get(task.id);
-          if (now?.state !== 'queued') return; // cancelled meanwhile: the sandbox joins the pool
+          // Cancelled meanwhile, or this scheduler is stopping: the sandbox joins the pool.
+          if (now?.state !== 'queued' || this.stopping) return;
           await this.claims.add(record.id);
           this.assign(now, record, false);
         },
@@ -280,16 +285,18 @@ export class Scheduler {
     ]);
     this.book = this.queue.load();
     const placed = this.book.get(task.id);
-    void this.controller.events
-      .emit({
-        type: 'task.placed',
-        sandboxId: record.id,
-        taskId: task.id,
-        attempt: task.attempts.length + 1,
-        placement: targetKeyOf(record),
-        warm,
-        priority: task.priority,
-      })
+    void this.background
+      .track(
+        this.controller.events.emit({
+          type: 'task.placed',
+          sandboxId: record.id,
+          taskId: task.id,
+          attempt: task.attempts.length + 1,
+          placement: targetKeyOf(record),
+          warm,
+          priority: task.priority,
+        }),
+      )
       .catch((error) => this.log(`Task ${task.id}: ${describeError(error)}`));
     if (placed && placed.state === 'assigned') this.watch(placed, true);
   }
