@@ -13,6 +13,7 @@ import type { BuildImageOptions, CreateOptions, LogEntry, PullOptions, PushOptio
 import type { PortForward } from './ssh/forward';
 import type { SshSession } from './ssh/session';
 import type { StateStore } from './store/stateStore';
+import type { Manifest } from './sync/manifest';
 
 export { AGENT_UID, AGENT_USER, AGENT_WORKDIR } from './sandboxes/types';
 export type { CreateOptions, LogEntry, Progress, PullOptions, PushOptions, ReconcileReport, SyncSummary } from './sandboxes/types';
@@ -166,6 +167,11 @@ export class SandboxController {
   }
 
   /** sync_files, sandbox to local: the sandbox is treated as hostile. */
+  /** What the last push of `localRoot` into the sandbox left there (a snapshot's copies hold it too). */
+  pushedManifest(ref: string, localRoot: string, remoteDir?: string): Promise<Manifest | undefined> {
+    return this.services.files.pushedManifest(ref, localRoot, remoteDir);
+  }
+
   pull(ref: string, options: PullOptions): Promise<SyncSummary> {
     return this.services.files.pull(ref, options);
   }

@@ -1,5 +1,12 @@
 /** What the quality gates work with: test results, findings, the change a task made. See docs/gates.md. */
 
+/** Where a gated task's change is: being checked, waiting for a person, or decided. */
+export const GATE_PHASES = ['checking', 'review', 'applied', 'unchanged', 'failed', 'rejected', 'conflict'] as const;
+export type GatePhase = (typeof GATE_PHASES)[number];
+/** What stopped a change: its command, a gate, a person, or the merge into the workspace. */
+export const GATE_LEVELS = ['command', 'L0', 'L1', 'L2', 'apply'] as const;
+export type GateLevel = (typeof GATE_LEVELS)[number];
+
 export type TestStatus = 'passed' | 'failed' | 'error' | 'skipped';
 
 /** A place in the user's workspace: a path relative to its root (posix separators), 1-based line and column. */

@@ -38,7 +38,7 @@ export class FileSync {
     const localRoot = path.resolve(options.localRoot);
     const remoteDir = path.posix.resolve(record.workdir, options.remoteDir ?? '.');
     const manifestFile = store.manifestPath(record.id, localRoot, remoteDir);
-    const previous = options.full ? undefined : await store.readManifest<Manifest>(manifestFile);
+    const previous = options.full ? undefined : ((await store.readManifest<Manifest>(manifestFile)) ?? options.assumeHeld);
     try {
       const result = await pushTree({
         channel: this.channel(record, internal),
@@ -74,6 +74,13 @@ export class FileSync {
       );
       throw error;
     }
+  }
+
+  /** What the last successful push of `localRoot` into the sandbox left there, as recorded; undefined when none was. */
+  async pushedManifest(ref: string, localRoot: string, remoteDir?: string): Promise<Manifest | undefined> {
+    const record = await this.deps.resolve(ref);
+    const remote = path.posix.resolve(record.workdir, remoteDir ?? '.');
+    return this.deps.store.readManifest<Manifest>(this.deps.store.manifestPath(record.id, path.resolve(localRoot), remote));
   }
 
   /** sync_files, sandbox to local: the sandbox is treated as hostile. */

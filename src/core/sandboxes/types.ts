@@ -1,3 +1,4 @@
+import type { Manifest } from '../sync/manifest';
 import type { ProviderKind, Profile } from '../model';
 import type { JournalEntry } from '../store/stateStore';
 import type { ReplacedLink, SkippedLink, SkippedPath } from '../sync';
@@ -42,6 +43,11 @@ export interface PushOptions {
   excludes?: string[];
   /** Ignore the stored manifest and send everything. */
   full?: boolean;
+  /**
+   * What the sandbox folder is known to hold when no push of this folder to it was recorded: a
+   * sandbox made from a snapshot holds what was pushed to its origin, so only the difference travels.
+   */
+  assumeHeld?: Manifest;
   signal?: AbortSignal;
   onProgress?: (progress: { phase: string; done: number; total: number; bytes?: number }) => void;
 }

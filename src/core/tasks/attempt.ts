@@ -1,10 +1,12 @@
 import type { SandboxController } from '../controller';
 import { cancelledError, describeError, isSandboxError } from '../errors';
 import type { EventInput } from '../events/types';
+import { discardGateWork } from '../gates/pipeline';
 import type { SandboxRecord } from '../model';
 import { writeFileAtomic } from '../store/files';
 import { SAVED_OUTPUT_BYTES, savedOutputFile } from './client';
 import type { TaskBook } from './fold';
+import { gateSucceededCommand, prepareGates, recordFailedCommand, type GatingDeps } from './gating';
 import { IDEMPOTENCY_ENV, TASK_ATTEMPT_ENV, TASK_ID_ENV, type AttemptEnd, type Task, type TaskAttempt } from './model';
 import type { TaskQueue } from './queue';
 import {
@@ -93,7 +95,8 @@ export class AttemptRunner {
     // command started, the workspace must not be pushed again over its work.
     const state = this.fresh ? { started: false } : await inspectSupervised(run, paths);
     if (!state.started) {
-      if (task.workspace) await this.deps.controller.push(record.id, { localRoot: task.workspace, signal: this.stopped.signal });
+      if (task.workspace && task.gates) await prepareGates(this.gating(), task, this.attempt, record);
+      else if (task.workspace) await this.deps.controller.push(record.id, { localRoot: task.workspace, signal: this.stopped.signal });
       if (this.task()?.cancelRequested) throw cancelledError('The task');
       const env = {
         ...task.env,
@@ -153,7 +156,41 @@ export class AttemptRunner {
     if (this.task()?.cancelRequested) return this.end('cancelled', 'Cancelled while it ran.', record, outcome, sizes);
     if (exit.outOfMemory) return this.end('out-of-memory', 'The sandbox ran out of memory and the command was killed.', record, outcome, sizes);
     if (exit.timedOut) return this.end('timed-out', 'The command ran past its timeout and was killed.', record, outcome, sizes);
+    const task = this.task();
+    if (task?.gates && task.workspace) return this.endGated(task, record, outcome, sizes);
     return this.end('exited', undefined, record, outcome, sizes);
+  }
+
+  /** A gated command's end: the gates judge an exit 0; a failure is recorded as a lesson. */
+  private async endGated(task: Task, record: SandboxRecord, outcome: { exitCode?: number | null; signal?: string }, sizes: { stdout: number; stderr: number }): Promise<void> {
+    const run: SandboxRun = (request) => this.deps.controller.inspectExec(record.id, request);
+    const paths = attemptPaths(record, task.id, this.attempt.number);
+    if (outcome.exitCode !== 0) {
+      const reason = `The command exited with ${outcome.exitCode ?? outcome.signal ?? 'a signal'}; its change was not judged and the workspace is unchanged.`;
+      await recordFailedCommand(this.gating(), task, this.attempt, run, paths, reason, sizes);
+      return this.end('exited', reason, record, outcome, sizes);
+    }
+    let verdict: { next: 'succeeded' | 'failed'; reason?: string };
+    try {
+      verdict = await gateSucceededCommand(this.gating(), task, this.attempt, record, run, paths, sizes);
+    } catch (error) {
+      if (this.stopped.signal.aborted) return; // the next scheduler judges it again
+      verdict = { next: 'failed', reason: `Its gates could not run: ${describeError(error)}` };
+      this.deps.queue.append([{ type: 'gate', id: task.id, attempt: this.attempt.number, phase: 'failed', level: 'L0', reason: verdict.reason! }]);
+    }
+    return this.end('exited', verdict.reason, record, outcome, sizes, verdict.next);
+  }
+
+  private gating(): GatingDeps {
+    return {
+      controller: this.deps.controller,
+      stateRoot: this.deps.stateRoot,
+      queue: this.deps.queue,
+      task: () => this.task(),
+      log: this.deps.log,
+      pollMs: this.deps.pollMs,
+      signal: this.stopped.signal,
+    };
   }
 
   /** Says what is wrong with the sandbox when it is not running any more, or undefined when it is (or cannot be told). */
@@ -172,11 +209,13 @@ export class AttemptRunner {
     record?: SandboxRecord,
     outcome: { exitCode?: number | null; signal?: string } = {},
     sizes?: { stdout: number; stderr: number },
+    /** The gates' decision on a command that exited 0. */
+    decided?: 'succeeded' | 'failed',
   ): Promise<void> {
     const task = this.task();
     // A detached runner (its scheduler stopping) leaves the end to the next scheduler.
     if (!task || this.stopped.signal.aborted) return;
-    let next = nextState(task, end, outcome.exitCode);
+    let next = decided && !task.cancelRequested ? decided : nextState(task, end, outcome.exitCode);
     if (next === 'succeeded' && task.resultDir && record) {
       try {
         await this.deps.controller.pull(record.id, { localRoot: task.resultDir });
@@ -212,6 +251,8 @@ export class AttemptRunner {
       });
     }
     this.deps.log(`Task ${task.id} attempt ${this.attempt.number}: ${end}${reason ? ` (${reason})` : ''}; now ${next}.`);
+    // The pre-task snapshot and local copies are no longer needed once the end is written.
+    if (task.gates) await discardGateWork(this.deps.controller, this.deps.stateRoot, task.id, this.attempt.number).catch(() => undefined);
     // Destroyed in the background: the slot is free as soon as the task has ended.
     if (record && !task.keep) this.deps.destroy(record);
   }

@@ -1,16 +1,23 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs, statSync } from 'node:fs';
+import { existsSync, promises as fs, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { SandboxController } from '../controller';
 import { SandboxError } from '../errors';
 import { findProfile, readTasksConfig } from './config';
-import { MAX_ATTEMPTS, normalizeSpec, type Task, type TaskState } from './model';
+import { GATES_FILE } from '../gates/paths';
+import { MAX_ATTEMPTS, normalizeSpec, type Task, type TaskSpec, type TaskState } from './model';
 import { TaskQueue } from './queue';
 import { attemptPaths, readSupervisedOutput } from './supervisor';
 
 /** Where a finished attempt's output is kept once its sandbox is gone. */
 export function savedOutputFile(stateRoot: string, taskId: string, attempt: number, stream: 'stdout' | 'stderr'): string {
   return path.join(stateRoot, 'task-output', taskId, `${attempt}.${stream}`);
+}
+
+/** Gates are on by default for a workspace that has a gates file. */
+function withDefaultGates(spec: TaskSpec): TaskSpec {
+  if (spec.gates === undefined && spec.workspace !== undefined && existsSync(path.join(spec.workspace, GATES_FILE))) spec.gates = true;
+  return spec;
 }
 
 /** Most bytes of each stream kept per attempt after its sandbox is gone (the end of the output). */
@@ -29,7 +36,7 @@ export class TaskClient {
 
   /** Adds a task (checked as hostile input); a task with the same idempotency key is returned instead. */
   async add(input: Record<string, unknown>): Promise<{ task: Task; existing: boolean }> {
-    const spec = normalizeSpec(input);
+    const spec = withDefaultGates(normalizeSpec(input));
     await this.check(spec.profile, spec.workspace);
     if (spec.idempotencyKey !== undefined) {
       const existing = this.queue.load().byIdempotencyKey(spec.idempotencyKey);
@@ -63,7 +70,7 @@ export class TaskClient {
         throw new SandboxError('invalid-input', `Line ${index + 1} of ${file} is not JSON; nothing was imported.`);
       }
       try {
-        const spec = normalizeSpec((value ?? {}) as Record<string, unknown>);
+        const spec = withDefaultGates(normalizeSpec((value ?? {}) as Record<string, unknown>));
         await this.check(spec.profile, spec.workspace);
         specs.push(spec);
       } catch (error) {
@@ -131,6 +138,18 @@ export class TaskClient {
       throw new SandboxError('wrong-state', `Task ${task.id} has had ${task.attempts.length} attempts, the most a task may have; add it again as a new task.`);
     }
     this.queue.append([{ type: 'retry', id: task.id }]);
+    return this.resolve(task.id);
+  }
+
+  /** A person's decision on a change waiting for review: approve applies it, reject rolls it back (with the note as a lesson). */
+  review(ref: string, decision: 'approve' | 'reject', note?: string): Task {
+    const task = this.resolve(ref);
+    if (task.gate?.phase !== 'review') {
+      const where = task.gate ? `its change is ${task.gate.phase}` : 'it has no change under review';
+      throw new SandboxError('wrong-state', `Task ${task.id} is not waiting for review (${where}); see \`sandbox task show ${task.id}\`.`);
+    }
+    if (task.gate.review) throw new SandboxError('wrong-state', `Task ${task.id} was already ${task.gate.review.decision === 'approve' ? 'approved' : 'rejected'}.`);
+    this.queue.append([{ type: 'review', id: task.id, decision, ...(note ? { note } : {}) }]);
     return this.resolve(task.id);
   }
 

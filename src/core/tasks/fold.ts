@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describeError } from '../errors';
+import { GATE_LEVELS, GATE_PHASES, type GateLevel, type GatePhase } from '../gates/types';
 import { isFinished, MAX_ATTEMPTS, normalizeSpec, TASK_STATES, type AttemptEnd, type Task, type TaskSpec, type TaskState } from './model';
 
 /**
@@ -28,6 +29,10 @@ export type QueueEvent =
   | { type: 'retry'; eid: string; time: string; id: string }
   /** The scheduler cannot place a queued task (an unknown profile, a sandbox that cannot be made). */
   | { type: 'rejected'; eid: string; time: string; id: string; reason: string }
+  /** Where the gates are with an attempt's change (docs/gates.md). */
+  | { type: 'gate'; eid: string; time: string; id: string; attempt: number; phase: GatePhase; level?: GateLevel; reason?: string }
+  /** A person's decision on a change waiting for review. */
+  | { type: 'review'; eid: string; time: string; id: string; decision: 'approve' | 'reject'; note?: string }
   /** Written by compaction: a task's whole state. */
   | { type: 'snapshot'; task: Task }
   /** Written by compaction: the eids of the lines it folded, so one appended again after it counts once. */
@@ -138,6 +143,10 @@ export class TaskBook {
       case 'started':
       case 'ended':
         return this.attempt(event);
+      case 'gate':
+        return this.gate(event);
+      case 'review':
+        return this.review(event);
       default:
         throw new Error(`The event type "${String((event as { type: unknown }).type)}" is not known.`);
     }
@@ -199,6 +208,28 @@ export class TaskBook {
     if (!task || task.state !== 'queued') return;
     task.reason = typeof reason === 'string' ? reason.slice(0, 500) : 'It could not be placed.';
     this.touch(task, time, 'failed');
+  }
+
+  private gate(event: Extract<QueueEvent, { type: 'gate' }>): void {
+    const task = this.tasks.get(event.id);
+    if (!task || !GATE_PHASES.includes(event.phase) || (event.level !== undefined && !GATE_LEVELS.includes(event.level))) return;
+    if (!Number.isInteger(event.attempt) || event.attempt !== task.attempts.length) return;
+    // A decision made on this attempt's change stays with it when the gates look again after a restart.
+    const review = task.gate?.attempt === event.attempt ? task.gate.review : undefined;
+    task.gate = { attempt: event.attempt, phase: event.phase };
+    if (event.level) task.gate.level = event.level;
+    if (typeof event.reason === 'string') task.gate.reason = event.reason.slice(0, 500);
+    if (review) task.gate.review = review;
+    this.touch(task, event.time);
+  }
+
+  private review(event: Extract<QueueEvent, { type: 'review' }>): void {
+    const task = this.tasks.get(event.id);
+    if (!task?.gate || task.gate.phase !== 'review' || task.gate.review) return;
+    if (event.decision !== 'approve' && event.decision !== 'reject') return;
+    task.gate.review = { decision: event.decision, time: event.time };
+    if (typeof event.note === 'string' && event.note !== '') task.gate.review.note = event.note.slice(0, 2000);
+    this.touch(task, event.time);
   }
 
   private retry(id: string, time: string): void {

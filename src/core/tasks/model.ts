@@ -1,4 +1,5 @@
 import { SandboxError } from '../errors';
+import type { GateLevel, GatePhase } from '../gates/types';
 
 /** A unit of work for one sandbox, and what became of it. See docs/tasks.md. */
 
@@ -41,6 +42,21 @@ export interface TaskSpec {
   keep?: boolean;
   /** A local folder the sandbox's workspace is pulled into when the task succeeds. */
   resultDir?: string;
+  /**
+   * The workspace's quality gates judge the change before it reaches the workspace (docs/gates.md);
+   * on by default when the workspace has `.sandboxes/gates.json`.
+   */
+  gates?: boolean;
+}
+
+
+export interface TaskGate {
+  attempt: number;
+  phase: GatePhase;
+  level?: GateLevel;
+  reason?: string;
+  /** A person's decision on a change waiting for review. */
+  review?: { decision: 'approve' | 'reject'; note?: string; time: string };
 }
 
 /** Why an attempt ended. */
@@ -81,6 +97,8 @@ export interface Task extends TaskSpec {
   cancelRequested?: boolean;
   /** Why it failed or was cancelled, in one sentence. */
   reason?: string;
+  /** The gates' view of the current or last attempt's change. */
+  gate?: TaskGate;
 }
 
 export function isFinished(state: TaskState): boolean {
@@ -163,6 +181,9 @@ export function normalizeSpec(input: Record<string, unknown>): TaskSpec {
   if (timeout !== undefined) spec.timeoutMs = timeout as number;
   if (key !== undefined) spec.idempotencyKey = key as string;
   if (input.keep === true) spec.keep = true;
+  if (input.gates !== undefined && typeof input.gates !== 'boolean') fail('"gates" must be true or false.');
+  if (input.gates !== undefined) spec.gates = input.gates as boolean;
+  if (spec.gates && !spec.workspace) fail('A task with gates needs a workspace: the gates judge the change to it.');
   return spec;
 }
 

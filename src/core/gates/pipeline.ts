@@ -1,0 +1,283 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { SandboxController } from '../controller';
+import { describeError, isSandboxError } from '../errors';
+import type { SandboxRecord } from '../model';
+import { appendJsonLine, writeFileAtomic } from '../store/files';
+import { createTreeFilter } from '../sync';
+import { applyPatch } from './apply';
+import type { ChecksRun } from './checks';
+import { readGatesConfig, type GatesConfig } from './config';
+import { baseRun, runInFreshSandbox, type CheckSpecs, type FreshSource } from './freshRun';
+import { appendLesson } from './lessons';
+import { computePatch } from './patch';
+import { attemptGatesDir, failedSnapshotName, gatesHistoryFile, preTaskSnapshotName } from './paths';
+import type { GateBase } from './prepare';
+import { compareRuns, lintGrowth, needsPerson, type L1Finding } from './rules';
+import type { FileChange, GateLevel, GatePhase, PatchStats, TestCaseResult } from './types';
+
+/** What the gates decided about one attempt's change, as `gates/tasks/<id>/<attempt>/result.json` keeps it. */
+export interface GateResult {
+  taskId: string;
+  attempt: number;
+  workspace: string;
+  /** The sandbox's workspace folder: report paths inside it map to the local workspace. */
+  workdir: string;
+  time: string;
+  phase: GatePhase;
+  level?: GateLevel;
+  reason?: string;
+  changes: FileChange[];
+  stats: PatchStats;
+  l0?: ChecksRun;
+  base?: { cached: boolean; run: ChecksRun };
+  l1: L1Finding[];
+  l2?: { required: boolean; reasons: string[] };
+  /** Files the apply wrote, and which of them were merged with the user's own edits. */
+  applied?: { files: string[]; merged: string[] };
+  snapshots: { pre: string; failed?: string };
+  timings: Record<string, number>;
+}
+
+export interface GatedAttempt {
+  taskId: string;
+  attempt: number;
+  agentId?: string;
+  title?: string;
+  priority: string;
+  workspace: string;
+  /** The agent's sandbox, after its command ended with exit 0. */
+  record: SandboxRecord;
+  base: GateBase;
+  /** The command's last lines, for a lesson. */
+  lastOutput: string[];
+}
+
+export interface JudgeDeps {
+  controller: SandboxController;
+  stateRoot: string;
+  log: (message: string) => void;
+  /** Tells the queue where the change is (a `gate` line). */
+  phase: (phase: GatePhase, level?: GateLevel, reason?: string) => void;
+  /** Resolves with a person's decision; rejects when the wait is abandoned (the scheduler stops). */
+  waitForReview: () => Promise<{ decision: 'approve' | 'reject'; note?: string }>;
+  signal?: AbortSignal;
+}
+
+export interface Verdict {
+  passed: boolean;
+  phase: GatePhase;
+  level?: GateLevel;
+  reason?: string;
+}
+
+/**
+ * Judges a finished task's change and, when every gate passes, applies it to the workspace:
+ * the change is pulled and diffed against the base; L0 runs in a fresh sandbox from the
+ * pre-task snapshot with the change pushed over it; L1 compares with the base's own run; L2
+ * waits for a person when its rules say so. Anything else rolls back: the workspace is left
+ * alone, the failed state is kept as a snapshot and a lesson is written.
+ */
+export async function judgeChange(deps: JudgeDeps, input: GatedAttempt): Promise<Verdict> {
+  const started = Date.now();
+  const timings: Record<string, number> = {};
+  const dir = attemptGatesDir(deps.stateRoot, input.taskId, input.attempt);
+  const result: GateResult = {
+    taskId: input.taskId,
+    attempt: input.attempt,
+    workspace: input.workspace,
+    workdir: input.record.workdir,
+    time: new Date().toISOString(),
+    phase: 'checking',
+    changes: [],
+    stats: { files: 0, addedLines: 0, removedLines: 0 },
+    l1: [],
+    snapshots: { pre: input.base.snapshot },
+    timings,
+  };
+  const save = () => writeFileAtomic(path.join(dir, 'result.json'), JSON.stringify(result, null, 2) + '\n');
+  const decide = async (verdict: Verdict): Promise<Verdict> => {
+    Object.assign(result, { phase: verdict.phase, level: verdict.level, reason: verdict.reason });
+    timings.totalMs = Date.now() - started;
+    await save();
+    await appendJsonLine(gatesHistoryFile(deps.stateRoot), historyLine(input, result)).catch(() => undefined);
+    deps.phase(verdict.phase, verdict.level, verdict.reason);
+    return verdict;
+  };
+
+  deps.phase('checking');
+  let config: GatesConfig;
+  try {
+    config = await readGatesConfig(input.workspace);
+  } catch (error) {
+    return decide(await rollBack(deps, input, result, 'L0', describeError(error), []));
+  }
+
+  // The change, taken out of the agent's sandbox as hostile input.
+  const afterDir = path.join(dir, 'after');
+  let mark = Date.now();
+  try {
+    await fs.rm(afterDir, { recursive: true, force: true });
+    await deps.controller.pull(input.record.id, { localRoot: afterDir, signal: deps.signal });
+    const patch = await computePatch(input.base.baseDir, afterDir, createTreeFilter(input.base.baseDir));
+    result.changes = patch.changes;
+    result.stats = patch.stats;
+  } catch (error) {
+    if (deps.signal?.aborted) throw error;
+    return decide(await rollBack(deps, input, result, 'L0', `The change could not be taken out of the sandbox: ${describeError(error)}`, []));
+  }
+  timings.pullMs = Date.now() - mark;
+  if (result.changes.length === 0) return decide({ passed: true, phase: 'unchanged', reason: 'The task changed nothing in the workspace.' });
+
+  const specs: CheckSpecs = { tests: config.l0, lint: config.lint ?? [] };
+  const source: FreshSource = { snapshot: input.base.snapshot, origin: input.record, baseManifest: input.base.manifest, taskId: input.taskId };
+  if (specs.tests.length > 0) {
+    mark = Date.now();
+    // L0 on the change and the base's run (for L1) in parallel, each in a sandbox of its own.
+    const [now, base] = await Promise.all([
+      runInFreshSandbox(deps.controller, source, specs, afterDir, deps.signal),
+      baseRun(deps.controller, deps.stateRoot, source, specs, deps.signal).catch((error: unknown) => error as Error),
+    ]);
+    timings.checksMs = Date.now() - mark;
+    result.l0 = now;
+    const l0Failure = judgeL0(now);
+    if (l0Failure) return decide(await rollBack(deps, input, result, 'L0', l0Failure.reason, l0Failure.tests));
+    if (base instanceof Error) {
+      return decide(await rollBack(deps, input, result, 'L1', `The base could not be checked for comparison: ${describeError(base)}`, []));
+    }
+    result.base = base;
+    result.l1 = compareRuns({ format: 'junit', tests: base.run.tests, problems: [] }, { format: 'junit', tests: now.tests, problems: [] }, config.l1);
+    const growth = config.l1.lintGrowth ? lintGrowth(base.run.findings, now.findings) : undefined;
+    if (growth) result.l1.push(growth);
+    if (result.l1.length > 0) {
+      const failing = result.l1.map((finding) => ({ id: finding.testId ?? finding.kind, message: finding.message, location: finding.location }));
+      return decide(await rollBack(deps, input, result, 'L1', `${plural(result.l1.length, 'regression')}: ${result.l1[0]!.message}`, failing));
+    }
+  }
+
+  let person = needsPerson(result.changes, result.stats, input.priority, config.l2);
+  if (specs.tests.length === 0) person = { required: true, reasons: [...person.reasons, 'The workspace has no tests to check the change with.'] };
+  result.l2 = person;
+  if (person.required) {
+    const why = person.reasons.join(' ');
+    Object.assign(result, { phase: 'review', level: 'L2', reason: why });
+    await save();
+    deps.phase('review', 'L2', why);
+    const review = await deps.waitForReview();
+    if (review.decision === 'reject') {
+      return decide(await rollBack(deps, input, result, 'L2', `A person rejected the change${review.note ? `: ${review.note}` : '.'}`, [], review.note, 'rejected'));
+    }
+  }
+
+  mark = Date.now();
+  try {
+    const applied = await applyPatch({
+      workspace: input.workspace,
+      patch: { baseDir: input.base.baseDir, afterDir, changes: result.changes, stats: result.stats },
+    });
+    result.applied = { files: applied.applied, merged: applied.merged };
+  } catch (error) {
+    const conflict = isSandboxError(error, 'conflict');
+    return decide(await rollBack(deps, input, result, 'apply', describeError(error), [], undefined, conflict ? 'conflict' : 'failed'));
+  }
+  timings.applyMs = Date.now() - mark;
+  return decide({ passed: true, phase: 'applied', reason: `${plural(result.applied.files.length, 'file')} applied to ${input.workspace}.` });
+}
+
+/** Why L0 failed, or undefined when it passed: a check that could not be judged, failing tests, a failing exit. */
+export function judgeL0(run: ChecksRun): { reason: string; tests: TestCaseResult[] } | undefined {
+  const problem = run.checks.find((check) => check.problem);
+  if (problem) return { reason: problem.problem!, tests: [] };
+  const failing = run.tests.filter((test) => test.status === 'failed' || test.status === 'error');
+  if (failing.length > 0) return { reason: `${plural(failing.length, 'test')} failed: ${failing[0]!.name}${failing[0]!.message ? ` (${failing[0]!.message})` : ''}.`, tests: failing };
+  const exited = run.checks.find((check) => check.kind === 'test' && check.exitCode !== 0);
+  if (exited) {
+    const how = exited.timedOut ? 'ran past its timeout' : `exited with ${exited.exitCode ?? 'a signal'}`;
+    return { reason: `${exited.name} ${how}.`, tests: [] };
+  }
+  return undefined;
+}
+
+/**
+ * The workspace is not touched. The agent's failed state is kept as a snapshot (older ones pruned
+ * as the gates file says), and a lesson says what went wrong.
+ */
+async function rollBack(
+  deps: JudgeDeps,
+  input: GatedAttempt,
+  result: GateResult,
+  level: GateLevel,
+  reason: string,
+  failing: Array<{ id: string; name?: string; message?: string; location?: { path: string; line: number } }>,
+  note?: string,
+  phase: GatePhase = 'failed',
+): Promise<Verdict> {
+  const name = failedSnapshotName(input.taskId, input.attempt);
+  try {
+    await deps.controller.removeSnapshot(name).catch((error) => {
+      if (!isSandboxError(error, 'not-found')) throw error;
+    });
+    result.snapshots.failed = (await deps.controller.snapshot(input.record.id, { name })).name;
+  } catch (error) {
+    deps.log(`Task ${input.taskId}: the failed state could not be kept as a snapshot: ${describeError(error)}`);
+  }
+  await appendLesson(deps.stateRoot, {
+    time: new Date().toISOString(),
+    taskId: input.taskId,
+    attempt: input.attempt,
+    ...(input.agentId ? { agentId: input.agentId } : {}),
+    ...(input.title ? { title: input.title } : {}),
+    level,
+    reason,
+    failingTests: failing.map((test) => ({ id: test.id, ...(test.message ? { message: test.message } : {}), ...(test.location ? { location: test.location } : {}) })),
+    lastOutput: input.lastOutput,
+    diff: result.stats,
+    ...(result.snapshots.failed ? { snapshot: result.snapshots.failed } : {}),
+    ...(note ? { note } : {}),
+  }).catch((error) => deps.log(`Task ${input.taskId}: the lesson could not be written: ${describeError(error)}`));
+  await pruneFailedSnapshots(deps.controller, input.workspace).catch((error) => deps.log(`Pruning failed-state snapshots: ${describeError(error)}`));
+  return { passed: false, phase, level, reason };
+}
+
+/** Keeps the newest failed-state snapshots the gates file allows; never touches a snapshot a person made. */
+async function pruneFailedSnapshots(controller: SandboxController, workspace: string): Promise<void> {
+  const config = await readGatesConfig(workspace).catch(() => undefined);
+  const keep = config?.snapshots.keep ?? 10;
+  const maxAgeMs = (config?.snapshots.maxAgeDays ?? 14) * 86_400_000;
+  const failed = (await controller.listSnapshots())
+    .filter((snapshot) => /^task-.*-failed$/.test(snapshot.name))
+    .sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
+  for (const [index, snapshot] of failed.entries()) {
+    if (index >= keep || Date.now() - Date.parse(snapshot.createdAt) > maxAgeMs) await controller.removeSnapshot(snapshot.name);
+  }
+}
+
+/** After the attempt's end is written: the pre-task snapshot and the local copies go. The result stays. */
+export async function discardGateWork(controller: SandboxController, stateRoot: string, taskId: string, attempt: number): Promise<void> {
+  await controller.removeSnapshot(preTaskSnapshotName(taskId, attempt)).catch(() => undefined);
+  const dir = attemptGatesDir(stateRoot, taskId, attempt);
+  for (const part of ['base', 'after']) await fs.rm(path.join(dir, part), { recursive: true, force: true });
+}
+
+function historyLine(input: GatedAttempt, result: GateResult): Record<string, unknown> {
+  const tests = result.l0?.tests ?? [];
+  return {
+    time: new Date().toISOString(),
+    taskId: input.taskId,
+    attempt: input.attempt,
+    agentId: input.agentId,
+    title: input.title,
+    phase: result.phase,
+    level: result.level,
+    tests: { total: tests.length, failed: tests.filter((test) => test.status === 'failed' || test.status === 'error').length },
+    lintFindings: result.l0?.findings.length,
+    regressions: result.l1.length,
+    baseCached: result.base?.cached,
+    diff: result.stats,
+    timings: result.timings,
+  };
+}
+
+function plural(count: number, word: string): string {
+  return `${count} ${word}${count === 1 ? '' : 's'}`;
+}
