@@ -1,14 +1,18 @@
 import type { Command, CommandGroup } from '../command';
 import { daemonGroup } from './daemon';
 import { desktopCommand } from './desktop';
+import { evalCommand } from './eval';
 import { execCommand } from './exec';
 import { forwardCommand } from './forward';
+import { gatesGroup } from './gates';
 import { hostGroup } from './host';
 import { imageGroup } from './image';
+import { lessonsCommand } from './lessons';
 import { listCommand } from './list';
 import { logsCommand } from './logs';
 import { poolGroup } from './pool';
 import { pruneCommand } from './prune';
+import { reviewCommand } from './review';
 import { rmCommand } from './rm';
 import { screenshotCommand } from './screenshot';
 import { sshCommand } from './ssh';
@@ -38,6 +42,10 @@ export const COMMANDS: readonly (Command | CommandGroup)[] = [
   screenshotCommand,
   hostGroup,
   taskGroup,
+  reviewCommand,
+  gatesGroup,
+  lessonsCommand,
+  evalCommand,
   poolGroup,
   daemonGroup,
 ];

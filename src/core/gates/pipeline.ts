@@ -272,6 +272,7 @@ function historyLine(input: GatedAttempt, result: GateResult): Record<string, un
     tests: { total: tests.length, failed: tests.filter((test) => test.status === 'failed' || test.status === 'error').length },
     lintFindings: result.l0?.findings.length,
     regressions: result.l1.length,
+    l2Required: result.l2?.required,
     baseCached: result.base?.cached,
     diff: result.stats,
     timings: result.timings,

@@ -6,6 +6,7 @@ import type { SshHost } from '../../../core/hosts/registry';
 import { fingerprintMatches } from '../../../core/hosts/scan';
 import { ProgressLine } from '../../output';
 import { parse, requireOne, selfCommand, type Command } from '../../command';
+import { askYesNo } from '../../prompt';
 
 export const hostAddCommand: Command = {
   name: 'add',
@@ -77,15 +78,3 @@ host are containers; otherwise they are folders under ~/.agent-sandboxes/sandbox
     return EXIT.ok;
   },
 };
-
-/** One y/N question on the terminal; anything but yes is no. */
-async function askYesNo(question: string): Promise<boolean> {
-  const { createInterface } = await import('node:readline/promises');
-  const prompt = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    const answer = await prompt.question(question);
-    return /^\s*y(es)?\s*$/i.test(answer);
-  } finally {
-    prompt.close();
-  }
-}

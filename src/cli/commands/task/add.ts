@@ -23,6 +23,8 @@ export const taskAddCommand: Command = {
   --attempts N           places it may be tried in all, when a machine fails (default 2)
   --key KEY              idempotency key: adding the same key again returns the first task
   --keep                 keep the sandbox when the task ends
+  --gates / --no-gates   judge the change with the workspace's quality gates before it reaches
+                         the workspace (default: on when it has .sandboxes/gates.json)
   --agent NAME           who asks for it
 One quoted argument after -- runs in sh -c. The daemon runs queued tasks: \`sandbox daemon start\`.`,
   async run(args, context) {
@@ -38,9 +40,12 @@ One quoted argument after -- runs in sh -c. The daemon runs queued tasks: \`sand
       attempts: { type: 'string' },
       key: { type: 'string' },
       keep: { type: 'boolean' },
+      gates: { type: 'boolean' },
+      'no-gates': { type: 'boolean' },
       agent: { type: 'string' },
       script: { type: 'string' },
     });
+    if (values.gates && values['no-gates']) throw new SandboxError('invalid-input', 'Give --gates or --no-gates, not both.');
     if (positionals.length > 0)
       throw new SandboxError('invalid-input', `Unexpected argument ${positionals[0]}; put the command after --: sandbox task add -- CMD.`);
     let command: string | string[];
@@ -68,6 +73,7 @@ One quoted argument after -- runs in sh -c. The daemon runs queued tasks: \`sand
       ...(values.attempts !== undefined ? { attempts: parseNumber(values.attempts, 'number of attempts') } : {}),
       ...(values.key !== undefined ? { idempotencyKey: values.key } : {}),
       ...(values.keep ? { keep: true } : {}),
+      ...(values.gates ? { gates: true } : values['no-gates'] ? { gates: false } : {}),
       agentId: values.agent ?? 'cli',
     });
     const daemon = daemonStatus(context.controller.store.root).running;

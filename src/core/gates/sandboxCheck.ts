@@ -1,0 +1,39 @@
+import type { SandboxController } from '../controller';
+import { readJsonFile } from '../store/files';
+import { runChecks, type ChecksRun } from './checks';
+import { readGatesConfig, type GatesConfig } from './config';
+import { baseRunKey, type CheckSpecs } from './freshRun';
+import { baseRunCacheFile } from './paths';
+import { judgeL0 } from './pipeline';
+import { compareRuns, lintGrowth, type L1Finding } from './rules';
+
+export interface SandboxCheck {
+  config: GatesConfig;
+  run: ChecksRun;
+  /** Why L0 fails, when it does. */
+  l0Failure?: string;
+  /** Against the base's results, when the base last pushed from the workspace was checked before; undefined otherwise. */
+  l1?: L1Finding[];
+}
+
+/**
+ * `sandbox gates run`: the workspace's checks on a sandbox's current state, in that sandbox (a
+ * person's look at their own sandbox, not a judgement of an agent's change: that runs elsewhere).
+ */
+export async function checkSandbox(controller: SandboxController, stateRoot: string, ref: string, workspace: string, signal?: AbortSignal): Promise<SandboxCheck> {
+  const config = await readGatesConfig(workspace);
+  const record = await controller.resolve(ref);
+  const specs: CheckSpecs = { tests: config.l0, lint: config.lint ?? [] };
+  const run = await runChecks((request) => controller.inspectExec(record.id, request), record.workdir, specs, signal);
+  const check: SandboxCheck = { config, run };
+  const failure = judgeL0(run);
+  if (failure) check.l0Failure = failure.reason;
+  const pushed = await controller.pushedManifest(record.id, workspace);
+  const base = pushed && (await readJsonFile<ChecksRun>(baseRunCacheFile(stateRoot, baseRunKey(pushed, specs, record.profile.image))).catch(() => undefined));
+  if (base) {
+    const findings = compareRuns({ format: 'junit', tests: base.tests, problems: [] }, { format: 'junit', tests: run.tests, problems: [] }, config.l1);
+    const growth = config.l1.lintGrowth ? lintGrowth(base.findings, run.findings) : undefined;
+    check.l1 = growth ? [...findings, growth] : findings;
+  }
+  return check;
+}
