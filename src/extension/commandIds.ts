@@ -36,6 +36,10 @@ export const COMMAND_IDS = {
   revealTaskSandbox: 'sandboxes.revealTaskSandbox',
   startScheduler: 'sandboxes.startScheduler',
   refreshTasks: 'sandboxes.refreshTasks',
+  reviewChange: 'sandboxes.reviewChange',
+  approveChange: 'sandboxes.approveChange',
+  rejectChange: 'sandboxes.rejectChange',
+  showEvaluation: 'sandboxes.showEvaluation',
 } as const;
 
 export type CommandId = (typeof COMMAND_IDS)[keyof typeof COMMAND_IDS];

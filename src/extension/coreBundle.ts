@@ -9,3 +9,5 @@ export { TaskClient } from '../core/tasks/client';
 export { DAEMON_LOCK_FILE, daemonStatus, startDaemonProcess } from '../core/tasks/daemonLock';
 export { QUEUE_FILE } from '../core/tasks/queue';
 export { SCHEDULER_STATUS_FILE } from '../core/tasks/scheduler';
+export { changeUnderReview, readGateResult } from '../core/gates/results';
+export { evaluate, readGateHistory } from '../core/evaluator/evaluate';

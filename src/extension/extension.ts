@@ -22,6 +22,7 @@ import { refreshCommand } from './commands/refresh';
 import { removeSshIntegrationCommand } from './commands/removeSshIntegration';
 import { restartCommand } from './commands/restart';
 import { retryTaskCommand } from './commands/retryTask';
+import { decideChangeCommand, reviewChangeCommand } from './commands/reviewChange';
 import { revealTaskSandboxCommand } from './commands/revealTaskSandbox';
 import { runCommandCommand } from './commands/runCommand';
 import { showLogsCommand } from './commands/showLogs';
@@ -34,6 +35,8 @@ import { stopForwardingCommand } from './commands/stopForwarding';
 import { syncWorkspaceCommand } from './commands/syncWorkspace';
 import { takeScreenshotCommand } from './commands/takeScreenshot';
 import { toggleViewOnlyCommand } from './commands/toggleViewOnly';
+import { showEvaluationCommand } from './gates/evaluationPanel';
+import { GateViews } from './gates/gateViews';
 import { createStatusBarItem } from './statusBar';
 import { TaskBoard } from './taskBoard';
 import { createTaskStatusBarItem } from './taskStatusBar';
@@ -51,6 +54,8 @@ export interface SandboxesApi {
   attachSeams: AttachSeams;
   /** The open desktop panels (one per sandbox). */
   desktops: DesktopPanels;
+  /** The gates' diagnostics and test runs. */
+  gates: GateViews;
   /** Milliseconds spent inside activate(). */
   activationMs: number;
 }
@@ -67,6 +72,7 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
   const tasks = new TaskBoard(cockpit);
   const tree = new SandboxTreeProvider(cockpit, tasks);
   const taskTree = new TaskTreeProvider(tasks);
+  const gates = new GateViews(cockpit, tasks);
   const attachSeams: AttachSeams = { ...editorAttachSeams };
   // Made now, not on first use: it restores the desktop panels of the last session.
   const desktops = new DesktopPanels(cockpit);
@@ -109,13 +115,17 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
     [COMMAND_IDS.revealTaskSandbox]: revealTaskSandboxCommand(cockpit, tasks, revealSandbox),
     [COMMAND_IDS.startScheduler]: startSchedulerCommand(cockpit, tasks),
     [COMMAND_IDS.refreshTasks]: () => tasks.reload(),
+    [COMMAND_IDS.reviewChange]: reviewChangeCommand(cockpit, tasks),
+    [COMMAND_IDS.approveChange]: decideChangeCommand(cockpit, tasks, 'approve'),
+    [COMMAND_IDS.rejectChange]: decideChangeCommand(cockpit, tasks, 'reject'),
+    [COMMAND_IDS.showEvaluation]: showEvaluationCommand(cockpit, tasks),
   };
   for (const [id, handler] of Object.entries(handlers)) {
     context.subscriptions.push(vscode.commands.registerCommand(id, handler as (...args: unknown[]) => unknown));
   }
   // Disposed in this order on deactivation: the panels' connections before the cockpit's controller.
   context.subscriptions.push(desktops, cockpit, tree, view, createStatusBarItem(cockpit));
-  context.subscriptions.push(taskTree, taskView, showSchedulerState(taskView, tasks), createTaskStatusBarItem(tasks), tasks);
+  context.subscriptions.push(taskTree, taskView, showSchedulerState(taskView, tasks), createTaskStatusBarItem(tasks), gates, tasks);
   // The status bar needs a count even while the view is closed.
   cockpit.scheduleRefresh();
   // The same for tasks, once activation is over: reading the queue loads the core.
@@ -123,7 +133,7 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
 
   const activationMs = performance.now() - started;
   cockpit.log.info(`Activated in ${activationMs.toFixed(1)} ms`);
-  return { cockpit, tree, tasks, taskTree, attachSeams, desktops, activationMs };
+  return { cockpit, tree, tasks, taskTree, gates, attachSeams, desktops, activationMs };
 }
 
 /** Nothing to do here: context.subscriptions close the desktop panels, forwarded ports and SSH connections. */

@@ -63,10 +63,40 @@ export function taskDescription(task: Task, now = Date.now()): string {
   if (elapsed) parts.push(elapsed);
   parts.push(`attempt ${task.attempts.length}/${task.maxAttempts}`);
   if (task.cancelRequested && !isFinished(task.state)) parts.push('cancelling');
+  const gate = gateStatus(task);
+  if (gate) parts.push(gate);
   return parts.join(' · ');
 }
 
+/** Where the gates are with the task's change, in a few words; undefined for a task without gates. */
+export function gateStatus(task: Task): string | undefined {
+  const gate = task.gate;
+  if (!gate) return task.gates && !isFinished(task.state) ? 'gated' : undefined;
+  switch (gate.phase) {
+    case 'checking':
+      return 'checking its change';
+    case 'review':
+      return gate.review ? (gate.review.decision === 'approve' ? 'approved, applying' : 'rejected, rolling back') : 'waiting for review';
+    case 'applied':
+      return 'change applied';
+    case 'unchanged':
+      return 'no change';
+    case 'failed':
+      return gate.level === 'command' ? 'command failed, rolled back' : `failed at ${gate.level ?? 'the gates'}, rolled back`;
+    case 'rejected':
+      return 'rejected, rolled back';
+    case 'conflict':
+      return 'conflicts with the workspace, not applied';
+  }
+}
+
+/** Whether a person's decision is awaited on the task's change. */
+export function awaitsReview(task: Task): boolean {
+  return task.gate?.phase === 'review' && !task.gate.review && !isFinished(task.state);
+}
+
 export function taskIcon(task: Task): IconSpec {
+  if (awaitsReview(task)) return { id: 'eye', color: 'charts.yellow' };
   switch (task.state) {
     case 'queued':
       return { id: 'clock' };
@@ -94,6 +124,8 @@ export function taskContextValue(task: Task): string {
   const last = task.attempts[task.attempts.length - 1];
   if (last?.startedAt) tags.push('output');
   if (last?.sandboxId) tags.push('sandbox');
+  if (awaitsReview(task)) tags.push('review');
+  if (task.gate) tags.push('gated');
   return tags.join('+');
 }
 
@@ -116,6 +148,7 @@ export function taskTooltipLines(task: Task): string[] {
   if (task.workspace) lines.push(`- workspace: ${escapeMarkdown(task.workspace)}`);
   if (task.agentId) lines.push(`- from: ${escapeMarkdown(task.agentId)}`);
   if (task.reason) lines.push(`- reason: ${escapeMarkdown(task.reason)}`);
+  if (task.gate) lines.push(`- gates: ${escapeMarkdown(gateStatus(task) ?? '')}${task.gate.reason ? ` (${escapeMarkdown(task.gate.reason)})` : ''}`);
   if (task.attempts.length > 0) lines.push('', ...task.attempts.map((attempt) => `- ${escapeMarkdown(attemptLine(attempt))}`));
   else lines.push('', '- not placed yet');
   return lines;
@@ -136,8 +169,9 @@ export function taskStatusText(tasks: Task[]): { text: string; tooltip: string }
   const running = tasks.filter((task) => task.state === 'running' || task.state === 'assigned').length;
   const queued = tasks.filter((task) => task.state === 'queued').length;
   const failed = tasks.filter((task) => task.state === 'failed').length;
-  const tooltip = `${running} task${running === 1 ? '' : 's'} running, ${queued} queued${failed ? `, ${failed} failed` : ''}; click to show the Tasks view`;
-  return { text: `$(tasklist) ${running} running · ${queued} queued`, tooltip };
+  const reviews = tasks.filter(awaitsReview).length;
+  const tooltip = `${running} task${running === 1 ? '' : 's'} running, ${queued} queued${failed ? `, ${failed} failed` : ''}${reviews ? `, ${reviews} waiting for review` : ''}; click to show the Tasks view`;
+  return { text: `$(tasklist) ${running} running · ${queued} queued${reviews ? ` · $(eye) ${reviews} to review` : ''}`, tooltip };
 }
 
 /** What the scheduler says of its pools (scheduler-status.json), by sandbox name. */

@@ -25,9 +25,12 @@ trend: the success rate of the last N finished tasks against the N before (defau
     const header = ['', 'tasks', 'success', 'L0', 'L1', 'L2', 'mean time', 'sandbox time', 'lint', 'diff lines'];
     const rows = [evaluation.overall, ...evaluation.byAgent.map(prefixed('agent ')), ...evaluation.byKind.map(prefixed('kind '))].map(cells);
     const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-    for (const row of [header, ...rows]) context.out(row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  '));
+    for (const row of [header, ...rows])
+      context.out(row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  '));
     const { trend } = evaluation;
-    context.out(`Trend: ${percent(trend.recent)} of the last ${trend.window} finished tasks succeeded, against ${percent(trend.before)} of the ${trend.window} before.`);
+    context.out(
+      `Trend: ${percent(trend.recent)} of the last ${trend.window} finished tasks succeeded, against ${percent(trend.before)} of the ${trend.window} before.`,
+    );
     return EXIT.ok;
   },
 };

@@ -6,7 +6,7 @@ import { parse, type Command } from '../command';
 
 export const lessonsCommand: Command = {
   name: 'lessons',
-  usage: [['lessons [--last N]', 'what went wrong with agents\' changes (lessons.json)']],
+  usage: [['lessons [--last N]', "what went wrong with agents' changes (lessons.json)"]],
   help: `Usage: sandbox lessons [--last N] [--agent NAME] [--json]
 Lists the lessons the gates wrote when a change was stopped: its task and agent, the gate, why,
 the failing tests and the snapshot that keeps the failed state. The file is ${LESSONS_FILE} in the

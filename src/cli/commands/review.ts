@@ -7,7 +7,7 @@ import { ask } from '../prompt';
 
 export const reviewCommand: Command = {
   name: 'review',
-  usage: [['review TASK [--approve|--reject]', "show a change waiting for a person, and decide"]],
+  usage: [['review TASK [--approve|--reject]', 'show a change waiting for a person, and decide']],
   help: `Usage: sandbox review TASK [--approve | --reject] [--note TEXT]
 Shows the change of a task that waits for review (its gates' L2 rules asked for a person) and
 asks, on a terminal, whether to apply it. In scripts give --approve or --reject.
@@ -26,7 +26,10 @@ asks, on a terminal, whether to apply it. In scripts give --approve or --reject.
     const client = new TaskClient(context.controller.store.root);
     const task = client.resolve(requireOne(positionals, 'task id', 'sandbox review TASK'));
     if (task.gate?.phase !== 'review') {
-      throw new SandboxError('wrong-state', `Task ${task.id} is not waiting for review (${task.gate ? `its change is ${task.gate.phase}` : 'it has no gated change'}).`);
+      throw new SandboxError(
+        'wrong-state',
+        `Task ${task.id} is not waiting for review (${task.gate ? `its change is ${task.gate.phase}` : 'it has no gated change'}).`,
+      );
     }
     const diff = await reviewDiffText(context.controller.store.root, task.id, task.gate.attempt);
     let decision: 'approve' | 'reject' | undefined = values.approve ? 'approve' : values.reject ? 'reject' : undefined;

@@ -1,3 +1,5 @@
+import { escapeHtml } from '../util/html';
+
 /** The desktop viewer's page, shared by the VS Code webview and `sandbox desktop`. */
 
 export interface ViewerPageOptions {
@@ -11,10 +13,6 @@ export interface ViewerPageOptions {
   /** A fresh random value per page load. */
   nonce: string;
   config: { transport: 'vscode' | 'websocket'; sandbox: string; viewOnly: boolean; websocketPath?: string };
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /**

@@ -97,7 +97,10 @@ function row(key: string, tasks: Task[], judged: Map<string, GateHistoryLine>): 
     countGates(gates, line);
   }
   const mean = (values: number[]) => (values.length ? values.reduce((sum, value) => sum + value, 0) / values.length : null);
-  const withRate = (counts: { passed: number; failed: number }) => ({ ...counts, rate: counts.passed + counts.failed ? counts.passed / (counts.passed + counts.failed) : null });
+  const withRate = (counts: { passed: number; failed: number }) => ({
+    ...counts,
+    rate: counts.passed + counts.failed ? counts.passed / (counts.passed + counts.failed) : null,
+  });
   return {
     key,
     tasks: tasks.length,

@@ -117,10 +117,7 @@ async function runCheck(run: SandboxRun, workdir: string, spec: CheckSpec, kind:
     if (!spec.report) return outcome;
     const text = fromStdout ? result.stdout : await readReport(run, reportPath!, spec, signal);
     if (typeof text !== 'string') {
-      outcome.problem =
-        result.exitCode === 127
-          ? `The command of ${spec.name} was not found in the sandbox (exit 127), so it wrote no report.`
-          : text.problem;
+      outcome.problem = result.exitCode === 127 ? `The command of ${spec.name} was not found in the sandbox (exit 127), so it wrote no report.` : text.problem;
       return outcome;
     }
     outcome.report = parseReport(spec.report.format, text, { workdir });

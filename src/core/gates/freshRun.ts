@@ -67,7 +67,13 @@ export interface BaseRun {
 }
 
 /** L1's reference: the checks on the task's starting point, from the cache when this base was checked before. */
-export async function baseRun(controller: SandboxController, stateRoot: string, source: FreshSource, specs: CheckSpecs, signal?: AbortSignal): Promise<BaseRun> {
+export async function baseRun(
+  controller: SandboxController,
+  stateRoot: string,
+  source: FreshSource,
+  specs: CheckSpecs,
+  signal?: AbortSignal,
+): Promise<BaseRun> {
   const file = baseRunCacheFile(stateRoot, baseRunKey(source.baseManifest, specs, source.origin.profile.image));
   const cached = await readJsonFile<ChecksRun>(file).catch(() => undefined);
   if (cached && Array.isArray(cached.checks) && Array.isArray(cached.tests)) return { run: cached, cached: true };

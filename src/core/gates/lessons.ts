@@ -9,7 +9,6 @@ export const LESSONS_FILE = 'lessons.json';
 /** The newest lessons kept: the file stays small enough to hand to an agent whole. */
 export const MAX_LESSONS = 1000;
 
-
 export interface Lesson {
   time: string;
   taskId: string;

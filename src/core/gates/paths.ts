@@ -29,5 +29,8 @@ export function failedSnapshotName(taskId: string, attempt: number): string {
 
 /** A task id in the letters a sandbox name allows (ids may hold capitals and underscores). */
 function snapshotStem(taskId: string): string {
-  return `task-${taskId.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 24)}`;
+  return `task-${taskId
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 24)}`;
 }

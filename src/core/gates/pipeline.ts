@@ -165,7 +165,9 @@ export async function judgeChange(deps: JudgeDeps, input: GatedAttempt): Promise
     deps.phase('review', 'L2', why);
     const review = await deps.waitForReview();
     if (review.decision === 'reject') {
-      return decide(await rollBack(deps, input, result, 'L2', `A person rejected the change${review.note ? `: ${review.note}` : '.'}`, [], review.note, 'rejected'));
+      return decide(
+        await rollBack(deps, input, result, 'L2', `A person rejected the change${review.note ? `: ${review.note}` : '.'}`, [], review.note, 'rejected'),
+      );
     }
   }
 
@@ -189,7 +191,11 @@ export function judgeL0(run: ChecksRun): { reason: string; tests: TestCaseResult
   const problem = run.checks.find((check) => check.problem);
   if (problem) return { reason: problem.problem!, tests: [] };
   const failing = run.tests.filter((test) => test.status === 'failed' || test.status === 'error');
-  if (failing.length > 0) return { reason: `${plural(failing.length, 'test')} failed: ${failing[0]!.name}${failing[0]!.message ? ` (${failing[0]!.message})` : ''}.`, tests: failing };
+  if (failing.length > 0)
+    return {
+      reason: `${plural(failing.length, 'test')} failed: ${failing[0]!.name}${failing[0]!.message ? ` (${failing[0]!.message})` : ''}.`,
+      tests: failing,
+    };
   const exited = run.checks.find((check) => check.kind === 'test' && check.exitCode !== 0);
   if (exited) {
     const how = exited.timedOut ? 'ran past its timeout' : `exited with ${exited.exitCode ?? 'a signal'}`;
@@ -229,7 +235,11 @@ async function rollBack(
     ...(input.title ? { title: input.title } : {}),
     level,
     reason,
-    failingTests: failing.map((test) => ({ id: test.id, ...(test.message ? { message: test.message } : {}), ...(test.location ? { location: test.location } : {}) })),
+    failingTests: failing.map((test) => ({
+      id: test.id,
+      ...(test.message ? { message: test.message } : {}),
+      ...(test.location ? { location: test.location } : {}),
+    })),
     lastOutput: input.lastOutput,
     diff: result.stats,
     ...(result.snapshots.failed ? { snapshot: result.snapshots.failed } : {}),

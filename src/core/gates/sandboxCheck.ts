@@ -20,7 +20,13 @@ export interface SandboxCheck {
  * `sandbox gates run`: the workspace's checks on a sandbox's current state, in that sandbox (a
  * person's look at their own sandbox, not a judgement of an agent's change: that runs elsewhere).
  */
-export async function checkSandbox(controller: SandboxController, stateRoot: string, ref: string, workspace: string, signal?: AbortSignal): Promise<SandboxCheck> {
+export async function checkSandbox(
+  controller: SandboxController,
+  stateRoot: string,
+  ref: string,
+  workspace: string,
+  signal?: AbortSignal,
+): Promise<SandboxCheck> {
   const config = await readGatesConfig(workspace);
   const record = await controller.resolve(ref);
   const specs: CheckSpecs = { tests: config.l0, lint: config.lint ?? [] };

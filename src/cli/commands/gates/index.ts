@@ -24,8 +24,14 @@ when the base last pushed from the workspace was checked before. Exit 0 when eve
     for (const outcome of check.run.checks) {
       const tests = outcome.report?.tests ?? [];
       const failed = tests.filter((test) => test.status === 'failed' || test.status === 'error');
-      const summary = outcome.report ? `${tests.length} tests, ${failed.length} failed` : outcome.findings ? `${outcome.findings.length} findings` : `exit ${outcome.exitCode}`;
-      context.out(`${outcome.problem || failed.length || (outcome.kind === 'test' && outcome.exitCode !== 0) ? 'FAIL' : 'ok  '}  ${outcome.name}: ${summary} (${(outcome.durationMs / 1000).toFixed(1)} s)`);
+      const summary = outcome.report
+        ? `${tests.length} tests, ${failed.length} failed`
+        : outcome.findings
+          ? `${outcome.findings.length} findings`
+          : `exit ${outcome.exitCode}`;
+      context.out(
+        `${outcome.problem || failed.length || (outcome.kind === 'test' && outcome.exitCode !== 0) ? 'FAIL' : 'ok  '}  ${outcome.name}: ${summary} (${(outcome.durationMs / 1000).toFixed(1)} s)`,
+      );
       if (outcome.problem) context.out(`      ${outcome.problem}`);
       for (const test of failed.slice(0, 10)) {
         context.out(`      ${test.id}${test.location ? ` at ${test.location.path}:${test.location.line}` : ''}${test.message ? `: ${test.message}` : ''}`);
