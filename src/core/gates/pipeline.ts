@@ -14,7 +14,8 @@ import { computePatch } from './patch';
 import { attemptGatesDir, failedSnapshotName, gatesHistoryFile, preTaskSnapshotName } from './paths';
 import type { GateBase } from './prepare';
 import { compareRuns, lintGrowth, needsPerson, type L1Finding } from './rules';
-import type { FileChange, GateLevel, GatePhase, PatchStats, TestCaseResult } from './types';
+import type { FileChange, GateLevel, GatePhase, PatchStats } from './types';
+import { judgeL0, plural } from './verdicts';
 
 /** What the gates decided about one attempt's change, as `gates/tasks/<id>/<attempt>/result.json` keeps it. */
 export interface GateResult {
@@ -140,7 +141,7 @@ export async function judgeChange(deps: JudgeDeps, input: GatedAttempt): Promise
     ]);
     timings.checksMs = Date.now() - mark;
     result.l0 = now;
-    const l0Failure = judgeL0(now);
+    const l0Failure = judgeL0(now, base instanceof Error ? undefined : base.run);
     if (l0Failure) return decide(await rollBack(deps, input, result, 'L0', l0Failure.reason, l0Failure.tests));
     if (base instanceof Error) {
       return decide(await rollBack(deps, input, result, 'L1', `The base could not be checked for comparison: ${describeError(base)}`, []));
@@ -184,24 +185,6 @@ export async function judgeChange(deps: JudgeDeps, input: GatedAttempt): Promise
   }
   timings.applyMs = Date.now() - mark;
   return decide({ passed: true, phase: 'applied', reason: `${plural(result.applied.files.length, 'file')} applied to ${input.workspace}.` });
-}
-
-/** Why L0 failed, or undefined when it passed: a check that could not be judged, failing tests, a failing exit. */
-export function judgeL0(run: ChecksRun): { reason: string; tests: TestCaseResult[] } | undefined {
-  const problem = run.checks.find((check) => check.problem);
-  if (problem) return { reason: problem.problem!, tests: [] };
-  const failing = run.tests.filter((test) => test.status === 'failed' || test.status === 'error');
-  if (failing.length > 0)
-    return {
-      reason: `${plural(failing.length, 'test')} failed: ${failing[0]!.name}${failing[0]!.message ? ` (${failing[0]!.message})` : ''}.`,
-      tests: failing,
-    };
-  const exited = run.checks.find((check) => check.kind === 'test' && check.exitCode !== 0);
-  if (exited) {
-    const how = exited.timedOut ? 'ran past its timeout' : `exited with ${exited.exitCode ?? 'a signal'}`;
-    return { reason: `${exited.name} ${how}.`, tests: [] };
-  }
-  return undefined;
 }
 
 /**
@@ -287,8 +270,4 @@ function historyLine(input: GatedAttempt, result: GateResult): Record<string, un
     diff: result.stats,
     timings: result.timings,
   };
-}
-
-function plural(count: number, word: string): string {
-  return `${count} ${word}${count === 1 ? '' : 's'}`;
 }

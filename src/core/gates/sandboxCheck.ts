@@ -4,8 +4,8 @@ import { runChecks, type ChecksRun } from './checks';
 import { readGatesConfig, type GatesConfig } from './config';
 import { baseRunKey, type CheckSpecs } from './freshRun';
 import { baseRunCacheFile } from './paths';
-import { judgeL0 } from './pipeline';
 import { compareRuns, lintGrowth, type L1Finding } from './rules';
+import { judgeL0 } from './verdicts';
 
 export interface SandboxCheck {
   config: GatesConfig;
@@ -32,10 +32,10 @@ export async function checkSandbox(
   const specs: CheckSpecs = { tests: config.l0, lint: config.lint ?? [] };
   const run = await runChecks((request) => controller.inspectExec(record.id, request), record.workdir, specs, signal);
   const check: SandboxCheck = { config, run };
-  const failure = judgeL0(run);
-  if (failure) check.l0Failure = failure.reason;
   const pushed = await controller.pushedManifest(record.id, workspace);
   const base = pushed && (await readJsonFile<ChecksRun>(baseRunCacheFile(stateRoot, baseRunKey(pushed, specs, record.profile.image))).catch(() => undefined));
+  const failure = judgeL0(run, base);
+  if (failure) check.l0Failure = failure.reason;
   if (base) {
     const findings = compareRuns({ format: 'junit', tests: base.tests, problems: [] }, { format: 'junit', tests: run.tests, problems: [] }, config.l1);
     const growth = config.l1.lintGrowth ? lintGrowth(base.findings, run.findings) : undefined;
