@@ -141,15 +141,18 @@ export async function judgeChange(deps: JudgeDeps, input: GatedAttempt): Promise
     ]);
     timings.checksMs = Date.now() - mark;
     result.l0 = now;
-    const l0Failure = judgeL0(now, base instanceof Error ? undefined : base.run);
-    if (l0Failure) return decide(await rollBack(deps, input, result, 'L0', l0Failure.reason, l0Failure.tests));
     if (base instanceof Error) {
-      return decide(await rollBack(deps, input, result, 'L1', `The base could not be checked for comparison: ${describeError(base)}`, []));
+      const l0Failure = judgeL0(now);
+      const reason = l0Failure?.reason ?? `The base could not be checked for comparison: ${describeError(base)}`;
+      return decide(await rollBack(deps, input, result, l0Failure ? 'L0' : 'L1', reason, l0Failure?.tests ?? []));
     }
     result.base = base;
+    // Both levels are worked out, so a broken test shows as L0's failure and L1's regression.
+    const l0Failure = judgeL0(now, base.run);
     result.l1 = compareRuns({ format: 'junit', tests: base.run.tests, problems: [] }, { format: 'junit', tests: now.tests, problems: [] }, config.l1);
     const growth = config.l1.lintGrowth ? lintGrowth(base.run.findings, now.findings) : undefined;
     if (growth) result.l1.push(growth);
+    if (l0Failure) return decide(await rollBack(deps, input, result, 'L0', l0Failure.reason, l0Failure.tests));
     if (result.l1.length > 0) {
       const failing = result.l1.map((finding) => ({ id: finding.testId ?? finding.kind, message: finding.message, location: finding.location }));
       return decide(await rollBack(deps, input, result, 'L1', `${plural(result.l1.length, 'regression')}: ${result.l1[0]!.message}`, failing));
