@@ -114,7 +114,7 @@ export async function readGatesConfig(workspace: string): Promise<GatesConfig> {
     const config: GatesConfig = { ...defaultsOf('detected', file), l0: detected };
     if (detected.length === 0) {
       config.detectionNote =
-        `No ${GATES_FILE} and no tests found (no package.json test script, pytest project, go.mod or Cargo.toml), so only the exit code of the task counts; ` +
+        `No ${GATES_FILE} and no tests found (no package.json test script, pytest project, go.mod or Cargo.toml), so the gates run no tests; ` +
         `write ${GATES_FILE} with an "l0" list of test commands, e.g. {"l0": [{"name": "tests", "command": "make test"}]}.`;
     }
     return config;
@@ -133,7 +133,7 @@ async function readGatesText(workspace: string, file: string): Promise<string | 
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw error;
+    throw new SandboxError('invalid-input', `${GATES_FILE} could not be read (${(error as Error).message}); make it readable or delete it.`, { cause: error });
   }
   const root = await fs.realpath(workspace);
   let real: string;
@@ -143,7 +143,7 @@ async function readGatesText(workspace: string, file: string): Promise<string | 
     throw new SandboxError('invalid-input', `${GATES_FILE} is a link that leads nowhere; replace it with a file of its own or delete it.`);
   }
   const inside = path.relative(root, real);
-  if (inside === '' || inside.startsWith('..') || path.isAbsolute(inside)) {
+  if (inside === '' || inside === '..' || inside.startsWith(`..${path.sep}`) || path.isAbsolute(inside)) {
     throw new SandboxError('invalid-input', `${GATES_FILE} leads to ${real}, outside the workspace; replace the link with a file of its own.`);
   }
   // No-follow and non-blocking: a file swapped for a link or a fifo since the check is refused, not waited on.
@@ -156,9 +156,14 @@ async function readGatesText(workspace: string, file: string): Promise<string | 
     if (stats.size > MAX_GATES_FILE_BYTES) throw tooLarge(stats.size);
     // Read one byte past the limit: a file grown since the stat is still caught.
     const buffer = Buffer.alloc(MAX_GATES_FILE_BYTES + 1);
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    if (bytesRead > MAX_GATES_FILE_BYTES) throw tooLarge(bytesRead);
-    return buffer.subarray(0, bytesRead).toString('utf8');
+    let filled = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+      if (filled > MAX_GATES_FILE_BYTES) throw tooLarge(filled);
+    }
+    return buffer.subarray(0, filled).toString('utf8');
   } finally {
     await handle.close();
   }
