@@ -2,7 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 
 /**
- * Checks a packaged .vsix: only the bundles, the image recipes, the icons and the manifest files
+ * Checks a packaged .vsix: only the bundles, the image recipes, the icons, the JSON schemas and the manifest files
  * are inside (no sources, tests, source maps or node_modules), and it stays within the size
  * budget stated in docs/development.md.
  */
@@ -15,6 +15,7 @@ const ALLOWED = [
   /^extension\/dist\/(extension|core|cli|viewer)\.js$/,
   /^extension\/images\/[\w./-]+$/,
   /^extension\/media\/[\w.-]+\.(svg|css)$/,
+  /^extension\/schemas\/[\w.-]+\.schema\.json$/,
 ];
 const REQUIRED = [
   'extension/package.json',
@@ -25,6 +26,7 @@ const REQUIRED = [
   'extension/media/viewer.css',
   'extension/images/sandbox/Dockerfile',
   'extension/images/desktop/Dockerfile',
+  'extension/schemas/gates.schema.json',
 ];
 
 /** Names and uncompressed sizes of a zip's entries, from its central directory. */
