@@ -1,8 +1,5 @@
 import * as path from 'node:path';
 
-/** The gates file of a workspace, relative to its root. */
-export const GATES_FILE = '.sandboxes/gates.json';
-
 /** Where one attempt's gate work lives in the state dir: the base copy, the pulled change, the result. */
 export function attemptGatesDir(stateRoot: string, taskId: string, attempt: number): string {
   return path.join(stateRoot, 'gates', 'tasks', taskId, String(attempt));

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { SandboxController } from '../controller';
-import { describeError, isSandboxError } from '../errors';
+import { describeError, isSandboxError, SandboxError } from '../errors';
 import type { SandboxRecord } from '../model';
 import { appendJsonLine, writeFileAtomic } from '../store/files';
 import { createTreeFilter } from '../sync';
@@ -119,7 +119,16 @@ export async function judgeChange(deps: JudgeDeps, input: GatedAttempt): Promise
   let mark = Date.now();
   try {
     await fs.rm(afterDir, { recursive: true, force: true });
-    await deps.controller.pull(input.record.id, { localRoot: afterDir, signal: deps.signal });
+    const pulled = await deps.controller.pull(input.record.id, { localRoot: afterDir, signal: deps.signal });
+    // A pull leaves out links that lead out of the workspace; a change that made one is refused whole.
+    const escaping = pulled.skippedLinks ?? [];
+    if (escaping.length > 0) {
+      const named = escaping.slice(0, 3).map((link) => `${link.path} -> ${link.target}`);
+      throw new SandboxError(
+        'invalid-input',
+        `it holds ${plural(escaping.length, 'link')} leading out of the workspace (${named.join(', ')}); such a change is never applied`,
+      );
+    }
     const patch = await computePatch(input.base.baseDir, afterDir, createTreeFilter(input.base.baseDir));
     result.changes = patch.changes;
     result.stats = patch.stats;

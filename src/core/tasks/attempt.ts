@@ -162,7 +162,12 @@ export class AttemptRunner {
   }
 
   /** A gated command's end: the gates judge an exit 0; a failure is recorded as a lesson. */
-  private async endGated(task: Task, record: SandboxRecord, outcome: { exitCode?: number | null; signal?: string }, sizes: { stdout: number; stderr: number }): Promise<void> {
+  private async endGated(
+    task: Task,
+    record: SandboxRecord,
+    outcome: { exitCode?: number | null; signal?: string },
+    sizes: { stdout: number; stderr: number },
+  ): Promise<void> {
     const run: SandboxRun = (request) => this.deps.controller.inspectExec(record.id, request);
     const paths = attemptPaths(record, task.id, this.attempt.number);
     if (outcome.exitCode !== 0) {

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { SandboxController } from '../controller';
 import { SandboxError } from '../errors';
 import { findProfile, readTasksConfig } from './config';
-import { GATES_FILE } from '../gates/paths';
+import { GATES_FILE } from '../gates/config';
 import { MAX_ATTEMPTS, normalizeSpec, type Task, type TaskSpec, type TaskState } from './model';
 import { TaskQueue } from './queue';
 import { attemptPaths, readSupervisedOutput } from './supervisor';
@@ -148,7 +148,8 @@ export class TaskClient {
       const where = task.gate ? `its change is ${task.gate.phase}` : 'it has no change under review';
       throw new SandboxError('wrong-state', `Task ${task.id} is not waiting for review (${where}); see \`sandbox task show ${task.id}\`.`);
     }
-    if (task.gate.review) throw new SandboxError('wrong-state', `Task ${task.id} was already ${task.gate.review.decision === 'approve' ? 'approved' : 'rejected'}.`);
+    if (task.gate.review)
+      throw new SandboxError('wrong-state', `Task ${task.id} was already ${task.gate.review.decision === 'approve' ? 'approved' : 'rejected'}.`);
     this.queue.append([{ type: 'review', id: task.id, decision, ...(note ? { note } : {}) }]);
     return this.resolve(task.id);
   }

@@ -77,7 +77,15 @@ export async function gateSucceededCommand(
 }
 
 /** A gated command that failed: nothing to judge; the workspace stays as it was and a lesson is kept. */
-export async function recordFailedCommand(deps: GatingDeps, task: Task, attempt: TaskAttempt, run: SandboxRun, paths: AttemptPaths, reason: string, sizes?: { stdout: number; stderr: number }): Promise<void> {
+export async function recordFailedCommand(
+  deps: GatingDeps,
+  task: Task,
+  attempt: TaskAttempt,
+  run: SandboxRun,
+  paths: AttemptPaths,
+  reason: string,
+  sizes?: { stdout: number; stderr: number },
+): Promise<void> {
   deps.queue.append([{ type: 'gate', id: task.id, attempt: attempt.number, phase: 'failed', level: 'command', reason }]);
   await appendLesson(deps.stateRoot, {
     time: new Date().toISOString(),

@@ -49,7 +49,6 @@ export interface TaskSpec {
   gates?: boolean;
 }
 
-
 export interface TaskGate {
   attempt: number;
   phase: GatePhase;
