@@ -2,6 +2,7 @@ import type { Command, CommandGroup } from '../command';
 import { daemonGroup } from './daemon';
 import { desktopCommand } from './desktop';
 import { execCommand } from './exec';
+import { forkCommand } from './fork';
 import { forwardCommand } from './forward';
 import { hostGroup } from './host';
 import { imageGroup } from './image';
@@ -11,6 +12,8 @@ import { poolGroup } from './pool';
 import { pruneCommand } from './prune';
 import { rmCommand } from './rm';
 import { screenshotCommand } from './screenshot';
+import { snapshotCommand } from './snapshot';
+import { snapshotsGroup } from './snapshots';
 import { sshCommand } from './ssh';
 import { sshConfigCommand } from './sshConfig';
 import { startCommand } from './start';
@@ -30,6 +33,9 @@ export const COMMANDS: readonly (Command | CommandGroup)[] = [
   stopCommand,
   rmCommand,
   pruneCommand,
+  snapshotCommand,
+  snapshotsGroup,
+  forkCommand,
   imageGroup,
   sshCommand,
   sshConfigCommand,

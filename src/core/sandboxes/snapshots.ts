@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { SandboxError, describeError, isSandboxError } from '../errors';
+import { SandboxError, describeError, isSandboxError, type SandboxErrorCode } from '../errors';
 import type { EventBus } from '../events/bus';
 import type { SandboxRecord } from '../model';
 import { MAX_NAME_LENGTH, validateSnapshotName } from '../profile';
@@ -56,7 +56,7 @@ export interface ForkResult {
   snapshot: SnapshotInfo;
   sandboxes: SandboxRecord[];
   /** The creates that failed; each removed what it had made. */
-  failures: { name: string; code: string; error: string }[];
+  failures: { name: string; code: SandboxErrorCode | 'internal'; error: string }[];
 }
 
 export interface SandboxSnapshotsDeps {
@@ -80,7 +80,10 @@ export class SandboxSnapshots {
     validateSnapshotName(name);
     const provider = this.deps.providers.get(record.provider);
     if (!provider.snapshot) {
-      throw new SandboxError('invalid-input', `${record.name} runs on the ${record.provider} provider, which cannot take snapshots yet; snapshot a Docker sandbox.`);
+      throw new SandboxError(
+        'invalid-input',
+        `${record.name} runs on the ${record.provider} provider, which cannot take snapshots yet; snapshot a Docker sandbox.`,
+      );
     }
     // Names are unique over every provider of this state dir, not only the one asked.
     if ((await this.list()).some((snapshot) => snapshot.name === name)) throw nameTaken(name);
@@ -161,7 +164,10 @@ export class SandboxSnapshots {
   async create(options: CreateOptions & { fromSnapshot: string }): Promise<SandboxRecord> {
     const snapshot = await this.find(options.fromSnapshot);
     if (options.provider !== undefined && options.provider !== snapshot.provider) {
-      throw new SandboxError('invalid-input', `The snapshot ${snapshot.name} is on the ${snapshot.provider} provider; leave out --provider or use ${snapshot.provider}.`);
+      throw new SandboxError(
+        'invalid-input',
+        `The snapshot ${snapshot.name} is on the ${snapshot.provider} provider; leave out --provider or use ${snapshot.provider}.`,
+      );
     }
     if (options.profile?.image !== undefined) {
       throw new SandboxError('invalid-input', 'A sandbox made from a snapshot runs the snapshot; leave out --image.');

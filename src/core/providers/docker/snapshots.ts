@@ -37,7 +37,10 @@ export async function commitSnapshot(docker: Dockerode, ref: string, request: Sn
   }
   const tag = snapshotTag(ownerId, request.name);
   if (await imageExists(docker, tag, translate)) {
-    throw new SandboxError('conflict', `A snapshot named ${request.name} already exists; pick another name or remove it with \`sandbox snapshots rm ${request.name}\`.`);
+    throw new SandboxError(
+      'conflict',
+      `A snapshot named ${request.name} already exists; pick another name or remove it with \`sandbox snapshots rm ${request.name}\`.`,
+    );
   }
   const createdAt = new Date().toISOString();
   const originName = labels[LABELS.name] ?? originId;
@@ -73,7 +76,10 @@ export async function commitSnapshot(docker: Dockerode, ref: string, request: Sn
   const size = await docker
     .getImage(tag)
     .inspect()
-    .then((image) => image.Size, () => undefined);
+    .then(
+      (image) => image.Size,
+      () => undefined,
+    );
   return {
     name: request.name,
     provider: 'docker',
