@@ -36,8 +36,12 @@ export interface SnapshotRequest {
 export interface SnapshotInfo {
   name: string;
   provider: ProviderKind;
-  /** The provider's handle for it (an image tag on a Docker engine); new sandboxes run it as their image. */
+  /** The provider's handle for it, for `removeSnapshot`. */
   providerRef: string;
+  /** What sandboxes made from it run as `profile.image` (on a Docker engine, the image's tag). */
+  image: string;
+  /** For providers that place sandboxes on a named machine: the machine it is kept on, where its sandboxes go. */
+  host?: string;
   /** The sandbox it was taken of. */
   origin: { id: string; name: string };
   /** The origin's profile, which sandboxes made from it get unless told otherwise. */

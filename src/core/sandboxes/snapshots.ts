@@ -107,7 +107,9 @@ export class SandboxSnapshots {
     for (const [kind, provider] of this.deps.providers.entries()) {
       if (!provider.listSnapshots) continue;
       for (const snapshot of await provider.listSnapshots(ownerId)) {
-        const usedBy = records.filter((record) => record.provider === kind && record.profile.image === snapshot.providerRef).map((record) => record.name);
+        const usedBy = records
+          .filter((record) => record.provider === kind && record.profile.image === snapshot.image && record.placement?.host === snapshot.host)
+          .map((record) => record.name);
         entries.push({ ...snapshot, usedBy });
       }
     }
@@ -169,6 +171,12 @@ export class SandboxSnapshots {
         `The snapshot ${snapshot.name} is on the ${snapshot.provider} provider; leave out --provider or use ${snapshot.provider}.`,
       );
     }
+    if (options.host !== undefined && options.host !== snapshot.host) {
+      throw new SandboxError(
+        'invalid-input',
+        `The snapshot ${snapshot.name} is kept ${snapshot.host ? `on the host ${snapshot.host}` : 'on this machine'}; leave out --host.`,
+      );
+    }
     if (options.profile?.image !== undefined) {
       throw new SandboxError('invalid-input', 'A sandbox made from a snapshot runs the snapshot; leave out --image.');
     }
@@ -176,7 +184,8 @@ export class SandboxSnapshots {
     return this.deps.create({
       ...options,
       provider: snapshot.provider,
-      profile: { ...snapshot.profile, ...overrides, image: snapshot.providerRef },
+      host: snapshot.host,
+      profile: { ...snapshot.profile, ...overrides, image: snapshot.image },
       buildImageIfMissing: false,
     });
   }
