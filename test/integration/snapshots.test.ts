@@ -2,14 +2,39 @@ import * as assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { SandboxSnapshottedEvent } from '../../src/core/events/types';
+import type { SnapshotEntry } from '../../src/core/controller';
 import { isSandboxError } from '../../src/core/errors';
+import type { SshHost } from '../../src/core/hosts/registry';
 import { LABELS, SNAPSHOT_LABELS } from '../../src/core/labels';
 import type { SandboxRecord } from '../../src/core/model';
 import { DockerProvider } from '../../src/core/providers/docker';
+import { containerOwner } from '../../src/core/providers/sshHost';
 import { TestEnvironment, docker, ensureImage, rootExec, runProgram, tempDir, uniqueName } from './helpers';
+import { parseJson, removeHostContainers, startRootSshd, type RootSshd } from './sshHostFixtures';
 
 const WORKSPACE_FILE = 'notes/kept.txt';
 const WORKSPACE_TEXT = 'written before the snapshot';
+
+/** Logs in with OpenSSH as the sandbox's alias of our config, with the given client key in place of its own. */
+async function sshWith(env: TestEnvironment, ref: string, identity?: string): Promise<number | null> {
+  const { configFile, alias } = await env.controller.sshTarget(ref);
+  let config = configFile;
+  if (identity) {
+    config = path.join(tempDir('snapshot-ssh-'), 'config');
+    await fs.writeFile(config, (await fs.readFile(configFile, 'utf8')).replace(/^ {2}IdentityFile .*$/gm, `  IdentityFile ${identity}`));
+  }
+  return (await runProgram('ssh', ['-F', config, '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', alias, 'true'])).code;
+}
+
+/** Removes the snapshot images of an owner label, whatever a failed test left. */
+async function removeSnapshotImages(owner: string): Promise<void> {
+  for (const image of await docker.listImages({ filters: { label: [`${LABELS.owner}=${owner}`, SNAPSHOT_LABELS.name] } })) {
+    await docker
+      .getImage(image.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
+  }
+}
 
 describe('snapshots and forks of sandboxes on the Docker engine', function () {
   const env = new TestEnvironment();
@@ -26,17 +51,6 @@ describe('snapshots and forks of sandboxes on the Docker engine', function () {
     return { ...result, json: JSON.parse(result.stdout) as unknown };
   };
 
-  /** Logs in with OpenSSH as `alias` of our config, with the given client key in place of the sandbox's own. */
-  async function sshWith(ref: string, identity?: string): Promise<number | null> {
-    const { configFile, alias } = await controller.sshTarget(ref);
-    let config = configFile;
-    if (identity) {
-      config = path.join(tempDir('snapshot-ssh-'), 'config');
-      await fs.writeFile(config, (await fs.readFile(configFile, 'utf8')).replace(/^ {2}IdentityFile .*$/gm, `  IdentityFile ${identity}`));
-    }
-    return (await runProgram('ssh', ['-F', config, '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', alias, 'true'])).code;
-  }
-
   before(async function () {
     await ensureImage();
     controller.events.on('sandbox.snapshotted', (event) => void snapshotted.push(event));
@@ -46,20 +60,14 @@ describe('snapshots and forks of sandboxes on the Docker engine', function () {
     assert.equal((await runProgram('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', extra])).code, 0);
     extraKey = extra;
     await provider.authorizeKey(origin.providerRef!, (await fs.readFile(`${extra}.pub`, 'utf8')).trim());
-    assert.equal(await sshWith(origin.name, extraKey), 0, 'the origin accepts the key it authorized');
+    assert.equal(await sshWith(env, origin.name, extraKey), 0, 'the origin accepts the key it authorized');
   });
 
   after(async function () {
     const ownerId = await env.ownerId();
     provider.dispose();
     await env.dispose();
-    // The snapshots this test took, whatever a failed test left.
-    for (const image of await docker.listImages({ filters: { label: [`${LABELS.owner}=${ownerId}`, SNAPSHOT_LABELS.name] } })) {
-      await docker
-        .getImage(image.Id)
-        .remove({ force: true })
-        .catch(() => undefined);
-    }
+    await removeSnapshotImages(ownerId);
   });
 
   it('starts a copy with the files of its origin, its own host key, and no login of the origin', async function () {
@@ -98,10 +106,10 @@ describe('snapshots and forks of sandboxes on the Docker engine', function () {
     assert.notEqual(copyClient.publicKey, (await store.clientKey(origin.id)).publicKey);
     const authorized = (await rootExec(copy.providerRef!, 'cat /home/agent/.ssh/authorized_keys')).trim().split('\n');
     assert.deepEqual(authorized, [copyClient.publicKey.trim()]);
-    assert.equal(await sshWith(copy.name), 0, "the copy's own key logs in");
-    assert.equal(await sshWith(copy.name, store.clientKeyPath(origin.id)), 255, "the origin's client key is refused");
-    assert.equal(await sshWith(copy.name, extraKey), 255, 'a key the origin authorized is refused');
-    assert.equal(await sshWith(origin.name), 0, 'the origin still takes its own key');
+    assert.equal(await sshWith(env, copy.name), 0, "the copy's own key logs in");
+    assert.equal(await sshWith(env, copy.name, store.clientKeyPath(origin.id)), 255, "the origin's client key is refused");
+    assert.equal(await sshWith(env, copy.name, extraKey), 255, 'a key the origin authorized is refused');
+    assert.equal(await sshWith(env, origin.name), 0, 'the origin still takes its own key');
 
     const listed = await controller.listSnapshots();
     assert.deepEqual(listed.find((entry) => entry.name === snapshotName)?.usedBy, [copy.name]);
@@ -126,8 +134,8 @@ describe('snapshots and forks of sandboxes on the Docker engine', function () {
       assert.equal(await readFile(sandbox.name), WORKSPACE_TEXT);
       hostKeys.add(await provider.readHostKey(sandbox.providerRef!));
       clientKeys.add((await store.clientKey(sandbox.id)).publicKey);
-      assert.equal(await sshWith(sandbox.name), 0);
-      assert.equal(await sshWith(sandbox.name, store.clientKeyPath(origin.id)), 255);
+      assert.equal(await sshWith(env, sandbox.name), 0);
+      assert.equal(await sshWith(env, sandbox.name, store.clientKeyPath(origin.id)), 255);
     }
     assert.equal(hostKeys.size, 3, 'three machines, three host keys');
     assert.equal(clientKeys.size, 3, 'three machines, three client keys');
@@ -219,5 +227,67 @@ describe('snapshots and forks of sandboxes on the Docker engine', function () {
       'no container left',
     );
     assert.equal((await env.cli(['snapshots', 'rm', name])).code, 0);
+  });
+});
+
+describe('snapshots of sandboxes on an SSH host with Docker', function () {
+  // The host is this machine, through an OpenSSH server of our own that logs in as root.
+  const env = new TestEnvironment();
+  const hostName = uniqueName('snaphost');
+  let sshd: RootSshd;
+
+  before(async function () {
+    await ensureImage();
+    sshd = await startRootSshd();
+    const added = await env.cli([
+      'host',
+      'add',
+      hostName,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(sshd.port),
+      '--user',
+      'root',
+      '--identity',
+      sshd.clientKey,
+      '--fingerprint',
+      sshd.hostFingerprint,
+    ]);
+    assert.equal(added.code, 0, added.stderr);
+  });
+  after(async () => {
+    const owner = containerOwner(await env.ownerId(), { name: hostName } as SshHost);
+    env.controller.dispose();
+    await removeHostContainers(env, hostName);
+    await env.dispose();
+    await removeSnapshotImages(owner);
+    await sshd?.stop();
+  });
+
+  it('keeps the snapshot on the host, and starts the copy there with its own keys', async function () {
+    const origin = parseJson<SandboxRecord>(await env.cli(['start', '--host', hostName, '--name', uniqueName('host-origin'), '--json']));
+    await env.controller.exec(origin.id, { command: ['sh', '-c', `mkdir -p notes && printf '%s' '${WORKSPACE_TEXT}' > ${WORKSPACE_FILE}`] });
+    const snapshotName = uniqueName('host-snap');
+    const taken = await env.cli(['snapshot', origin.name, '--name', snapshotName]);
+    assert.equal(taken.code, 0, taken.stderr);
+    const [listed] = parseJson<SnapshotEntry[]>(await env.cli(['snapshots', '--json']));
+    assert.equal(listed?.name, snapshotName);
+    assert.equal(listed?.provider, 'ssh');
+    assert.equal(listed?.host, hostName);
+
+    const copy = parseJson<SandboxRecord>(await env.cli(['start', '--from', snapshotName, '--name', uniqueName('host-copy'), '--json']));
+    assert.deepEqual(copy.placement, { host: hostName, kind: 'container' });
+    assert.equal((await env.controller.exec(copy.id, { command: ['cat', WORKSPACE_FILE] })).stdout, WORKSPACE_TEXT);
+    const hosts = env.controller.sshHosts;
+    assert.notEqual(await hosts.readHostKey(copy.providerRef!), await hosts.readHostKey(origin.providerRef!));
+    assert.equal(await sshWith(env, copy.name), 0, "the copy's own key logs in");
+    assert.equal(await sshWith(env, copy.name, env.store.clientKeyPath(origin.id)), 255, "the origin's client key is refused");
+
+    assert.deepEqual(parseJson<SnapshotEntry[]>(await env.cli(['snapshots', '--json']))[0]?.usedBy, [copy.name]);
+    assert.equal((await env.cli(['rm', copy.name, origin.name])).code, 0);
+    const removed = await env.cli(['snapshots', 'rm', snapshotName]);
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.deepEqual(parseJson<SnapshotEntry[]>(await env.cli(['snapshots', '--json'])), []);
   });
 });
