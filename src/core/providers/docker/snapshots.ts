@@ -12,9 +12,13 @@ export const SNAPSHOT_REPOSITORY = 'agent-sandboxes/snapshot';
 /** Errors of the engine, as the provider says them to a user. */
 type Translate = (error: unknown, action: string) => Error;
 
-/** A snapshot's image tag: the owner's id ends it, so two state dirs sharing an engine never take each other's names. */
+/** The tag part of a snapshot's image: the owner's id ends it, so two state dirs sharing an engine never take each other's names. */
+function tagOf(ownerId: string, name: string): string {
+  return `${name}-${ownerId.slice(0, 6)}`;
+}
+
 export function snapshotTag(ownerId: string, name: string): string {
-  return `${SNAPSHOT_REPOSITORY}:${name}-${ownerId.slice(0, 6)}`;
+  return `${SNAPSHOT_REPOSITORY}:${tagOf(ownerId, name)}`;
 }
 
 /**
@@ -50,7 +54,8 @@ export async function commitSnapshot(docker: Dockerode, ref: string, request: Sn
     [LABELS.user]: labels[LABELS.user] ?? 'agent',
     [LABELS.workdir]: labels[LABELS.workdir] ?? '/',
     // A commit carries the container's labels over: the origin's identity is blanked, so the
-    // image never passes for the sandbox, and a snapshot of a snapshot's child keeps no old note.
+    // image never passes for the sandbox; every snapshot label is set (the note too, if empty),
+    // so a snapshot of a sandbox made from a snapshot keeps nothing of the older one.
     [LABELS.id]: '',
     [LABELS.name]: '',
     [LABELS.agent]: '',
@@ -62,11 +67,16 @@ export async function commitSnapshot(docker: Dockerode, ref: string, request: Sn
     [SNAPSHOT_LABELS.note]: request.note ?? '',
     [SNAPSHOT_LABELS.created]: createdAt,
   };
-  const [repo, tagPart] = [SNAPSHOT_REPOSITORY, tag.slice(SNAPSHOT_REPOSITORY.length + 1)];
   try {
     // dockerode sends `_query` as the query string and `_body` as the config the engine merges in.
     await docker.getContainer(details.Id).commit({
-      _query: { container: details.Id, repo, tag: tagPart, comment: `Snapshot ${request.name} of ${originName}`, pause: request.pause ?? true },
+      _query: {
+        container: details.Id,
+        repo: SNAPSHOT_REPOSITORY,
+        tag: tagOf(ownerId, request.name),
+        comment: `Snapshot ${request.name} of ${originName}`,
+        pause: request.pause ?? true,
+      },
       _body: { Labels: imageLabels },
       abortSignal: request.signal,
     });
