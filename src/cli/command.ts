@@ -36,6 +36,8 @@ export interface CommandGroup {
   /** What `sandbox NAME --help` prints, before the list of subcommands. */
   help: string;
   subcommands: Command[];
+  /** What the group runs when named alone (`sandbox snapshots` lists them); without it, that is a usage error showing the help. */
+  defaultSubcommand?: Command;
 }
 
 export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {

@@ -74,6 +74,7 @@ function resolveCommand(name: string, rest: string[]): Resolved {
   if (!found) return { unknown: unknownCommand(name, commandNames(), 'sandbox') };
   if (!isGroup(found)) return { command: found, args: rest };
   const [subName, ...subArgs] = rest;
+  if (subName === undefined && found.defaultSubcommand) return { command: found.defaultSubcommand, args: [] };
   if (subName === undefined || subName === '--help' || subName === '-h') {
     // Asked for, the help is an answer; a group named alone is a usage error that shows it.
     return { command: found.subcommands[0]!, args: [], help: groupHelp(found), status: subName === undefined ? EXIT.usage : EXIT.ok };

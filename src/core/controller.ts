@@ -9,6 +9,7 @@ import type { Provider } from './providers/provider';
 import type { SshHostProvider } from './providers/sshHost';
 import { sandboxLogs } from './sandboxes/logs';
 import { makeServices, type ControllerOptions, type SandboxServices } from './sandboxes/services';
+import type { ForkOptions, ForkResult, PruneSnapshotsOptions, PruneSnapshotsResult, SnapshotEntry, SnapshotInfo, SnapshotOptions } from './sandboxes/snapshots';
 import type { BuildImageOptions, CreateOptions, LogEntry, PullOptions, PushOptions, ReconcileReport, SandboxLogOptions, SyncSummary } from './sandboxes/types';
 import type { PortForward } from './ssh/forward';
 import type { SshSession } from './ssh/session';
@@ -18,6 +19,7 @@ import type { Manifest } from './sync/manifest';
 export { AGENT_UID, AGENT_USER, AGENT_WORKDIR } from './sandboxes/types';
 export type { CreateOptions, LogEntry, Progress, PullOptions, PushOptions, ReconcileReport, SyncSummary } from './sandboxes/types';
 export type { ControllerOptions } from './sandboxes/services';
+export type { ForkOptions, ForkResult, PruneSnapshotsOptions, PruneSnapshotsResult, SnapshotEntry, SnapshotInfo, SnapshotOptions } from './sandboxes/snapshots';
 export { isInterrupted } from './sandboxState';
 
 /**
@@ -62,9 +64,35 @@ export class SandboxController {
     return this.services.providers.sshHosts;
   }
 
-  /** create_vm(agent_id, config): makes a sandbox, starts it, and pushes a folder into it if asked. */
+  /** create_vm(agent_id, config): makes a sandbox (from a snapshot, if named), starts it, and pushes a folder into it if asked. */
   create(options: CreateOptions = {}): Promise<SandboxRecord> {
-    return this.services.lifecycle.create(options);
+    const { fromSnapshot } = options;
+    return fromSnapshot !== undefined ? this.services.snapshots.create({ ...options, fromSnapshot }) : this.services.lifecycle.create(options);
+  }
+
+  /** Keeps a copy of a sandbox's filesystem that new sandboxes can start from (`create({ fromSnapshot })`). */
+  snapshot(ref: string, options: SnapshotOptions = {}): Promise<SnapshotInfo> {
+    return this.services.snapshots.snapshot(ref, options);
+  }
+
+  /** Every snapshot of this state dir, oldest first, with the sandboxes made from each. */
+  listSnapshots(): Promise<SnapshotEntry[]> {
+    return this.services.snapshots.list();
+  }
+
+  /** Removes a snapshot no sandbox runs. */
+  removeSnapshot(name: string): Promise<SnapshotEntry> {
+    return this.services.snapshots.remove(name);
+  }
+
+  /** Removes old snapshots: all but the newest `keep`, and/or those older than `maxAgeDays`; those in use stay. */
+  pruneSnapshots(options: PruneSnapshotsOptions): Promise<PruneSnapshotsResult> {
+    return this.services.snapshots.prune(options);
+  }
+
+  /** Snapshots a sandbox once and makes `count` sandboxes from it, each with its own keys. */
+  fork(ref: string, options: ForkOptions): Promise<ForkResult> {
+    return this.services.snapshots.fork(ref, options);
   }
 
   /** Runs the image build of `sandbox image build`. */

@@ -12,3 +12,12 @@ export const LABELS = {
   /** The sandbox's SSH host public key, pinned before its sshd first starts. */
   hostKey: `${LABEL_PREFIX}.host-key`,
 } as const;
+
+/** Labels of a snapshot image, beside the owner, profile, user and workdir labels it shares with sandboxes. */
+export const SNAPSHOT_LABELS = {
+  name: `${LABEL_PREFIX}.snapshot.name`,
+  originId: `${LABEL_PREFIX}.snapshot.origin-id`,
+  originName: `${LABEL_PREFIX}.snapshot.origin-name`,
+  note: `${LABEL_PREFIX}.snapshot.note`,
+  created: `${LABEL_PREFIX}.snapshot.created`,
+} as const;

@@ -82,3 +82,20 @@ export function validateName(name: string): void {
     throw new SandboxError('invalid-input', `The name "${name}" is not valid; use 1-40 lowercase letters, digits and inner hyphens, like "fix-login-2".`);
   }
 }
+
+/** The longest sandbox name. */
+export const MAX_NAME_LENGTH = 40;
+/**
+ * Snapshot names follow sandbox names, with room for a suffix: a sandbox's longest name plus
+ * `-fork-yyyymmdd-hhmmss` still fits (the default name of a fork's snapshot).
+ */
+const SNAPSHOT_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export function validateSnapshotName(name: string): void {
+  if (!SNAPSHOT_NAME_PATTERN.test(name)) {
+    throw new SandboxError(
+      'invalid-input',
+      `The snapshot name "${name}" is not valid; use 1-63 lowercase letters, digits and inner hyphens, like "fix-login-before-merge".`,
+    );
+  }
+}

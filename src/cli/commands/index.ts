@@ -3,6 +3,7 @@ import { daemonGroup } from './daemon';
 import { desktopCommand } from './desktop';
 import { evalCommand } from './eval';
 import { execCommand } from './exec';
+import { forkCommand } from './fork';
 import { forwardCommand } from './forward';
 import { gatesGroup } from './gates';
 import { hostGroup } from './host';
@@ -15,6 +16,8 @@ import { pruneCommand } from './prune';
 import { reviewCommand } from './review';
 import { rmCommand } from './rm';
 import { screenshotCommand } from './screenshot';
+import { snapshotCommand } from './snapshot';
+import { snapshotsGroup } from './snapshots';
 import { sshCommand } from './ssh';
 import { sshConfigCommand } from './sshConfig';
 import { startCommand } from './start';
@@ -34,6 +37,9 @@ export const COMMANDS: readonly (Command | CommandGroup)[] = [
   stopCommand,
   rmCommand,
   pruneCommand,
+  snapshotCommand,
+  snapshotsGroup,
+  forkCommand,
   imageGroup,
   sshCommand,
   sshConfigCommand,

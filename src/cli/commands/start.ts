@@ -15,9 +15,12 @@ export const startCommand: Command = {
     ['start [PATH]', 'create a sandbox (and copy PATH into it)'],
     ['start --desktop [PATH]', 'create a sandbox with a desktop (see sandbox desktop)'],
     ['start NAME', 'start a stopped sandbox'],
+    ['start --from SNAPSHOT [PATH]', 'create a sandbox from a snapshot (see sandbox snapshots)'],
   ],
   help: `Usage: sandbox start [PATH | NAME] [options]
   --name NAME         name of the new sandbox (default: sandbox-<id>)
+  --from SNAPSHOT     start from a snapshot (\`sandbox snapshots\`): its files, and its profile
+                      unless other options here say otherwise; the sandbox gets its own SSH keys
   --agent ID          the agent the sandbox works for
   --cpus N            CPUs (default 2)
   --memory SIZE       memory, like 2g (default 2g)
@@ -40,6 +43,7 @@ export const startCommand: Command = {
   async run(args, context) {
     const { values, positionals } = parse(args, {
       name: { type: 'string' },
+      from: { type: 'string' },
       agent: { type: 'string' },
       cpus: { type: 'string' },
       memory: { type: 'string' },
@@ -64,6 +68,7 @@ export const startCommand: Command = {
     if (target !== undefined && (await startsExisting(controller, target))) {
       const creationOnly = [
         'name',
+        'from',
         'agent',
         'cpus',
         'memory',
@@ -105,7 +110,10 @@ export const startCommand: Command = {
       hosts: values['add-host']?.map((entry) => formatHostEntry(parseHostEntry(entry))),
     };
     if (profile.desktop) parseGeometry(profile.desktop);
-    const provider = parseProviderKind(values.provider, values.host);
+    // From a snapshot, the provider is the snapshot's unless one is named.
+    const fromSnapshot = values.from;
+    const named = values.provider !== undefined || values.host !== undefined;
+    const provider = fromSnapshot !== undefined && !named ? undefined : parseProviderKind(values.provider, values.host);
     const progress = progressReporter(context);
     let record: SandboxRecord;
     try {
@@ -114,6 +122,7 @@ export const startCommand: Command = {
         host: values.host,
         name: values.name,
         agentId: values.agent,
+        fromSnapshot,
         profile,
         push: target !== undefined ? { localRoot: path.resolve(target), remoteDir: values.to, excludes: values.exclude } : undefined,
         buildImageIfMissing: true,
@@ -127,7 +136,8 @@ export const startCommand: Command = {
     if (context.json) {
       context.printJson(record);
     } else {
-      context.out(`Started ${record.name} (${record.id})${target !== undefined ? `, with ${target} in ${record.workdir}` : ''}.`);
+      const origin = fromSnapshot !== undefined ? ` from the snapshot ${fromSnapshot}` : '';
+      context.out(`Started ${record.name} (${record.id})${origin}${target !== undefined ? `, with ${target} in ${record.workdir}` : ''}.`);
       context.out(`Run a command:  ${selfCommand()} exec ${record.name} -- python3 --version`);
     }
     return EXIT.ok;

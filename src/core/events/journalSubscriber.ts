@@ -31,6 +31,8 @@ export function journalEntryOf(event: BusEvent): JournalEntry | undefined {
       return { time, kind: 'lifecycle', action: 'stopped' };
     case 'sandbox.adopted':
       return { time, kind: 'lifecycle', action: 'adopted', detail: 'found on the provider without a record' };
+    case 'sandbox.snapshotted':
+      return { time, kind: 'lifecycle', action: 'snapshotted', detail: event.snapshot };
     case 'exec.ended':
       return execEntry(event);
     case 'sync.ended':

@@ -57,6 +57,14 @@ export interface SandboxDeletedEvent extends EventBase<'sandbox.deleted'> {
   provider: ProviderKind;
 }
 
+/** A snapshot was taken of the sandbox; new sandboxes can start from it. */
+export interface SandboxSnapshottedEvent extends EventBase<'sandbox.snapshotted'> {
+  name: string;
+  snapshot: string;
+  provider: ProviderKind;
+  providerRef: string;
+}
+
 /** A machine of ours was found on a provider without a record, and taken in. */
 export interface SandboxAdoptedEvent extends EventBase<'sandbox.adopted'> {
   name: string;
@@ -161,6 +169,7 @@ export interface EventTypes {
   'sandbox.stopped': SandboxStoppedEvent;
   'sandbox.deleted': SandboxDeletedEvent;
   'sandbox.adopted': SandboxAdoptedEvent;
+  'sandbox.snapshotted': SandboxSnapshottedEvent;
   'sandbox.failed': SandboxFailedEvent;
   'exec.started': ExecStartedEvent;
   'exec.ended': ExecEndedEvent;

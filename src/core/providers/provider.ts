@@ -15,7 +15,42 @@ export interface CreateSpec {
   ssh: { hostPrivateKey: string; hostPublicKey: string; authorizedKey: string };
   /** For providers that place sandboxes on a named machine (the ssh provider): which one. */
   host?: string;
+  /**
+   * The snapshot the machine is made from (its image is `profile.image`). The snapshot holds the
+   * origin's logins: the provider clears the user's authorized keys before the sshd first starts.
+   */
+  fromSnapshot?: string;
   signal?: AbortSignal;
+}
+
+/** What a provider is asked to keep of a machine: its name, and a note for people. */
+export interface SnapshotRequest {
+  name: string;
+  note?: string;
+  /** Freeze the machine while its filesystem is copied (the default), so the copy is consistent. */
+  pause?: boolean;
+  signal?: AbortSignal;
+}
+
+/** A kept copy of a machine's filesystem that new sandboxes can start from. */
+export interface SnapshotInfo {
+  name: string;
+  provider: ProviderKind;
+  /** The provider's handle for it, for `removeSnapshot`. */
+  providerRef: string;
+  /** What sandboxes made from it run as `profile.image` (on a Docker engine, the image's tag). */
+  image: string;
+  /** For providers that place sandboxes on a named machine: the machine it is kept on, where its sandboxes go. */
+  host?: string;
+  /** The sandbox it was taken of. */
+  origin: { id: string; name: string };
+  /** The origin's profile, which sandboxes made from it get unless told otherwise. */
+  profile: Profile;
+  user: string;
+  workdir: string;
+  createdAt: string;
+  note?: string;
+  sizeBytes?: number;
 }
 
 /** What a provider is asked before a create, for the checks a Docker engine gets in the controller. */
@@ -114,6 +149,16 @@ export interface Provider {
    * so a record missing from the listing is not taken for gone.
    */
   unreachable?(ref: string): string | undefined;
+  /**
+   * Snapshots: a copy of the machine behind `ref` that `create` can start from (the copy's handle
+   * goes in as `profile.image`, with `fromSnapshot` set). Providers without them cannot snapshot.
+   * A name taken already is a 'conflict' error.
+   */
+  snapshot?(ref: string, request: SnapshotRequest): Promise<SnapshotInfo>;
+  /** Every snapshot carrying this owner's labels. */
+  listSnapshots?(ownerId: string): Promise<SnapshotInfo[]>;
+  /** Removes a snapshot by its `providerRef`; succeeds when it is already gone. */
+  removeSnapshot?(providerRef: string): Promise<void>;
   /** Closes connections the provider keeps. */
   dispose?(): void;
 }

@@ -134,6 +134,7 @@ export class SandboxLifecycle {
       const made = await provider.create({
         ssh: { hostPrivateKey: hostKey.privateKey, hostPublicKey: hostKey.publicKey, authorizedKey: clientKey?.publicKey ?? '' },
         host: options.host,
+        fromSnapshot: options.fromSnapshot,
         id,
         name,
         agentId,

@@ -13,6 +13,7 @@ import { SandboxCatalog } from './catalog';
 import { SandboxExec } from './exec';
 import { FileSync } from './fileSync';
 import { SandboxLifecycle } from './lifecycle';
+import { SandboxSnapshots } from './snapshots';
 
 export interface ControllerOptions {
   store?: StateStore;
@@ -53,6 +54,7 @@ export interface SandboxServices {
   exec: SandboxExec;
   files: FileSync;
   lifecycle: SandboxLifecycle;
+  snapshots: SandboxSnapshots;
 }
 
 /** Makes the services and wires each to the others it needs. */
@@ -86,5 +88,6 @@ export function makeServices(options: ControllerOptions = {}): SandboxServices {
     push: (record, push) => files.pushTo(record, push, true),
     forgetExecs: (sandboxId) => exec.forget(sandboxId),
   });
-  return { store, providers, events, eventLog, subscriptions, sshConfig, catalog, connections, forwards, exec, files, lifecycle };
+  const snapshots = new SandboxSnapshots({ store, providers, events, resolve, create: (create) => lifecycle.create(create) });
+  return { store, providers, events, eventLog, subscriptions, sshConfig, catalog, connections, forwards, exec, files, lifecycle, snapshots };
 }

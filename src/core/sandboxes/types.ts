@@ -25,6 +25,8 @@ export interface CreateOptions {
   push?: { localRoot: string; remoteDir?: string; excludes?: string[] };
   /** Build the default image when it is missing (slow, shows progress) instead of failing. */
   buildImageIfMissing?: boolean;
+  /** The snapshot to start from (`sandbox snapshots`): its image, and its profile unless `profile` says otherwise. */
+  fromSnapshot?: string;
   signal?: AbortSignal;
   onProgress?: (progress: Progress) => void;
 }

@@ -32,7 +32,7 @@ describe('the sandbox CLI: commands, usage and help', function () {
     }
   });
 
-  for (const name of ['list', 'status', 'stop', 'rm', 'prune', 'start', 'exec', 'logs', 'ssh', 'forward']) {
+  for (const name of ['list', 'status', 'stop', 'rm', 'prune', 'start', 'exec', 'logs', 'ssh', 'forward', 'snapshot', 'fork']) {
     it(`answers \`${name} --help\` with its own help, not the general usage`, async function () {
       const { status, stdout } = await run(name, '--help');
       assert.equal(status, EXIT.ok);
@@ -46,6 +46,10 @@ describe('the sandbox CLI: commands, usage and help', function () {
     assert.match((await run('help', 'host', 'rm')).stdout, /^Usage: sandbox host rm NAME/);
     const group = (await run('host', '--help')).stdout;
     for (const sub of ['add', 'list', 'rm']) assert.match(group, new RegExp(`Usage: sandbox host ${sub}`));
+    assert.match((await run('help', 'snapshots', 'prune')).stdout, /^Usage: sandbox snapshots prune \[--keep N\]/);
+    const snapshots = await run('snapshots', '--help');
+    assert.equal(snapshots.status, EXIT.ok);
+    for (const sub of ['list', 'rm', 'prune']) assert.match(snapshots.stdout, new RegExp(`Usage: sandbox snapshots ${sub === 'list' ? '\\[list\\]' : sub}`));
   });
 
   it('suggests the nearest command for a typo, and none for a word far from every command', function () {

@@ -8,8 +8,9 @@ import { watchContainerEvents } from '../dockerEvents';
 import { DockerNetworkPolicy, containerNetworkSettings } from '../../network/dockerPolicy';
 import { startFailure } from '../startFailure';
 import { LABELS } from '../../labels';
-import type { CreateSpec, LogLine, LogOptions, Provider, ProviderSandbox } from '../provider';
+import type { CreateSpec, LogLine, LogOptions, Provider, ProviderSandbox, SnapshotInfo, SnapshotRequest } from '../provider';
 import { containerCreateOptions, sshKeysArchive } from './containerSpec';
+import { clearOriginLogins, commitSnapshot, listSnapshotImages, removeSnapshotImage } from './snapshots';
 import { fromDetails, fromSummary, type ContainerDetails, type ContainerSummary } from './containers';
 import { engineMessage, statusCode, withTimeout } from './engineErrors';
 import { parseLogFrames } from './logFrames';
@@ -157,6 +158,8 @@ export class DockerProvider implements Provider {
       // Before sshd first runs: it must present the key we pinned, and accept only our client.
       await container.putArchive(await sshKeysArchive(spec), { path: '/', abortSignal: spec.signal } as object);
       await container.start({ abortSignal: spec.signal } as object);
+      // The init is held until the network rules are in, so this runs before its sshd does.
+      if (spec.fromSnapshot) await clearOriginLogins(this.docker, container.id, spec.user);
       // The init waits for this before anything else runs (see src/core/network).
       await this.networkPolicy.apply(container.id, profile, subnets, spec.signal);
     } catch (error) {
@@ -313,6 +316,18 @@ export class DockerProvider implements Provider {
         );
       }
     }
+  }
+
+  snapshot(ref: string, request: SnapshotRequest): Promise<SnapshotInfo> {
+    return commitSnapshot(this.docker, ref, request, (error, action) => this.translate(error, action));
+  }
+
+  listSnapshots(ownerId: string): Promise<SnapshotInfo[]> {
+    return listSnapshotImages(this.docker, ownerId, (error, action) => this.translate(error, action));
+  }
+
+  removeSnapshot(providerRef: string): Promise<void> {
+    return removeSnapshotImage(this.docker, providerRef, (error, action) => this.translate(error, action));
   }
 
   /** Whether this request goes through the container's exec agent (not bulk, and the container has one). */

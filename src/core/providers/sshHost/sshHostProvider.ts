@@ -5,9 +5,10 @@ import { assertSandboxImage } from '../../images/sandboxImage';
 import type { ExecRequest, ExecResult } from '../../model';
 import { validateProfile } from '../../profile';
 import type { SshSession, SshSessionOptions } from '../../ssh/session';
-import type { CreatePlan, CreateRequest, CreateSpec, LogLine, LogOptions, Provider, ProviderSandbox } from '../provider';
+import type { CreatePlan, CreateRequest, CreateSpec, LogLine, LogOptions, Provider, ProviderSandbox, SnapshotInfo, SnapshotRequest } from '../provider';
 import { DirectorySandboxes } from './directories';
 import { HostConnections } from './hostConnections';
+import { HostSnapshots } from './hostSnapshots';
 import { containerOwner, containerRef, parseRef } from './refs';
 
 export interface SshHostProviderOptions {
@@ -26,6 +27,7 @@ export class SshHostProvider implements Provider {
   readonly hosts: HostRegistry;
   private readonly connections: HostConnections;
   private readonly directories: DirectorySandboxes;
+  private readonly snapshots: HostSnapshots;
   /** Hosts the last listing could not reach, with the reason. */
   private readonly unreachableHosts = new Map<string, string>();
 
@@ -33,6 +35,7 @@ export class SshHostProvider implements Provider {
     this.hosts = options.hosts;
     this.connections = new HostConnections(options.ssh);
     this.directories = new DirectorySandboxes(this.connections);
+    this.snapshots = new HostSnapshots(this.hosts, this.connections);
   }
 
   /** Each host answers for itself when used; there is no engine to ask for all of them. */
@@ -176,6 +179,20 @@ export class SshHostProvider implements Provider {
       ssh: sandbox.ssh && { ...sandbox.ssh, jump: { ...hostEndpoint(host), name: host.name } },
       placement: { host: host.name, kind: 'container' },
     };
+  }
+
+  // ---- snapshots (containers only) ---------------------------------------------------------
+
+  snapshot(ref: string, request: SnapshotRequest): Promise<SnapshotInfo> {
+    return this.snapshots.snapshot(ref, request);
+  }
+
+  listSnapshots(ownerId: string): Promise<SnapshotInfo[]> {
+    return this.snapshots.list(ownerId);
+  }
+
+  removeSnapshot(providerRef: string): Promise<void> {
+    return this.snapshots.remove(providerRef);
   }
 
   // ---- commands and logs ---------------------------------------------------------------------
