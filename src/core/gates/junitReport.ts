@@ -1,5 +1,5 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { framesInWorkspace, workspaceLocation } from './locations';
+import { framesInWorkspace, MAX_TRACE_CHARS, workspaceLocation, workspacePath } from './locations';
 import { ReportCollector, secondsToMs, type ReportContext } from './reportCollector';
 import type { TestReport, TestStatus, WorkspaceLocation } from './types';
 
@@ -103,14 +103,16 @@ function attributeLocation(testCase: XmlNode, context: ReportContext): Workspace
   return workspaceLocation(file, file.endsWith('.py') ? line + 1 : line, undefined, context.workdir);
 }
 
-/** The attributes' place; else the innermost frame in the test's file (jest-junit gives a file, no line); else any frame in the workspace. */
+/**
+ * Where a failure points: the report's file, at the innermost frame of the trace in that file
+ * when there is one (the failing line rather than the test's first line; jest-junit gives a file
+ * and no line), else the report's file and line, else the innermost frame in the workspace.
+ */
 function failureLocation(testCase: XmlNode, detailText: string, context: ReportContext): WorkspaceLocation | undefined {
-  const declared = attributeLocation(testCase, context);
-  if (declared) return declared;
-  const frames = framesInWorkspace(detailText.slice(0, 1024 * 1024), context.workdir);
+  const frames = framesInWorkspace(detailText.slice(0, MAX_TRACE_CHARS), context.workdir);
   const file = attribute(testCase, 'file');
-  const filePath = file === undefined ? undefined : workspaceLocation(file, 1, undefined, context.workdir)?.path;
-  return frames.find((frame) => frame.path === filePath) ?? frames[0];
+  const filePath = file === undefined ? undefined : workspacePath(file, context.workdir);
+  return frames.find((frame) => frame.path === filePath) ?? attributeLocation(testCase, context) ?? frames[0];
 }
 
 function asNode(value: unknown): XmlNode | undefined {

@@ -115,7 +115,7 @@ export function framesInWorkspace(text: string, workdir: string): WorkspaceLocat
 }
 
 /** How much of a failure's text is searched for frames: a real trace fits many times over. */
-const MAX_TRACE_CHARS = 1024 * 1024;
+export const MAX_TRACE_CHARS = 1024 * 1024;
 
 /** The innermost frame of a failure's text that is in the workspace (where the user's code failed), if any. */
 export function locateInTrace(text: string | undefined, workdir: string): WorkspaceLocation | undefined {

@@ -47,10 +47,13 @@ export function parseTapReport(text: string, context: ReportContext): TestReport
         if (!failed || closed?.failedInside) return;
       }
       if (failed) for (let ancestor: SubtestState | undefined = state; ancestor; ancestor = ancestor.parent) ancestor.failedInside = true;
-      pending = { input: startCase(result, state.names), result, extra: '' };
+      const input = startCase(result, state.names);
+      // A subtest that failed by itself failed outside its tests: an error, as JUnit says of a failed hook.
+      if (result.closingTestPoint) input.status = 'error';
+      pending = { input, result, extra: '' };
     });
     parser.on('extra', (line: string) => {
-      if (pending && pending.input.status !== 'passed' && pending.extra.length < MAX_EXTRA_CHARS) pending.extra += line;
+      if (pending && (pending.input.status === 'failed' || pending.input.status === 'error') && pending.extra.length < MAX_EXTRA_CHARS) pending.extra += line;
     });
   };
 
@@ -65,7 +68,7 @@ export function parseTapReport(text: string, context: ReportContext): TestReport
     collector.problem(`The TAP stream could not be read to its end (${error instanceof Error ? error.message : String(error)}).`);
   }
   flush();
-  if (final) reportPlanProblems(final, collector);
+  if (final) reportPlanProblems(final, root, collector);
   return collector.finish();
 }
 
@@ -74,7 +77,9 @@ function startCase(result: Result, suiteNames: string[]): CaseInput {
   const suite = suiteNames.length > 0 ? suiteNames.join(' > ') : undefined;
   const durationMs = typeof result.time === 'number' ? result.time : undefined;
   if (result.todo) return { name, suite, status: 'skipped', durationMs, message: typeof result.todo === 'string' ? `TODO: ${result.todo}` : 'TODO' };
-  if (result.skip) return { name, suite, status: 'skipped', durationMs, message: typeof result.skip === 'string' ? result.skip : undefined };
+  // mocha writes `# SKIP -`: a dash is no reason.
+  const skipReason = typeof result.skip === 'string' && result.skip.trim() !== '-' ? result.skip : undefined;
+  if (result.skip) return { name, suite, status: 'skipped', durationMs, message: skipReason };
   return { name, suite, status: result.ok ? 'passed' : 'failed', durationMs };
 }
 
@@ -82,7 +87,7 @@ function startCase(result: Result, suiteNames: string[]): CaseInput {
 function finishCase({ input, result, extra }: PendingCase, context: ReportContext): CaseInput {
   const diag = isRecord(result.diag) ? result.diag : {};
   const declared = declaredLocation(diag, context);
-  if (input.status !== 'failed') return declared ? { ...input, location: declared } : input;
+  if (input.status === 'passed' || input.status === 'skipped') return declared ? { ...input, location: declared } : input;
   const error = diag.error;
   const errorText = typeof error === 'string' ? error : isRecord(error) ? nonEmptyString(error.message) : undefined;
   const messageText = nonEmptyString(diag.message) ?? errorText;
@@ -92,7 +97,7 @@ function finishCase({ input, result, extra }: PendingCase, context: ReportContex
     .map((key) => `${key}: ${short(diag[key])}`)
     .join('\n');
   const output = [messageText, comparison, stack, extra].filter((part) => part !== undefined && part.trim() !== '').join('\n');
-  const extraMessage = extra.split('\n').find((line) => line.trim() !== '');
+  const extraMessage = extra.split('\n').find((line) => line.trim() !== '' && !/^\s*(?:---|\.\.\.)\s*$/.test(line));
   // node-tap's `at` is the failing assertion; Node's `location` is only where the test is declared, so a frame of the stack beats it.
   const failurePoint = atLocation(diag.at, context) ?? framesInWorkspace(`${stack ?? ''}\n${extra}`, context.workdir)[0] ?? declared;
   return { ...input, message: messageText ?? extraMessage, output, location: failurePoint };
@@ -117,16 +122,23 @@ function atLocation(at: unknown, context: ReportContext): WorkspaceLocation | un
   return workspaceLocation(file, line, typeof column === 'number' || typeof column === 'string' ? column : undefined, context.workdir);
 }
 
+/** tap-parser's own complaints that `reportPlanProblems` already says in a sentence. */
+const PLAN_ERRORS = new Set(['no plan', 'incorrect number of tests']);
+
 /** The plan says how many tests should have run: fewer means the run was cut short. */
-function reportPlanProblems(final: FinalResults, collector: ReportCollector): void {
+function reportPlanProblems(final: FinalResults, root: Parser, collector: ReportCollector): void {
   const { start, end } = final.plan;
-  if (start === null || end === null || start < 0 || end < 0) {
-    collector.problem('The TAP stream has no plan (a "1..N" line): it may have been cut short.');
+  if (root.syntheticPlan) {
+    // tap-parser makes up an empty plan for a stream with no plan and no test point.
+    collector.problem('The TAP stream has no plan and no test point: it is not TAP output, or the run stopped before it started.');
+  } else if (start === null || end === null) {
+    if (!final.bailout) collector.problem('The TAP stream has no plan (a "1..N" line): it may have been cut short.');
   } else if (!final.plan.skipAll && final.count < end - start + 1) {
     collector.problem(`The TAP plan announced ${end - start + 1} tests but ${final.count} were reported: the run may have been cut short.`);
   }
   for (const failure of final.failures) {
-    if ('tapError' in failure && typeof failure.tapError === 'string') collector.problem(`The TAP stream is malformed: ${failure.tapError}.`);
+    const tapError = 'tapError' in failure ? failure.tapError : undefined;
+    if (typeof tapError === 'string' && !PLAN_ERRORS.has(tapError)) collector.problem(`The TAP stream is malformed: ${tapError}.`);
   }
 }
 
