@@ -13,8 +13,9 @@ export const FINDING_LIMITS = {
  * `path:line:column: message` and `path:line: message`, as ESLint's unix format, ruff, flake8,
  * mypy and go vet print them. The path may not hold a colon (a line number would be taken for
  * part of it); lines of any other shape (summaries, headers such as go vet's `# package`) are not findings.
+ * go vet prefixes the errors of a package it cannot type-check with `vet: `.
  */
-const FINDING_LINE = /^([^:\n]+):(\d+):(?:(\d+):)? ?(.*)$/;
+const FINDING_LINE = /^(?:vet: )?([^:\n]+):(\d+):(?:(\d+):)? ?(.*)$/;
 
 /**
  * The findings a lint check printed, in order, at most `FINDING_LIMITS.maxFindings`. Findings
@@ -28,7 +29,7 @@ export function parseLintOutput(check: string, text: string, context: ReportCont
     const match = FINDING_LINE.exec(rawLine.replace(/\r$/, ''));
     if (!match) continue;
     const [, rawPath, line, column, message] = match;
-    // `vet: ` and the like name the tool, not a file; a finding's path has no leading or trailing space.
+    // A finding's path has no leading or trailing space: such lines are a report's indented context.
     if (rawPath !== rawPath.trim()) continue;
     const location = workspaceLocation(rawPath, line, column, context.workdir);
     if (location === undefined) continue;
