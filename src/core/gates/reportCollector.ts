@@ -34,6 +34,7 @@ export class ReportCollector {
   private readonly tests: TestCaseResult[] = [];
   private readonly problems: string[] = [];
   private readonly ids = new Set<string>();
+  private readonly nextSuffix = new Map<string, number>();
   private droppedCases = 0;
   private droppedProblems = 0;
 
@@ -76,7 +77,10 @@ export class ReportCollector {
   /** Same-named cases (a parametrised test reported twice, a retried one) get ` #2`, ` #3`... in report order. */
   private uniqueId(base: string): string {
     let id = base;
-    for (let counter = 2; this.ids.has(id); counter++) id = `${base} #${counter}`;
+    // Counting on from the last suffix given to this base keeps thousands of same-named cases linear.
+    let counter = this.nextSuffix.get(base) ?? 2;
+    while (this.ids.has(id)) id = `${base} #${counter++}`;
+    this.nextSuffix.set(base, counter);
     this.ids.add(id);
     return id;
   }
