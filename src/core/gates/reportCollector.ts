@@ -65,10 +65,10 @@ export class ReportCollector {
 
   finish(): TestReport {
     const problems = [...this.problems];
-    if (this.droppedProblems > 0) problems.push(`${this.droppedProblems} more problems were found and not listed.`);
+    if (this.droppedProblems > 0) problems.push(`${count(this.droppedProblems, 'more problem was', 'more problems were')} found and not listed.`);
     if (this.droppedCases > 0) {
       problems.push(
-        `The report has more than ${REPORT_LIMITS.maxTestCases} test cases: only the first ${REPORT_LIMITS.maxTestCases} were read, ${this.droppedCases} were left out.`,
+        `The report has more than ${REPORT_LIMITS.maxTestCases} test cases: only the first ${REPORT_LIMITS.maxTestCases} were read, ${count(this.droppedCases, 'was', 'were')} left out.`,
       );
     }
     return { format: this.format, tests: this.tests, problems };
@@ -89,6 +89,11 @@ export class ReportCollector {
 /** A report refused before reading, with the sentence saying why. */
 export function refusedReport(format: ReportFormat, problem: string): TestReport {
   return { format, tests: [], problems: [problem] };
+}
+
+/** `1 was`, `2 were`: a number and the words that agree with it. */
+export function count(amount: number, singular: string, plural: string): string {
+  return `${amount} ${amount === 1 ? singular : plural}`;
 }
 
 function cut(text: string, max: number): string {

@@ -1,6 +1,6 @@
 import { Parser, type FinalResults, type Result } from 'tap-parser';
 import { framesInWorkspace, workspaceLocation } from './locations';
-import { REPORT_LIMITS, ReportCollector, type CaseInput, type ReportContext } from './reportCollector';
+import { count, REPORT_LIMITS, ReportCollector, type CaseInput, type ReportContext } from './reportCollector';
 import type { TestReport, WorkspaceLocation } from './types';
 
 /** What is kept of the lines a runner prints after a failed test point (mocha prints its trace there). */
@@ -34,7 +34,9 @@ export function parseTapReport(text: string, context: ReportContext): TestReport
 
   const listen = (parser: Parser, state: SubtestState): void => {
     parser.on('child', (child: Parser) => {
-      const childState: SubtestState = { names: [...state.names, child.name], parent: state, failedInside: false, lastChild: undefined };
+      // A subtest without a `# Subtest: name` line has no name: its tests count as its parent's.
+      const names = child.name.trim() === '' ? state.names : [...state.names, child.name];
+      const childState: SubtestState = { names, parent: state, failedInside: false, lastChild: undefined };
       state.lastChild = childState;
       listen(child, childState);
     });
@@ -134,7 +136,7 @@ function reportPlanProblems(final: FinalResults, root: Parser, collector: Report
   } else if (start === null || end === null) {
     if (!final.bailout) collector.problem('The TAP stream has no plan (a "1..N" line): it may have been cut short.');
   } else if (!final.plan.skipAll && final.count < end - start + 1) {
-    collector.problem(`The TAP plan announced ${end - start + 1} tests but ${final.count} were reported: the run may have been cut short.`);
+    collector.problem(`The TAP plan announced ${end - start + 1} tests but ${count(final.count, 'was', 'were')} reported: the run may have been cut short.`);
   }
   for (const failure of final.failures) {
     const tapError = 'tapError' in failure ? failure.tapError : undefined;

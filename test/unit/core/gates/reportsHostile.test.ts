@@ -85,11 +85,17 @@ describe('test reports from hostile code', () => {
     assert.match(parseReport('tap', 'é'.repeat(REPORT_LIMITS.maxReportBytes / 2 + 1), context).problems[0], /larger than 20 MB/);
   });
 
-  it('keeps the first 20,000 test cases and counts the rest', () => {
-    const cases = Array.from({ length: REPORT_LIMITS.maxTestCases + 5 }, (_, index) => `<testcase classname="c" name="t${index}"/>`).join('');
+  it('keeps the first 20,000 test cases and counts the rest, same-named ones numbered quickly', () => {
+    const cases = '<testcase classname="c" name="t"/>'.repeat(REPORT_LIMITS.maxTestCases + 5);
+    const started = Date.now();
     const report = parseReport('junit', `<testsuite name="s">${cases}</testsuite>`, context);
+    assert.ok(Date.now() - started < 5_000, 'ids are numbered in linear time');
     assert.equal(report.tests.length, REPORT_LIMITS.maxTestCases);
+    assert.equal(new Set(report.tests.map((test) => test.id)).size, REPORT_LIMITS.maxTestCases);
+    assert.equal(report.tests[REPORT_LIMITS.maxTestCases - 1].id, `c::t #${REPORT_LIMITS.maxTestCases}`);
     assert.deepEqual(report.problems, ['The report has more than 20000 test cases: only the first 20000 were read, 5 were left out.']);
+    const tap = `TAP version 13\n${'ok - t\n'.repeat(REPORT_LIMITS.maxTestCases + 1)}1..${REPORT_LIMITS.maxTestCases + 1}\n`;
+    assert.match(parseReport('tap', tap, context).problems[0], /only the first 20000 were read, 1 was left out/);
   });
 
   it('caps a message at 500 characters and an output at 8 KB, keeping its head and tail', () => {
