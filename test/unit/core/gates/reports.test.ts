@@ -81,6 +81,17 @@ describe('test reports', () => {
       assert.equal(caseById(report, 'slugify with options::takes a separator').status, 'failed');
     });
 
+    it('reads a pytest collection error as an error case pointing at the module that failed to import', () => {
+      const report = parseReport('junit', fixture('pytest-collection-error.xml'), context);
+      assert.deepEqual(report.problems, []);
+      const [broken] = report.tests;
+      assert.deepEqual(
+        [broken.id, broken.status, broken.message, broken.location],
+        ['pytest::tests2.test_broken', 'error', 'collection failure', { path: 'tests2/test_broken.py', line: 1 }],
+      );
+      assert.match(broken.output ?? '', /ModuleNotFoundError: No module named 'nonexistent_module'$/);
+    });
+
     it('reads a bare <testsuite> (Surefire), <error> and <skipped> with messages, CDATA, system-out, duplicate names', () => {
       const xml = `<?xml version="1.0" encoding="UTF-8"?>
 <testsuite name="com.example.CalcTest" tests="4" failures="0" errors="1" skipped="1" time="1,234.5">
@@ -146,6 +157,17 @@ describe('test reports', () => {
       assert.deepEqual(inner.location, { path: 'test/slug.test.js', line: 25, column: 12 });
       assert.equal(caseById(report, 'unicode').message, 'not supported yet');
       assert.deepEqual([caseById(report, 'emoji').status, caseById(report, 'emoji').message], ['skipped', 'TODO: later']);
+    });
+
+    it("reads Node's TAP for a test file that fails to load: one failed test named by the file", () => {
+      const report = parseReport('tap', fixture('node-test-load-error.tap'), context);
+      assert.deepEqual(report.problems, []);
+      assert.equal(report.tests.length, 1);
+      const [file] = report.tests;
+      assert.deepEqual(
+        [file.id, file.status, file.message, file.location],
+        ['/home/agent/workspace/test3/broken.test.js', 'failed', 'test failed', { path: 'test3/broken.test.js', line: 1, column: 1 }],
+      );
     });
 
     it("reads mocha's TAP reporter: the trace printed after a failed test point", () => {
