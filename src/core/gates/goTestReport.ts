@@ -76,7 +76,9 @@ export function parseGoTestReport(text: string, context: ReportContext): TestRep
       }
       return;
     }
-    const packageName = typeof event.Package === 'string' ? event.Package : typeof event.ImportPath === 'string' ? event.ImportPath : '';
+    // Build events (Go 1.24) name the package being built as `path [path.test]`: the package's own events name it `path`.
+    const packageName =
+      typeof event.Package === 'string' ? event.Package : typeof event.ImportPath === 'string' ? event.ImportPath.replace(/ \[[^\]]*\]$/, '') : '';
     const testName = typeof event.Test === 'string' && event.Test !== '' ? event.Test : undefined;
     const action = event.Action;
     if (packageName === '') {

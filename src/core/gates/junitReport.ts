@@ -49,11 +49,10 @@ export function parseJUnitReport(text: string, context: ReportContext): TestRepo
     collector.problem(`The JUnit report could not be read (${error instanceof Error ? error.message : String(error)}); no test could be read from it.`);
     return collector.finish();
   }
-  const root = asNode(document.testsuites) ?? document;
-  if (root === document && !('testsuite' in document) && !('testcase' in document)) {
+  if (!('testsuites' in document) && !('testsuite' in document) && !('testcase' in document)) {
     collector.problem('The JUnit report has no <testsuites> or <testsuite> element: it is not a JUnit report.');
   }
-  readSuite(root, undefined, collector, context);
+  readSuite(asNode(document.testsuites) ?? document, undefined, collector, context);
   return collector.finish();
 }
 
@@ -98,9 +97,9 @@ function skippedByAttribute(testCase: XmlNode): boolean {
  */
 function attributeLocation(testCase: XmlNode, context: ReportContext): WorkspaceLocation | undefined {
   const file = attribute(testCase, 'file');
-  const line = Number(attribute(testCase, 'line') ?? NaN);
-  if (file === undefined || !Number.isInteger(line)) return undefined;
-  return workspaceLocation(file, file.endsWith('.py') ? line + 1 : line, undefined, context.workdir);
+  const line = attribute(testCase, 'line');
+  if (file === undefined || line === undefined || !/^\s*\d+\s*$/.test(line)) return undefined;
+  return workspaceLocation(file, file.endsWith('.py') ? Number(line) + 1 : line, undefined, context.workdir);
 }
 
 /**

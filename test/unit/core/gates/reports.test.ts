@@ -122,6 +122,7 @@ describe('test reports', () => {
     it('takes a report with no test case as valid', () => {
       assert.deepEqual(parseReport('junit', '<?xml version="1.0"?><testsuites name="none"/>', context), { format: 'junit', tests: [], problems: [] });
       assert.deepEqual(parseReport('junit', '<testsuite name="empty" tests="0"></testsuite>', context).tests, []);
+      assert.deepEqual(parseReport('junit', '<testsuites></testsuites>', context), { format: 'junit', tests: [], problems: [] });
     });
 
     it('says when the text is not JUnit XML', () => {
@@ -284,14 +285,23 @@ describe('test reports', () => {
         { Action: 'build-output', ImportPath: 'example.com/shop/broken [example.com/shop/broken.test]', Output: '# example.com/shop/broken\n' },
         { Action: 'build-output', ImportPath: 'example.com/shop/broken [example.com/shop/broken.test]', Output: 'broken/broken.go:5:1: syntax error\n' },
         { Action: 'build-fail', ImportPath: 'example.com/shop/broken [example.com/shop/broken.test]' },
+        { Action: 'start', Package: 'example.com/shop/broken' },
+        { Action: 'output', Package: 'example.com/shop/broken', Output: 'FAIL\texample.com/shop/broken [build failed]\n' },
+        { Action: 'fail', Package: 'example.com/shop/broken', Elapsed: 0, FailedBuild: 'example.com/shop/broken [example.com/shop/broken.test]' },
         { Action: 'run', Package: 'example.com/shop/slow', Test: 'TestSlow' },
         { Action: 'output', Package: 'example.com/shop/slow', Test: 'TestSlow', Output: '=== RUN   TestSlow\n' },
       ];
       const report = parseReport('go-json', lines.map((line) => JSON.stringify(line)).join('\n'), context);
       assert.deepEqual(report.problems, []);
-      const broken = report.tests.find((test) => test.name === GO_PACKAGE_CASE_NAME);
-      assert.equal(broken?.message, 'The package did not build.');
-      assert.deepEqual(broken?.location, { path: 'broken/broken.go', line: 5, column: 1 });
+      assert.deepEqual(
+        report.tests.map((test) => test.id),
+        [`example.com/shop/broken::${GO_PACKAGE_CASE_NAME}`, 'example.com/shop/slow::TestSlow'],
+        'the build events and the package events make one case',
+      );
+      const broken = caseById(report, `example.com/shop/broken::${GO_PACKAGE_CASE_NAME}`);
+      assert.equal(broken.message, 'The package did not build.');
+      assert.deepEqual(broken.location, { path: 'broken/broken.go', line: 5, column: 1 });
+      assert.match(broken.output ?? '', /^# example\.com\/shop\/broken\nbroken\/broken\.go:5:1: syntax error\nFAIL/);
       const slow = caseById(report, 'example.com/shop/slow::TestSlow');
       assert.deepEqual([slow.status, slow.message], ['error', 'The test did not finish: the test binary stopped while it ran.']);
     });
