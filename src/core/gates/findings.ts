@@ -1,0 +1,39 @@
+import { workspaceLocation } from './locations';
+import { oneLine, type ReportContext } from './reportCollector';
+import type { LintFinding } from './types';
+
+/** Caps on what a check's output may make us hold: it is printed by tools run on the task's code. */
+export const FINDING_LIMITS = {
+  maxFindings: 5_000,
+  /** Larger output is read up to this size only. */
+  maxOutputBytes: 20 * 1024 * 1024,
+} as const;
+
+/**
+ * `path:line:column: message` and `path:line: message`, as ESLint's unix format, ruff, flake8,
+ * mypy and go vet print them. The path may not hold a colon (a line number would be taken for
+ * part of it); lines of any other shape (summaries, headers such as go vet's `# package`) are not findings.
+ * go vet prefixes the errors of a package it cannot type-check with `vet: `.
+ */
+const FINDING_LINE = /^(?:vet: )?([^:\n]+):(\d+):(?:(\d+):)? ?(.*)$/;
+
+/**
+ * The findings a lint check printed, in order, at most `FINDING_LIMITS.maxFindings`. Findings
+ * whose path is outside the workspace are dropped: a location is never given outside it.
+ */
+export function parseLintOutput(check: string, text: string, context: ReportContext): LintFinding[] {
+  const findings: LintFinding[] = [];
+  const readable = text.length > FINDING_LIMITS.maxOutputBytes ? text.slice(0, FINDING_LIMITS.maxOutputBytes) : text;
+  for (const rawLine of readable.split('\n')) {
+    if (findings.length >= FINDING_LIMITS.maxFindings) break;
+    const match = FINDING_LINE.exec(rawLine.replace(/\r$/, ''));
+    if (!match) continue;
+    const [, rawPath, line, column, message] = match;
+    // A finding's path has no leading or trailing space: such lines are a report's indented context.
+    if (rawPath !== rawPath.trim()) continue;
+    const location = workspaceLocation(rawPath, line, column, context.workdir);
+    if (location === undefined) continue;
+    findings.push({ location, message: oneLine(message) || '(no message)', check });
+  }
+  return findings;
+}
