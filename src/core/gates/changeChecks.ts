@@ -8,7 +8,11 @@ import { isPlainRelativePath } from '../sync/manifest';
 export const PERMISSION_BITS = 0o777;
 
 /** The error of a refused change; `problem` says what is wrong with `relativePath`, `fix` what to do. */
-export function refuseChange(relativePath: string, problem: string, fix = "undo that in the sandbox and run the task again, or discard the task's change"): SandboxError {
+export function refuseChange(
+  relativePath: string,
+  problem: string,
+  fix = "undo that in the sandbox and run the task again, or discard the task's change",
+): SandboxError {
   return new SandboxError('unsafe-archive', `Refused the task's change: ${JSON.stringify(shortened(relativePath))} ${problem}; ${fix}. Nothing was applied.`);
 }
 
@@ -45,7 +49,11 @@ export function modeProblem(mode: number): string | undefined {
  * inside the workspace once the other links of the tree (`linkTargetOf`) are followed as the
  * kernel would.
  */
-export function linkProblem(linkPath: string, target: string, linkTargetOf: (relativePath: string) => string | undefined = () => undefined): string | undefined {
+export function linkProblem(
+  linkPath: string,
+  target: string,
+  linkTargetOf: (relativePath: string) => string | undefined = () => undefined,
+): string | undefined {
   if (typeof target !== 'string') return 'is a symlink without a target';
   const malformed = symlinkTargetProblem(target);
   if (malformed) return malformed;

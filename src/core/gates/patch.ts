@@ -42,7 +42,8 @@ export async function copyTree(source: string, dest: string, filter: TreeFilter)
   }
   // Deepest first, and always writable by us: the copy must stay removable.
   const folders = Object.keys(manifest.entries).filter((relativePath) => manifest.entries[relativePath]!.type === 'dir');
-  for (const relativePath of folders.sort().reverse()) await chmod(inTree(dest, relativePath), (manifest.entries[relativePath]!.mode & PERMISSION_BITS) | 0o700);
+  for (const relativePath of folders.sort().reverse())
+    await chmod(inTree(dest, relativePath), (manifest.entries[relativePath]!.mode & PERMISSION_BITS) | 0o700);
   return manifest;
 }
 

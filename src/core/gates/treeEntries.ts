@@ -7,9 +7,7 @@ import { READ_FLAGS } from '../sync/manifest';
 
 /** What one path of a local tree holds, read without following any link. */
 export type TreeEntry =
-  | { type: 'file'; content: Buffer; mode: number; stats: Stats }
-  | { type: 'symlink'; target: string; stats: Stats }
-  | { type: 'dir' | 'special'; stats: Stats };
+  { type: 'file'; content: Buffer; mode: number; stats: Stats } | { type: 'symlink'; target: string; stats: Stats } | { type: 'dir' | 'special'; stats: Stats };
 
 /** Bytes looked at for a NUL, as git does, before a file is taken for text. */
 const BINARY_SNIFF_BYTES = 8 * 1024;
