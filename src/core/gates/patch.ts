@@ -1,7 +1,6 @@
 import { realpathSync } from 'node:fs';
-import { chmod, mkdir, open, readdir, symlink } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, symlink, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { SandboxError } from '../errors';
 import type { TreeFilter } from '../sync/ignore';
 import { sandboxLink } from '../sync/links';
@@ -12,6 +11,8 @@ import { countLineChanges, inTree, isBinary, readFileNoFollow } from './treeEntr
 import type { FileChange, Patch, PatchStats } from './types';
 
 export { unifiedDiff, type UnifiedDiffOptions } from './diffText';
+
+const COPY_CHUNK_BYTES = 1024 * 1024;
 
 /**
  * Copies `source` into `dest` (missing or empty) as a push sends it: the same filter, links as
@@ -61,7 +62,7 @@ async function copyFileNoFollow(from: string, to: string, mode: number): Promise
   try {
     const output = await open(to, 'wx', mode);
     try {
-      await pipeline(input.createReadStream({ autoClose: false }), output.createWriteStream({ autoClose: false }));
+      await copyContent(input, output);
       await output.chmod(mode); // the umask may have taken bits away
     } finally {
       await output.close();
@@ -70,6 +71,16 @@ async function copyFileNoFollow(from: string, to: string, mode: number): Promise
     await input.close();
   }
   return true;
+}
+
+/** Chunk by chunk, so a large file never sits whole in memory. */
+async function copyContent(input: FileHandle, output: FileHandle): Promise<void> {
+  const chunk = Buffer.allocUnsafe(COPY_CHUNK_BYTES);
+  for (;;) {
+    const { bytesRead } = await input.read(chunk, 0, chunk.length, null);
+    if (bytesRead === 0) return;
+    await output.write(chunk, 0, bytesRead);
+  }
 }
 
 /**
