@@ -52,7 +52,10 @@ describe('gates: a task reaches the workspace only through its gates', function 
     const result = (await readGateResult(env.stateDir, task.id, 1))!;
     const halve = result.l0!.tests.find((test) => test.name === 'test_halve')!;
     assert.equal(halve.status, 'failed');
-    assert.ok(result.l1.some((finding) => finding.kind === 'regression' && finding.testId === halve.id), JSON.stringify(result.l1));
+    assert.ok(
+      result.l1.some((finding) => finding.kind === 'regression' && finding.testId === halve.id),
+      JSON.stringify(result.l1),
+    );
     const onFile = gateFindings(result).find((finding) => finding.code === halve.id && finding.source === 'Sandboxes L0')!;
     assert.equal(onFile.file, path.join(workspace, 'py', 'test_calc.py'));
     const lines = (await fs.readFile(onFile.file, 'utf8')).split('\n');
@@ -84,13 +87,15 @@ describe('gates: a task reaches the workspace only through its gates', function 
       'mkdir -p .report',
       `printf '<testsuite name="pytest" tests="3"><testcase classname="test_calc" name="test_halve"/></testsuite>' > .report/pytest.xml`,
       `printf '{"l0": []}' > .sandboxes/gates.json`,
-      'sudo -n ln -sf /bin/true /usr/bin/python3',
+      // The runners of this sandbox now pass whatever they are given.
+      `echo 'raise SystemExit(0)' | sudo -n tee /usr/lib/python3/dist-packages/pytest/__main__.py >/dev/null`,
       'sudo -n ln -sf /bin/true /usr/bin/node',
+      'python3 -m pytest py && node js/strings.test.js',
     ].join(' && ');
     const task = await add(workspace, forge);
     const done = await untilDecided(client, task.id, log);
     assert.equal(done.state, 'failed', done.reason);
-    assert.equal(done.gate?.level, 'L0', done.gate?.reason);
+    assert.equal(done.gate?.level, 'L0', `${done.reason} / ${done.gate?.reason}`);
     assert.match(done.gate!.reason!, /test_halve/);
     assert.equal(await treeHash(workspace), before);
   });
@@ -131,7 +136,7 @@ describe('gates: a task reaches the workspace only through its gates', function 
     await fs.writeFile(path.join(workspace, 'py', 'test_known.py'), 'def test_known_broken():\n    assert 1 == 2\n');
     const before = await treeHash(workspace);
     const command = [
-      "sed -i 's|^def test_mul|import pytest\\n@pytest.mark.skip(reason=\"later\")\\ndef test_mul|' py/test_calc.py",
+      'sed -i \'s|^def test_mul|import pytest\\n@pytest.mark.skip(reason="later")\\ndef test_mul|\' py/test_calc.py',
       "printf '\\n\\ndef test_new():\\n    assert add(1, 1) == 2\\n' >> py/test_calc.py",
     ].join(' && ');
     const task = await add(workspace, command);
@@ -227,7 +232,8 @@ function untilRunning(client: TaskClient, id: string): Promise<void> {
     const look = () => {
       const task = client.resolve(id);
       if (task.state === 'running') return resolve();
-      if (Date.now() > deadline || ['succeeded', 'failed', 'cancelled'].includes(task.state)) return reject(new Error(`task ${id} is ${task.state}, not running`));
+      if (Date.now() > deadline || ['succeeded', 'failed', 'cancelled'].includes(task.state))
+        return reject(new Error(`task ${id} is ${task.state}, not running`));
       setTimeout(look, 100);
     };
     look();

@@ -4,6 +4,7 @@ import type { EventInput } from '../events/types';
 import { discardGateWork } from '../gates/pipeline';
 import type { SandboxRecord } from '../model';
 import { writeFileAtomic } from '../store/files';
+import { pause } from '../util/pause';
 import { SAVED_OUTPUT_BYTES, savedOutputFile } from './client';
 import type { TaskBook } from './fold';
 import { gateSucceededCommand, prepareGates, recordFailedCommand, type GatingDeps } from './gating';
@@ -292,10 +293,7 @@ export class AttemptRunner {
   }
 
   private pause(): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, this.deps.pollMs);
-      this.stopped.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-    });
+    return pause(this.deps.pollMs, this.stopped.signal);
   }
 }
 

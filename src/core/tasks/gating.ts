@@ -5,6 +5,7 @@ import { judgeChange } from '../gates/pipeline';
 import { prepareGatedAttempt, readGateBase } from '../gates/prepare';
 import type { GateLevel, GatePhase } from '../gates/types';
 import type { SandboxRecord } from '../model';
+import { pause } from '../util/pause';
 import type { Task, TaskAttempt } from './model';
 import type { TaskQueue } from './queue';
 import { readSupervisedOutput, type AttemptPaths, type SandboxRun } from './supervisor';
@@ -105,10 +106,7 @@ async function waitForReview(deps: GatingDeps): Promise<{ decision: 'approve' | 
     if (deps.signal.aborted) throw new Error('The scheduler stopped while the change waited for review.');
     const review = deps.task()?.gate?.review;
     if (review) return { decision: review.decision, ...(review.note ? { note: review.note } : {}) };
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, deps.pollMs);
-      deps.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-    });
+    await pause(deps.pollMs, deps.signal);
   }
 }
 
