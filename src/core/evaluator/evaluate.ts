@@ -66,7 +66,7 @@ export function evaluate(tasks: Task[], history: GateHistoryLine[], window = 20)
     for (const task of tasks) groups.set(key(task), [...(groups.get(key(task)) ?? []), task]);
     return [...groups].map(([name, members]) => row(name, members, judged)).sort((a, b) => b.tasks - a.tasks || a.key.localeCompare(b.key));
   };
-  const finished = tasks.filter((task) => isFinished(task.state)).sort((a, b) => a.updatedAt.localeCompare(b.updatedAt));
+  const finished = tasks.filter((task) => isFinished(task.state) && task.state !== 'cancelled').sort((a, b) => a.updatedAt.localeCompare(b.updatedAt));
   const rate = (some: Task[]) => (some.length ? some.filter((task) => task.state === 'succeeded').length / some.length : null);
   return {
     overall: row('all', tasks, judged),

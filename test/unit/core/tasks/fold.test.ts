@@ -280,4 +280,63 @@ describe('the fold of the task queue', function () {
     assert.equal(book.tasks.size, 0);
     assert.deepEqual(book.foldedEids(), [], 'a seen list is not carried on again');
   });
+
+  describe('gate and review lines', function () {
+    const gate = (id: string, attempt: number, phase: string, extra: Record<string, unknown> = {}): QueueEvent =>
+      ({ type: 'gate', eid: eid(), time: T0, id, attempt, phase, ...extra }) as QueueEvent;
+    const review = (id: string, decision: string, note?: string): QueueEvent =>
+      ({ type: 'review', eid: eid(), time: T0, id, decision, ...(note ? { note } : {}) }) as QueueEvent;
+
+    it('follow the change of the current attempt, and keep one decision on a change under review', function () {
+      const book = bookOf(
+        added('g1', { gates: true, workspace: '/w' }),
+        assigned('g1', 1),
+        started('g1', 1),
+        gate('g1', 1, 'checking'),
+        gate('g1', 1, 'review', { level: 'L2', reason: 'secrets/ changed' }),
+        review('g1', 'reject', 'not now'),
+        review('g1', 'approve'),
+      );
+      const task = book.get('g1')!;
+      assert.equal(task.gates, true);
+      assert.deepEqual(
+        { ...task.gate, review: { ...task.gate!.review, time: undefined } },
+        {
+          attempt: 1,
+          phase: 'review',
+          level: 'L2',
+          reason: 'secrets/ changed',
+          review: { decision: 'reject', note: 'not now', time: undefined },
+        },
+      );
+      // The gates looking again after a restart keep the decision made on this attempt.
+      const again = bookOf(
+        added('g2', { gates: true, workspace: '/w' }),
+        assigned('g2', 1),
+        gate('g2', 1, 'review'),
+        review('g2', 'approve'),
+        gate('g2', 1, 'checking'),
+      );
+      assert.equal(again.get('g2')!.gate!.review?.decision, 'approve');
+    });
+
+    it('ignore a decision on a change not under review, a gate line of another attempt, and unknown phases or levels', function () {
+      const book = bookOf(
+        added('g3', { gates: true, workspace: '/w' }),
+        review('g3', 'approve'),
+        assigned('g3', 1),
+        gate('g3', 2, 'applied'),
+        gate('g3', 1, 'bogus'),
+        gate('g3', 1, 'failed', { level: 'L9' }),
+        review('g3', 'maybe'),
+      );
+      assert.equal(book.get('g3')!.gate, undefined);
+    });
+
+    it('refuse gates on a task without a workspace', function () {
+      const book = bookOf(added('g4', { gates: true }));
+      assert.equal(book.get('g4'), undefined);
+      assert.match(book.problems[0]!.problem, /gates needs a workspace/);
+    });
+  });
 });
