@@ -72,6 +72,15 @@ describe('gates: applying a task change', () => {
     assert.equal(existsSync(path.join(workspace, '.sandboxes')), false);
   });
 
+  it('replaces a file by a folder and a folder by a file', async () => {
+    rmSync(path.join(afterDir, 'gone.txt'));
+    rmSync(path.join(afterDir, 'old-folder'), { recursive: true });
+    writeTree(afterDir, { 'gone.txt/inside.txt': 'now a folder\n', 'old-folder': 'now a file\n' });
+    const result = await applyPatch({ workspace, patch: await patchOf() });
+    assert.deepEqual(contentListing(workspace), contentListing(afterDir));
+    assert.deepEqual(result.applied, ['gone.txt', 'gone.txt/inside.txt', 'old-folder', 'old-folder/only.txt']);
+  });
+
   it('keeps an edit made here on other lines of the same file (three-way merge)', async () => {
     edit(afterDir, 'numbers.txt', (text) => text.replace('line 2\n', 'line two\n'));
     edit(workspace, 'numbers.txt', (text) => text.replace('line 11\n', 'line eleven\n'));
