@@ -109,9 +109,11 @@ function checkPatchShape(patch: Patch, workspace: string): void {
   );
   const seen = new Set<string>();
   for (const change of patch.changes) {
-    const relativePath = String(change?.path);
+    if (typeof change !== 'object' || change === null)
+      throw new SandboxError('invalid-input', "The task's change is malformed; compute it again. Nothing was applied.");
+    const relativePath = String(change.path);
     const problem =
-      pathProblem(change?.path) ??
+      pathProblem(change.path) ??
       (seen.has(relativePath) ? 'appears twice in the change' : undefined) ??
       (isGitMetadata(relativePath) ? "is inside git's metadata (.git), which a change never writes" : undefined) ??
       (['added', 'modified', 'deleted'].includes(change.kind) ? undefined : 'has an unknown kind of change') ??

@@ -7,7 +7,7 @@ import { sandboxLink } from '../sync/links';
 import { READ_FLAGS, manifestEntry, scanTree, type Manifest, type ManifestEntry } from '../sync/manifest';
 import { skipReasonFor, type SkippedPath } from '../sync/skipped';
 import { PERMISSION_BITS, isGitMetadata, linkProblem, modeProblem, pathProblem, refuseChange } from './changeChecks';
-import { countLineChanges, inTree, isBinary, readFileNoFollow } from './treeEntries';
+import { MAX_TEXT_BYTES, countLineChanges, inTree, isBinary, readFileNoFollow } from './treeEntries';
 import type { FileChange, Patch, PatchStats } from './types';
 
 export { unifiedDiff, type UnifiedDiffOptions } from './diffText';
@@ -159,9 +159,11 @@ async function describeChange(
     change.mode = after.mode & PERMISSION_BITS;
     if (after.type === 'symlink') change.linkTarget = after.linkTarget;
   }
-  const beforeContent = before?.type === 'file' ? await readFileNoFollow(inTree(baseDir, relativePath)) : undefined;
-  const afterContent = after?.type === 'file' ? await readFileNoFollow(inTree(afterDir, relativePath)) : undefined;
-  change.binary = (beforeContent !== undefined && isBinary(beforeContent)) || (afterContent !== undefined && isBinary(afterContent));
+  // A file too large to diff is binary without being read: it may be gigabytes.
+  const tooLarge = (before?.type === 'file' && before.size > MAX_TEXT_BYTES) || (after?.type === 'file' && after.size > MAX_TEXT_BYTES);
+  const beforeContent = before?.type === 'file' && !tooLarge ? await readFileNoFollow(inTree(baseDir, relativePath)) : undefined;
+  const afterContent = after?.type === 'file' && !tooLarge ? await readFileNoFollow(inTree(afterDir, relativePath)) : undefined;
+  change.binary = tooLarge || (beforeContent !== undefined && isBinary(beforeContent)) || (afterContent !== undefined && isBinary(afterContent));
   // Links have no lines; a type change counts the file side only.
   if (!change.binary) Object.assign(change, countLineChanges(beforeContent?.toString('utf8') ?? '', afterContent?.toString('utf8') ?? ''));
   return change;
