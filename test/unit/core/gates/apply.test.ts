@@ -186,13 +186,17 @@ describe('gates: applying a task change', () => {
   });
 
   it('puts everything back when a write fails midway', async function () {
-    writeTree(afterDir, { 'numbers.txt': 'changed first\n', 'scripts/new.sh': 'added second\n' });
+    // In commit order: a deletion, new folders, a replaced file, then the write that fails.
+    writeTree(afterDir, { 'brand/new/file.txt': 'needs two folders\n', 'numbers.txt': 'changed\n', 'scripts/new.sh': 'cannot be written\n' });
     rmSync(path.join(afterDir, 'gone.txt'));
     const locked = path.join(workspace, 'scripts');
     if (!lockFolder(locked)) this.skip();
     try {
       const before = contentListing(workspace);
-      await assert.rejects(applyPatch({ workspace, patch: await patchOf() }), (error) => isSandboxError(error) && /put back as it was/.test(error.message));
+      await assert.rejects(
+        applyPatch({ workspace, patch: await patchOf() }),
+        (error) => isSandboxError(error, 'wrong-state') && /scripts\/new\.sh.*put back as it was/.test(error.message),
+      );
       assert.deepEqual(contentListing(workspace), before);
       assert.equal(existsSync(path.join(workspace, '.sandboxes')), false);
     } finally {
