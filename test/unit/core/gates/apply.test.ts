@@ -89,6 +89,27 @@ describe('gates: applying a task change', () => {
     assert.deepEqual(result, { applied: ['numbers.txt'], merged: ['numbers.txt'] });
   });
 
+  it('merges modes three ways too, and never lets a change open writing to others', async () => {
+    edit(afterDir, 'scripts/build.sh', (text) => `${text}echo done\n`);
+    chmodSync(path.join(workspace, 'scripts/build.sh'), 0o755);
+    writeTree(afterDir, { 'shared.txt': { mode: 0o666, content: 'made with umask 0\n' } });
+    chmodSync(path.join(afterDir, 'shared.txt'), 0o666);
+    const result = await applyPatch({ workspace, patch: await patchOf() });
+    assert.equal(readFileSync(path.join(workspace, 'scripts/build.sh'), 'utf8'), '#!/bin/sh\necho build\necho done\n');
+    assert.equal(lstatSync(path.join(workspace, 'scripts/build.sh')).mode & 0o7777, 0o755);
+    assert.equal(lstatSync(path.join(workspace, 'shared.txt')).mode & 0o7777, 0o644);
+    assert.deepEqual(result.merged, ['scripts/build.sh']);
+  });
+
+  it('applies to a workspace reached through a link', async () => {
+    const alias = path.join(folder.root, 'alias');
+    symlinkSync(workspace, alias);
+    edit(afterDir, 'src/main.ts', () => 'export const a = 2;\n');
+    await applyPatch({ workspace: alias, patch: await patchOf() });
+    assert.equal(readFileSync(path.join(workspace, 'src/main.ts'), 'utf8'), 'export const a = 2;\n');
+    assert.ok(lstatSync(alias).isSymbolicLink());
+  });
+
   it('has nothing to do where the workspace already holds the result', async () => {
     edit(afterDir, 'numbers.txt', (text) => `${text}more\n`);
     edit(workspace, 'numbers.txt', (text) => `${text}more\n`);
