@@ -1,5 +1,5 @@
 import { readlinkSync } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { diff3Merge } from 'node-diff3';
 import { SandboxError } from '../errors';
@@ -44,15 +44,15 @@ export async function applyPatch(options: ApplyOptions): Promise<ApplyResult> {
   const deletes: PlannedDelete[] = [];
   const merged: string[] = [];
   const conflicts: { path: string; reason: string }[] = [];
-  for (const change of [...patch.changes].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
-    const linkedFolder = await parentThatIsNotAFolder(workspace, change.path);
-    if (linkedFolder !== undefined) {
-      throw new SandboxError(
-        'conflict',
-        `Refused to apply the task's change: ${JSON.stringify(shortened(linkedFolder))} in the workspace is a link or a file, not a folder, and nothing is written through it; make it a real folder or discard the change. Nothing was written.`,
-      );
-    }
-    const local = await readTreeEntry(workspace, change.path);
+  /** Paths with nothing left once the deletions are done: a file the task replaced by a folder may stand in the way until then. */
+  const gone = new Set<string>();
+  const ordered = [...patch.changes].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  // Deletions first, as they are committed: the other changes are judged on what they leave.
+  for (const change of [...ordered.filter((one) => one.kind === 'deleted'), ...ordered.filter((one) => one.kind !== 'deleted')]) {
+    const blocking = await parentThatIsNotAFolder(workspace, change.path);
+    if (blocking !== undefined && !gone.has(blocking)) throw notAFolder(blocking);
+    let local = blocking === undefined ? await readTreeEntry(workspace, change.path) : undefined;
+    if (local?.type === 'dir' && change.kind !== 'deleted' && (await emptiedByDeletions(workspace, change.path, gone))) local = undefined;
     const base = change.kind === 'added' ? undefined : await readSide(patch.baseDir, change, 'base');
     const after = change.kind === 'deleted' ? undefined : await readSide(patch.afterDir, change, 'result');
     if (after) checkResultMatches(change, after, patch, workspace);
@@ -63,11 +63,33 @@ export async function applyPatch(options: ApplyOptions): Promise<ApplyResult> {
       writes.push({ path: change.path, entry: outcome.write, local: local?.stats });
       if (outcome.merged) merged.push(change.path);
     }
+    if (change.kind === 'deleted' && ('delete' in outcome || 'nothing' in outcome)) gone.add(change.path);
   }
-  if (conflicts.length > 0) throw conflictError(conflicts);
+  if (conflicts.length > 0) throw conflictError(conflicts.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)));
 
   await commitChanges(workspace, writes, deletes, async (relativeDir) => (await lstatIfPresent(inTree(patch.afterDir, relativeDir)))?.isDirectory() === true);
   return { applied: [...deletes.map((deletion) => deletion.path), ...writes.map((write) => write.path)].sort(), merged };
+}
+
+function notAFolder(relativePath: string): SandboxError {
+  return new SandboxError(
+    'conflict',
+    `Refused to apply the task's change: ${JSON.stringify(shortened(relativePath))} in the workspace is a link or a file, not a folder, and nothing is written through it; make it a real folder or discard the change. Nothing was written.`,
+  );
+}
+
+/**
+ * Whether the local folder at `relativeDir` holds nothing but what the deletions remove (so the
+ * commit removes it too, and a file of the task can take its place).
+ */
+async function emptiedByDeletions(workspace: string, relativeDir: string, gone: ReadonlySet<string>): Promise<boolean> {
+  const holdsGone = (folder: string): boolean => [...gone].some((deleted) => deleted.startsWith(`${folder}/`));
+  if (!holdsGone(relativeDir)) return false;
+  for (const entry of await readdir(inTree(workspace, relativeDir), { withFileTypes: true })) {
+    const child = `${relativeDir}/${entry.name}`;
+    if (entry.isDirectory() ? !(await emptiedByDeletions(workspace, child, gone)) : !gone.has(child)) return false;
+  }
+  return true;
 }
 
 async function workspaceFolder(workspace: string): Promise<string> {
@@ -87,9 +109,11 @@ function checkPatchShape(patch: Patch, workspace: string): void {
   );
   const seen = new Set<string>();
   for (const change of patch.changes) {
-    const relativePath = String(change?.path);
+    if (typeof change !== 'object' || change === null)
+      throw new SandboxError('invalid-input', "The task's change is malformed; compute it again. Nothing was applied.");
+    const relativePath = String(change.path);
     const problem =
-      pathProblem(change?.path) ??
+      pathProblem(change.path) ??
       (seen.has(relativePath) ? 'appears twice in the change' : undefined) ??
       (isGitMetadata(relativePath) ? "is inside git's metadata (.git), which a change never writes" : undefined) ??
       (['added', 'modified', 'deleted'].includes(change.kind) ? undefined : 'has an unknown kind of change') ??

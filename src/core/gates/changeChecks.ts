@@ -64,7 +64,10 @@ export function linkProblem(
   return undefined;
 }
 
-/** Whether a path is (or is inside) git's own metadata: a change never rewrites a repository's history. */
+/**
+ * Whether a path is (or is inside) git's own metadata: a change never rewrites a repository's
+ * history. Any case: on a case-insensitive disk `.GIT/config` is `.git/config`.
+ */
 export function isGitMetadata(relativePath: string): boolean {
-  return relativePath.split('/').includes('.git');
+  return relativePath.split('/').some((part) => part.toLowerCase() === '.git');
 }

@@ -3,11 +3,12 @@ import { chmod, mkdir, open, readdir, symlink, type FileHandle } from 'node:fs/p
 import * as path from 'node:path';
 import { SandboxError } from '../errors';
 import type { TreeFilter } from '../sync/ignore';
+import { LinkResolver } from '../sync/linkTargets';
 import { sandboxLink } from '../sync/links';
 import { READ_FLAGS, manifestEntry, scanTree, type Manifest, type ManifestEntry } from '../sync/manifest';
 import { skipReasonFor, type SkippedPath } from '../sync/skipped';
 import { PERMISSION_BITS, isGitMetadata, linkProblem, modeProblem, pathProblem, refuseChange } from './changeChecks';
-import { countLineChanges, inTree, isBinary, readFileNoFollow } from './treeEntries';
+import { MAX_TEXT_BYTES, countLineChanges, inTree, isBinary, readFileNoFollow } from './treeEntries';
 import type { FileChange, Patch, PatchStats } from './types';
 
 export { unifiedDiff, type UnifiedDiffOptions } from './diffText';
@@ -102,6 +103,7 @@ export async function computePatch(baseDir: string, afterDir: string, filter: Tr
   refuseSkipped(skippedAfter);
 
   const paths = new Set([...Object.keys(base.entries), ...Object.keys(after.entries)]);
+  const linkPlaces = { base: linkPlaceIn(base), after: linkPlaceIn(after) };
   const changes: FileChange[] = [];
   for (const relativePath of [...paths].sort()) {
     const before = leafEntry(base, relativePath);
@@ -112,7 +114,8 @@ export async function computePatch(baseDir: string, afterDir: string, filter: Tr
       if (before.type === 'symlink' && linkProblem(relativePath, before.linkTarget!, (link) => manifestEntry(base, link)?.linkTarget)) continue;
       changes.push(await describeChange(baseDir, afterDir, relativePath, 'deleted', before, undefined));
     } else if (now && !before) changes.push(await describeChange(baseDir, afterDir, relativePath, 'added', undefined, now));
-    else if (now && before && differs(before, now)) changes.push(await describeChange(baseDir, afterDir, relativePath, 'modified', before, now));
+    else if (now && before && differs(relativePath, before, now, linkPlaces))
+      changes.push(await describeChange(baseDir, afterDir, relativePath, 'modified', before, now));
   }
   markRenames(changes, base, after);
   return { baseDir, afterDir, changes, stats: statsOf(changes) };
@@ -124,9 +127,24 @@ function leafEntry(manifest: Manifest, relativePath: string): ManifestEntry | un
   return entry && entry.type !== 'dir' ? entry : undefined;
 }
 
-function differs(before: ManifestEntry, after: ManifestEntry): boolean {
+type LinkPlace = (linkPath: string, target: string) => string;
+
+/**
+ * Where a link of `manifest` leads, spelled one way: a pull writes './x' back as 'x', which is no
+ * change. Links leading outside keep their target as written.
+ */
+function linkPlaceIn(manifest: Manifest): LinkPlace {
+  const resolver = new LinkResolver('/workspace', (link) => manifestEntry(manifest, link)?.linkTarget);
+  return (linkPath, target) => {
+    const decision = resolver.decide(linkPath, target);
+    return 'write' in decision ? decision.write : target;
+  };
+}
+
+function differs(relativePath: string, before: ManifestEntry, after: ManifestEntry, linkPlaces: { base: LinkPlace; after: LinkPlace }): boolean {
   if (before.type !== after.type || (before.mode & PERMISSION_BITS) !== (after.mode & PERMISSION_BITS)) return true;
-  return after.type === 'file' ? before.hash !== after.hash : before.linkTarget !== after.linkTarget;
+  if (after.type === 'file') return before.hash !== after.hash;
+  return before.linkTarget !== after.linkTarget && linkPlaces.base(relativePath, before.linkTarget!) !== linkPlaces.after(relativePath, after.linkTarget!);
 }
 
 function refuseSkipped(skipped: readonly SkippedPath[]): void {
@@ -159,9 +177,11 @@ async function describeChange(
     change.mode = after.mode & PERMISSION_BITS;
     if (after.type === 'symlink') change.linkTarget = after.linkTarget;
   }
-  const beforeContent = before?.type === 'file' ? await readFileNoFollow(inTree(baseDir, relativePath)) : undefined;
-  const afterContent = after?.type === 'file' ? await readFileNoFollow(inTree(afterDir, relativePath)) : undefined;
-  change.binary = (beforeContent !== undefined && isBinary(beforeContent)) || (afterContent !== undefined && isBinary(afterContent));
+  // A file too large to diff is binary without being read: it may be gigabytes.
+  const tooLarge = (before?.type === 'file' && before.size > MAX_TEXT_BYTES) || (after?.type === 'file' && after.size > MAX_TEXT_BYTES);
+  const beforeContent = before?.type === 'file' && !tooLarge ? await readFileNoFollow(inTree(baseDir, relativePath)) : undefined;
+  const afterContent = after?.type === 'file' && !tooLarge ? await readFileNoFollow(inTree(afterDir, relativePath)) : undefined;
+  change.binary = tooLarge || (beforeContent !== undefined && isBinary(beforeContent)) || (afterContent !== undefined && isBinary(afterContent));
   // Links have no lines; a type change counts the file side only.
   if (!change.binary) Object.assign(change, countLineChanges(beforeContent?.toString('utf8') ?? '', afterContent?.toString('utf8') ?? ''));
   return change;

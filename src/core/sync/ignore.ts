@@ -20,6 +20,8 @@ export const DEFAULT_EXCLUDES: readonly string[] = [
   'Thumbs.db',
   // A pull in progress next to a pushed folder: never ship its half-written staging area.
   '.*.sandbox-pull-*',
+  // Likewise a task's change being applied to the workspace (kept there only if putting it back failed).
+  '.sandboxes/.apply-*',
 ];
 
 /** Decides which paths a sync skips. Paths are relative POSIX paths without a leading slash. */

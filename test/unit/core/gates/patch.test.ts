@@ -138,6 +138,20 @@ describe('gates: a task change as a patch', () => {
       assert.deepEqual(Object.keys(changes).sort(), ['.gitignore', 'hidden.txt']);
     });
 
+    it('does not count as changed a link a pull spells another way (./x comes back as x)', async () => {
+      symlinkSync('./README.md', path.join(workspace, 'dotted'));
+      symlinkSync('../src/../README.md', path.join(workspace, 'scripts/roundabout'));
+      await copies();
+      for (const [link, spelled] of [
+        ['dotted', 'README.md'],
+        ['scripts/roundabout', '../README.md'],
+      ]) {
+        unlinkSync(path.join(afterDir, link!));
+        symlinkSync(spelled!, path.join(afterDir, link!));
+      }
+      assert.deepEqual((await patchOf()).changes, []);
+    });
+
     it('does not count as deleted a link leading outside, which a pull never brings back', async () => {
       symlinkSync('/usr/lib', path.join(workspace, 'system-lib'));
       await copies();
