@@ -24,8 +24,9 @@ export function workspacePath(raw: string, workdir: string): string | undefined 
     candidate = fileUrlPath(candidate) ?? '';
   }
   if (candidate === '' || candidate.length > MAX_PATH_CHARS) return undefined;
-  // A NUL ends a name; a backslash or a colon is a separator or a drive on a Windows host (and `node:` marks Node's own modules).
-  if (/[\0\\:]/.test(candidate)) return undefined;
+  // A control character has no place in a path shown to the user; a backslash or a colon is a
+  // separator or a drive on a Windows host (and `node:` marks Node's own modules).
+  if (/[\u0000-\u001f\u007f\\:]/.test(candidate)) return undefined;
   let relative: string;
   if (candidate.startsWith('/')) {
     const root = path.posix.normalize(workdir).replace(/\/+$/, '');

@@ -61,12 +61,17 @@ describe('lint findings', () => {
       '  src/a.js:1:1: indented context',
       'src/a.js:0:1: line zero',
       'src/a.js:x:1: no line',
+      'src/\u001b[31ma.js:1:1: an escape sequence in the path',
       '',
       'src/ok.js:3:4:',
     ].join('\n');
     assert.deepEqual(parseLintOutput('check', text, context), [
       { location: { path: 'src/ok.js', line: 3, column: 4 }, message: '(no message)', check: 'check' },
     ]);
+  });
+
+  it('strips colour codes from messages', () => {
+    assert.deepEqual(parseLintOutput('check', 'src/a.js:1:2: \u001b[33mwarning\u001b[39m  no-var\r\n', context)[0].message, 'warning no-var');
   });
 
   it('keeps at most 5,000 findings and caps each message', () => {

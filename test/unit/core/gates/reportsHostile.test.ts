@@ -110,6 +110,18 @@ describe('test reports from hostile code', () => {
     assert.match(test.output ?? '', /characters left out/);
   });
 
+  it('strips escape sequences and control characters from names, messages and output', () => {
+    const lines = [
+      { Action: 'run', Package: 'p', Test: 'Test\u0007Bell' },
+      { Action: 'output', Package: 'p', Test: 'Test\u0007Bell', Output: '    a_test.go:3: \u001b[31mred\u001b[0m \u001b]0;title\u0007done\r\n' },
+      { Action: 'fail', Package: 'p', Test: 'Test\u0007Bell' },
+    ];
+    const [test] = parseReport('go-json', lines.map((line) => JSON.stringify(line)).join('\n'), context).tests;
+    assert.deepEqual([test.id, test.message, test.output], ['p::TestBell', 'red done', '    a_test.go:3: red done']);
+    const tap = parseReport('tap', 'TAP version 13\nnot ok 1 - a\u001b[2Jb\n  ---\n  message: "x\\u001b[1my"\n  ...\n1..1\n', context);
+    assert.deepEqual([tap.tests[0].name, tap.tests[0].message], ['ab', 'xy']);
+  });
+
   it('reports garbage go test lines as problems and reads the rest', () => {
     const lines = [
       '{"Action":"run","Package":"p","Test":"TestA"}',
