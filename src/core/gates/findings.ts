@@ -1,5 +1,5 @@
-import { workspaceLocation } from './locations';
-import { oneLine, type ReportContext } from './reportCollector';
+import { workspaceLocation, type ReportContext } from './locations';
+import { oneLine } from './reportCollector';
 import type { LintFinding } from './types';
 
 /** Caps on what a check's output may make us hold: it is printed by tools run on the task's code. */
@@ -31,7 +31,7 @@ export function parseLintOutput(check: string, text: string, context: ReportCont
     const [, rawPath, line, column, message] = match;
     // A finding's path has no leading or trailing space: such lines are a report's indented context.
     if (rawPath !== rawPath.trim()) continue;
-    const location = workspaceLocation(rawPath, line, column, context.workdir);
+    const location = workspaceLocation(rawPath, line, column, context);
     if (location === undefined) continue;
     findings.push({ location, message: oneLine(message) || '(no message)', check });
   }

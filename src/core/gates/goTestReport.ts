@@ -1,5 +1,5 @@
-import { locateInTrace, workspaceLocation } from './locations';
-import { REPORT_LIMITS, ReportCollector, secondsToMs, type ReportContext } from './reportCollector';
+import { locateInTrace, workspaceLocation, type ReportContext } from './locations';
+import { REPORT_LIMITS, ReportCollector, secondsToMs } from './reportCollector';
 import type { TestReport, TestStatus, WorkspaceLocation } from './types';
 
 /**
@@ -155,13 +155,13 @@ function addPackageFailure(test: GoTest, collector: ReportCollector, context: Re
 /** The first error the compiler printed (`broken/broken.go:5:1: syntax error...`, relative to where go ran). */
 function compilerLocation(printed: string, context: ReportContext): WorkspaceLocation | undefined {
   const match = /^([^\s:]+\.go):(\d+):(\d+): /m.exec(printed);
-  return match ? workspaceLocation(match[1], match[2], match[3], context.workdir) : locateInTrace(printed, context.workdir);
+  return match ? workspaceLocation(match[1], match[2], match[3], context) : locateInTrace(printed, context);
 }
 
 /** The first `file.go:N:` line the test logged (bare, as printed), else the innermost frame of a panic in the workspace. */
 function goLocation(logLine: RegExpExecArray | null, printed: string, context: ReportContext): WorkspaceLocation | undefined {
-  const logged = logLine ? workspaceLocation(logLine[1], logLine[2], undefined, context.workdir) : undefined;
-  return logged ?? locateInTrace(printed, context.workdir);
+  const logged = logLine ? workspaceLocation(logLine[1], logLine[2], undefined, { workdir: context.workdir }) : undefined;
+  return logged ?? locateInTrace(printed, context);
 }
 
 function printedOutput(output: string): string {

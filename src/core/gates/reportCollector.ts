@@ -13,12 +13,6 @@ export const REPORT_LIMITS = {
   maxProblems: 50,
 } as const;
 
-/** Where the report was produced: absolute paths in it are mapped into the workspace through `workdir`. */
-export interface ReportContext {
-  /** The workspace folder inside the sandbox, e.g. /home/agent/workspace. */
-  workdir: string;
-}
-
 export interface CaseInput {
   name: string;
   suite?: string;

@@ -1,11 +1,12 @@
 import { parseGoTestReport } from './goTestReport';
 import { parseJUnitReport } from './junitReport';
-import { REPORT_LIMITS, refusedReport, type ReportContext } from './reportCollector';
+import type { ReportContext } from './locations';
+import { REPORT_LIMITS, refusedReport } from './reportCollector';
 import { parseTapReport } from './tapReport';
 import type { ReportFormat, TestReport } from './types';
 
 export { GO_PACKAGE_CASE_NAME } from './goTestReport';
-export { REPORT_LIMITS, type ReportContext } from './reportCollector';
+export { REPORT_LIMITS } from './reportCollector';
 
 /**
  * The test cases of a report a test run wrote in the sandbox. Never throws: what cannot be read

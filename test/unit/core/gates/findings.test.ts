@@ -46,6 +46,20 @@ describe('lint findings', () => {
     );
   });
 
+  it('takes relative paths from the folder the check ran in, never above the workspace', () => {
+    const inGo = { ...context, cwd: 'gosrc' };
+    assert.deepEqual(parseLintOutput('go vet', fixture('go-vet.txt'), inGo)[0].location, { path: 'gosrc/vetme/vetme.go', line: 11, column: 30 });
+    const text = [
+      '../shared/util.py:3:1: E1 up one, still inside',
+      '../../outside.py:1:1: E2 above the workspace',
+      '/home/agent/workspace/lib/a.js:1:1: E3 absolute',
+    ].join('\n');
+    assert.deepEqual(
+      parseLintOutput('check', text, { ...context, cwd: 'backend' }).map((finding) => finding.location.path),
+      ['shared/util.py', 'lib/a.js'],
+    );
+  });
+
   it('reads `path:line: message` lines without a column (mypy, pylint-like tools)', () => {
     const findings = parseLintOutput('mypy', 'src/app.py:12: error: Incompatible return value type\r\nFound 1 error in 1 file\n', context);
     assert.deepEqual(findings, [{ location: { path: 'src/app.py', line: 12 }, message: 'error: Incompatible return value type', check: 'mypy' }]);
