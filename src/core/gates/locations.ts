@@ -1,10 +1,9 @@
-import * as path from 'node:path';
-import type { WorkspaceLocation } from './types';
-
 /**
  * Paths in reports and lint output are written by code under test, so they are hostile: a
  * location is only given for a path that stays inside the workspace once normalised.
  */
+import * as path from 'node:path';
+import type { WorkspaceLocation } from './types';
 
 /** Where a report or a check's output was written, to map the paths it names. */
 export interface ReportContext {

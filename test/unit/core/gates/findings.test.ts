@@ -14,7 +14,7 @@ describe('lint findings', () => {
     assert.deepEqual(findings[5].location, { path: 'lib/bad.js', line: 4, column: 19 });
   });
 
-  it('reads ruff (concise) and flake8: relative paths stay relative', () => {
+  it('reads ruff (concise and full) and flake8: relative paths stay relative', () => {
     const ruff = parseLintOutput('ruff', fixture('ruff-concise.txt'), context);
     assert.deepEqual(
       ruff.map((finding) => [finding.location.path, finding.location.line, finding.location.column, finding.message]),
@@ -24,6 +24,7 @@ describe('lint findings', () => {
         ['app/messy.py', 8, 5, 'F841 Local variable `unused` is assigned to but never used'],
       ],
     );
+    assert.deepEqual(parseLintOutput('ruff', fixture('ruff-full.txt'), context), ruff, "ruff's full format gives the same findings");
     const flake8 = parseLintOutput('flake8', fixture('flake8.txt'), context);
     assert.equal(flake8.length, 4);
     assert.deepEqual(flake8[2], {
