@@ -6,7 +6,7 @@ import type { LintFinding } from './types';
 export const FINDING_LIMITS = {
   maxFindings: 5_000,
   /** Larger output is read up to this size only. */
-  maxOutputBytes: 20 * 1024 * 1024,
+  maxOutputChars: 20 * 1024 * 1024,
 } as const;
 
 /**
@@ -25,7 +25,7 @@ const ARROW_LINE = /^ *--> ([^:\n]+):(\d+):(\d+)\s*$/;
  */
 export function parseLintOutput(check: string, text: string, context: ReportContext): LintFinding[] {
   const findings: LintFinding[] = [];
-  const readable = text.length > FINDING_LIMITS.maxOutputBytes ? text.slice(0, FINDING_LIMITS.maxOutputBytes) : text;
+  const readable = text.length > FINDING_LIMITS.maxOutputChars ? text.slice(0, FINDING_LIMITS.maxOutputChars) : text;
   let previousLine = '';
   for (const rawLine of readable.split('\n')) {
     if (findings.length >= FINDING_LIMITS.maxFindings) break;
