@@ -6,6 +6,14 @@ import type { TestReport, WorkspaceLocation } from './types';
 /** What is kept of the lines a runner prints after a failed test point (mocha prints its trace there). */
 const MAX_EXTRA_CHARS = 4 * REPORT_LIMITS.maxOutputChars;
 
+/**
+ * Subtests nested deeper are refused: tap-parser reads each line once per level it is nested
+ * in, so a hostile stream nested thousands deep would take minutes. Real suites nest a few levels.
+ */
+const MAX_SUBTEST_DEPTH = 64;
+/** A test point or subtest indented past that depth (TAP indents a subtest by four spaces). */
+const TOO_DEEP = new RegExp(`^ {${4 * (MAX_SUBTEST_DEPTH + 1)},}(?:not ok|ok|# Subtest)\\b`, 'm');
+
 /** A subtest's parser and whether a test inside it failed (then the subtest's own failing point only repeats it). */
 interface SubtestState {
   names: string[];
@@ -24,6 +32,10 @@ interface PendingCase {
 /** TAP 13/14 (node --test, mocha, node-tap...), with YAML diagnostics and subtests. */
 export function parseTapReport(text: string, context: ReportContext): TestReport {
   const collector = new ReportCollector('tap');
+  if (TOO_DEEP.test(text)) {
+    collector.problem(`The TAP stream nests subtests more than ${MAX_SUBTEST_DEPTH} levels deep, so it was not read.`);
+    return collector.finish();
+  }
   let pending: PendingCase | undefined;
   let final: FinalResults | undefined;
 

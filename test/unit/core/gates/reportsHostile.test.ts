@@ -161,6 +161,22 @@ describe('test reports from hostile code', () => {
     assert.equal(new Set(report.tests.map((test) => test.id)).size, report.tests.length);
   });
 
+  it('refuses TAP subtests nested more than 64 levels deep, which would take tap-parser minutes', function () {
+    this.timeout(10_000);
+    const nested = (depth: number): string => {
+      const lines = ['TAP version 13'];
+      for (let level = 0; level < depth; level++) lines.push(`${'    '.repeat(level)}# Subtest: s${level}`);
+      lines.push(`${'    '.repeat(depth)}not ok 1 - leaf`, `${'    '.repeat(depth)}1..1`);
+      for (let level = depth - 1; level >= 0; level--) lines.push(`${'    '.repeat(level)}not ok 1 - s${level}`, `${'    '.repeat(level)}1..1`);
+      return lines.join('\n');
+    };
+    const deep = parseReport('tap', nested(500), context);
+    assert.deepEqual(deep, { format: 'tap', tests: [], problems: ['The TAP stream nests subtests more than 64 levels deep, so it was not read.'] });
+    const [leaf] = parseReport('tap', nested(64), context).tests;
+    assert.equal(leaf.name, 'leaf');
+    assert.equal(leaf.suite?.split(' > ').length, 64);
+  });
+
   it('survives a YAML alias bomb in TAP diagnostics', () => {
     const yaml = ['  a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
     'bcdefghi'.split('').forEach((name, index) => yaml.push(`  ${name}: &${name} [${`*${'abcdefghi'[index]},`.repeat(9).slice(0, -1)}]`));
