@@ -146,7 +146,11 @@ function addPackageFailure(test: GoTest, collector: ReportCollector, context: Re
     suite: test.packageName,
     status: 'error',
     durationMs: secondsToMs(test.elapsedSeconds),
-    message: test.failedBuild ? 'The package did not build.' : (firstLine ?? 'The package failed outside its tests (TestMain or an init function).'),
+    message: test.failedBuild
+      ? 'The package did not build.'
+      : /\[setup failed\]/.test(printed)
+        ? 'The package could not be set up for testing (an import cycle, a missing dependency).'
+        : (firstLine ?? 'The package failed outside its tests (TestMain or an init function).'),
     output: printed,
     location: test.failedBuild ? compilerLocation(printed, context) : undefined,
   });

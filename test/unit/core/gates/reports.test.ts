@@ -317,6 +317,23 @@ describe('test reports', () => {
       assert.deepEqual([slow.status, slow.message], ['error', 'The test did not finish: the test binary stopped while it ran.']);
     });
 
+    it('says when a package could not be set up, and when it failed with nothing printed', () => {
+      const text = [
+        'FAIL\texample.com/shop/cycle [setup failed]',
+        JSON.stringify({ Action: 'output', Package: 'example.com/shop/quiet', Output: 'FAIL\texample.com/shop/quiet\t0.003s\n' }),
+        JSON.stringify({ Action: 'fail', Package: 'example.com/shop/quiet', Elapsed: 0.003 }),
+      ].join('\n');
+      const report = parseReport('go-json', text, context);
+      assert.deepEqual(report.problems, []);
+      assert.deepEqual(
+        report.tests.map((test) => [test.id, test.status, test.message]),
+        [
+          [`example.com/shop/cycle::${GO_PACKAGE_CASE_NAME}`, 'error', 'The package could not be set up for testing (an import cycle, a missing dependency).'],
+          [`example.com/shop/quiet::${GO_PACKAGE_CASE_NAME}`, 'error', 'The package failed outside its tests (TestMain or an init function).'],
+        ],
+      );
+    });
+
     it('takes an empty output as a valid report with no test', () => {
       assert.deepEqual(parseReport('go-json', '', context), { format: 'go-json', tests: [], problems: [] });
     });
