@@ -62,6 +62,7 @@ describe('test reports from hostile code', () => {
     const located = (trace: string) => parseReport('junit', junitWithTrace(trace), context).tests[0].location;
     assert.deepEqual(located('Error: x\n    at f (file:///home/agent/workspace/src/a%20b.mjs:10:5)'), { path: 'src/a b.mjs', line: 10, column: 5 });
     assert.deepEqual(located('Error: x\n    at /home/agent/workspace/./src//c.js:7:1'), { path: 'src/c.js', line: 7, column: 1 });
+    assert.deepEqual(located('Error: x\r\n    at file:///home/agent/workspace/test/e.test.mjs:3:4\r\n'), { path: 'test/e.test.mjs', line: 3, column: 4 });
     assert.deepEqual(
       located('Error: x\n    at lib (/home/agent/workspace/node_modules/chai/index.js:1:1)\n    at t (/home/agent/workspace/test/t.js:4:9)'),
       { path: 'test/t.js', line: 4, column: 9 },
