@@ -1,12 +1,12 @@
-import { workspaceLocation } from './locations';
-import { oneLine, type ReportContext } from './reportCollector';
+import { workspaceLocation, type ReportContext } from './locations';
+import { oneLine } from './reportCollector';
 import type { LintFinding } from './types';
 
 /** Caps on what a check's output may make us hold: it is printed by tools run on the task's code. */
 export const FINDING_LIMITS = {
   maxFindings: 5_000,
   /** Larger output is read up to this size only. */
-  maxOutputBytes: 20 * 1024 * 1024,
+  maxOutputChars: 20 * 1024 * 1024,
 } as const;
 
 /**
@@ -16,6 +16,8 @@ export const FINDING_LIMITS = {
  * go vet prefixes the errors of a package it cannot type-check with `vet: `.
  */
 const FINDING_LINE = /^(?:vet: )?([^:\n]+):(\d+):(?:(\d+):)? ?(.*)$/;
+/** ruff's full format (its default) and rustc-like tools: the message, then ` --> path:line:column` on the next line. */
+const ARROW_LINE = /^ *--> ([^:\n]+):(\d+):(\d+)\s*$/;
 
 /**
  * The findings a lint check printed, in order, at most `FINDING_LIMITS.maxFindings`. Findings
@@ -23,17 +25,23 @@ const FINDING_LINE = /^(?:vet: )?([^:\n]+):(\d+):(?:(\d+):)? ?(.*)$/;
  */
 export function parseLintOutput(check: string, text: string, context: ReportContext): LintFinding[] {
   const findings: LintFinding[] = [];
-  const readable = text.length > FINDING_LIMITS.maxOutputBytes ? text.slice(0, FINDING_LIMITS.maxOutputBytes) : text;
+  const readable = text.length > FINDING_LIMITS.maxOutputChars ? text.slice(0, FINDING_LIMITS.maxOutputChars) : text;
+  let previousLine = '';
   for (const rawLine of readable.split('\n')) {
     if (findings.length >= FINDING_LIMITS.maxFindings) break;
-    const match = FINDING_LINE.exec(rawLine.replace(/\r$/, ''));
-    if (!match) continue;
-    const [, rawPath, line, column, message] = match;
-    // A finding's path has no leading or trailing space: such lines are a report's indented context.
-    if (rawPath !== rawPath.trim()) continue;
-    const location = workspaceLocation(rawPath, line, column, context.workdir);
-    if (location === undefined) continue;
-    findings.push({ location, message: oneLine(message) || '(no message)', check });
+    const current = rawLine.replace(/\r$/, '');
+    const arrow = ARROW_LINE.exec(current);
+    const match = arrow ? null : FINDING_LINE.exec(current);
+    if (arrow) {
+      const location = workspaceLocation(arrow[1], arrow[2], arrow[3], context);
+      if (location) findings.push({ location, message: oneLine(previousLine) || '(no message)', check });
+    } else if (match) {
+      const [, rawPath, line, column, message] = match;
+      // A finding's path has no leading or trailing space: such lines are a report's indented context.
+      const location = rawPath === rawPath.trim() ? workspaceLocation(rawPath, line, column, context) : undefined;
+      if (location) findings.push({ location, message: oneLine(message) || '(no message)', check });
+    }
+    if (current.trim() !== '') previousLine = current;
   }
   return findings;
 }

@@ -1,5 +1,5 @@
-import { locateInTrace, workspaceLocation } from './locations';
-import { REPORT_LIMITS, ReportCollector, secondsToMs, type ReportContext } from './reportCollector';
+import { locateInTrace, workspaceLocation, type ReportContext } from './locations';
+import { REPORT_LIMITS, ReportCollector, secondsToMs } from './reportCollector';
 import type { TestReport, TestStatus, WorkspaceLocation } from './types';
 
 /**
@@ -146,7 +146,11 @@ function addPackageFailure(test: GoTest, collector: ReportCollector, context: Re
     suite: test.packageName,
     status: 'error',
     durationMs: secondsToMs(test.elapsedSeconds),
-    message: test.failedBuild ? 'The package did not build.' : (firstLine ?? 'The package failed outside its tests (TestMain or an init function).'),
+    message: test.failedBuild
+      ? 'The package did not build.'
+      : /\[setup failed\]/.test(printed)
+        ? 'The package could not be set up for testing (an import cycle, a missing dependency).'
+        : (firstLine ?? 'The package failed outside its tests (TestMain or an init function).'),
     output: printed,
     location: test.failedBuild ? compilerLocation(printed, context) : undefined,
   });
@@ -155,13 +159,13 @@ function addPackageFailure(test: GoTest, collector: ReportCollector, context: Re
 /** The first error the compiler printed (`broken/broken.go:5:1: syntax error...`, relative to where go ran). */
 function compilerLocation(printed: string, context: ReportContext): WorkspaceLocation | undefined {
   const match = /^([^\s:]+\.go):(\d+):(\d+): /m.exec(printed);
-  return match ? workspaceLocation(match[1], match[2], match[3], context.workdir) : locateInTrace(printed, context.workdir);
+  return match ? workspaceLocation(match[1], match[2], match[3], context) : locateInTrace(printed, context);
 }
 
 /** The first `file.go:N:` line the test logged (bare, as printed), else the innermost frame of a panic in the workspace. */
 function goLocation(logLine: RegExpExecArray | null, printed: string, context: ReportContext): WorkspaceLocation | undefined {
-  const logged = logLine ? workspaceLocation(logLine[1], logLine[2], undefined, context.workdir) : undefined;
-  return logged ?? locateInTrace(printed, context.workdir);
+  const logged = logLine ? workspaceLocation(logLine[1], logLine[2], undefined, { workdir: context.workdir }) : undefined;
+  return logged ?? locateInTrace(printed, context);
 }
 
 function printedOutput(output: string): string {

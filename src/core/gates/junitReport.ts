@@ -1,6 +1,6 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { framesInWorkspace, MAX_TRACE_CHARS, workspaceLocation, workspacePath } from './locations';
-import { ReportCollector, secondsToMs, type ReportContext } from './reportCollector';
+import { framesInWorkspace, MAX_TRACE_CHARS, workspaceLocation, workspacePath, type ReportContext } from './locations';
+import { ReportCollector, secondsToMs } from './reportCollector';
 import type { TestReport, TestStatus, WorkspaceLocation } from './types';
 
 /** The elements that may repeat: always read as arrays, so one and many look the same. */
@@ -99,7 +99,7 @@ function attributeLocation(testCase: XmlNode, context: ReportContext): Workspace
   const file = attribute(testCase, 'file');
   const line = attribute(testCase, 'line');
   if (file === undefined || line === undefined || !/^\s*\d+\s*$/.test(line)) return undefined;
-  return workspaceLocation(file, file.endsWith('.py') ? Number(line) + 1 : line, undefined, context.workdir);
+  return workspaceLocation(file, file.endsWith('.py') ? Number(line) + 1 : line, undefined, context);
 }
 
 /**
@@ -108,9 +108,9 @@ function attributeLocation(testCase: XmlNode, context: ReportContext): Workspace
  * and no line), else the report's file and line, else the innermost frame in the workspace.
  */
 function failureLocation(testCase: XmlNode, detailText: string, context: ReportContext): WorkspaceLocation | undefined {
-  const frames = framesInWorkspace(detailText.slice(0, MAX_TRACE_CHARS), context.workdir);
+  const frames = framesInWorkspace(detailText.slice(0, MAX_TRACE_CHARS), context);
   const file = attribute(testCase, 'file');
-  const filePath = file === undefined ? undefined : workspacePath(file, context.workdir);
+  const filePath = file === undefined ? undefined : workspacePath(file, context);
   return frames.find((frame) => frame.path === filePath) ?? attributeLocation(testCase, context) ?? frames[0];
 }
 

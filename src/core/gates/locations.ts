@@ -1,10 +1,20 @@
-import * as path from 'node:path';
-import type { WorkspaceLocation } from './types';
-
 /**
  * Paths in reports and lint output are written by code under test, so they are hostile: a
  * location is only given for a path that stays inside the workspace once normalised.
  */
+import * as path from 'node:path';
+import type { WorkspaceLocation } from './types';
+
+/** Where a report or a check's output was written, to map the paths it names. */
+export interface ReportContext {
+  /** The workspace folder inside the sandbox, e.g. /home/agent/workspace: absolute paths are mapped through it. */
+  workdir: string;
+  /**
+   * The folder the command ran in, relative to the workspace (a check's `cwd`): relative paths
+   * are relative to it. Absent or '' for the workspace itself.
+   */
+  cwd?: string;
+}
 
 /** Folders of installed libraries: a frame there is not where the user's code failed. */
 const LIBRARY_FOLDERS = new Set(['node_modules', 'site-packages', 'dist-packages']);
@@ -15,25 +25,26 @@ const MAX_LINE_NUMBER = 10_000_000;
 
 /**
  * The workspace-relative posix path `raw` names, or undefined when it leads outside the
- * workspace. Absolute paths must lie under `workdir` (the workspace inside the sandbox);
- * relative ones are kept as given (relative to where the tool ran, normally the workspace).
+ * workspace. Absolute paths must lie under `context.workdir` (the workspace inside the
+ * sandbox); relative ones are taken from `context.cwd` (the workspace root when absent).
  */
-export function workspacePath(raw: string, workdir: string): string | undefined {
+export function workspacePath(raw: string, context: ReportContext): string | undefined {
   let candidate = raw.trim();
   if (candidate.startsWith('file://')) {
     candidate = fileUrlPath(candidate) ?? '';
   }
   if (candidate === '' || candidate.length > MAX_PATH_CHARS) return undefined;
-  // A NUL ends a name; a backslash or a colon is a separator or a drive on a Windows host (and `node:` marks Node's own modules).
-  if (/[\0\\:]/.test(candidate)) return undefined;
+  // A control character has no place in a path shown to the user; a backslash or a colon is a
+  // separator or a drive on a Windows host (and `node:` marks Node's own modules).
+  if (/[\u0000-\u001f\u007f\\:]/.test(candidate)) return undefined;
   let relative: string;
   if (candidate.startsWith('/')) {
-    const root = path.posix.normalize(workdir).replace(/\/+$/, '');
+    const root = path.posix.normalize(context.workdir).replace(/\/+$/, '');
     const normalised = path.posix.normalize(candidate);
     if (root === '' || !normalised.startsWith(`${root}/`)) return undefined;
     relative = normalised.slice(root.length + 1);
   } else {
-    relative = path.posix.normalize(candidate);
+    relative = path.posix.normalize(path.posix.join(context.cwd ?? '', candidate));
   }
   const parts = relative.split('/').filter((part) => part !== '' && part !== '.');
   if (parts.length === 0 || parts.includes('..')) return undefined;
@@ -56,9 +67,9 @@ export function workspaceLocation(
   rawPath: string,
   line: string | number | undefined,
   column: string | number | undefined,
-  workdir: string,
+  context: ReportContext,
 ): WorkspaceLocation | undefined {
-  const mapped = workspacePath(rawPath, workdir);
+  const mapped = workspacePath(rawPath, context);
   const lineNumber = positiveInteger(line);
   if (mapped === undefined || lineNumber === undefined) return undefined;
   const columnNumber = positiveInteger(column);
@@ -80,6 +91,8 @@ interface FrameStyle {
   pattern: RegExp;
   /** Python prints the innermost call last; Node and Go print it first. */
   innermost: 'first' | 'last';
+  /** Go's test log names a file of the test's package: not relative to where the command ran, so kept as printed. */
+  packageRelative?: true;
 }
 
 /**
@@ -96,17 +109,18 @@ const FRAME_STYLES: FrameStyle[] = [
   // Go panics: `\t/home/agent/workspace/pkg/a_test.go:41 +0x2e`
   { pattern: /^[ \t]+(\/\S+\.go):(\d+)(?: \+0x[0-9a-f]+)?$/gm, innermost: 'first' },
   // Go test messages: `    a_test.go:14: want 2` (relative to the package's folder, which the caller resolves)
-  { pattern: /^[ \t]+([\w.-]+\.go):(\d+): /gm, innermost: 'first' },
+  { pattern: /^[ \t]+([\w.-]+\.go):(\d+): /gm, innermost: 'first', packageRelative: true },
 ];
 
 /** The frames of `text` in the workspace, outside installed libraries, innermost first, by the first style that has any. */
-export function framesInWorkspace(text: string, workdir: string): WorkspaceLocation[] {
+export function framesInWorkspace(text: string, context: ReportContext): WorkspaceLocation[] {
   for (const style of FRAME_STYLES) {
     const found: WorkspaceLocation[] = [];
+    const paths = style.packageRelative ? { workdir: context.workdir } : context;
     for (const match of text.matchAll(style.pattern)) {
       // The Node style has two alternatives: the groups of whichever matched.
       const [rawPath, line, column] = match[1] !== undefined ? [match[1], match[2], match[3]] : [match[4] ?? '', match[5], match[6]];
-      const location = workspaceLocation(rawPath, line, column, workdir);
+      const location = workspaceLocation(rawPath, line, column, paths);
       if (location && !inLibrary(location.path)) found.push(location);
     }
     if (found.length > 0) return style.innermost === 'first' ? found : found.reverse();
@@ -118,6 +132,6 @@ export function framesInWorkspace(text: string, workdir: string): WorkspaceLocat
 export const MAX_TRACE_CHARS = 1024 * 1024;
 
 /** The innermost frame of a failure's text that is in the workspace (where the user's code failed), if any. */
-export function locateInTrace(text: string | undefined, workdir: string): WorkspaceLocation | undefined {
-  return text === undefined || text === '' ? undefined : framesInWorkspace(text.slice(0, MAX_TRACE_CHARS), workdir)[0];
+export function locateInTrace(text: string | undefined, context: ReportContext): WorkspaceLocation | undefined {
+  return text === undefined || text === '' ? undefined : framesInWorkspace(text.slice(0, MAX_TRACE_CHARS), context)[0];
 }

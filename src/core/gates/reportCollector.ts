@@ -13,12 +13,6 @@ export const REPORT_LIMITS = {
   maxProblems: 50,
 } as const;
 
-/** Where the report was produced: absolute paths in it are mapped into the workspace through `workdir`. */
-export interface ReportContext {
-  /** The workspace folder inside the sandbox, e.g. /home/agent/workspace. */
-  workdir: string;
-}
-
 export interface CaseInput {
   name: string;
   suite?: string;
@@ -45,8 +39,8 @@ export class ReportCollector {
       this.droppedCases++;
       return;
     }
-    const name = cut(input.name, REPORT_LIMITS.maxNameChars);
-    const suite = input.suite === undefined || input.suite === '' ? undefined : cut(input.suite, REPORT_LIMITS.maxNameChars);
+    const name = cut(printable(input.name), REPORT_LIMITS.maxNameChars);
+    const suite = input.suite === undefined || input.suite === '' ? undefined : cut(printable(input.suite), REPORT_LIMITS.maxNameChars);
     const result: TestCaseResult = { id: this.uniqueId(suite === undefined ? name : `${suite}::${name}`), name, status: input.status };
     if (suite !== undefined) result.suite = suite;
     if (input.durationMs !== undefined && Number.isFinite(input.durationMs) && input.durationMs >= 0) result.durationMs = input.durationMs;
@@ -100,10 +94,19 @@ function cut(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
-/** One line: whitespace runs (newlines included) become single spaces, capped. */
+/** Colour codes and other escape sequences a runner printed: a terminal showing them would act on them. */
+const ESCAPE_SEQUENCE = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[@-_]?/g;
+/** Control characters but tab and newline (a carriage return included: CRLF becomes LF). */
+const CONTROL_CHARACTER = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+/** Text fit to show: without escape sequences and control characters. */
+export function printable(text: string): string {
+  return text.replace(ESCAPE_SEQUENCE, '').replace(CONTROL_CHARACTER, '');
+}
+
+/** One printable line: whitespace runs (newlines included) become single spaces, capped. */
 export function oneLine(text: string): string {
-  const flat = text
-    .slice(0, REPORT_LIMITS.maxMessageChars * 4)
+  const flat = printable(text.slice(0, REPORT_LIMITS.maxMessageChars * 4))
     .replace(/\s+/g, ' ')
     .trim();
   return cut(flat, REPORT_LIMITS.maxMessageChars);
@@ -111,7 +114,9 @@ export function oneLine(text: string): string {
 
 /** The head and the tail of a long output: a trace starts with the error and Python's ends with it. */
 function cappedOutput(text: string): string {
-  const trimmed = text.replace(/^\s*\n/, '').trimEnd();
+  const trimmed = printable(text)
+    .replace(/^\s*\n/, '')
+    .trimEnd();
   const max = REPORT_LIMITS.maxOutputChars;
   if (trimmed.length <= max) return trimmed;
   const marker = `\n… (${trimmed.length - max} characters left out) …\n`;

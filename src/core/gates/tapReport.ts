@@ -1,10 +1,18 @@
 import { Parser, type FinalResults, type Result } from 'tap-parser';
-import { framesInWorkspace, workspaceLocation } from './locations';
-import { count, REPORT_LIMITS, ReportCollector, type CaseInput, type ReportContext } from './reportCollector';
+import { framesInWorkspace, workspaceLocation, type ReportContext } from './locations';
+import { count, REPORT_LIMITS, ReportCollector, type CaseInput } from './reportCollector';
 import type { TestReport, WorkspaceLocation } from './types';
 
 /** What is kept of the lines a runner prints after a failed test point (mocha prints its trace there). */
 const MAX_EXTRA_CHARS = 4 * REPORT_LIMITS.maxOutputChars;
+
+/**
+ * Subtests nested deeper are refused: tap-parser reads each line once per level it is nested
+ * in, so a hostile stream nested thousands deep would take minutes. Real suites nest a few levels.
+ */
+const MAX_SUBTEST_DEPTH = 64;
+/** A test point or subtest indented past that depth (TAP indents a subtest by four spaces). */
+const TOO_DEEP = new RegExp(`^ {${4 * (MAX_SUBTEST_DEPTH + 1)},}(?:not ok|ok|# Subtest)\\b`, 'm');
 
 /** A subtest's parser and whether a test inside it failed (then the subtest's own failing point only repeats it). */
 interface SubtestState {
@@ -24,6 +32,10 @@ interface PendingCase {
 /** TAP 13/14 (node --test, mocha, node-tap...), with YAML diagnostics and subtests. */
 export function parseTapReport(text: string, context: ReportContext): TestReport {
   const collector = new ReportCollector('tap');
+  if (TOO_DEEP.test(text)) {
+    collector.problem(`The TAP stream nests subtests more than ${MAX_SUBTEST_DEPTH} levels deep, so it was not read.`);
+    return collector.finish();
+  }
   let pending: PendingCase | undefined;
   let final: FinalResults | undefined;
 
@@ -101,7 +113,7 @@ function finishCase({ input, result, extra }: PendingCase, context: ReportContex
   const output = [messageText, comparison, stack, extra].filter((part) => part !== undefined && part.trim() !== '').join('\n');
   const extraMessage = extra.split('\n').find((line) => line.trim() !== '' && !/^\s*(?:---|\.\.\.)\s*$/.test(line));
   // node-tap's `at` is the failing assertion; Node's `location` is only where the test is declared, so a frame of the stack beats it.
-  const failurePoint = atLocation(diag.at, context) ?? framesInWorkspace(`${stack ?? ''}\n${extra}`, context.workdir)[0] ?? declared;
+  const failurePoint = atLocation(diag.at, context) ?? framesInWorkspace(`${stack ?? ''}\n${extra}`, context)[0] ?? declared;
   return { ...input, message: messageText ?? extraMessage, output, location: failurePoint };
 }
 
@@ -111,7 +123,7 @@ function declaredLocation(diag: Record<string, unknown>, context: ReportContext)
   if (at) return at;
   const location = nonEmptyString(diag.location);
   const match = location === undefined ? null : /^(.+?):(\d+)(?::(\d+))?$/.exec(location);
-  return match ? workspaceLocation(match[1], match[2], match[3], context.workdir) : undefined;
+  return match ? workspaceLocation(match[1], match[2], match[3], context) : undefined;
 }
 
 /** node-tap writes `at: { file, line, column }` (older versions fileName, lineNumber, columnNumber). */
@@ -121,7 +133,7 @@ function atLocation(at: unknown, context: ReportContext): WorkspaceLocation | un
   const line = at.line ?? at.lineNumber;
   const column = at.column ?? at.columnNumber;
   if (file === undefined || (typeof line !== 'number' && typeof line !== 'string')) return undefined;
-  return workspaceLocation(file, line, typeof column === 'number' || typeof column === 'string' ? column : undefined, context.workdir);
+  return workspaceLocation(file, line, typeof column === 'number' || typeof column === 'string' ? column : undefined, context);
 }
 
 /** tap-parser's own complaints that `reportPlanProblems` already says in a sentence. */

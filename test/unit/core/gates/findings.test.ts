@@ -14,7 +14,7 @@ describe('lint findings', () => {
     assert.deepEqual(findings[5].location, { path: 'lib/bad.js', line: 4, column: 19 });
   });
 
-  it('reads ruff (concise) and flake8: relative paths stay relative', () => {
+  it('reads ruff (concise and full) and flake8: relative paths stay relative', () => {
     const ruff = parseLintOutput('ruff', fixture('ruff-concise.txt'), context);
     assert.deepEqual(
       ruff.map((finding) => [finding.location.path, finding.location.line, finding.location.column, finding.message]),
@@ -24,6 +24,7 @@ describe('lint findings', () => {
         ['app/messy.py', 8, 5, 'F841 Local variable `unused` is assigned to but never used'],
       ],
     );
+    assert.deepEqual(parseLintOutput('ruff', fixture('ruff-full.txt'), context), ruff, "ruff's full format gives the same findings");
     const flake8 = parseLintOutput('flake8', fixture('flake8.txt'), context);
     assert.equal(flake8.length, 4);
     assert.deepEqual(flake8[2], {
@@ -46,6 +47,20 @@ describe('lint findings', () => {
     );
   });
 
+  it('takes relative paths from the folder the check ran in, never above the workspace', () => {
+    const inGo = { ...context, cwd: 'gosrc' };
+    assert.deepEqual(parseLintOutput('go vet', fixture('go-vet.txt'), inGo)[0].location, { path: 'gosrc/vetme/vetme.go', line: 11, column: 30 });
+    const text = [
+      '../shared/util.py:3:1: E1 up one, still inside',
+      '../../outside.py:1:1: E2 above the workspace',
+      '/home/agent/workspace/lib/a.js:1:1: E3 absolute',
+    ].join('\n');
+    assert.deepEqual(
+      parseLintOutput('check', text, { ...context, cwd: 'backend' }).map((finding) => finding.location.path),
+      ['shared/util.py', 'lib/a.js'],
+    );
+  });
+
   it('reads `path:line: message` lines without a column (mypy, pylint-like tools)', () => {
     const findings = parseLintOutput('mypy', 'src/app.py:12: error: Incompatible return value type\r\nFound 1 error in 1 file\n', context);
     assert.deepEqual(findings, [{ location: { path: 'src/app.py', line: 12 }, message: 'error: Incompatible return value type', check: 'mypy' }]);
@@ -61,12 +76,17 @@ describe('lint findings', () => {
       '  src/a.js:1:1: indented context',
       'src/a.js:0:1: line zero',
       'src/a.js:x:1: no line',
+      'src/\u001b[31ma.js:1:1: an escape sequence in the path',
       '',
       'src/ok.js:3:4:',
     ].join('\n');
     assert.deepEqual(parseLintOutput('check', text, context), [
       { location: { path: 'src/ok.js', line: 3, column: 4 }, message: '(no message)', check: 'check' },
     ]);
+  });
+
+  it('strips colour codes from messages', () => {
+    assert.deepEqual(parseLintOutput('check', 'src/a.js:1:2: \u001b[33mwarning\u001b[39m  no-var\r\n', context)[0].message, 'warning no-var');
   });
 
   it('keeps at most 5,000 findings and caps each message', () => {

@@ -81,6 +81,12 @@ describe('test reports', () => {
       assert.equal(caseById(report, 'slugify with options::takes a separator').status, 'failed');
     });
 
+    it('takes relative paths in a report from the folder the check ran in', () => {
+      const report = parseReport('junit', fixture('pytest-junit.xml'), { ...context, cwd: 'backend' });
+      assert.deepEqual(caseById(report, 'tests.test_calc::test_divide_by_zero_message').location, { path: 'backend/app/calc.py', line: 2 });
+      assert.deepEqual(caseById(report, 'tests.test_calc::test_download').location, { path: 'tests/test_calc.py', line: 18 }, 'absolute paths are not moved');
+    });
+
     it('reads a pytest collection error as an error case pointing at the module that failed to import', () => {
       const report = parseReport('junit', fixture('pytest-collection-error.xml'), context);
       assert.deepEqual(report.problems, []);
@@ -268,6 +274,11 @@ describe('test reports', () => {
       assert.equal(panics.message, 'assignment to entry in nil map [recovered]');
       assert.deepEqual(panics.location, { path: 'gosrc/calc/calc_test.go', line: 41 }, "the panic's frame in the workspace, not Go's own");
       assert.equal(caseById(report, 'example.com/shop/util::TestTwice').durationMs, 0);
+
+      // Run from gosrc/: the panic's absolute path is the same, the test log's name stays bare (its package's folder is not known).
+      const fromGosrc = parseReport('go-json', fixture('go-test.jsonl'), { ...context, cwd: 'gosrc' });
+      assert.deepEqual(caseById(fromGosrc, 'example.com/shop/calc::TestDivideByZero').location, { path: 'calc_test.go', line: 19 });
+      assert.deepEqual(caseById(fromGosrc, 'example.com/shop/calc::TestPanics').location, { path: 'gosrc/calc/calc_test.go', line: 41 });
     });
 
     it('reports a package that did not build or whose TestMain failed as a case of its own', () => {
@@ -304,6 +315,23 @@ describe('test reports', () => {
       assert.match(broken.output ?? '', /^# example\.com\/shop\/broken\nbroken\/broken\.go:5:1: syntax error\nFAIL/);
       const slow = caseById(report, 'example.com/shop/slow::TestSlow');
       assert.deepEqual([slow.status, slow.message], ['error', 'The test did not finish: the test binary stopped while it ran.']);
+    });
+
+    it('says when a package could not be set up, and when it failed with nothing printed', () => {
+      const text = [
+        'FAIL\texample.com/shop/cycle [setup failed]',
+        JSON.stringify({ Action: 'output', Package: 'example.com/shop/quiet', Output: 'FAIL\texample.com/shop/quiet\t0.003s\n' }),
+        JSON.stringify({ Action: 'fail', Package: 'example.com/shop/quiet', Elapsed: 0.003 }),
+      ].join('\n');
+      const report = parseReport('go-json', text, context);
+      assert.deepEqual(report.problems, []);
+      assert.deepEqual(
+        report.tests.map((test) => [test.id, test.status, test.message]),
+        [
+          [`example.com/shop/cycle::${GO_PACKAGE_CASE_NAME}`, 'error', 'The package could not be set up for testing (an import cycle, a missing dependency).'],
+          [`example.com/shop/quiet::${GO_PACKAGE_CASE_NAME}`, 'error', 'The package failed outside its tests (TestMain or an init function).'],
+        ],
+      );
     });
 
     it('takes an empty output as a valid report with no test', () => {

@@ -62,6 +62,7 @@ describe('test reports from hostile code', () => {
     const located = (trace: string) => parseReport('junit', junitWithTrace(trace), context).tests[0].location;
     assert.deepEqual(located('Error: x\n    at f (file:///home/agent/workspace/src/a%20b.mjs:10:5)'), { path: 'src/a b.mjs', line: 10, column: 5 });
     assert.deepEqual(located('Error: x\n    at /home/agent/workspace/./src//c.js:7:1'), { path: 'src/c.js', line: 7, column: 1 });
+    assert.deepEqual(located('Error: x\r\n    at file:///home/agent/workspace/test/e.test.mjs:3:4\r\n'), { path: 'test/e.test.mjs', line: 3, column: 4 });
     assert.deepEqual(
       located('Error: x\n    at lib (/home/agent/workspace/node_modules/chai/index.js:1:1)\n    at t (/home/agent/workspace/test/t.js:4:9)'),
       { path: 'test/t.js', line: 4, column: 9 },
@@ -110,6 +111,18 @@ describe('test reports from hostile code', () => {
     assert.match(test.output ?? '', /characters left out/);
   });
 
+  it('strips escape sequences and control characters from names, messages and output', () => {
+    const lines = [
+      { Action: 'run', Package: 'p', Test: 'Test\u0007Bell' },
+      { Action: 'output', Package: 'p', Test: 'Test\u0007Bell', Output: '    a_test.go:3: \u001b[31mred\u001b[0m \u001b]0;title\u0007done\r\n' },
+      { Action: 'fail', Package: 'p', Test: 'Test\u0007Bell' },
+    ];
+    const [test] = parseReport('go-json', lines.map((line) => JSON.stringify(line)).join('\n'), context).tests;
+    assert.deepEqual([test.id, test.message, test.output], ['p::TestBell', 'red done', '    a_test.go:3: red done']);
+    const tap = parseReport('tap', 'TAP version 13\nnot ok 1 - a\u001b[2Jb\n  ---\n  message: "x\\u001b[1my"\n  ...\n1..1\n', context);
+    assert.deepEqual([tap.tests[0].name, tap.tests[0].message], ['ab', 'xy']);
+  });
+
   it('reports garbage go test lines as problems and reads the rest', () => {
     const lines = [
       '{"Action":"run","Package":"p","Test":"TestA"}',
@@ -147,6 +160,22 @@ describe('test reports from hostile code', () => {
       ['a #2', 'a', 'a #3', 'a #4'],
     );
     assert.equal(new Set(report.tests.map((test) => test.id)).size, report.tests.length);
+  });
+
+  it('refuses TAP subtests nested more than 64 levels deep, which would take tap-parser minutes', function () {
+    this.timeout(10_000);
+    const nested = (depth: number): string => {
+      const lines = ['TAP version 13'];
+      for (let level = 0; level < depth; level++) lines.push(`${'    '.repeat(level)}# Subtest: s${level}`);
+      lines.push(`${'    '.repeat(depth)}not ok 1 - leaf`, `${'    '.repeat(depth)}1..1`);
+      for (let level = depth - 1; level >= 0; level--) lines.push(`${'    '.repeat(level)}not ok 1 - s${level}`, `${'    '.repeat(level)}1..1`);
+      return lines.join('\n');
+    };
+    const deep = parseReport('tap', nested(500), context);
+    assert.deepEqual(deep, { format: 'tap', tests: [], problems: ['The TAP stream nests subtests more than 64 levels deep, so it was not read.'] });
+    const [leaf] = parseReport('tap', nested(64), context).tests;
+    assert.equal(leaf.name, 'leaf');
+    assert.equal(leaf.suite?.split(' > ').length, 64);
   });
 
   it('survives a YAML alias bomb in TAP diagnostics', () => {
