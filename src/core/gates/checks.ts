@@ -112,7 +112,7 @@ async function runCheck(run: SandboxRun, workdir: string, spec: CheckSpec, kind:
     };
     if (result.exitCode === 127 && !spec.report) outcome.problem = `The command of ${spec.name} was not found in the sandbox (exit 127).`;
     if (kind === 'lint') {
-      outcome.findings = parseLintOutput(spec.name, `${result.stdout}\n${result.stderr}`, { workdir });
+      outcome.findings = parseLintOutput(spec.name, `${result.stdout}\n${result.stderr}`, { workdir, ...(spec.cwd ? { cwd: spec.cwd } : {}) });
       return outcome;
     }
     if (!spec.report) return outcome;
@@ -121,7 +121,7 @@ async function runCheck(run: SandboxRun, workdir: string, spec: CheckSpec, kind:
       outcome.problem = result.exitCode === 127 ? `The command of ${spec.name} was not found in the sandbox (exit 127), so it wrote no report.` : text.problem;
       return outcome;
     }
-    outcome.report = parseReport(spec.report.format, text, { workdir });
+    outcome.report = parseReport(spec.report.format, text, { workdir, ...(spec.cwd ? { cwd: spec.cwd } : {}) });
     return outcome;
   } catch (error) {
     return { ...base, exitCode: null, timedOut: false, durationMs: 0, problem: `${spec.name} could not run: ${describeError(error)}` };
