@@ -2,8 +2,8 @@ import * as path from 'node:path';
 import { describeError } from '../errors';
 import type { ExecRequest, ExecResult } from '../model';
 import { lastLines } from './lessons';
-import { parseLintOutput } from './findings';
-import { parseReport } from './reports';
+import { parseLintOutput } from './reports/findings';
+import { parseReport } from './reports/reports';
 import type { LintFinding, ReportFormat, TestCaseResult, TestReport } from './types';
 
 /** One command of the gates file: a test suite (L0) or a linter. */

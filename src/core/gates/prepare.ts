@@ -6,7 +6,7 @@ import type { SandboxRecord } from '../model';
 import { readJsonFile, writeFileAtomic } from '../store/files';
 import { createTreeFilter } from '../sync';
 import type { Manifest } from '../sync/manifest';
-import { copyTree } from './patch';
+import { copyTree } from './change/patch';
 import { attemptGatesDir, preTaskSnapshotName } from './paths';
 
 /** What a gated attempt starts from: the pushed copy of the workspace and the snapshot after the push. */

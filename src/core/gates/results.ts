@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { SandboxError } from '../errors';
 import { readJsonFile } from '../store/files';
-import { unifiedDiff } from './patch';
+import { unifiedDiff } from './change/patch';
 import { attemptGatesDir } from './paths';
 import type { GateResult } from './pipeline';
 import type { Patch } from './types';

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { FINDING_LIMITS, parseLintOutput } from '../../../../src/core/gates/findings';
+import { FINDING_LIMITS, parseLintOutput } from '../../../../src/core/gates/reports/findings';
 import { context, fixture } from './fixtures';
 
 describe('lint findings', () => {

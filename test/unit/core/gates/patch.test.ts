@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, lstatSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { isSandboxError } from '../../../../src/core/errors';
-import { computePatch, copyTree, unifiedDiff } from '../../../../src/core/gates/patch';
+import { computePatch, copyTree, unifiedDiff } from '../../../../src/core/gates/change/patch';
 import type { FileChange } from '../../../../src/core/gates/types';
 import { createTreeFilter } from '../../../../src/core/sync';
 import { contentListing, temporaryFolder, writeTree } from '../sync/helpers';

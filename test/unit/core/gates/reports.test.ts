@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { GO_PACKAGE_CASE_NAME, parseReport } from '../../../../src/core/gates/reports';
+import { GO_PACKAGE_CASE_NAME, parseReport } from '../../../../src/core/gates/reports/reports';
 import { caseById, context, counts, fixture } from './fixtures';
 
 describe('test reports', () => {

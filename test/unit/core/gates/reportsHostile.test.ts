@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { parseReport, REPORT_LIMITS } from '../../../../src/core/gates/reports';
+import { parseReport, REPORT_LIMITS } from '../../../../src/core/gates/reports/reports';
 import { caseById, context } from './fixtures';
 
 /** A JUnit report of one failed case whose failure text is `trace`. */

@@ -1,15 +1,15 @@
 import { realpathSync } from 'node:fs';
 import { chmod, mkdir, open, readdir, symlink, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
-import { SandboxError } from '../errors';
-import type { TreeFilter } from '../sync/ignore';
-import { LinkResolver } from '../sync/linkTargets';
-import { sandboxLink } from '../sync/links';
-import { READ_FLAGS, manifestEntry, scanTree, type Manifest, type ManifestEntry } from '../sync/manifest';
-import { skipReasonFor, type SkippedPath } from '../sync/skipped';
+import { SandboxError } from '../../errors';
+import type { TreeFilter } from '../../sync/ignore';
+import { LinkResolver } from '../../sync/linkTargets';
+import { sandboxLink } from '../../sync/links';
+import { READ_FLAGS, manifestEntry, scanTree, type Manifest, type ManifestEntry } from '../../sync/manifest';
+import { skipReasonFor, type SkippedPath } from '../../sync/skipped';
 import { PERMISSION_BITS, isGitMetadata, linkProblem, modeProblem, pathProblem, refuseChange } from './changeChecks';
 import { MAX_TEXT_BYTES, countLineChanges, inTree, isBinary, readFileNoFollow } from './treeEntries';
-import type { FileChange, Patch, PatchStats } from './types';
+import type { FileChange, Patch, PatchStats } from '../types';
 
 export { unifiedDiff, type UnifiedDiffOptions } from './diffText';
 

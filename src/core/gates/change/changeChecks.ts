@@ -1,8 +1,8 @@
 import * as path from 'node:path';
-import { SandboxError } from '../errors';
-import { symlinkTargetProblem } from '../sync/archivePaths';
-import { LinkResolver } from '../sync/linkTargets';
-import { isPlainRelativePath } from '../sync/manifest';
+import { SandboxError } from '../../errors';
+import { symlinkTargetProblem } from '../../sync/archivePaths';
+import { LinkResolver } from '../../sync/linkTargets';
+import { isPlainRelativePath } from '../../sync/manifest';
 
 /** Bits a changed file may carry: setuid, setgid and sticky bits are refused, never dropped silently. */
 export const PERMISSION_BITS = 0o777;

@@ -1,7 +1,7 @@
 import { Parser, type FinalResults, type Result } from 'tap-parser';
 import { framesInWorkspace, workspaceLocation, type ReportContext } from './locations';
 import { count, REPORT_LIMITS, ReportCollector, type CaseInput } from './reportCollector';
-import type { TestReport, WorkspaceLocation } from './types';
+import type { TestReport, WorkspaceLocation } from '../types';
 
 /** What is kept of the lines a runner prints after a failed test point (mocha prints its trace there). */
 const MAX_EXTRA_CHARS = 4 * REPORT_LIMITS.maxOutputChars;

@@ -2,11 +2,11 @@ import { readlinkSync } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { diff3Merge } from 'node-diff3';
-import { SandboxError } from '../errors';
+import { SandboxError } from '../../errors';
 import { commitChanges, type NewEntry, type PlannedDelete, type PlannedWrite } from './applyCommit';
 import { PERMISSION_BITS, isGitMetadata, linkProblem, modeProblem, pathProblem, refuseChange, shortened } from './changeChecks';
 import { inTree, isBinary, lstatIfPresent, parentThatIsNotAFolder, readTreeEntry, splitLines, type TreeEntry } from './treeEntries';
-import type { FileChange, Patch } from './types';
+import type { FileChange, Patch } from '../types';
 
 export interface ApplyOptions {
   /** The user's workspace folder: what the patch's base was copied from. */

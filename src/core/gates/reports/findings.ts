@@ -1,6 +1,6 @@
 import { workspaceLocation, type ReportContext } from './locations';
 import { oneLine } from './reportCollector';
-import type { LintFinding } from './types';
+import type { LintFinding } from '../types';
 
 /** Caps on what a check's output may make us hold: it is printed by tools run on the task's code. */
 export const FINDING_LIMITS = {

@@ -1,6 +1,6 @@
 import { structuredPatch } from 'diff';
 import { readTreeEntry, type TreeEntry } from './treeEntries';
-import type { FileChange, Patch } from './types';
+import type { FileChange, Patch } from '../types';
 
 export interface UnifiedDiffOptions {
   /** Unchanged lines shown around each change; 3 as git does. */

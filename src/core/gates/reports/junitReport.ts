@@ -1,7 +1,7 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { framesInWorkspace, MAX_TRACE_CHARS, workspaceLocation, workspacePath, type ReportContext } from './locations';
 import { ReportCollector, secondsToMs } from './reportCollector';
-import type { TestReport, TestStatus, WorkspaceLocation } from './types';
+import type { TestReport, TestStatus, WorkspaceLocation } from '../types';
 
 /** The elements that may repeat: always read as arrays, so one and many look the same. */
 const REPEATED = new Set(['testsuite', 'testcase', 'failure', 'error', 'skipped', 'system-out', 'system-err']);

@@ -3,7 +3,7 @@ import type { Stats } from 'node:fs';
 import { lstat, open, readlink } from 'node:fs/promises';
 import * as path from 'node:path';
 import { diffLines } from 'diff';
-import { READ_FLAGS } from '../sync/manifest';
+import { READ_FLAGS } from '../../sync/manifest';
 
 /** What one path of a local tree holds, read without following any link. */
 export type TreeEntry =

@@ -1,6 +1,6 @@
 import { locateInTrace, workspaceLocation, type ReportContext } from './locations';
 import { REPORT_LIMITS, ReportCollector, secondsToMs } from './reportCollector';
-import type { TestReport, TestStatus, WorkspaceLocation } from './types';
+import type { TestReport, TestStatus, WorkspaceLocation } from '../types';
 
 /**
  * `go test -json` output: one JSON event a line (see `go doc test2json`). A test's output

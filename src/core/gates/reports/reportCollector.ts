@@ -1,4 +1,4 @@
-import type { ReportFormat, TestCaseResult, TestReport, TestStatus, WorkspaceLocation } from './types';
+import type { ReportFormat, TestCaseResult, TestReport, TestStatus, WorkspaceLocation } from '../types';
 
 /** Caps on what a report may make us hold: reports are written by the code under test. */
 export const REPORT_LIMITS = {

@@ -1,7 +1,7 @@
 import type { Stats } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, readdir, rename, rm, rmdir, symlink, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { SandboxError, describeError } from '../errors';
+import { SandboxError, describeError } from '../../errors';
 import { shortened } from './changeChecks';
 import { inTree, lstatIfPresent } from './treeEntries';
 

@@ -3,7 +3,7 @@ import { parseJUnitReport } from './junitReport';
 import type { ReportContext } from './locations';
 import { REPORT_LIMITS, refusedReport } from './reportCollector';
 import { parseTapReport } from './tapReport';
-import type { ReportFormat, TestReport } from './types';
+import type { ReportFormat, TestReport } from '../types';
 
 export { GO_PACKAGE_CASE_NAME } from './goTestReport';
 export type { ReportContext } from './locations';

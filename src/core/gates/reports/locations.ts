@@ -3,7 +3,7 @@
  * location is only given for a path that stays inside the workspace once normalised.
  */
 import * as path from 'node:path';
-import type { WorkspaceLocation } from './types';
+import type { WorkspaceLocation } from '../types';
 
 /** Where a report or a check's output was written, to map the paths it names. */
 export interface ReportContext {
