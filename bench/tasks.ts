@@ -44,7 +44,7 @@ const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, m
 const docker = new Dockerode();
 
 /** A temp state dir with its own controller; `dispose` removes every sandbox made in it, and the dir. */
-function benchState(): { stateDir: string; store: StateStore; controller: SandboxController; dispose: () => Promise<void> } {
+export function benchState(): { stateDir: string; store: StateStore; controller: SandboxController; dispose: () => Promise<void> } {
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'sandbox-bench-tasks-'));
   const store = new StateStore(stateDir);
   const controller = new SandboxController({ store });
