@@ -38,7 +38,7 @@ describe('gates: a task reaches the workspace only through its gates', function 
   const add = async (workspace: string, command: string, extra: Record<string, unknown> = {}) =>
     (await client.add({ command, workspace, attempts: 1, agentId: 'test-agent', ...extra })).task;
 
-  it('a task that breaks a test fails at L0 (and shows as L1 regression): diagnostics on the right line, workspace unchanged, failed state kept as a snapshot with keys of its own, a lesson written', async function () {
+  it('a task that breaks a test fails at L0 (and shows as L1 regression): diagnostics on the right line, workspace unchanged, failed state kept as a snapshot that starts with keys of its own, the kept sandbox reset, a lesson written', async function () {
     const workspace = await fixtureWorkspace();
     const before = await treeHash(workspace);
     const task = await add(workspace, "sed -i 's|a / 2|a / 3|' py/calc.py", { keep: true, title: 'halve differently' });
@@ -71,12 +71,15 @@ describe('gates: a task reaches the workspace only through its gates', function 
     const snapshot = lessons[0]!.snapshot!;
     assert.ok((await env.controller.listSnapshots()).some((entry) => entry.name === snapshot));
     const copy = await env.controller.create({ fromSnapshot: snapshot, agentId: 'debug' });
-    const origin = await env.controller.resolve(done.attempts[0]!.sandboxId!);
-    assert.notEqual(copy.ssh?.hostKey, origin.ssh?.hostKey);
     const shown = await env.controller.exec(copy.id, { command: ['cat', 'py/calc.py'] });
     assert.match(shown.stdout, /a \/ 3/);
+    // The kept sandbox itself is back at the task's starting point, under its name, with keys of its own.
+    const kept = await env.controller.resolve(done.attempts[0]!.sandboxName!);
+    assert.notEqual(kept.id, done.attempts[0]!.sandboxId);
+    assert.match((await env.controller.exec(kept.id, { command: ['cat', 'py/calc.py'] })).stdout, /a \/ 2/);
+    assert.notEqual(copy.ssh?.hostKey, kept.ssh?.hostKey);
     await env.controller.delete(copy.id);
-    await env.controller.delete(origin.id);
+    await env.controller.delete(kept.id);
   });
 
   it('an agent that forges its report, edits the gates file and replaces the test runner in its sandbox still fails: the gates run elsewhere', async function () {

@@ -9,10 +9,10 @@ import { applyPatch } from './change/apply';
 import type { ChecksRun } from './checks';
 import { readGatesConfig, type GatesConfig } from './config';
 import { baseRun, runInFreshSandbox, type CheckSpecs, type FreshSource } from './freshRun';
-import { appendLesson } from './lessons';
 import { computePatch } from './change/patch';
-import { attemptGatesDir, failedSnapshotName, gatesHistoryFile, preTaskSnapshotName } from './paths';
+import { attemptGatesDir, gatesHistoryFile } from './paths';
 import type { GateBase } from './prepare';
+import { rollBack } from './rollback';
 import { compareRuns, lintGrowth, needsPerson, type L1Finding } from './rules';
 import type { FileChange, GateLevel, GatePhase, PatchStats } from './types';
 import { judgeL0, plural } from './verdicts';
@@ -52,6 +52,8 @@ export interface GatedAttempt {
   base: GateBase;
   /** The command's last lines, for a lesson. */
   lastOutput: string[];
+  /** The task keeps its sandbox: a rollback takes it back to the pre-task snapshot. */
+  keep?: boolean;
 }
 
 export interface JudgeDeps {
@@ -197,71 +199,6 @@ export async function judgeChange(deps: JudgeDeps, input: GatedAttempt): Promise
   }
   timings.applyMs = Date.now() - mark;
   return decide({ passed: true, phase: 'applied', reason: `${plural(result.applied.files.length, 'file')} applied to ${input.workspace}.` });
-}
-
-/**
- * The workspace is not touched. The agent's failed state is kept as a snapshot (older ones pruned
- * as the gates file says), and a lesson says what went wrong.
- */
-async function rollBack(
-  deps: JudgeDeps,
-  input: GatedAttempt,
-  result: GateResult,
-  level: GateLevel,
-  reason: string,
-  failing: Array<{ id: string; name?: string; message?: string; location?: { path: string; line: number } }>,
-  note?: string,
-  phase: GatePhase = 'failed',
-): Promise<Verdict> {
-  const name = failedSnapshotName(input.taskId, input.attempt);
-  try {
-    await deps.controller.removeSnapshot(name).catch((error) => {
-      if (!isSandboxError(error, 'not-found')) throw error;
-    });
-    result.snapshots.failed = (await deps.controller.snapshot(input.record.id, { name })).name;
-  } catch (error) {
-    deps.log(`Task ${input.taskId}: the failed state could not be kept as a snapshot: ${describeError(error)}`);
-  }
-  await appendLesson(deps.stateRoot, {
-    time: new Date().toISOString(),
-    taskId: input.taskId,
-    attempt: input.attempt,
-    ...(input.agentId ? { agentId: input.agentId } : {}),
-    ...(input.title ? { title: input.title } : {}),
-    level,
-    reason,
-    failingTests: failing.map((test) => ({
-      id: test.id,
-      ...(test.message ? { message: test.message } : {}),
-      ...(test.location ? { location: test.location } : {}),
-    })),
-    lastOutput: input.lastOutput,
-    diff: result.stats,
-    ...(result.snapshots.failed ? { snapshot: result.snapshots.failed } : {}),
-    ...(note ? { note } : {}),
-  }).catch((error) => deps.log(`Task ${input.taskId}: the lesson could not be written: ${describeError(error)}`));
-  await pruneFailedSnapshots(deps.controller, input.workspace).catch((error) => deps.log(`Pruning failed-state snapshots: ${describeError(error)}`));
-  return { passed: false, phase, level, reason };
-}
-
-/** Keeps the newest failed-state snapshots the gates file allows; never touches a snapshot a person made. */
-async function pruneFailedSnapshots(controller: SandboxController, workspace: string): Promise<void> {
-  const config = await readGatesConfig(workspace).catch(() => undefined);
-  const keep = config?.snapshots.keep ?? 10;
-  const maxAgeMs = (config?.snapshots.maxAgeDays ?? 14) * 86_400_000;
-  const failed = (await controller.listSnapshots())
-    .filter((snapshot) => /^task-.*-failed$/.test(snapshot.name))
-    .sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
-  for (const [index, snapshot] of failed.entries()) {
-    if (index >= keep || Date.now() - Date.parse(snapshot.createdAt) > maxAgeMs) await controller.removeSnapshot(snapshot.name);
-  }
-}
-
-/** After the attempt's end is written: the pre-task snapshot and the local copies go. The result stays. */
-export async function discardGateWork(controller: SandboxController, stateRoot: string, taskId: string, attempt: number): Promise<void> {
-  await controller.removeSnapshot(preTaskSnapshotName(taskId, attempt)).catch(() => undefined);
-  const dir = attemptGatesDir(stateRoot, taskId, attempt);
-  for (const part of ['base', 'after']) await fs.rm(path.join(dir, part), { recursive: true, force: true });
 }
 
 function historyLine(input: GatedAttempt, result: GateResult): Record<string, unknown> {

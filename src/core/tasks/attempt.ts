@@ -1,7 +1,7 @@
 import type { SandboxController } from '../controller';
 import { cancelledError, describeError, isSandboxError } from '../errors';
 import type { EventInput } from '../events/types';
-import { discardGateWork } from '../gates/pipeline';
+import { discardGateWork } from '../gates/rollback';
 import type { SandboxRecord } from '../model';
 import { writeFileAtomic } from '../store/files';
 import { pause } from '../util/pause';

@@ -70,6 +70,7 @@ export async function gateSucceededCommand(
       record,
       base,
       lastOutput: await outputTail(run, paths, sizes),
+      ...(task.keep ? { keep: true } : {}),
     },
   );
   if (verdict.passed) return { next: 'succeeded', ...(verdict.reason ? { reason: verdict.reason } : {}) };
