@@ -205,6 +205,24 @@ describe('gates: a task reaches the workspace only through its gates', function 
     assert.equal(lesson.note, 'keys are rotated by hand');
   });
 
+  it('best of N: of two tasks of a group whose changes both pass, the first is applied and the other is not', async function () {
+    const workspace = await fixtureWorkspace();
+    const command = (file: string) => `echo '# ${file}' >> ${file}`;
+    const [first, second] = await Promise.all([
+      add(workspace, command('README.md'), { group: 'race', title: 'first' }),
+      add(workspace, command('py/calc.py'), { group: 'race', title: 'second' }),
+    ]);
+    const [one, two] = await Promise.all([untilDecided(client, first!.id, log), untilDecided(client, second!.id, log)]);
+    const winners = [one, two].filter((task) => task.gate?.phase === 'applied');
+    assert.equal(winners.length, 1, [one, two].map((task) => `${task.id}: ${task.state} ${task.gate?.phase} ${task.reason}`).join('; '));
+    const loser = [one, two].find((task) => task !== winners[0])!;
+    assert.ok(loser.state === 'cancelled' || loser.gate?.phase === 'rejected', `${loser.state} ${loser.gate?.phase}`);
+    const readme = await fs.readFile(path.join(workspace, 'README.md'), 'utf8');
+    const calc = await fs.readFile(path.join(workspace, 'py', 'calc.py'), 'utf8');
+    assert.equal(readme.includes('# README.md') ? 1 : 0, winners[0] === one ? 1 : 0);
+    assert.equal(calc.includes('# py/calc.py') ? 1 : 0, winners[0] === two ? 1 : 0);
+  });
+
   it('bad input: a malformed gates file names the field, a missing test command and a report never written say so; the task fails at L0 and nothing is applied', async function () {
     const cases: Array<{ gates: unknown; expect: RegExp }> = [
       { gates: { l0: [{ name: 'py', command: 'true', report: { format: 'xml', path: 'r.xml' } }] }, expect: /l0\[0\]\.report\.format/ },

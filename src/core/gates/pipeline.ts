@@ -62,6 +62,11 @@ export interface JudgeDeps {
   log: (message: string) => void;
   /** Tells the queue where the change is (a `gate` line). */
   phase: (phase: GatePhase, level?: GateLevel, reason?: string) => void;
+  /**
+   * Waits for this change's turn to be applied among the tasks of its group (best of N), and says
+   * when another one of the group was applied first; `release` ends the turn once the phase is written.
+   */
+  applyTurn?: () => Promise<{ lost?: string; release: () => void }>;
   /** Resolves with a person's decision; rejects when the wait is abandoned (the scheduler stops). */
   waitForReview: () => Promise<{ decision: 'approve' | 'reject'; note?: string }>;
   signal?: AbortSignal;
@@ -186,19 +191,26 @@ export async function judgeChange(deps: JudgeDeps, input: GatedAttempt): Promise
     }
   }
 
-  mark = Date.now();
+  // One change of a group at a time reaches the workspace; the first one there wins the group.
+  const turn = (await deps.applyTurn?.()) ?? { release: () => undefined };
   try {
-    const applied = await applyPatch({
-      workspace: input.workspace,
-      patch: { baseDir: input.base.baseDir, afterDir, changes: result.changes, stats: result.stats },
-    });
-    result.applied = { files: applied.applied, merged: applied.merged };
-  } catch (error) {
-    const conflict = isSandboxError(error, 'conflict');
-    return decide(await rollBack(deps, input, result, 'apply', describeError(error), [], undefined, conflict ? 'conflict' : 'failed'));
+    if (turn.lost) return decide(await rollBack(deps, input, result, 'apply', turn.lost, [], undefined, 'rejected'));
+    mark = Date.now();
+    try {
+      const applied = await applyPatch({
+        workspace: input.workspace,
+        patch: { baseDir: input.base.baseDir, afterDir, changes: result.changes, stats: result.stats },
+      });
+      result.applied = { files: applied.applied, merged: applied.merged };
+    } catch (error) {
+      const conflict = isSandboxError(error, 'conflict');
+      return decide(await rollBack(deps, input, result, 'apply', describeError(error), [], undefined, conflict ? 'conflict' : 'failed'));
+    }
+    timings.applyMs = Date.now() - mark;
+    return decide({ passed: true, phase: 'applied', reason: `${plural(result.applied.files.length, 'file')} applied to ${input.workspace}.` });
+  } finally {
+    turn.release();
   }
-  timings.applyMs = Date.now() - mark;
-  return decide({ passed: true, phase: 'applied', reason: `${plural(result.applied.files.length, 'file')} applied to ${input.workspace}.` });
 }
 
 function historyLine(input: GatedAttempt, result: GateResult): Record<string, unknown> {

@@ -6,7 +6,7 @@ import { prepareGatedAttempt, readGateBase } from '../gates/prepare';
 import type { GateLevel, GatePhase } from '../gates/types';
 import type { SandboxRecord } from '../model';
 import { pause } from '../util/pause';
-import type { Task, TaskAttempt } from './model';
+import { isFinished, type Task, type TaskAttempt } from './model';
 import type { TaskQueue } from './queue';
 import { readSupervisedOutput, type AttemptPaths, type SandboxRun } from './supervisor';
 
@@ -45,6 +45,12 @@ export async function gateSucceededCommand(
 ): Promise<{ next: 'succeeded' | 'failed'; reason?: string }> {
   const phase = (value: GatePhase, level?: GateLevel, reason?: string) =>
     deps.queue.append([{ type: 'gate', id: task.id, attempt: attempt.number, phase: value, ...(level ? { level } : {}), ...(reason ? { reason } : {}) }]);
+  const winner = groupWinner(deps, task);
+  if (winner) {
+    const reason = `Task ${winner} of group ${task.group} was applied first, so this change is not.`;
+    phase('rejected', 'apply', reason);
+    return { next: 'failed', reason };
+  }
   const base = await readGateBase(deps.stateRoot, task.id, attempt.number);
   if (!base) {
     const reason = "The task's starting point was not kept (its gates could not be prepared), so its change cannot be judged; retry the task.";
@@ -58,6 +64,7 @@ export async function gateSucceededCommand(
       log: deps.log,
       phase,
       waitForReview: () => waitForReview(deps),
+      ...(task.group ? { applyTurn: () => applyTurn(deps, task) } : {}),
       signal: deps.signal,
     },
     {
@@ -73,7 +80,10 @@ export async function gateSucceededCommand(
       ...(task.keep ? { keep: true } : {}),
     },
   );
-  if (verdict.passed) return { next: 'succeeded', ...(verdict.reason ? { reason: verdict.reason } : {}) };
+  if (verdict.passed) {
+    if (task.group && verdict.phase === 'applied') cancelRestOfGroup(deps, task);
+    return { next: 'succeeded', ...(verdict.reason ? { reason: verdict.reason } : {}) };
+  }
   const where = verdict.level === 'L2' ? 'was rejected at review' : verdict.level === 'apply' ? 'could not be applied' : `failed at ${verdict.level}`;
   return { next: 'failed', reason: `Its change ${where}: ${verdict.reason ?? ''}`.trim() };
 }
@@ -105,8 +115,11 @@ export async function recordFailedCommand(
 async function waitForReview(deps: GatingDeps): Promise<{ decision: 'approve' | 'reject'; note?: string }> {
   for (;;) {
     if (deps.signal.aborted) throw new Error('The scheduler stopped while the change waited for review.');
-    const review = deps.task()?.gate?.review;
+    const task = deps.task();
+    const review = task?.gate?.review;
     if (review) return { decision: review.decision, ...(review.note ? { note: review.note } : {}) };
+    // A cancel while the change waits is a no to the change.
+    if (!task || task.cancelRequested) return { decision: 'reject', note: 'The task was cancelled while its change waited for review.' };
     await pause(deps.pollMs, deps.signal);
   }
 }
@@ -125,4 +138,37 @@ async function outputTail(run: SandboxRun, paths: AttemptPaths, sizes?: { stdout
     }
   }
   return lines;
+}
+
+/** The change of a group applying now, per group: one at a time, in this process (the daemon). */
+const groupTurns = new Map<string, Promise<void>>();
+
+/** The task of the same group whose change was applied, if one was. */
+function groupWinner(deps: GatingDeps, task: Task): string | undefined {
+  if (!task.group) return undefined;
+  for (const other of deps.queue.load().tasks.values()) {
+    if (other.id !== task.id && other.group === task.group && other.gate?.phase === 'applied') return other.id;
+  }
+  return undefined;
+}
+
+async function applyTurn(deps: GatingDeps, task: Task): Promise<{ lost?: string; release: () => void }> {
+  const group = task.group!;
+  const before = groupTurns.get(group) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((resolve) => (release = resolve));
+  const chained = before.then(() => mine);
+  groupTurns.set(group, chained);
+  void chained.then(() => groupTurns.get(group) === chained && groupTurns.delete(group));
+  await before;
+  const winner = groupWinner(deps, task);
+  return { ...(winner ? { lost: `Task ${winner} of group ${group} was applied first, so this change is not.` } : {}), release };
+}
+
+/** The group's race is won: the others stop (a running one is cancelled, a queued one never runs). */
+function cancelRestOfGroup(deps: GatingDeps, task: Task): void {
+  const rest = [...deps.queue.load().tasks.values()].filter((other) => other.id !== task.id && other.group === task.group && !isFinished(other.state));
+  if (rest.length === 0) return;
+  deps.queue.append(rest.map((other) => ({ type: 'cancel' as const, id: other.id })));
+  deps.log(`Task ${task.id} won group ${task.group}: ${rest.length} other task(s) cancelled.`);
 }

@@ -47,6 +47,11 @@ export interface TaskSpec {
    * on by default when the workspace has `.sandboxes/gates.json`.
    */
   gates?: boolean;
+  /**
+   * Tasks that race for one result (best of N): the first change of the group to pass its gates
+   * is applied, the others are cancelled or rolled back.
+   */
+  group?: string;
 }
 
 export interface TaskGate {
@@ -181,6 +186,9 @@ export function normalizeSpec(input: Record<string, unknown>): TaskSpec {
   if (key !== undefined) spec.idempotencyKey = key as string;
   if (input.keep === true) spec.keep = true;
   if (input.gates !== undefined && typeof input.gates !== 'boolean') fail('"gates" must be true or false.');
+  const group = input.group;
+  if (group !== undefined && (typeof group !== 'string' || group === '' || group.length > 100)) fail('The group must be text of 1 to 100 characters.');
+  if (group !== undefined) spec.group = group as string;
   if (input.gates !== undefined) spec.gates = input.gates as boolean;
   if (spec.gates && !spec.workspace) fail('A task with gates needs a workspace: the gates judge the change to it.');
   return spec;

@@ -23,6 +23,8 @@ export const taskAddCommand: Command = {
   --attempts N           places it may be tried in all, when a machine fails (default 2)
   --key KEY              idempotency key: adding the same key again returns the first task
   --keep                 keep the sandbox when the task ends
+  --group NAME           race tasks of one group (best of N): the first change to pass its
+                         gates is applied, the others are cancelled or rolled back
   --gates / --no-gates   judge the change with the workspace's quality gates before it reaches
                          the workspace (default: on when it has .sandboxes/gates.json)
   --agent NAME           who asks for it
@@ -41,6 +43,7 @@ One quoted argument after -- runs in sh -c. The daemon runs queued tasks: \`sand
       key: { type: 'string' },
       keep: { type: 'boolean' },
       gates: { type: 'boolean' },
+      group: { type: 'string' },
       'no-gates': { type: 'boolean' },
       agent: { type: 'string' },
       script: { type: 'string' },
@@ -74,6 +77,7 @@ One quoted argument after -- runs in sh -c. The daemon runs queued tasks: \`sand
       ...(values.key !== undefined ? { idempotencyKey: values.key } : {}),
       ...(values.keep ? { keep: true } : {}),
       ...(values.gates ? { gates: true } : values['no-gates'] ? { gates: false } : {}),
+      ...(values.group !== undefined ? { group: values.group } : {}),
       agentId: values.agent ?? 'cli',
     });
     const daemon = daemonStatus(context.controller.store.root).running;
