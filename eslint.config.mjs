@@ -56,7 +56,18 @@ const layersRule = {
 };
 
 export default defineConfig(
-  { ignores: ['dist/', 'out/', 'media/', 'images/', '.bench/', 'test/e2e/host/node_modules/', '**/*.vsix', 'test/fixtures/gates/workspace/'] /* a project the gates check, in its own style */ },
+  {
+    ignores: [
+      'dist/',
+      'out/',
+      'media/',
+      'images/',
+      '.bench/',
+      'test/e2e/host/node_modules/',
+      '**/*.vsix',
+      'test/fixtures/gates/workspace/',
+    ] /* a project the gates check, in its own style */,
+  },
   js.configs.recommended,
   tseslint.configs.recommended,
   {
