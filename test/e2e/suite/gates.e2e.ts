@@ -130,6 +130,8 @@ describe('Quality gates in the VS Code extension host', function () {
     assert.ok(regression);
     assert.equal(regression.severity, vscode.DiagnosticSeverity.Error);
     assert.equal(regression.code, failing.code, 'the regression is the same test');
+    assert.match(regression.message, /test_halve" passed before this change and now fails: assert /);
+    assert.equal(regression.range.start.line, HALVE_ASSERT_LINE);
 
     const items = allItems(api.gates.tests.items);
     const halve = items.find((item) => item.label === 'test_halve');
