@@ -234,21 +234,38 @@ export function remoteUri(server: CodeServer, absolutePath: string): string {
   return `vscode-remote://127.0.0.1:${server.port}${absolutePath}`;
 }
 
+/** The owner id of a test's state dir, once something was made there. */
+function ownerOf(stateDir: string): string | undefined {
+  const ownerFile = path.join(stateDir, 'owner-id');
+  return existsSync(ownerFile) ? readFileSync(ownerFile, 'utf8').trim() : undefined;
+}
+
 /** Ids of the containers a test's state dir owns. */
 export function sandboxesOf(stateDir: string): string[] {
-  const ownerFile = path.join(stateDir, 'owner-id');
-  if (!existsSync(ownerFile)) return [];
-  const owner = readFileSync(ownerFile, 'utf8').trim();
+  const owner = ownerOf(stateDir);
+  if (!owner) return [];
   return execFileSync('docker', ['ps', '-aq', '--filter', `label=dev.agent-sandboxes.owner=${owner}`], { encoding: 'utf8' })
     .split('\n')
     .filter(Boolean);
 }
 
-/** Removes every container a test's state dir still owns, so a failed test leaves no sandbox behind. */
+/**
+ * Removes every container a test's state dir still owns, then its snapshots (images with its
+ * owner label, as the gates keep them), so a failed test leaves nothing behind.
+ */
 export function removeSandboxesOf(stateDir: string): void {
   const ids = sandboxesOf(stateDir);
   if (ids.length > 0) {
     console.error(`removing ${ids.length} container(s) the test left behind`);
     execFileSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
+  }
+  const owner = ownerOf(stateDir);
+  if (!owner) return;
+  const snapshots = execFileSync('docker', ['images', '-q', '--filter', `label=dev.agent-sandboxes.owner=${owner}`], { encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean);
+  if (snapshots.length > 0) {
+    console.error(`removing ${snapshots.length} snapshot(s) the test left behind`);
+    execFileSync('docker', ['rmi', '-f', ...new Set(snapshots)], { stdio: 'ignore' });
   }
 }

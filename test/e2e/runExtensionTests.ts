@@ -9,16 +9,48 @@ import { REPO_ROOT, remoteUri, removeSandboxesOf, startCodeServer } from './code
  * back through window.codeAutomationExit.
  */
 const SUITE_TIMEOUT_MS = 5 * 60 * 1000;
+/** Two gated tasks, each judged in two more sandboxes (the change's and the base's): minutes on a busy machine. */
+const GATES_SUITE_TIMEOUT_MS = 10 * 60 * 1000;
 /** The desktop suite builds the desktop image first when it is missing (XFCE and Firefox: slow). */
 const DESKTOP_SUITE_TIMEOUT_MS = 60 * 60 * 1000;
 
+interface SuiteRun {
+  files: string[];
+  env?: NodeJS.ProcessEnv;
+  timeoutMs: number;
+}
+
+const RUNS: SuiteRun[] = [
+  {
+    files: ['sandboxes.e2e.js', 'ssh.e2e.js', 'sshHostTerminal.e2e.js', 'gates.e2e.js'],
+    timeoutMs: SUITE_TIMEOUT_MS + GATES_SUITE_TIMEOUT_MS,
+  },
+  { files: ['desktop.e2e.js'], timeoutMs: DESKTOP_SUITE_TIMEOUT_MS },
+  // Again with DOCKER_HOST on a socket nobody listens on: what a user without a running engine sees.
+  { files: ['engineDown.e2e.js'], env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' }, timeoutMs: SUITE_TIMEOUT_MS },
+];
+
+/** SANDBOX_E2E_SUITES=a.e2e.js,b.e2e.js runs only those files (each in its own run as above); unset, all of them. */
+function selectedRuns(): SuiteRun[] {
+  const wanted = process.env.SANDBOX_E2E_SUITES?.split(',')
+    .map((file) => file.trim())
+    .filter(Boolean);
+  if (!wanted?.length) return RUNS;
+  const known = RUNS.flatMap((run) => run.files);
+  const unknown = wanted.filter((file) => !known.includes(file));
+  if (unknown.length > 0) throw new Error(`SANDBOX_E2E_SUITES names ${unknown.join(', ')}, which is no suite; the suites are ${known.join(', ')}.`);
+  return RUNS.map((run) => ({ ...run, files: run.files.filter((file) => wanted.includes(file)) })).filter((run) => run.files.length > 0);
+}
+
 async function main(): Promise<number> {
   if (!existsSync(path.join(REPO_ROOT, 'dist/extension.js'))) throw new Error('dist/extension.js is missing; run `npm run build` first.');
-  const withEngine = await runSuite(['sandboxes.e2e.js', 'ssh.e2e.js', 'sshHostTerminal.e2e.js']);
-  const desktops = await runSuite(['desktop.e2e.js'], undefined, DESKTOP_SUITE_TIMEOUT_MS);
-  // Again with DOCKER_HOST on a socket nobody listens on: what a user without a running engine sees.
-  const withoutEngine = await runSuite(['engineDown.e2e.js'], { DOCKER_HOST: 'unix:///nonexistent/docker.sock' });
-  return withEngine || desktops || withoutEngine;
+  let exitCode = 0;
+  // Every run runs, even after one failed.
+  for (const run of selectedRuns()) {
+    const code = await runSuite(run.files, run.env, run.timeoutMs);
+    exitCode ||= code;
+  }
+  return exitCode;
 }
 
 async function runSuite(files: string[], env?: NodeJS.ProcessEnv, timeoutMs = SUITE_TIMEOUT_MS): Promise<number> {

@@ -8,6 +8,16 @@ import { gateFindings, gateTests, type GateFinding } from './gateFindings';
 
 export const GATE_TEST_CONTROLLER_ID = 'sandboxes.gates';
 
+export type GateTestOutcome = 'passed' | 'failed' | 'errored' | 'skipped';
+
+/** What the last published test run reported (the Testing API lets no one read a run's results back). */
+export interface GateRunSummary {
+  /** The run's name, as the Testing view shows it. */
+  name: string;
+  /** Each test's outcome, by its test item's id. */
+  outcomes: ReadonlyMap<string, GateTestOutcome>;
+}
+
 /**
  * The gates' results in VS Code: failing tests, lint findings and regressions as diagnostics on
  * the local files (replaced when the gates of the same workspace run again), and each gate run as
@@ -22,6 +32,7 @@ export class GateViews implements vscode.Disposable {
   private readonly files = new Map<string, vscode.Uri[]>();
   private readonly subscription: vscode.Disposable;
   private reading = false;
+  private lastRunSummary?: GateRunSummary;
 
   constructor(
     private readonly cockpit: Cockpit,
@@ -30,6 +41,11 @@ export class GateViews implements vscode.Disposable {
     this.subscription = board.onDidChange(({ timeOnly }) => {
       if (!timeOnly) void this.refresh();
     });
+  }
+
+  /** The last test run published, read-only: for other extensions and the extension-host tests. */
+  get lastRun(): GateRunSummary | undefined {
+    return this.lastRunSummary;
   }
 
   /** Reads the newest gate result of every workspace and shows it when it is new. */
@@ -83,9 +99,12 @@ export class GateViews implements vscode.Disposable {
       root.children.add(item);
       return { item, test };
     });
-    const run = this.tests.createTestRun(new vscode.TestRunRequest([root]), `Gates of task ${task.id} (${result.phase})`, false);
+    const name = `Gates of task ${task.id} (${result.phase})`;
+    const run = this.tests.createTestRun(new vscode.TestRunRequest([root]), name, false);
+    const outcomes = new Map<string, GateTestOutcome>();
     for (const { item, test } of items) {
       const duration = test.durationMs;
+      outcomes.set(item.id, test.status === 'error' ? 'errored' : test.status);
       if (test.status === 'passed') run.passed(item, duration);
       else if (test.status === 'skipped') run.skipped(item);
       else {
@@ -96,6 +115,7 @@ export class GateViews implements vscode.Disposable {
       }
     }
     run.end();
+    this.lastRunSummary = { name, outcomes };
   }
 
   dispose(): void {
