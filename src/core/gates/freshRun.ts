@@ -7,6 +7,13 @@ import type { Manifest } from '../sync/manifest';
 import { runChecks, type ChecksRun, type CheckSpec } from './checks';
 import { baseRunCacheFile } from './paths';
 
+/** The agent id of the sandboxes the gates make to judge a task's change: the scheduler sweeps those of tasks no longer judged. */
+export function gatesAgentId(taskId: string): string {
+  return `${GATES_AGENT_PREFIX}${taskId}`;
+}
+
+export const GATES_AGENT_PREFIX = 'gates:';
+
 export interface CheckSpecs {
   tests: CheckSpec[];
   lint: CheckSpec[];
@@ -21,10 +28,44 @@ export interface FreshSource {
   taskId: string;
 }
 
+/** A sandbox made from the pre-task snapshot, on the machine that holds it, with keys of its own. */
+export function createFresh(controller: SandboxController, source: FreshSource, signal?: AbortSignal): Promise<SandboxRecord> {
+  return controller.create({
+    fromSnapshot: source.snapshot,
+    agentId: gatesAgentId(source.taskId),
+    provider: source.origin.provider,
+    ...(source.origin.placement?.host ? { host: source.origin.placement.host } : {}),
+    signal,
+  });
+}
+
+/** Removals of fresh sandboxes still under way, per task: the pre-task snapshot goes only after them. */
+const removals = new Map<string, Set<Promise<void>>>();
+
+/** Resolves once the fresh sandboxes of the task are removed (or their removal failed: the sweep retries). */
+export async function freshSandboxesRemoved(taskId: string): Promise<void> {
+  await Promise.all([...(removals.get(taskId) ?? [])]);
+}
+
+function removeFresh(controller: SandboxController, taskId: string, id: string): void {
+  const pending = removals.get(taskId) ?? new Set<Promise<void>>();
+  removals.set(taskId, pending);
+  const removal: Promise<void> = controller.delete(id).then(
+    () => undefined,
+    () => undefined,
+  );
+  pending.add(removal);
+  void removal.then(() => {
+    pending.delete(removal);
+    if (pending.size === 0 && removals.get(taskId) === pending) removals.delete(taskId);
+  });
+}
+
 /**
- * Runs the checks in a sandbox made from the pre-task snapshot, with `afterDir` pushed over the
- * base when given (only the difference travels), and removes the sandbox after. The agent's own
- * sandbox never judges its work: whatever it changed outside the workspace is not here.
+ * Runs the checks in a sandbox made from the pre-task snapshot (or the one made for it while the
+ * task ran: `ready`), with `afterDir` pushed over the base when given (only the difference
+ * travels). The sandbox is removed off the verdict's path. The agent's own sandbox never judges
+ * its work: whatever it changed outside the workspace is not here.
  */
 export async function runInFreshSandbox(
   controller: SandboxController,
@@ -32,19 +73,14 @@ export async function runInFreshSandbox(
   specs: CheckSpecs,
   afterDir: string | undefined,
   signal?: AbortSignal,
+  ready?: Promise<SandboxRecord>,
 ): Promise<ChecksRun> {
-  const record = await controller.create({
-    fromSnapshot: source.snapshot,
-    agentId: `gates:${source.taskId}`,
-    provider: source.origin.provider,
-    ...(source.origin.placement?.host ? { host: source.origin.placement.host } : {}),
-    signal,
-  });
+  const record = (ready && (await ready.catch(() => undefined))) || (await createFresh(controller, source, signal));
   try {
     if (afterDir) await controller.push(record.id, { localRoot: afterDir, assumeHeld: source.baseManifest, deleteExtraneous: true, signal });
     return await runChecks((request) => controller.inspectExec(record.id, request), record.workdir, specs, signal);
   } finally {
-    await controller.delete(record.id).catch(() => undefined);
+    removeFresh(controller, source.taskId, record.id);
   }
 }
 

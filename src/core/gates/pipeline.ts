@@ -8,6 +8,7 @@ import { createTreeFilter } from '../sync';
 import { applyPatch } from './change/apply';
 import type { ChecksRun } from './checks';
 import { readGatesConfig, type GatesConfig } from './config';
+import { takeEarly } from './early';
 import { baseRun, runInFreshSandbox, type CheckSpecs, type FreshSource } from './freshRun';
 import { computePatch } from './change/patch';
 import { attemptGatesDir, gatesHistoryFile } from './paths';
@@ -151,9 +152,10 @@ export async function judgeChange(deps: JudgeDeps, input: GatedAttempt): Promise
   if (specs.tests.length > 0) {
     mark = Date.now();
     // L0 on the change and the base's run (for L1) in parallel, each in a sandbox of its own.
+    const early = takeEarly(deps.controller, input.taskId, input.attempt, specs);
     const [now, base] = await Promise.all([
-      runInFreshSandbox(deps.controller, source, specs, afterDir, deps.signal),
-      baseRun(deps.controller, deps.stateRoot, source, specs, deps.signal).catch((error: unknown) => error as Error),
+      runInFreshSandbox(deps.controller, source, specs, afterDir, deps.signal, early?.l0),
+      (early?.base ?? baseRun(deps.controller, deps.stateRoot, source, specs, deps.signal)).catch((error: unknown) => error as Error),
     ]);
     timings.checksMs = Date.now() - mark;
     result.l0 = now;

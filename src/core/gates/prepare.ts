@@ -7,6 +7,8 @@ import { readJsonFile, writeFileAtomic } from '../store/files';
 import { createTreeFilter } from '../sync';
 import type { Manifest } from '../sync/manifest';
 import { copyTree } from './change/patch';
+import { readGatesConfig } from './config';
+import { startEarly } from './early';
 import { attemptGatesDir, preTaskSnapshotName } from './paths';
 
 /** What a gated attempt starts from: the pushed copy of the workspace and the snapshot after the push. */
@@ -48,6 +50,13 @@ export async function prepareGatedAttempt(
   const snapshot = await controller.snapshot(record.id, { name });
   const base: GateBase = { workspace: attempt.workspace, baseDir, snapshot: snapshot.name, manifest, createdAt: new Date().toISOString() };
   await writeFileAtomic(path.join(dir, BASE_FILE), JSON.stringify(base));
+  // While the command runs: the sandbox L0 will use, and the base's run for L1. Without a valid
+  // gates file there is nothing to start; the judgement says what is wrong with it.
+  const config = await readGatesConfig(attempt.workspace).catch(() => undefined);
+  if (config && config.l0.length > 0) {
+    const source = { snapshot: base.snapshot, origin: record, baseManifest: manifest, taskId: attempt.taskId };
+    startEarly(controller, stateRoot, attempt.number, source, { tests: config.l0, lint: config.lint });
+  }
   return base;
 }
 

@@ -3,6 +3,8 @@ import * as path from 'node:path';
 import type { SandboxController } from '../controller';
 import { describeError, isSandboxError } from '../errors';
 import { readGatesConfig } from './config';
+import { dropEarly } from './early';
+import { freshSandboxesRemoved } from './freshRun';
 import { appendLesson } from './lessons';
 import { attemptGatesDir, failedSnapshotName, preTaskSnapshotName } from './paths';
 import type { GateResult, GatedAttempt, JudgeDeps, Verdict } from './pipeline';
@@ -67,8 +69,10 @@ async function pruneFailedSnapshots(controller: SandboxController, workspace: st
   }
 }
 
-/** After the attempt's end is written: the pre-task snapshot and the local copies go. The result stays. */
+/** After the attempt's end is written: the early sandbox, the pre-task snapshot (once no sandbox uses it) and the local copies go. The result stays. */
 export async function discardGateWork(controller: SandboxController, stateRoot: string, taskId: string, attempt: number): Promise<void> {
+  await dropEarly(controller, taskId, attempt);
+  await freshSandboxesRemoved(taskId);
   await controller.removeSnapshot(preTaskSnapshotName(taskId, attempt)).catch(() => undefined);
   const dir = attemptGatesDir(stateRoot, taskId, attempt);
   for (const part of ['base', 'after']) await fs.rm(path.join(dir, part), { recursive: true, force: true });

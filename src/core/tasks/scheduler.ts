@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import type { SandboxController } from '../controller';
 import { describeError } from '../errors';
+import { GATES_AGENT_PREFIX } from '../gates/freshRun';
 import type { SandboxRecord } from '../model';
 import { writeFileAtomic } from '../store/files';
 import { AttemptRunner } from './attempt';
@@ -188,6 +189,9 @@ export class Scheduler {
       if (ended.has(record.id) && record.state !== 'creating' && ![...this.runners.values()].some((runner) => runner.attempt.sandboxId === record.id)) {
         this.destroy(record.id, record.name);
       }
+      // A sandbox the gates made for a task nobody judges now (its scheduler died mid-way) goes too.
+      const judged = record.agentId.startsWith(GATES_AGENT_PREFIX) ? record.agentId.slice(GATES_AGENT_PREFIX.length) : undefined;
+      if (judged !== undefined && record.state !== 'creating' && !this.runners.has(judged)) this.destroy(record.id, record.name);
     }
   }
 
