@@ -40,3 +40,11 @@ function execOutcome(item: ExecJournalEntry): string {
   if (item.signal) return `killed by ${item.signal}`;
   return `exit ${item.exitCode}`;
 }
+
+/**
+ * Text from a sandbox made safe for a terminal: every control character but newline and tab is
+ * shown as an escape (`\x1b`), so nothing it holds can move the cursor or hide a line.
+ */
+export function visibleControls(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f\u0080-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}

@@ -194,12 +194,12 @@ export class SandboxController {
     return this.services.files.push(ref, options);
   }
 
-  /** sync_files, sandbox to local: the sandbox is treated as hostile. */
   /** What the last push of `localRoot` into the sandbox left there (a snapshot's copies hold it too). */
   pushedManifest(ref: string, localRoot: string, remoteDir?: string): Promise<Manifest | undefined> {
     return this.services.files.pushedManifest(ref, localRoot, remoteDir);
   }
 
+  /** sync_files, sandbox to local: the sandbox is treated as hostile. */
   pull(ref: string, options: PullOptions): Promise<SyncSummary> {
     return this.services.files.pull(ref, options);
   }

@@ -82,7 +82,7 @@ describe('gates: a task reaches the workspace only through its gates', function 
     await env.controller.delete(kept.id);
   });
 
-  it('an agent that forges its report, edits the gates file and replaces the test runner in its sandbox still fails: the gates run elsewhere', async function () {
+  it('an agent that forges its report, edits the gates file, ignores the file it broke and replaces the test runner in its sandbox still fails: the gates run elsewhere, on what would be applied', async function () {
     const workspace = await fixtureWorkspace();
     const before = await treeHash(workspace);
     const forge = [
@@ -90,6 +90,8 @@ describe('gates: a task reaches the workspace only through its gates', function 
       'mkdir -p .report',
       `printf '<testsuite name="pytest" tests="3"><testcase classname="test_calc" name="test_halve"/></testsuite>' > .report/pytest.xml`,
       `printf '{"l0": []}' > .sandboxes/gates.json`,
+      // Its own ignore rules would keep the edited file out of a push: the checks must still see it.
+      'echo py/calc.py >> .gitignore',
       // The runners of this sandbox now pass whatever they are given.
       `echo 'raise SystemExit(0)' | sudo -n tee /usr/lib/python3/dist-packages/pytest/__main__.py >/dev/null`,
       'sudo -n ln -sf /bin/true /usr/bin/node',

@@ -1,4 +1,5 @@
 import { EXIT } from '../../app/exitStatus';
+import { visibleControls } from '../../app/format';
 import { SandboxError } from '../../core/errors';
 import { parseNumber } from '../../app/parse';
 import { LESSONS_FILE, readLessons } from '../../core/gates/lessons';
@@ -26,13 +27,13 @@ state dir; its format is in docs/gates.md.
     }
     if (lessons.length === 0) context.out('No lessons: no change has been stopped by the gates.');
     for (const lesson of lessons) {
-      context.out(`${lesson.time}  task ${lesson.taskId}${lesson.agentId ? ` (${lesson.agentId})` : ''}  ${lesson.level}: ${lesson.reason}`);
+      context.out(visibleControls(`${lesson.time}  task ${lesson.taskId}${lesson.agentId ? ` (${lesson.agentId})` : ''}  ${lesson.level}: ${lesson.reason}`));
       for (const test of lesson.failingTests.slice(0, 5)) {
         const where = test.location ? ` at ${test.location.path}:${test.location.line}` : '';
-        context.out(`    ${test.id}${where}${test.message ? `: ${test.message}` : ''}`);
+        context.out(visibleControls(`    ${test.id}${where}${test.message ? `: ${test.message}` : ''}`));
       }
       if (lesson.snapshot) context.out(`    failed state kept as snapshot ${lesson.snapshot}`);
-      if (lesson.note) context.out(`    note: ${lesson.note}`);
+      if (lesson.note) context.out(visibleControls(`    note: ${lesson.note}`));
     }
     return EXIT.ok;
   },

@@ -1,4 +1,5 @@
 import { EXIT } from '../../app/exitStatus';
+import { visibleControls } from '../../app/format';
 import { SandboxError } from '../../core/errors';
 import { reviewDiffText } from '../../core/gates/results';
 import { TaskClient } from '../../core/tasks/client';
@@ -31,11 +32,11 @@ asks, on a terminal, whether to apply it. In scripts give --approve or --reject.
         `Task ${task.id} is not waiting for review (${task.gate ? `its change is ${task.gate.phase}` : 'it has no gated change'}).`,
       );
     }
-    const diff = await reviewDiffText(context.controller.store.root, task.id, task.gate.attempt);
+    const diff = visibleControls(await reviewDiffText(context.controller.store.root, task.id, task.gate.attempt));
     let decision: 'approve' | 'reject' | undefined = values.approve ? 'approve' : values.reject ? 'reject' : undefined;
     if (context.json && !decision && !values['diff-only']) throw new SandboxError('invalid-input', 'With --json give --approve, --reject or --diff-only.');
     if (!context.json) {
-      context.out(`Task ${task.id}${task.title ? ` (${task.title})` : ''} waits for review: ${task.gate.reason ?? ''}`.trim());
+      context.out(visibleControls(`Task ${task.id}${task.title ? ` (${task.title})` : ''} waits for review: ${task.gate.reason ?? ''}`.trim()));
       context.out(diff);
     }
     if (values['diff-only']) {

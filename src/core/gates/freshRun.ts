@@ -25,6 +25,8 @@ export interface FreshSource {
   origin: SandboxRecord;
   /** What the origin's workspace held when the snapshot was taken, as its push recorded it. */
   baseManifest: Manifest;
+  /** The local copy of that base: its .gitignore files decide what of a change is pushed, as they decided the patch. */
+  baseDir: string;
   taskId: string;
 }
 
@@ -77,7 +79,11 @@ export async function runInFreshSandbox(
 ): Promise<ChecksRun> {
   const record = (ready && (await ready.catch(() => undefined))) || (await createFresh(controller, source, signal));
   try {
-    if (afterDir) await controller.push(record.id, { localRoot: afterDir, assumeHeld: source.baseManifest, deleteExtraneous: true, signal });
+    // The base's ignore rules, not the change's own: a change that ignores a file it edited must
+    // not have its L0 run on the old file while the edited one is applied.
+    if (afterDir) {
+      await controller.push(record.id, { localRoot: afterDir, gitignoreFrom: source.baseDir, assumeHeld: source.baseManifest, deleteExtraneous: true, signal });
+    }
     return await runChecks((request) => controller.inspectExec(record.id, request), record.workdir, specs, signal);
   } finally {
     removeFresh(controller, source.taskId, record.id);

@@ -1,9 +1,9 @@
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { SandboxController } from '../controller';
 import { describeError, isSandboxError, SandboxError } from '../errors';
 import type { SandboxRecord } from '../model';
-import { appendJsonLine, writeFileAtomic } from '../store/files';
+import { appendJsonLine, readJsonFile, writeFileAtomic } from '../store/files';
 import { createTreeFilter } from '../sync';
 import { applyPatch } from './change/apply';
 import type { ChecksRun } from './checks';
@@ -68,6 +68,8 @@ export interface JudgeDeps {
    * when another one of the group was applied first; `release` ends the turn once the phase is written.
    */
   applyTurn?: () => Promise<{ lost?: string; release: () => void }>;
+  /** Whether the task was cancelled meanwhile: its change is then rolled back, never applied. */
+  cancelled?: () => boolean;
   /** Resolves with a person's decision; rejects when the wait is abandoned (the scheduler stops). */
   waitForReview: () => Promise<{ decision: 'approve' | 'reject'; note?: string }>;
   signal?: AbortSignal;
@@ -125,30 +127,43 @@ export async function judgeChange(deps: JudgeDeps, input: GatedAttempt): Promise
   // The change, taken out of the agent's sandbox as hostile input.
   const afterDir = path.join(dir, 'after');
   let mark = Date.now();
-  try {
-    await fs.rm(afterDir, { recursive: true, force: true });
-    const pulled = await deps.controller.pull(input.record.id, { localRoot: afterDir, signal: deps.signal });
-    // A pull leaves out links that lead out of the workspace; a change that made one is refused whole.
-    const escaping = pulled.skippedLinks ?? [];
-    if (escaping.length > 0) {
-      const named = escaping.slice(0, 3).map((link) => `${link.path} -> ${link.target}`);
-      throw new SandboxError(
-        'invalid-input',
-        `it holds ${plural(escaping.length, 'link')} leading out of the workspace (${named.join(', ')}); such a change is never applied`,
-      );
+  // A change shown for review is the change judged again after a restart: it is not pulled anew,
+  // so a decision always applies to what the person saw.
+  const reviewed = await readJsonFile<GateResult>(path.join(dir, 'result.json')).catch(() => undefined);
+  if (reviewed?.phase === 'review' && Array.isArray(reviewed.changes) && existsSync(afterDir)) {
+    result.changes = reviewed.changes;
+    result.stats = reviewed.stats;
+  } else
+    try {
+      await fs.rm(afterDir, { recursive: true, force: true });
+      const pulled = await deps.controller.pull(input.record.id, { localRoot: afterDir, signal: deps.signal });
+      // A pull leaves out links that lead out of the workspace; a change that made one is refused whole.
+      const escaping = pulled.skippedLinks ?? [];
+      if (escaping.length > 0) {
+        const named = escaping.slice(0, 3).map((link) => `${link.path} -> ${link.target}`);
+        throw new SandboxError(
+          'invalid-input',
+          `it holds ${plural(escaping.length, 'link')} leading out of the workspace (${named.join(', ')}); such a change is never applied`,
+        );
+      }
+      const patch = await computePatch(input.base.baseDir, afterDir, createTreeFilter(input.base.baseDir));
+      result.changes = patch.changes;
+      result.stats = patch.stats;
+    } catch (error) {
+      if (deps.signal?.aborted) throw error;
+      return decide(await rollBack(deps, input, result, 'L0', `The change could not be taken out of the sandbox: ${describeError(error)}`, []));
     }
-    const patch = await computePatch(input.base.baseDir, afterDir, createTreeFilter(input.base.baseDir));
-    result.changes = patch.changes;
-    result.stats = patch.stats;
-  } catch (error) {
-    if (deps.signal?.aborted) throw error;
-    return decide(await rollBack(deps, input, result, 'L0', `The change could not be taken out of the sandbox: ${describeError(error)}`, []));
-  }
   timings.pullMs = Date.now() - mark;
   if (result.changes.length === 0) return decide({ passed: true, phase: 'unchanged', reason: 'The task changed nothing in the workspace.' });
 
   const specs: CheckSpecs = { tests: config.l0, lint: config.lint ?? [] };
-  const source: FreshSource = { snapshot: input.base.snapshot, origin: input.record, baseManifest: input.base.manifest, taskId: input.taskId };
+  const source: FreshSource = {
+    snapshot: input.base.snapshot,
+    origin: input.record,
+    baseManifest: input.base.manifest,
+    baseDir: input.base.baseDir,
+    taskId: input.taskId,
+  };
   if (specs.tests.length > 0) {
     mark = Date.now();
     // L0 on the change and the base's run (for L1) in parallel, each in a sandbox of its own.
@@ -197,6 +212,8 @@ export async function judgeChange(deps: JudgeDeps, input: GatedAttempt): Promise
   const turn = (await deps.applyTurn?.()) ?? { release: () => undefined };
   try {
     if (turn.lost) return decide(await rollBack(deps, input, result, 'apply', turn.lost, [], undefined, 'rejected'));
+    if (deps.cancelled?.())
+      return decide(await rollBack(deps, input, result, 'apply', 'The task was cancelled before its change was applied.', [], undefined, 'rejected'));
     mark = Date.now();
     try {
       const applied = await applyPatch({

@@ -54,7 +54,7 @@ export async function prepareGatedAttempt(
   // gates file there is nothing to start; the judgement says what is wrong with it.
   const config = await readGatesConfig(attempt.workspace).catch(() => undefined);
   if (config && config.l0.length > 0) {
-    const source = { snapshot: base.snapshot, origin: record, baseManifest: manifest, taskId: attempt.taskId };
+    const source = { snapshot: base.snapshot, origin: record, baseManifest: manifest, baseDir, taskId: attempt.taskId };
     startEarly(controller, stateRoot, attempt.number, source, { tests: config.l0, lint: config.lint });
   }
   return base;

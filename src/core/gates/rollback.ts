@@ -65,7 +65,8 @@ async function pruneFailedSnapshots(controller: SandboxController, workspace: st
     .filter((snapshot) => /^task-.*-failed$/.test(snapshot.name))
     .sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
   for (const [index, snapshot] of failed.entries()) {
-    if (index >= keep || Date.now() - Date.parse(snapshot.createdAt) > maxAgeMs) await controller.removeSnapshot(snapshot.name);
+    // One in use (a sandbox opened from it) stays; the others are still pruned.
+    if (index >= keep || Date.now() - Date.parse(snapshot.createdAt) > maxAgeMs) await controller.removeSnapshot(snapshot.name).catch(() => undefined);
   }
 }
 

@@ -47,6 +47,7 @@ export class FileSync {
         previous,
         deleteExtraneous: options.deleteExtraneous,
         excludes: options.excludes,
+        gitignoreFrom: options.gitignoreFrom,
         // Our images' agent user; on a host's own account files stay the login user's.
         owner: record.placement?.kind === 'directory' ? undefined : { uid: AGENT_UID, gid: AGENT_UID },
         signal: options.signal,

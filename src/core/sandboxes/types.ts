@@ -45,6 +45,8 @@ export interface PushOptions {
   excludes?: string[];
   /** Ignore the stored manifest and send everything. */
   full?: boolean;
+  /** Apply the .gitignore files of this local tree rather than those of `localRoot` (see sync/push.ts). */
+  gitignoreFrom?: string;
   /**
    * What the sandbox folder is known to hold when no push of this folder to it was recorded: a
    * sandbox made from a snapshot holds what was pushed to its origin, so only the difference travels.

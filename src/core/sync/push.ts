@@ -32,6 +32,11 @@ export interface PushOptions {
   deleteExtraneous?: boolean;
   /** Extra gitignore-style patterns, on top of DEFAULT_EXCLUDES and the tree's .gitignore files. */
   excludes?: string[];
+  /**
+   * Read the .gitignore files from this tree instead of `localRoot`'s: a tree that came from a
+   * sandbox is pushed under the rules of the tree it was compared with, never its own.
+   */
+  gitignoreFrom?: string;
   /** Owner of the files written in the sandbox; without it they belong to uid/gid 0. */
   owner?: ArchiveOwner;
   signal?: AbortSignal;
@@ -94,7 +99,7 @@ export async function pushTree(options: PushOptions): Promise<PushResult> {
   try {
     const skipped = new Map<string, SkippedPath>();
     const onSkipped = (entry: SkippedPath): void => void skipped.set(entry.path, entry);
-    const filter = createTreeFilter(localRoot, options.excludes);
+    const filter = createTreeFilter(options.gitignoreFrom ?? localRoot, options.excludes);
     const manifest = await scanTree(localRoot, filter, previous, { signal, deferNewFileHashes: true, onSkipped });
     const scanned = Object.keys(manifest.entries).length;
     onProgress?.({ phase: 'scan', done: scanned, total: scanned });

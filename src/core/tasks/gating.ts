@@ -64,7 +64,8 @@ export async function gateSucceededCommand(
       log: deps.log,
       phase,
       waitForReview: () => waitForReview(deps),
-      ...(task.group ? { applyTurn: () => applyTurn(deps, task) } : {}),
+      applyTurn: () => applyTurn(deps, task),
+      cancelled: () => deps.task()?.cancelRequested === true,
       signal: deps.signal,
     },
     {
@@ -76,7 +77,7 @@ export async function gateSucceededCommand(
       workspace: task.workspace!,
       record,
       base,
-      lastOutput: await outputTail(run, paths, sizes),
+      lastOutput: masked(task, await outputTail(run, paths, sizes)),
       ...(task.keep ? { keep: true } : {}),
     },
   );
@@ -108,7 +109,7 @@ export async function recordFailedCommand(
     level: 'command',
     reason,
     failingTests: [],
-    lastOutput: await outputTail(run, paths, sizes),
+    lastOutput: masked(task, await outputTail(run, paths, sizes)),
   }).catch((error) => deps.log(`Task ${task.id}: the lesson could not be written: ${describeError(error)}`));
 }
 
@@ -140,8 +141,8 @@ async function outputTail(run: SandboxRun, paths: AttemptPaths, sizes?: { stdout
   return lines;
 }
 
-/** The change of a group applying now, per group: one at a time, in this process (the daemon). */
-const groupTurns = new Map<string, Promise<void>>();
+/** The change applying now, per workspace folder. */
+const turns = new Map<string, Promise<void>>();
 
 /** The task of the same group whose change was applied, if one was. */
 function groupWinner(deps: GatingDeps, task: Task): string | undefined {
@@ -152,17 +153,21 @@ function groupWinner(deps: GatingDeps, task: Task): string | undefined {
   return undefined;
 }
 
+/**
+ * One change at a time reaches a workspace (in this process, the daemon): two tasks of one
+ * workspace never apply at once. In a group, a change whose turn comes after a winner's loses.
+ */
 async function applyTurn(deps: GatingDeps, task: Task): Promise<{ lost?: string; release: () => void }> {
-  const group = task.group!;
-  const before = groupTurns.get(group) ?? Promise.resolve();
+  const key = task.workspace!;
+  const before = turns.get(key) ?? Promise.resolve();
   let release!: () => void;
   const mine = new Promise<void>((resolve) => (release = resolve));
   const chained = before.then(() => mine);
-  groupTurns.set(group, chained);
-  void chained.then(() => groupTurns.get(group) === chained && groupTurns.delete(group));
+  turns.set(key, chained);
+  void chained.then(() => turns.get(key) === chained && turns.delete(key));
   await before;
   const winner = groupWinner(deps, task);
-  return { ...(winner ? { lost: `Task ${winner} of group ${group} was applied first, so this change is not.` } : {}), release };
+  return { ...(winner ? { lost: `Task ${winner} of group ${task.group} was applied first, so this change is not.` } : {}), release };
 }
 
 /** The group's race is won: the others stop (a running one is cancelled, a queued one never runs). */
@@ -171,4 +176,14 @@ function cancelRestOfGroup(deps: GatingDeps, task: Task): void {
   if (rest.length === 0) return;
   deps.queue.append(rest.map((other) => ({ type: 'cancel' as const, id: other.id })));
   deps.log(`Task ${task.id} won group ${task.group}: ${rest.length} other task(s) cancelled.`);
+}
+
+/**
+ * The task's environment values (tokens, often) never reach lessons.json, which is handed to
+ * agents: a line that printed one shows `***` in its place.
+ */
+function masked(task: Task, lines: string[]): string[] {
+  const secrets = Object.values(task.env ?? {}).filter((value) => value.length >= 4);
+  if (secrets.length === 0) return lines;
+  return lines.map((line) => secrets.reduce((text, secret) => text.split(secret).join('***'), line));
 }

@@ -96,9 +96,10 @@ export class GateViews implements vscode.Disposable {
     const items = tests.map((test) => {
       const item = root.children.get(test.id) ?? this.tests.createTestItem(test.id, test.name, test.file ? vscode.Uri.file(test.file) : undefined);
       if (test.location && test.file) item.range = new vscode.Range(test.location.line - 1, 0, test.location.line - 1, 0);
-      root.children.add(item);
       return { item, test };
     });
+    // The items are this run's tests: one renamed or deleted since the last run goes.
+    root.children.replace(items.map(({ item }) => item));
     const name = `Gates of task ${task.id} (${result.phase})`;
     const run = this.tests.createTestRun(new vscode.TestRunRequest([root]), name, false);
     const outcomes = new Map<string, GateTestOutcome>();

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { EXIT } from '../../../app/exitStatus';
 import { parseDuration, parseEnvPairs, parseNumber } from '../../../app/parse';
-import { SandboxError } from '../../../core/errors';
+import { describeError, SandboxError } from '../../../core/errors';
+import { readGatesConfig } from '../../../core/gates/config';
 import { TaskClient } from '../../../core/tasks/client';
 import { daemonStatus } from '../../../core/tasks/daemonLock';
 import { splitAtDoubleDash } from '../../args';
@@ -80,6 +81,12 @@ One quoted argument after -- runs in sh -c. The daemon runs queued tasks: \`sand
       ...(values.group !== undefined ? { group: values.group } : {}),
       agentId: values.agent ?? 'cli',
     });
+    if (task.gates && task.workspace) {
+      // Said now, not after the agent's work: the change is judged only with a usable gates file.
+      await readGatesConfig(task.workspace).catch((error: unknown) =>
+        process.stderr.write(`The task's change will fail at L0 unless this is fixed before it ends: ${describeError(error)}\n`),
+      );
+    }
     const daemon = daemonStatus(context.controller.store.root).running;
     if (context.json) context.printJson({ ...task, existing, daemon });
     else {

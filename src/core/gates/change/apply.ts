@@ -74,7 +74,7 @@ export async function applyPatch(options: ApplyOptions): Promise<ApplyResult> {
 function notAFolder(relativePath: string): SandboxError {
   return new SandboxError(
     'conflict',
-    `Refused to apply the task's change: ${JSON.stringify(shortened(relativePath))} in the workspace is a link or a file, not a folder, and nothing is written through it; make it a real folder or discard the change. Nothing was written.`,
+    `Refused to apply the task's change: ${JSON.stringify(shortened(relativePath))} in the workspace is a link or a file, not a folder, and nothing is written through it; make it a real folder and retry the task (\`sandbox task retry ID\`), or take the change from its failed-state snapshot. Nothing was written.`,
   );
 }
 
@@ -119,7 +119,7 @@ function checkPatchShape(patch: Patch, workspace: string): void {
       (['added', 'modified', 'deleted'].includes(change.kind) ? undefined : 'has an unknown kind of change') ??
       (change.renamedFrom === undefined ? undefined : pathProblem(change.renamedFrom)) ??
       (change.kind === 'deleted' ? undefined : newSideProblem(change, (link) => (links.has(link) ? links.get(link) : localLinkTarget(workspace, link))));
-    if (problem) throw refuseChange(relativePath, problem, "discard the task's change");
+    if (problem) throw refuseChange(relativePath, problem, 'the change is rolled back; retry the task once the cause is gone');
     seen.add(relativePath);
   }
 }
@@ -146,17 +146,21 @@ function localLinkTarget(workspace: string, relativePath: string): string | unde
 async function readSide(root: string, change: FileChange, side: 'base' | 'result'): Promise<TreeEntry | undefined> {
   const linkedFolder = await parentThatIsNotAFolder(root, change.path);
   if (linkedFolder !== undefined)
-    throw refuseChange(change.path, `has a link (${JSON.stringify(shortened(linkedFolder))}) on its way in the ${side} copy`, "discard the task's change");
+    throw refuseChange(
+      change.path,
+      `has a link (${JSON.stringify(shortened(linkedFolder))}) on its way in the ${side} copy`,
+      'the change is rolled back; retry the task once the cause is gone',
+    );
   const entry = await readTreeEntry(root, change.path);
   if (entry && entry.type !== 'file' && entry.type !== 'symlink')
-    throw refuseChange(change.path, `is not a file or a link in the ${side} copy`, "discard the task's change");
-  if (!entry && side === 'result') throw refuseChange(change.path, 'is missing from the copy of the sandbox', 'compute the change again');
+    throw refuseChange(change.path, `is not a file or a link in the ${side} copy`, 'the change is rolled back; retry the task once the cause is gone');
+  if (!entry && side === 'result') throw refuseChange(change.path, 'is missing from the copy of the sandbox', 'retry the task (`sandbox task retry ID`)');
   return entry;
 }
 
 /** What is written is what is on disk, not what the description says: both must agree, and be safe. */
 function checkResultMatches(change: FileChange, after: TreeEntry, patch: Patch, workspace: string): void {
-  const fix = "discard the task's change";
+  const fix = 'the change is rolled back; retry the task once the cause is gone';
   if (after.type !== change.type) throw refuseChange(change.path, `is a ${after.type} in the copy of the sandbox, not a ${change.type ?? 'deletion'}`, fix);
   if (after.type === 'file') {
     const problem = modeProblem(after.mode);
@@ -236,12 +240,15 @@ function conflictError(conflicts: readonly { path: string; reason: string }[]): 
   const start = "The task's change was not applied, nothing was written:";
   if (conflicts.length === 1) {
     const [only] = conflicts as [{ path: string; reason: string }];
-    return new SandboxError('conflict', `${start} ${JSON.stringify(shortened(only.path))} ${only.reason}; resolve it and apply again, or discard the change.`);
+    return new SandboxError(
+      'conflict',
+      `${start} ${JSON.stringify(shortened(only.path))} ${only.reason}; nothing was written: resolve it and retry the task (\`sandbox task retry ID\`), or open the agent's version with \`sandbox start --from\` its failed-state snapshot.`,
+    );
   }
   const named = conflicts.slice(0, NAMED_CONFLICTS).map((conflict) => shortened(conflict.path));
   const more = conflicts.length > NAMED_CONFLICTS ? ` and ${conflicts.length - NAMED_CONFLICTS} more` : '';
   return new SandboxError(
     'conflict',
-    `${start} ${conflicts.length} files conflict with edits made here (${named.join(', ')}${more}); resolve them and apply again, or discard the change.`,
+    `${start} ${conflicts.length} files conflict with edits made here (${named.join(', ')}${more}); nothing was written: resolve them and retry the task (\`sandbox task retry ID\`), or open the agent's version with \`sandbox start --from\` its failed-state snapshot.`,
   );
 }

@@ -99,7 +99,10 @@ async function assertUnchanged(relativePath: string, target: string, planned: St
       ? planned === undefined
       : planned !== undefined && now.ino === planned.ino && now.size === planned.size && now.mtimeMs === planned.mtimeMs && now.mode === planned.mode;
   if (!same) {
-    throw new SandboxError('conflict', `${JSON.stringify(shortened(relativePath))} changed while the task's change was being applied; apply it again.`);
+    throw new SandboxError(
+      'conflict',
+      `${JSON.stringify(shortened(relativePath))} changed while the task's change was being applied, so nothing was applied; retry the task (\`sandbox task retry ID\`).`,
+    );
   }
 }
 
@@ -159,7 +162,7 @@ function failure(error: unknown, notRestored: readonly string[], staging: string
     return new SandboxError(error.code, `${error.message.replace(/\.$/, '')}; the workspace was put back as it was.`, { cause: error });
   return new SandboxError(
     'wrong-state',
-    `Applying the task's change failed (${describeError(error)}); the workspace was put back as it was: fix the cause and apply again.`,
+    `Applying the task's change failed (${describeError(error)}); the workspace was put back as it was: fix the cause and retry the task (\`sandbox task retry ID\`).`,
     { cause: error },
   );
 }

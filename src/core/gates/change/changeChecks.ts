@@ -11,7 +11,7 @@ export const PERMISSION_BITS = 0o777;
 export function refuseChange(
   relativePath: string,
   problem: string,
-  fix = "undo that in the sandbox and run the task again, or discard the task's change",
+  fix = 'the change is rolled back; retry the task without it (`sandbox task retry ID`)',
 ): SandboxError {
   return new SandboxError('unsafe-archive', `Refused the task's change: ${JSON.stringify(shortened(relativePath))} ${problem}; ${fix}. Nothing was applied.`);
 }
@@ -28,6 +28,8 @@ const FOREIGN_SEPARATORS = process.platform === 'win32' ? /[\\:]/ : undefined;
 export function pathProblem(relativePath: string): string | undefined {
   if (typeof relativePath !== 'string' || relativePath === '') return 'is not a path';
   if (relativePath.includes('\0')) return 'has a NUL character';
+  // A name that moves a terminal's cursor could hide lines of the diff a person reviews.
+  if (/[\u0001-\u001f\u007f]/.test(relativePath)) return 'has a control character';
   if (relativePath.startsWith('/')) return 'is an absolute path';
   if (FOREIGN_SEPARATORS?.test(relativePath)) return 'has a character that is a path separator here';
   if (!isPlainRelativePath(relativePath)) return "is not a plain relative path (it has a '..', '.' or empty part)";

@@ -171,6 +171,7 @@ describe('gates: applying a task change', () => {
 
     it('a path climbing out', () => assertRefused(crafted({ path: '../x' }), /"\.\.\/x" is not a plain relative path/));
     it('an absolute path', () => assertRefused(crafted({ path: '/etc/passwd' }), /"\/etc\/passwd" is an absolute path/));
+    it('a name with a control character (it could hide lines of a review)', () => assertRefused(crafted({ path: 'a\u001b[2Kb' }), /has a control character/));
     it("a write into git's metadata", () => assertRefused(crafted({ path: '.git/config' }), /"\.git\/config" is inside git's metadata/));
     it("a write into git's metadata in another case", () => assertRefused(crafted({ path: 'sub/.GIT/hooks/pre-commit' }), /is inside git's metadata/));
     it('a link to /', () => assertRefused(crafted({ path: 'root', type: 'symlink', linkTarget: '/' }), /"root" is a symlink to the absolute path "\/"/));
