@@ -210,10 +210,12 @@ export async function judgeChange(deps: JudgeDeps, input: GatedAttempt): Promise
 
   // One change of a group at a time reaches the workspace; the first one there wins the group.
   const turn = (await deps.applyTurn?.()) ?? { release: () => undefined };
+  // `return await` throughout: the turn ends only once the phase is written, or the next change
+  // of the group would not see this one applied.
   try {
-    if (turn.lost) return decide(await rollBack(deps, input, result, 'apply', turn.lost, [], undefined, 'rejected'));
+    if (turn.lost) return await decide(await rollBack(deps, input, result, 'apply', turn.lost, [], undefined, 'rejected'));
     if (deps.cancelled?.())
-      return decide(await rollBack(deps, input, result, 'apply', 'The task was cancelled before its change was applied.', [], undefined, 'rejected'));
+      return await decide(await rollBack(deps, input, result, 'apply', 'The task was cancelled before its change was applied.', [], undefined, 'rejected'));
     mark = Date.now();
     try {
       const applied = await applyPatch({
@@ -223,10 +225,10 @@ export async function judgeChange(deps: JudgeDeps, input: GatedAttempt): Promise
       result.applied = { files: applied.applied, merged: applied.merged };
     } catch (error) {
       const conflict = isSandboxError(error, 'conflict');
-      return decide(await rollBack(deps, input, result, 'apply', describeError(error), [], undefined, conflict ? 'conflict' : 'failed'));
+      return await decide(await rollBack(deps, input, result, 'apply', describeError(error), [], undefined, conflict ? 'conflict' : 'failed'));
     }
     timings.applyMs = Date.now() - mark;
-    return decide({ passed: true, phase: 'applied', reason: `${plural(result.applied.files.length, 'file')} applied to ${input.workspace}.` });
+    return await decide({ passed: true, phase: 'applied', reason: `${plural(result.applied.files.length, 'file')} applied to ${input.workspace}.` });
   } finally {
     turn.release();
   }
