@@ -16,8 +16,20 @@ export class BackgroundWork {
     return work;
   }
 
-  /** Resolves once everything tracked has settled, including work started meanwhile. */
-  async settled(): Promise<void> {
-    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  /**
+   * Resolves true once everything tracked has settled, including work started meanwhile; false
+   * when `limitMs` passed first.
+   */
+  async settled(limitMs = Infinity): Promise<boolean> {
+    const deadline = Date.now() + limitMs;
+    while (this.pending.size > 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = Number.isFinite(left) ? new Promise<void>((resolve) => (timer = setTimeout(resolve, left))) : new Promise<void>(() => undefined);
+      await Promise.race([Promise.all([...this.pending]), timedOut]);
+      clearTimeout(timer);
+    }
+    return true;
   }
 }

@@ -15,6 +15,9 @@ import { targetKeyOf } from './placement';
 import { WarmPool, type PoolStatus } from './pool';
 import { COMPACT_AFTER_LINES, TaskQueue } from './queue';
 
+/** How long a stop waits for sandboxes being made or destroyed. */
+const STOP_WAIT_MS = 60_000;
+
 export const SCHEDULER_STATUS_FILE = 'scheduler-status.json';
 /** A task whose sandbox could not be made this many times in a row fails. */
 const MAX_CREATE_FAILURES = 3;
@@ -99,8 +102,12 @@ export class Scheduler {
     clearTimeout(this.timer);
     await this.ticking;
     for (const runner of this.runners.values()) runner.detach();
-    // Sandboxes being made or destroyed finish first: a stop leaves nothing half-done.
-    await this.background.settled();
+    // Sandboxes being made or destroyed finish first, so a stop leaves nothing half-done; but a
+    // machine that stopped answering must not hold the stop: past the bound, the next
+    // scheduler's sweep and reconcile finish what is left.
+    const settled = await this.background.settled(STOP_WAIT_MS);
+    if (!settled)
+      this.log(`Scheduler: stopped with work still under way after ${STOP_WAIT_MS / 1000} s (a machine not answering); the next start finishes it.`);
   }
 
   private schedule(delay: number): void {

@@ -24,6 +24,14 @@ describe('background work', () => {
   });
 
   it('settles at once with nothing tracked', async () => {
-    await new BackgroundWork().settled();
+    assert.equal(await new BackgroundWork().settled(), true);
+  });
+
+  it('gives up after its limit when work hangs, and says so', async () => {
+    const background = new BackgroundWork();
+    void background.track(new Promise(() => undefined));
+    const started = Date.now();
+    assert.equal(await background.settled(50), false);
+    assert.ok(Date.now() - started < 1000);
   });
 });
