@@ -21,15 +21,18 @@ export class BackgroundWork {
    * when `limitMs` passed first.
    */
   async settled(limitMs = Infinity): Promise<boolean> {
-    const deadline = Date.now() + limitMs;
-    while (this.pending.size > 0) {
-      const left = deadline - Date.now();
-      if (left <= 0) return false;
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = Number.isFinite(left) ? new Promise<void>((resolve) => (timer = setTimeout(resolve, left))) : new Promise<void>(() => undefined);
-      await Promise.race([Promise.all([...this.pending]), timedOut]);
+    let timer: NodeJS.Timeout | undefined;
+    // One deadline for the whole wait; without a limit it never comes.
+    const expired = new Promise<'expired'>((resolve) => {
+      if (Number.isFinite(limitMs)) timer = setTimeout(() => resolve('expired'), limitMs);
+    });
+    try {
+      while (this.pending.size > 0) {
+        if ((await Promise.race([Promise.all([...this.pending]), expired])) === 'expired') return false;
+      }
+      return true;
+    } finally {
       clearTimeout(timer);
     }
-    return true;
   }
 }

@@ -142,7 +142,6 @@ def supervise(folder, marker, request, report):
     oom_before = oom_count()
     state = {'timedOut': False, 'cancelled': False, 'phase': 0}
 
-
     def cancel(*_):
         state['cancelled'] = True
         signal_tree(me, signal.SIGKILL)
