@@ -26,7 +26,7 @@ interface EngineVersion {
 
 export const engineChecks: CheckGroup = async (context) => {
   const { docker } = context;
-  const endpoint = engineEndpoint(docker);
+  const endpoint = await endpointOf(docker);
   let version: EngineVersion;
   let info: EngineLimits;
   try {
@@ -43,6 +43,13 @@ export const engineChecks: CheckGroup = async (context) => {
   }
   return [engineVersionCheck(endpoint, version), limitsCheck(info), ...(await imageChecks(docker, context.cli))];
 };
+
+/** The engine's socket as the client resolves it (docker-modem looks for the default one lazily), else its address. */
+async function endpointOf(docker: Parameters<CheckGroup>[0]['docker']): Promise<string> {
+  const modem = docker.modem as { getSocketPath?: () => Promise<string | undefined> };
+  const socket = await modem.getSocketPath?.().catch(() => undefined);
+  return socket || engineEndpoint(docker);
+}
 
 function engineDown(endpoint: string, error: unknown): CheckResult {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
