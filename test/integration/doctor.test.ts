@@ -8,7 +8,19 @@ import { generateEd25519 } from '../../src/core/ssh/keys';
 import { CLI, REPO_ROOT, TestEnvironment, ensureImage, runProgram, tempDir } from './helpers';
 
 /** Every check the doctor makes on a machine with no SSH host added. */
-const CHECK_IDS = ['node', 'ssh-client', 'engine', 'engine.limits', 'image.sandbox', 'image.desktop', 'state-dir', 'state-dir.keys', 'ssh.include', 'vscode.remote-ssh', 'hosts'];
+const CHECK_IDS = [
+  'node',
+  'ssh-client',
+  'engine',
+  'engine.limits',
+  'image.sandbox',
+  'image.desktop',
+  'state-dir',
+  'state-dir.keys',
+  'ssh.include',
+  'vscode.remote-ssh',
+  'hosts',
+];
 
 function parseReport(stdout: string): DoctorReport {
   const report = JSON.parse(stdout) as DoctorReport;
@@ -23,7 +35,10 @@ function parseReport(stdout: string): DoctorReport {
     if (check.status === 'pass') assert.equal(check.fix, null, check.id);
     else assert.match(check.fix ?? '', /\S/, check.id);
   }
-  assert.equal(report.ok, report.checks.every((check) => check.ok));
+  assert.equal(
+    report.ok,
+    report.checks.every((check) => check.ok),
+  );
   return report;
 }
 
@@ -79,7 +94,18 @@ describe('sandbox doctor', function () {
       const identityFile = path.join(stateDir, 'host-key');
       await fs.writeFile(identityFile, generateEd25519('doctor-host').privateKey, { mode: 0o600 });
       const hostKey = generateEd25519('pinned').publicKey.split(' ').slice(0, 2).join(' ');
-      const host = { name: 'silent', host: '127.0.0.1', port: await closedPort(), user: 'agent', identityFile, hostKey, fingerprint: 'SHA256:x', docker: false, home: '/home/agent', addedAt: new Date().toISOString() };
+      const host = {
+        name: 'silent',
+        host: '127.0.0.1',
+        port: await closedPort(),
+        user: 'agent',
+        identityFile,
+        hostKey,
+        fingerprint: 'SHA256:x',
+        docker: false,
+        home: '/home/agent',
+        addedAt: new Date().toISOString(),
+      };
       await fs.mkdir(path.join(stateDir, 'hosts'), { recursive: true });
       await fs.writeFile(path.join(stateDir, 'hosts', 'silent.json'), JSON.stringify(host), { mode: 0o600 });
       await fs.chmod(stateDir, 0o777);
@@ -125,7 +151,9 @@ describe('sandbox doctor', function () {
       await fs.copyFile(CLI, path.join(install, 'dist', 'cli.js'));
       await fs.cp(path.join(REPO_ROOT, 'images'), path.join(install, 'images'), { recursive: true });
       await fs.appendFile(path.join(install, 'images', 'sandbox', 'Dockerfile'), '\n# a newer version of the recipe\n');
-      const run = await runProgram(process.execPath, [path.join(install, 'dist', 'cli.js'), 'doctor', '--json'], { env: { AGENT_SANDBOXES_HOME: env.stateDir } });
+      const run = await runProgram(process.execPath, [path.join(install, 'dist', 'cli.js'), 'doctor', '--json'], {
+        env: { AGENT_SANDBOXES_HOME: env.stateDir },
+      });
       assert.equal(run.code, 1, run.stdout + run.stderr);
       const report = parseReport(run.stdout);
       const image = check(report, 'image.sandbox');

@@ -97,11 +97,7 @@ function olderThan(version: string, minimum: string): boolean {
  */
 export function limitsCheck(info: EngineLimits): CheckResult {
   const title = 'Resource limits';
-  const missing = [
-    ...(info.MemoryLimit ? [] : ['memory']),
-    ...(info.CpuCfsQuota ? [] : ['CPU']),
-    ...(info.PidsLimit ? [] : ['process']),
-  ];
+  const missing = [...(info.MemoryLimit ? [] : ['memory']), ...(info.CpuCfsQuota ? [] : ['CPU']), ...(info.PidsLimit ? [] : ['process'])];
   const cgroups = `cgroup v${info.CgroupVersion ?? '?'}${info.CgroupDriver ? `, ${info.CgroupDriver}` : ''}`;
   if (missing.length === 0) return pass('engine.limits', title, `The engine enforces memory, CPU and process limits (${cgroups}).`);
   return fail(

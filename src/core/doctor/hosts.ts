@@ -7,7 +7,14 @@ export const hostChecks: CheckGroup = async (context) => {
   try {
     hosts = await context.hosts();
   } catch (error) {
-    return [fail('hosts', 'SSH hosts', `The added hosts could not be read: ${describeError(error)}`, `Remove the damaged host with \`${context.cli} host rm NAME\` and add it again.`)];
+    return [
+      fail(
+        'hosts',
+        'SSH hosts',
+        `The added hosts could not be read: ${describeError(error)}`,
+        `Remove the damaged host with \`${context.cli} host rm NAME\` and add it again.`,
+      ),
+    ];
   }
   if (hosts.length === 0) return [pass('hosts', 'SSH hosts', `None added; \`${context.cli} host add\` adds one.`)];
   // Hosts answer at once or time out: checked side by side, the doctor waits for the slowest only.

@@ -36,7 +36,14 @@ export async function runDoctor(context: DoctorContext): Promise<DoctorReport> {
       try {
         return await group.run(context);
       } catch (error) {
-        return [fail(group.id, group.title, `The check itself failed: ${describeError(error)}`, 'Run the doctor again; if it fails the same way, report it with this line.')];
+        return [
+          fail(
+            group.id,
+            group.title,
+            `The check itself failed: ${describeError(error)}`,
+            'Run the doctor again; if it fails the same way, report it with this line.',
+          ),
+        ];
       }
     }),
   );
@@ -45,10 +52,7 @@ export async function runDoctor(context: DoctorContext): Promise<DoctorReport> {
 }
 
 /** The context for a controller's engine, state dir and hosts; a front end adds what it knows better. */
-export function doctorContext(
-  controller: SandboxController,
-  options: Pick<DoctorContext, 'runtime' | 'cli'> & Partial<DoctorContext>,
-): DoctorContext {
+export function doctorContext(controller: SandboxController, options: Pick<DoctorContext, 'runtime' | 'cli'> & Partial<DoctorContext>): DoctorContext {
   return {
     docker: controller.docker.docker,
     stateDir: controller.store.root,

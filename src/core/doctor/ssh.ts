@@ -34,7 +34,12 @@ async function includeCheck(context: DoctorContext): Promise<CheckResult> {
     return warn(id, title, describeError(error), fix);
   }
   if (included === undefined) {
-    return warn(id, title, `${context.userSshConfig} does not Include the sandboxes' SSH config, so \`ssh sandbox-NAME\` and Remote-SSH do not know them.`, fix);
+    return warn(
+      id,
+      title,
+      `${context.userSshConfig} does not Include the sandboxes' SSH config, so \`ssh sandbox-NAME\` and Remote-SSH do not know them.`,
+      fix,
+    );
   }
   if (path.resolve(included) !== path.resolve(context.sshConfigFile)) {
     return warn(id, title, `${context.userSshConfig} Includes ${included}, the SSH config of another state dir, not ${context.sshConfigFile}.`, fix);

@@ -29,7 +29,8 @@ export const stateDirChecks: CheckGroup = async (context) => {
   try {
     info = await fs.stat(root);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [pass('state-dir', title, `${root} is not made yet; the first command makes it, mode 0700.`)];
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+      return [pass('state-dir', title, `${root} is not made yet; the first command makes it, mode 0700.`)];
     return [fail('state-dir', title, `${root} cannot be read: ${describeError(error)}.`, `Fix its owner and mode: \`chmod 700 ${shellWord(root)}\`.`)];
   }
   if (!info.isDirectory()) {
@@ -39,7 +40,12 @@ export const stateDirChecks: CheckGroup = async (context) => {
   const uid = process.getuid?.();
   if (uid !== undefined && info.uid !== uid) {
     results.push(
-      fail('state-dir', title, `${root} belongs to user id ${info.uid}, not to this user (${uid}).`, `Give it back: \`sudo chown -R ${uid} ${shellWord(root)}\`.`),
+      fail(
+        'state-dir',
+        title,
+        `${root} belongs to user id ${info.uid}, not to this user (${uid}).`,
+        `Give it back: \`sudo chown -R ${uid} ${shellWord(root)}\`.`,
+      ),
     );
   } else if ((info.mode & 0o077) !== 0) {
     results.push(
@@ -74,10 +80,5 @@ async function secretFilesCheck(root: string): Promise<CheckResult> {
   }
   if (exposed.length === 0) return pass('state-dir.keys', title, count ? `All ${count} key and host files are mode 0600.` : 'No key or host files yet.');
   const shown = exposed.slice(0, LISTED_FILES).join(', ') + (exposed.length > LISTED_FILES ? ` and ${exposed.length - LISTED_FILES} more` : '');
-  return fail(
-    'state-dir.keys',
-    title,
-    `Other users could read ${shown}.`,
-    `Run \`chmod -R go= ${shellWord(root)}\` (only you may then read the state dir).`,
-  );
+  return fail('state-dir.keys', title, `Other users could read ${shown}.`, `Run \`chmod -R go= ${shellWord(root)}\` (only you may then read the state dir).`);
 }
