@@ -3,7 +3,7 @@ import { mkdtempSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Dockerode from 'dockerode';
-import { doctorText } from '../../../../src/cli/commands/doctor';
+import { doctorText } from '../../../../src/app/doctorReport';
 import { runDoctor, type DoctorContext } from '../../../../src/core/doctor';
 import { engineVersionCheck, limitsCheck } from '../../../../src/core/doctor/engine';
 import { hostChecks } from '../../../../src/core/doctor/hosts';
