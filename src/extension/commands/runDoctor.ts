@@ -45,12 +45,14 @@ export function runDoctorCommand(cockpit: Cockpit) {
       channel.show(true);
       cockpit.log.info(`Doctor: ${doctorVerdict(report, CLI_NAME)}`);
       const imageMissing = report.checks.some((check) => check.id === 'image.sandbox' && check.status === 'fail' && !check.detail.startsWith('Not checked'));
-      const choice = await cockpit.notify(
-        report.ok ? 'info' : 'warning',
-        report.ok ? doctorVerdict(report, CLI_NAME) : `${doctorVerdict(report, CLI_NAME).split(';')[0]}: the Sandboxes Doctor output says how to fix each.`,
-        ...(imageMissing ? ['Build Image'] : []),
-      );
-      if (choice === 'Build Image') await vscode.commands.executeCommand(COMMAND_IDS.buildImage);
+      // Not awaited: a notification stays until dismissed, and the report is ready now.
+      void cockpit
+        .notify(
+          report.ok ? 'info' : 'warning',
+          report.ok ? doctorVerdict(report, CLI_NAME) : `${doctorVerdict(report, CLI_NAME).split(';')[0]}: the Sandboxes Doctor output says how to fix each.`,
+          ...(imageMissing ? ['Build Image'] : []),
+        )
+        .then((choice) => (choice === 'Build Image' ? vscode.commands.executeCommand(COMMAND_IDS.buildImage) : undefined));
       return report;
     } catch (error) {
       await cockpit.showError(error);
