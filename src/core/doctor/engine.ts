@@ -1,22 +1,15 @@
 /** Checks of the Docker engine: it answers, its version, and that it enforces the sandboxes' limits. */
 import { describeError } from '../errors';
 import { engineEndpoint } from '../images/engine';
+import { sandboxImageTag as sandboxTag } from '../images/recipe';
 import { withTimeout } from '../providers/docker/engineErrors';
 import { imageChecks } from './images';
+import { limitsCheck, type EngineLimits } from './limits';
 import { fail, pass, warn, type CheckGroup, type CheckResult } from './types';
 
 const ENGINE_TIMEOUT_MS = 5000;
 /** Older engines are not tested; they may still work. */
 const TESTED_DOCKER_VERSION = '20.10';
-
-/** The part of the engine's `info` the limits check reads. */
-export interface EngineLimits {
-  MemoryLimit?: boolean;
-  CpuCfsQuota?: boolean;
-  PidsLimit?: boolean;
-  CgroupVersion?: string;
-  CgroupDriver?: string;
-}
 
 interface EngineVersion {
   Version?: string;
@@ -41,7 +34,10 @@ export const engineChecks: CheckGroup = async (context) => {
       notChecked('image.desktop', 'Desktop image'),
     ];
   }
-  return [engineVersionCheck(endpoint, version), limitsCheck(info), ...(await imageChecks(docker, context.cli))];
+  const images = await imageChecks(docker, context.cli);
+  // The probe of the limits runs on the sandbox image, when it is there: no pull, no build.
+  const sandboxImage = images.find((check) => check.id === 'image.sandbox' && check.status === 'pass');
+  return [engineVersionCheck(endpoint, version), await limitsCheck(docker, info, sandboxImage ? sandboxTag() : undefined), ...images];
 };
 
 /** The engine's socket as the client resolves it (docker-modem looks for the default one lazily), else its address. */
@@ -89,23 +85,4 @@ function olderThan(version: string, minimum: string): boolean {
   const [major = 0, minor = 0] = version.split('.').map((part) => Number.parseInt(part, 10));
   const [needMajor = 0, needMinor = 0] = minimum.split('.').map((part) => Number.parseInt(part, 10));
   return major < needMajor || (major === needMajor && minor < needMinor);
-}
-
-/**
- * Every sandbox runs under a memory, CPU and process limit; an engine that cannot apply them
- * (cgroup controllers off, or rootless on cgroup v1) would start sandboxes without them.
- */
-export function limitsCheck(info: EngineLimits): CheckResult {
-  const title = 'Resource limits';
-  const missing = [...(info.MemoryLimit ? [] : ['memory']), ...(info.CpuCfsQuota ? [] : ['CPU']), ...(info.PidsLimit ? [] : ['process'])];
-  const cgroups = `cgroup v${info.CgroupVersion ?? '?'}${info.CgroupDriver ? `, ${info.CgroupDriver}` : ''}`;
-  if (missing.length === 0) return pass('engine.limits', title, `The engine enforces memory, CPU and process limits (${cgroups}).`);
-  return fail(
-    'engine.limits',
-    title,
-    `The engine cannot enforce ${missing.join(', ')} limits (${cgroups}), so sandboxes would run without them.`,
-    info.CgroupVersion === '1'
-      ? 'Boot with cgroup v2 (`systemd.unified_cgroup_hierarchy=1`) or enable the missing controllers (`cgroup_enable=memory swapaccount=1` on the kernel command line), then restart the engine.'
-      : 'Enable the missing cgroup controllers for the engine (rootless Docker: delegate cpu, memory and pids to the user, see docs.docker.com/engine/security/rootless), then restart it.',
-  );
 }

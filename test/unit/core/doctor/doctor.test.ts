@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import Dockerode from 'dockerode';
 import { doctorText } from '../../../../src/app/doctorReport';
 import { runDoctor, type DoctorContext } from '../../../../src/core/doctor';
-import { engineVersionCheck, limitsCheck } from '../../../../src/core/doctor/engine';
+import { engineVersionCheck } from '../../../../src/core/doctor/engine';
+import { limitsCheck, limitsMissingFromProbe } from '../../../../src/core/doctor/limits';
 import { hostChecks } from '../../../../src/core/doctor/hosts';
 import { meetsVersion, nodeCheck } from '../../../../src/core/doctor/machine';
 import { findRemoteSshExtension, sshChecks } from '../../../../src/core/doctor/ssh';
@@ -76,12 +77,26 @@ describe('the doctor', function () {
   });
 
   describe('the engine', function () {
-    it('passes an engine that enforces every limit and fails one that does not, naming what is missing', function () {
-      assert.equal(limitsCheck({ MemoryLimit: true, CpuCfsQuota: true, PidsLimit: true, CgroupVersion: '2', CgroupDriver: 'systemd' }).status, 'pass');
-      const missing = limitsCheck({ MemoryLimit: false, CpuCfsQuota: true, PidsLimit: false, CgroupVersion: '1' });
+    it('fails an engine whose info says it cannot enforce a limit, naming it, before any probe', async function () {
+      const docker = new Dockerode({ socketPath: path.join(temp(), 'no-engine.sock') });
+      const missing = await limitsCheck(docker, { MemoryLimit: false, CpuCfsQuota: true, PidsLimit: false, CgroupVersion: '1' }, 'any-image');
       assert.equal(missing.status, 'fail');
       assert.match(missing.detail, /cannot enforce memory, process limits \(cgroup v1\)/);
       assert.match(missing.fix!, /cgroup/);
+      const fromInfo = await limitsCheck(
+        docker,
+        { MemoryLimit: true, CpuCfsQuota: true, PidsLimit: true, CgroupVersion: '2', CgroupDriver: 'systemd' },
+        undefined,
+      );
+      assert.equal(fromInfo.status, 'pass');
+      assert.match(fromInfo.detail, /says it enforces .* \(cgroup v2, systemd\); with the sandbox image built/);
+    });
+
+    it("reads the probe's cgroup files, v2 and v1", function () {
+      assert.deepEqual(limitsMissingFromProbe('memory.max 67108864\ncpu.max 50000 100000\npids.max 64\n'), []);
+      assert.deepEqual(limitsMissingFromProbe('memory/memory.limit_in_bytes 67108864\r\ncpu,cpuacct/cpu.cfs_quota_us 50000\r\npids/pids.max 64\r\n'), []);
+      assert.deepEqual(limitsMissingFromProbe('memory.max max\ncpu.max max 100000\npids.max 64\n'), ['memory', 'CPU']);
+      assert.deepEqual(limitsMissingFromProbe(''), ['memory', 'CPU', 'process']);
     });
 
     it('reports the version, and warns below the tested one', function () {
