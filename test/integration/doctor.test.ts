@@ -6,6 +6,7 @@ import type { CheckResult, DoctorReport } from '../../src/core/doctor';
 import { sandboxImageTag } from '../../src/core/images';
 import { generateEd25519 } from '../../src/core/ssh/keys';
 import { CLI, REPO_ROOT, TestEnvironment, ensureImage, runProgram, tempDir } from './helpers';
+import { startRootSshd } from './sshHostFixtures';
 
 /** Every check the doctor makes on a machine with no SSH host added. */
 const CHECK_IDS = [
@@ -176,6 +177,51 @@ describe('sandbox doctor', function () {
       );
     } finally {
       await fs.rm(install, { recursive: true, force: true });
+    }
+  });
+
+  it('logs in to each added host with its pinned key only, failing one whose key is not the pinned one', async function () {
+    const sshd = await startRootSshd();
+    const stateDir = tempDir('sandbox-doctor-hosts-');
+    try {
+      const [type, base64] = (await fs.readFile(path.join(sshd.dir, 'host_key.pub'), 'utf8')).split(' ');
+      const record = (name: string, hostKey: string, fingerprint: string) => ({
+        name,
+        host: '127.0.0.1',
+        port: sshd.port,
+        user: 'root',
+        identityFile: sshd.clientKey,
+        hostKey,
+        fingerprint,
+        docker: false,
+        home: '/root',
+        addedAt: new Date().toISOString(),
+      });
+      await fs.mkdir(path.join(stateDir, 'hosts'), { mode: 0o700 });
+      const hosts = [
+        record('up', `${type} ${base64}`, sshd.hostFingerprint),
+        record('moved', generateEd25519('other').publicKey.split(' ').slice(0, 2).join(' '), 'SHA256:other'),
+      ];
+      for (const host of hosts) await fs.writeFile(path.join(stateDir, 'hosts', `${host.name}.json`), JSON.stringify(host), { mode: 0o600 });
+
+      const run = await runProgram(process.execPath, [CLI, 'doctor', '--json'], { env: { AGENT_SANDBOXES_HOME: stateDir } });
+      assert.equal(run.code, 1, run.stdout + run.stderr);
+      const report = parseReport(run.stdout);
+      const up = check(report, 'host.up');
+      assert.equal(up.status, 'pass', JSON.stringify(up));
+      assert.equal(up.detail, `root@127.0.0.1:${sshd.port} answers with its pinned key (${sshd.hostFingerprint}).`);
+      const moved = check(report, 'host.moved');
+      assert.equal(moved.status, 'fail');
+      assert.match(moved.detail, /presents another key than the one pinned/);
+      assert.match(moved.fix!, /out of band/);
+      assert.equal(
+        report.checks.some((entry) => entry.id === 'hosts'),
+        false,
+        'with hosts added, each has its own line',
+      );
+    } finally {
+      await fs.rm(stateDir, { recursive: true, force: true });
+      await sshd.stop();
     }
   });
 });
