@@ -124,7 +124,10 @@ describe('sandbox doctor', function () {
       assert.match(text.stdout, new RegExp(`^FAIL +State dir +${stateDir} is mode 0777`, 'm'));
       assert.match(text.stdout, new RegExp(`fix: Run \`chmod 700 ${stateDir}\``));
       assert.match(text.stdout, /^FAIL +Key files +Other users could read .*sb-1 \(0644\)/m);
-      assert.match(text.stdout, /^FAIL +SSH host silent +agent@127\.0\.0\.1:\d+ does not answer/m);
+      assert.match(
+        text.stdout,
+        /^FAIL +SSH host silent +Could not log in to agent@127\.0\.0\.1:\d+: Could not reach host silent at .* over SSH \(connect ECONNREFUSED/m,
+      );
       assert.match(text.stdout, /checks fail; do what their fix says/);
 
       const json = await run(['doctor', '--json']);

@@ -31,10 +31,10 @@ export const hostChecks: CheckGroup = async (context) => {
         return fail(
           id,
           title,
-          `${address} ${mismatch ? 'presents another key than the one pinned' : 'does not answer'}: ${describeError(error)}`,
+          mismatch ? `${address} presents another key than the one pinned: ${describeError(error)}` : `Could not log in to ${address}: ${describeError(error)}`,
           mismatch
             ? `If the host was reinstalled, check its new key out of band, then \`${context.cli} host rm ${host.name}\` and add it again; otherwise do not connect.`
-            : `Check that the machine is up and sshd answers there (\`ssh -p ${host.port} ${host.user}@${host.host}\`), or remove it with \`${context.cli} host rm ${host.name}\`.`,
+            : `Check that the machine is up, sshd answers there and the key logs in (\`ssh -p ${host.port} ${host.user}@${host.host}\`), or remove it with \`${context.cli} host rm ${host.name}\`.`,
         );
       }
     }),
