@@ -47,11 +47,12 @@ async function imageCheck(docker: Dockerode, kind: ImageKind, cli: string): Prom
   try {
     if (await inspectImage(docker, tag)) return pass(kind.id, kind.title, `${tag} is built from this version's recipe.`);
     const older = await otherTags(docker, kind.repository, tag);
+    const named = older.slice(0, 3).join(', ') + (older.length > 3 ? ` and ${older.length - 3} more` : '');
     const found = older.length
-      ? `${tag} is not built; ${older.join(', ')} ${older.length === 1 ? 'is' : 'are'} there, built from another version's recipe.`
+      ? `${tag} is not built; ${named} ${older.length === 1 ? 'is' : 'are'} there, built from another version's recipe.`
       : `${tag} is not built yet.`;
     if (kind.optional) {
-      return warn(kind.id, kind.title, `${found} Only desktop sandboxes need it; the first \`start --desktop\` builds it.`, `${build} to build it now.`);
+      return warn(kind.id, kind.title, `${found} Only desktop sandboxes need it; the first \`${cli} start --desktop\` builds it.`, `${build} to build it now.`);
     }
     return fail(kind.id, kind.title, `${found} The first sandbox would wait minutes for its build.`, `${build}.`);
   } catch (error) {
