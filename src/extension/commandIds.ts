@@ -40,6 +40,7 @@ export const COMMAND_IDS = {
   approveChange: 'sandboxes.approveChange',
   rejectChange: 'sandboxes.rejectChange',
   showEvaluation: 'sandboxes.showEvaluation',
+  runDoctor: 'sandboxes.runDoctor',
 } as const;
 
 export type CommandId = (typeof COMMAND_IDS)[keyof typeof COMMAND_IDS];
