@@ -41,6 +41,8 @@ export async function freePort(): Promise<number> {
 /** An OpenSSH server of our own on 127.0.0.1, logging in as root (who can use the local engine) with a key made here. */
 export interface RootSshd {
   port: number;
+  /** The listening sshd's process id: what it runs for a login is in its tree. */
+  pid: number;
   /** Holds host_key, client_key (and .pub), authorized_keys, sshd_config. */
   dir: string;
   clientKey: string;
@@ -89,6 +91,7 @@ export async function startRootSshd(): Promise<RootSshd> {
   );
   return {
     port,
+    pid: sshd.pid!,
     dir,
     clientKey: path.join(dir, 'client_key'),
     hostFingerprint,

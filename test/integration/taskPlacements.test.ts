@@ -79,7 +79,8 @@ describe('tasks: placed over two machines by their room', function () {
     await start();
     const client = new TaskClient(env.stateDir);
     const ids: string[] = [];
-    for (let i = 0; i < 8; i++) ids.push((await client.add({ command: 'sleep 25', profile: 'one', attempts: 1 })).task.id);
+    // Long enough to be running all at once however slowly a busy machine places them; cancelled below.
+    for (let i = 0; i < 8; i++) ids.push((await client.add({ command: 'sleep 600', profile: 'one', attempts: 1 })).task.id);
     const placed = await waitFor(
       () => {
         const tasks = ids.map((id) => client.resolve(id));

@@ -1,5 +1,6 @@
 import * as http from 'node:http';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
+import type { ClientChannel } from 'ssh2';
 import Dockerode from 'dockerode';
 import type { SshSession } from './session';
 
@@ -25,6 +26,12 @@ export function dockerOverSsh(host: { host: string; port: number }, session: Ssh
       ({ channel, release }) => {
         channel.once('close', release);
         channel.stderr.resume(); // the CLI's own complaints; the HTTP answer says what went wrong
+        // The engine ended this connection (dial-stdio exited). A pooled idle socket is not read,
+        // so it would never look closed, and ssh2 silently drops what is written to a closed
+        // channel: the agent's next request on it would wait for ever. Drop it from the pool.
+        channel.once('exit', () => {
+          if (Object.values(agent.freeSockets).some((sockets) => sockets?.includes(channel as never))) channel.destroy();
+        });
         callback?.(null, asSocket(channel));
       },
       (error: Error) => callback?.(error, undefined as never),
@@ -35,11 +42,35 @@ export function dockerOverSsh(host: { host: string; port: number }, session: Ssh
   return new Dockerode({ protocol: 'http', host: host.host, port: host.port, agent } as Dockerode.DockerOptions);
 }
 
-/** The socket methods an HTTP agent calls on pooled sockets, as no-ops on an SSH channel. */
-function asSocket(channel: Duplex): Duplex {
-  const socket = channel as Duplex & Record<string, unknown>;
+/**
+ * The channel as the socket an HTTP agent expects: its socket methods, as no-ops, and a real
+ * destroy. ssh2's own destroy() only ends and closes the channel: the stream is not marked
+ * destroyed and reports 'close' only once its output has been read to the end, which nobody
+ * does for a socket the agent throws away, so the agent would count it in use for ever (and
+ * queue every later request behind it) and the session would keep its slot.
+ */
+function asSocket(channel: ClientChannel): Duplex {
+  const socket = channel as unknown as Duplex & Record<string, unknown>;
   for (const method of ['setTimeout', 'setKeepAlive', 'setNoDelay', 'ref', 'unref']) {
     if (typeof socket[method] !== 'function') socket[method] = () => socket;
   }
+  let closed = false;
+  const emit = socket.emit.bind(socket);
+  socket.emit = (event: string | symbol, ...args: unknown[]) => {
+    if (event === 'close') {
+      if (closed) return false; // once: ssh2 may report it again when the server's close arrives
+      closed = true;
+    }
+    return emit(event, ...args);
+  };
+  const closeChannel = channel.destroy.bind(channel);
+  socket.destroy = (error?: Error) => {
+    if (socket.destroyed) return socket;
+    closeChannel();
+    // Without the error: the HTTP client has already taken it, and a second report would have no listener.
+    Duplex.prototype.destroy.call(socket);
+    process.nextTick(() => socket.emit('close', error !== undefined));
+    return socket;
+  };
   return socket;
 }

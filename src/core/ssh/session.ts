@@ -75,6 +75,7 @@ export class SshSession extends EventEmitter {
   private lastTarget?: SshTarget;
   private readonly options: Required<SshSessionOptions>;
   private readonly limit: Limiter;
+  private inUse = 0;
   /** Work to do once connected again after a drop (killing what a dropped exec left running). */
   private readonly afterReconnect: Array<(client: Client) => Promise<void>> = [];
 
@@ -85,6 +86,11 @@ export class SshSession extends EventEmitter {
     super();
     this.options = { ...DEFAULTS, ...options };
     this.limit = createLimiter(this.options.maxChannels);
+  }
+
+  /** Session channels open now (each holds one of the server's MaxSessions). */
+  get channelsInUse(): number {
+    return this.inUse;
   }
 
   get connected(): boolean {
@@ -131,6 +137,10 @@ export class SshSession extends EventEmitter {
         if (expired) return;
         let release!: () => void;
         const released = new Promise<void>((r) => (release = r));
+        if (!options.unlimited) {
+          this.inUse++;
+          void released.then(() => this.inUse--);
+        }
         try {
           const client = await this.connection(signal);
           const channel = await new Promise<ClientChannel>((ok, fail) =>
@@ -140,6 +150,7 @@ export class SshSession extends EventEmitter {
               ok(stream);
             }),
           );
+          freeWhenServerEnds(channel, client, release);
           resolve({ channel, release });
         } catch (error) {
           reject(this.translate(error));
@@ -319,6 +330,22 @@ function permanent(error: SandboxError): SandboxError {
 function isPermanent(error: unknown): boolean {
   if (!(error instanceof SandboxError)) return false;
   return permanentFailures.has(error) || ['host-key-mismatch', 'cancelled', 'invalid-input', 'not-found'].includes(error.code);
+}
+
+/**
+ * The slot stands for a session channel the server counts. ssh2 reports a channel closed only
+ * once its output has been read to the end, and a channel nobody reads any more (an idle pooled
+ * socket whose remote command ended) would hold its slot for ever: the command's exit, or the
+ * connection's end, frees it too.
+ */
+function freeWhenServerEnds(channel: ClientChannel, client: Client, release: () => void): void {
+  const free = () => {
+    client.removeListener('close', free);
+    release();
+  };
+  channel.once('exit', free);
+  channel.once('close', free);
+  client.once('close', free);
 }
 
 function delay(ms: number, signal?: AbortSignal): Promise<void> {

@@ -133,9 +133,11 @@ export class Scheduler {
       },
     );
     if (this.queue.linesSinceCompaction > COMPACT_AFTER_LINES) this.queue.compact();
-    this.book = this.queue.load();
     const records = await this.controller.list();
     await this.board.refresh(config);
+    // Read after the waits above: a runner that ended meanwhile has written its end line before
+    // leaving `runners`, so an ended task is never watched a second time from a stale book.
+    this.book = this.queue.load();
     for (const task of this.book.tasks.values()) {
       if ((task.state === 'assigned' || task.state === 'running') && !this.runners.has(task.id)) this.watch(task);
     }
