@@ -3,14 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
-  echo "The Docker engine does not answer; start it (for example: sudo systemctl start docker) and run this again." >&2
-  exit 4
-fi
-# Install when the lock file is newer than what is installed; the build takes a second.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
-fi
+# A Docker engine: found, or on Debian/Ubuntu installed and started (as root, or with sudo after
+# asking); elsewhere the next step is printed and this stops with status 4.
+bash scripts/engine.sh --rerun ./quickstart.sh
+# npm ci when node_modules is missing or older than package-lock.json; the build takes a second.
+bash scripts/ensure-deps.sh
 npm run --silent build
 
 name="quickstart-$(date +%H%M%S)"
