@@ -1,0 +1,138 @@
+/**
+ * ./quickstart.sh on a bare Debian bookworm (git, Node and npm; no Docker, the host's engine
+ * socket not mounted): as an ordinary account it says what it found and the one step to take,
+ * with the engine-down status 4; as root it installs docker.io from Debian's packages, starts
+ * dockerd in the background and reaches a command's output in a sandbox. The privileged
+ * containers are test equipment holding an engine of their own, not sandboxes.
+ */
+import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { loadRecipe } from '../../src/core/images';
+import { docker, ensureImage, uniqueName } from './helpers';
+import { CLONE_IN_CONTAINER, TEST_LABEL, buildBareImage, removeAll, runIn, snapshotClone, startIdle, type ContainerRun } from './quickstartFixture';
+
+const PRETTY_NAME = 'Debian GNU/Linux 12 (bookworm)';
+/** Prints whatever of Docker (or sudo) is there: the programs on PATH, dockerd in /usr/sbin, an engine socket. */
+const DOCKER_THERE = 'for c in docker dockerd sudo; do command -v "$c"; done; ls /usr/sbin/dockerd /var/run/docker.sock 2>/dev/null; true';
+
+function shown(run: ContainerRun): string {
+  return `exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
+}
+
+/** `docker save` of an image here into `docker load` in a container's own engine. */
+function loadInto(containerId: string, image: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const pipeline = spawn('bash', ['-c', 'set -o pipefail; docker save "$1" | docker exec -i "$2" docker load', 'load', image, containerId], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    pipeline.stderr.on('data', (chunk) => (stderr += chunk));
+    pipeline.on('error', reject);
+    pipeline.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`Loading ${image} into ${containerId.slice(0, 12)} failed (${code}): ${stderr}`)),
+    );
+  });
+}
+
+describe('quickstart.sh on a bare machine', function () {
+  this.timeout(240_000);
+  const run = uniqueName('quickstart-test');
+  const made = { containers: [] as string[], volumes: [] as string[], images: [] as string[], dirs: [] as string[] };
+  let bareImage: string;
+  let clone: { dir: string; nodeModules: string };
+
+  before(async function () {
+    this.timeout(600_000);
+    await ensureImage();
+    clone = await snapshotClone();
+    made.dirs.push(clone.dir);
+    bareImage = await buildBareImage(`agent-sandboxes-test/${run}:bare`, run);
+    made.images.push(bareImage);
+  });
+
+  after(async function () {
+    this.timeout(120_000);
+    await removeAll(made);
+  });
+
+  it('as an ordinary account with no engine, says what it found and the one step to take, and exits 4', async function () {
+    const id = await startIdle(bareImage, `${run}-user`, run, { Binds: [`${clone.dir}:${CLONE_IN_CONTAINER}:ro`] });
+    made.containers.push(id);
+    const bare = await runIn(id, ['sh', '-c', DOCKER_THERE], { user: 'newcomer' });
+    assert.equal(bare.stdout, '', `the image has neither Docker, nor sudo, nor the host's socket: ${shown(bare)}`);
+
+    const quickstart = await runIn(id, ['./quickstart.sh'], { user: 'newcomer' });
+    assert.equal(quickstart.code, 4, shown(quickstart));
+    assert.equal(quickstart.stdout, '', shown(quickstart));
+    assert.equal(
+      quickstart.stderr,
+      `No Docker engine answers on ${PRETTY_NAME}: Docker is not installed, and this account can install none (it is not root and has no sudo); ` +
+        'ask an administrator to install docker.io and add you to the docker group, or set up rootless Docker ' +
+        '(https://docs.docker.com/engine/security/rootless/), then run ./quickstart.sh again.\n',
+    );
+
+    // An engine named by DOCKER_HOST is that engine's business: nothing is installed in its place.
+    const elsewhere = await runIn(id, ['./quickstart.sh'], { user: 'newcomer', env: ['DOCKER_HOST=unix:///tmp/no-engine.sock'] });
+    assert.equal(elsewhere.code, 4, shown(elsewhere));
+    assert.equal(
+      elsewhere.stderr,
+      "DOCKER_HOST is set to unix:///tmp/no-engine.sock and no Docker engine answers there; start that engine, or unset DOCKER_HOST to use this machine's own, then run ./quickstart.sh again.\n",
+    );
+  });
+
+  it('as root, installs docker.io from Debian, starts dockerd in the background and reaches a command in a sandbox', async function () {
+    // A volume of its own for the inner engine's /var/lib/docker: overlay2 needs a filesystem
+    // that is not itself an overlay, and a loader container fills it first (below).
+    const volume = `${run}-engine`;
+    await docker.createVolume({ Name: volume, Labels: { [TEST_LABEL]: run } });
+    made.volumes.push(volume);
+
+    // Building the sandbox image inside (mmdebstrap and some 500 packages) would take most of
+    // CI's time for this issue, so the outer engine's sandbox image goes into the inner engine's
+    // store first, by a container of the same bare image that gets its engine from the same
+    // scripts/engine.sh and stops it again. The quickstart then runs in a fresh container on
+    // that store, where Docker is not installed.
+    const sandboxImage = loadRecipe().tag;
+    const loader = await startIdle(bareImage, `${run}-loader`, run, {
+      Privileged: true,
+      Binds: [`${clone.dir}:${CLONE_IN_CONTAINER}:ro`, `${volume}:/var/lib/docker`],
+    });
+    made.containers.push(loader);
+    const engine = await runIn(loader, ['bash', 'scripts/engine.sh']);
+    assert.equal(engine.code, 0, shown(engine));
+    await loadInto(loader, sandboxImage);
+    const stopped = await runIn(loader, [
+      'bash',
+      '-c',
+      'kill "$(cat /var/run/docker.pid)"; for _ in $(seq 1 120); do [ -e /var/run/docker.pid ] || exit 0; sleep 0.5; done; exit 1',
+    ]);
+    assert.equal(stopped.code, 0, `the loader's dockerd stops and leaves its store whole: ${shown(stopped)}`);
+    await docker.getContainer(loader).remove({ force: true });
+
+    const root = await startIdle(bareImage, `${run}-root`, run, {
+      Privileged: true,
+      Binds: [`${clone.dir}:${CLONE_IN_CONTAINER}`, `${clone.nodeModules}:${CLONE_IN_CONTAINER}/node_modules:ro`, `${volume}:/var/lib/docker`],
+    });
+    made.containers.push(root);
+    const bare = await runIn(root, ['sh', '-c', DOCKER_THERE]);
+    assert.equal(bare.stdout, '', `a fresh container has no Docker: ${shown(bare)}`);
+
+    const quickstart = await runIn(root, ['./quickstart.sh']);
+    assert.equal(quickstart.code, 0, shown(quickstart));
+    const said = quickstart.stderr.split('\n');
+    for (const line of [
+      `No Docker engine answers on ${PRETTY_NAME}: Docker is not installed; installing docker.io from its packages and starting it as root.`,
+      `Installing docker.io from ${PRETTY_NAME}'s packages.`,
+      'Starting dockerd in the background (no systemd here); its log is /var/log/dockerd.log.',
+    ]) {
+      assert.ok(said.includes(line), `quickstart says "${line}": ${shown(quickstart)}`);
+    }
+    assert.match(quickstart.stderr, /^The Docker engine answers \(version \d+\.\d+\.\d+\S*\)\.$/m, shown(quickstart));
+    assert.match(quickstart.stdout, /^hello from \S+ 3\.11\.\d+$/m, shown(quickstart));
+
+    const inside = await runIn(root, ['sh', '-c', 'dpkg-query -W -f "${Status}" docker.io && docker ps --format "{{.Image}}"']);
+    assert.equal(inside.code, 0, shown(inside));
+    assert.match(inside.stdout, /^install ok installed/, shown(inside));
+    assert.ok(inside.stdout.includes(sandboxImage), `the sandbox runs on the inner engine from ${sandboxImage}: ${shown(inside)}`);
+  });
+});

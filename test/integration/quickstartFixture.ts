@@ -1,0 +1,210 @@
+/**
+ * Test equipment for quickstart.test.ts: a bare Debian bookworm image (git, and this machine's own
+ * Node and npm, no Docker), a snapshot of this checkout as a newcomer's clone, and commands run in
+ * containers with their exit code and output. Everything made carries this run's label value.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, lstatSync, mkdtempSync, promises as fs, realpathSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
+import type Dockerode from 'dockerode';
+import { DEBIAN_SLIM_IMAGE, debianBaseTag } from '../../src/core/images';
+import { REPO_ROOT, docker } from './helpers';
+
+const execFileAsync = promisify(execFile);
+
+/** Every image, container and volume this suite makes carries this label, with its run's value. */
+export const TEST_LABEL = 'dev.agent-sandboxes.test';
+/** Where the clone sits in the containers (the newcomer's home). */
+export const CLONE_IN_CONTAINER = '/home/newcomer/agent-sandboxes';
+
+export interface ContainerRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function sink(chunks: Buffer[]): Writable {
+  return new Writable({ write: (chunk: Buffer, _encoding, done) => (chunks.push(chunk), done()) });
+}
+
+/** A command in a running container, to its end: its exit code and what it printed. */
+export async function runIn(containerId: string, cmd: string[], options: { user?: string; env?: string[] } = {}): Promise<ContainerRun> {
+  const exec = await docker.getContainer(containerId).exec({
+    Cmd: cmd,
+    User: options.user ?? 'root',
+    Env: options.env,
+    WorkingDir: CLONE_IN_CONTAINER,
+    AttachStdout: true,
+    AttachStderr: true,
+  });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  docker.modem.demuxStream(stream, sink(out), sink(err));
+  await new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+    stream.on('error', reject);
+  });
+  await new Promise((resolve) => setImmediate(resolve));
+  const { ExitCode } = await exec.inspect();
+  return { code: ExitCode, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
+}
+
+/** The Debian base the sandbox image was built on, which is on the engine once ensureImage() has run. */
+async function debianBase(): Promise<string> {
+  for (const ref of [DEBIAN_SLIM_IMAGE, debianBaseTag()]) {
+    if (
+      await docker
+        .getImage(ref)
+        .inspect()
+        .then(
+          () => true,
+          () => false,
+        )
+    )
+      return ref;
+  }
+  throw new Error(`Neither ${DEBIAN_SLIM_IMAGE} nor ${debianBaseTag()} is on the engine; build the sandbox image first (node dist/cli.js image build).`);
+}
+
+/** This Node's npm: <prefix>/lib/node_modules/npm beside <prefix>/bin/node. */
+function npmDir(nodeBinary: string): string {
+  const dir = path.resolve(path.dirname(nodeBinary), '..', 'lib', 'node_modules', 'npm');
+  if (!existsSync(path.join(dir, 'bin', 'npm-cli.js'))) throw new Error(`No npm found beside ${nodeBinary} (looked in ${dir}).`);
+  return dir;
+}
+
+/**
+ * Builds a bare bookworm with git, a user `newcomer`, and the Node and npm running this test
+ * (Debian's nodejs is older than the 20.19 the CLI needs). No cache, so no other run shares its
+ * layers and removing it by id removes all of it. Returns the image id.
+ */
+export async function buildBareImage(tag: string, runLabel: string): Promise<string> {
+  const base = await debianBase();
+  const node = realpathSync(process.execPath);
+  const npm = npmDir(node);
+  const contextDir = mkdtempSync(path.join(os.tmpdir(), 'quickstart-context-'));
+  writeFileSync(
+    path.join(contextDir, 'Dockerfile'),
+    [
+      'ARG BASE_IMAGE',
+      'FROM ${BASE_IMAGE}',
+      // The apt lists go again: the quickstart's own apt-get update fetches them, as on a bare machine.
+      'RUN set -eux; export DEBIAN_FRONTEND=noninteractive; apt-get update; \\',
+      '    apt-get install -y --no-install-recommends git ca-certificates; \\',
+      '    rm -rf /var/lib/apt/lists/* /var/cache/apt/*; useradd --create-home --shell /bin/bash newcomer',
+      `COPY ${path.basename(node)} /usr/local/bin/node`,
+      'COPY npm /usr/local/lib/node_modules/npm',
+      'RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm && node --version && npm --version',
+      '',
+    ].join('\n'),
+  );
+  // One tar of three places: the Dockerfile, the node binary and npm's folder.
+  const tar = spawn(
+    'tar',
+    ['-c', '--owner=0', '--group=0', '-C', contextDir, 'Dockerfile', '-C', path.dirname(node), path.basename(node), '-C', path.dirname(npm), 'npm'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  try {
+    const response = await docker.buildImage(tar.stdout, {
+      t: tag,
+      buildargs: { BASE_IMAGE: base },
+      labels: { [TEST_LABEL]: runLabel },
+      nocache: true,
+      rm: true,
+      forcerm: true,
+      pull: false,
+    });
+    let failure: string | undefined;
+    const lastLines: string[] = [];
+    await new Promise<void>((resolve, reject) =>
+      docker.modem.followProgress(
+        response,
+        (error: Error | null) => (error ? reject(error) : resolve()),
+        (event: { stream?: string; error?: string }) => {
+          if (event.error) failure = event.error;
+          if (event.stream?.trim()) lastLines.push(event.stream.trim());
+        },
+      ),
+    );
+    if (failure) throw new Error(`Building the bare test image failed: ${failure}; last output: ${lastLines.slice(-5).join(' | ')}`);
+    return (await docker.getImage(tag).inspect()).Id;
+  } finally {
+    tar.kill();
+    await fs.rm(contextDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A newcomer's clone of this checkout as it is now (tracked and new files, uncommitted changes
+ * too, nothing ignored), committed into a fresh repository. `node_modules` is mounted from this
+ * checkout, read-only, so package-lock.json is dated before it: the dependencies count as
+ * installed, as right after `npm ci`.
+ */
+export async function snapshotClone(): Promise<{ dir: string; nodeModules: string }> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'quickstart-clone-'));
+  const { stdout } = await execFileAsync('git', ['-C', REPO_ROOT, 'ls-files', '-z', '--cached', '--others', '--exclude-standard'], {
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const files = [...new Set(stdout.split('\0'))].filter((file) => {
+    if (!file || /^(node_modules|dist|out)(\/|$)/.test(file)) return false;
+    try {
+      lstatSync(path.join(REPO_ROOT, file));
+      return true;
+    } catch {
+      return false; // deleted in the working tree
+    }
+  });
+  const list = path.join(dir, '.files');
+  writeFileSync(list, files.join('\0'));
+  await execFileAsync('bash', ['-c', 'set -o pipefail; tar -c -C "$1" --null -T "$2" | tar -x -C "$3" && rm "$2"', 'copy', REPO_ROOT, list, dir]);
+  const git = (...args: string[]) => execFileAsync('git', ['-C', dir, '-c', 'user.name=Newcomer', '-c', 'user.email=newcomer@example.invalid', ...args]);
+  await git('init', '-q');
+  await git('add', '-A');
+  await git('commit', '-q', '-m', 'clone');
+  const nodeModules = realpathSync(path.join(REPO_ROOT, 'node_modules'));
+  const installed = statSync(path.join(nodeModules, '.package-lock.json')).mtime;
+  const before = new Date(installed.getTime() - 60_000);
+  utimesSync(path.join(dir, 'package-lock.json'), before, before);
+  return { dir, nodeModules };
+}
+
+/** A container of the bare image that idles until removed; commands go in with runIn. */
+export async function startIdle(image: string, name: string, runLabel: string, hostConfig: Dockerode.HostConfig): Promise<string> {
+  const container = await docker.createContainer({
+    name,
+    Image: image,
+    Cmd: ['sleep', 'infinity'],
+    Labels: { [TEST_LABEL]: runLabel },
+    HostConfig: { Init: true, ...hostConfig },
+  });
+  await container.start();
+  return container.id;
+}
+
+/** Removes what the suite made, each by its id or name; what is already gone is fine. */
+export async function removeAll(made: { containers: string[]; volumes: string[]; images: string[]; dirs: string[] }): Promise<void> {
+  for (const id of made.containers) {
+    await docker
+      .getContainer(id)
+      .remove({ force: true, v: true })
+      .catch(() => undefined);
+  }
+  for (const name of made.volumes) {
+    await docker
+      .getVolume(name)
+      .remove()
+      .catch(() => undefined);
+  }
+  for (const id of made.images) {
+    await docker
+      .getImage(id)
+      .remove({ force: true })
+      .catch(() => undefined);
+  }
+  for (const dir of made.dirs) await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+}
