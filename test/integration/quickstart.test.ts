@@ -9,7 +9,17 @@ import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { loadRecipe } from '../../src/core/images';
 import { docker, ensureImage, uniqueName } from './helpers';
-import { CLONE_IN_CONTAINER, TEST_LABEL, buildBareImage, removeAll, runIn, snapshotClone, startIdle, type ContainerRun } from './quickstartFixture';
+import {
+  CLONE_IN_CONTAINER,
+  TEST_LABEL,
+  buildBareImage,
+  removeAll,
+  runIn,
+  snapshotClone,
+  startEngineHost,
+  startIdle,
+  type ContainerRun,
+} from './quickstartFixture';
 
 const PRETTY_NAME = 'Debian GNU/Linux 12 (bookworm)';
 /** Prints whatever of Docker (or sudo) is there: the programs on PATH, dockerd in /usr/sbin, an engine socket. */
@@ -56,8 +66,7 @@ describe('quickstart.sh on a bare machine', function () {
   });
 
   it('as an ordinary account with no engine, says what it found and the one step to take, and exits 4', async function () {
-    const id = await startIdle(bareImage, `${run}-user`, run, { Binds: [`${clone.dir}:${CLONE_IN_CONTAINER}:ro`] });
-    made.containers.push(id);
+    const id = await startIdle(bareImage, `${run}-user`, run, made.containers, { Binds: [`${clone.dir}:${CLONE_IN_CONTAINER}:ro`] });
     const bare = await runIn(id, ['sh', '-c', DOCKER_THERE], { user: 'newcomer' });
     assert.equal(bare.stdout, '', `the image has neither Docker, nor sudo, nor the host's socket: ${shown(bare)}`);
 
@@ -93,11 +102,10 @@ describe('quickstart.sh on a bare machine', function () {
     // scripts/engine.sh and stops it again. The quickstart then runs in a fresh container on
     // that store, where Docker is not installed.
     const sandboxImage = loadRecipe().tag;
-    const loader = await startIdle(bareImage, `${run}-loader`, run, {
-      Privileged: true,
-      Binds: [`${clone.dir}:${CLONE_IN_CONTAINER}:ro`, `${volume}:/var/lib/docker`],
-    });
-    made.containers.push(loader);
+    const loader = await startEngineHost(bareImage, `${run}-loader`, run, made.containers, [
+      `${clone.dir}:${CLONE_IN_CONTAINER}:ro`,
+      `${volume}:/var/lib/docker`,
+    ]);
     const engine = await runIn(loader, ['bash', 'scripts/engine.sh']);
     assert.equal(engine.code, 0, shown(engine));
     await loadInto(loader, sandboxImage);
@@ -109,11 +117,11 @@ describe('quickstart.sh on a bare machine', function () {
     assert.equal(stopped.code, 0, `the loader's dockerd stops and leaves its store whole: ${shown(stopped)}`);
     await docker.getContainer(loader).remove({ force: true });
 
-    const root = await startIdle(bareImage, `${run}-root`, run, {
-      Privileged: true,
-      Binds: [`${clone.dir}:${CLONE_IN_CONTAINER}`, `${clone.nodeModules}:${CLONE_IN_CONTAINER}/node_modules:ro`, `${volume}:/var/lib/docker`],
-    });
-    made.containers.push(root);
+    const root = await startEngineHost(bareImage, `${run}-root`, run, made.containers, [
+      `${clone.dir}:${CLONE_IN_CONTAINER}`,
+      `${clone.nodeModules}:${CLONE_IN_CONTAINER}/node_modules:ro`,
+      `${volume}:/var/lib/docker`,
+    ]);
     const bare = await runIn(root, ['sh', '-c', DOCKER_THERE]);
     assert.equal(bare.stdout, '', `a fresh container has no Docker: ${shown(bare)}`);
 

@@ -4,7 +4,7 @@
  * containers with their exit code and output. Everything made carries this run's label value.
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, promises as fs, realpathSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, promises as fs, readFileSync, realpathSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
@@ -147,6 +147,7 @@ export async function buildBareImage(tag: string, runLabel: string): Promise<str
  */
 export async function snapshotClone(): Promise<{ dir: string; nodeModules: string }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'quickstart-clone-'));
+  chmodSync(dir, 0o755); // the newcomer account in the container reads it
   const { stdout } = await execFileAsync('git', ['-C', REPO_ROOT, 'ls-files', '-z', '--cached', '--others', '--exclude-standard'], {
     maxBuffer: 64 * 1024 * 1024,
   });
@@ -173,8 +174,8 @@ export async function snapshotClone(): Promise<{ dir: string; nodeModules: strin
   return { dir, nodeModules };
 }
 
-/** A container of the bare image that idles until removed; commands go in with runIn. */
-export async function startIdle(image: string, name: string, runLabel: string, hostConfig: Dockerode.HostConfig): Promise<string> {
+/** A container of the bare image that idles until removed (its id goes into `made` at once); commands go in with runIn. */
+export async function startIdle(image: string, name: string, runLabel: string, made: string[], hostConfig: Dockerode.HostConfig): Promise<string> {
   const container = await docker.createContainer({
     name,
     Image: image,
@@ -182,8 +183,79 @@ export async function startIdle(image: string, name: string, runLabel: string, h
     Labels: { [TEST_LABEL]: runLabel },
     HostConfig: { Init: true, ...hostConfig },
   });
+  made.push(container.id);
   await container.start();
   return container.id;
+}
+
+/** Capabilities by bit number, as far as Docker 20.10 knows them (it refuses later names). */
+const CAPABILITIES = [
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'DAC_READ_SEARCH',
+  'FOWNER',
+  'FSETID',
+  'KILL',
+  'SETGID',
+  'SETUID',
+  'SETPCAP',
+  'LINUX_IMMUTABLE',
+  'NET_BIND_SERVICE',
+  'NET_BROADCAST',
+  'NET_ADMIN',
+  'NET_RAW',
+  'IPC_LOCK',
+  'IPC_OWNER',
+  'SYS_MODULE',
+  'SYS_RAWIO',
+  'SYS_CHROOT',
+  'SYS_PTRACE',
+  'SYS_PACCT',
+  'SYS_ADMIN',
+  'SYS_BOOT',
+  'SYS_NICE',
+  'SYS_RESOURCE',
+  'SYS_TIME',
+  'SYS_TTY_CONFIG',
+  'MKNOD',
+  'LEASE',
+  'AUDIT_WRITE',
+  'AUDIT_CONTROL',
+  'SETFCAP',
+  'MAC_OVERRIDE',
+  'MAC_ADMIN',
+  'SYSLOG',
+  'WAKE_ALARM',
+  'BLOCK_SUSPEND',
+  'AUDIT_READ',
+];
+
+/** The capabilities this process may hold (its bounding set), which the engine beside it shares. */
+function boundingCapabilities(): string[] {
+  const line = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  const mask = BigInt(`0x${line?.[1] ?? '0'}`);
+  return CAPABILITIES.filter((_name, bit) => (mask >> BigInt(bit)) & 1n);
+}
+
+/**
+ * A container that can run a Docker engine of its own: what `--privileged` gives, spelt out.
+ * `--privileged` itself asks for every capability the kernel knows, and where the machine's
+ * bounding set lacks one (CAP_SYS_RESOURCE on this project's machines) the engine cannot start
+ * such a container; so it gets every capability the bounding set has, no seccomp or AppArmor
+ * profile, /proc and /sys unmasked, a cgroup namespace of its own, and its cgroup and sysfs
+ * mounts made writable before use.
+ */
+export async function startEngineHost(image: string, name: string, runLabel: string, made: string[], binds: string[]): Promise<string> {
+  const id = await startIdle(image, name, runLabel, made, {
+    Binds: binds,
+    CapAdd: boundingCapabilities(),
+    SecurityOpt: ['apparmor=unconfined', 'seccomp=unconfined', 'systempaths=unconfined'],
+    // Engine API 1.41; @types/dockerode does not name it yet.
+    ...{ CgroupnsMode: 'private' },
+  });
+  const writable = await runIn(id, ['sh', '-c', 'mount -o remount,rw /sys && for d in /sys/fs/cgroup/*/; do mount -o remount,bind,rw "$d" || exit 1; done']);
+  if (writable.code !== 0) throw new Error(`Making /sys and the cgroups writable in ${name} failed: ${writable.stderr}`);
+  return id;
 }
 
 /** Removes what the suite made, each by its id or name; what is already gone is fine. */
