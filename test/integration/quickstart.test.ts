@@ -136,9 +136,10 @@ describe('quickstart.sh on a bare machine', function () {
       assert.ok(said.includes(line), `quickstart says "${line}": ${shown(quickstart)}`);
     }
     assert.match(quickstart.stderr, /^The Docker engine answers \(version \d+\.\d+\.\d+\S*\)\.$/m, shown(quickstart));
+    if (process.env.QUICKSTART_TEST_SHOW) console.log(shown(quickstart));
     assert.match(quickstart.stdout, /^hello from \S+ 3\.11\.\d+$/m, shown(quickstart));
 
-    const inside = await runIn(root, ['sh', '-c', 'dpkg-query -W -f "${Status}" docker.io && docker ps --format "{{.Image}}"']);
+    const inside = await runIn(root, ['sh', '-c', "dpkg-query -W -f '${Status}' docker.io && echo && docker ps --format '{{.Image}}'"]);
     assert.equal(inside.code, 0, shown(inside));
     assert.match(inside.stdout, /^install ok installed/, shown(inside));
     assert.ok(inside.stdout.includes(sandboxImage), `the sandbox runs on the inner engine from ${sandboxImage}: ${shown(inside)}`);

@@ -249,7 +249,10 @@ export async function startEngineHost(image: string, name: string, runLabel: str
   const id = await startIdle(image, name, runLabel, made, {
     Binds: binds,
     CapAdd: boundingCapabilities(),
-    SecurityOpt: ['apparmor=unconfined', 'seccomp=unconfined', 'systempaths=unconfined'],
+    SecurityOpt: ['apparmor=unconfined', 'seccomp=unconfined'],
+    // What the CLI's `--security-opt systempaths=unconfined` sends: nothing of /proc masked or read-only.
+    MaskedPaths: [],
+    ReadonlyPaths: [],
     // Engine API 1.41; @types/dockerode does not name it yet.
     ...{ CgroupnsMode: 'private' },
   });
