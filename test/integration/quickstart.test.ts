@@ -50,19 +50,31 @@ describe('quickstart.sh on a bare machine', function () {
   const made = { containers: [] as string[], volumes: [] as string[], images: [] as string[], dirs: [] as string[] };
   let bareImage: string;
   let clone: { dir: string; nodeModules: string };
+  // How long each step took, printed at the end with QUICKSTART_TEST_SHOW=1 (CI's time budget is tight).
+  const laps: string[] = [];
+  let lapStart = Date.now();
+  const lap = (what: string) => {
+    laps.push(`${what}: ${((Date.now() - lapStart) / 1000).toFixed(1)} s`);
+    lapStart = Date.now();
+  };
 
   before(async function () {
     this.timeout(600_000);
     await ensureImage();
+    lap('sandbox image there');
     clone = await snapshotClone();
+    lap('clone');
     made.dirs.push(clone.dir);
     bareImage = await buildBareImage(`agent-sandboxes-test/${run}:bare`, run);
     made.images.push(bareImage);
+    lap('bare image built');
   });
 
   after(async function () {
     this.timeout(120_000);
     await removeAll(made);
+    lap('cleaned up');
+    if (process.env.QUICKSTART_TEST_SHOW) console.log(laps.join('\n'));
   });
 
   it('as an ordinary account with no engine, says what it found and the one step to take, and exits 4', async function () {
@@ -108,7 +120,9 @@ describe('quickstart.sh on a bare machine', function () {
     ]);
     const engine = await runIn(loader, ['bash', 'scripts/engine.sh']);
     assert.equal(engine.code, 0, shown(engine));
+    lap('loader: engine installed and started');
     await loadInto(loader, sandboxImage);
+    lap('loader: sandbox image loaded');
     const stopped = await runIn(loader, [
       'bash',
       '-c',
@@ -116,6 +130,7 @@ describe('quickstart.sh on a bare machine', function () {
     ]);
     assert.equal(stopped.code, 0, `the loader's dockerd stops and leaves its store whole: ${shown(stopped)}`);
     await docker.getContainer(loader).remove({ force: true });
+    lap('loader: engine stopped');
 
     const root = await startEngineHost(bareImage, `${run}-root`, run, made.containers, [
       `${clone.dir}:${CLONE_IN_CONTAINER}`,
@@ -125,7 +140,9 @@ describe('quickstart.sh on a bare machine', function () {
     const bare = await runIn(root, ['sh', '-c', DOCKER_THERE]);
     assert.equal(bare.stdout, '', `a fresh container has no Docker: ${shown(bare)}`);
 
+    lap('root container started');
     const quickstart = await runIn(root, ['./quickstart.sh']);
+    lap('quickstart as root');
     assert.equal(quickstart.code, 0, shown(quickstart));
     const said = quickstart.stderr.split('\n');
     for (const line of [
