@@ -93,13 +93,13 @@ esac
 if ! $debian_like; then
   start="sudo systemctl enable --now docker"
   case "$os_id" in
-    fedora) step="\`sudo dnf install -y moby-engine && $start\`" ;;
-    arch | manjaro | endeavouros) step="\`sudo pacman -S --needed docker && $start\`" ;;
-    opensuse* | sles) step="\`sudo zypper install -y docker && $start\`" ;;
-    alpine) step="\`apk add docker && rc-update add docker && service docker start\` as root" ;;
-    *) step="your distribution's Docker package (or Docker Engine from https://docs.docker.com/engine/install/), started with \`$start\`" ;;
+    fedora) step="install and start it with \`sudo dnf install -y moby-engine && $start\`" ;;
+    arch | manjaro | endeavouros) step="install and start it with \`sudo pacman -S --needed docker && $start\`" ;;
+    opensuse* | sles) step="install and start it with \`sudo zypper install -y docker && $start\`" ;;
+    alpine) step="install and start it as root with \`apk add docker && rc-update add docker && service docker start\`" ;;
+    *) step="install your distribution's Docker package (or Docker Engine from https://docs.docker.com/engine/install/) and start it (\`$start\`)" ;;
   esac
-  stop_down "No Docker engine answers on $os_name, where this script installs none; install $step, then run $RERUN."
+  stop_down "No Docker engine answers on $os_name, where this script installs none; $step, then run $RERUN."
 fi
 
 # Debian or Ubuntu from here. /usr/sbin is not on an ordinary account's PATH there.
@@ -107,9 +107,11 @@ has_dockerd() { command -v dockerd >/dev/null || [ -x /usr/sbin/dockerd ] || [ -
 if has_dockerd; then
   found="No Docker engine answers on $os_name: dockerd is installed but does not run"
   plan="starting it"
+  ask="start it"
 else
   found="No Docker engine answers on $os_name: Docker is not installed"
-  plan="installing docker.io from its packages and starting it"
+  plan="installing docker.io from the distribution's packages and starting it"
+  ask="install docker.io from the distribution's packages, start it"
 fi
 by_hand="sudo apt-get install -y docker.io && sudo systemctl enable --now docker && sudo usermod -aG docker $(id -un)"
 as_root=""
@@ -120,18 +122,18 @@ if [ "$(id -u)" -ne 0 ]; then
   if [ ! -t 0 ]; then
     stop_down "$found, and sudo cannot ask for a password without a terminal; run $RERUN in a terminal, or do it yourself: \`$by_hand\` (then log in again)."
   fi
-  printf '%s' "$found; go on with sudo, $plan and adding $(id -un) to the docker group? [y/N] " >&2
+  printf '%s' "$found; $ask and add $(id -un) to the docker group, with sudo? [y/N] " >&2
   read -r answer || answer=""
   case "$answer" in
     y | Y | yes | Yes | YES) as_root="sudo" ;;
     *) stop_down "Nothing was changed; to do it yourself: \`$by_hand\`, log in again, then run $RERUN." ;;
   esac
 else
-  say "$found; $plan as root."
+  say "$found; $plan, as root."
 fi
 
 if ! has_dockerd; then
-  say "Installing docker.io from $os_name's packages."
+  say "Running apt-get install docker.io."
   if ! $as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq ||
     ! $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >/dev/null; then
     say "Installing docker.io failed (apt-get's messages are above); fix what apt-get says, then run $RERUN."

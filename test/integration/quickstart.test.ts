@@ -146,8 +146,8 @@ describe('quickstart.sh on a bare machine', function () {
     assert.equal(quickstart.code, 0, shown(quickstart));
     const said = quickstart.stderr.split('\n');
     for (const line of [
-      `No Docker engine answers on ${PRETTY_NAME}: Docker is not installed; installing docker.io from its packages and starting it as root.`,
-      `Installing docker.io from ${PRETTY_NAME}'s packages.`,
+      `No Docker engine answers on ${PRETTY_NAME}: Docker is not installed; installing docker.io from the distribution's packages and starting it, as root.`,
+      'Running apt-get install docker.io.',
       'Starting dockerd in the background (no systemd here); its log is /var/log/dockerd.log.',
     ]) {
       assert.ok(said.includes(line), `quickstart says "${line}": ${shown(quickstart)}`);
