@@ -113,20 +113,25 @@ else
   plan="installing docker.io from the distribution's packages and starting it"
   ask="install docker.io from the distribution's packages, start it"
 fi
-by_hand="sudo apt-get install -y docker.io && sudo systemctl enable --now docker && sudo usermod -aG docker $(id -un)"
+in_group() { id -nG | tr ' ' '\n' | grep -qx docker; }
+by_hand="sudo systemctl enable --now docker"
+has_dockerd || by_hand="sudo apt-get install -y docker.io && $by_hand"
+relogin=""
+in_group || { by_hand="$by_hand && sudo usermod -aG docker $(id -un)" && relogin=" (then log in again)"; }
 as_root=""
 if [ "$(id -u)" -ne 0 ]; then
   if ! command -v sudo >/dev/null; then
     stop_down "$found, and this account can install none (it is not root and has no sudo); ask an administrator to install docker.io and add you to the docker group, or set up rootless Docker (https://docs.docker.com/engine/security/rootless/), then run $RERUN."
   fi
   if [ ! -t 0 ]; then
-    stop_down "$found, and sudo cannot ask for a password without a terminal; run $RERUN in a terminal, or do it yourself: \`$by_hand\` (then log in again)."
+    stop_down "$found, and sudo cannot ask for a password without a terminal; run $RERUN in a terminal, or do it yourself: \`$by_hand\`$relogin."
   fi
-  printf '%s' "$found; $ask and add $(id -un) to the docker group, with sudo? [y/N] " >&2
+  in_group || ask="$ask and add $(id -un) to the docker group"
+  printf '%s' "$found; $ask, with sudo? [y/N] " >&2
   read -r answer || answer=""
   case "$answer" in
     y | Y | yes | Yes | YES) as_root="sudo" ;;
-    *) stop_down "Nothing was changed; to do it yourself: \`$by_hand\`, log in again, then run $RERUN." ;;
+    *) stop_down "Nothing was changed; to do it yourself: \`$by_hand\`$relogin, then run $RERUN." ;;
   esac
 else
   say "$found; $plan, as root."
@@ -167,7 +172,7 @@ if ! root_engine_answers; then
 fi
 
 if [ -n "$as_root" ]; then
-  id -nG | tr ' ' '\n' | grep -qx docker || sudo usermod -aG docker "$(id -un)"
+  in_group || sudo usermod -aG docker "$(id -un)"
   if ! engine_answers; then
     stop_down "The Docker engine runs now and $(id -un) is in the docker group, which counts from the next login; run \`newgrp docker\` (or log in again), then run $RERUN."
   fi
