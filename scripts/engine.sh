@@ -7,11 +7,14 @@
 #
 # Usage: scripts/engine.sh [--rerun COMMAND]   (COMMAND: what the messages say to run again)
 # Exit status: 0 the engine answers; 4 it does not and nothing here starts it (the next step is
-# printed); 1 installing or starting it failed (the reason is printed).
+# printed); 5 it runs now but answers this account only in a new login or `sg docker` (the
+# account was just added to the docker group); 1 installing or starting it failed (the reason is
+# printed).
 # Written for bash 3.2 as well (macOS), where it only reads the system and prints.
 set -euo pipefail
 
 ENGINE_DOWN=4
+GROUP_PENDING=5
 DOCKERD_LOG=/var/log/dockerd.log
 RERUN="this again"
 if [ "${1:-}" = "--rerun" ] && [ -n "${2:-}" ]; then RERUN="$2 again"; fi
@@ -174,7 +177,8 @@ fi
 if [ -n "$as_root" ]; then
   in_group || sudo usermod -aG docker "$(id -un)"
   if ! engine_answers; then
-    stop_down "The Docker engine runs now and $(id -un) is in the docker group, which counts from the next login; run \`newgrp docker\` (or log in again), then run $RERUN."
+    say "The Docker engine runs now and $(id -un) is in the docker group, which counts from the next login; run \`newgrp docker\` to use it from this shell."
+    exit "$GROUP_PENDING"
   fi
 fi
 say "The Docker engine answers (version $(docker version --format '{{.Server.Version}}'))."
