@@ -2,8 +2,9 @@
  * ./quickstart.sh on a bare Debian bookworm (git, Node and npm; no Docker, the host's engine
  * socket not mounted): as an ordinary account it says what it found and the one step to take,
  * with the engine-down status 4; as root it installs docker.io from Debian's packages, starts
- * dockerd in the background and reaches a command's output in a sandbox. The privileged
- * containers are test equipment holding an engine of their own, not sandboxes.
+ * dockerd in the background and reaches a command's output in a sandbox. The containers that
+ * hold an engine of their own (as privileged as this machine allows) are test equipment, not
+ * sandboxes.
  */
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -143,6 +144,7 @@ describe('quickstart.sh on a bare machine', function () {
     lap('root container started');
     const quickstart = await runIn(root, ['./quickstart.sh']);
     lap('quickstart as root');
+    if (process.env.QUICKSTART_TEST_SHOW) console.log(shown(quickstart));
     assert.equal(quickstart.code, 0, shown(quickstart));
     const said = quickstart.stderr.split('\n');
     for (const line of [
@@ -153,7 +155,6 @@ describe('quickstart.sh on a bare machine', function () {
       assert.ok(said.includes(line), `quickstart says "${line}": ${shown(quickstart)}`);
     }
     assert.match(quickstart.stderr, /^The Docker engine answers \(version \d+\.\d+\.\d+\S*\)\.$/m, shown(quickstart));
-    if (process.env.QUICKSTART_TEST_SHOW) console.log(shown(quickstart));
     assert.match(quickstart.stdout, /^hello from \S+ 3\.11\.\d+$/m, shown(quickstart));
 
     const inside = await runIn(root, ['sh', '-c', "dpkg-query -W -f '${Status}' docker.io && echo && docker ps --format '{{.Image}}'"]);
