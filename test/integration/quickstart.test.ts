@@ -7,7 +7,6 @@
  * sandboxes.
  */
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { loadRecipe } from '../../src/core/images';
 import { docker, ensureImage, uniqueName } from './helpers';
 import {
@@ -17,6 +16,7 @@ import {
   removeAll,
   runIn,
   snapshotClone,
+  fillEngineStore,
   startEngineHost,
   startIdle,
   type ContainerRun,
@@ -30,27 +30,16 @@ function shown(run: ContainerRun): string {
   return `exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
 }
 
-/** `docker save` of an image here into `docker load` in a container's own engine. */
-function loadInto(containerId: string, image: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const pipeline = spawn('bash', ['-c', 'set -o pipefail; docker save "$1" | docker exec -i "$2" docker load', 'load', image, containerId], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    pipeline.stderr.on('data', (chunk) => (stderr += chunk));
-    pipeline.on('error', reject);
-    pipeline.on('close', (code) =>
-      code === 0 ? resolve() : reject(new Error(`Loading ${image} into ${containerId.slice(0, 12)} failed (${code}): ${stderr}`)),
-    );
-  });
-}
-
 describe('quickstart.sh on a bare machine', function () {
   this.timeout(240_000);
   const run = uniqueName('quickstart-test');
   const made = { containers: [] as string[], volumes: [] as string[], images: [] as string[], dirs: [] as string[] };
   let bareImage: string;
   let clone: { dir: string; nodeModules: string };
+  // The root case's inner engine keeps its /var/lib/docker here: overlay2 needs a filesystem
+  // that is not itself an overlay.
+  const volume = `${run}-engine`;
+  const sandboxImage = loadRecipe().tag;
   // How long each step took, printed at the end with QUICKSTART_TEST_SHOW=1 (CI's time budget is tight).
   const laps: string[] = [];
   let lapStart = Date.now();
@@ -64,11 +53,23 @@ describe('quickstart.sh on a bare machine', function () {
     await ensureImage();
     lap('sandbox image there');
     clone = await snapshotClone();
-    lap('clone');
     made.dirs.push(clone.dir);
-    bareImage = await buildBareImage(`agent-sandboxes-test/${run}:bare`, run);
-    made.images.push(bareImage);
-    lap('bare image built');
+    lap('clone');
+    await docker.createVolume({ Name: volume, Labels: { [TEST_LABEL]: run } });
+    made.volumes.push(volume);
+    // Building the sandbox image inside the root case's engine (mmdebstrap and some 500
+    // packages) would take most of CI's time for this issue, so the outer engine's sandbox image
+    // goes into that engine's store beforehand, while the bare image builds.
+    const [built, filled] = await Promise.allSettled([
+      buildBareImage(`agent-sandboxes-test/${run}:bare`, run),
+      fillEngineStore({ volume, image: sandboxImage, cloneDir: clone.dir, name: `${run}-loader`, runLabel: run, made: made.containers }),
+    ]);
+    if (built.status === 'fulfilled') {
+      bareImage = built.value;
+      made.images.push(bareImage);
+    }
+    for (const outcome of [built, filled]) if (outcome.status === 'rejected') throw outcome.reason;
+    lap('bare image built, sandbox image in the inner store');
   });
 
   after(async function () {
@@ -103,36 +104,7 @@ describe('quickstart.sh on a bare machine', function () {
   });
 
   it('as root, installs docker.io from Debian, starts dockerd in the background and reaches a command in a sandbox', async function () {
-    // A volume of its own for the inner engine's /var/lib/docker: overlay2 needs a filesystem
-    // that is not itself an overlay, and a loader container fills it first (below).
-    const volume = `${run}-engine`;
-    await docker.createVolume({ Name: volume, Labels: { [TEST_LABEL]: run } });
-    made.volumes.push(volume);
-
-    // Building the sandbox image inside (mmdebstrap and some 500 packages) would take most of
-    // CI's time for this issue, so the outer engine's sandbox image goes into the inner engine's
-    // store first, by a container of the same bare image that gets its engine from the same
-    // scripts/engine.sh and stops it again. The quickstart then runs in a fresh container on
-    // that store, where Docker is not installed.
-    const sandboxImage = loadRecipe().tag;
-    const loader = await startEngineHost(bareImage, `${run}-loader`, run, made.containers, [
-      `${clone.dir}:${CLONE_IN_CONTAINER}:ro`,
-      `${volume}:/var/lib/docker`,
-    ]);
-    const engine = await runIn(loader, ['bash', 'scripts/engine.sh']);
-    assert.equal(engine.code, 0, shown(engine));
-    lap('loader: engine installed and started');
-    await loadInto(loader, sandboxImage);
-    lap('loader: sandbox image loaded');
-    const stopped = await runIn(loader, [
-      'bash',
-      '-c',
-      'kill "$(cat /var/run/docker.pid)"; for _ in $(seq 1 120); do [ -e /var/run/docker.pid ] || exit 0; sleep 0.5; done; exit 1',
-    ]);
-    assert.equal(stopped.code, 0, `the loader's dockerd stops and leaves its store whole: ${shown(stopped)}`);
-    await docker.getContainer(loader).remove({ force: true });
-    lap('loader: engine stopped');
-
+    // A fresh container of the bare image; the store its engine will use already holds the sandbox image (see before).
     const root = await startEngineHost(bareImage, `${run}-root`, run, made.containers, [
       `${clone.dir}:${CLONE_IN_CONTAINER}`,
       `${clone.nodeModules}:${CLONE_IN_CONTAINER}/node_modules:ro`,

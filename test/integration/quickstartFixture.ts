@@ -55,7 +55,7 @@ export async function runIn(containerId: string, cmd: string[], options: { user?
 }
 
 /** The Debian base the sandbox image was built on, which is on the engine once ensureImage() has run. */
-async function debianBase(): Promise<string> {
+export async function debianBase(): Promise<string> {
   for (const ref of [DEBIAN_SLIM_IMAGE, debianBaseTag()]) {
     if (
       await docker
@@ -259,6 +259,50 @@ export async function startEngineHost(image: string, name: string, runLabel: str
   const writable = await runIn(id, ['sh', '-c', 'mount -o remount,rw /sys && for d in /sys/fs/cgroup/*/; do mount -o remount,bind,rw "$d" || exit 1; done']);
   if (writable.code !== 0) throw new Error(`Making /sys and the cgroups writable in ${name} failed: ${writable.stderr}`);
   return id;
+}
+
+/** `docker save` of an image here into `docker load` in a container's own engine. */
+function loadInto(containerId: string, image: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const pipeline = spawn('bash', ['-c', 'set -o pipefail; docker save "$1" | docker exec -i "$2" docker load', 'load', image, containerId], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    pipeline.stderr.on('data', (chunk) => (stderr += chunk));
+    pipeline.on('error', reject);
+    pipeline.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`Loading ${image} into ${containerId.slice(0, 12)} failed (${code}): ${stderr}`)),
+    );
+  });
+}
+
+/**
+ * Puts `image` into the store of an engine that is not running yet, on `volume` (its future
+ * /var/lib/docker): a loader container of the Debian base gets an engine from the clone's own
+ * scripts/engine.sh, loads the image from this engine into it, stops it cleanly and goes.
+ */
+export async function fillEngineStore(options: {
+  volume: string;
+  image: string;
+  cloneDir: string;
+  name: string;
+  runLabel: string;
+  made: string[];
+}): Promise<void> {
+  const loader = await startEngineHost(await debianBase(), options.name, options.runLabel, options.made, [
+    `${options.cloneDir}:${CLONE_IN_CONTAINER}:ro`,
+    `${options.volume}:/var/lib/docker`,
+  ]);
+  const engine = await runIn(loader, ['bash', 'scripts/engine.sh']);
+  if (engine.code !== 0) throw new Error(`The loader's engine did not start (exit ${engine.code}): ${engine.stderr}`);
+  await loadInto(loader, options.image);
+  const stopped = await runIn(loader, [
+    'bash',
+    '-c',
+    'kill "$(cat /var/run/docker.pid)"; for _ in $(seq 1 120); do [ -e /var/run/docker.pid ] || exit 0; sleep 0.5; done; exit 1',
+  ]);
+  if (stopped.code !== 0) throw new Error(`The loader's dockerd did not stop, so its store may not be whole: ${stopped.stderr}`);
+  await docker.getContainer(loader).remove({ force: true });
 }
 
 /** Removes what the suite made, each by its id or name; what is already gone is fine. */
