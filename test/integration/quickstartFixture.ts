@@ -109,6 +109,11 @@ export async function buildBareImage(tag: string, runLabel: string): Promise<str
     ['-c', '--owner=0', '--group=0', '-C', contextDir, 'Dockerfile', '-C', path.dirname(node), path.basename(node), '-C', path.dirname(npm), 'npm'],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  const baseId = (await docker.getImage(base).inspect()).Id.replace(/^sha256:/, '');
+  /** Images of finished steps (" ---> id" lines): fresh (no cache), so removed when the build fails. */
+  const stepImages: string[] = [];
+  let failure: string | undefined;
+  const lastLines: string[] = [];
   try {
     const response = await docker.buildImage(tar.stdout, {
       t: tag,
@@ -119,20 +124,30 @@ export async function buildBareImage(tag: string, runLabel: string): Promise<str
       forcerm: true,
       pull: false,
     });
-    let failure: string | undefined;
-    const lastLines: string[] = [];
     await new Promise<void>((resolve, reject) =>
       docker.modem.followProgress(
         response,
         (error: Error | null) => (error ? reject(error) : resolve()),
         (event: { stream?: string; error?: string }) => {
           if (event.error) failure = event.error;
-          if (event.stream?.trim()) lastLines.push(event.stream.trim());
+          for (const line of (event.stream ?? '').split('\n').map((text) => text.trim())) {
+            const step = /^---> ([0-9a-f]{12,64})$/.exec(line);
+            if (step && !baseId.startsWith(step[1]!)) stepImages.push(step[1]!);
+            else if (line) lastLines.push(line);
+          }
         },
       ),
     );
     if (failure) throw new Error(`Building the bare test image failed: ${failure}; last output: ${lastLines.slice(-5).join(' | ')}`);
     return (await docker.getImage(tag).inspect()).Id;
+  } catch (error) {
+    for (const id of stepImages.reverse()) {
+      await docker
+        .getImage(id)
+        .remove({ force: true })
+        .catch(() => undefined);
+    }
+    throw error;
   } finally {
     tar.kill();
     await fs.rm(contextDir, { recursive: true, force: true });
