@@ -3,14 +3,22 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
-  echo "The Docker engine does not answer; start it (for example: sudo systemctl start docker) and run this again." >&2
+# A Docker engine: found, or on Debian/Ubuntu installed and started (as root, or with sudo after
+# asking); elsewhere the next step is printed and this stops with status 4.
+engine=0
+bash scripts/engine.sh --rerun ./quickstart.sh || engine=$?
+if [ "$engine" -eq 5 ]; then
+  # This account just joined the docker group: the rest of this run goes on in that group.
+  if [ -z "${QUICKSTART_IN_DOCKER_GROUP:-}" ] && command -v sg >/dev/null; then
+    echo "Going on in the docker group for this run (sg docker)." >&2
+    QUICKSTART_IN_DOCKER_GROUP=1 exec sg docker -c ./quickstart.sh
+  fi
+  echo "Run \`newgrp docker\` (or log in again), then ./quickstart.sh again." >&2
   exit 4
 fi
-# Install when the lock file is newer than what is installed; the build takes a second.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
-fi
+[ "$engine" -eq 0 ] || exit "$engine"
+# npm ci when node_modules is missing or older than package-lock.json; the build takes a second.
+bash scripts/ensure-deps.sh
 npm run --silent build
 
 name="quickstart-$(date +%H%M%S)"
