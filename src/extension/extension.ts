@@ -12,6 +12,7 @@ import { copyIdCommand } from './commands/copyId';
 import { deleteCommand } from './commands/delete';
 import { DesktopPanels } from './desktopPanel';
 import { forwardPortCommand } from './commands/forwardPort';
+import { installCliCommand, refreshInstalledCli, removeCliCommand } from './commands/installCli';
 import { openDesktopCommand } from './commands/openDesktop';
 import { openForwardedPortCommand } from './commands/openForwardedPort';
 import { openSshTerminalCommand } from './commands/openSshTerminal';
@@ -119,6 +120,8 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
     [COMMAND_IDS.approveChange]: decideChangeCommand(cockpit, tasks, 'approve'),
     [COMMAND_IDS.rejectChange]: decideChangeCommand(cockpit, tasks, 'reject'),
     [COMMAND_IDS.showEvaluation]: showEvaluationCommand(cockpit, tasks),
+    [COMMAND_IDS.installCli]: installCliCommand(cockpit),
+    [COMMAND_IDS.removeCli]: removeCliCommand(cockpit),
   };
   for (const [id, handler] of Object.entries(handlers)) {
     context.subscriptions.push(vscode.commands.registerCommand(id, handler as (...args: unknown[]) => unknown));
@@ -130,6 +133,7 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
   cockpit.scheduleRefresh();
   // The same for tasks, once activation is over: reading the queue loads the core.
   setTimeout(() => tasks.start(), 0);
+  setTimeout(() => refreshInstalledCli(cockpit), 0);
 
   const activationMs = performance.now() - started;
   cockpit.log.info(`Activated in ${activationMs.toFixed(1)} ms`);
