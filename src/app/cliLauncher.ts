@@ -53,7 +53,7 @@ export function launcherScript(target: LauncherTarget): string {
   return [
     '#!/bin/sh',
     '# sandbox: the Agent Sandboxes CLI, bundled in the VS Code extension.',
-    "# Written by \"Sandboxes: Install 'sandbox' Command in PATH\"; \"Sandboxes: Remove 'sandbox' Command from PATH\" removes it.",
+    '# Written by "Sandboxes: Install \'sandbox\' Command in PATH"; "Sandboxes: Remove \'sandbox\' Command from PATH" removes it.',
     LAUNCHER_MARK,
     `CLI=${shQuote(target.cli)}`,
     `RUNTIME=${shQuote(target.runtime)}`,
@@ -61,7 +61,7 @@ export function launcherScript(target: LauncherTarget): string {
     `  echo "sandbox: $CLI is gone (the Agent Sandboxes extension was updated or removed); run \\"Sandboxes: Install 'sandbox' Command in PATH\\" in VS Code again." >&2`,
     '  exit 127',
     'fi',
-    '# A Node.js on PATH, when it is new enough; otherwise the editor\'s own runtime.',
+    "# A Node.js on PATH, when it is new enough; otherwise the editor's own runtime.",
     'version=$(node --version 2>/dev/null) || version=',
     'version=${version#v}',
     'major=${version%%.*}',
@@ -118,10 +118,16 @@ export async function installLauncher(target: LauncherTarget, place: LauncherPla
   const text = launcherScript(target);
   const existing = await readIfExists(file).catch(() => undefined);
   if (existing === undefined && (await existsAtAll(file))) {
-    throw new SandboxError('conflict', `${file} exists and is not a file this extension wrote, so it was left alone; remove or rename it, then install the command again.`);
+    throw new SandboxError(
+      'conflict',
+      `${file} exists and is not a file this extension wrote, so it was left alone; remove or rename it, then install the command again.`,
+    );
   }
   if (existing !== undefined && !isOurs(existing)) {
-    throw new SandboxError('conflict', `${file} exists and was not written by this extension, so it was left alone; remove or rename it, then install the command again.`);
+    throw new SandboxError(
+      'conflict',
+      `${file} exists and was not written by this extension, so it was left alone; remove or rename it, then install the command again.`,
+    );
   }
   if (existing === text) {
     await fs.chmod(file, 0o755);

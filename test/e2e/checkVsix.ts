@@ -85,7 +85,8 @@ function marketplaceProblems(zip: Buffer, entries: ZipEntry[]): string[] {
   const readme = byName.get('extension/readme.md');
   if (readme) {
     const text = zipEntryContent(zip, readme).toString('utf8');
-    if (!text.includes("Install 'sandbox' Command in PATH")) problems.push('extension/readme.md is not the README written for the extension (docs/extension-readme.md)');
+    if (!text.includes("Install 'sandbox' Command in PATH"))
+      problems.push('extension/readme.md is not the README written for the extension (docs/extension-readme.md)');
     for (const [, link] of text.matchAll(/!\[[^\]]*\]\(([^)\s]+)\)/g)) {
       if (/^\w+:/.test(link!)) problems.push(`extension/readme.md shows ${link}, which needs a network; ship the image instead`);
       else if (!byName.has(`extension/${path.posix.normalize(link!)}`)) problems.push(`extension/readme.md shows ${link}, which is not packaged`);

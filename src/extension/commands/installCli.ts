@@ -13,7 +13,10 @@ export function launcherTarget(context: vscode.ExtensionContext): LauncherTarget
 export function installCliCommand(cockpit: Cockpit) {
   return async (): Promise<string | undefined> => {
     if (process.platform === 'win32') {
-      void cockpit.notify('error', "The 'sandbox' command is a shell script for Linux and macOS; on Windows, run it inside WSL with the extension installed there.");
+      void cockpit.notify(
+        'error',
+        "The 'sandbox' command is a shell script for Linux and macOS; on Windows, run it inside WSL with the extension installed there.",
+      );
       return undefined;
     }
     try {
@@ -24,7 +27,11 @@ export function installCliCommand(cockpit: Cockpit) {
       } else {
         const line = 'export PATH="$HOME/.local/bin:$PATH"';
         void cockpit
-          .notify('warning', `The 'sandbox' command is installed as ${result.file}, but ${path.dirname(result.file)} is not on PATH: add \`${line}\` to your shell's profile, then open a new terminal.`, 'Copy Line')
+          .notify(
+            'warning',
+            `The 'sandbox' command is installed as ${result.file}, but ${path.dirname(result.file)} is not on PATH: add \`${line}\` to your shell's profile, then open a new terminal.`,
+            'Copy Line',
+          )
           .then((choice) => (choice === 'Copy Line' ? vscode.env.clipboard.writeText(line) : undefined));
       }
       return result.file;
@@ -41,7 +48,10 @@ export function removeCliCommand(cockpit: Cockpit) {
     try {
       const result = await removeLauncher();
       cockpit.log.info(result.removed ? `Removed ${result.file}` : `No ${result.file} to remove`);
-      void cockpit.notify('info', result.removed ? `Removed the 'sandbox' command (${result.file}).` : `There is no 'sandbox' command in ${path.dirname(result.file)} to remove.`);
+      void cockpit.notify(
+        'info',
+        result.removed ? `Removed the 'sandbox' command (${result.file}).` : `There is no 'sandbox' command in ${path.dirname(result.file)} to remove.`,
+      );
       return result.removed;
     } catch (error) {
       await cockpit.showError(error);

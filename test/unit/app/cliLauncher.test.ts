@@ -26,8 +26,7 @@ function setUp() {
     chmodSync(file, 0o755);
   };
   /** Runs the launcher the way a shell does, with only the fake bin and the system folders on PATH. */
-  const run = (...args: string[]) =>
-    execFileSync(launcherFile(home), args, { encoding: 'utf8', env: { PATH: `${bin}:/usr/bin:/bin`, HOME: home } }).trim();
+  const run = (...args: string[]) => execFileSync(launcherFile(home), args, { encoding: 'utf8', env: { PATH: `${bin}:/usr/bin:/bin`, HOME: home } }).trim();
   return { root, home, bin, cli, runtime, fakeNode, run, cleanUp: () => rmSync(root, { recursive: true, force: true }) };
 }
 
