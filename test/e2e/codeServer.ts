@@ -20,8 +20,9 @@ const CHROMIUM = '/usr/bin/chromium';
 export interface Page {
   goto(url: string, options?: { timeout?: number }): Promise<unknown>;
   reload(options?: { timeout?: number }): Promise<unknown>;
+  setViewportSize(size: { width: number; height: number }): Promise<void>;
   exposeFunction(name: string, fn: (...args: never[]) => unknown): Promise<void>;
-  screenshot(options: { path: string; fullPage?: boolean }): Promise<Buffer>;
+  screenshot(options: { path: string; fullPage?: boolean; scale?: 'css' | 'device' }): Promise<Buffer>;
   keyboard: { press(key: string): Promise<void>; type(text: string, options?: { delay?: number }): Promise<void> };
   locator(selector: string): Locator;
   frameLocator(selector: string): FrameLocator;
