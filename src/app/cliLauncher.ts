@@ -11,6 +11,8 @@ import { SandboxError } from '../core/errors';
 
 /** The line that marks a launcher as ours: only such a file is ever replaced or removed. */
 export const LAUNCHER_MARK = '# agent-sandboxes-launcher';
+/** Set by the launcher for the CLI it runs: hints then name `sandbox`, not the script's path. */
+export const LAUNCHER_ENV = 'AGENT_SANDBOXES_LAUNCHER';
 /** The oldest Node.js the CLI supports (package.json engines.node). */
 export const MIN_NODE = { major: 20, minor: 19 } as const;
 
@@ -61,6 +63,8 @@ export function launcherScript(target: LauncherTarget): string {
     `  echo "sandbox: $CLI is gone (the Agent Sandboxes extension was updated or removed); run \\"Sandboxes: Install 'sandbox' Command in PATH\\" in VS Code again." >&2`,
     '  exit 127',
     'fi',
+    `${LAUNCHER_ENV}="$0"`,
+    `export ${LAUNCHER_ENV}`,
     "# A Node.js on PATH, when it is new enough; otherwise the editor's own runtime.",
     'version=$(node --version 2>/dev/null) || version=',
     'version=${version#v}',

@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { installLauncher, isOnPath, launcherFile, refreshLauncher, removeLauncher, type LauncherTarget } from '../../../src/app/cliLauncher';
+import { installLauncher, isOnPath, LAUNCHER_ENV, launcherFile, refreshLauncher, removeLauncher, type LauncherTarget } from '../../../src/app/cliLauncher';
+import { selfCommand } from '../../../src/cli/command';
 import { isSandboxError } from '../../../src/core/errors';
 
 /** A folder with a fake CLI, a fake editor runtime and a fake `node` whose version a test chooses. */
@@ -77,13 +78,16 @@ describe('the sandbox command launcher', function () {
   });
 
   it('runs a real CLI with the real Node.js of this machine', async function () {
-    writeFileSync(fixture.cli, 'console.log(JSON.stringify(process.argv.slice(2)));\n');
+    writeFileSync(fixture.cli, 'console.log(JSON.stringify([process.argv.slice(2), process.env.AGENT_SANDBOXES_LAUNCHER]));\n');
     await installLauncher({ cli: fixture.cli, runtime: process.execPath, electron: false }, { home: fixture.home });
     const output = execFileSync(launcherFile(fixture.home), ['list', "it's"], {
       encoding: 'utf8',
       env: { PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin` },
     });
-    assert.deepEqual(JSON.parse(output), ['list', "it's"]);
+    // The CLI learns that it runs as `sandbox`, for the commands its hints suggest.
+    assert.deepEqual(JSON.parse(output), [['list', "it's"], launcherFile(fixture.home)]);
+    assert.equal(selfCommand({ [LAUNCHER_ENV]: launcherFile(fixture.home) }, fixture.cli), 'sandbox');
+    assert.match(selfCommand({}, fixture.cli), /^node .*cli\.js$/);
   });
 
   it('says what to do when the extension it points at is gone', async function () {
