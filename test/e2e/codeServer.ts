@@ -50,6 +50,9 @@ export interface Locator {
   fill(value: string): Promise<void>;
   press(key: string): Promise<void>;
   screenshot(options: { path: string }): Promise<Buffer>;
+  nth(index: number): Locator;
+  /** Runs in the page with the element; here only for an image's natural width. */
+  evaluate<R>(fn: (element: { naturalWidth: number }) => R): Promise<R>;
 }
 interface Browser {
   newPage(options?: {

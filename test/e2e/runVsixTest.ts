@@ -7,7 +7,8 @@ import { pickStep, runFromPalette, STEP_TIMEOUT_MS } from './workbench';
 
 /**
  * The extension as a user meets it: the .vsix installed into a fresh code-server with
- * `--install-extension`, everything run from a folder outside the clone. Start Sandbox from the
+ * `--install-extension`, everything run from a folder outside the clone. Its page in the Extensions
+ * view shows its icon and its own README, screenshots loaded. Start Sandbox from the
  * palette builds the sandbox image from the recipes inside the installed extension (under an image
  * namespace of this run's own, so the images in everyday use are never touched) and the sandbox
  * runs; Install 'sandbox' Command in PATH writes ~/.local/bin/sandbox, and a new login shell runs
@@ -62,6 +63,9 @@ async function main(vsixArgument: string): Promise<void> {
     page = await server.newPage();
     await page.goto(server.workbenchUrl());
     await page.locator('.monaco-workbench').waitFor({ timeout: STEP_TIMEOUT_MS });
+    await extensionPage(page);
+    await shot('extension-page');
+
     await page.locator('.activitybar .action-item a[aria-label^="Sandboxes"]').first().click({ timeout: STEP_TIMEOUT_MS });
     await page.locator('.welcome-view-content').filter({ hasText: 'No sandbox yet' }).waitFor({ timeout: STEP_TIMEOUT_MS });
     await shot('view-empty');
@@ -141,6 +145,25 @@ async function main(vsixArgument: string): Promise<void> {
       process.exitCode = 1;
     }
   }
+}
+
+/**
+ * The extension's page in the Extensions view, as a user first sees it: its icon, and the README
+ * written for the extension with both screenshots shown (loaded, not broken).
+ */
+async function extensionPage(page: Page): Promise<void> {
+  await page.locator('.activitybar .action-item a[aria-label^="Extensions"]').first().click({ timeout: STEP_TIMEOUT_MS });
+  await page.locator('.extensions-viewlet .monaco-list-row').filter({ hasText: 'Agent Sandboxes' }).first().click({ timeout: STEP_TIMEOUT_MS });
+  const readme = page.frameLocator('iframe.webview.ready').first().frameLocator('#active-frame');
+  await readme.locator('h2').filter({ hasText: 'What it needs' }).waitFor({ timeout: STEP_TIMEOUT_MS });
+  const pictures = readme.locator('img');
+  const widths: number[] = [];
+  for (let i = 0; i < (await pictures.count()); i++) widths.push(await pictures.nth(i).evaluate((image) => image.naturalWidth));
+  if (widths.length !== 2 || widths.some((width) => width === 0))
+    throw new Error(`the README should show two screenshots; their widths are ${JSON.stringify(widths)}`);
+  const icon = await page.locator('.extension-editor .header img.icon').evaluate((image) => image.naturalWidth);
+  if (icon !== 128) throw new Error(`the extension's icon is ${icon} px wide, not 128`);
+  console.log(`  ✔ the Extensions view shows the extension's own README with both screenshots (${widths.join(', ')} px wide) and its 128 px icon`);
 }
 
 /** Runs a command line in a new login shell, as a user's new terminal would (HOME, a plain PATH); its stdout. */
