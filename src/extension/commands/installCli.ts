@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { installLauncher, refreshLauncher, removeLauncher, type LauncherTarget } from '../../app/cliLauncher';
@@ -6,7 +7,19 @@ import type { Cockpit } from '../cockpit';
 /** The CLI this extension ships, and the runtime that can run it when the machine has no Node.js of its own. */
 export function launcherTarget(context: vscode.ExtensionContext): LauncherTarget {
   // Desktop VS Code runs extensions in Electron; code-server in a plain Node.js.
-  return { cli: context.asAbsolutePath(path.join('dist', 'cli.js')), runtime: process.execPath, electron: Boolean(process.versions.electron) };
+  return { cli: context.asAbsolutePath(path.join('dist', 'cli.js')), runtime: editorRuntime(), electron: Boolean(process.versions.electron) };
+}
+
+/**
+ * The editor's executable. On macOS the extension host is a helper app inside the bundle; VS
+ * Code's own `code` command runs Contents/MacOS/Electron instead, and so does the launcher.
+ */
+function editorRuntime(): string {
+  if (process.platform === 'darwin' && process.versions.electron) {
+    const main = path.join(vscode.env.appRoot, '..', '..', 'MacOS', 'Electron');
+    if (existsSync(main)) return main;
+  }
+  return process.execPath;
 }
 
 /** Install 'sandbox' Command in PATH: ~/.local/bin/sandbox runs the bundled CLI. */
