@@ -42,6 +42,7 @@ export const COMMAND_IDS = {
   showEvaluation: 'sandboxes.showEvaluation',
   installCli: 'sandboxes.installCli',
   removeCli: 'sandboxes.removeCli',
+  runDoctor: 'sandboxes.runDoctor',
 } as const;
 
 export type CommandId = (typeof COMMAND_IDS)[keyof typeof COMMAND_IDS];

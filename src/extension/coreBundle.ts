@@ -11,3 +11,5 @@ export { QUEUE_FILE } from '../core/tasks/queue';
 export { SCHEDULER_STATUS_FILE } from '../core/tasks/scheduler';
 export { changeUnderReview, readGateResult } from '../core/gates/results';
 export { evaluate, readGateHistory } from '../core/evaluator/evaluate';
+export { REMOTE_SSH_EXTENSIONS } from '../core/doctor/ssh';
+export { doctorContext, runDoctor } from '../core/doctor';

@@ -26,6 +26,7 @@ import { retryTaskCommand } from './commands/retryTask';
 import { decideChangeCommand, reviewChangeCommand } from './commands/reviewChange';
 import { revealTaskSandboxCommand } from './commands/revealTaskSandbox';
 import { runCommandCommand } from './commands/runCommand';
+import { runDoctorCommand } from './commands/runDoctor';
 import { showLogsCommand } from './commands/showLogs';
 import { showTaskOutputCommand } from './commands/showTaskOutput';
 import { startCommand } from './commands/start';
@@ -122,6 +123,7 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
     [COMMAND_IDS.showEvaluation]: showEvaluationCommand(cockpit, tasks),
     [COMMAND_IDS.installCli]: installCliCommand(cockpit),
     [COMMAND_IDS.removeCli]: removeCliCommand(cockpit),
+    [COMMAND_IDS.runDoctor]: runDoctorCommand(cockpit),
   };
   for (const [id, handler] of Object.entries(handlers)) {
     context.subscriptions.push(vscode.commands.registerCommand(id, handler as (...args: unknown[]) => unknown));

@@ -1,6 +1,7 @@
 import type { Command, CommandGroup } from '../command';
 import { daemonGroup } from './daemon';
 import { desktopCommand } from './desktop';
+import { doctorCommand } from './doctor';
 import { evalCommand } from './eval';
 import { execCommand } from './exec';
 import { forkCommand } from './fork';
@@ -54,6 +55,7 @@ export const COMMANDS: readonly (Command | CommandGroup)[] = [
   evalCommand,
   poolGroup,
   daemonGroup,
+  doctorCommand,
 ];
 
 export function isGroup(command: Command | CommandGroup): command is CommandGroup {

@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
+import type { DoctorReport } from '../../../src/core/doctor';
 import type { SandboxesApi } from '../../../src/extension/extension';
 
 describe('Agent Sandboxes when the Docker engine does not answer', () => {
@@ -22,5 +23,17 @@ describe('Agent Sandboxes when the Docker engine does not answer', () => {
       /does not answer/.test(error.message),
     );
     assert.deepEqual(api.cockpit.records, []);
+  });
+
+  it('runs the doctor (the welcome view links it), which fails the engine line with its fix', async () => {
+    const report = await vscode.commands.executeCommand<DoctorReport | undefined>('sandboxes.runDoctor');
+    assert.ok(report, 'the doctor returned its report');
+    assert.equal(report.ok, false);
+    const engine = report.checks.find((check) => check.id === 'engine');
+    assert.equal(engine?.status, 'fail');
+    assert.match(engine.detail, /\/nonexistent\/docker\.sock does not answer/);
+    assert.match(engine.fix ?? '', /DOCKER_HOST/);
+    assert.equal(api.cockpit.lastNotification?.severity, 'warning');
+    assert.match(api.cockpit.lastNotification.message, /checks fail: the Sandboxes Doctor output says how to fix each\.$/);
   });
 });
