@@ -7,14 +7,15 @@ import { pickStep, runFromPalette, STEP_TIMEOUT_MS } from './workbench';
 
 /**
  * The extension as a user meets it: the .vsix installed into a fresh code-server with
- * `--install-extension`, everything run from a folder outside the clone. Its page in the Extensions
- * view shows its icon and its own README, screenshots loaded. Start Sandbox from the
- * palette builds the sandbox image from the recipes inside the installed extension (under an image
- * namespace of this run's own, so the images in everyday use are never touched) and the sandbox
- * runs; Install 'sandbox' Command in PATH writes ~/.local/bin/sandbox, and a new login shell runs
- * `sandbox list --json` with it and sees that sandbox; Remove takes the launcher away again. The
- * sandbox, the images this run tagged and its folder are removed at the end. Screenshots go to
- * test-results/vsix/.
+ * `--install-extension`, everything run from a folder outside the clone. Its page in the
+ * Extensions view shows its icon and its own README, screenshots loaded. Start Sandbox from the
+ * palette builds the sandbox image from the recipes inside the installed extension (under an
+ * image namespace of this run's own, so the images in everyday use are never touched) and the
+ * sandbox runs. Install 'sandbox' Command in PATH writes ~/.local/bin/sandbox; a new login shell
+ * runs `sandbox list --json` with it and sees that sandbox, and so does a shell with no Node.js
+ * on PATH (on the editor's runtime); `sandbox rm` from the shell removes it; Remove takes the
+ * launcher away again. The images this run tagged and its folder are removed at the end.
+ * Screenshots go to test-results/vsix/.
  */
 const SHOTS = path.join(REPO_ROOT, 'test-results/vsix');
 const NAME = `vsix-${process.pid.toString(36)}`;
@@ -118,6 +119,17 @@ async function main(vsixArgument: string): Promise<void> {
       throw new Error(`sandbox list --json in a new shell does not show ${NAME} running: ${JSON.stringify(listed)}`);
     }
     console.log(`  ✔ a new login shell runs \`sandbox list --json\` through ${launcher} and sees ${NAME} running`);
+    // With no Node.js on PATH at all, the launcher runs the CLI on the editor's own runtime.
+    const bare = spawnSync('/bin/sh', ['-c', 'sandbox list --json'], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 2 * STEP_TIMEOUT_MS,
+      env: { HOME: home, PATH: localBin },
+    });
+    if (bare.status !== 0 || !(JSON.parse(bare.stdout) as { name: string }[]).some((sandbox) => sandbox.name === NAME)) {
+      throw new Error(`with no Node.js on PATH, sandbox list --json exited with ${bare.status}: ${bare.stderr}${bare.stdout}`);
+    }
+    console.log("  ✔ with no Node.js on PATH, the launcher runs the CLI on the editor's runtime");
     newShell(root, home, `sandbox rm ${NAME}`);
     await row.waitFor({ state: 'detached', timeout: STEP_TIMEOUT_MS });
     console.log(`  ✔ \`sandbox rm ${NAME}\` from that shell removed it, and the view followed`);
