@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { LAUNCHER_ENV } from '../app/cliLauncher';
 import type { Progress, SandboxController } from '../core/controller';
 import { SandboxError } from '../core/errors';
 import { ProgressLine } from './output';
@@ -68,9 +69,12 @@ export function isDirectory(target: string): boolean {
   return existsSync(target) && statSync(target).isDirectory();
 }
 
-/** How the user called us, for hints: `sandbox` when installed, `node dist/cli.js` from a clone. */
-export function selfCommand(): string {
-  const script = process.argv[1] ?? '';
+/**
+ * How the user called us, for hints: `sandbox` when installed (by npm, or as the extension's
+ * launcher, which runs dist/cli.js and says so in the environment), `node dist/cli.js` from a clone.
+ */
+export function selfCommand(env: NodeJS.ProcessEnv = process.env, script: string = process.argv[1] ?? ''): string {
+  if (env[LAUNCHER_ENV]) return 'sandbox';
   return path.basename(script) === 'cli.js' ? `node ${path.relative(process.cwd(), script) || script}` : 'sandbox';
 }
 

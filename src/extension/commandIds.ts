@@ -40,6 +40,8 @@ export const COMMAND_IDS = {
   approveChange: 'sandboxes.approveChange',
   rejectChange: 'sandboxes.rejectChange',
   showEvaluation: 'sandboxes.showEvaluation',
+  installCli: 'sandboxes.installCli',
+  removeCli: 'sandboxes.removeCli',
   runDoctor: 'sandboxes.runDoctor',
 } as const;
 

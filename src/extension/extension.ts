@@ -12,6 +12,7 @@ import { copyIdCommand } from './commands/copyId';
 import { deleteCommand } from './commands/delete';
 import { DesktopPanels } from './desktopPanel';
 import { forwardPortCommand } from './commands/forwardPort';
+import { installCliCommand, refreshInstalledCli, removeCliCommand } from './commands/installCli';
 import { openDesktopCommand } from './commands/openDesktop';
 import { openForwardedPortCommand } from './commands/openForwardedPort';
 import { openSshTerminalCommand } from './commands/openSshTerminal';
@@ -120,6 +121,8 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
     [COMMAND_IDS.approveChange]: decideChangeCommand(cockpit, tasks, 'approve'),
     [COMMAND_IDS.rejectChange]: decideChangeCommand(cockpit, tasks, 'reject'),
     [COMMAND_IDS.showEvaluation]: showEvaluationCommand(cockpit, tasks),
+    [COMMAND_IDS.installCli]: installCliCommand(cockpit),
+    [COMMAND_IDS.removeCli]: removeCliCommand(cockpit),
     [COMMAND_IDS.runDoctor]: runDoctorCommand(cockpit),
   };
   for (const [id, handler] of Object.entries(handlers)) {
@@ -132,6 +135,7 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
   cockpit.scheduleRefresh();
   // The same for tasks, once activation is over: reading the queue loads the core.
   setTimeout(() => tasks.start(), 0);
+  setTimeout(() => refreshInstalledCli(cockpit), 0);
 
   const activationMs = performance.now() - started;
   cockpit.log.info(`Activated in ${activationMs.toFixed(1)} ms`);

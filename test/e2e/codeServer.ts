@@ -20,8 +20,9 @@ const CHROMIUM = '/usr/bin/chromium';
 export interface Page {
   goto(url: string, options?: { timeout?: number }): Promise<unknown>;
   reload(options?: { timeout?: number }): Promise<unknown>;
+  setViewportSize(size: { width: number; height: number }): Promise<void>;
   exposeFunction(name: string, fn: (...args: never[]) => unknown): Promise<void>;
-  screenshot(options: { path: string; fullPage?: boolean }): Promise<Buffer>;
+  screenshot(options: { path: string; fullPage?: boolean; scale?: 'css' | 'device' }): Promise<Buffer>;
   keyboard: { press(key: string): Promise<void>; type(text: string, options?: { delay?: number }): Promise<void> };
   locator(selector: string): Locator;
   frameLocator(selector: string): FrameLocator;
@@ -49,6 +50,9 @@ export interface Locator {
   fill(value: string): Promise<void>;
   press(key: string): Promise<void>;
   screenshot(options: { path: string }): Promise<Buffer>;
+  nth(index: number): Locator;
+  /** Runs in the page with the element; here only for an image's natural width. */
+  evaluate<R>(fn: (element: { naturalWidth: number }) => R): Promise<R>;
 }
 interface Browser {
   newPage(options?: {
@@ -70,6 +74,9 @@ export interface CodeServer {
   home: string;
   workspace: string;
   stateDir: string;
+  /** Where extensions are installed (a .vsix given to startCodeServer lands here). */
+  extensionsDir: string;
+  userDataDir: string;
   env: NodeJS.ProcessEnv;
   newPage(): Promise<Page>;
   /** The URL that opens the workspace, optionally with an extension-tests payload. */
@@ -104,7 +111,16 @@ async function waitForHealth(url: string, child: ChildProcess, timeoutMs: number
   throw new Error(`code-server did not answer ${url}/healthz within ${timeoutMs} ms`);
 }
 
-export async function startCodeServer(options: { settings?: Record<string, unknown>; env?: NodeJS.ProcessEnv } = {}): Promise<CodeServer> {
+export interface CodeServerOptions {
+  settings?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+  /** A .vsix installed with `code-server --install-extension` before the server starts. */
+  vsix?: string;
+  /** The server's working folder (the throwaway folder by default). */
+  cwd?: string;
+}
+
+export async function startCodeServer(options: CodeServerOptions = {}): Promise<CodeServer> {
   const home = mkdtempSync(path.join(os.tmpdir(), 'sandboxes-e2e-'));
   const dirs = Object.fromEntries(
     ['user-data', 'extensions', 'config', 'data', 'cache', 'browser', 'workspace', 'state'].map((name) => [name, path.join(home, name)]),
@@ -140,19 +156,14 @@ export async function startCodeServer(options: { settings?: Record<string, unkno
     ...options.env,
   };
   let output = '';
-  const args = [
-    path.join(HOST_DIR, 'node_modules/code-server/out/node/entry.js'),
-    '--config',
-    config,
-    '--user-data-dir',
-    dirs['user-data']!,
-    '--extensions-dir',
-    dirs.extensions!,
-    '--disable-workspace-trust',
-    '--disable-getting-started-override',
-    dirs.workspace!,
-  ];
-  const child = spawn(process.execPath, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const entry = path.join(HOST_DIR, 'node_modules/code-server/out/node/entry.js');
+  const cwd = options.cwd ?? home;
+  const folders = ['--user-data-dir', dirs['user-data']!, '--extensions-dir', dirs.extensions!];
+  if (options.vsix) {
+    execFileSync(process.execPath, [entry, '--config', config, ...folders, '--install-extension', options.vsix], { env, cwd, stdio: 'pipe', timeout: 120_000 });
+  }
+  const args = [entry, '--config', config, ...folders, '--disable-workspace-trust', '--disable-getting-started-override', dirs.workspace!];
+  const child = spawn(process.execPath, args, { env, cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const stopServer = async () => {
@@ -188,6 +199,8 @@ export async function startCodeServer(options: { settings?: Record<string, unkno
     home,
     workspace: dirs.workspace!,
     stateDir: dirs.state!,
+    extensionsDir: dirs.extensions!,
+    userDataDir: dirs['user-data']!,
     env,
     async newPage() {
       browser ??= await chromium.launch({

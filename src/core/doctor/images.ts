@@ -2,14 +2,13 @@
 import type Dockerode from 'dockerode';
 import { describeError } from '../errors';
 import { inspectImage } from '../images/engine';
-import { DESKTOP_IMAGE_REPOSITORY, DESKTOP_RECIPE_NAME, RECIPE_NAME, SANDBOX_IMAGE_REPOSITORY, loadRecipe } from '../images/recipe';
+import { DESKTOP_RECIPE_NAME, RECIPE_NAME, imageRepository, loadRecipe } from '../images/recipe';
 import { fail, pass, warn, type CheckResult } from './types';
 
 interface ImageKind {
   id: string;
   title: string;
   recipe: string;
-  repository: string;
   buildCommand: string;
   /**
    * Only desktop sandboxes need the desktop image, and `start --desktop` builds it when missing:
@@ -19,12 +18,11 @@ interface ImageKind {
 }
 
 const KINDS: ImageKind[] = [
-  { id: 'image.sandbox', title: 'Sandbox image', recipe: RECIPE_NAME, repository: SANDBOX_IMAGE_REPOSITORY, buildCommand: 'image build', optional: false },
+  { id: 'image.sandbox', title: 'Sandbox image', recipe: RECIPE_NAME, buildCommand: 'image build', optional: false },
   {
     id: 'image.desktop',
     title: 'Desktop image',
     recipe: DESKTOP_RECIPE_NAME,
-    repository: DESKTOP_IMAGE_REPOSITORY,
     buildCommand: 'image build --desktop',
     optional: true,
   },
@@ -46,7 +44,7 @@ async function imageCheck(docker: Dockerode, kind: ImageKind, cli: string): Prom
   }
   try {
     if (await inspectImage(docker, tag)) return pass(kind.id, kind.title, `${tag} is built from this version's recipe.`);
-    const older = await otherTags(docker, kind.repository, tag);
+    const older = await otherTags(docker, imageRepository(kind.recipe), tag);
     const named = older.slice(0, 3).join(', ') + (older.length > 3 ? ` and ${older.length - 3} more` : '');
     const found = older.length
       ? `${tag} is not built; ${named} ${older.length === 1 ? 'is' : 'are'} there, built from another version's recipe.`

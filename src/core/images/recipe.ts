@@ -14,6 +14,24 @@ export const SANDBOX_IMAGE_REPOSITORY = 'agent-sandboxes/sandbox';
 /** The desktop image: the sandbox image of the same version plus a desktop (images/desktop). */
 export const DESKTOP_RECIPE_NAME = 'desktop';
 export const DESKTOP_IMAGE_REPOSITORY = 'agent-sandboxes/desktop';
+/**
+ * Names another namespace for the images we build (<namespace>/sandbox, <namespace>/desktop), so
+ * a trial of a build (a test, a recipe change) never touches the images in everyday use.
+ */
+export const IMAGE_NAMESPACE_ENV = 'AGENT_SANDBOXES_IMAGE_NAMESPACE';
+
+/** The repository of a recipe's image: agent-sandboxes/<name>, or <namespace>/<name> when the environment names one. */
+export function imageRepository(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const namespace = env[IMAGE_NAMESPACE_ENV]?.trim();
+  if (!namespace) return name === DESKTOP_RECIPE_NAME ? DESKTOP_IMAGE_REPOSITORY : SANDBOX_IMAGE_REPOSITORY;
+  if (!/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/.test(namespace)) {
+    throw new SandboxError(
+      'invalid-input',
+      `${IMAGE_NAMESPACE_ENV}=${namespace} is not an image repository name; use lowercase letters, digits and . _ - / (for example my-sandboxes), or unset it.`,
+    );
+  }
+  return `${namespace}/${name}`;
+}
 
 /** Labels we put on the images we build. */
 export const IMAGE_LABELS = {
@@ -109,14 +127,14 @@ export function loadRecipe(name: string = RECIPE_NAME): Recipe {
   if (!recipe) {
     recipe =
       name === DESKTOP_RECIPE_NAME
-        ? readRecipe(findRecipeDir(name), { repository: DESKTOP_IMAGE_REPOSITORY, base: sandboxImageTag() })
-        : readRecipe(findRecipeDir(name));
+        ? readRecipe(findRecipeDir(name), { repository: imageRepository(name), base: sandboxImageTag() })
+        : readRecipe(findRecipeDir(name), { repository: imageRepository(name) });
     loaded.set(name, recipe);
   }
   return recipe;
 }
 
-/** The tag of the sandbox image for this version of the recipe: agent-sandboxes/sandbox:<hash>. */
+/** The tag of the sandbox image for this version of the recipe: agent-sandboxes/sandbox:<hash> (see imageRepository). */
 export function sandboxImageTag(): string {
   return loadRecipe().tag;
 }

@@ -37,7 +37,8 @@ export async function buildRecipe(
   /** Images the steps of this build made (" ---> id" lines), newest last. */
   const stepImages: string[] = [];
   let failure: string | undefined;
-  report({ step, message: `on ${base.ref}`, fraction: overall(0) });
+  // Which recipe, from where: an installed extension builds from the recipes it ships.
+  report({ step, message: `${recipe.tag} from ${recipe.dir}, on ${base.ref}`, fraction: overall(0) });
 
   let response: NodeJS.ReadableStream;
   try {
