@@ -117,24 +117,12 @@ export class SshSession extends EventEmitter {
     command: string,
     signal?: AbortSignal,
     attach?: (channel: ClientChannel) => void,
-    options: { unlimited?: boolean; pty?: PseudoTtyOptions; slotWaitMs?: number } = {},
+    options: { unlimited?: boolean; pty?: PseudoTtyOptions } = {},
   ): Promise<{ channel: ClientChannel; release: () => void }> {
     const limit: Limiter = options.unlimited ? (task) => task() : this.limit;
     return new Promise((resolve, reject) => {
-      // A caller that may not wait for ever (the engine's connections: requests waiting behind
-      // one another's channels could wait for each other) gives up after slotWaitMs.
-      let expired = false;
-      const waiting =
-        options.slotWaitMs === undefined
-          ? undefined
-          : setTimeout(() => {
-              expired = true;
-              reject(new SandboxError('provider-error', `No SSH channel came free within ${options.slotWaitMs! / 1000} s; the machine is busy, try again.`));
-            }, options.slotWaitMs);
       // The limiter holds a slot until the caller releases it (channel closed).
       limit(async () => {
-        clearTimeout(waiting);
-        if (expired) return;
         let release!: () => void;
         const released = new Promise<void>((r) => (release = r));
         if (!options.unlimited) {
