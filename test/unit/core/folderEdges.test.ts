@@ -71,10 +71,11 @@ function findCycle(edges: Map<string, Map<string, string[]>>): string[] | undefi
 /**
  * Rooms that drive sandboxes through the controller, as a front end does, rather than being part
  * of it: the scheduler places tasks with create/exec/delete like any other user of the one API,
- * and the gates make their sandboxes to judge a change the same way.
+ * the gates make their sandboxes to judge a change the same way, and the doctor looks over the
+ * controller's engine, state dir and hosts as a user would.
  * The cycle check keeps the controller and its services from importing them back.
  */
-const CONTROLLER_CLIENTS = new Set(['tasks/', 'gates/']);
+const CONTROLLER_CLIENTS = new Set(['tasks/', 'gates/', 'doctor/']);
 
 describe('src/core rooms', () => {
   const edges = coreRoomEdges();
