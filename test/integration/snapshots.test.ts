@@ -10,7 +10,7 @@ import type { SandboxRecord } from '../../src/core/model';
 import { DockerProvider } from '../../src/core/providers/docker';
 import { containerOwner } from '../../src/core/providers/sshHost';
 import { TestEnvironment, docker, ensureImage, rootExec, runProgram, tempDir, uniqueName } from './helpers';
-import { parseJson, removeHostContainers, startRootSshd, type RootSshd } from './sshHostFixtures';
+import { addRootSshdHost, parseJson, removeHostContainers, startRootSshd, type RootSshd } from './sshHostFixtures';
 
 const WORKSPACE_FILE = 'notes/kept.txt';
 const WORKSPACE_TEXT = 'written before the snapshot';
@@ -239,21 +239,7 @@ describe('snapshots of sandboxes on an SSH host with Docker', function () {
   before(async function () {
     await ensureImage();
     sshd = await startRootSshd();
-    const added = await env.cli([
-      'host',
-      'add',
-      hostName,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(sshd.port),
-      '--user',
-      'root',
-      '--identity',
-      sshd.clientKey,
-      '--fingerprint',
-      sshd.hostFingerprint,
-    ]);
+    const added = await addRootSshdHost(env, hostName, sshd);
     assert.equal(added.code, 0, added.stderr);
   });
   after(async () => {

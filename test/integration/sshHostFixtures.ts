@@ -106,6 +106,26 @@ export async function startRootSshd(): Promise<RootSshd> {
   };
 }
 
+/** Registers our sshd as a host through the CLI (`host add`), its key pinned by fingerprint. */
+export function addRootSshdHost(env: TestEnvironment, name: string, sshd: RootSshd, ...extra: string[]) {
+  return env.cli([
+    'host',
+    'add',
+    name,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(sshd.port),
+    '--user',
+    'root',
+    '--identity',
+    sshd.clientKey,
+    '--fingerprint',
+    sshd.hostFingerprint,
+    ...extra,
+  ]);
+}
+
 /** Removes the containers made through a registered host: they carry an owner label of their own. */
 export async function removeHostContainers(env: TestEnvironment, hostName: string): Promise<void> {
   const owner = containerOwner(await env.ownerId(), { name: hostName } as SshHost);

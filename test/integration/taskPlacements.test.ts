@@ -6,7 +6,7 @@ import { TaskClient } from '../../src/core/tasks/client';
 import type { Task } from '../../src/core/tasks/model';
 import { Scheduler } from '../../src/core/tasks/scheduler';
 import { TestEnvironment, ensureImage, uniqueName, waitFor } from './helpers';
-import { parseJson, removeHostContainers, startRootSshd, type RootSshd } from './sshHostFixtures';
+import { addRootSshdHost, parseJson, removeHostContainers, startRootSshd, type RootSshd } from './sshHostFixtures';
 
 /**
  * Two machines: the local engine and an SSH host with Docker. They are the same machine here, so
@@ -36,24 +36,7 @@ describe('tasks: placed over two machines by their room', function () {
   before(async function () {
     await ensureImage();
     sshd = await startRootSshd();
-    const added = parseJson<SshHost>(
-      await env.cli([
-        'host',
-        'add',
-        hostName,
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(sshd.port),
-        '--user',
-        'root',
-        '--identity',
-        sshd.clientKey,
-        '--fingerprint',
-        sshd.hostFingerprint,
-        '--json',
-      ]),
-    );
+    const added = parseJson<SshHost>(await addRootSshdHost(env, hostName, sshd, '--json'));
     assert.equal(added.docker, true);
   });
   afterEach(async () => {

@@ -1,4 +1,4 @@
-import type { ReportFormat, TestCaseResult, TestReport, TestStatus, WorkspaceLocation } from '../types';
+import type { ReportFormat, TestCaseResult, TestReport } from '../types';
 
 /** Caps on what a report may make us hold: reports are written by the code under test. */
 export const REPORT_LIMITS = {
@@ -13,15 +13,8 @@ export const REPORT_LIMITS = {
   maxProblems: 50,
 } as const;
 
-export interface CaseInput {
-  name: string;
-  suite?: string;
-  status: TestStatus;
-  durationMs?: number;
-  message?: string;
-  output?: string;
-  location?: WorkspaceLocation;
-}
+/** A test case as a report gives it: the collector assigns its id. */
+export type CaseInput = Omit<TestCaseResult, 'id'>;
 
 /** Gathers a report's test cases under the caps, giving each a unique id. */
 export class ReportCollector {

@@ -29,7 +29,8 @@ function problemOf(status: string, exitCode?: number, oomKilled?: boolean): stri
   return undefined;
 }
 
-function parseProfile(text: string | undefined): Profile | undefined {
+/** The profile a container or snapshot label carries; a label that is not JSON gives none. */
+export function parseProfile(text: string | undefined): Profile | undefined {
   if (!text) return undefined;
   try {
     return JSON.parse(text) as Profile;

@@ -1,9 +1,9 @@
 import type Dockerode from 'dockerode';
 import { SandboxError } from '../../errors';
 import { LABELS, SNAPSHOT_LABELS } from '../../labels';
-import type { Profile } from '../../model';
 import { dockerExec } from '../../transport/dockerExec';
 import type { SnapshotInfo, SnapshotRequest } from '../provider';
+import { parseProfile } from './containers';
 import { statusCode } from './engineErrors';
 
 /** The repository of snapshot images on an engine. */
@@ -175,14 +175,5 @@ async function imageExists(docker: Dockerode, tag: string, translate: Translate)
   } catch (error) {
     if (statusCode(error) === 404) return false;
     throw translate(error, 'inspect the snapshot');
-  }
-}
-
-function parseProfile(text: string | undefined): Profile | undefined {
-  if (!text) return undefined;
-  try {
-    return JSON.parse(text) as Profile;
-  } catch {
-    return undefined;
   }
 }
