@@ -1,5 +1,5 @@
 import type { SandboxController } from '../controller';
-import { describeError } from '../errors';
+import { SandboxError, describeError, isSandboxError } from '../errors';
 import { appendLesson, lastLines } from '../gates/lessons';
 import { judgeChange } from '../gates/pipeline';
 import { prepareGatedAttempt, readGateBase } from '../gates/prepare';
@@ -27,7 +27,19 @@ const TAIL_BYTES = 8 * 1024;
 
 /** The push and snapshot of a gated attempt, in place of the plain push. */
 export async function prepareGates(deps: GatingDeps, task: Task, attempt: TaskAttempt, record: SandboxRecord): Promise<void> {
-  await prepareGatedAttempt(deps.controller, deps.stateRoot, { taskId: task.id, number: attempt.number, workspace: task.workspace! }, record, deps.signal);
+  try {
+    await prepareGatedAttempt(deps.controller, deps.stateRoot, { taskId: task.id, number: attempt.number, workspace: task.workspace! }, record, deps.signal);
+  } catch (error) {
+    // Gates start from a snapshot: a sandbox that cannot be snapshotted cannot hold a gated task.
+    if (isSandboxError(error, 'invalid-input') && /snapshot/.test(error.message)) {
+      throw new SandboxError(
+        'invalid-input',
+        `Gates start from a snapshot, and ${record.name} cannot have one (only containers can): add the task with --no-gates, or give it a machine with Docker.`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
 }
 
 /**
