@@ -106,6 +106,11 @@ async function slowSuiteWorkspace(): Promise<string> {
  * suite's own time; with the base's run cached (the usual case: the base was checked before) and not.
  */
 async function gateOverhead(): Promise<void> {
+  // An agent that answers at once, and one that works for 5 s (what the gates start meanwhile is hidden then).
+  for (const agentSeconds of [0, 5]) await gateOverheadWith(agentSeconds);
+}
+
+async function gateOverheadWith(agentSeconds: number): Promise<void> {
   const state = benchState();
   const { controller, stateDir } = state;
   const project = await slowSuiteWorkspace();
@@ -115,6 +120,7 @@ async function gateOverhead(): Promise<void> {
     uncached: { gated: [], plain: [], suite: [] },
   };
   let taskNumber = 0;
+  const agentCommand = `${agentSeconds ? `sleep ${agentSeconds}; ` : ''}sed -i 's/a + b/b + a/' calc.py`;
   const oneRun = async (which: 'cached' | 'uncached') => {
     const workspace = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-gates-run-'));
     await fs.cp(project, workspace, { recursive: true });
@@ -123,7 +129,7 @@ async function gateOverhead(): Promise<void> {
     const plainBox = await controller.create({});
     const plain = await time(async () => {
       await controller.push(plainBox.id, { localRoot: workspace });
-      await controller.exec(plainBox.id, { command: "sed -i 's/a + b/b + a/' calc.py" });
+      await controller.exec(plainBox.id, { command: agentCommand });
     });
     const suiteRun = await controller.exec(plainBox.id, { command: suite });
     await controller.delete(plainBox.id);
@@ -132,7 +138,7 @@ async function gateOverhead(): Promise<void> {
     if (which === 'uncached') await fs.rm(path.dirname(baseRunCacheFile(stateDir, 'x')), { recursive: true, force: true });
     const gated = await time(async () => {
       const base = await prepareGatedAttempt(controller, stateDir, { taskId, number: 1, workspace }, box);
-      await controller.exec(box.id, { command: "sed -i 's/a + b/b + a/' calc.py" });
+      await controller.exec(box.id, { command: agentCommand });
       const verdict = await judgeChange(
         {
           controller,
@@ -164,7 +170,7 @@ async function gateOverhead(): Promise<void> {
       const share = added / median(suiteTimes);
       rows.push(
         [`base ${which}: gated task, prepare + judge + apply (median)`, ms(median(gated))],
-        [`base ${which}: push + command + the suite once (median)`, ms(median(plain))],
+        [`base ${which}: push + the agent's command + the suite once (median)`, ms(median(plain))],
         [`base ${which}: the suite's own time (median)`, ms(median(suiteTimes))],
         [
           `base ${which}: added by the gates`,
@@ -172,7 +178,7 @@ async function gateOverhead(): Promise<void> {
         ],
       );
     }
-    report(`Gate overhead on a suite of about 10 s, ${rounds} runs of each interleaved`, rows);
+    report(`Gate overhead on a suite of about 10 s, the agent's command taking ${agentSeconds} s, ${rounds} runs of each interleaved`, rows);
   } finally {
     await removeAll(controller);
     await state.dispose();
