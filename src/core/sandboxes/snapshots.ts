@@ -35,6 +35,8 @@ export interface PruneSnapshotsOptions {
   keep?: number;
   /** Among the others, only those older than this go. */
   maxAgeDays?: number;
+  /** Who still needs a snapshot no sandbox runs (a running task's starting point): it stays, listed as in use. */
+  heldBy?: (name: string) => string | undefined;
   signal?: AbortSignal;
 }
 
@@ -149,8 +151,9 @@ export class SandboxSnapshots {
     const result: PruneSnapshotsResult = { removed: [], inUse: [] };
     for (const snapshot of candidates) {
       if (options.signal?.aborted) break;
-      if (snapshot.usedBy.length > 0) {
-        result.inUse.push(snapshot);
+      const holder = options.heldBy?.(snapshot.name);
+      if (snapshot.usedBy.length > 0 || holder !== undefined) {
+        result.inUse.push(holder === undefined ? snapshot : { ...snapshot, usedBy: [...snapshot.usedBy, holder] });
         continue;
       }
       await this.provider(snapshot).removeSnapshot!(snapshot.providerRef);

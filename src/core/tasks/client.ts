@@ -5,6 +5,7 @@ import type { SandboxController } from '../controller';
 import { SandboxError } from '../errors';
 import { findProfile, readTasksConfig } from './config';
 import { GATES_FILE } from '../gates/config';
+import { preTaskSnapshotName } from '../gates/paths';
 import { MAX_ATTEMPTS, normalizeSpec, type Task, type TaskSpec, type TaskState } from './model';
 import { TaskQueue } from './queue';
 import { attemptPaths, readSupervisedOutput } from './supervisor';
@@ -100,6 +101,15 @@ export class TaskClient {
   list(state?: TaskState): Task[] {
     const tasks = [...this.queue.load().tasks.values()];
     return state ? tasks.filter((task) => task.state === state) : tasks;
+  }
+
+  /** The pre-task snapshots of attempts not ended yet, each with who needs it: a prune must leave them. */
+  snapshotHolders(): Map<string, string> {
+    const holders = new Map<string, string>();
+    for (const task of this.list()) {
+      for (const attempt of task.attempts) if (attempt.end === undefined) holders.set(preTaskSnapshotName(task.id, attempt.number), `task ${task.id}`);
+    }
+    return holders;
   }
 
   /** A task by id or a unique prefix of it. */

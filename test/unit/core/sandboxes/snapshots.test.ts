@@ -159,6 +159,21 @@ describe('snapshots over a fake provider', () => {
     await assert.rejects(snapshots.remove('s-used'), (error) => isSandboxError(error, 'wrong-state') && /remove that sandbox first/.test(error.message));
   });
 
+  it("leaves a snapshot someone still holds (a running task's starting point), listed as in use", async () => {
+    const now = Date.now();
+    provider.add('task-t1-1-base', 30, now);
+    provider.add('s-old', 30, now);
+    const pruned = await snapshots.prune({ keep: 0, heldBy: (name) => (name === 'task-t1-1-base' ? 'task t1' : undefined) }, now);
+    assert.deepEqual(
+      pruned.removed.map((entry) => entry.name),
+      ['s-old'],
+    );
+    assert.deepEqual(
+      pruned.inUse.map((entry) => [entry.name, entry.usedBy]),
+      [['task-t1-1-base', ['task t1']]],
+    );
+  });
+
   it('forks: one snapshot, then each sandbox from it, reporting the ones that failed', async () => {
     let calls = 0;
     failCreate = () => ++calls === 2;
