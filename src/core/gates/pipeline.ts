@@ -15,7 +15,7 @@ import { attemptGatesDir } from './paths';
 import { appendGateHistory } from './history';
 import type { GateBase } from './prepare';
 import { rollBack } from './rollback';
-import { compareRuns, lintGrowth, needsPerson, type L1Finding } from './rules';
+import { compareChecks, needsPerson, type L1Finding } from './rules';
 import type { FileChange, GateLevel, GatePhase, PatchStats } from './types';
 import { judgeL0, plural } from './verdicts';
 
@@ -183,9 +183,7 @@ export async function judgeChange(deps: JudgeDeps, input: GatedAttempt): Promise
     result.base = base;
     // Both levels are worked out, so a broken test shows as L0's failure and L1's regression.
     const l0Failure = judgeL0(now, base.run);
-    result.l1 = compareRuns({ format: 'junit', tests: base.run.tests, problems: [] }, { format: 'junit', tests: now.tests, problems: [] }, config.l1);
-    const growth = config.l1.lintGrowth ? lintGrowth(base.run.findings, now.findings) : undefined;
-    if (growth) result.l1.push(growth);
+    result.l1 = compareChecks(base.run, now, config.l1);
     if (l0Failure) return decide(await rollBack(deps, input, result, 'L0', l0Failure.reason, l0Failure.tests));
     if (result.l1.length > 0) {
       const failing = result.l1.map((finding) => ({ id: finding.testId ?? finding.kind, message: finding.message, location: finding.location }));

@@ -116,6 +116,17 @@ function oneLine(text: string): string {
   return line.length > 200 ? `${line.slice(0, 199)}…` : line;
 }
 
+/** L1 between two runs of the same checks: the tests' findings, then lint growth when the rules ask for it. */
+export function compareChecks(
+  base: { tests: TestCaseResult[]; findings: LintFinding[] },
+  now: { tests: TestCaseResult[]; findings: LintFinding[] },
+  rules: L1Rules,
+): L1Finding[] {
+  const findings = compareRuns({ format: 'junit', tests: base.tests, problems: [] }, { format: 'junit', tests: now.tests, problems: [] }, rules);
+  const growth = rules.lintGrowth ? lintGrowth(base.findings, now.findings) : undefined;
+  return growth ? [...findings, growth] : findings;
+}
+
 /** One finding when any lint check reports more findings now than on the base; undefined when none grew. */
 export function lintGrowth(baseFindings: readonly LintFinding[], nowFindings: readonly LintFinding[]): L1Finding | undefined {
   const baseCounts = countByCheck(baseFindings);

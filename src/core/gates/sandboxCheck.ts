@@ -4,7 +4,7 @@ import { runChecks, type ChecksRun } from './checks';
 import { readGatesConfig, type GatesConfig } from './config';
 import { baseRunKey, type CheckSpecs } from './freshRun';
 import { baseRunCacheFile } from './paths';
-import { compareRuns, lintGrowth, type L1Finding } from './rules';
+import { compareChecks, type L1Finding } from './rules';
 import { judgeL0 } from './verdicts';
 
 export interface SandboxCheck {
@@ -36,10 +36,6 @@ export async function checkSandbox(
   const base = pushed && (await readJsonFile<ChecksRun>(baseRunCacheFile(stateRoot, baseRunKey(pushed, specs, record.profile.image))).catch(() => undefined));
   const failure = judgeL0(run, base);
   if (failure) check.l0Failure = failure.reason;
-  if (base) {
-    const findings = compareRuns({ format: 'junit', tests: base.tests, problems: [] }, { format: 'junit', tests: run.tests, problems: [] }, config.l1);
-    const growth = config.l1.lintGrowth ? lintGrowth(base.findings, run.findings) : undefined;
-    check.l1 = growth ? [...findings, growth] : findings;
-  }
+  if (base) check.l1 = compareChecks(base, run, config.l1);
   return check;
 }

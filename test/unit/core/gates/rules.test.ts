@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { defaultL1Rules, defaultL2Rules, type L2Rules } from '../../../../src/core/gates/config';
-import { compareRuns, lintGrowth, needsPerson } from '../../../../src/core/gates/rules';
+import { compareChecks, compareRuns, lintGrowth, needsPerson } from '../../../../src/core/gates/rules';
 import type { FileChange, LintFinding, PatchStats, TestCaseResult, TestReport, TestStatus } from '../../../../src/core/gates/types';
 
 const test = (name: string, status: TestStatus, durationMs?: number, extra: Partial<TestCaseResult> = {}): TestCaseResult => ({
@@ -142,6 +142,24 @@ describe('the gate rules', function () {
         ],
         location: { path: 'b.ts', line: 4 },
       });
+    });
+  });
+
+  describe('compareChecks', function () {
+    const lint = (check: string): LintFinding => ({ check, message: 'problem', location: { path: 'a.ts', line: 1 } });
+
+    it('puts a regression first and the lint growth after it, and leaves growth out when the rules do', function () {
+      const base = { tests: [test('adds', 'passed')], findings: [] };
+      const now = { tests: [test('adds', 'failed')], findings: [lint('eqeqeq')] };
+      assert.deepEqual(
+        compareChecks(base, now, rules).map((finding) => finding.kind),
+        ['regression', 'lint-growth'],
+      );
+      assert.deepEqual(
+        compareChecks(base, now, { ...rules, lintGrowth: false }).map((finding) => finding.kind),
+        ['regression'],
+      );
+      assert.deepEqual(compareChecks(base, base, rules), []);
     });
   });
 
