@@ -58,12 +58,12 @@ function regressionOf(before: TestCaseResult, after: TestCaseResult | undefined)
     return finding('removed', before, undefined, `${label} passed before this change and is no longer run (deleting a test counts as a regression).`);
   }
   if (after.status === 'skipped') {
-    const why = after.message ? ` (${oneLine(after.message)})` : '';
+    const why = after.message ? ` (${firstLine(after.message)})` : '';
     return finding('disabled', before, after, `${label} passed before this change and is now skipped${why} (disabling a test counts as a regression).`);
   }
   if (after.status === 'failed' || after.status === 'error') {
     const verb = after.status === 'error' ? 'ends in an error' : 'fails';
-    const why = after.message ? `: ${oneLine(after.message)}` : '';
+    const why = after.message ? `: ${firstLine(after.message)}` : '';
     return finding('regression', before, after, `${label} passed before this change and now ${verb}${why}.`);
   }
   return undefined;
@@ -111,7 +111,8 @@ function testLabel(test: TestCaseResult): string {
   return test.suite ? `The test "${test.suite} > ${test.name}"` : `The test "${test.name}"`;
 }
 
-function oneLine(text: string): string {
+/** The first line of a message, capped: enough to say which way a test failed. */
+function firstLine(text: string): string {
   const line = text.split('\n')[0]?.trim() ?? '';
   return line.length > 200 ? `${line.slice(0, 199)}…` : line;
 }

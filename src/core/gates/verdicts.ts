@@ -1,4 +1,5 @@
 import type { ChecksRun } from './checks';
+import { count } from './reports/reportCollector';
 import type { TestCaseResult } from './types';
 
 const failed = (test: TestCaseResult) => test.status === 'failed' || test.status === 'error';
@@ -30,6 +31,7 @@ export function judgeL0(run: ChecksRun, base?: ChecksRun): { reason: string; tes
   return undefined;
 }
 
-export function plural(count: number, word: string): string {
-  return `${count} ${word}${count === 1 ? '' : 's'}`;
+/** `1 test`, `2 tests`. */
+export function plural(amount: number, word: string): string {
+  return count(amount, word, `${word}s`);
 }
