@@ -3,8 +3,7 @@ import { readdir, realpath, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { diff3Merge } from 'node-diff3';
 import { SandboxError } from '../../errors';
-import { STAGING_PARENT, commitChanges, type NewEntry, type PlannedDelete, type PlannedWrite } from './applyCommit';
-import { recoverInterruptedApplies } from './applyJournal';
+import { commitChanges, type NewEntry, type PlannedDelete, type PlannedWrite } from './applyCommit';
 import { PERMISSION_BITS, isGitMetadata, linkProblem, modeProblem, pathProblem, refuseChange, shortened } from './changeChecks';
 import { inTree, isBinary, lstatIfPresent, parentThatIsNotAFolder, readTreeEntry, splitLines, type TreeEntry } from './treeEntries';
 import type { FileChange, Patch } from '../types';
@@ -40,8 +39,6 @@ export async function applyPatch(options: ApplyOptions): Promise<ApplyResult> {
   const { patch } = options;
   const workspace = await workspaceFolder(options.workspace);
   checkPatchShape(patch, workspace);
-  // An earlier apply a crash cut short is taken back first: the plan must see the workspace whole.
-  await recoverInterruptedApplies(workspace, path.join(workspace, STAGING_PARENT));
 
   const writes: PlannedWrite[] = [];
   const deletes: PlannedDelete[] = [];

@@ -2,7 +2,6 @@ import type { Stats } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, readdir, rename, rm, rmdir, symlink, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { SandboxError, describeError } from '../../errors';
-import { ApplyJournal, undoSteps } from './applyJournal';
 import { shortened } from './changeChecks';
 import { inTree, lstatIfPresent } from './treeEntries';
 
@@ -28,8 +27,6 @@ export const STAGING_PARENT = '.sandboxes';
  * Writes every planned change into `workspace` or none: each new entry is staged inside the
  * workspace first, then moved into place by rename, the entry it replaces or deletes kept aside;
  * any failure puts back everything moved so far, in reverse order, before the error is thrown.
- * Each step's undo is in a journal first, so an apply cut short by a crash is taken back by the
- * next one (recoverInterruptedApplies). `hooks.afterStep` lets a test stop it between two steps.
  * Folders a write needs are made (and removed again on failure); folders a deletion empties are
  * removed unless `keepFolder` says the change still has them.
  */
@@ -38,7 +35,6 @@ export async function commitChanges(
   writes: readonly PlannedWrite[],
   deletes: readonly PlannedDelete[],
   keepFolder: (relativeDir: string) => Promise<boolean>,
-  hooks: { afterStep?: () => void } = {},
 ): Promise<void> {
   if (writes.length === 0 && deletes.length === 0) return;
   const stagingParent = path.join(workspace, STAGING_PARENT);
@@ -48,12 +44,9 @@ export async function commitChanges(
   }
   if (!existingParent) await mkdir(stagingParent);
   const staging = await mkdtemp(path.join(stagingParent, '.apply-'));
-  const relative = (absolute: string) => path.relative(workspace, absolute).split(path.sep).join('/');
-  let journal: ApplyJournal | undefined;
+  const undo: (() => Promise<unknown>)[] = [];
   let keepStaging = false;
   try {
-    journal = await ApplyJournal.create(staging);
-    const steps = journal;
     await mkdir(path.join(staging, 'new'));
     await mkdir(path.join(staging, 'old'));
     const staged = await Promise.all(writes.map((write, index) => stage(path.join(staging, 'new', String(index)), write.entry)));
@@ -63,29 +56,25 @@ export async function commitChanges(
       await assertUnchanged(relativePath, target, local);
       if (!local) return;
       const aside = path.join(staging, 'old', String(moved++));
-      await steps.record({ undo: 'rename', from: relative(aside), to: relativePath });
       await rename(target, aside);
-      hooks.afterStep?.();
+      undo.push(() => rename(aside, target));
     };
     try {
       for (const deletion of deletes) await setAside(deletion.path, deletion.local);
-      await removeEmptiedFolders(workspace, deletes, keepFolder, steps);
+      await removeEmptiedFolders(workspace, deletes, keepFolder, undo);
       for (const [index, write] of writes.entries()) {
-        await makeParents(workspace, write.path, steps);
+        await makeParents(workspace, write.path, undo);
         await setAside(write.path, write.local);
-        await steps.record({ undo: 'rename', from: write.path, to: relative(staged[index]!) });
-        await rename(staged[index]!, inTree(workspace, write.path));
-        hooks.afterStep?.();
+        const target = inTree(workspace, write.path);
+        await rename(staged[index]!, target);
+        undo.push(() => rename(target, staged[index]!));
       }
-      await steps.finish();
-      hooks.afterStep?.();
     } catch (error) {
-      const notRestored = await undoSteps(workspace, steps.steps);
+      const notRestored = await undoAll(undo);
       keepStaging = notRestored.length > 0;
       throw failure(error, notRestored, staging);
     }
   } finally {
-    await journal?.close();
     if (!keepStaging) {
       await rm(staging, { recursive: true, force: true });
       if (!existingParent) await rmdir(stagingParent).catch(() => undefined);
@@ -118,15 +107,15 @@ async function assertUnchanged(relativePath: string, target: string, planned: St
 }
 
 /** Makes the missing folders above `relativePath`; an existing one that is not a real folder stops everything. */
-async function makeParents(workspace: string, relativePath: string, journal: ApplyJournal): Promise<void> {
+async function makeParents(workspace: string, relativePath: string, undo: (() => Promise<unknown>)[]): Promise<void> {
   const parts = relativePath.split('/');
   for (let depth = 1; depth < parts.length; depth++) {
     const folder = inTree(workspace, parts.slice(0, depth).join('/'));
     const stats = await lstatIfPresent(folder);
     if (stats?.isDirectory()) continue;
     if (stats) throw new SandboxError('conflict', `${folder} is not a folder any more; apply the task's change again.`);
-    await journal.record({ undo: 'rmdir', path: parts.slice(0, depth).join('/') });
     await mkdir(folder);
+    undo.push(() => rmdir(folder));
   }
 }
 
@@ -135,7 +124,7 @@ async function removeEmptiedFolders(
   workspace: string,
   deletes: readonly PlannedDelete[],
   keepFolder: (relativeDir: string) => Promise<boolean>,
-  journal: ApplyJournal,
+  undo: (() => Promise<unknown>)[],
 ): Promise<void> {
   const folders = new Set<string>();
   for (const { path: relativePath } of deletes) {
@@ -146,9 +135,19 @@ async function removeEmptiedFolders(
     const folder = inTree(workspace, relativeDir);
     const stats = await lstat(folder);
     if (!stats.isDirectory() || (await readdir(folder)).length > 0) continue;
-    await journal.record({ undo: 'mkdir', path: relativeDir, mode: stats.mode & 0o7777 });
     await rmdir(folder);
+    undo.push(async () => {
+      await mkdir(folder);
+      await chmod(folder, stats.mode & 0o7777);
+    });
   }
+}
+
+/** Runs every undo step, last first; returns the messages of those that failed. */
+async function undoAll(undo: readonly (() => Promise<unknown>)[]): Promise<string[]> {
+  const failed: string[] = [];
+  for (const step of [...undo].reverse()) await step().catch((error: unknown) => failed.push(describeError(error)));
+  return failed;
 }
 
 function failure(error: unknown, notRestored: readonly string[], staging: string): Error {
