@@ -7,8 +7,8 @@ import { SshSession, targetFor } from '../../src/core/ssh/session';
 import { waitFor } from './helpers';
 import { startRootSshd, type RootSshd } from './sshHostFixtures';
 
-/** Process ids in the tree under `root` whose command line contains `text`. */
-function descendantsRunning(root: number, text: string): number[] {
+/** Process ids in the tree under `root` whose command line contains `text` (children only with `depth` 1). */
+function descendantsRunning(root: number, text: string, depth = Infinity): number[] {
   const parentOf = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -20,7 +20,8 @@ function descendantsRunning(root: number, text: string): number[] {
     }
   }
   const under = (pid: number): boolean => {
-    for (let at = parentOf.get(pid); at !== undefined && at > 1; at = parentOf.get(at)) if (at === root) return true;
+    let level = 1;
+    for (let at = parentOf.get(pid); at !== undefined && at > 1 && level <= depth; at = parentOf.get(at), level++) if (at === root) return true;
     return false;
   };
   return [...parentOf.keys()].filter((pid) => {
@@ -79,5 +80,21 @@ describe("a host's Docker engine over its SSH session", function () {
     await waitFor(() => session.channelsInUse === 0 || undefined, 10_000, `the dead connections' channels to be given back (${session.channelsInUse} in use)`);
     const again = await within(15_000, 'the engine request after its pooled connections died', docker.version());
     assert.equal(typeof again.Version, 'string');
+  });
+
+  it('answers the next request after the SSH connection itself dropped, over a new one', async function () {
+    await docker.version();
+    // The server's process for our connection: ending it drops the connection with every channel.
+    const connections = descendantsRunning(sshd.pid, 'sshd', 1);
+    assert.ok(connections.length > 0, 'our connection has its own sshd process');
+    for (const pid of connections) process.kill(pid, 'SIGKILL');
+    await waitFor(() => !session.connected || undefined, 10_000, 'the session to notice the drop');
+    const again = await within(15_000, 'the engine request after the connection dropped', docker.version());
+    assert.equal(typeof again.Version, 'string');
+    await waitFor(
+      () => session.channelsInUse <= 2 || undefined,
+      10_000,
+      `the dropped connection's channels to be given back (${session.channelsInUse} in use)`,
+    );
   });
 });

@@ -19,9 +19,9 @@ export function dockerOverSsh(host: { host: string; port: number }, session: Ssh
       ({ channel, release }) => {
         channel.once('close', release);
         channel.stderr.resume(); // the CLI's own complaints; the HTTP answer says what went wrong
-        // The engine ended this connection (dial-stdio exited). A pooled idle socket is not read,
-        // so it would never look closed, and ssh2 silently drops what is written to a closed
-        // channel: the agent's next request on it would wait for ever. Drop it from the pool.
+        // The engine ended this connection (dial-stdio exited): a pooled idle socket leaves the
+        // pool at once, since ssh2 silently drops what is written to a closed channel and the
+        // agent's next request on it would wait for ever.
         channel.once('exit', () => {
           if (Object.values(agent.freeSockets).some((sockets) => sockets?.includes(channel as never))) channel.destroy();
         });
@@ -53,6 +53,9 @@ function asSocket(channel: ClientChannel): Duplex {
     if (event === 'close') {
       if (closed) return false; // once: ssh2 may report it again when the server's close arrives
       closed = true;
+      // Closed from the other end (the connection dropped) it would still look writable, and the
+      // agent would pool it and send the next request into nothing: it is marked destroyed first.
+      if (!socket.destroyed) Duplex.prototype.destroy.call(socket);
     }
     return emit(event, ...args);
   };

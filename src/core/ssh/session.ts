@@ -76,6 +76,8 @@ export class SshSession extends EventEmitter {
   private readonly options: Required<SshSessionOptions>;
   private readonly limit: Limiter;
   private inUse = 0;
+  /** The slots of each connection's open channels: all are freed when it ends. */
+  private readonly releasesOf = new WeakMap<Client, Set<() => void>>();
   /** Work to do once connected again after a drop (killing what a dropped exec left running). */
   private readonly afterReconnect: Array<(client: Client) => Promise<void>> = [];
 
@@ -138,7 +140,15 @@ export class SshSession extends EventEmitter {
               ok(stream);
             }),
           );
-          freeWhenServerEnds(channel, client, release);
+          // ssh2 reports a channel closed only once its output was read to the end; a connection
+          // that ends takes its channels with it, read or not, so their slots are freed then too.
+          const releases = this.releasesOf.get(client);
+          const free = () => {
+            releases?.delete(free);
+            release();
+          };
+          releases?.add(free);
+          channel.once('close', free);
           resolve({ channel, release });
         } catch (error) {
           reject(this.translate(error));
@@ -280,6 +290,9 @@ export class SshSession extends EventEmitter {
     // Small request/response messages: Nagle's delay would add tens of milliseconds to each exec.
     client.setNoDelay(true);
     this.client = client;
+    const releases = new Set<() => void>();
+    this.releasesOf.set(client, releases);
+    client.once('close', () => [...releases].forEach((free) => free()));
     const dropped = () => {
       if (this.client !== client) return;
       this.client = undefined;
@@ -318,22 +331,6 @@ function permanent(error: SandboxError): SandboxError {
 function isPermanent(error: unknown): boolean {
   if (!(error instanceof SandboxError)) return false;
   return permanentFailures.has(error) || ['host-key-mismatch', 'cancelled', 'invalid-input', 'not-found'].includes(error.code);
-}
-
-/**
- * The slot stands for a session channel the server counts. ssh2 reports a channel closed only
- * once its output has been read to the end, and a channel nobody reads any more (an idle pooled
- * socket whose remote command ended) would hold its slot for ever: the command's exit, or the
- * connection's end, frees it too.
- */
-function freeWhenServerEnds(channel: ClientChannel, client: Client, release: () => void): void {
-  const free = () => {
-    client.removeListener('close', free);
-    release();
-  };
-  channel.once('exit', free);
-  channel.once('close', free);
-  client.once('close', free);
 }
 
 function delay(ms: number, signal?: AbortSignal): Promise<void> {
