@@ -134,7 +134,7 @@ describe('DigitalOcean client against DigitalOcean’s OpenAPI contract (Prism)'
     assertNoViolation();
   });
 
-  it('powers a droplet off and on, snapshots it, and polls the action', async () => {
+  it('powers a droplet off and on, snapshots it, polls the action and reads its CPU time', async () => {
     const actions = [
       await client.powerAction(3164444, 'power_off'),
       await client.powerAction(3164444, 'power_on'),
@@ -143,6 +143,8 @@ describe('DigitalOcean client against DigitalOcean’s OpenAPI contract (Prism)'
     ];
     assert.ok(actions.every((action) => ['in-progress', 'completed', 'errored'].includes(action.status)));
     await client.action(actions[0]!.id ?? 36804636);
+    const cpu = await client.dropletCpu(3164444, 1_765_000_000, 1_765_003_600);
+    assert.equal(cpu.status, 'success');
     assertNoViolation();
   });
 

@@ -18,6 +18,7 @@ export type SshKey = Schemas['sshKeys'];
 export type Firewall = Schemas['firewall'];
 export type FirewallRules = Schemas['firewall_rules'];
 export type Tag = Schemas['tags'];
+export type Metrics = Schemas['metrics'];
 
 export const DIGITALOCEAN_API_URL = 'https://api.digitalocean.com';
 
@@ -212,6 +213,16 @@ export class DigitalOceanClient {
   async action(id: number, signal?: AbortSignal): Promise<Action> {
     const read = this.#api.GET('/v2/actions/{action_id}', { params: { path: { action_id: id } }, signal });
     return this.#one(`action ${id}`, (await this.#settle(`action ${id}`, read))?.action);
+  }
+
+  /**
+   * CPU time of a droplet created with monitoring, per mode, from `start` to `end` (unix seconds): cumulative
+   * counters, so busy time is the difference between samples.
+   */
+  async dropletCpu(id: number, start: number, end: number, signal?: AbortSignal): Promise<Metrics> {
+    const query = { host_id: String(id), start: String(start), end: String(end) };
+    const read = this.#api.GET('/v2/monitoring/metrics/droplet/cpu', { params: { query }, signal });
+    return this.#one(`the CPU metrics of droplet ${id}`, await this.#settle(`the CPU metrics of droplet ${id}`, read));
   }
 
   // Snapshots and images.

@@ -88,7 +88,7 @@ export function responseError(call: FailedCall): DigitalOceanError {
     case status >= 500:
       return new DigitalOceanError(
         'unavailable',
-        `DigitalOcean's API is failing (HTTP ${status}) and did not recover after retries; try again later, and see status.digitalocean.com.`,
+        `DigitalOcean's API is failing (HTTP ${status}); try again in a few minutes, and see status.digitalocean.com if it persists.`,
         status,
       );
     default:
