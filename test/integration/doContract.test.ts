@@ -143,6 +143,12 @@ describe('DigitalOcean client against DigitalOcean’s OpenAPI contract (Prism)'
     ];
     assert.ok(actions.every((action) => ['in-progress', 'completed', 'errored'].includes(action.status)));
     await client.action(actions[0]!.id ?? 36804636);
+    // The spec's example action stays in progress: a second read after 1 s, then the timeout's sentence.
+    const waited = await client.waitForAction(36804636, 1500).then(
+      (action) => action.status,
+      (error: unknown) => (isDigitalOceanError(error, 'unavailable') ? 'timed out' : String(error)),
+    );
+    assert.ok(['completed', 'timed out'].includes(waited), waited);
     const cpu = await client.dropletCpu(3164444, 1_765_000_000, 1_765_003_600);
     assert.equal(cpu.status, 'success');
     assertNoViolation();

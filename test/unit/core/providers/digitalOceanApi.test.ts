@@ -50,10 +50,19 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
 
 const dropAnswer: Reply = (_seen, response) => response.socket?.destroy();
 
-/** A clock whose sleeps return at once and are recorded. */
-function fakeClock(now = 1_800_000_000_000): RetryClock & { sleeps: number[] } {
+/** A clock whose sleeps return at once, moving its time on, and are recorded. */
+function fakeClock(start = 1_800_000_000_000): RetryClock & { sleeps: number[] } {
   const sleeps: number[] = [];
-  return { sleeps, now: () => now, random: () => 0.5, sleep: async (ms) => void sleeps.push(ms) };
+  let now = start;
+  return {
+    sleeps,
+    now: () => now,
+    random: () => 0.5,
+    sleep: async (ms) => {
+      sleeps.push(ms);
+      now += ms;
+    },
+  };
 }
 
 /** Every way an error can be shown, printed or serialised. */
@@ -258,6 +267,25 @@ describe('DigitalOcean API client', () => {
       assert.ok(!text.includes(TOKEN.slice(8, 40)), `part of the token shows in: ${text.slice(0, 400)}`);
     }
     assert.match(renderings[2]!, /DigitalOcean refused the request for droplet 5: bad header Bearer \[token\]\./);
+  });
+
+  it('polls an action until it completes, backing off, and says when one fails or takes too long', async () => {
+    const action = (status: string) => json(200, { action: { id: 9, status, type: 'power_off' } });
+    api.replies = [action('in-progress'), action('in-progress'), action('in-progress'), action('completed')];
+    assert.equal((await client().waitForAction(9, 60_000)).status, 'completed');
+    assert.deepEqual(clock.sleeps, [1000, 2000, 4000]);
+
+    api.seen.length = 0;
+    api.replies = [action('errored')];
+    assert.equal(
+      (await failure(client().waitForAction(9, 60_000))).message,
+      "The power_off action 9 on DigitalOcean failed; see the droplet's history in DigitalOcean's control panel.",
+    );
+
+    api.seen.length = 0;
+    api.replies = [action('in-progress')];
+    const late = await failure(client().waitForAction(9, 5000));
+    assert.equal(late.message, "The power_off action 9 on DigitalOcean is still running after 5 s; check it in DigitalOcean's control panel.");
   });
 
   it('reads a size’s GPU', () => {

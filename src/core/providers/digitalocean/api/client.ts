@@ -77,6 +77,7 @@ export class DigitalOceanClient {
   readonly #token: string;
   readonly #api: Client<paths>;
   readonly #now: () => number;
+  readonly #clock: RetryClock;
 
   constructor(options: DigitalOceanClientOptions) {
     checkToken(options.token);
@@ -84,6 +85,7 @@ export class DigitalOceanClient {
     this.baseUrl = (options.baseUrl ?? DIGITALOCEAN_API_URL).replace(/\/+$/, '');
     const clock = options.clock ?? realClock;
     this.#now = () => clock.now();
+    this.#clock = clock;
     this.#api = createClient<paths>({ baseUrl: this.baseUrl, fetch: options.fetch ?? ((request) => fetch(request)) });
     const token = options.token;
     const auth: Middleware = {
@@ -223,6 +225,28 @@ export class DigitalOceanClient {
     const query = { host_id: String(id), start: String(start), end: String(end) };
     const read = this.#api.GET('/v2/monitoring/metrics/droplet/cpu', { params: { query }, signal });
     return this.#one(`the CPU metrics of droplet ${id}`, await this.#settle(`the CPU metrics of droplet ${id}`, read));
+  }
+
+  /**
+   * Polls an action until it completes, backing off from 1 s to 10 s between reads (each read counts against
+   * the rate limit); fails in one sentence when it errors or outlasts `timeoutMs`.
+   */
+  async waitForAction(id: number, timeoutMs: number, signal?: AbortSignal): Promise<Action> {
+    const deadline = this.#now() + timeoutMs;
+    for (let poll = 0; ; poll++) {
+      const action = await this.action(id, signal);
+      if (action.status === 'completed') return action;
+      const what = `${action.type ? `The ${action.type} action` : 'Action'} ${id} on DigitalOcean`;
+      if (action.status === 'errored') throw new DigitalOceanError('rejected', `${what} failed; see the droplet's history in DigitalOcean's control panel.`);
+      const wait = Math.min(10_000, 1000 * 2 ** poll);
+      if (this.#now() + wait > deadline) {
+        throw new DigitalOceanError(
+          'unavailable',
+          `${what} is still running after ${Math.round(timeoutMs / 1000)} s; check it in DigitalOcean's control panel.`,
+        );
+      }
+      await this.#clock.sleep(wait, signal);
+    }
   }
 
   // Snapshots and images.
