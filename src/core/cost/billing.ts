@@ -49,7 +49,15 @@ export function machineCostBetween(usdPerHour: number, openedMs: number, endMs: 
 }
 
 /** Snapshot storage in [fromMs, toMs): GB times the monthly price, prorated by the millisecond (no minimum). */
-export function snapshotCostBetween(gb: number, usdPerGbMonth: number, storedMs: number, endMs: number, fromMs: number, toMs: number, rules: BillingRules): number {
+export function snapshotCostBetween(
+  gb: number,
+  usdPerGbMonth: number,
+  storedMs: number,
+  endMs: number,
+  fromMs: number,
+  toMs: number,
+  rules: BillingRules,
+): number {
   const overlap = Math.min(endMs, toMs) - Math.max(storedMs, fromMs);
   if (overlap <= 0) return 0;
   return (gb * usdPerGbMonth * overlap) / (rules.billingMonthHours * HOUR_MS);

@@ -111,7 +111,8 @@ export class LedgerBook {
         return undefined;
       }
       case 'snapshot':
-        if (id === undefined || typeof line.sandbox !== 'string' || !isAmount(line.gb) || !isAmount(line.usdPerGbMonth)) return 'a snapshot without its size or price';
+        if (id === undefined || typeof line.sandbox !== 'string' || !isAmount(line.gb) || !isAmount(line.usdPerGbMonth))
+          return 'a snapshot without its size or price';
         if (!this.snapshots.has(id)) this.snapshots.set(id, { id, sandbox: line.sandbox, gb: line.gb, usdPerGbMonth: line.usdPerGbMonth, storedMs: atMs });
         return undefined;
       case 'snapshot-deleted': {
@@ -134,7 +135,8 @@ export class LedgerBook {
   }
 
   private open(line: Record<string, unknown>, id: string, atMs: number): string | undefined {
-    if (typeof line.sandbox !== 'string' || typeof line.size !== 'string' || !isAmount(line.usdPerHour)) return 'an open entry without its sandbox, size or price';
+    if (typeof line.sandbox !== 'string' || typeof line.size !== 'string' || !isAmount(line.usdPerHour))
+      return 'an open entry without its sandbox, size or price';
     const untilMs = typeof line.until === 'string' ? Date.parse(line.until) : NaN;
     if (Number.isNaN(untilMs)) return 'an open entry without its time-to-live';
     if (this.machines.has(id)) return undefined; // carried twice: the first copy stands

@@ -93,7 +93,10 @@ export class CostLedger {
     const book = await this.load();
     const running = book.openMachineOf(input.sandbox);
     if (running)
-      throw new SandboxError('conflict', `The cost ledger already counts ${input.sandbox} as running since ${iso(running.openedMs)}; close that entry before opening another.`);
+      throw new SandboxError(
+        'conflict',
+        `The cost ledger already counts ${input.sandbox} as running since ${iso(running.openedMs)}; close that entry before opening another.`,
+      );
     const atMs = input.atMs ?? this.clock();
     const entry: MachineEntry = {
       id: `${input.sandbox}.${atMs.toString(36)}`,
@@ -123,7 +126,8 @@ export class CostLedger {
   /** Moves a running machine's time-to-live to `untilMs` (never earlier than it was). */
   async extend(id: string, untilMs: number): Promise<void> {
     const entry = (await this.load()).machines.get(id);
-    if (!entry || entry.closedMs !== undefined) throw new SandboxError('not-found', `No running sandbox has the cost entry ${id}; list the sandboxes and try again.`);
+    if (!entry || entry.closedMs !== undefined)
+      throw new SandboxError('not-found', `No running sandbox has the cost entry ${id}; list the sandboxes and try again.`);
     await this.append([{ t: 'extend', id, at: iso(this.clock()), until: iso(untilMs) }]);
   }
 
