@@ -92,19 +92,21 @@ export function monthFigures(book: LedgerBook, nowMs: number, settings: BudgetSe
 }
 
 /**
- * What a running machine will still cost this month if it ends at `untilMs` (or now, when that
- * has passed) plus the enforcement slack, and the storage of the snapshot it leaves if it is busy
- * then and hibernated, up to the month's end.
+ * What a running machine will still cost this month if it is gone by `untilMs` plus the
+ * enforcement slack, and the storage of the snapshot it leaves if it is busy then and hibernated,
+ * up to the month's end. Neither grows while time passes, so the committed figure only grows by
+ * decisions (a create, an extension) or by a machine outliving its slack.
  */
 export function machineProjectionUsd(entry: MachineEntry, untilMs: number, nowMs: number, settings: BudgetSettings): number {
   if (entry.closedMs !== undefined) return 0;
   const month = monthOf(nowMs);
-  const stopsMs = Math.max(untilMs, nowMs);
+  // Enforcement has until the slack's end; a machine still running past it is counted to now, as what it has already cost.
+  const goneByMs = Math.max(untilMs + settings.enforcementSlackMs, nowMs);
   const { usdPerHour, openedMs } = entry;
   const more =
-    machineCostBetween(usdPerHour, openedMs, stopsMs + settings.enforcementSlackMs, month.startMs, month.endMs, settings.rules) -
+    machineCostBetween(usdPerHour, openedMs, goneByMs, month.startMs, month.endMs, settings.rules) -
     machineCostBetween(usdPerHour, openedMs, nowMs, month.startMs, month.endMs, settings.rules);
-  return more + hibernationReserveUsd(entry.reserveGb, stopsMs, month, settings);
+  return more + hibernationReserveUsd(entry.reserveGb, Math.max(untilMs, nowMs), month, settings);
 }
 
 function hibernationReserveUsd(reserveGb: number, fromMs: number, month: MonthWindow, settings: BudgetSettings): number {
