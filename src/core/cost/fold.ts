@@ -33,7 +33,7 @@ export type LedgerLine =
   | { t: 'snapshot'; id: string; at: string; sandbox: string; gb: number; usdPerGbMonth: number }
   | { t: 'snapshot-deleted'; id: string; at: string }
   | { t: 'alert'; percent: AlertPercent; at: string }
-  /** The entries still open at the end of month `from` follow this line, copied with their own times. */
+  /** Ends the copies of the entries still open at the end of month `from` (written before it, with their own times). */
   | { t: 'carried'; from: string; at: string };
 
 export interface MachineEntry {
@@ -174,12 +174,17 @@ export class LedgerBook {
     return undefined;
   }
 
-  /** The lines that carry this book's open entries into the next month, with their own times. */
+  /**
+   * The lines that carry this book's open entries into the next month, with their own times. The
+   * `carried` line comes last: a carry cut short by a crash has none, so the next load carries
+   * again (the copies count once) rather than trusting a partial one.
+   */
   carryLines(fromMonth: string, nowIso: string): LedgerLine[] {
-    const lines: LedgerLine[] = [{ t: 'carried', from: fromMonth, at: nowIso }];
+    const lines: LedgerLine[] = [];
     for (const entry of this.openMachines()) lines.push(openLineOf(entry));
     for (const entry of this.storedSnapshots())
       lines.push({ t: 'snapshot', id: entry.id, at: iso(entry.storedMs), sandbox: entry.sandbox, gb: entry.gb, usdPerGbMonth: entry.usdPerGbMonth });
+    lines.push({ t: 'carried', from: fromMonth, at: nowIso });
     return lines;
   }
 }

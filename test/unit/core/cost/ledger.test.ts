@@ -127,6 +127,29 @@ describe('cost: the ledger file', function () {
     assert.deepEqual(await ledger.months(), ['2026-11', '2026-12']);
   });
 
+  it('carries again after a carry cut short by a crash, counting each entry once', async function () {
+    const clock = manualClock(Date.UTC(2026, 10, 30, 23));
+    const root = freshRoot();
+    const ledger = new CostLedger(root, clock.now);
+    const first = await ledger.openMachine({ sandbox: 'first', ...small });
+    await ledger.openMachine({ sandbox: 'second', ...small });
+    clock.set(Date.UTC(2026, 11, 1, 0, 5));
+    // The carry's first line reached the file, then the process died: no `carried` line yet.
+    const carried = readFileSync(ledger.fileOf('2026-11'), 'utf8').split('\n')[0]!;
+    appendFileSync(ledger.fileOf('2026-12'), carried + '\n');
+    const book = await new CostLedger(root, clock.now).load();
+    assert.equal(book.carriedFrom, '2026-11');
+    assert.deepEqual(
+      book
+        .openMachines()
+        .map((entry) => entry.sandbox)
+        .sort(),
+      ['first', 'second'],
+    );
+    assert.equal(book.machines.get(first.id)?.openedMs, first.openedMs);
+    assert.deepEqual(book.problems, []);
+  });
+
   it('applies a close that arrives before its carried open (another process closed it first)', function () {
     const book = new LedgerBook();
     book.apply({ t: 'close', id: 'x.1', at: '2026-12-01T00:10:00.000Z', why: 'hibernated' }, 1);
