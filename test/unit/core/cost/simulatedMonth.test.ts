@@ -94,6 +94,7 @@ describe('cost: a simulated month against a $50 budget', function () {
     let gpuMade = 0;
     let gpuUnconfirmedMade = 0;
     let extensions = 0;
+    let idleDestroyedByTtl = 0;
     let restarted = false;
     let serial = 0;
 
@@ -140,8 +141,10 @@ describe('cost: a simulated month against a $50 budget', function () {
       for (const action of ttlActions(running, now)) {
         const machine = byName(action.sandbox);
         if (machine.hibernatingSinceMs !== undefined) continue; // its snapshot is under way
-        if (action.action === 'destroy') await destroy(machine);
-        else machine.hibernatingSinceMs = now;
+        if (action.action === 'destroy') {
+          await destroy(machine);
+          idleDestroyedByTtl += 1;
+        } else machine.hibernatingSinceMs = now;
       }
       // Busy agents near their time-to-live ask for another hour, within the budget.
       for (const machine of open()) {
@@ -234,6 +237,7 @@ describe('cost: a simulated month against a $50 budget', function () {
     assert.equal(refusals.filter((refusal) => refusal.includes('is a GPU size; nothing was made')).length, 2);
     assert.ok(refusals.some((refusal) => /would bring the month to \$\d+\.\d\d of your \$50\.00 budget; /.test(refusal)));
     assert.ok(extensions > 0);
+    assert.ok(idleDestroyedByTtl > 0, 'idle sandboxes were destroyed at their time-to-live');
 
     // Nothing busy was ended without a snapshot: every machine hibernated has its snapshot, stored before it went.
     const hibernated = machines.filter((machine) => machine.end === 'hibernated');
