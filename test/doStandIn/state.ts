@@ -148,7 +148,7 @@ export class StandInState {
 
   // Droplets.
 
-  async createDroplet(request: CreateDropletRequest): Promise<Droplet> {
+  createDroplet(request: CreateDropletRequest): Droplet {
     const { name, region: regionSlug, size: sizeSlug, user_data: userData } = request;
     if (typeof name !== 'string' || name.length > 255 || !DROPLET_NAME.test(name)) {
       throw refuse('Name Only valid hostname characters are allowed. (a-z, A-Z, 0-9, . and -)');
@@ -188,9 +188,11 @@ export class StandInState {
     };
     const record: DropletRecord = { droplet, userData: userData ?? undefined, activeAt: createdAt + this.timing.bootDelayMs, powerStatus: 'active' };
     this.#droplets.set(droplet.id, record);
-    void this.onDropletCreated(structuredClone(droplet), record.userData).then((address) => {
-      record.publicIpv4 = address;
-    });
+    // A droplet whose boot fails stays `new`, as a real one that never comes up would.
+    this.onDropletCreated(structuredClone(droplet), record.userData).then(
+      (address) => (record.publicIpv4 = address),
+      () => undefined,
+    );
     return structuredClone(droplet);
   }
 
