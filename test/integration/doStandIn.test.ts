@@ -56,6 +56,18 @@ function startPrismProxy(port: number, upstream: string): Promise<ChildProcess> 
   });
 }
 
+/**
+ * The contract rules an exchange broke: Prism names them in `sl-violations` on a bad answer, and in a
+ * problem+json body of its own (no header) when it refuses a bad request before it reaches the stand-in.
+ */
+async function violationsOf(response: Response): Promise<string | null> {
+  const header = response.headers.get('sl-violations');
+  if (header !== null) return header;
+  if (!response.headers.get('content-type')?.includes('problem+json')) return null;
+  const problem = await response.clone().text();
+  return problem.includes('stoplight.io/prism/errors') ? problem : null;
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function failureOf(pending: Promise<unknown>): Promise<unknown> {
@@ -77,7 +89,7 @@ describe('DigitalOcean client against the stateful stand-in, behind DigitalOcean
 
   const recordingFetch = async (request: Request): Promise<Response> => {
     const response = await fetch(request);
-    exchanges.push({ method: request.method, url: request.url.replace(baseUrl, ''), status: response.status, violations: response.headers.get('sl-violations') });
+    exchanges.push({ method: request.method, url: request.url.replace(baseUrl, ''), status: response.status, violations: await violationsOf(response) });
     return response;
   };
 
@@ -237,6 +249,15 @@ describe('DigitalOcean client against the stateful stand-in, behind DigitalOcean
     assert.ok(isDigitalOceanError(notOffered, 'rejected'));
     assert.match(notOffered.message, /not available in this region/);
     assert.equal(standIn.state.dropletCount, 0, 'nothing half-made');
+  });
+
+  it('notices a request that breaks the contract (so no other test can pass with one)', async () => {
+    const refused = await failureOf(client.createDroplet({ name: 'no spaces allowed!', region: 'nyc3', size: 's-1vcpu-1gb', image: 'ubuntu-24-04-x64', tags: [] }));
+    assert.ok(isDigitalOceanError(refused, 'rejected'), String(refused));
+    assert.equal(exchanges.length, 1);
+    assert.match(exchanges[0]!.violations ?? '', /name/);
+    assert.equal(standIn.state.dropletCount, 0, 'Prism stopped it before the stand-in');
+    exchanges.length = 0;
   });
 
   it('refuses, like DigitalOcean, a droplet name it does not accept, even without the contract in front', async () => {
