@@ -95,7 +95,10 @@ export class StandInState {
       const { droplet } = record;
       if (droplet.status === 'new' && now >= record.activeAt && record.publicIpv4 !== undefined) {
         droplet.status = record.powerStatus;
-        droplet.networks = { v4: [{ ip_address: record.publicIpv4, netmask: '255.255.255.0', gateway: record.publicIpv4.replace(/\.\d+$/, '.254'), type: 'public' }], v6: [] };
+        droplet.networks = {
+          v4: [{ ip_address: record.publicIpv4, netmask: '255.255.255.0', gateway: record.publicIpv4.replace(/\.\d+$/, '.254'), type: 'public' }],
+          v6: [],
+        };
       } else if (droplet.status !== 'new') {
         droplet.status = record.powerStatus;
       }

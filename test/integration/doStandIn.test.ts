@@ -153,7 +153,14 @@ describe('DigitalOcean client against the stateful stand-in, behind DigitalOcean
 
   it('creates a droplet with tags and user data, waits until active, powers it off, snapshots it and deletes both', async () => {
     const userData = '#cloud-config\nssh_pwauth: false\n';
-    const created = await client.createDroplet({ name: 'sb-lifecycle-1', region: 'nyc3', size: 's-1vcpu-1gb', image: 'ubuntu-24-04-x64', tags: [TAG, `${TAG}-sb-1`], userData });
+    const created = await client.createDroplet({
+      name: 'sb-lifecycle-1',
+      region: 'nyc3',
+      size: 's-1vcpu-1gb',
+      image: 'ubuntu-24-04-x64',
+      tags: [TAG, `${TAG}-sb-1`],
+      userData,
+    });
     assert.equal(created.status, 'new');
     assert.deepEqual(created.networks.v4, []);
     assert.equal(bootedWith.get(created.id), userData);
@@ -214,7 +221,10 @@ describe('DigitalOcean client against the stateful stand-in, behind DigitalOcean
     const listed = await client.dropletsByTag(`${TAG}-paged`);
     assert.equal(listed.length, count);
     assert.equal(new Set(listed.map((droplet) => droplet.id)).size, count);
-    assert.ok(exchanges.some((exchange) => /[?&]page=2\b/.test(exchange.url)), 'the second page was read');
+    assert.ok(
+      exchanges.some((exchange) => /[?&]page=2\b/.test(exchange.url)),
+      'the second page was read',
+    );
     for (const droplet of listed) standIn.state.deleteDroplet(droplet.id);
   });
 
@@ -230,7 +240,10 @@ describe('DigitalOcean client against the stateful stand-in, behind DigitalOcean
     };
     const firewall = await client.createFirewall(rules);
     await client.addFirewallTags(firewall.id!, [`${TAG}-task`]);
-    assert.deepEqual((await client.firewalls()).map((kept) => kept.tags), [[TAG, `${TAG}-task`]]);
+    assert.deepEqual(
+      (await client.firewalls()).map((kept) => kept.tags),
+      [[TAG, `${TAG}-task`]],
+    );
     await client.deleteFirewall(firewall.id!);
     assert.deepEqual(await client.firewalls(), []);
   });
@@ -252,7 +265,9 @@ describe('DigitalOcean client against the stateful stand-in, behind DigitalOcean
   });
 
   it('notices a request that breaks the contract (so no other test can pass with one)', async () => {
-    const refused = await failureOf(client.createDroplet({ name: 'no spaces allowed!', region: 'nyc3', size: 's-1vcpu-1gb', image: 'ubuntu-24-04-x64', tags: [] }));
+    const refused = await failureOf(
+      client.createDroplet({ name: 'no spaces allowed!', region: 'nyc3', size: 's-1vcpu-1gb', image: 'ubuntu-24-04-x64', tags: [] }),
+    );
     assert.ok(isDigitalOceanError(refused, 'rejected'), String(refused));
     assert.equal(exchanges.length, 1);
     assert.match(exchanges[0]!.violations ?? '', /name/);
