@@ -139,19 +139,19 @@ export class DigitalOceanStandIn {
       case 'GET images/:id':
         return ok({ image: state.image(id!) });
       case 'GET firewalls':
-        return ok(page('firewalls', state.firewalls(), path, query));
+        return ok(page('firewalls', state.firewalls.list(), path, query));
       case 'POST firewalls':
-        return { status: 202, body: { firewall: state.createFirewall(body) } };
+        return { status: 202, body: { firewall: state.firewalls.create(body) } };
       case 'GET firewalls/:id':
-        return ok({ firewall: state.firewall(id!) });
+        return ok({ firewall: state.firewalls.get(id!) });
       case 'PUT firewalls/:id':
-        return ok({ firewall: state.updateFirewall(id!, body) });
+        return ok({ firewall: state.firewalls.update(id!, body) });
       case 'DELETE firewalls/:id':
-        state.deleteFirewall(id!);
+        state.firewalls.delete(id!);
         return { status: 204 };
       case 'POST firewalls/:id/tags':
       case 'DELETE firewalls/:id/tags':
-        state.tagFirewall(id!, body.tags, method === 'POST');
+        state.firewalls.changeTags(id!, body.tags, method === 'POST');
         return { status: 204 };
       case 'GET tags':
         return ok(page('tags', state.tags(), path, query));

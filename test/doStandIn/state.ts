@@ -1,19 +1,9 @@
-import type { Action, Droplet, Firewall, Image, Snapshot, Tag } from '../../src/core/providers/digitalocean/api/client';
+import type { Action, Droplet, Image, Snapshot, Tag } from '../../src/core/providers/digitalocean/api/client';
 import { DISTRIBUTION_IMAGES, REGIONS, SIZES } from './catalog';
+import { FirewallStore } from './firewalls';
+import { ApiRefusal, isoSeconds, missing, refuse, validTags } from './refusals';
 
-/** A request the real API would refuse, with the status and error id it would answer. */
-export class ApiRefusal extends Error {
-  constructor(
-    readonly status: number,
-    readonly id: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const refuse = (message: string) => new ApiRefusal(422, 'unprocessable_entity', message);
-const missing = (what: string) => new ApiRefusal(404, 'not_found', `The ${what} you were accessing could not be found.`);
+export { ApiRefusal };
 
 /** Boots a droplet (a real container, later) and answers the public IPv4 address to report for it. */
 export type DropletBootHook = (droplet: Droplet, userData: string | undefined) => Promise<string>;
@@ -36,7 +26,6 @@ export interface CreateDropletRequest {
 
 // DigitalOcean's own rules, as its API applies them.
 const DROPLET_NAME = /^[a-zA-Z0-9]?[a-z0-9A-Z.-]*[a-z0-9A-Z]$/;
-const TAG_NAME = /^[a-zA-Z0-9_\-:]+$/;
 const MAX_USER_DATA_BYTES = 64 * 1024;
 const POWER_EFFECT: Record<string, Droplet['status']> = { power_off: 'off', shutdown: 'off', power_on: 'active', reboot: 'active', power_cycle: 'active' };
 
@@ -61,12 +50,14 @@ export class StandInState {
   readonly #droplets = new Map<number, DropletRecord>();
   readonly #actions = new Map<number, ActionRecord>();
   readonly #snapshots = new Map<string, Snapshot>();
-  readonly #firewalls = new Map<string, Firewall>();
+  readonly firewalls = new FirewallStore(
+    (tags) => tags.forEach((tag) => this.#tags.add(tag)),
+    () => this.now(),
+  );
   readonly #tags = new Set<string>();
   #nextDropletId = 500_001;
   #nextActionId = 900_001;
   #nextSnapshotId = 700_001;
-  #nextFirewall = 1;
   #nextLoopbackHost = 1;
 
   constructor(
@@ -75,17 +66,13 @@ export class StandInState {
     readonly now: () => number = () => Date.now(),
   ) {}
 
-  #iso(ms: number): string {
-    return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-  }
-
   /** Applies every action whose time has come and brings booted droplets up, as time passing would. */
   #advance(): void {
     const now = this.now();
     for (const record of this.#actions.values()) {
       if (record.action.status === 'in-progress' && now >= record.completesAt) {
         record.action.status = 'completed';
-        record.action.completed_at = this.#iso(record.completesAt);
+        record.action.completed_at = isoSeconds(record.completesAt);
         record.effect();
         const droplet = this.#droplets.get(record.action.resource_id ?? -1);
         if (droplet) droplet.droplet.locked = this.#pendingActions(droplet.droplet.id).length > 0;
@@ -140,15 +127,6 @@ export class StandInState {
     };
   }
 
-  #validTags(tags: unknown): string[] {
-    if (tags === undefined || tags === null) return [];
-    if (!Array.isArray(tags) || !tags.every((tag): tag is string => typeof tag === 'string')) throw refuse('tags must be a list of strings.');
-    for (const tag of tags) {
-      if (tag.length > 255 || !TAG_NAME.test(tag)) throw refuse(`Tag "${tag}" is invalid: tags may contain letters, numbers, colons, dashes and underscores.`);
-    }
-    return [...new Set(tags)];
-  }
-
   // Droplets.
 
   createDroplet(request: CreateDropletRequest): Droplet {
@@ -164,7 +142,7 @@ export class StandInState {
     if (userData !== undefined && userData !== null && typeof userData !== 'string') throw refuse('user_data must be a string.');
     if (typeof userData === 'string' && Buffer.byteLength(userData) > MAX_USER_DATA_BYTES) throw refuse('user_data is too long (the limit is 64 KiB).');
     const image = this.#image(request.image);
-    const tags = this.#validTags(request.tags);
+    const tags = validTags(request.tags);
     tags.forEach((tag) => this.#tags.add(tag));
     const createdAt = this.now();
     const droplet: Droplet = {
@@ -175,7 +153,7 @@ export class StandInState {
       disk: size.disk,
       locked: false,
       status: 'new',
-      created_at: this.#iso(createdAt),
+      created_at: isoSeconds(createdAt),
       features: ['monitoring'],
       backup_ids: [],
       next_backup_window: null,
@@ -252,7 +230,7 @@ export class StandInState {
       id: this.#nextActionId++,
       status: 'in-progress',
       type,
-      started_at: this.#iso(startedAt),
+      started_at: isoSeconds(startedAt),
       completed_at: null,
       resource_id: dropletId,
       resource_type: 'droplet',
@@ -278,7 +256,7 @@ export class StandInState {
     this.#snapshots.set(id, {
       id,
       name,
-      created_at: this.#iso(this.now()),
+      created_at: isoSeconds(this.now()),
       regions: [record.droplet.region.slug],
       min_disk_size: record.droplet.disk,
       size_gigabytes: 1.42,
@@ -324,60 +302,8 @@ export class StandInState {
 
   // Firewalls and tags.
 
-  createFirewall(body: Partial<Firewall>): Firewall {
-    if (typeof body.name !== 'string' || !body.name) throw refuse('Name is required for a firewall.');
-    const tags = this.#validTags(body.tags);
-    tags.forEach((tag) => this.#tags.add(tag));
-    const id = `00000000-0000-4000-8000-${String(this.#nextFirewall++).padStart(12, '0')}`;
-    const firewall: Firewall = {
-      id,
-      status: 'succeeded',
-      created_at: this.#iso(this.now()),
-      pending_changes: [],
-      name: body.name,
-      droplet_ids: [],
-      tags,
-      inbound_rules: body.inbound_rules ?? [],
-      outbound_rules: body.outbound_rules ?? [],
-    };
-    this.#firewalls.set(id, firewall);
-    return structuredClone(firewall);
-  }
-
-  firewall(id: string): Firewall {
-    const firewall = this.#firewalls.get(id);
-    if (!firewall) throw missing('firewall');
-    return structuredClone(firewall);
-  }
-
-  firewalls(): Firewall[] {
-    return [...this.#firewalls.values()].map((firewall) => structuredClone(firewall));
-  }
-
-  updateFirewall(id: string, body: Partial<Firewall>): Firewall {
-    const firewall = this.#firewalls.get(id);
-    if (!firewall) throw missing('firewall');
-    const tags = this.#validTags(body.tags);
-    tags.forEach((tag) => this.#tags.add(tag));
-    Object.assign(firewall, { name: body.name ?? firewall.name, tags, inbound_rules: body.inbound_rules ?? [], outbound_rules: body.outbound_rules ?? [] });
-    return structuredClone(firewall);
-  }
-
-  tagFirewall(id: string, tags: unknown, add: boolean): void {
-    const firewall = this.#firewalls.get(id);
-    if (!firewall) throw missing('firewall');
-    const changed = this.#validTags(tags);
-    changed.forEach((tag) => this.#tags.add(tag));
-    const kept = (firewall.tags ?? []).filter((tag) => !changed.includes(tag));
-    firewall.tags = add ? [...kept, ...changed] : kept;
-  }
-
-  deleteFirewall(id: string): void {
-    if (!this.#firewalls.delete(id)) throw missing('firewall');
-  }
-
   createTag(name: unknown): Tag {
-    this.#validTags([name]).forEach((tag) => this.#tags.add(tag));
+    validTags([name]).forEach((tag) => this.#tags.add(tag));
     return this.tag(String(name));
   }
 
