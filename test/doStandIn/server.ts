@@ -1,12 +1,11 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { REGIONS, SIZES } from './catalog';
-import { ApiRefusal, StandInState, type DropletBootHook, type StandInTiming } from './state';
+import { ApiRefusal, StandInState, type DropletHooks, type StandInTiming } from './state';
 
-export interface StandInOptions extends Partial<StandInTiming> {
+export interface StandInOptions extends Partial<StandInTiming>, DropletHooks {
   /** Tokens the stand-in accepts as `Authorization: Bearer ...`; anything else gets 401. */
   tokens: string[];
-  onDropletCreated?: DropletBootHook;
 }
 
 type Query = URLSearchParams;
@@ -33,7 +32,13 @@ export class DigitalOceanStandIn {
 
   constructor(options: StandInOptions) {
     this.#tokens = new Set(options.tokens);
-    this.state = new StandInState({ bootDelayMs: options.bootDelayMs ?? 1500, actionDelayMs: options.actionDelayMs ?? 1500 }, options.onDropletCreated);
+    this.state = new StandInState(
+      { bootDelayMs: options.bootDelayMs ?? 1500, actionDelayMs: options.actionDelayMs ?? 1500 },
+      {
+        onDropletCreated: options.onDropletCreated,
+        onDropletDeleted: options.onDropletDeleted,
+      },
+    );
   }
 
   async listen(port = 0): Promise<string> {
@@ -103,8 +108,10 @@ export class DigitalOceanStandIn {
     switch (route) {
       case 'GET account':
         return ok({ account: ACCOUNT });
-      case 'GET customers/:id/balance':
-        return ok({ month_to_date_balance: '0.00', account_balance: '0.00', month_to_date_usage: '0.00', generated_at: new Date().toISOString() });
+      case 'GET customers/:id/balance': {
+        const usage = state.monthToDateUsage();
+        return ok({ month_to_date_balance: usage, account_balance: '0.00', month_to_date_usage: usage, generated_at: new Date().toISOString() });
+      }
       case 'GET sizes':
         return ok(page('sizes', SIZES, path, query));
       case 'GET regions':

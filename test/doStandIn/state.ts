@@ -8,6 +8,12 @@ export { ApiRefusal };
 /** Boots a droplet (a real container, later) and answers the public IPv4 address to report for it. */
 export type DropletBootHook = (droplet: Droplet, userData: string | undefined) => Promise<string>;
 
+/** Where a droplet's machine can be plugged in: booted on create, removed on delete. */
+export interface DropletHooks {
+  onDropletCreated?: DropletBootHook;
+  onDropletDeleted?: (droplet: Droplet) => Promise<void>;
+}
+
 export interface StandInTiming {
   /** How long a new droplet stays `new` before it is `active` with a public address. */
   bootDelayMs: number;
@@ -50,6 +56,7 @@ export class StandInState {
   readonly #droplets = new Map<number, DropletRecord>();
   readonly #actions = new Map<number, ActionRecord>();
   readonly #snapshots = new Map<string, Snapshot>();
+  readonly #snapshotDistribution = new Map<string, Image['distribution']>();
   readonly firewalls = new FirewallStore(
     (tags) => tags.forEach((tag) => this.#tags.add(tag)),
     () => this.now(),
@@ -59,10 +66,11 @@ export class StandInState {
   #nextActionId = 900_001;
   #nextSnapshotId = 700_001;
   #nextLoopbackHost = 1;
+  #billedUsd = 0;
 
   constructor(
     readonly timing: StandInTiming,
-    readonly onDropletCreated: DropletBootHook = async () => `127.0.1.${this.#nextLoopbackHost++}`,
+    readonly hooks: DropletHooks = {},
     readonly now: () => number = () => Date.now(),
   ) {}
 
@@ -116,7 +124,7 @@ export class StandInState {
       id: Number(snapshot.id),
       name: snapshot.name,
       type: 'snapshot',
-      distribution: 'Ubuntu',
+      distribution: this.#snapshotDistribution.get(snapshot.id) ?? 'Unknown',
       public: false,
       regions: snapshot.regions as Image['regions'],
       created_at: snapshot.created_at,
@@ -170,7 +178,8 @@ export class StandInState {
     const record: DropletRecord = { droplet, userData: userData ?? undefined, activeAt: createdAt + this.timing.bootDelayMs, powerStatus: 'active' };
     this.#droplets.set(droplet.id, record);
     // A droplet whose boot fails stays `new`, as a real one that never comes up would.
-    this.onDropletCreated(structuredClone(droplet), record.userData).then(
+    const boot = this.hooks.onDropletCreated ?? (async () => `127.0.1.${this.#nextLoopbackHost++}`);
+    boot(structuredClone(droplet), record.userData).then(
       (address) => (record.publicIpv4 = address),
       () => undefined,
     );
@@ -197,7 +206,24 @@ export class StandInState {
   }
 
   deleteDroplet(id: number): void {
-    if (!this.#droplets.delete(id)) throw missing('droplet');
+    const record = this.#droplets.get(id);
+    if (!record) throw missing('droplet');
+    this.#droplets.delete(id);
+    this.#billedUsd += this.#costUsd(record);
+    // The machine goes in the background, as a destroyed droplet's does; a failure there is the hook's to report.
+    void this.hooks.onDropletDeleted?.(structuredClone(record.droplet)).catch(() => undefined);
+  }
+
+  /** DigitalOcean's billing: per second of existence (powered off included), at least 60 s or $0.01. */
+  #costUsd(record: DropletRecord): number {
+    const seconds = Math.max(60, (this.now() - Date.parse(record.droplet.created_at)) / 1000);
+    return Math.max(0.01, (record.droplet.size.price_hourly * seconds) / 3600);
+  }
+
+  /** This month's usage so far in USD, as the balance reports it: deleted droplets and running ones. */
+  monthToDateUsage(): string {
+    const running = [...this.#droplets.values()].reduce((sum, record) => sum + this.#costUsd(record), 0);
+    return (this.#billedUsd + running).toFixed(2);
   }
 
   /** How many droplets exist: the test's proof that nothing is left behind. */
@@ -253,6 +279,7 @@ export class StandInState {
 
   #addSnapshot(record: DropletRecord, name: string): void {
     const id = String(this.#nextSnapshotId++);
+    this.#snapshotDistribution.set(id, record.droplet.image.distribution);
     this.#snapshots.set(id, {
       id,
       name,

@@ -86,6 +86,7 @@ describe('DigitalOcean client against the stateful stand-in, behind DigitalOcean
   let client: DigitalOceanClient;
   const exchanges: Exchange[] = [];
   const bootedWith = new Map<number, string | undefined>();
+  const removedMachines: number[] = [];
 
   const recordingFetch = async (request: Request): Promise<Response> => {
     const response = await fetch(request);
@@ -121,6 +122,9 @@ describe('DigitalOcean client against the stateful stand-in, behind DigitalOcean
       onDropletCreated: async (droplet, userData) => {
         bootedWith.set(droplet.id, userData);
         return `127.0.1.${++host}`;
+      },
+      onDropletDeleted: async (droplet) => {
+        removedMachines.push(droplet.id);
       },
     });
     standInUrl = await standIn.listen();
@@ -191,6 +195,7 @@ describe('DigitalOcean client against the stateful stand-in, behind DigitalOcean
     const gone = await failureOf(client.droplet(created.id));
     assert.ok(isDigitalOceanError(gone, 'not-found'), String(gone));
     assert.equal(standIn.state.dropletCount, 0);
+    assert.deepEqual(removedMachines, [created.id]);
   });
 
   it('lists a GPU droplet of a tag although the API lists GPU droplets only on their own', async () => {
@@ -200,6 +205,8 @@ describe('DigitalOcean client against the stateful stand-in, behind DigitalOcean
       [gpu.id],
     );
     await client.deleteDroplet(gpu.id);
+    // A GPU droplet is billed at least 60 s of its hourly price: $3.39 / 60, on top of the first droplet's cent.
+    assert.ok(Number((await client.balance()).month_to_date_usage) >= 0.06);
   });
 
   it('honours a burst of 429s and then succeeds', async () => {
