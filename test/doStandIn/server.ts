@@ -116,8 +116,12 @@ export class DigitalOceanStandIn {
         return ok(page('sizes', SIZES, path, query));
       case 'GET regions':
         return ok(page('regions', REGIONS, path, query));
-      case 'POST droplets':
-        return { status: 202, body: { droplet: state.createDroplet(body), links: { actions: [] } } };
+      case 'POST droplets': {
+        const droplet = state.createDroplet(body);
+        const create = state.createActionOf(droplet.id);
+        const actions = create ? [{ id: create.id, rel: 'create', href: `${PUBLIC_API}/v2/actions/${create.id}` }] : [];
+        return { status: 202, body: { droplet, links: { actions } } };
+      }
       case 'GET droplets': {
         const tagName = query.get('tag_name') ?? undefined;
         const type = query.get('type') ?? undefined;
@@ -143,6 +147,9 @@ export class DigitalOceanStandIn {
         const images = state.images({ type: query.get('type') ?? undefined, private: query.get('private') === 'true' });
         return ok(page('images', images, path, query));
       }
+      case 'DELETE images/:id':
+        state.deleteImage(id!);
+        return { status: 204 };
       case 'GET images/:id':
         return ok({ image: state.image(id!) });
       case 'GET firewalls':

@@ -177,6 +177,7 @@ export class StandInState {
     };
     const record: DropletRecord = { droplet, userData: userData ?? undefined, activeAt: createdAt + this.timing.bootDelayMs, powerStatus: 'active' };
     this.#droplets.set(droplet.id, record);
+    this.#recordAction(droplet, 'create', createdAt, record.activeAt, () => undefined);
     // A droplet whose boot fails stays `new`, as a real one that never comes up would.
     const boot = this.hooks.onDropletCreated ?? (async () => `127.0.1.${this.#nextLoopbackHost++}`);
     boot(structuredClone(droplet), record.userData).then(
@@ -252,20 +253,30 @@ export class StandInState {
     }
     if (this.#pendingActions(dropletId).length > 0) throw refuse('Droplet already has a pending event.');
     const startedAt = this.now();
+    record.droplet.locked = true;
+    return this.#recordAction(record.droplet, type, startedAt, startedAt + this.timing.actionDelayMs, effect);
+  }
+
+  #recordAction(droplet: Droplet, type: string, startedAt: number, completesAt: number, effect: () => void): Action {
     const action: Action = {
       id: this.#nextActionId++,
       status: 'in-progress',
       type,
       started_at: isoSeconds(startedAt),
       completed_at: null,
-      resource_id: dropletId,
+      resource_id: droplet.id,
       resource_type: 'droplet',
-      region: record.droplet.region,
-      region_slug: record.droplet.region.slug,
+      region: droplet.region,
+      region_slug: droplet.region.slug,
     };
-    this.#actions.set(action.id!, { action, completesAt: startedAt + this.timing.actionDelayMs, effect });
-    record.droplet.locked = true;
+    this.#actions.set(action.id!, { action, completesAt, effect });
     return structuredClone(action);
+  }
+
+  /** The `create` action of a droplet, as the create's answer links it. */
+  createActionOf(dropletId: number): Action | undefined {
+    const record = [...this.#actions.values()].find(({ action }) => action.resource_id === dropletId && action.type === 'create');
+    return record && structuredClone(record.action);
   }
 
   action(id: number): Action {
@@ -303,6 +314,13 @@ export class StandInState {
     const snapshot = this.#snapshots.get(id);
     if (!snapshot) throw missing('snapshot');
     return structuredClone(snapshot);
+  }
+
+  /** Deletes a snapshot by its image id, as `DELETE /v2/images/{id}` does. */
+  deleteImage(id: string): void {
+    if (!this.#snapshots.has(id))
+      throw /^\d+$/.test(id) && DISTRIBUTION_IMAGES.some((image) => image.id === Number(id)) ? refuse('A public image cannot be deleted.') : missing('image');
+    this.deleteSnapshot(id);
   }
 
   deleteSnapshot(id: string): void {

@@ -170,6 +170,8 @@ describe('DigitalOcean client against the stateful stand-in, behind DigitalOcean
     assert.equal(bootedWith.get(created.id), userData);
 
     const active = await untilActive(created.id);
+    const createAction = standIn.state.createActionOf(created.id);
+    assert.equal((await client.action(createAction!.id!)).status, 'completed');
     assert.match(active.networks.v4?.[0]?.ip_address ?? '', /^127\.0\.1\.\d+$/);
     assert.deepEqual(
       (await client.dropletsByTag(`${TAG}-sb-1`)).map((droplet) => droplet.id),
