@@ -25,8 +25,11 @@ export class DigitalOceanStandIn {
   readonly #tokens: Set<string>;
   readonly #server = http.createServer((request, response) => void this.#handle(request, response));
   #rateLimitedResponses = 0;
+  #failures: { count: number; status: number } = { count: 0, status: 503 };
   #retryAfterSeconds = 1;
   #remaining = RATE_LIMIT_PER_HOUR;
+  /** Failures of the stand-in itself (bugs, not refusals): a test should find none. */
+  readonly internalErrors: string[] = [];
   /** Every request served, as "METHOD /path?query status", in order. */
   readonly requests: string[] = [];
 
@@ -57,6 +60,11 @@ export class DigitalOceanStandIn {
     this.#retryAfterSeconds = retryAfterSeconds;
   }
 
+  /** The next `count` authenticated requests fail with `status` (a 5xx), as when DigitalOcean's API is down. */
+  failNext(count: number, status = 503): void {
+    this.#failures = { count, status };
+  }
+
   async #handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://127.0.0.1');
     let answer: Answer;
@@ -65,10 +73,12 @@ export class DigitalOceanStandIn {
       const body = await readJson(request);
       answer = this.#gate(request, headers) ?? this.#route(request.method ?? 'GET', url.pathname, url.searchParams, body);
     } catch (error) {
-      answer =
-        error instanceof ApiRefusal
-          ? { status: error.status, body: { id: error.id, message: error.message } }
-          : { status: 500, body: { id: 'server_error', message: `The stand-in failed: ${String(error)}` } };
+      if (error instanceof ApiRefusal) {
+        answer = { status: error.status, body: { id: error.id, message: error.message } };
+      } else {
+        this.internalErrors.push(`${request.method} ${url.pathname}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+        answer = { status: 500, body: { id: 'server_error', message: `The stand-in failed: ${String(error)}` } };
+      }
     }
     this.requests.push(`${request.method} ${url.pathname}${url.search} ${answer.status}`);
     const text = answer.body === undefined ? '' : JSON.stringify(answer.body);
@@ -91,6 +101,10 @@ export class DigitalOceanStandIn {
       this.#rateLimitedResponses--;
       Object.assign(headers, { 'ratelimit-remaining': '0', 'ratelimit-reset': String(resetAt), 'retry-after': String(this.#retryAfterSeconds) });
       return { status: 429, body: { id: 'too_many_requests', message: 'API Rate limit exceeded.' } };
+    }
+    if (this.#failures.count > 0) {
+      this.#failures.count--;
+      return { status: this.#failures.status, body: { id: 'server_error', message: 'Server Error' } };
     }
     this.#remaining = Math.max(0, this.#remaining - 1);
     headers['ratelimit-remaining'] = String(this.#remaining);
