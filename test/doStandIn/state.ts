@@ -179,12 +179,18 @@ export class StandInState {
     this.#droplets.set(droplet.id, record);
     this.#recordAction(droplet, 'create', createdAt, record.activeAt, () => undefined);
     // A droplet whose boot fails stays `new`, as a real one that never comes up would.
-    const boot = this.hooks.onDropletCreated ?? (async () => `127.0.1.${this.#nextLoopbackHost++}`);
+    const boot = this.hooks.onDropletCreated ?? (async () => this.#nextLoopbackAddress());
     boot(structuredClone(droplet), record.userData).then(
       (address) => (record.publicIpv4 = address),
       () => undefined,
     );
     return structuredClone(droplet);
+  }
+
+  /** 127.0.1.1, 127.0.1.2, ... then 127.0.2.1 after 127.0.1.254: a loopback address of its own per droplet. */
+  #nextLoopbackAddress(): string {
+    const index = this.#nextLoopbackHost++ - 1;
+    return `127.0.${1 + Math.floor(index / 254)}.${1 + (index % 254)}`;
   }
 
   droplet(id: number): Droplet {
