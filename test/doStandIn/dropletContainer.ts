@@ -96,7 +96,14 @@ async function userDataArchive(userData: string): Promise<Buffer> {
  * before start, not as an environment variable, which would outlive the boot in the container's
  * configuration and in every image committed from it.
  */
-export async function startDroplet(options: { image: string; userData: string; index: number; name: string; runLabel: string; made: string[] }): Promise<DropletContainer> {
+export async function startDroplet(options: {
+  image: string;
+  userData: string;
+  index: number;
+  name: string;
+  runLabel: string;
+  made: string[];
+}): Promise<DropletContainer> {
   const ipv4 = dropletAddress(options.index);
   const container = await docker.createContainer({
     name: options.name,
@@ -145,7 +152,9 @@ async function waitForSshd(id: string, host: string, port: number): Promise<void
     const state = (await docker.getContainer(id).inspect()).State;
     if (!state.Running || Date.now() > deadline) {
       const log = (await docker.getContainer(id).logs({ stdout: true, stderr: true, tail: 30 })).toString('latin1');
-      throw new Error(`The stand-in droplet ${id.slice(0, 12)} ${state.Running ? 'did not answer on ssh in time' : `stopped (exit ${state.ExitCode})`}; its boot log ends: ${log}`);
+      throw new Error(
+        `The stand-in droplet ${id.slice(0, 12)} ${state.Running ? 'did not answer on ssh in time' : `stopped (exit ${state.ExitCode})`}; its boot log ends: ${log}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
