@@ -125,6 +125,12 @@ export async function startDroplet(options: {
   return { id: container.id, ipv4, port: 22 };
 }
 
+/** Reboots a stand-in droplet (a container restart: cloud-init runs its per-boot stages again) and waits for sshd. */
+export async function rebootDroplet(droplet: DropletContainer): Promise<void> {
+  await docker.getContainer(droplet.id).restart({ t: 5 });
+  await waitForSshd(droplet.id, droplet.ipv4, droplet.port);
+}
+
 /** The first line sshd sends, or undefined when nothing answers yet (the engine's proxy accepts before sshd runs). */
 function sshBanner(host: string, port: number): Promise<string | undefined> {
   return new Promise((resolve) => {

@@ -10,7 +10,7 @@ import { promises as fs, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { rootExec, runProgram, tempDir, uniqueName } from './helpers';
-import { ensureDropletImage, removeDroplets, startDroplet, type DropletContainer } from '../doStandIn/dropletContainer';
+import { ensureDropletImage, rebootDroplet, removeDroplets, startDroplet, type DropletContainer } from '../doStandIn/dropletContainer';
 
 const execFileAsync = promisify(execFile);
 const METADATA_ADDRESS = '169.254.169.254';
@@ -155,5 +155,17 @@ describe('stand-in droplet booted by cloud-init (integration)', function () {
     assert.match(run.stderr, /ConnectionRefusedError/);
     const rules = await rootExec(droplet.id, 'nft list table inet metadata');
     assert.match(rules, new RegExp(`ip daddr ${METADATA_ADDRESS.replace(/\./g, '\\.')} meta skuid != 0 reject`));
+  });
+
+  it('comes back after a reboot with the same pinned host key, the seed kept and the metadata block set again', async function () {
+    const bootStart = Date.now();
+    await rebootDroplet(droplet);
+    console.log(`    rebooted to sshd in ${Date.now() - bootStart} ms`);
+    const run = await ssh('agent', 'id -un');
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'agent\n');
+    const result = JSON.parse(await rootExec(droplet.id, 'cat /run/cloud-init/result.json')) as { v1: { errors: string[] } };
+    assert.deepEqual(result.v1.errors, []);
+    assert.match(await rootExec(droplet.id, 'nft list table inet metadata'), /meta skuid != 0 reject/);
   });
 });
