@@ -63,6 +63,7 @@ describe('stand-in droplet booted by cloud-init (integration)', function () {
   let droplet: DropletContainer;
   let client: { privatePath: string };
   let knownHosts: string;
+  let userData: string;
 
   function ssh(user: string, command: string, extra: string[] = [], hostsFile = knownHosts) {
     return runProgram('ssh', [
@@ -98,7 +99,8 @@ describe('stand-in droplet booted by cloud-init (integration)', function () {
     // A per-run index keeps parallel runs off each other's address.
     const index = 2 + Math.floor(Math.random() * 250);
     const bootStart = Date.now();
-    droplet = await startDroplet({ image, userData: cloudConfig(clientKey.publicKey, hostKey), index, name: runLabel, runLabel, made });
+    userData = cloudConfig(clientKey.publicKey, hostKey);
+    droplet = await startDroplet({ image, userData, index, name: runLabel, runLabel, made });
     console.log(`    booted to sshd on ${droplet.ipv4}:${droplet.port} in ${Date.now() - bootStart} ms`);
     knownHosts = path.join(dir, 'known_hosts');
     writeFileSync(knownHosts, `${droplet.ipv4} ${hostKey.publicKey.split(' ').slice(0, 2).join(' ')}\n`);
@@ -147,14 +149,17 @@ describe('stand-in droplet booted by cloud-init (integration)', function () {
     assert.match(run.stderr, /Permission denied/);
   });
 
-  it('blocks the metadata address for the agent, in the kernel, before any packet leaves', async function () {
-    // The reject rule answers at once in the droplet's own output hook: nothing is sent anywhere.
-    const probe = `python3 -c 'import socket; s = socket.socket(); s.settimeout(5); s.connect(("${METADATA_ADDRESS}", 80))'`;
-    const run = await ssh('agent', probe);
+  it('serves the user data at the metadata address to root only, blocked in the kernel for the agent', async function () {
+    const read = `python3 -c 'import urllib.request; print(urllib.request.urlopen("http://${METADATA_ADDRESS}/metadata/v1/user-data", timeout=5).read().decode(), end="")'`;
+    // Root reads it, as cloud-init on a droplet would. Only once the address is known to be the
+    // droplet's own (on its loopback), so no request can go past the container.
+    assert.match(await rootExec(droplet.id, 'ip -o addr show dev lo'), new RegExp(`inet ${METADATA_ADDRESS}/32`));
+    assert.equal(await rootExec(droplet.id, read), userData);
+    const run = await ssh('agent', read);
     assert.notEqual(run.code, 0);
-    assert.match(run.stderr, /ConnectionRefusedError/);
+    assert.match(run.stderr, /Connection refused/);
     const rules = await rootExec(droplet.id, 'nft list table inet metadata');
-    assert.match(rules, new RegExp(`ip daddr ${METADATA_ADDRESS.replace(/\./g, '\\.')} meta skuid != 0 reject`));
+    assert.ok(rules.includes(`ip daddr ${METADATA_ADDRESS} meta skuid != 0 reject`), rules);
   });
 
   it('comes back after a reboot with the same pinned host key, the seed kept and the metadata block set again', async function () {
