@@ -172,5 +172,6 @@ describe('stand-in droplet booted by cloud-init (integration)', function () {
     const result = JSON.parse(await rootExec(droplet.id, 'cat /run/cloud-init/result.json')) as { v1: { errors: string[] } };
     assert.deepEqual(result.v1.errors, []);
     assert.match(await rootExec(droplet.id, 'nft list table inet metadata'), /meta skuid != 0 reject/);
+    assert.match(await rootExec(droplet.id, 'ip -o addr show dev lo'), new RegExp(`inet ${METADATA_ADDRESS}/32`));
   });
 });
