@@ -166,6 +166,29 @@ async function waitForSshd(id: string, host: string, port: number): Promise<void
   }
 }
 
+/**
+ * Snapshots a stand-in droplet as an image (its filesystem, not its processes), as DigitalOcean
+ * snapshots a droplet; `made` receives the image id. A droplet started from it with a new
+ * instance-id makes cloud-init run its per-instance modules again, as a restore does.
+ */
+export async function snapshotDroplet(droplet: DropletContainer, runLabel: string, made: string[]): Promise<string> {
+  const image = (await docker.getContainer(droplet.id).commit({ pause: true, changes: `LABEL ${DROPLET_TEST_LABEL}=${runLabel}` })) as { Id: string };
+  made.push(image.Id);
+  return image.Id;
+}
+
+/** Removes snapshot images by id; one that is already gone is fine. */
+export async function removeSnapshots(ids: string[]): Promise<void> {
+  for (const id of ids) {
+    await docker
+      .getImage(id)
+      .remove({ force: true })
+      .catch((error: { statusCode?: number }) => {
+        if (error.statusCode !== 404) throw error;
+      });
+  }
+}
+
 /** Removes stand-in droplets by id; one that is already gone is fine. */
 export async function removeDroplets(ids: string[]): Promise<void> {
   for (const id of ids) {

@@ -10,7 +10,15 @@ import { promises as fs, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { rootExec, runProgram, tempDir, uniqueName } from './helpers';
-import { ensureDropletImage, rebootDroplet, removeDroplets, startDroplet, type DropletContainer } from '../doStandIn/dropletContainer';
+import {
+  ensureDropletImage,
+  rebootDroplet,
+  removeDroplets,
+  removeSnapshots,
+  snapshotDroplet,
+  startDroplet,
+  type DropletContainer,
+} from '../doStandIn/dropletContainer';
 
 const execFileAsync = promisify(execFile);
 const METADATA_ADDRESS = '169.254.169.254';
@@ -59,11 +67,13 @@ describe('stand-in droplet booted by cloud-init (integration)', function () {
   this.timeout(180_000);
   const runLabel = uniqueName('droplet-boot');
   const made: string[] = [];
+  const madeImages: string[] = [];
   const dir = tempDir('droplet-boot-');
   let droplet: DropletContainer;
-  let client: { privatePath: string };
+  let client: { privatePath: string; publicKey: string };
   let knownHosts: string;
   let userData: string;
+  let dropletIndex: number;
 
   function ssh(user: string, command: string, extra: string[] = [], hostsFile = knownHosts) {
     return runProgram('ssh', [
@@ -97,7 +107,8 @@ describe('stand-in droplet booted by cloud-init (integration)', function () {
     const hostKey = await keyPair(dir, 'host');
     client = clientKey;
     // A per-run index keeps parallel runs off each other's address.
-    const index = 2 + Math.floor(Math.random() * 250);
+    const index = 2 + Math.floor(Math.random() * 249);
+    dropletIndex = index;
     const bootStart = Date.now();
     userData = cloudConfig(clientKey.publicKey, hostKey);
     droplet = await startDroplet({ image, userData, index, name: runLabel, runLabel, made });
@@ -108,6 +119,7 @@ describe('stand-in droplet booted by cloud-init (integration)', function () {
 
   after(async function () {
     await removeDroplets(made);
+    await removeSnapshots(madeImages);
     await fs.rm(dir, { recursive: true, force: true });
   });
 
@@ -173,5 +185,39 @@ describe('stand-in droplet booted by cloud-init (integration)', function () {
     assert.deepEqual(result.v1.errors, []);
     assert.match(await rootExec(droplet.id, 'nft list table inet metadata'), /meta skuid != 0 reject/);
     assert.match(await rootExec(droplet.id, 'ip -o addr show dev lo'), new RegExp(`inet ${METADATA_ADDRESS}/32`));
+  });
+
+  it('restores from a snapshot as a new instance: cloud-init installs the host key of the new user data', async function () {
+    const snapshotStart = Date.now();
+    const snapshot = await snapshotDroplet(droplet, runLabel, madeImages);
+    const newHostKey = await keyPair(dir, 'restored-host');
+    const restoreStart = Date.now();
+    const restored = await startDroplet({
+      image: snapshot,
+      userData: cloudConfig(client.publicKey, newHostKey),
+      index: dropletIndex + 1,
+      name: `${runLabel}-restored`,
+      runLabel,
+      made,
+    });
+    console.log(`    snapshot in ${restoreStart - snapshotStart} ms, restored to sshd in ${Date.now() - restoreStart} ms`);
+    const restoredHosts = path.join(dir, 'restored_known_hosts');
+    writeFileSync(restoredHosts, `${restored.ipv4} ${newHostKey.publicKey.split(' ').slice(0, 2).join(' ')}\n`);
+    const stalePinned = path.join(dir, 'stale_known_hosts');
+    writeFileSync(stalePinned, readFileSync(knownHosts, 'utf8').replace(droplet.ipv4, restored.ipv4));
+    const ownDroplet = droplet;
+    try {
+      droplet = restored;
+      const run = await ssh('agent', 'id -un', [], restoredHosts);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, 'agent\n');
+      const stale = await ssh('agent', 'true', [], stalePinned);
+      assert.equal(stale.code, 255);
+      assert.match(stale.stderr, /Host key verification failed/);
+      const result = JSON.parse(await rootExec(restored.id, 'cat /run/cloud-init/result.json')) as { v1: { errors: string[] } };
+      assert.deepEqual(result.v1.errors, []);
+    } finally {
+      droplet = ownDroplet;
+    }
   });
 });
