@@ -31,6 +31,27 @@ export interface Profile {
   hosts?: string[];
 }
 
+/** A cloud create's choices beyond the profile (`sandbox start --provider digitalocean`). */
+export interface CloudCreateOptions {
+  /** A region slug (`nyc3`); the provider's default otherwise. */
+  region?: string;
+  /** A size slug (`s-2vcpu-4gb`); otherwise the smallest size that fits the profile. */
+  size?: string;
+  /** A GPU model (`h100`): the cheapest GPU size of that model offered in the region. */
+  gpu?: string;
+  /** The person said yes to a GPU size's price (`--yes`); without it a GPU create is refused with the price. */
+  confirmGpu?: boolean;
+  /** Time-to-live; 2 hours by default. */
+  ttlMs?: number;
+  /** The base system: Ubuntu 24.04 by default, 22.04 selectable. */
+  os?: CloudOs;
+  /** The monthly budget in USD for this decision (`--budget`); the state dir's setting otherwise. */
+  budgetUsd?: number;
+}
+
+export const CLOUD_OSES = ['ubuntu-24-04', 'ubuntu-22-04'] as const;
+export type CloudOs = (typeof CLOUD_OSES)[number];
+
 export interface SandboxRecord {
   id: string;
   name: string;

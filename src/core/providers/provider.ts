@@ -1,5 +1,5 @@
 import type { TtySession, TtySessionOptions } from '../transport/dockerTty';
-import type { ExecRequest, ExecResult, Placement, Profile, ProviderKind, SandboxState, SshEndpoint } from '../model';
+import type { CloudCreateOptions, ExecRequest, ExecResult, Placement, Profile, ProviderKind, SandboxState, SshEndpoint } from '../model';
 
 /** What a provider is asked to make. */
 export interface CreateSpec {
@@ -20,6 +20,9 @@ export interface CreateSpec {
    * origin's logins: the provider clears the user's authorized keys before the sshd first starts.
    */
   fromSnapshot?: string;
+  /** For cloud providers: the choices of `CreateOptions.cloud`, and the task the sandbox is for. */
+  cloud?: CloudCreateOptions;
+  taskId?: string;
   signal?: AbortSignal;
 }
 
@@ -62,6 +65,9 @@ export interface CreateRequest {
   profile: Profile;
   requested: Partial<Profile>;
   buildImageIfMissing?: boolean;
+  cloud?: CloudCreateOptions;
+  agentId?: string;
+  taskId?: string;
   signal?: AbortSignal;
   onProgress?: (progress: { message: string; fraction?: number }) => void;
 }

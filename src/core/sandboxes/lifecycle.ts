@@ -92,6 +92,9 @@ export class SandboxLifecycle {
       profile,
       requested: definedOnly(options.profile ?? {}),
       buildImageIfMissing: options.buildImageIfMissing,
+      cloud: options.cloud,
+      agentId,
+      taskId: options.taskId,
       signal,
       onProgress: (p) => onProgress?.({ step: 'image', ...p }),
     });
@@ -135,6 +138,8 @@ export class SandboxLifecycle {
         ssh: { hostPrivateKey: hostKey.privateKey, hostPublicKey: hostKey.publicKey, authorizedKey: clientKey?.publicKey ?? '' },
         host: options.host,
         fromSnapshot: options.fromSnapshot,
+        cloud: options.cloud,
+        taskId: options.taskId,
         id,
         name,
         agentId,

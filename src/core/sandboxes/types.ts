@@ -1,5 +1,5 @@
 import type { Manifest } from '../sync/manifest';
-import type { ProviderKind, Profile } from '../model';
+import type { CloudCreateOptions, ProviderKind, Profile } from '../model';
 import type { JournalEntry } from '../store/stateStore';
 import type { ReplacedLink, SkippedLink, SkippedPath } from '../sync';
 
@@ -27,6 +27,10 @@ export interface CreateOptions {
   buildImageIfMissing?: boolean;
   /** The snapshot to start from (`sandbox snapshots`): its image, and its profile unless `profile` says otherwise. */
   fromSnapshot?: string;
+  /** For cloud providers: where, how big, for how long, and the yes a GPU size needs. */
+  cloud?: CloudCreateOptions;
+  /** The task the sandbox is made for, when a task's scheduler makes it (for the cost ledger). */
+  taskId?: string;
   signal?: AbortSignal;
   onProgress?: (progress: Progress) => void;
 }
