@@ -110,6 +110,11 @@ export class SandboxController {
     return this.services.lifecycle.stop(ref, signal);
   }
 
+  /** Cloud sandboxes: snapshot, then destroy, so it costs nothing until `start` (see Provider.hibernate). */
+  hibernate(ref: string, signal?: AbortSignal): Promise<SandboxRecord> {
+    return this.services.lifecycle.hibernate(ref, signal);
+  }
+
   /** delete_vm: removes the machine and everything we keep about it. */
   delete(ref: string, signal?: AbortSignal): Promise<SandboxRecord> {
     return this.services.lifecycle.delete(ref, signal);

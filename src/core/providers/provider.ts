@@ -122,6 +122,14 @@ export interface Provider {
   create(spec: CreateSpec): Promise<ProviderSandbox>;
   start(ref: string, signal?: AbortSignal): Promise<ProviderSandbox>;
   stop(ref: string, signal?: AbortSignal): Promise<ProviderSandbox>;
+  /**
+   * Cloud machines, billed even when powered off: keeps the disk as a snapshot and destroys the
+   * machine, which stops its cost; `start` makes it again from that snapshot with the same host
+   * key. The result is `stopped`, with the handle `start` takes.
+   */
+  hibernate?(ref: string, signal?: AbortSignal): Promise<ProviderSandbox>;
+  /** Whether `stop` leaves a machine that still costs money (a powered-off droplet): front ends say so and offer `hibernate`. */
+  readonly stopKeepsBilling?: boolean;
   /** Removes the machine and everything made for it; succeeds when it is already gone. */
   remove(ref: string, signal?: AbortSignal): Promise<void>;
   /** Every machine carrying this owner's labels. */

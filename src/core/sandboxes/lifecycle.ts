@@ -194,15 +194,25 @@ export class SandboxLifecycle {
     return this.transition(ref, 'stopped', (provider, providerRef) => provider.stop(providerRef, signal));
   }
 
+  /** Snapshot, then destroy: a cloud sandbox that costs nothing until `start` makes it again. */
+  hibernate(ref: string, signal?: AbortSignal): Promise<SandboxRecord> {
+    return this.transition(ref, 'stopped', (provider, providerRef, record) => {
+      if (!provider.hibernate) {
+        throw new SandboxError('wrong-state', `${record.name} runs on ${record.provider}, which cannot hibernate; use \`sandbox stop ${record.name}\`.`);
+      }
+      return provider.hibernate(providerRef, signal);
+    });
+  }
+
   private async transition(
     ref: string,
     action: 'started' | 'stopped',
-    change: (provider: Provider, providerRef: string) => Promise<ProviderSandbox>,
+    change: (provider: Provider, providerRef: string, record: SandboxRecord) => Promise<ProviderSandbox>,
   ): Promise<SandboxRecord> {
     const record = await this.deps.resolve(ref);
     if (!record.providerRef || record.state === 'lost' || isInterrupted(record)) throw brokenError(record);
     if (action === 'stopped') this.disconnect(record.id);
-    const updated = mergeRecord(record, await change(this.deps.providers.get(record.provider), record.providerRef));
+    const updated = mergeRecord(record, await change(this.deps.providers.get(record.provider), record.providerRef, record));
     await this.deps.store.writeRecord(updated);
     const told = { sandboxId: record.id, name: record.name };
     await this.deps.events.emit(action === 'started' ? { type: 'sandbox.started', ...told } : { type: 'sandbox.stopped', ...told });
