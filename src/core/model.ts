@@ -52,6 +52,15 @@ export interface CloudCreateOptions {
 export const CLOUD_OSES = ['ubuntu-24-04', 'ubuntu-22-04'] as const;
 export type CloudOs = (typeof CLOUD_OSES)[number];
 
+/** A cloud sandbox's region, size and price, as listed when it was made. */
+export interface CloudPlacement {
+  region: string;
+  size: string;
+  usdPerHour: number;
+  /** Set while it is hibernated: the snapshot `start` makes it again from. */
+  hibernatedAs?: string;
+}
+
 export interface SandboxRecord {
   id: string;
   name: string;
@@ -79,6 +88,8 @@ export interface SandboxRecord {
   placement?: Placement;
   /** What of the profile is enforced, in words, where that is less than a container gives. */
   limits?: string;
+  /** For cloud sandboxes: where it runs and what it costs (the ledger has the cost so far). */
+  cloud?: CloudPlacement;
   /** Set while a create is in progress: lets another process tell an interrupted create. */
   creator?: { pid: number; host: string };
 }

@@ -1,5 +1,5 @@
 import type { TtySession, TtySessionOptions } from '../transport/dockerTty';
-import type { CloudCreateOptions, ExecRequest, ExecResult, Placement, Profile, ProviderKind, SandboxState, SshEndpoint } from '../model';
+import type { CloudCreateOptions, CloudPlacement, ExecRequest, ExecResult, Placement, Profile, ProviderKind, SandboxState, SshEndpoint } from '../model';
 
 /** What a provider is asked to make. */
 export interface CreateSpec {
@@ -100,6 +100,7 @@ export interface ProviderSandbox {
   ssh?: SshEndpoint;
   placement?: Placement;
   limits?: string;
+  cloud?: CloudPlacement;
 }
 
 export interface LogLine {

@@ -24,6 +24,7 @@ export function mergeRecord(record: SandboxRecord, sandbox: ProviderSandbox): Sa
     ssh: sandbox.ssh,
     placement: sandbox.placement,
     limits: sandbox.limits,
+    cloud: sandbox.cloud,
     startedAt: sandbox.startedAt ?? record.startedAt,
     stoppedAt: sandbox.stoppedAt,
   };

@@ -22,7 +22,17 @@ export interface DigitalOceanCredentials {
   token: string;
   apiUrl: string;
   /** Where the token came from, for `sandbox cloud status` (never the token itself). */
-  source: 'environment' | 'file';
+  source: 'environment' | 'file' | 'editor';
+}
+
+/**
+ * A token this process was handed by its front end (VS Code's SecretStorage), used before the
+ * environment and the file; never put in the environment, where terminals and tools would inherit it.
+ */
+let editorToken: string | undefined;
+
+export function useTokenInThisProcess(token: string | undefined): void {
+  editorToken = token === undefined ? undefined : checkTokenShape(token);
 }
 
 export function tokenFile(stateRoot: string): string {
@@ -61,6 +71,7 @@ export function checkTokenShape(token: string): string {
 /** The token in use, or undefined when neither the environment nor the state dir has one. */
 export async function readCredentials(stateRoot: string, env: NodeJS.ProcessEnv = process.env): Promise<DigitalOceanCredentials | undefined> {
   const apiUrl = apiUrlOf(env);
+  if (editorToken) return { token: editorToken, apiUrl, source: 'editor' };
   const fromEnv = env[TOKEN_ENV]?.trim();
   if (fromEnv) return { token: checkTokenShape(fromEnv), apiUrl, source: 'environment' };
   let text: string;
