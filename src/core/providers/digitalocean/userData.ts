@@ -128,7 +128,8 @@ export function dropletUserData(input: DropletUserDataInput): string {
     'runcmd:',
     `  - [install-packages, ${input.packages.join(', ')}]`,
     `  - [install, -d, -o, ${user}, -g, ${user}, -m, '0755', ${quoted(workdir)}]`,
-    ...(input.packages.includes('docker') ? [`  - [sh, -c, ${quoted(`usermod -aG docker ${user} || true`)}]`] : []),
+    // The docker group is root in all but name: only for a sandbox whose agent has sudo anyway.
+    ...(input.sudo && input.packages.includes('docker') ? [`  - [sh, -c, ${quoted(`usermod -aG docker ${user} || true`)}]`] : []),
     '',
   );
   return lines.join('\n');
