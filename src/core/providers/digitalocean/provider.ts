@@ -4,7 +4,8 @@ import { decideCreate, monthFigures } from '../../cost/budget';
 import { readBudgetSettings } from '../../cost/settings';
 import { DEFAULT_TTL_MS } from '../../cost/ttl';
 import { SandboxError, describeError, isSandboxError } from '../../errors';
-import type { CloudOs, ExecRequest, ExecResult, Profile } from '../../model';
+import type { CloudOs, ExecRequest, ExecResult, Profile, SandboxRecord } from '../../model';
+import { vanishedEntries } from '../../cost/reconcile';
 import { SshSession, targetFor } from '../../ssh/session';
 import { StateStore } from '../../store/stateStore';
 import { sshExec } from '../../transport/sshExec';
@@ -41,6 +42,8 @@ const OS_IMAGES: Record<CloudOs, string> = { 'ubuntu-24-04': 'ubuntu-24-04-x64',
 /** A cloud sandbox asks for little unless told: 1 vCPU, 2 GB (the cheapest size that builds most projects). */
 const CLOUD_DEFAULTS = { cpus: 1, memory: 2 * 1024 ** 3 };
 const CATALOG_TTL_MS = 10 * 60_000;
+/** Longer than any create or restore takes from its ledger entry to its droplet in a listing. */
+const VANISHED_AFTER_MS = 15 * 60_000;
 
 /** What prepareCreate chose, for the create that follows it. */
 interface ChosenPlan {
@@ -289,11 +292,28 @@ export class DigitalOceanProvider implements Provider {
         return dropletSandbox(droplet, records.get(sandbox.id), sandbox.profile);
       });
       this.listProblem = undefined;
-      return [...machines, ...hibernated];
+      const listed = [...machines, ...hibernated];
+      await this.closeVanished(listed, [...records.values()]);
+      return listed;
     } catch (error) {
       // Signed out, or the API down: the cloud's sandboxes are unknown now, not gone.
       this.listProblem = isSandboxError(error) ? error.message : `DigitalOcean could not be listed (${describeError(error)}); try again.`;
       return [];
+    }
+  }
+
+  /**
+   * Ledger entries whose droplet is not listed and whose create is not under way (a create killed
+   * before its droplet existed, a droplet destroyed elsewhere): closed as vanished, priced up to now.
+   */
+  private async closeVanished(listed: ProviderSandbox[], records: SandboxRecord[]): Promise<void> {
+    const accounted = new Set(listed.filter((sandbox) => !sandbox.cloud?.hibernatedAs).map((sandbox) => sandbox.name));
+    for (const record of records) if (record.provider === this.kind && record.state === 'creating') accounted.add(record.name);
+    const book = await this.ledger.load();
+    for (const id of vanishedEntries(book, accounted)) {
+      const entry = book.machines.get(id);
+      // An entry opened a moment ago may be a create or restore whose droplet is not listed yet.
+      if (entry?.provider === this.kind && this.clock() - entry.openedMs > VANISHED_AFTER_MS) await this.ledger.closeMachine(id, 'vanished');
     }
   }
 
