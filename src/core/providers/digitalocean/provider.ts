@@ -10,7 +10,7 @@ import { SshSession, targetFor } from '../../ssh/session';
 import { StateStore } from '../../store/stateStore';
 import { sshExec } from '../../transport/sshExec';
 import type { CreatePlan, CreateRequest, CreateSpec, LogLine, LogOptions, Provider, ProviderSandbox } from '../provider';
-import { DigitalOceanClient, type Droplet, type Firewall } from './api/client';
+import { DigitalOceanClient, type DigitalOceanClientOptions, type Droplet, type Firewall } from './api/client';
 import { isDigitalOceanError } from './api/errors';
 import { chooseRegion, chooseSize, readCatalog, type Catalog, type SizeOffer } from './catalog';
 import { requireCredentials } from './credentials';
@@ -36,6 +36,8 @@ export interface DigitalOceanProviderOptions {
   /** Where SSH may come from (the firewall's inbound rule); anywhere by default. */
   sshSources?: string[];
   clock?: () => number;
+  /** The HTTP client under the API client (tests watch every exchange with it). */
+  fetch?: DigitalOceanClientOptions['fetch'];
 }
 
 const OS_IMAGES: Record<CloudOs, string> = { 'ubuntu-24-04': 'ubuntu-24-04-x64', 'ubuntu-22-04': 'ubuntu-22-04-x64' };
@@ -97,7 +99,7 @@ export class DigitalOceanProvider implements Provider {
   async client(): Promise<DigitalOceanClient> {
     const { token, apiUrl } = await requireCredentials(this.options.stateRoot, this.env);
     if (this.clientFor?.token !== token || this.clientFor.apiUrl !== apiUrl) {
-      this.clientFor = { token, apiUrl, client: new DigitalOceanClient({ token, baseUrl: apiUrl }) };
+      this.clientFor = { token, apiUrl, client: new DigitalOceanClient({ token, baseUrl: apiUrl, fetch: this.options.fetch }) };
     }
     return this.clientFor.client;
   }
