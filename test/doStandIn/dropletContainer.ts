@@ -1,6 +1,6 @@
 /**
- * Test equipment: a stand-in droplet is a container of the droplet image (test/doStandIn/droplet)
- * that boots from user data with Debian's real cloud-init, given as a NoCloud seed, and then
+ * Test equipment: a stand-in droplet is a container of the droplet image (test/doStandIn/droplet,
+ * the product's sandbox image plus cloud-init and what a droplet's first boot installs) that boots from user data with Debian's real cloud-init, given as a NoCloud seed, and then
  * serves sshd on a loopback address of its own, 127.0.1.N port 22, which a stand-in API reports
  * as the droplet's public IPv4.
  */
@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { pack } from 'tar-stream';
-import { debianBase } from '../integration/quickstartFixture';
+import { sandboxImageTag } from '../../src/core/images/recipe';
 import { REPO_ROOT, docker } from '../integration/helpers';
 
 /** Everything the stand-in makes carries this label; its value names the run that made it. */
@@ -27,7 +27,7 @@ export interface DropletContainer {
   port: number;
 }
 
-/** The image tag: the recipe files' and the base's hash, so a changed recipe builds a new image. */
+/** The image tag: the recipe files' and the base's hash, so a changed recipe or sandbox image builds a new image. */
 export function dropletImageTag(base: string): string {
   const hash = createHash('sha256').update(base);
   for (const file of readdirSync(RECIPE_DIR).sort()) hash.update(file).update(readFileSync(path.join(RECIPE_DIR, file)));
@@ -35,20 +35,16 @@ export function dropletImageTag(base: string): string {
 }
 
 /**
- * The droplet image, built from the recipe on the local Debian base when the engine lacks it.
- * It is kept afterwards (its tag changes with the recipe), so later runs start at once.
+ * The droplet image, built from the recipe on the product's sandbox image when the engine lacks
+ * it. It is kept afterwards (its tag changes with the recipe and the base), so later runs start at once.
  */
 export async function ensureDropletImage(): Promise<string> {
-  const base = await debianBase();
+  const base = sandboxImageTag();
   const tag = dropletImageTag(base);
-  const present = await docker
-    .getImage(tag)
-    .inspect()
-    .then(
-      () => true,
-      () => false,
-    );
-  if (present) return tag;
+  if (await imageExists(tag)) return tag;
+  if (!(await imageExists(base))) {
+    throw new Error(`The sandbox image ${base}, which stand-in droplets are built on, is missing; build it with \`node dist/cli.js image build\` and run again.`);
+  }
   const tar = spawn('tar', ['-c', '--owner=0', '--group=0', '-C', RECIPE_DIR, '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const response = await docker.buildImage(tar.stdout, {
     t: tag,
@@ -72,6 +68,16 @@ export async function ensureDropletImage(): Promise<string> {
   );
   if (failure) throw new Error(`Building the stand-in droplet image failed: ${failure}; last output: ${lastLines.slice(-5).join(' | ')}`);
   return tag;
+}
+
+async function imageExists(reference: string): Promise<boolean> {
+  return docker
+    .getImage(reference)
+    .inspect()
+    .then(
+      () => true,
+      () => false,
+    );
 }
 
 /** 127.0.1.N for N in 1..254: one loopback address per droplet, so each has port 22 to itself. */
