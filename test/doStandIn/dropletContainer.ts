@@ -106,16 +106,21 @@ export async function startDroplet(options: {
   image: string;
   userData: string;
   index: number;
+  /** The container's name, unique on the engine. */
   name: string;
+  /** The droplet's hostname and metadata id; the container's name when not given. */
+  hostname?: string;
+  instanceId?: string;
   runLabel: string;
   made: string[];
 }): Promise<DropletContainer> {
   const ipv4 = dropletAddress(options.index);
+  const hostname = options.hostname ?? options.name;
   const container = await docker.createContainer({
     name: options.name,
     Image: options.image,
-    Hostname: options.name,
-    Env: [`DROPLET_INSTANCE_ID=${options.name}`, `DROPLET_HOSTNAME=${options.name}`],
+    Hostname: hostname,
+    Env: [`DROPLET_INSTANCE_ID=${options.instanceId ?? options.name}`, `DROPLET_HOSTNAME=${hostname}`],
     Labels: { [DROPLET_TEST_LABEL]: options.runLabel },
     ExposedPorts: { '22/tcp': {} },
     HostConfig: {
@@ -137,8 +142,29 @@ export async function rebootDroplet(droplet: DropletContainer): Promise<void> {
   await waitForSshd(droplet.id, droplet.ipv4, droplet.port);
 }
 
+/** Powers a stand-in droplet off (a container stop: its disk stays); one already off is fine. */
+export async function stopDroplet(droplet: DropletContainer): Promise<void> {
+  await docker
+    .getContainer(droplet.id)
+    .stop({ t: 10 })
+    .catch((error: { statusCode?: number }) => {
+      if (error.statusCode !== 304) throw error;
+    });
+}
+
+/** Powers a stand-in droplet on again (cloud-init runs its per-boot stages) and waits for sshd; one already on is fine. */
+export async function powerOnDroplet(droplet: DropletContainer): Promise<void> {
+  await docker
+    .getContainer(droplet.id)
+    .start()
+    .catch((error: { statusCode?: number }) => {
+      if (error.statusCode !== 304) throw error;
+    });
+  await waitForSshd(droplet.id, droplet.ipv4, droplet.port);
+}
+
 /** The first line sshd sends, or undefined when nothing answers yet (the engine's proxy accepts before sshd runs). */
-function sshBanner(host: string, port: number): Promise<string | undefined> {
+export function sshBanner(host: string, port: number): Promise<string | undefined> {
   return new Promise((resolve) => {
     const socket = net.connect({ host, port });
     let received = '';
