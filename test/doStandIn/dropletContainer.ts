@@ -43,7 +43,9 @@ export async function ensureDropletImage(): Promise<string> {
   const tag = dropletImageTag(base);
   if (await imageExists(tag)) return tag;
   if (!(await imageExists(base))) {
-    throw new Error(`The sandbox image ${base}, which stand-in droplets are built on, is missing; build it with \`node dist/cli.js image build\` and run again.`);
+    throw new Error(
+      `The sandbox image ${base}, which stand-in droplets are built on, is missing; build it with \`node dist/cli.js image build\` and run again.`,
+    );
   }
   const tar = spawn('tar', ['-c', '--owner=0', '--group=0', '-C', RECIPE_DIR, '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const response = await docker.buildImage(tar.stdout, {

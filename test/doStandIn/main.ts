@@ -30,7 +30,8 @@ async function main(): Promise<void> {
   });
   const url = await standIn.listen(Number(values.port));
   process.stdout.write(`DigitalOcean stand-in listening on ${url}\n`);
-  if (machines) process.stdout.write(`Droplets boot from ${machines.image}; containers and images carry the label ${DROPLET_TEST_LABEL}=${machines.runLabel}\n`);
+  if (machines)
+    process.stdout.write(`Droplets boot from ${machines.image}; containers and images carry the label ${DROPLET_TEST_LABEL}=${machines.runLabel}\n`);
   const stop = () =>
     void Promise.allSettled([standIn.close(), machines?.close()]).then((outcomes) => {
       const failed = outcomes.find((outcome) => outcome.status === 'rejected');

@@ -44,7 +44,13 @@ export interface CreateDropletRequest {
 // DigitalOcean's own rules, as its API applies them.
 const DROPLET_NAME = /^[a-zA-Z0-9]?[a-z0-9A-Z.-]*[a-z0-9A-Z]$/;
 const MAX_USER_DATA_BYTES = 64 * 1024;
-const POWER_EFFECT: Record<PowerActionType, Droplet['status']> = { power_off: 'off', shutdown: 'off', power_on: 'active', reboot: 'active', power_cycle: 'active' };
+const POWER_EFFECT: Record<PowerActionType, Droplet['status']> = {
+  power_off: 'off',
+  shutdown: 'off',
+  power_on: 'active',
+  reboot: 'active',
+  power_cycle: 'active',
+};
 
 interface DropletRecord {
   droplet: Droplet;
