@@ -1,8 +1,9 @@
 /**
- * Test equipment: a stand-in droplet is a container of the droplet image (test/doStandIn/droplet,
- * the product's sandbox image plus cloud-init and what a droplet's first boot installs) that boots from user data with Debian's real cloud-init, given as a NoCloud seed, and then
- * serves sshd on a loopback address of its own, 127.0.1.N port 22, which a stand-in API reports
- * as the droplet's public IPv4.
+ * Test equipment: a stand-in droplet is a container of the droplet image (test/doStandIn/droplet:
+ * the product's sandbox image plus cloud-init and what a droplet's first boot installs) that
+ * boots from user data with Debian's real cloud-init, given as a NoCloud seed, and then serves
+ * sshd on a loopback address of its own, 127.0.1.N port 22, which a stand-in API reports as the
+ * droplet's public IPv4.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
