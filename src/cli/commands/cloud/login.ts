@@ -8,7 +8,7 @@ export const cloudLoginCommand: Command = {
   usage: [['cloud login|logout|status', 'sign in to DigitalOcean for cloud sandboxes']],
   help: `Usage: sandbox cloud login
 Asks for a DigitalOcean personal access token (typed without echo, or piped on stdin: there is
-no --token option, so it never shows in a process list), checks it against the account, and
+no option for it, so it never shows in a process list), checks it against the account, and
 keeps it in the state dir (cloud/digitalocean-token, readable by you only). The CLI and the
 daemon use it; the daemon enforces the budget and each cloud sandbox's time-to-live with it.
 A token DigitalOcean refuses is not saved. DIGITALOCEAN_TOKEN, when set, wins over the file.`,
