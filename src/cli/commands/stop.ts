@@ -1,8 +1,9 @@
+import { stopDone, stopWarning, stopWay, type StopWay } from '../../app/stopChoice';
 import type { SandboxController } from '../../core/controller';
+import { SandboxError } from '../../core/errors';
 import type { SandboxRecord } from '../../core/model';
 import { parse, type Command } from '../command';
 import { forEachRef } from './eachSandbox';
-import { SandboxError } from '../../core/errors';
 
 export const stopCommand: Command = {
   name: 'stop',
@@ -18,34 +19,17 @@ restores it.
   async run(args, context) {
     const { values, positionals } = parse(args, { 'power-off': { type: 'boolean' } });
     if (positionals.length === 0) throw new SandboxError('invalid-input', 'Name at least one sandbox: sandbox stop NAME...');
-    const how = new Map<string, 'hibernated' | 'powered-off' | 'stopped'>();
+    const ways = new Map<string, StopWay>();
     const stopOne = async (ref: string): Promise<SandboxRecord> => {
       const { controller, signal } = context;
       const record = await controller.resolve(ref);
-      if (!stopKeepsBilling(controller, record)) {
-        how.set(record.id, 'stopped');
-        return controller.stop(record.id, signal);
-      }
-      if (values['power-off']) {
-        process.stderr.write(
-          `sandbox: ${record.name} is powered off but its machine is still billed by the hour; \`sandbox stop ${record.name}\` without --power-off hibernates it instead.\n`,
-        );
-        how.set(record.id, 'powered-off');
-        return controller.stop(record.id, signal);
-      }
-      how.set(record.id, 'hibernated');
-      return controller.hibernate(record.id, signal);
+      const way = stopWay(stopKeepsBilling(controller, record), values['power-off'] === true);
+      ways.set(record.id, way);
+      const warning = stopWarning(way, record.name);
+      if (warning) process.stderr.write(`sandbox: ${warning}\n`);
+      return way === 'hibernate' ? controller.hibernate(record.id, signal) : controller.stop(record.id, signal);
     };
-    return forEachRef(positionals, context, stopOne, (record) => {
-      switch (how.get(record.id)) {
-        case 'hibernated':
-          return `Hibernated ${record.name} (${record.id}): snapshot kept, droplet destroyed, costs only the snapshot's storage; \`sandbox start ${record.name}\` restores it.`;
-        case 'powered-off':
-          return `Powered off ${record.name} (${record.id}); its droplet is still billed by the hour.`;
-        default:
-          return `Stopped ${record.name} (${record.id}).`;
-      }
-    });
+    return forEachRef(positionals, context, stopOne, (record) => stopDone(ways.get(record.id) ?? 'stop', record));
   },
 };
 

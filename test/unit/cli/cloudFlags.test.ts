@@ -4,8 +4,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { cloudCreateOptions, parseTimeToLive } from '../../../src/app/cloudOptions';
 import { COST_REPORT_VERSION } from '../../../src/app/costReport';
+import { stopDone, stopWarning, stopWay } from '../../../src/app/stopChoice';
 import { EXIT, main } from '../../../src/cli/main';
+import { missingDaemonWarning } from '../../../src/core/cloud/daemon';
 import { isSandboxError } from '../../../src/core/errors';
+import type { SandboxRecord } from '../../../src/core/model';
 
 /** Runs the CLI in this process against a state dir of its own, and keeps what it writes. */
 async function run(...argv: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
@@ -180,5 +183,39 @@ describe('the CLI’s cloud options', function () {
     assert.match(text.stdout, /Budget \$20\.00: \$0\.00 spent, \$0\.00 projected, \$0\.00 committed, \$20\.00 left\./);
     assert.match((await run('cost', '--month', '2099-01')).stderr, /2099-01 has not begun/);
     assert.match((await run('cost', '--month', 'last')).stderr, /"last" is not a month/);
+  });
+});
+
+describe('`sandbox stop` on a machine billed while stopped', function () {
+  const record = { id: 'abc123', name: 'trainer' } as SandboxRecord;
+
+  it('hibernates by default, powers off only when asked (with a warning), and stops other sandboxes as before', function () {
+    assert.equal(stopWay(true, false), 'hibernate');
+    assert.equal(stopWay(true, true), 'power-off');
+    assert.equal(stopWay(false, true), 'stop', '--power-off changes nothing where stopping costs nothing');
+    assert.equal(
+      stopDone('hibernate', record),
+      "Hibernated trainer (abc123): snapshot kept, droplet destroyed, costs only the snapshot's storage; `sandbox start trainer` restores it.",
+    );
+    assert.equal(
+      stopWarning('power-off', 'trainer'),
+      'trainer is powered off but its machine is still billed by the hour; `sandbox stop trainer` without --power-off hibernates it instead.',
+    );
+    assert.equal(stopWarning('hibernate', 'trainer'), undefined);
+    assert.equal(stopDone('stop', record), 'Stopped trainer (abc123).');
+  });
+});
+
+describe('the warning of `sandbox list` when no daemon enforces cloud sandboxes', function () {
+  const sandbox = (provider: SandboxRecord['provider'], state: SandboxRecord['state'] = 'running') => ({ name: 'x', provider, state }) as SandboxRecord;
+  const down = { running: false, logFile: '/tmp/daemon.log' };
+
+  it('warns only when a cloud sandbox that may bill exists and no daemon runs', function () {
+    assert.equal(
+      missingDaemonWarning([sandbox('digitalocean'), sandbox('digitalocean', 'stopped')], down),
+      '2 cloud sandboxes exist and no daemon runs, so time-to-live and budget are not enforced; start it with `sandbox daemon start`.',
+    );
+    assert.equal(missingDaemonWarning([sandbox('digitalocean')], { ...down, running: true }), undefined);
+    assert.equal(missingDaemonWarning([sandbox('docker'), sandbox('digitalocean', 'lost')], down), undefined);
   });
 });
