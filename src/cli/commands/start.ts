@@ -5,11 +5,13 @@ import { parseNumber, parseProviderKind } from '../../app/parse';
 import { ensureDaemonForCloud } from '../../core/cloud/daemon';
 import type { SandboxController } from '../../core/controller';
 import { SandboxError, describeError, isSandboxError } from '../../core/errors';
-import type { Profile, SandboxRecord } from '../../core/model';
+import { gpuRefusalPriceLine } from '../../core/cost/billing';
+import type { CloudCreateOptions, Profile, SandboxRecord } from '../../core/model';
 import { OPEN_NETWORK_WARNING, formatHostEntry, networkFromOptions, parseHostEntry } from '../../core/network/policy';
 import { DEFAULT_DESKTOP_GEOMETRY, parseGeometry, parseSize } from '../../core/profile';
 import { DEFAULT_PROVIDER_KIND, HOSTED_PROVIDER_KIND, providerKindInfos } from '../../core/providers/kinds';
 import { isDirectory, parse, progressReporter, selfCommand, type Command, type Context } from '../command';
+import { askYesNo } from '../prompt';
 import { reportBudgetAlerts } from './budgetAlerts';
 
 export const startCommand: Command = {
@@ -149,18 +151,26 @@ starts the daemon when none runs.`,
     const progress = progressReporter(context);
     let record: SandboxRecord;
     try {
-      record = await controller.create({
-        provider,
-        host: values.host,
-        name: values.name,
-        agentId: values.agent,
-        fromSnapshot,
-        profile,
-        push: target !== undefined ? { localRoot: path.resolve(target), remoteDir: values.to, excludes: values.exclude } : undefined,
-        buildImageIfMissing: true,
-        cloud,
-        signal: context.signal,
-        onProgress: progress.onProgress,
+      const create = (confirmed: CloudCreateOptions | undefined) =>
+        controller.create({
+          provider,
+          host: values.host,
+          name: values.name,
+          agentId: values.agent,
+          fromSnapshot,
+          profile,
+          push: target !== undefined ? { localRoot: path.resolve(target), remoteDir: values.to, excludes: values.exclude } : undefined,
+          buildImageIfMissing: true,
+          cloud: confirmed,
+          signal: context.signal,
+          onProgress: progress.onProgress,
+        });
+      record = await create(cloud).catch(async (error: unknown) => {
+        // A GPU size's price asked of the person at a terminal, then the create again with their yes.
+        progress.done();
+        const confirmed = await confirmGpuPrice(context, cloud, error);
+        if (!confirmed) throw error;
+        return create(confirmed);
       });
     } finally {
       progress.done();
@@ -177,6 +187,17 @@ starts the daemon when none runs.`,
     return EXIT.ok;
   },
 };
+
+/** The cloud options with a yes to a GPU size's price, when a terminal's person gives it to the refusal `error`; otherwise undefined. */
+async function confirmGpuPrice(context: Context, cloud: CloudCreateOptions | undefined, error: unknown): Promise<CloudCreateOptions | undefined> {
+  if (!cloud || cloud.confirmGpu || context.json || !process.stdin.isTTY || !isSandboxError(error)) return undefined;
+  const price = gpuRefusalPriceLine(error.message);
+  if (price === undefined) return undefined;
+  process.stderr.write(`${price}\n`);
+  return (await askYesNo('This is a GPU size, billed by the second until it is destroyed. Create it at that price? [y/N] '))
+    ? { ...cloud, confirmGpu: true }
+    : undefined;
+}
 
 /** A cloud sandbox needs the daemon for its time-to-live and the budget: started here when none runs; then the alerts due. */
 async function afterCloudCreate(context: Context, record: SandboxRecord, budgetUsd: number | undefined): Promise<void> {

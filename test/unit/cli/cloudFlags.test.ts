@@ -7,6 +7,7 @@ import { COST_REPORT_VERSION } from '../../../src/app/costReport';
 import { stopDone, stopWarning, stopWay } from '../../../src/app/stopChoice';
 import { EXIT, main } from '../../../src/cli/main';
 import { missingDaemonWarning } from '../../../src/core/cloud/daemon';
+import { gpuConfirmation, gpuRefusalPriceLine, priceLine, type SizePrice } from '../../../src/core/cost/billing';
 import { isSandboxError } from '../../../src/core/errors';
 import type { SandboxRecord } from '../../../src/core/model';
 
@@ -183,6 +184,15 @@ describe('the CLI’s cloud options', function () {
     assert.match(text.stdout, /Budget \$20\.00: \$0\.00 spent, \$0\.00 projected, \$0\.00 committed, \$20\.00 left\./);
     assert.match((await run('cost', '--month', '2099-01')).stderr, /2099-01 has not begun/);
     assert.match((await run('cost', '--month', 'last')).stderr, /"last" is not a month/);
+  });
+});
+
+describe('a GPU size’s refusal, asked again at a terminal', function () {
+  it('names the size and price the person is asked to confirm, and nothing for other errors', function () {
+    const h100: SizePrice = { slug: 'gpu-h100x1-80gb', usdPerHour: 3.39, gpu: { count: 1, model: 'H100', vramGb: 80 } };
+    const refusal = gpuConfirmation(h100, false).refusal!;
+    assert.equal(gpuRefusalPriceLine(refusal), priceLine(h100));
+    assert.equal(gpuRefusalPriceLine('The region nyc9 does not exist.'), undefined);
   });
 });
 
