@@ -72,6 +72,8 @@ export class CostEnforcer {
   private running?: Promise<EnforcementReport>;
   private stopped = false;
   private readonly abort = new AbortController();
+  /** Entries whose time-to-live action was already told (journal, events): a retry is not told again. */
+  private readonly announced = new Set<string>();
 
   constructor(private readonly options: CostEnforcerOptions) {
     this.clock = options.clock ?? Date.now;
@@ -153,16 +155,19 @@ export class CostEnforcer {
   private async act(action: TtlAction, sandboxId: string): Promise<EnforcementReport['actions'][number]> {
     const { controller, log } = this.options;
     if (this.stopped) return { ...action, outcome: 'skipped' };
-    log(action.reason);
     try {
-      await controller.events.emit({
-        type: 'cost.expired',
-        sandboxId,
-        name: action.sandbox,
-        action: action.action,
-        overdueMs: action.overdueMs,
-        reason: action.reason,
-      });
+      if (!this.announced.has(action.entryId)) {
+        log(action.reason);
+        await controller.events.emit({
+          type: 'cost.expired',
+          sandboxId,
+          name: action.sandbox,
+          action: action.action,
+          overdueMs: action.overdueMs,
+          reason: action.reason,
+        });
+        this.announced.add(action.entryId);
+      }
       if (action.action === 'hibernate') await controller.hibernate(action.sandbox, this.abort.signal);
       else await controller.delete(action.sandbox, this.abort.signal);
       return { ...action, outcome: 'done' };

@@ -200,6 +200,7 @@ describe('cost enforcement (the daemon’s checks) on a fake clock and a fake co
       [['hibernate', 'done']],
     );
     assert.equal((await ledger.load()).openMachineOf('stuck'), undefined);
+    assert.equal(controller.emitted.filter((event) => event.type === 'cost.expired').length, 1, 'a retry is not told again');
   });
 
   it('closes as vanished the entries whose machine the provider no longer lists, and none when the listing fails', async function () {
