@@ -158,6 +158,29 @@ describe('DigitalOcean provider against the stand-in (integration)', function ()
     await writeMonthlyBudget(stateDir, 50);
   });
 
+  it('rides out a 429 burst, and says an API that is down in one sentence with nothing made or billed', async () => {
+    const openBefore = (await new CostLedger(stateDir, Date.now).load()).openMachines().length;
+    cloud.standIn.rateLimitNext(3, 1);
+    const listed = await controller.list();
+    assert.ok(Array.isArray(listed), 'the listing went through after the 429s');
+    // A blip: the droplet POST fails (never retried: it may have made one); a look by tag finds none, so nothing stays priced.
+    cloud.standIn.failNext(1, 503);
+    await assert.rejects(controller.create({ provider: 'digitalocean', name: 'do-api-down' }), /DigitalOcean's API is failing \(HTTP 503\); try again/);
+    assert.equal((await new CostLedger(stateDir, Date.now).load()).openMachines().length, openBefore, 'nothing is priced as running');
+    // Down for good: one sentence, nothing made (what the ledger cannot rule out stays priced until a listing does).
+    cloud.standIn.failNext(50, 503);
+    await assert.rejects(controller.create({ provider: 'digitalocean', name: 'do-api-down' }), (error: Error) => {
+      assert.ok(isSandboxError(error), String(error));
+      assert.match(error.message, /DigitalOcean's API is failing \(HTTP 503\); try again/);
+      return true;
+    });
+    cloud.standIn.failNext(0);
+    assert.equal(cloud.standIn.state.droplets({}).filter((droplet) => droplet.name === 'do-api-down').length, 0, 'nothing was made');
+    assert.equal((await controller.list()).filter((record) => record.name === 'do-api-down').length, 0, 'no record was left');
+    const stillPriced = (await new CostLedger(stateDir, Date.now).load()).openMachineOf('do-api-down');
+    if (stillPriced) await new CostLedger(stateDir, Date.now).closeMachine(stillPriced.id, 'vanished');
+  });
+
   it('says a wrong token in one sentence that never carries it, and makes nothing', async () => {
     const wrong = 'dop_v1_' + 'f'.repeat(64);
     const other = makeController({ DIGITALOCEAN_TOKEN: wrong, AGENT_SANDBOXES_DIGITALOCEAN_URL: cloud.apiUrl });

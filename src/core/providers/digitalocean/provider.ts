@@ -209,10 +209,16 @@ export class DigitalOceanProvider implements Provider {
         spec.signal,
       );
     } catch (error) {
-      // Refused: nothing was made. Any other failure may have made one, which the caller's cleanup finds by tag.
-      if (isDigitalOceanError(error, 'rejected') || isDigitalOceanError(error, 'unauthorized') || isDigitalOceanError(error, 'forbidden')) {
-        await this.ledger.closeMachine(entry.id, 'destroyed');
-      }
+      // Refused: nothing was made. Any other failure (a 5xx, a dropped connection) may have made one,
+      // which the caller's cleanup finds by its tag: the entry closes only when a look finds none.
+      const refused = isDigitalOceanError(error, 'rejected') || isDigitalOceanError(error, 'unauthorized') || isDigitalOceanError(error, 'forbidden');
+      const made = refused
+        ? false
+        : await client.dropletsByTag(sandboxIdTag(spec.id)).then(
+            (found) => found.length > 0,
+            () => true,
+          );
+      if (!made) await this.ledger.closeMachine(entry.id, 'destroyed');
       throw error;
     }
     const active = await waitUntilActive(client, droplet.id, this.timing, spec.signal);
