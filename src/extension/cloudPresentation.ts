@@ -9,6 +9,7 @@ import {
   priceLine,
   type BillingRules,
 } from '../core/cost/billing';
+import { describeError } from '../core/errors';
 import type { SandboxRecord } from '../core/model';
 import type { RegionOffer, SizeOffer } from '../core/providers/digitalocean/catalog';
 
@@ -87,4 +88,12 @@ export function cloudTooltipLines(record: SandboxRecord, cost: CloudCost | undef
       : `- time-to-live: passed at ${until}; the daemon deletes it when idle, hibernates it when busy`,
   );
   return lines;
+}
+
+/** One sentence: why the token was not kept, and what to do. */
+export function signInFailure(error: unknown): string {
+  if ((error as { failure?: unknown } | undefined)?.failure === 'unauthorized') {
+    return 'DigitalOcean refused that token, so nothing was stored; copy it again from the control panel (API > Tokens) and sign in again.';
+  }
+  return `Nothing was stored: ${describeError(error)}`;
 }

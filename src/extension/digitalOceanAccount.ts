@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import * as vscode from 'vscode';
 import { describeError } from '../core/errors';
+import { signInFailure } from './cloudPresentation';
 import type { Cockpit } from './cockpit';
 import { loadCore, sandboxErrorCode } from './lazyCore';
 import { SETTINGS_SECTION, checkMonthlyBudgetSetting, MONTHLY_BUDGET_KEY } from './settingsModel';
@@ -176,14 +177,6 @@ function shapeProblem(check: () => unknown): string | undefined {
   } catch (error) {
     return describeError(error);
   }
-}
-
-/** One sentence: why the token was not kept, and what to do. */
-export function signInFailure(error: unknown): string {
-  if ((error as { failure?: unknown } | undefined)?.failure === 'unauthorized') {
-    return 'DigitalOcean refused that token, so nothing was stored; copy it again from the control panel (API > Tokens) and sign in again.';
-  }
-  return `Nothing was stored: ${describeError(error)}`;
 }
 
 /**
