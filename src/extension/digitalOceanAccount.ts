@@ -9,9 +9,11 @@ import { SETTINGS_SECTION, checkMonthlyBudgetSetting, MONTHLY_BUDGET_KEY } from 
 /** Where VS Code keeps the token: its SecretStorage (the OS keychain), never settings or the environment. */
 export const TOKEN_SECRET_KEY = 'sandboxes.digitalocean.token';
 
-const ALLOW_DAEMON = 'Let the Daemon Use It';
-const ONLY_VS_CODE = 'Only in VS Code';
-const REMOVE_FILE = 'Remove the File';
+const ALLOW_DAEMON: vscode.MessageItem = { title: 'Let the Daemon Use It' };
+/** Takes the place of the dialog's Cancel, which would read as undoing the sign-in. */
+const ONLY_VS_CODE: vscode.MessageItem = { title: 'Only in VS Code', isCloseAffordance: true };
+const REMOVE_FILE: vscode.MessageItem = { title: 'Remove the File' };
+const KEEP_FILE: vscode.MessageItem = { title: 'Keep It', isCloseAffordance: true };
 
 /**
  * The DigitalOcean sign-in of this window. The token lives in SecretStorage and is handed to the
@@ -144,6 +146,7 @@ export class DigitalOceanAccount implements vscode.Disposable {
           detail: `${file}. Without it the daemon cannot enforce the budget and time-to-live of cloud sandboxes while VS Code is closed, and the CLI is signed out too.`,
         },
         REMOVE_FILE,
+        KEEP_FILE,
       );
       if (choice === REMOVE_FILE) {
         try {

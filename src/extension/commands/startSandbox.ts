@@ -118,11 +118,11 @@ async function askForOptions(cockpit: Cockpit, account: DigitalOceanAccount): Pr
   const title = (step: number) => `Start Sandbox (${step}/${STEPS})`;
 
   const kinds = [...new Set([...kindsOfferedInSettings(), CLOUD_KIND])];
-  const providers: Pick<ProviderKind>[] = kinds.map((kind) => ({
-    label: kind === CLOUD_KIND && !providerKindInfo(kind) ? 'DigitalOcean' : providerLabel(kind),
-    description: providerKindInfo(kind)?.description ?? (kind === CLOUD_KIND ? 'A droplet, billed by the second while it exists.' : undefined),
-    value: kind,
-  }));
+  // Whether DigitalOcean needs a sign-in first, read while the pick shows.
+  const providers = account.isSignedIn().then(
+    (signedIn) => providerPicks(kinds, signedIn),
+    () => providerPicks(kinds, false),
+  );
   const provider = await pickWithLast(providers, last.provider ?? settings.defaultProvider, { title: title(1), placeHolder: 'Where should the sandbox run?' });
   if (!provider) return undefined;
   if (provider === CLOUD_KIND) return askForCloudOptions(cockpit, account, last);
@@ -164,6 +164,18 @@ async function askForOptions(cockpit: Cockpit, account: DigitalOceanAccount): Pr
     folder: folder || null,
     name: name || undefined,
   };
+}
+
+function providerPicks(kinds: ProviderKind[], cloudSignedIn: boolean): Pick<ProviderKind>[] {
+  return kinds.map((kind) => {
+    if (kind !== CLOUD_KIND) return { label: providerLabel(kind), description: providerKindInfo(kind)?.description, value: kind };
+    const description = providerKindInfo(kind)?.description ?? 'A droplet, billed by the second while it exists.';
+    return {
+      label: providerKindInfo(kind) ? providerLabel(kind) : 'DigitalOcean',
+      description: cloudSignedIn ? description : `${description} Not signed in: signs you in first.`,
+      value: kind,
+    };
+  });
 }
 
 /** DigitalOcean: region and size (cloudChoices.ts) instead of a profile, then folder and name. */
