@@ -32,12 +32,12 @@ export class DigitalOceanAccount implements vscode.Disposable {
     this.subscriptions = [
       // Another window signed in or out: follow it.
       secrets.onDidChange((event) => {
-        if (event.key === TOKEN_SECRET_KEY) this.handedOver = this.handOver();
+        if (event.key === TOKEN_SECRET_KEY) this.handedOver = this.handOver().then(() => cockpit.scheduleRefresh());
       }),
     ];
   }
 
-  /** Resolves once the stored token (if any) is in the core; the first call reads it. */
+  /** Resolves once the stored token (if any) is in the core; the first call reads it. Listings wait for it (Cockpit.waitBeforeListing). */
   ready(): Promise<void> {
     return (this.handedOver ??= this.handOver());
   }
@@ -53,7 +53,6 @@ export class DigitalOceanAccount implements vscode.Disposable {
     } catch (error) {
       this.cockpit.log.warn(`The DigitalOcean token kept by VS Code is not usable (${describeError(error)}); run "Sign in to DigitalOcean" again.`);
     }
-    this.cockpit.scheduleRefresh();
   }
 
   /** Whether a create on DigitalOcean has a token: VS Code's, DIGITALOCEAN_TOKEN, or the state dir's file (a CLI sign-in). */

@@ -80,6 +80,8 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
   const gates = new GateViews(cockpit, tasks);
   const attachSeams: AttachSeams = { ...editorAttachSeams };
   const digitalOcean = new DigitalOceanAccount(cockpit);
+  // Cloud sandboxes are listed with the token VS Code keeps.
+  cockpit.waitBeforeListing(() => digitalOcean.ready());
   // Made now, not on first use: it restores the desktop panels of the last session.
   const desktops = new DesktopPanels(cockpit);
   const view = vscode.window.createTreeView<SandboxTreeNode>(TREE_VIEW_ID, { treeDataProvider: tree, canSelectMany: true, showCollapseAll: false });
