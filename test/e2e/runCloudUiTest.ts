@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { REPO_ROOT, remoteUri, removeSandboxesOf, startCodeServer, type CodeServer, type Locator, type Page } from './codeServer';
 import { clickMenuItem, pickStep, runFromPalette, STEP_TIMEOUT_MS, waitForText, waitForValue } from './workbench';
@@ -12,8 +12,8 @@ import { clickMenuItem, pickStep, runFromPalette, STEP_TIMEOUT_MS, waitForText, 
  * step lists sizes with their hourly prices, cheapest first, the GPU size marked; picking the GPU
  * size asks for its price to be confirmed, and saying no makes nothing. Then a small size: the
  * item shows its region and price per hour, its tooltip the cost so far and the time-to-live;
- * Open Terminal answers `echo hello`; Delete removes the droplet and its machine. Sign out removes
- * the token file when asked. The token is never in the extension's log. Screenshots go to
+ * Open Terminal answers `echo hello`; Delete removes the droplet and its machine. The monthly budget
+ * setting reaches the state dir's budget file. Sign out removes the token file when asked. The token is never in the extension's log. Screenshots go to
  * test-results/ui-cloud/.
  */
 const SHOTS = path.join(REPO_ROOT, 'test-results/ui-cloud');
@@ -157,6 +157,9 @@ async function main(): Promise<void> {
     const droplets = cloud.standIn.state.droplets({});
     if (droplets.length !== 1) throw new Error(`expected one droplet, the stand-in has ${droplets.length}`);
     await shot('item-running');
+    // A hover shows only when the pointer arrives: it comes from the first row (the provider's group).
+    await page.locator('.pane-body .monaco-list-row').first().hover();
+    await page.waitForTimeout(300);
     await row.hover();
     const tooltip = page.locator('.monaco-hover, .workbench-hover').filter({ hasText: NAME }).first();
     await waitForText(tooltip, /cost so far: \$0\.01[\s\S]*time-to-live: \d+h( \d+m)? left/, 'the cost so far and the time-to-live in the tooltip');
@@ -185,6 +188,18 @@ async function main(): Promise<void> {
     await waitForValue(() => (cloud.standIn.state.droplets({}).length === 0 ? true : undefined), 'the droplet deleted at the stand-in');
     await waitForValue(async () => ((await cloud.containers()).length === 0 ? true : undefined), "the droplet's machine removed");
     await shot('deleted');
+
+    // The monthly budget setting reaches the state dir's budget file, which the CLI and the daemon read.
+    // It is a machine setting: in code-server's remote window, the Machine settings hold it.
+    const machineSettings = path.join(server.userDataDir, 'Machine', 'settings.json');
+    mkdirSync(path.dirname(machineSettings), { recursive: true });
+    writeFileSync(machineSettings, JSON.stringify({ 'sandboxes.cloud.monthlyBudgetUsd': 75 }));
+    const budgetFile = path.join(server.stateDir, 'cost', 'budget.json');
+    await waitForValue(
+      () => (existsSync(budgetFile) && (JSON.parse(readFileSync(budgetFile, 'utf8')) as { monthlyUsd?: number }).monthlyUsd === 75 ? true : undefined),
+      `a monthly budget of 75 in ${budgetFile}`,
+    );
+    console.log('  ✔ the monthly budget setting was written to the state dir');
 
     // Sign out, removing the daemon's file too.
     await runFromPalette(page, 'Sandboxes: Sign out of DigitalOcean', 'Sign out of DigitalOcean');
