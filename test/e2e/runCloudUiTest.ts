@@ -12,9 +12,9 @@ import { clickMenuItem, pickStep, runFromPalette, STEP_TIMEOUT_MS, waitForText, 
  * step lists sizes with their hourly prices, cheapest first, the GPU size marked; picking the GPU
  * size asks for its price to be confirmed, and saying no makes nothing. Then a small size: the
  * item shows its region and price per hour, its tooltip the cost so far and the time-to-live;
- * Open Terminal answers `echo hello`; Delete removes the droplet and its machine. The monthly budget
- * setting reaches the state dir's budget file. Sign out removes the token file when asked. The token is never in the extension's log. Screenshots go to
- * test-results/ui-cloud/.
+ * Open Terminal answers `echo hello`; Delete removes the droplet and its machine. The monthly
+ * budget setting reaches the state dir's budget file. Sign out removes the token file when asked.
+ * The token is never in the extension's log. Screenshots go to test-results/ui-cloud/.
  */
 const SHOTS = path.join(REPO_ROOT, 'test-results/ui-cloud');
 const NAME = `cloud-${process.pid.toString(36)}`;
