@@ -55,6 +55,7 @@ export const REGIONS: Region[] = Object.entries(REGION_NAMES).map(([slug, name])
 /** Distribution images, by slug; droplets are created from one of these or from a snapshot id. */
 export const DISTRIBUTION_IMAGES: Image[] = [
   { id: 161234501, slug: 'ubuntu-24-04-x64', name: '24.04 (LTS) x64', distribution: 'Ubuntu' },
+  { id: 161234503, slug: 'ubuntu-22-04-x64', name: '22.04 (LTS) x64', distribution: 'Ubuntu' },
   { id: 161234502, slug: 'debian-12-x64', name: '12 x64', distribution: 'Debian' },
 ].map((image) => ({
   ...image,

@@ -1,8 +1,9 @@
 /**
- * Test equipment: a stand-in droplet is a container of the droplet image (test/doStandIn/droplet)
- * that boots from user data with Debian's real cloud-init, given as a NoCloud seed, and then
- * serves sshd on a loopback address of its own, 127.0.1.N port 22, which a stand-in API reports
- * as the droplet's public IPv4.
+ * Test equipment: a stand-in droplet is a container of the droplet image (test/doStandIn/droplet:
+ * the product's sandbox image plus cloud-init and what a droplet's first boot installs) that
+ * boots from user data with Debian's real cloud-init, given as a NoCloud seed, and then serves
+ * sshd on a loopback address of its own, 127.0.1.N port 22, which a stand-in API reports as the
+ * droplet's public IPv4.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -10,7 +11,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { pack } from 'tar-stream';
-import { debianBase } from '../integration/quickstartFixture';
+import { sandboxImageTag } from '../../src/core/images/recipe';
 import { REPO_ROOT, docker } from '../integration/helpers';
 
 /** Everything the stand-in makes carries this label; its value names the run that made it. */
@@ -27,7 +28,7 @@ export interface DropletContainer {
   port: number;
 }
 
-/** The image tag: the recipe files' and the base's hash, so a changed recipe builds a new image. */
+/** The image tag: the recipe files' and the base's hash, so a changed recipe or sandbox image builds a new image. */
 export function dropletImageTag(base: string): string {
   const hash = createHash('sha256').update(base);
   for (const file of readdirSync(RECIPE_DIR).sort()) hash.update(file).update(readFileSync(path.join(RECIPE_DIR, file)));
@@ -35,20 +36,18 @@ export function dropletImageTag(base: string): string {
 }
 
 /**
- * The droplet image, built from the recipe on the local Debian base when the engine lacks it.
- * It is kept afterwards (its tag changes with the recipe), so later runs start at once.
+ * The droplet image, built from the recipe on the product's sandbox image when the engine lacks
+ * it. It is kept afterwards (its tag changes with the recipe and the base), so later runs start at once.
  */
 export async function ensureDropletImage(): Promise<string> {
-  const base = await debianBase();
+  const base = sandboxImageTag();
   const tag = dropletImageTag(base);
-  const present = await docker
-    .getImage(tag)
-    .inspect()
-    .then(
-      () => true,
-      () => false,
+  if (await imageExists(tag)) return tag;
+  if (!(await imageExists(base))) {
+    throw new Error(
+      `The sandbox image ${base}, which stand-in droplets are built on, is missing; build it with \`node dist/cli.js image build\` and run again.`,
     );
-  if (present) return tag;
+  }
   const tar = spawn('tar', ['-c', '--owner=0', '--group=0', '-C', RECIPE_DIR, '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const response = await docker.buildImage(tar.stdout, {
     t: tag,
@@ -72,6 +71,16 @@ export async function ensureDropletImage(): Promise<string> {
   );
   if (failure) throw new Error(`Building the stand-in droplet image failed: ${failure}; last output: ${lastLines.slice(-5).join(' | ')}`);
   return tag;
+}
+
+async function imageExists(reference: string): Promise<boolean> {
+  return docker
+    .getImage(reference)
+    .inspect()
+    .then(
+      () => true,
+      () => false,
+    );
 }
 
 /** 127.0.1.N for N in 1..254: one loopback address per droplet, so each has port 22 to itself. */
@@ -100,16 +109,21 @@ export async function startDroplet(options: {
   image: string;
   userData: string;
   index: number;
+  /** The container's name, unique on the engine. */
   name: string;
+  /** The droplet's hostname and metadata id; the container's name when not given. */
+  hostname?: string;
+  instanceId?: string;
   runLabel: string;
   made: string[];
 }): Promise<DropletContainer> {
   const ipv4 = dropletAddress(options.index);
+  const hostname = options.hostname ?? options.name;
   const container = await docker.createContainer({
     name: options.name,
     Image: options.image,
-    Hostname: options.name,
-    Env: [`DROPLET_INSTANCE_ID=${options.name}`, `DROPLET_HOSTNAME=${options.name}`],
+    Hostname: hostname,
+    Env: [`DROPLET_INSTANCE_ID=${options.instanceId ?? options.name}`, `DROPLET_HOSTNAME=${hostname}`],
     Labels: { [DROPLET_TEST_LABEL]: options.runLabel },
     ExposedPorts: { '22/tcp': {} },
     HostConfig: {
@@ -131,8 +145,29 @@ export async function rebootDroplet(droplet: DropletContainer): Promise<void> {
   await waitForSshd(droplet.id, droplet.ipv4, droplet.port);
 }
 
+/** Powers a stand-in droplet off (a container stop: its disk stays); one already off is fine. */
+export async function stopDroplet(droplet: DropletContainer): Promise<void> {
+  await docker
+    .getContainer(droplet.id)
+    .stop({ t: 10 })
+    .catch((error: { statusCode?: number }) => {
+      if (error.statusCode !== 304) throw error;
+    });
+}
+
+/** Powers a stand-in droplet on again (cloud-init runs its per-boot stages) and waits for sshd; one already on is fine. */
+export async function powerOnDroplet(droplet: DropletContainer): Promise<void> {
+  await docker
+    .getContainer(droplet.id)
+    .start()
+    .catch((error: { statusCode?: number }) => {
+      if (error.statusCode !== 304) throw error;
+    });
+  await waitForSshd(droplet.id, droplet.ipv4, droplet.port);
+}
+
 /** The first line sshd sends, or undefined when nothing answers yet (the engine's proxy accepts before sshd runs). */
-function sshBanner(host: string, port: number): Promise<string | undefined> {
+export function sshBanner(host: string, port: number): Promise<string | undefined> {
   return new Promise((resolve) => {
     const socket = net.connect({ host, port });
     let received = '';

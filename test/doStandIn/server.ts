@@ -40,6 +40,9 @@ export class DigitalOceanStandIn {
       {
         onDropletCreated: options.onDropletCreated,
         onDropletDeleted: options.onDropletDeleted,
+        onDropletPower: options.onDropletPower,
+        onDropletSnapshot: options.onDropletSnapshot,
+        onSnapshotDeleted: options.onSnapshotDeleted,
       },
     );
   }

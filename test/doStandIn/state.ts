@@ -5,13 +5,24 @@ import { ApiRefusal, isoSeconds, missing, refuse, validTags } from './refusals';
 
 export { ApiRefusal };
 
-/** Boots a droplet (a real container, later) and answers the public IPv4 address to report for it. */
+/** Boots a droplet (a container, see dropletMachines.ts) and answers the public IPv4 address to report for it. */
 export type DropletBootHook = (droplet: Droplet, userData: string | undefined) => Promise<string>;
 
-/** Where a droplet's machine can be plugged in: booted on create, removed on delete. */
+/** The power actions the stand-in carries out. */
+export type PowerActionType = 'power_off' | 'shutdown' | 'power_on' | 'reboot' | 'power_cycle';
+
+/**
+ * Where a droplet's machine can be plugged in: booted on create, removed on delete, powered and
+ * snapshotted by actions. An action completes once its hook has settled (and its delay passed);
+ * a hook that fails makes it `errored`, as a droplet that never comes up stays `new`.
+ */
 export interface DropletHooks {
   onDropletCreated?: DropletBootHook;
   onDropletDeleted?: (droplet: Droplet) => Promise<void>;
+  onDropletPower?: (droplet: Droplet, type: PowerActionType) => Promise<void>;
+  /** Keeps the droplet's disk as the snapshot `snapshotId`, which a later create may name as its image. */
+  onDropletSnapshot?: (droplet: Droplet, snapshotId: string) => Promise<void>;
+  onSnapshotDeleted?: (snapshotId: string) => Promise<void>;
 }
 
 export interface StandInTiming {
@@ -33,7 +44,13 @@ export interface CreateDropletRequest {
 // DigitalOcean's own rules, as its API applies them.
 const DROPLET_NAME = /^[a-zA-Z0-9]?[a-z0-9A-Z.-]*[a-z0-9A-Z]$/;
 const MAX_USER_DATA_BYTES = 64 * 1024;
-const POWER_EFFECT: Record<string, Droplet['status']> = { power_off: 'off', shutdown: 'off', power_on: 'active', reboot: 'active', power_cycle: 'active' };
+const POWER_EFFECT: Record<PowerActionType, Droplet['status']> = {
+  power_off: 'off',
+  shutdown: 'off',
+  power_on: 'active',
+  reboot: 'active',
+  power_cycle: 'active',
+};
 
 interface DropletRecord {
   droplet: Droplet;
@@ -49,6 +66,8 @@ interface ActionRecord {
   completesAt: number;
   /** What the action does once it completes. */
   effect: () => void;
+  /** The machine's side of the action: the action waits for it, and errors when it fails. */
+  work: { settledAt?: number; failed?: boolean };
 }
 
 /** The state of one DigitalOcean account as the stand-in keeps it; ids are deterministic (counters). */
@@ -78,10 +97,11 @@ export class StandInState {
   #advance(): void {
     const now = this.now();
     for (const record of this.#actions.values()) {
-      if (record.action.status === 'in-progress' && now >= record.completesAt) {
-        record.action.status = 'completed';
-        record.action.completed_at = isoSeconds(record.completesAt);
-        record.effect();
+      const { settledAt, failed } = record.work;
+      if (record.action.status === 'in-progress' && now >= record.completesAt && settledAt !== undefined) {
+        record.action.status = failed ? 'errored' : 'completed';
+        record.action.completed_at = isoSeconds(Math.max(record.completesAt, settledAt));
+        if (!failed) record.effect();
         const droplet = this.#droplets.get(record.action.resource_id ?? -1);
         if (droplet) droplet.droplet.locked = this.#pendingActions(droplet.droplet.id).length > 0;
       }
@@ -177,13 +197,12 @@ export class StandInState {
     };
     const record: DropletRecord = { droplet, userData: userData ?? undefined, activeAt: createdAt + this.timing.bootDelayMs, powerStatus: 'active' };
     this.#droplets.set(droplet.id, record);
-    this.#recordAction(droplet, 'create', createdAt, record.activeAt, () => undefined);
     // A droplet whose boot fails stays `new`, as a real one that never comes up would.
     const boot = this.hooks.onDropletCreated ?? (async () => this.#nextLoopbackAddress());
-    boot(structuredClone(droplet), record.userData).then(
-      (address) => (record.publicIpv4 = address),
-      () => undefined,
-    );
+    const booted = boot(structuredClone(droplet), record.userData).then((address) => {
+      record.publicIpv4 = address;
+    });
+    this.#recordAction(droplet, 'create', createdAt, record.activeAt, () => undefined, booted);
     return structuredClone(droplet);
   }
 
@@ -245,25 +264,30 @@ export class StandInState {
     const record = this.#droplets.get(dropletId);
     if (!record) throw missing('droplet');
     const { type } = body;
+    const isPower = typeof type === 'string' && type in POWER_EFFECT;
+    if (type !== 'snapshot' && !isPower) throw refuse(`Action type "${String(type)}" is not supported.`);
+    if (isPower && record.droplet.status === 'new') throw refuse('Droplet is not yet active; try again when it is.');
+    if (this.#pendingActions(dropletId).length > 0) throw refuse('Droplet already has a pending event.');
     let effect: () => void;
+    let work: Promise<void> | undefined;
     if (type === 'snapshot') {
       const name = typeof body.name === 'string' && body.name ? body.name : `${record.droplet.name}-${this.now()}`;
-      effect = () => this.#addSnapshot(record, name);
-    } else if (typeof type === 'string' && type in POWER_EFFECT) {
-      if (record.droplet.status === 'new') throw refuse('Droplet is not yet active; try again when it is.');
-      effect = () => {
-        record.powerStatus = POWER_EFFECT[type]!;
-      };
+      const snapshotId = String(this.#nextSnapshotId++);
+      work = this.hooks.onDropletSnapshot?.(structuredClone(record.droplet), snapshotId);
+      effect = () => this.#addSnapshot(record, snapshotId, name);
     } else {
-      throw refuse(`Action type "${String(type)}" is not supported.`);
+      const power = type as PowerActionType;
+      work = this.hooks.onDropletPower?.(structuredClone(record.droplet), power);
+      effect = () => {
+        record.powerStatus = POWER_EFFECT[power];
+      };
     }
-    if (this.#pendingActions(dropletId).length > 0) throw refuse('Droplet already has a pending event.');
     const startedAt = this.now();
     record.droplet.locked = true;
-    return this.#recordAction(record.droplet, type, startedAt, startedAt + this.timing.actionDelayMs, effect);
+    return this.#recordAction(record.droplet, type, startedAt, startedAt + this.timing.actionDelayMs, effect, work);
   }
 
-  #recordAction(droplet: Droplet, type: string, startedAt: number, completesAt: number, effect: () => void): Action {
+  #recordAction(droplet: Droplet, type: string, startedAt: number, completesAt: number, effect: () => void, work?: Promise<void>): Action {
     const action: Action = {
       id: this.#nextActionId++,
       status: 'in-progress',
@@ -275,7 +299,12 @@ export class StandInState {
       region: droplet.region,
       region_slug: droplet.region.slug,
     };
-    this.#actions.set(action.id!, { action, completesAt, effect });
+    const record: ActionRecord = { action, completesAt, effect, work: work ? {} : { settledAt: startedAt } };
+    work?.then(
+      () => (record.work = { settledAt: this.now() }),
+      () => (record.work = { settledAt: this.now(), failed: true }),
+    );
+    this.#actions.set(action.id!, record);
     return structuredClone(action);
   }
 
@@ -294,8 +323,7 @@ export class StandInState {
 
   // Snapshots and images.
 
-  #addSnapshot(record: DropletRecord, name: string): void {
-    const id = String(this.#nextSnapshotId++);
+  #addSnapshot(record: DropletRecord, id: string, name: string): void {
     this.#snapshotDistribution.set(id, record.droplet.image.distribution);
     this.#snapshots.set(id, {
       id,
@@ -331,6 +359,8 @@ export class StandInState {
 
   deleteSnapshot(id: string): void {
     if (!this.#snapshots.delete(id)) throw missing('snapshot');
+    // The kept disk goes in the background; a failure there is the hook's to report.
+    void this.hooks.onSnapshotDeleted?.(id).catch(() => undefined);
     for (const record of this.#droplets.values()) record.droplet.snapshot_ids = record.droplet.snapshot_ids.filter((kept) => kept !== Number(id));
   }
 

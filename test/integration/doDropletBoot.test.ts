@@ -5,10 +5,8 @@
  * use), no passwords, no root, and the metadata address blocked for everyone but root.
  */
 import * as assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { promises as fs, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { rootExec, runProgram, tempDir, uniqueName } from './helpers';
 import {
   ensureDropletImage,
@@ -19,49 +17,7 @@ import {
   startDroplet,
   type DropletContainer,
 } from '../doStandIn/dropletContainer';
-
-const execFileAsync = promisify(execFile);
-const METADATA_ADDRESS = '169.254.169.254';
-
-async function keyPair(dir: string, name: string): Promise<{ privatePath: string; privateKey: string; publicKey: string }> {
-  const privatePath = path.join(dir, name);
-  await execFileAsync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', privatePath]);
-  return { privatePath, privateKey: readFileSync(privatePath, 'utf8'), publicKey: readFileSync(`${privatePath}.pub`, 'utf8').trim() };
-}
-
-function indent(text: string, spaces: number): string {
-  return text
-    .trimEnd()
-    .split('\n')
-    .map((line) => `${' '.repeat(spaces)}${line}`)
-    .join('\n');
-}
-
-/** Cloud-config as a create sends it: the agent user with its key, the pinned host key, no passwords, no root, metadata blocked first. */
-function cloudConfig(clientPublicKey: string, host: { privateKey: string; publicKey: string }): string {
-  return [
-    '#cloud-config',
-    'users:',
-    '  - name: agent',
-    '    shell: /bin/bash',
-    '    lock_passwd: true',
-    '    ssh_authorized_keys:',
-    `      - ${clientPublicKey}`,
-    'ssh_pwauth: false',
-    'disable_root: true',
-    'ssh_deletekeys: true',
-    // Only the key given below: nothing else is generated that a client could be offered.
-    'ssh_genkeytypes: [ed25519]',
-    'ssh_keys:',
-    '  ed25519_private: |',
-    indent(host.privateKey, 4),
-    `  ed25519_public: ${host.publicKey}`,
-    // bootcmd runs in cloud-init's first module stage and at every boot, before users and sshd.
-    'bootcmd:',
-    `  - [sh, -c, 'nft add table inet metadata && nft add chain inet metadata output "{ type filter hook output priority 0; policy accept; }" && nft add rule inet metadata output ip daddr ${METADATA_ADDRESS} meta skuid != 0 reject']`,
-    '',
-  ].join('\n');
-}
+import { METADATA_ADDRESS, cloudConfig, keyPair } from '../doStandIn/userData';
 
 describe('stand-in droplet booted by cloud-init (integration)', function () {
   this.timeout(180_000);

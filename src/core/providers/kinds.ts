@@ -25,6 +25,13 @@ export const PROVIDER_KIND_INFO = {
     offeredInSettings: true,
     local: true,
   },
+  digitalocean: {
+    kind: 'digitalocean',
+    label: 'DigitalOcean',
+    description: 'A DigitalOcean droplet, billed by the second within the monthly budget (`sandbox cloud login`).',
+    offeredInSettings: true,
+    local: false,
+  },
   ssh: {
     kind: 'ssh',
     label: 'SSH hosts',

@@ -7,6 +7,7 @@ import { buildDockerImage, prepareDockerCreate, type ImageBuildRequest } from '.
 import { DEFAULT_PROVIDER_KIND, PROVIDER_KIND_INFO, type ProviderKindInfo, type RegisteredKind } from './kinds';
 import type { CreatePlan, CreateRequest, Provider } from './provider';
 import { SshHostProvider } from './sshHost';
+import { DigitalOceanProvider } from './digitalocean/provider';
 
 export { DEFAULT_PROVIDER_KIND, kindsOfferedInSettings, type ProviderKindInfo } from './kinds';
 
@@ -51,6 +52,10 @@ const MACHINERY: { [K in RegisteredKind]: Omit<ProviderKindEntry, keyof Provider
       return engine ? prepareDockerCreate(engine, request) : { profile: request.profile, sandboxKeys: true };
     },
     buildImage: (provider, request) => buildDockerImage(asDockerProvider(provider), request),
+  },
+  digitalocean: {
+    make: (stateRoot) => ({ provider: new DigitalOceanProvider({ stateRoot }), closeWithController: true }),
+    ownExecChannel: false,
   },
   ssh: {
     make: (stateRoot) => ({ provider: new SshHostProvider({ hosts: new HostRegistry(stateRoot) }), closeWithController: true }),

@@ -31,7 +31,7 @@ describe('sandboxes.* settings', () => {
   it('name the setting in every problem and fall back to the default', () => {
     const { settings, problems } = readSettings(
       from({
-        defaultProvider: 'digitalocean',
+        defaultProvider: 'gcp',
         'defaultProfile.cpus': -1,
         'defaultProfile.memory': 'lots',
         image: 'a b',

@@ -3,6 +3,7 @@ import { DEFAULT_PROVIDER_KIND, PROVIDER_KIND_INFO, kindsOfferedInSettings, prov
 import { PROVIDER_KINDS } from '../../../../src/core/providers/registry';
 import { providerLabel } from '../../../../src/extension/presentation';
 import { readSettings } from '../../../../src/extension/settingsModel';
+import type { ProviderKind } from '../../../../src/core/model';
 
 describe('provider kinds', () => {
   it('are the registry’s kinds, in its order, with its words', () => {
@@ -15,7 +16,7 @@ describe('provider kinds', () => {
 
   it('name each kind in the extension as the registry does, and an unknown one by its name', () => {
     for (const info of providerKindInfos()) assert.equal(providerLabel(info.kind), info.label);
-    assert.equal(providerKindLabel('digitalocean'), 'digitalocean');
+    assert.equal(providerKindLabel('gcp' as ProviderKind), 'gcp');
   });
 
   it('let the default-provider setting take exactly the kinds offered in settings', () => {

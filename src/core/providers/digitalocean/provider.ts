@@ -1,0 +1,386 @@
+import { CostLedger } from '../../cost/ledger';
+import { gpuConfirmation } from '../../cost/billing';
+import { decideCreate, monthFigures } from '../../cost/budget';
+import { readBudgetSettings } from '../../cost/settings';
+import { DEFAULT_TTL_MS } from '../../cost/ttl';
+import { SandboxError, describeError, isSandboxError } from '../../errors';
+import type { CloudOs, ExecRequest, ExecResult, Profile, SandboxRecord } from '../../model';
+import { vanishedEntries } from '../../cost/reconcile';
+import { SshSession, targetFor } from '../../ssh/session';
+import { StateStore } from '../../store/stateStore';
+import { sshExec } from '../../transport/sshExec';
+import type { CreatePlan, CreateRequest, CreateSpec, LogLine, LogOptions, Provider, ProviderSandbox } from '../provider';
+import { DigitalOceanClient, type DigitalOceanClientOptions, type Droplet, type Firewall } from './api/client';
+import { isDigitalOceanError } from './api/errors';
+import { chooseRegion, chooseSize, readCatalog, type Catalog, type SizeOffer } from './catalog';
+import { requireCredentials } from './credentials';
+import {
+  DEFAULT_BOOT_TIMING,
+  connectWhenUp,
+  dropletSandbox,
+  publicIpv4,
+  replaceHostKey,
+  waitUntilActive,
+  type BootTiming,
+  type KnownSandbox,
+} from './droplets';
+import { ensureFirewall, firewallSpec } from './firewall';
+import { Hibernation } from './hibernation';
+import { networkTag, ownerTag, parseDropletRef, sandboxIdTag } from './tags';
+import { dropletUserData } from './userData';
+
+export interface DigitalOceanProviderOptions {
+  stateRoot: string;
+  env?: NodeJS.ProcessEnv;
+  timing?: Partial<BootTiming>;
+  /** Where SSH may come from (the firewall's inbound rule); anywhere by default. */
+  sshSources?: string[];
+  clock?: () => number;
+  /** The HTTP client under the API client (tests watch every exchange with it). */
+  fetch?: DigitalOceanClientOptions['fetch'];
+}
+
+const OS_IMAGES: Record<CloudOs, string> = { 'ubuntu-24-04': 'ubuntu-24-04-x64', 'ubuntu-22-04': 'ubuntu-22-04-x64' };
+/** A cloud sandbox asks for little unless told: 1 vCPU, 2 GB (the cheapest size that builds most projects). */
+const CLOUD_DEFAULTS = { cpus: 1, memory: 2 * 1024 ** 3 };
+const CATALOG_TTL_MS = 10 * 60_000;
+/** Longer than any create or restore takes from its ledger entry to its droplet in a listing. */
+const VANISHED_AFTER_MS = 15 * 60_000;
+
+/** What prepareCreate chose, for the create that follows it. */
+interface ChosenPlan {
+  region: string;
+  size: SizeOffer;
+  ttlMs: number;
+  image: string | number;
+  network: string;
+}
+
+/**
+ * Sandboxes as DigitalOcean droplets, found again by our tags (the provider is the truth). Every
+ * command, transfer, forward and terminal goes over the sandbox's SSH connection with the host
+ * key pinned before the first connection and replaced over it. Every droplet is in the cost ledger
+ * before it exists, and a powered-off droplet still costs: `hibernate` (snapshot, then destroy)
+ * is what stops the bill.
+ */
+export class DigitalOceanProvider implements Provider {
+  readonly kind = 'digitalocean' as const;
+  readonly stopKeepsBilling = true;
+  readonly ledger: CostLedger;
+  private readonly store: StateStore;
+  private readonly timing: BootTiming;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly clock: () => number;
+  private clientFor?: { token: string; apiUrl: string; client: DigitalOceanClient };
+  private catalogRead?: { atMs: number; catalog: Promise<Catalog> };
+  private readonly firewalls = new Map<string, Firewall>();
+  private readonly plans = new Map<string, ChosenPlan>();
+  private readonly sessions = new Map<string, SshSession>();
+  private readonly hibernation: Hibernation;
+  /** Why the last listing failed, so a sandbox missing from it is not taken for gone. */
+  private listProblem?: string;
+
+  constructor(private readonly options: DigitalOceanProviderOptions) {
+    this.env = options.env ?? process.env;
+    this.clock = options.clock ?? Date.now;
+    this.timing = { ...DEFAULT_BOOT_TIMING, ...options.timing };
+    this.store = new StateStore(options.stateRoot);
+    this.ledger = new CostLedger(options.stateRoot, this.clock);
+    this.hibernation = new Hibernation({
+      client: () => this.client(),
+      ledger: this.ledger,
+      store: this.store,
+      stateRoot: options.stateRoot,
+      clock: this.clock,
+    });
+  }
+
+  /** The API client for the token in use now (a new sign-in takes effect at the next call). */
+  async client(): Promise<DigitalOceanClient> {
+    const { token, apiUrl } = await requireCredentials(this.options.stateRoot, this.env);
+    if (this.clientFor?.token !== token || this.clientFor.apiUrl !== apiUrl) {
+      this.clientFor = { token, apiUrl, client: new DigitalOceanClient({ token, baseUrl: apiUrl, fetch: this.options.fetch }) };
+    }
+    return this.clientFor.client;
+  }
+
+  /** Regions and sizes with their prices, read at most every ten minutes. */
+  async catalog(signal?: AbortSignal): Promise<Catalog> {
+    const now = this.clock();
+    if (!this.catalogRead || now - this.catalogRead.atMs > CATALOG_TTL_MS) {
+      const catalog = this.client().then((client) => readCatalog(client, signal));
+      catalog.catch(() => (this.catalogRead = undefined));
+      this.catalogRead = { atMs: now, catalog };
+    }
+    return this.catalogRead.catalog;
+  }
+
+  /** Signed in: the account itself is asked at sign-in, not at every create. */
+  async ping(): Promise<void> {
+    await requireCredentials(this.options.stateRoot, this.env);
+  }
+
+  dispose(): void {
+    for (const session of this.sessions.values()) session.close();
+    this.sessions.clear();
+  }
+
+  // ---- create ---------------------------------------------------------------------------------
+
+  async prepareCreate(request: CreateRequest): Promise<CreatePlan> {
+    const { requested } = request;
+    const cloud = request.cloud ?? {};
+    if (request.host !== undefined) throw new SandboxError('invalid-input', '--host names an SSH host; leave it out for a DigitalOcean sandbox.');
+    const network = requested.network ?? 'default';
+    if (network !== 'default' && network !== 'open') {
+      throw new SandboxError(
+        'invalid-input',
+        `The network policy "${network}" is not available on DigitalOcean (a droplet is reached over SSH); use default or open.`,
+      );
+    }
+    if (requested.desktop !== undefined) {
+      throw new SandboxError('invalid-input', 'Desktops are not available on DigitalOcean sandboxes yet; start a desktop sandbox on docker or an SSH host.');
+    }
+    const catalog = await this.catalog(request.signal);
+    const region = chooseRegion(catalog, cloud.region);
+    const size = chooseSize(catalog, {
+      region: region.slug,
+      size: cloud.size,
+      gpu: cloud.gpu,
+      profile: { cpus: requested.cpus ?? CLOUD_DEFAULTS.cpus, memory: requested.memory ?? CLOUD_DEFAULTS.memory },
+    });
+    const confirmation = gpuConfirmation(size, cloud.confirmGpu === true);
+    if (confirmation.refusal) throw new SandboxError('invalid-input', confirmation.refusal);
+    const ttlMs = cloud.ttlMs ?? DEFAULT_TTL_MS;
+    const settings = await readBudgetSettings(this.options.stateRoot, cloud.budgetUsd);
+    const figures = monthFigures(await this.ledger.load(), this.clock(), settings);
+    const decision = decideCreate(figures, { sandbox: 'the new sandbox', size, ttlMs, reserveGb: size.diskGb }, settings);
+    if (!decision.allowed) throw new SandboxError('resource-limit', decision.refusal!);
+    const image = requested.image ?? OS_IMAGES[cloud.os ?? 'ubuntu-24-04'];
+    this.plans.set(request.id, { region: region.slug, size, ttlMs, image: /^\d+$/.test(image) ? Number(image) : image, network });
+    const profile: Profile = {
+      ...request.profile,
+      image,
+      cpus: size.vcpus,
+      memory: size.memoryMb * 1024 * 1024,
+      disk: size.diskGb * 1024 ** 3,
+      network,
+      desktop: undefined,
+    };
+    return { profile, sandboxKeys: true };
+  }
+
+  async create(spec: CreateSpec): Promise<ProviderSandbox> {
+    const plan = this.plans.get(spec.id);
+    if (!plan) throw new SandboxError('wrong-state', `The create of ${spec.name} was not checked first; try again.`);
+    this.plans.delete(spec.id);
+    const client = await this.client();
+    await ensureFirewall(client, firewallSpec(spec.ownerId, plan.network, this.options.sshSources ?? ['0.0.0.0/0', '::/0']), this.firewalls, spec.signal);
+    // In the ledger before it exists: a crash from here on leaves it priced, never running unseen.
+    const entry = await this.ledger.openMachine({
+      sandbox: spec.name,
+      provider: this.kind,
+      size: plan.size.slug,
+      usdPerHour: plan.size.usdPerHour,
+      ttlMs: plan.ttlMs,
+      gpu: plan.size.gpu !== undefined,
+      reserveGb: plan.size.diskGb,
+      agent: spec.agentId,
+      task: spec.taskId,
+    });
+    let droplet: Droplet;
+    try {
+      droplet = await client.createDroplet(
+        {
+          name: spec.name,
+          region: plan.region,
+          size: plan.size.slug,
+          image: plan.image,
+          tags: [ownerTag(spec.ownerId), sandboxIdTag(spec.id), networkTag(spec.ownerId, plan.network)],
+          userData: dropletUserData({
+            user: spec.user,
+            workdir: spec.workdir,
+            authorizedKey: spec.ssh.authorizedKey,
+            hostKey: { privateKey: spec.ssh.hostPrivateKey, publicKey: spec.ssh.hostPublicKey },
+            sudo: spec.profile.sudo,
+            packages: ['base', 'docker'],
+          }),
+        },
+        spec.signal,
+      );
+    } catch (error) {
+      // Refused: nothing was made. Any other failure may have made one, which the caller's cleanup finds by tag.
+      if (isDigitalOceanError(error, 'rejected') || isDigitalOceanError(error, 'unauthorized') || isDigitalOceanError(error, 'forbidden')) {
+        await this.ledger.closeMachine(entry.id, 'destroyed');
+      }
+      throw error;
+    }
+    const active = await waitUntilActive(client, droplet.id, this.timing, spec.signal);
+    const hostKey = await this.firstConnection(spec, active, spec.ssh.hostPublicKey);
+    return dropletSandbox(active, { ...this.recordLike(spec), ssh: { host: publicIpv4(active)!, port: 22, user: spec.user, hostKey } }, spec.profile);
+  }
+
+  /** The first connection, trusting only the user data's key: waits for the boot to finish, then replaces that key. */
+  private async firstConnection(spec: CreateSpec, droplet: Droplet, pinned: string): Promise<string> {
+    const { privateKey } = await this.store.clientKey(spec.id);
+    const target = targetFor(spec.name, { host: publicIpv4(droplet)!, port: 22, user: spec.user, hostKey: pinned }, { privateKey });
+    const session = await connectWhenUp(target, this.timing, spec.signal);
+    try {
+      return await replaceHostKey(session, spec.name, spec.user, spec.signal);
+    } finally {
+      session.close();
+    }
+  }
+
+  private recordLike(spec: CreateSpec): KnownSandbox {
+    return { agentId: spec.agentId, profile: spec.profile, user: spec.user, workdir: spec.workdir, createdAt: spec.createdAt };
+  }
+
+  // ---- lifecycle -----------------------------------------------------------------------------
+
+  async start(ref: string, signal?: AbortSignal): Promise<ProviderSandbox> {
+    const target = this.parse(ref);
+    const client = await this.client();
+    if (target.kind === 'hibernated') return this.hibernation.restore(target.snapshotId, this.timing, signal);
+    const droplet = await client.droplet(target.id, signal);
+    if (droplet.status !== 'active') {
+      const action = await client.powerAction(target.id, 'power_on', signal);
+      await client.waitForAction(action.id!, this.timing.bootTimeoutMs, signal);
+    }
+    return this.inspectDroplet(target.id, signal);
+  }
+
+  async stop(ref: string, signal?: AbortSignal): Promise<ProviderSandbox> {
+    const target = this.parse(ref);
+    if (target.kind === 'hibernated') return (await this.inspect(ref))!;
+    await this.hibernation.powerOff(target.id, signal);
+    return this.inspectDroplet(target.id, signal);
+  }
+
+  hibernate(ref: string, signal?: AbortSignal): Promise<ProviderSandbox> {
+    const target = this.parse(ref);
+    if (target.kind === 'hibernated') return this.inspect(ref).then((sandbox) => sandbox!);
+    this.closeSession(ref);
+    return this.hibernation.hibernate(target.id, signal);
+  }
+
+  async remove(ref: string, signal?: AbortSignal): Promise<void> {
+    const target = this.parse(ref);
+    this.closeSession(ref);
+    const client = await this.client();
+    const gone = (error: unknown) => {
+      if (!isDigitalOceanError(error, 'not-found')) throw error;
+    };
+    if (target.kind === 'hibernated') {
+      await client.deleteSnapshot(target.snapshotId, signal).catch(gone);
+      await this.ledger.deleteSnapshot(target.snapshotId);
+      return;
+    }
+    const droplet = await client.droplet(target.id, signal).catch((error: unknown) => (gone(error), undefined));
+    await client.deleteDroplet(target.id, signal).catch(gone);
+    const entry = droplet && (await this.ledger.load()).openMachineOf(droplet.name);
+    if (entry) await this.ledger.closeMachine(entry.id, 'destroyed');
+  }
+
+  // ---- listing -------------------------------------------------------------------------------
+
+  async list(ownerId: string): Promise<ProviderSandbox[]> {
+    try {
+      const client = await this.client();
+      const [droplets, hibernated] = await Promise.all([client.dropletsByTag(ownerTag(ownerId)), this.hibernation.list(ownerId)]);
+      const records = new Map((await this.store.listRecords()).map((record) => [record.id, record]));
+      const machines = droplets.map((droplet) => {
+        const sandbox = dropletSandbox(droplet, undefined, this.fallbackProfile(droplet));
+        return dropletSandbox(droplet, records.get(sandbox.id), sandbox.profile);
+      });
+      this.listProblem = undefined;
+      const listed = [...machines, ...hibernated];
+      await this.closeVanished(listed, [...records.values()]);
+      return listed;
+    } catch (error) {
+      // Signed out, or the API down: the cloud's sandboxes are unknown now, not gone.
+      this.listProblem = isSandboxError(error) ? error.message : `DigitalOcean could not be listed (${describeError(error)}); try again.`;
+      return [];
+    }
+  }
+
+  /**
+   * Ledger entries whose droplet is not listed and whose create is not under way (a create killed
+   * before its droplet existed, a droplet destroyed elsewhere): closed as vanished, priced up to now.
+   */
+  private async closeVanished(listed: ProviderSandbox[], records: SandboxRecord[]): Promise<void> {
+    const accounted = new Set(listed.filter((sandbox) => !sandbox.cloud?.hibernatedAs).map((sandbox) => sandbox.name));
+    for (const record of records) if (record.provider === this.kind && record.state === 'creating') accounted.add(record.name);
+    const book = await this.ledger.load();
+    for (const id of vanishedEntries(book, accounted)) {
+      const entry = book.machines.get(id);
+      // An entry opened a moment ago may be a create or restore whose droplet is not listed yet.
+      if (entry?.provider === this.kind && this.clock() - entry.openedMs > VANISHED_AFTER_MS) await this.ledger.closeMachine(id, 'vanished');
+    }
+  }
+
+  unreachable(ref: string): string | undefined {
+    return parseDropletRef(ref) ? this.listProblem : undefined;
+  }
+
+  async inspect(ref: string): Promise<ProviderSandbox | undefined> {
+    const target = this.parse(ref);
+    if (target.kind === 'hibernated') return this.hibernation.inspect(target.snapshotId);
+    return this.inspectDroplet(target.id).catch((error: unknown) => {
+      if (isDigitalOceanError(error, 'not-found')) return undefined;
+      throw error;
+    });
+  }
+
+  private async inspectDroplet(id: number, signal?: AbortSignal): Promise<ProviderSandbox> {
+    const droplet = await (await this.client()).droplet(id, signal);
+    const sandbox = dropletSandbox(droplet, undefined, this.fallbackProfile(droplet));
+    return dropletSandbox(droplet, await this.store.readRecord(sandbox.id), sandbox.profile);
+  }
+
+  private fallbackProfile(droplet: Droplet): Profile {
+    return {
+      image: droplet.image?.slug ?? String(droplet.image?.id ?? ''),
+      cpus: droplet.vcpus,
+      memory: droplet.memory * 1024 * 1024,
+      disk: droplet.disk * 1024 ** 3,
+      pids: 0,
+      sudo: false,
+    };
+  }
+
+  private parse(ref: string) {
+    const target = parseDropletRef(ref);
+    if (!target) throw new SandboxError('invalid-input', `"${ref}" is not a DigitalOcean droplet of ours; list the sandboxes with \`sandbox list\`.`);
+    return target;
+  }
+
+  // ---- commands and logs ---------------------------------------------------------------------
+
+  /** Commands go over the sandbox's SSH connection (the controller's, usually; this one when asked directly). */
+  async exec(ref: string, request: ExecRequest): Promise<ExecResult> {
+    const sandbox = await this.inspect(ref);
+    if (!sandbox?.ssh) throw new SandboxError('wrong-state', `The sandbox behind ${ref} is not running; start it first.`);
+    let session = this.sessions.get(ref);
+    if (!session) {
+      const endpoint = sandbox.ssh;
+      const id = sandbox.id;
+      session = new SshSession(async () => targetFor(sandbox.name, endpoint, { privateKey: (await this.store.clientKey(id)).privateKey }));
+      this.sessions.set(ref, session);
+    }
+    return sshExec(session, request, { loginUser: sandbox.user, cwd: sandbox.workdir });
+  }
+
+  private closeSession(ref: string): void {
+    this.sessions.get(ref)?.close();
+    this.sessions.delete(ref);
+  }
+
+  /** A droplet's console is not in the API: its output is what its commands print (`sandbox exec`), and the journal. */
+  async *logs(_ref: string, options: LogOptions): AsyncIterable<LogLine> {
+    if (options.follow && options.signal && !options.signal.aborted) {
+      await new Promise<void>((resolve) => options.signal!.addEventListener('abort', () => resolve(), { once: true }));
+    }
+    yield* [];
+  }
+}
