@@ -1,5 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { startCloud } from '../doStandIn/harness';
 import { REPO_ROOT, remoteUri, removeSandboxesOf, startCodeServer, type CodeServer, type Locator, type Page } from './codeServer';
 import { clickMenuItem, pickStep, runFromPalette, STEP_TIMEOUT_MS, waitForText, waitForValue } from './workbench';
 
@@ -23,38 +25,12 @@ const SMALL_SIZE = 's-1vcpu-1gb';
 const GPU_SIZE = 'gpu-h100x1-80gb';
 /** Create, boot (cloud-init in a container), first connection and host-key swap on a busy machine. */
 const CREATE_TIMEOUT_MS = 5 * 60_000;
-/** test/doStandIn/harness.ts, loaded at run time (see loadHarness). */
-const HARNESS = path.join(REPO_ROOT, 'out/test/doStandIn/harness.js');
-
-/** What this test uses of test/doStandIn/harness.ts. */
-interface StandInCloud {
-  apiUrl: string;
-  token: string;
-  standIn: { state: { droplets(filter: { tagName?: string }): { id: number; name: string }[] }; internalErrors: string[]; requests: string[] };
-  machines?: { failures: string[] };
-  containers(): Promise<string[]>;
-  close(): Promise<void>;
-}
-interface Harness {
-  startCloud(options: { bootDroplets?: boolean; bootDelayMs?: number; actionDelayMs?: number }): Promise<StandInCloud>;
-}
-
-/**
- * The harness is loaded by path when the test runs, so this file compiles while it is still being
- * written on its own branch; with it missing the test says so and fails.
- */
-function loadHarness(): Harness {
-  if (!existsSync(HARNESS))
-    throw new Error(`The stand-in cloud harness is missing (${path.relative(REPO_ROOT, HARNESS)}); it comes with test/doStandIn/harness.ts.`);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(HARNESS) as Harness;
-}
 
 async function main(): Promise<void> {
   rmSync(SHOTS, { recursive: true, force: true });
   mkdirSync(SHOTS, { recursive: true });
   const started = Date.now();
-  const cloud = await loadHarness().startCloud({ bootDroplets: true, bootDelayMs: 500, actionDelayMs: 500 });
+  const cloud = await startCloud({ bootDroplets: true, bootDelayMs: 500, actionDelayMs: 500 });
   console.log(`  stand-in cloud at ${cloud.apiUrl} (Prism in front) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   let server: CodeServer | undefined;
   let page: Page | undefined;
@@ -224,6 +200,16 @@ async function main(): Promise<void> {
     process.exitCode = 1;
   } finally {
     if (server) {
+      // A daemon a cloud create may have started for the time-to-live outlives the window: stop it.
+      try {
+        execFileSync(process.execPath, [path.join(REPO_ROOT, 'dist/cli.js'), 'daemon', 'stop'], {
+          env: server.env,
+          stdio: 'ignore',
+          timeout: 2 * STEP_TIMEOUT_MS,
+        });
+      } catch {
+        // none ran
+      }
       removeSandboxesOf(server.stateDir);
       await server.stop();
     }

@@ -37,7 +37,7 @@ interface LastChoices {
 
 const LAST_CHOICES_KEY = 'sandboxes.startSandbox.last';
 const STEPS = 4;
-/** The cloud kind Start Sandbox offers, signing in first when needed. */
+/** The cloud kind whose steps are region and size (cloudChoices.ts), signing in first when needed. */
 const CLOUD_KIND: ProviderKind = 'digitalocean';
 /** The Desktop profile: a desktop of this size, with room for a browser. */
 const DESKTOP_PROFILE = { geometry: '1280x800', cpus: 2, memory: 4 * 1024 ** 3 };
@@ -117,7 +117,7 @@ async function askForOptions(cockpit: Cockpit, account: DigitalOceanAccount): Pr
   const last = memento.get<LastChoices>(LAST_CHOICES_KEY) ?? {};
   const title = (step: number) => `Start Sandbox (${step}/${STEPS})`;
 
-  const kinds = [...new Set([...kindsOfferedInSettings(), CLOUD_KIND])];
+  const kinds = kindsOfferedInSettings();
   // Whether DigitalOcean needs a sign-in first, read while the pick shows.
   const providers = account.isSignedIn().then(
     (signedIn) => providerPicks(kinds, signedIn),
@@ -166,13 +166,14 @@ async function askForOptions(cockpit: Cockpit, account: DigitalOceanAccount): Pr
   };
 }
 
+/** The kinds with their words from the registry; DigitalOcean says when picking it signs in first. */
 function providerPicks(kinds: ProviderKind[], cloudSignedIn: boolean): Pick<ProviderKind>[] {
   return kinds.map((kind) => {
-    if (kind !== CLOUD_KIND) return { label: providerLabel(kind), description: providerKindInfo(kind)?.description, value: kind };
-    const description = providerKindInfo(kind)?.description ?? 'A droplet, billed by the second while it exists.';
+    const description = providerKindInfo(kind)?.description;
+    const signInFirst = kind === CLOUD_KIND && !cloudSignedIn;
     return {
-      label: providerKindInfo(kind) ? providerLabel(kind) : 'DigitalOcean',
-      description: cloudSignedIn ? description : `${description} Not signed in: signs you in first.`,
+      label: providerLabel(kind),
+      description: signInFirst ? `${description ?? ''} Not signed in: signs you in first.`.trim() : description,
       value: kind,
     };
   });
