@@ -129,7 +129,7 @@ async function main(): Promise<void> {
     // The item: running, with its region and price per hour; its tooltip the cost so far and the time-to-live.
     const row = page.locator('.pane-body .monaco-list-row').filter({ hasText: NAME });
     await row.locator('.codicon-vm-running').waitFor({ timeout: CREATE_TIMEOUT_MS });
-    await waitForText(row, new RegExp(`${NAME}\\s*${REGION} · \\$0\\.00893/h · up`), 'the region and price per hour in the description');
+    await waitForText(row, new RegExp(`${NAME}\\s*${REGION} · \\$0\\.00893/h · (up \\d|running)`), 'the region and price per hour in the description');
     const droplets = cloud.standIn.state.droplets({});
     if (droplets.length !== 1) throw new Error(`expected one droplet, the stand-in has ${droplets.length}`);
     await shot('item-running');
