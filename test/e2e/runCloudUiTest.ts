@@ -14,9 +14,10 @@ import { clickMenuItem, pickStep, runFromPalette, STEP_TIMEOUT_MS, waitForText, 
  * step lists sizes with their hourly prices, cheapest first, the GPU size marked; picking the GPU
  * size asks for its price to be confirmed, and saying no makes nothing. Then a small size: the
  * item shows its region and price per hour, its tooltip the cost so far and the time-to-live;
- * Open Terminal answers `echo hello`; Delete removes the droplet and its machine. The monthly
- * budget setting reaches the state dir's budget file. Sign out removes the token file when asked.
- * The token is never in the extension's log. Screenshots go to test-results/ui-cloud/.
+ * Open Terminal answers `echo hello`; Attach VS Code offers Remote-SSH as for a container;
+ * Delete removes the droplet and its machine. The monthly budget setting reaches the state dir's
+ * budget file. Sign out removes the token file when asked. The token is in no log and nowhere in
+ * the state dir. Screenshots go to test-results/ui-cloud/.
  */
 const SHOTS = path.join(REPO_ROOT, 'test-results/ui-cloud');
 const NAME = `cloud-${process.pid.toString(36)}`;
@@ -153,6 +154,13 @@ async function main(): Promise<void> {
     await waitForText(terminal, /^hello\s*$/m, '"hello" on a line of its own');
     await shot('terminal-hello');
 
+    // Attach VS Code, as for a container: code-server has no Remote-SSH extension, so the open-source one is offered.
+    await row.click({ button: 'right' });
+    await clickMenuItem(page, 'Attach VS Code');
+    await toast(page, 'Open Remote - SSH').waitFor({ timeout: STEP_TIMEOUT_MS });
+    await shot('attach-offers-remote-ssh');
+    await dismissToasts(page);
+
     // Delete: the droplet and its machine are gone.
     await row.click({ button: 'right' });
     await clickMenuItem(page, 'Delete...');
@@ -186,9 +194,10 @@ async function main(): Promise<void> {
     if (existsSync(tokenFile)) throw new Error(`${tokenFile} is still there after sign-out`);
     await shot('signed-out');
 
-    // The token never reached the extension's log.
-    const leaks = filesHolding(path.join(server.userDataDir, 'logs'), cloud.token);
+    // The token is in no log, record, journal or event of the run (its file is gone with the sign-out).
+    const leaks = [...filesHolding(path.join(server.userDataDir, 'logs'), cloud.token), ...filesHolding(server.stateDir, cloud.token)];
     if (leaks.length > 0) throw new Error(`the token is written in ${leaks.join(', ')}`);
+    if (server.log().includes(cloud.token)) throw new Error("the token is in code-server's output");
     if (cloud.standIn.internalErrors.length > 0) throw new Error(`the stand-in failed: ${cloud.standIn.internalErrors.join('; ')}`);
     if (cloud.machines && cloud.machines.failures.length > 0) throw new Error(`a droplet machine failed: ${cloud.machines.failures.join('; ')}`);
     console.log(`Cloud UI test passed in ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${SHOTS.slice(REPO_ROOT.length + 1)}/`);
