@@ -57,6 +57,8 @@ export interface CloudPlacement {
   region: string;
   size: string;
   usdPerHour: number;
+  /** The host key pinned for it, kept while it is hibernated and has no SSH address. */
+  hostKey?: string;
   /** Set while it is hibernated: the snapshot `start` makes it again from. */
   hibernatedAs?: string;
 }

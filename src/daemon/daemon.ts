@@ -1,4 +1,5 @@
 import { SandboxController } from '../core/controller';
+import { CostEnforcer, DEFAULT_ENFORCE_INTERVAL_MS } from '../core/cost/enforcer';
 import { describeError } from '../core/errors';
 import { StateStore } from '../core/store/stateStore';
 import { acquireDaemonLock } from '../core/tasks/daemonLock';
@@ -12,20 +13,32 @@ export interface DaemonOptions {
   signal: AbortSignal;
   tickMs?: number;
   pollMs?: number;
+  /** How often cloud sandboxes' time-to-live, the budget alerts and gone machines are checked; 60 s by default. */
+  costCheckMs?: number;
+}
+
+/** Sets the cost check interval of a daemon started in the background (tests use a short one). */
+export const COST_CHECK_ENV = 'AGENT_SANDBOXES_COST_CHECK_MS';
+
+function costCheckMsOf(env: NodeJS.ProcessEnv): number {
+  const value = Number(env[COST_CHECK_ENV]);
+  return Number.isFinite(value) && value >= 100 ? value : DEFAULT_ENFORCE_INTERVAL_MS;
 }
 
 /**
- * The product's long-lived process, one per state dir: it hosts the scheduler (and, later, the
- * collector, cost enforcement and the agents' local socket). Runs until the signal aborts.
+ * The product's long-lived process, one per state dir: it hosts the scheduler and cost enforcement
+ * (and, later, the collector and the agents' local socket). Runs until the signal aborts.
  */
 export async function runDaemon(options: DaemonOptions): Promise<void> {
   const release = acquireDaemonLock(options.stateRoot);
   const log = (message: string) => options.log(`${new Date().toISOString()} ${message}`);
   const controller = new SandboxController({ store: new StateStore(options.stateRoot) });
   const scheduler = new Scheduler({ controller, stateRoot: options.stateRoot, log, tickMs: options.tickMs, pollMs: options.pollMs });
+  const enforcer = new CostEnforcer({ controller, stateRoot: options.stateRoot, log, intervalMs: options.costCheckMs ?? costCheckMsOf(process.env) });
   try {
     log(`Daemon started (pid ${process.pid}) for ${options.stateRoot}.`);
     await scheduler.start();
+    enforcer.start();
     await new Promise<void>((resolve) => {
       if (options.signal.aborted) resolve();
       options.signal.addEventListener('abort', () => resolve(), { once: true });
@@ -35,6 +48,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     log(`Daemon failed: ${describeError(error)}`);
     throw error;
   } finally {
+    await enforcer.stop().catch(() => undefined);
     await scheduler.stop().catch(() => undefined);
     controller.dispose();
     release();

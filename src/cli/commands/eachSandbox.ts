@@ -10,7 +10,13 @@ export function manyRefs(args: string[], verb: string): string[] {
   return positionals;
 }
 
-export async function forEachRef(refs: string[], context: Context, action: (ref: string) => Promise<SandboxRecord>, past: string): Promise<number> {
+/** `past`: the verb said of each sandbox done (`Stopped`), or the whole line for one. */
+export async function forEachRef(
+  refs: string[],
+  context: Context,
+  action: (ref: string) => Promise<SandboxRecord>,
+  past: string | ((record: SandboxRecord) => string),
+): Promise<number> {
   const done: SandboxRecord[] = [];
   const errors: { ref: string; code: string; message: string }[] = [];
   let failure: unknown;
@@ -18,7 +24,7 @@ export async function forEachRef(refs: string[], context: Context, action: (ref:
     try {
       const record = await action(ref);
       done.push(record);
-      if (!context.json) context.out(`${past} ${record.name} (${record.id}).`);
+      if (!context.json) context.out(typeof past === 'string' ? `${past} ${record.name} (${record.id}).` : past(record));
     } catch (error) {
       failure ??= error;
       errors.push({ ref, code: isSandboxError(error) ? error.code : 'internal', message: describeError(error) });

@@ -1,9 +1,12 @@
 import type { Command, CommandGroup } from '../command';
+import { cloudGroup } from './cloud';
+import { costCommand } from './cost';
 import { daemonGroup } from './daemon';
 import { desktopCommand } from './desktop';
 import { doctorCommand } from './doctor';
 import { evalCommand } from './eval';
 import { execCommand } from './exec';
+import { extendCommand } from './extend';
 import { forkCommand } from './fork';
 import { forwardCommand } from './forward';
 import { gatesGroup } from './gates';
@@ -36,6 +39,7 @@ export const COMMANDS: readonly (Command | CommandGroup)[] = [
   syncGroup,
   logsCommand,
   stopCommand,
+  extendCommand,
   rmCommand,
   pruneCommand,
   snapshotCommand,
@@ -54,6 +58,8 @@ export const COMMANDS: readonly (Command | CommandGroup)[] = [
   lessonsCommand,
   evalCommand,
   poolGroup,
+  cloudGroup,
+  costCommand,
   daemonGroup,
   doctorCommand,
 ];
@@ -79,7 +85,7 @@ export function usageText(): string {
       else lines.push(head, `${' '.repeat(SYNOPSIS_WIDTH + 10)}${summary}`);
     }
   }
-  return `sandbox: isolated machines for agents, on the local Docker engine or your own SSH hosts
+  return `sandbox: isolated machines for agents, on the local Docker engine, your own SSH hosts or DigitalOcean
 
 Usage:
 ${lines.join('\n')}

@@ -1,4 +1,6 @@
 import { EXIT } from '../../app/exitStatus';
+import { missingDaemonWarning } from '../../core/cloud/daemon';
+import { daemonStatus } from '../../core/tasks/daemonLock';
 import { listTable } from '../output';
 import { noArguments, type Command } from '../command';
 
@@ -14,6 +16,8 @@ its id, name, state, agent, size, uptime and SSH alias. --json prints the record
     const records = await context.controller.list();
     if (context.json) context.printJson(records);
     else context.out(records.length === 0 ? 'No sandboxes. Start one with `sandbox start`.' : listTable(records));
+    const warning = missingDaemonWarning(records, daemonStatus(context.controller.store.root));
+    if (warning) process.stderr.write(`sandbox: ${warning}\n`);
     return EXIT.ok;
   },
 };

@@ -102,7 +102,15 @@ export function gpuConfirmation(size: SizePrice, confirmed: boolean): GpuConfirm
   const line = priceLine(size);
   if (!isGpuSize(size)) return { needed: false, priceLine: line };
   if (confirmed) return { needed: true, priceLine: line };
-  return { needed: true, priceLine: line, refusal: `${line} is a GPU size; nothing was made: confirm that price to create it (--yes in scripts).` };
+  return { needed: true, priceLine: line, refusal: `${line}${GPU_REFUSAL_MARK}: confirm that price to create it (--yes in scripts).` };
+}
+
+const GPU_REFUSAL_MARK = ' is a GPU size; nothing was made';
+
+/** The size and price a GPU refusal names, so a front end can ask the person and create again with their yes; undefined for any other message. */
+export function gpuRefusalPriceLine(message: string): string | undefined {
+  const at = message.indexOf(GPU_REFUSAL_MARK);
+  return at > 0 ? message.slice(0, at) : undefined;
 }
 
 /** `$12.34`; amounts under a dollar keep enough digits to not read as zero (`$0.0179`). */

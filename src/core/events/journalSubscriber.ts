@@ -46,6 +46,12 @@ export function journalEntryOf(event: BusEvent): JournalEntry | undefined {
         action: 'task ended',
         detail: `${event.taskId} attempt ${event.attempt}: ${event.end}${event.exitCode !== undefined ? ` (exit ${event.exitCode})` : ''}, now ${event.next}`,
       };
+    case 'cost.alert':
+      // A month's alert belongs to a sandbox's journal only when that sandbox's create or extension brought it.
+      return event.sandboxId ? { time, kind: 'lifecycle', action: 'budget alert', detail: event.message } : undefined;
+    case 'cost.expired':
+      if (!event.sandboxId) return undefined;
+      return { time, kind: 'lifecycle', action: event.action === 'hibernate' ? 'time-to-live: hibernating' : 'time-to-live: destroying', detail: event.reason };
     default:
       return undefined;
   }

@@ -160,6 +160,30 @@ export interface TaskEndedEvent extends EventBase<'task.ended'> {
   durationMs: number;
 }
 
+/**
+ * A monthly budget alert fired (50%, 80% or 100% of the committed figure; once a month each).
+ * `sandboxId` is the sandbox whose create or extension brought it, or '' when the daemon found it.
+ */
+export interface CostAlertEvent extends EventBase<'cost.alert'> {
+  percent: 50 | 80 | 100;
+  /** `2026-12` */
+  month: string;
+  budgetUsd: number;
+  spentUsd: number;
+  committedUsd: number;
+  /** The alert in one sentence, as the CLI and VS Code show it. */
+  message: string;
+}
+
+/** A cloud sandbox passed its time-to-live: the daemon destroys it (idle) or hibernates it (busy). Told before it acts. */
+export interface CostExpiredEvent extends EventBase<'cost.expired'> {
+  name: string;
+  action: 'destroy' | 'hibernate';
+  /** How long past its time-to-live, at the check. */
+  overdueMs: number;
+  reason: string;
+}
+
 /** Every event the bus carries, by type. New families add members here. */
 export interface EventTypes {
   'sandbox.created': SandboxCreatedEvent;
@@ -177,6 +201,8 @@ export interface EventTypes {
   'task.placed': TaskPlacedEvent;
   'task.started': TaskStartedEvent;
   'task.ended': TaskEndedEvent;
+  'cost.alert': CostAlertEvent;
+  'cost.expired': CostExpiredEvent;
 }
 
 export type EventType = keyof EventTypes;

@@ -103,7 +103,7 @@ export function dropletSandbox(droplet: Droplet, record: KnownSandbox | undefine
   const id = sandboxIdOf(droplet.tags) ?? `droplet-${droplet.id}`;
   const ipv4 = publicIpv4(droplet);
   const state = STATES[droplet.status] ?? 'error';
-  const hostKey = record?.ssh?.hostKey;
+  const hostKey = record?.ssh?.hostKey ?? record?.cloud?.hostKey;
   return {
     id,
     name: droplet.name,
@@ -118,6 +118,7 @@ export function dropletSandbox(droplet: Droplet, record: KnownSandbox | undefine
     ports: {},
     ssh: ipv4 && hostKey && state === 'running' ? { host: ipv4, port: 22, user: record?.user ?? 'agent', hostKey } : undefined,
     cloud: {
+      hostKey,
       region: droplet.region?.slug ?? record?.cloud?.region ?? '',
       size: droplet.size_slug ?? droplet.size?.slug ?? record?.cloud?.size ?? '',
       usdPerHour: droplet.size?.price_hourly ?? record?.cloud?.usdPerHour ?? 0,

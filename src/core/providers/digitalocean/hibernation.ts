@@ -89,7 +89,8 @@ export class Hibernation {
     const snapshot = (await client.dropletSnapshots(signal)).find((candidate) => candidate.id === snapshotId);
     const sandboxId = snapshot && hibernatedIdOf(ownerId, snapshot.name);
     const record = sandboxId ? await this.deps.store.readRecord(sandboxId) : undefined;
-    if (!snapshot || !record?.ssh?.hostKey || !record.cloud) {
+    const hostKey = record?.cloud?.hostKey ?? record?.ssh?.hostKey;
+    if (!snapshot || !record?.cloud || !hostKey) {
       throw new SandboxError('not-found', `The hibernated sandbox's snapshot ${snapshotId} or its record is gone; remove it with \`sandbox rm\`.`);
     }
     const size = { slug: record.cloud.size, usdPerHour: record.cloud.usdPerHour };
@@ -133,7 +134,7 @@ export class Hibernation {
     }
     const active = await waitUntilActive(client, dropletId, timing, signal);
     const { privateKey } = await this.deps.store.clientKey(record.id);
-    const target = targetFor(record.name, { host: publicIpv4(active)!, port: 22, user: record.user, hostKey: record.ssh.hostKey }, { privateKey });
+    const target = targetFor(record.name, { host: publicIpv4(active)!, port: 22, user: record.user, hostKey }, { privateKey });
     (await connectWhenUp(target, timing, signal)).close();
     await client.deleteSnapshot(snapshotId, signal).catch((error: unknown) => {
       if (!isDigitalOceanError(error, 'not-found')) throw error;
@@ -177,6 +178,7 @@ export class Hibernation {
         region: snapshot.regions[0] ?? record.cloud?.region ?? '',
         size: record.cloud?.size ?? '',
         usdPerHour: record.cloud?.usdPerHour ?? 0,
+        hostKey: record.cloud?.hostKey ?? record.ssh?.hostKey,
         hibernatedAs: snapshot.id,
       },
     };

@@ -168,4 +168,16 @@ describe('journal subscriber', () => {
     assert.ok(line.startsWith('{"type":"exec.ended"') && line.endsWith('\n'));
     assert.ok(summarizeCommand('x'.repeat(1000)).length <= 200);
   });
+
+  it('journals a budget alert and a time-to-live action for the sandbox concerned, and nothing for a month-wide alert', async () => {
+    const alert = { type: 'cost.alert', percent: 80, month: '2024-05', budgetUsd: 50, spentUsd: 30, committedUsd: 41, message: 'Used 80%.' } as const;
+    await bus.emit({ ...base, ...alert });
+    await bus.emit({ ...base, ...alert, sandboxId: '' });
+    await bus.emit({ ...base, type: 'cost.expired', name: 'box', action: 'hibernate', overdueMs: 1000, reason: 'box passed its time-to-live.' });
+    await bus.emit({ ...base, sandboxId: '', type: 'cost.expired', name: 'gone', action: 'destroy', overdueMs: 1000, reason: 'gone.' });
+    assert.deepEqual(await store.readJournal('j1'), [
+      { time: TIME, kind: 'lifecycle', action: 'budget alert', detail: 'Used 80%.' },
+      { time: TIME, kind: 'lifecycle', action: 'time-to-live: hibernating', detail: 'box passed its time-to-live.' },
+    ]);
+  });
 });

@@ -1,0 +1,193 @@
+import * as assert from 'node:assert/strict';
+import { mkdtempSync, promises as fs, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { SandboxController } from '../../src/core/controller';
+import { CostLedger } from '../../src/core/cost/ledger';
+import { isSandboxError } from '../../src/core/errors';
+import type { SandboxRecord } from '../../src/core/model';
+import { DigitalOceanProvider } from '../../src/core/providers/digitalocean/provider';
+import { writeMonthlyBudget } from '../../src/core/cost/settings';
+import { StateStore } from '../../src/core/store/stateStore';
+import { startCloud, type StandInCloud } from '../doStandIn/harness';
+import { docker } from './helpers';
+
+/**
+ * The DigitalOcean provider end to end against the stand-in behind Prism (DigitalOcean's own
+ * contract): every droplet is a real container booted by the real cloud-init from our user data,
+ * reached over SSH on its own 127.0.1.N.
+ */
+describe('DigitalOcean provider against the stand-in (integration)', function () {
+  this.timeout(600_000);
+  let cloud: StandInCloud;
+  let stateDir: string;
+  let controller: SandboxController;
+  let provider: DigitalOceanProvider;
+  let sandbox: SandboxRecord;
+
+  function makeController(env: NodeJS.ProcessEnv): { controller: SandboxController; provider: DigitalOceanProvider } {
+    const made = new DigitalOceanProvider({ stateRoot: stateDir, env, fetch: cloud.fetch, timing: { pollMs: 250, maxPollMs: 1000, bootTimeoutMs: 180_000 } });
+    return { controller: new SandboxController({ store: new StateStore(stateDir), providers: { digitalocean: made } }), provider: made };
+  }
+
+  before(async () => {
+    cloud = await startCloud({ bootDroplets: true, bootDelayMs: 500, actionDelayMs: 500 });
+    stateDir = mkdtempSync(path.join(os.tmpdir(), 'do-provider-'));
+    ({ controller, provider } = makeController({ DIGITALOCEAN_TOKEN: cloud.token, AGENT_SANDBOXES_DIGITALOCEAN_URL: cloud.apiUrl }));
+  });
+
+  afterEach(function () {
+    // Every exchange kept DigitalOcean's contract (Prism in front of the stand-in says so otherwise).
+    assert.deepEqual(cloud.contractViolations, []);
+  });
+
+  after(async () => {
+    controller?.dispose();
+    await cloud?.close();
+    if (stateDir) await fs.rm(stateDir, { recursive: true, force: true });
+  });
+
+  it('makes a droplet from user data, pins its key before the first connection and replaces it over that connection', async () => {
+    const began = Date.now();
+    sandbox = await controller.create({ provider: 'digitalocean', name: 'do-first', cloud: { region: 'nyc3' } });
+    const tookMs = Date.now() - began;
+    assert.equal(sandbox.state, 'running');
+    assert.match(sandbox.ssh?.host ?? '', /^127\.0\.1\.\d+$/);
+    assert.match(sandbox.providerRef ?? '', /^droplet:\d+$/);
+    assert.equal(sandbox.cloud?.region, 'nyc3');
+    assert.equal(sandbox.cloud?.size, 's-1vcpu-2gb');
+    assert.ok((sandbox.cloud?.usdPerHour ?? 0) > 0);
+
+    const droplet = cloud.standIn.state.droplets({}).find((candidate) => candidate.name === 'do-first')!;
+    // Read as root from the droplet's seed (test equipment's view; the agent cannot, see the next case).
+    const seed = await docker
+      .getContainer(cloud.machines!.containerOf(droplet.id)!)
+      .exec({ Cmd: ['cat', '/var/lib/cloud/seed/nocloud/user-data'], AttachStdout: true, Tty: true });
+    const userData = await new Promise<string>((resolve, reject) =>
+      seed.start({}, (error, stream) => {
+        if (error || !stream) return reject(error ?? new Error('no stream'));
+        const chunks: Buffer[] = [];
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
+      }),
+    );
+    const userDataKey = /ed25519_public: "?(ssh-ed25519 [A-Za-z0-9+/=]+)/.exec(userData)?.[1];
+    assert.ok(userDataKey, 'the user data carried a host key');
+    const pinned = sandbox.ssh!.hostKey.split(' ').slice(0, 2).join(' ');
+    assert.notEqual(pinned, userDataKey, 'the key that travelled in the user data is no longer the pinned one');
+
+    const served = await controller.exec('do-first', { command: ['cat', '/etc/ssh/ssh_host_ed25519_key.pub'] });
+    assert.equal(served.stdout.split(' ').slice(0, 2).join(' '), pinned);
+    const who = await controller.exec('do-first', { command: 'id -un; cloud-init status' });
+    assert.equal(who.exitCode, 0, who.stderr);
+    assert.match(who.stdout, /^agent\nstatus: done/);
+    process.stdout.write(`      create to ready: ${tookMs} ms\n`);
+  });
+
+  it('keeps the user data from the agent: the metadata address is refused to it and the one-time rekey is gone', async () => {
+    const metadata = await controller.exec('do-first', {
+      command: 'python3 -c "import urllib.request; print(urllib.request.urlopen(\'http://169.254.169.254/metadata/v1/user-data\', timeout=5).read()[:20])"',
+    });
+    assert.notEqual(metadata.exitCode, 0, 'the agent read the user data');
+    assert.match(metadata.stderr, /Connection refused|Errno 111/);
+    const rekey = await controller.exec('do-first', { command: 'sudo -n /usr/local/sbin/sandbox-rekey < /dev/null' });
+    assert.notEqual(rekey.exitCode, 0);
+    const passwords = await controller.exec('do-first', {
+      command: 'sshd -T 2>/dev/null | grep -Ei "^(passwordauthentication|permitrootlogin) " || cat /etc/ssh/sshd_config.d/sandbox.conf',
+    });
+    assert.match(passwords.stdout, /PasswordAuthentication no/i);
+    assert.match(passwords.stdout, /PermitRootLogin no/i);
+  });
+
+  it('syncs files both ways over the droplet SSH connection, and lists it with its price from the ledger', async () => {
+    const local = mkdtempSync(path.join(os.tmpdir(), 'do-push-'));
+    writeFileSync(path.join(local, 'hello.py'), 'print("hello from the droplet")\n');
+    await controller.push('do-first', { localRoot: local });
+    const run = await controller.exec('do-first', { command: 'python3 hello.py > out.txt && cat out.txt' });
+    assert.equal(run.stdout, 'hello from the droplet\n');
+    const back = mkdtempSync(path.join(os.tmpdir(), 'do-pull-'));
+    await controller.pull('do-first', { localRoot: back });
+    assert.equal(readFileSync(path.join(back, 'out.txt'), 'utf8'), 'hello from the droplet\n');
+    const listed = (await controller.list()).find((record) => record.name === 'do-first');
+    assert.equal(listed?.state, 'running');
+    const entry = (await new CostLedger(stateDir, Date.now).load()).openMachineOf('do-first');
+    assert.equal(entry?.size, 's-1vcpu-2gb');
+    assert.equal(entry?.usdPerHour, sandbox.cloud?.usdPerHour);
+  });
+
+  it('hibernates to a snapshot (no droplet left billing) and restores under the same name with the same host key and files', async () => {
+    const hibernated = await controller.hibernate('do-first');
+    assert.equal(hibernated.state, 'stopped');
+    assert.match(hibernated.providerRef ?? '', /^hibernated:/);
+    assert.equal(cloud.standIn.state.droplets({}).filter((droplet) => droplet.name === 'do-first').length, 0, 'the droplet is destroyed');
+    const book = await new CostLedger(stateDir, Date.now).load();
+    assert.equal(book.openMachineOf('do-first'), undefined, 'the machine no longer costs');
+    assert.equal(book.storedSnapshots().length, 1);
+
+    const restored = await controller.start('do-first');
+    assert.equal(restored.state, 'running');
+    assert.equal(restored.ssh?.hostKey, sandbox.ssh?.hostKey, 'the same pinned key answers');
+    const kept = await controller.exec('do-first', { command: 'cat out.txt' });
+    assert.equal(kept.stdout, 'hello from the droplet\n');
+    assert.equal(cloud.standIn.state.snapshots().length, 0, 'the snapshot goes once the droplet is back');
+  });
+
+  it('refuses bad input in one sentence with nothing made: unknown region or size, a size not in the region, a GPU without yes, past the budget', async () => {
+    const before = cloud.standIn.state.droplets({}).length;
+    const attempts: [Parameters<SandboxController['create']>[0], RegExp][] = [
+      [{ cloud: { region: 'mars1' } }, /no available region "mars1"; pick one of/],
+      [{ cloud: { size: 's-64vcpu-1tb' } }, /no available size "s-64vcpu-1tb"/],
+      [{ cloud: { region: 'fra1', gpu: 'h100' } }, /No h100 GPU size is offered in fra1/],
+      [{ cloud: { region: 'fra1', size: 'gpu-h100x1-80gb' } }, /The size gpu-h100x1-80gb is not offered in fra1; it is in nyc3, ams3: pick another region/],
+      [{ cloud: { region: 'nyc3', gpu: 'h100' } }, /is a GPU size; nothing was made: confirm that price/],
+      [{ cloud: { budgetUsd: 0.01 } }, /budget/i],
+    ];
+    for (const [options, expected] of attempts) {
+      await assert.rejects(controller.create({ provider: 'digitalocean', name: 'do-refused', ...options }), (error: Error) => {
+        assert.ok(isSandboxError(error), String(error));
+        assert.match(error.message, expected);
+        assert.equal(error.message.split(/[.;:] [A-Z]/).length >= 1, true);
+        return true;
+      });
+    }
+    assert.equal(cloud.standIn.state.droplets({}).length, before, 'nothing was made');
+    assert.equal((await controller.list()).filter((record) => record.name === 'do-refused').length, 0, 'no record was left');
+    await writeMonthlyBudget(stateDir, 0.001);
+    await assert.rejects(controller.create({ provider: 'digitalocean', name: 'do-refused' }), /budget/i);
+    await writeMonthlyBudget(stateDir, 50);
+  });
+
+  it('says a wrong token in one sentence that never carries it, and makes nothing', async () => {
+    const wrong = 'dop_v1_' + 'f'.repeat(64);
+    const other = makeController({ DIGITALOCEAN_TOKEN: wrong, AGENT_SANDBOXES_DIGITALOCEAN_URL: cloud.apiUrl });
+    try {
+      await assert.rejects(other.controller.create({ provider: 'digitalocean', name: 'do-wrong-token' }), (error: Error) => {
+        assert.ok(!error.message.includes(wrong));
+        assert.match(error.message, /token/i);
+        return true;
+      });
+    } finally {
+      other.controller.dispose();
+    }
+  });
+
+  it('deletes the droplet and closes its ledger entry, leaving no container and no token anywhere in the state dir', async () => {
+    await controller.delete('do-first');
+    assert.equal(cloud.standIn.state.droplets({}).length, 0);
+    assert.equal((await new CostLedger(stateDir, Date.now).load()).openMachines().length, 0);
+    // The stand-in removes a deleted droplet's container after answering, as a cloud does.
+    for (let waited = 0; (await cloud.containers()).length > 0 && waited < 30_000; waited += 250) await new Promise((resolve) => setTimeout(resolve, 250));
+    assert.deepEqual(await cloud.containers(), [], 'the droplet containers are gone');
+    const files: string[] = [];
+    const walk = (dir: string) => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) walk(full);
+        else files.push(full);
+      }
+    };
+    walk(stateDir);
+    for (const file of files) assert.ok(!readFileSync(file).includes(cloud.token), `${file} holds the token`);
+    provider.dispose();
+  });
+});
