@@ -1,8 +1,10 @@
 import { existsSync } from 'node:fs';
 import * as vscode from 'vscode';
 import { describeError } from '../core/errors';
+import type { SandboxRecord } from '../core/model';
 import { signInFailure } from './cloudPresentation';
 import type { Cockpit } from './cockpit';
+import { COMMAND_IDS } from './commandIds';
 import { loadCore, sandboxErrorCode } from './lazyCore';
 import { SETTINGS_SECTION, checkMonthlyBudgetSetting, MONTHLY_BUDGET_KEY } from './settingsModel';
 
@@ -164,6 +166,42 @@ export class DigitalOceanAccount implements vscode.Disposable {
         : 'VS Code held no DigitalOcean token; nothing to sign out of.';
     void this.cockpit.notify('info', message);
     this.cockpit.scheduleRefresh();
+  }
+
+  /**
+   * After a cloud create: the daemon, which ends cloud sandboxes at their time-to-live and keeps
+   * the budget, runs (started here, as `sandbox start` does, when none does), and is told when it
+   * has no token to act with once VS Code is closed.
+   */
+  async afterCloudCreate(record: SandboxRecord): Promise<void> {
+    const core = loadCore();
+    const stateRoot = this.cockpit.stateDir();
+    try {
+      if (!core.daemonStatus(stateRoot).running) {
+        // The editor's own runtime, as Start Scheduler does; the environment holds no token (see useTokenInThisProcess).
+        const status = await core.startDaemonProcess({
+          stateRoot,
+          script: this.cockpit.context.asAbsolutePath('dist/cli.js'),
+          node: process.execPath,
+          env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+        });
+        this.cockpit.log.info(`Started the daemon (pid ${status.holder?.pid}) to enforce the time-to-live and budget of cloud sandboxes`);
+      }
+    } catch (error) {
+      void this.cockpit.notify(
+        'warning',
+        `The daemon could not be started (${describeError(error)}), so ${record.name}'s time-to-live is not enforced; run Start Scheduler.`,
+      );
+      return;
+    }
+    if (existsSync(core.tokenFile(stateRoot)) || process.env[core.TOKEN_ENV]?.trim()) return;
+    const signIn = 'Sign in to DigitalOcean';
+    const choice = await this.cockpit.notify(
+      'warning',
+      `The daemon has no DigitalOcean token, so ${record.name} is ended at its time-to-live only while VS Code runs; sign in again and let the daemon use the token.`,
+      signIn,
+    );
+    if (choice === signIn) await vscode.commands.executeCommand(COMMAND_IDS.signInDigitalOcean);
   }
 
   dispose(): void {

@@ -13,7 +13,7 @@ import { clickMenuItem, pickStep, runFromPalette, STEP_TIMEOUT_MS, waitForText, 
  * appears). Start Sandbox on DigitalOcean: the region step lists regions with their slugs, the size
  * step lists sizes with their hourly prices, cheapest first, the GPU size marked; picking the GPU
  * size asks for its price to be confirmed, and saying no makes nothing. Then a small size: the
- * item shows its region and price per hour, its tooltip the cost so far and the time-to-live;
+ * daemon is started for its time-to-live, the item shows its region and price per hour, its tooltip the cost so far and the time-to-live;
  * Open Terminal answers `echo hello`; Attach VS Code offers Remote-SSH as for a container;
  * Delete removes the droplet and its machine. The monthly budget setting reaches the state dir's
  * budget file. Sign out removes the token file when asked. The token is in no log and nowhere in
@@ -134,6 +134,12 @@ async function main(): Promise<void> {
     const droplets = cloud.standIn.state.droplets({});
     if (droplets.length !== 1) throw new Error(`expected one droplet, the stand-in has ${droplets.length}`);
     await shot('item-running');
+    // The daemon that ends it at its time-to-live runs, started by the create.
+    await waitForValue(() => {
+      const status = JSON.parse(cli(server!, 'daemon', 'status', '--json')) as { running: boolean };
+      return status.running ? true : undefined;
+    }, 'the daemon started by the cloud create');
+    console.log('  ✔ the cloud create started the daemon');
     // A hover shows only when the pointer arrives: it comes from the first row (the provider's group).
     await page.locator('.pane-body .monaco-list-row').first().hover();
     await page.waitForTimeout(300);
@@ -209,13 +215,9 @@ async function main(): Promise<void> {
     process.exitCode = 1;
   } finally {
     if (server) {
-      // A daemon a cloud create may have started for the time-to-live outlives the window: stop it.
+      // The daemon the cloud create started outlives the window: stop it.
       try {
-        execFileSync(process.execPath, [path.join(REPO_ROOT, 'dist/cli.js'), 'daemon', 'stop'], {
-          env: server.env,
-          stdio: 'ignore',
-          timeout: 2 * STEP_TIMEOUT_MS,
-        });
+        cli(server, 'daemon', 'stop');
       } catch {
         // none ran
       }
@@ -225,6 +227,11 @@ async function main(): Promise<void> {
     // Stops Prism and the stand-in, and removes every droplet machine of this run.
     await cloud.close();
   }
+}
+
+/** The sandbox CLI on this run's state dir; its stdout. */
+function cli(server: CodeServer, ...args: string[]): string {
+  return execFileSync(process.execPath, [path.join(REPO_ROOT, 'dist/cli.js'), ...args], { env: server.env, encoding: 'utf8', timeout: 2 * STEP_TIMEOUT_MS });
 }
 
 /** Sign in to DigitalOcean from the palette, the token typed into the password box. */

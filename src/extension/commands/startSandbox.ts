@@ -72,6 +72,7 @@ export function startSandboxCommand(cockpit: Cockpit, account: DigitalOceanAccou
         }),
       );
       cockpit.log.info(`Sandbox ${record.name} (${record.id}) is running`);
+      if (record.cloud) void account.afterCloudCreate(record);
       await cockpit.refresh();
       if (!programmatic) {
         const where = record.cloud
