@@ -49,6 +49,8 @@ async function main(): Promise<void> {
       env: { AGENT_SANDBOXES_DIGITALOCEAN_URL: cloud.apiUrl, DIGITALOCEAN_TOKEN: undefined },
     });
     const tokenFile = path.join(server.stateDir, 'cloud', 'digitalocean-token');
+    // The daemon a cloud create starts would keep a warm Docker sandbox by default: none here, so the view holds the droplet alone.
+    writeFileSync(path.join(server.stateDir, 'tasks.json'), JSON.stringify({ pools: { default: { size: 0 } } }));
     page = await server.newPage();
     await page.goto(server.workbenchUrl([['extensionDevelopmentPath', remoteUri(server, REPO_ROOT)]]));
     await page.locator('.monaco-workbench').waitFor({ timeout: STEP_TIMEOUT_MS });
@@ -140,12 +142,7 @@ async function main(): Promise<void> {
       return status.running ? true : undefined;
     }, 'the daemon started by the cloud create');
     console.log('  ✔ the cloud create started the daemon');
-    // A hover shows only when the pointer arrives: it comes from the first row (the provider's group).
-    await page.locator('.pane-body .monaco-list-row').first().hover();
-    await page.waitForTimeout(300);
-    await row.hover();
-    const tooltip = page.locator('.monaco-hover, .workbench-hover').filter({ hasText: NAME }).first();
-    await waitForText(tooltip, /cost so far: \$0\.01[\s\S]*time-to-live: \d+h( \d+m)? left/, 'the cost so far and the time-to-live in the tooltip');
+    await tooltipOf(page, row, NAME, /cost so far: \$0\.01[\s\S]*time-to-live: \d+h( \d+m)? left/, 'the cost so far and the time-to-live in the tooltip');
     await shot('item-tooltip');
     await page.keyboard.press('Escape');
 
@@ -242,6 +239,21 @@ async function signIn(page: Page, token: string): Promise<void> {
   if ((await box.locator('input').first().getAttribute('type')) !== 'password') throw new Error('the token box does not hide what is typed');
   await page.keyboard.type(token);
   await page.keyboard.press('Enter');
+}
+
+/**
+ * The tooltip of a tree row once it matches `pattern`. A hover shows only when the pointer
+ * arrives, and goes when the view redraws: the pointer comes again from the first row (the
+ * provider's group) until it shows.
+ */
+async function tooltipOf(page: Page, row: Locator, name: string, pattern: RegExp, what: string): Promise<string> {
+  const tooltip = page.locator('.monaco-hover, .workbench-hover').filter({ hasText: name }).first();
+  return waitForValue(async () => {
+    await page.locator('.pane-body .monaco-list-row').first().hover();
+    await page.waitForTimeout(300);
+    await row.hover();
+    return waitForText(tooltip, pattern, what, 5000);
+  }, what);
 }
 
 function quickPick(page: Page, stepMark: string): Locator {
