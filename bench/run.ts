@@ -21,6 +21,7 @@ import { pullBenchmarks } from './pull';
 import { incrementalPushBenchmark } from './push';
 import { GATE_FIGURES, gateBenchmarks, type GateFigure } from './gates';
 import { TASK_FIGURES, taskBenchmarks, type TaskFigure } from './tasks';
+import { CLOUD_FIGURES, cloudBenchmarks, type CloudFigure } from './cloud';
 import { execLatency, sshExecLatency, type ExecSubject } from './exec';
 import { interleave, makeTree, median, ms, percentile, ratioLine, report, scaled, sh } from './util';
 
@@ -270,7 +271,20 @@ async function cleanUp(): Promise<void> {
 }
 
 /** The figures `npm run bench -- NAME` can run alone; with no name, all but the desktop's. */
-const FIGURES = ['cold', 'exec', 'full-push', 'pull', 'push', 'ssh', 'forward', 'parallel', 'desktop', ...TASK_FIGURES, ...GATE_FIGURES] as const;
+const FIGURES = [
+  'cold',
+  'exec',
+  'full-push',
+  'pull',
+  'push',
+  'ssh',
+  'forward',
+  'parallel',
+  'desktop',
+  ...TASK_FIGURES,
+  ...GATE_FIGURES,
+  ...CLOUD_FIGURES,
+] as const;
 
 async function main(): Promise<void> {
   const only = process.argv[2];
@@ -298,6 +312,7 @@ async function main(): Promise<void> {
     if (wanted('parallel')) await parallelStart();
     await taskBenchmarks((figure: TaskFigure) => wanted(figure), CLI);
     await gateBenchmarks((figure: GateFigure) => wanted(figure));
+    await cloudBenchmarks((figure: CloudFigure) => wanted(figure));
   } finally {
     controller.dispose();
     await cleanUp();

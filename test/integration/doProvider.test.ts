@@ -73,6 +73,7 @@ describe('DigitalOcean provider against the stand-in (integration)', function ()
     );
     const userDataKey = /ed25519_public: "?(ssh-ed25519 [A-Za-z0-9+/=]+)/.exec(userData)?.[1];
     assert.ok(userDataKey, 'the user data carried a host key');
+    assert.ok(!userData.includes(cloud.token) && !JSON.stringify(droplet.tags).includes(cloud.token), 'the token is in neither the user data nor the tags');
     const pinned = sandbox.ssh!.hostKey.split(' ').slice(0, 2).join(' ');
     assert.notEqual(pinned, userDataKey, 'the key that travelled in the user data is no longer the pinned one');
 

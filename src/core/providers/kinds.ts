@@ -15,6 +15,8 @@ export interface ProviderKindInfo {
   offeredInSettings: boolean;
   /** Whether its machines run on this computer, which a front end may show apart from remote ones. */
   local: boolean;
+  /** Whether a cloud bills its machines by the second: cloud options, the cost ledger and the daemon's enforcement apply. */
+  cloud: boolean;
 }
 
 export const PROVIDER_KIND_INFO = {
@@ -24,6 +26,7 @@ export const PROVIDER_KIND_INFO = {
     description: 'A container on the local Docker engine.',
     offeredInSettings: true,
     local: true,
+    cloud: false,
   },
   digitalocean: {
     kind: 'digitalocean',
@@ -31,6 +34,7 @@ export const PROVIDER_KIND_INFO = {
     description: 'A DigitalOcean droplet, billed by the second within the monthly budget (`sandbox cloud login`).',
     offeredInSettings: true,
     local: false,
+    cloud: true,
   },
   ssh: {
     kind: 'ssh',
@@ -38,6 +42,7 @@ export const PROVIDER_KIND_INFO = {
     description: 'A container or a folder on a machine reached over SSH (`sandbox host add`).',
     offeredInSettings: false,
     local: false,
+    cloud: false,
   },
 } as const satisfies Partial<Record<ProviderKind, ProviderKindInfo>>;
 

@@ -240,9 +240,12 @@ export class SandboxLifecycle {
     const provider = this.deps.providers.get(record.provider);
     const refs = new Set<string>();
     if (record.providerRef) refs.add(record.providerRef);
-    // An interrupted create may have made a machine before it could note the reference.
-    for (const sandbox of await provider.list(await store.ownerId())) {
-      if (sandbox.id === record.id) refs.add(sandbox.providerRef);
+    // An interrupted create may have made a machine before it could note the reference; a
+    // sandbox that ran has it noted, and a cloud listing costs calls against a rate limit.
+    if (!record.providerRef || record.state === 'creating' || isInterrupted(record)) {
+      for (const sandbox of await provider.list(await store.ownerId())) {
+        if (sandbox.id === record.id) refs.add(sandbox.providerRef);
+      }
     }
     this.disconnect(record.id);
     for (const providerRef of refs) await provider.remove(providerRef, signal);

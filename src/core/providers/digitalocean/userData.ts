@@ -33,7 +33,8 @@ export const REKEY_SCRIPT = `#!/bin/sh
 # connection), so the key that travelled in the user data is worthless; then removes its own sudo rule.
 set -eu
 umask 077
-cloud-init status --wait > /dev/null 2>&1 || true
+# boot-finished is cloud-init's last write; asking cloud-init itself costs a Python start.
+[ -f /var/lib/cloud/instance/boot-finished ] || cloud-init status --wait > /dev/null 2>&1 || true
 new=$(mktemp /etc/ssh/.rekey.XXXXXX)
 trap 'rm -f "$new" "$new.pub"' EXIT
 head -c 8192 > "$new"

@@ -8,7 +8,7 @@ import type { ProviderKind } from '../../../../src/core/model';
 describe('provider kinds', () => {
   it('are the registry’s kinds, in its order, with its words', () => {
     assert.deepEqual(
-      PROVIDER_KINDS.map(({ kind, label, description, offeredInSettings, local }) => ({ kind, label, description, offeredInSettings, local })),
+      PROVIDER_KINDS.map(({ kind, label, description, offeredInSettings, local, cloud }) => ({ kind, label, description, offeredInSettings, local, cloud })),
       providerKindInfos(),
     );
     for (const [key, info] of Object.entries(PROVIDER_KIND_INFO)) assert.equal(info.kind, key);
