@@ -52,6 +52,8 @@ export class Cockpit implements vscode.Disposable {
   private refreshAgain = false;
   private readonly disposables: vscode.Disposable[] = [this.log, this.changed];
   private exclusive: Promise<unknown> = Promise.resolve();
+  /** What a listing waits for first (a cloud token handed to the core), so it never runs without it. */
+  private readonly listingPrerequisites: (() => Promise<unknown>)[] = [];
 
   constructor(readonly context: vscode.ExtensionContext) {
     this.disposables.push(
@@ -196,7 +198,13 @@ export class Cockpit implements vscode.Disposable {
     return result;
   }
 
+  /** Makes every listing wait for `prerequisite` (which should settle fast once it has run). */
+  waitBeforeListing(prerequisite: () => Promise<unknown>): void {
+    this.listingPrerequisites.push(prerequisite);
+  }
+
   private async refreshOnce(): Promise<void> {
+    await Promise.all(this.listingPrerequisites.map((prerequisite) => prerequisite().catch(() => undefined)));
     const controller = this.controller;
     try {
       this.records = await this.exclusively(() => controller.list());

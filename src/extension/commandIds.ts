@@ -43,6 +43,8 @@ export const COMMAND_IDS = {
   installCli: 'sandboxes.installCli',
   removeCli: 'sandboxes.removeCli',
   runDoctor: 'sandboxes.runDoctor',
+  signInDigitalOcean: 'sandboxes.signInDigitalOcean',
+  signOutDigitalOcean: 'sandboxes.signOutDigitalOcean',
 } as const;
 
 export type CommandId = (typeof COMMAND_IDS)[keyof typeof COMMAND_IDS];

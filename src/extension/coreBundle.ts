@@ -13,3 +13,19 @@ export { changeUnderReview, readGateResult } from '../core/gates/results';
 export { evaluate, readGateHistory } from '../core/evaluator/evaluate';
 export { REMOTE_SSH_EXTENSIONS } from '../core/doctor/ssh';
 export { doctorContext, runDoctor } from '../core/doctor';
+// DigitalOcean: the token handed to this process lives in this bundle's copy of credentials.ts,
+// the one the provider reads, so the extension reaches them only through here.
+export {
+  TOKEN_ENV,
+  apiUrlOf,
+  checkTokenShape,
+  readCredentials,
+  removeToken,
+  saveToken,
+  tokenFile,
+  useTokenInThisProcess,
+} from '../core/providers/digitalocean/credentials';
+export { DigitalOceanClient } from '../core/providers/digitalocean/api/client';
+export { PREFERRED_REGION, readCatalog, sizesIn } from '../core/providers/digitalocean/catalog';
+export { CostLedger } from '../core/cost/ledger';
+export { writeMonthlyBudget } from '../core/cost/settings';

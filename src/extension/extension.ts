@@ -11,6 +11,7 @@ import { copySshCommandCommand } from './commands/copySshCommand';
 import { copyIdCommand } from './commands/copyId';
 import { deleteCommand } from './commands/delete';
 import { DesktopPanels } from './desktopPanel';
+import { DigitalOceanAccount, followBudgetSetting } from './digitalOceanAccount';
 import { forwardPortCommand } from './commands/forwardPort';
 import { installCliCommand, refreshInstalledCli, removeCliCommand } from './commands/installCli';
 import { openDesktopCommand } from './commands/openDesktop';
@@ -58,6 +59,8 @@ export interface SandboxesApi {
   desktops: DesktopPanels;
   /** The gates' diagnostics and test runs. */
   gates: GateViews;
+  /** The DigitalOcean sign-in (token in SecretStorage, handed to this process's core). */
+  digitalOcean: DigitalOceanAccount;
   /** Milliseconds spent inside activate(). */
   activationMs: number;
 }
@@ -76,6 +79,9 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
   const taskTree = new TaskTreeProvider(tasks);
   const gates = new GateViews(cockpit, tasks);
   const attachSeams: AttachSeams = { ...editorAttachSeams };
+  const digitalOcean = new DigitalOceanAccount(cockpit);
+  // Cloud sandboxes are listed with the token VS Code keeps.
+  cockpit.waitBeforeListing(() => digitalOcean.ready());
   // Made now, not on first use: it restores the desktop panels of the last session.
   const desktops = new DesktopPanels(cockpit);
   const view = vscode.window.createTreeView<SandboxTreeNode>(TREE_VIEW_ID, { treeDataProvider: tree, canSelectMany: true, showCollapseAll: false });
@@ -84,7 +90,7 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
 
   // Keyed by every id in COMMAND_IDS: adding an id without a handler does not compile.
   const handlers: Record<CommandId, Handler> = {
-    [COMMAND_IDS.startSandbox]: startSandboxCommand(cockpit),
+    [COMMAND_IDS.startSandbox]: startSandboxCommand(cockpit, digitalOcean),
     [COMMAND_IDS.start]: startCommand(cockpit),
     [COMMAND_IDS.stop]: stopCommand(cockpit),
     [COMMAND_IDS.restart]: restartCommand(cockpit),
@@ -124,22 +130,27 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
     [COMMAND_IDS.installCli]: installCliCommand(cockpit),
     [COMMAND_IDS.removeCli]: removeCliCommand(cockpit),
     [COMMAND_IDS.runDoctor]: runDoctorCommand(cockpit),
+    [COMMAND_IDS.signInDigitalOcean]: () => digitalOcean.signIn(),
+    [COMMAND_IDS.signOutDigitalOcean]: () => digitalOcean.signOut(),
   };
   for (const [id, handler] of Object.entries(handlers)) {
     context.subscriptions.push(vscode.commands.registerCommand(id, handler as (...args: unknown[]) => unknown));
   }
   // Disposed in this order on deactivation: the panels' connections before the cockpit's controller.
   context.subscriptions.push(desktops, cockpit, tree, view, createStatusBarItem(cockpit));
+  context.subscriptions.push(digitalOcean, followBudgetSetting(cockpit));
   context.subscriptions.push(taskTree, taskView, showSchedulerState(taskView, tasks), createTaskStatusBarItem(tasks), gates, tasks);
   // The status bar needs a count even while the view is closed.
   cockpit.scheduleRefresh();
   // The same for tasks, once activation is over: reading the queue loads the core.
   setTimeout(() => tasks.start(), 0);
   setTimeout(() => refreshInstalledCli(cockpit), 0);
+  // The DigitalOcean token kept by VS Code, handed to the core once activation is over.
+  setTimeout(() => void digitalOcean.ready(), 0);
 
   const activationMs = performance.now() - started;
   cockpit.log.info(`Activated in ${activationMs.toFixed(1)} ms`);
-  return { cockpit, tree, tasks, taskTree, gates, attachSeams, desktops, activationMs };
+  return { cockpit, tree, tasks, taskTree, gates, attachSeams, desktops, digitalOcean, activationMs };
 }
 
 /** Nothing to do here: context.subscriptions close the desktop panels, forwarded ports and SSH connections. */

@@ -2,6 +2,7 @@ import { formatDuration } from '../app/format';
 import { formatSize } from '../core/profile';
 import type { ProviderKind, SandboxRecord, SandboxState } from '../core/model';
 import { providerKindLabel } from '../core/providers/kinds';
+import { cloudDescriptionOf } from './cloudPresentation';
 
 /**
  * How a sandbox looks in the tree, the status bar and quick picks. No vscode import: tested in
@@ -38,15 +39,17 @@ export function iconOf(state: SandboxState): IconSpec {
   }
 }
 
-/** `2 CPU · 2 GiB · up 5m`, or the state when it is not running. */
+/** `2 CPU · 2 GiB · up 5m`, or the state when it is not running; a cloud sandbox shows its region and price per hour first. */
 export function descriptionOf(record: SandboxRecord, now = Date.now()): string {
+  const cloud = cloudDescriptionOf(record, now);
+  if (cloud) return cloud;
   const profile = `${record.profile.cpus} CPU · ${formatSize(record.profile.memory)}`;
   if (record.state === 'running' && record.startedAt) return `${profile} · up ${formatDuration(now - Date.parse(record.startedAt))}`;
   return `${profile} · ${record.state}`;
 }
 
-/** Markdown lines for the item's tooltip. */
-export function tooltipLines(record: SandboxRecord): string[] {
+/** Markdown lines for the item's tooltip; `more` (a cloud sandbox's cost, say) goes before any problem. */
+export function tooltipLines(record: SandboxRecord, more: string[] = []): string[] {
   const ports = Object.entries(record.ports);
   const lines = [
     `**${record.name}** — ${record.state}`,
@@ -57,6 +60,7 @@ export function tooltipLines(record: SandboxRecord): string[] {
     `- profile: ${record.profile.cpus} CPU, ${formatSize(record.profile.memory)}, ${record.profile.pids} processes${record.profile.sudo ? ', sudo' : ''}${record.profile.desktop ? `, desktop ${record.profile.desktop}` : ''}`,
     `- ports: ${ports.length ? ports.map(([inside, local]) => `${inside} → 127.0.0.1:${local}`).join(', ') : 'none'}`,
     `- created: ${new Date(record.createdAt).toLocaleString()}`,
+    ...more,
   ];
   if (record.problem) lines.push('', `⚠ ${record.problem}`);
   return lines;

@@ -2,6 +2,7 @@ import { parseSize } from '../core/profile';
 import { formatNetworkPolicy, parseNetworkPolicy } from '../core/network/policy';
 import type { ProviderKind } from '../core/model';
 import { DEFAULT_PROVIDER_KIND, kindsOfferedInSettings } from '../core/providers/kinds';
+import { DEFAULT_MONTHLY_BUDGET_USD } from '../core/cost/budget';
 
 /** The extension's settings after checking; no vscode import, so it is tested in plain Node. */
 export interface SandboxSettings {
@@ -16,10 +17,31 @@ export interface SandboxSettings {
   syncExcludes: string[];
   /** The network policy of new sandboxes (default, open, none or allow:DOMAIN,...); empty: default. */
   network?: string;
+  /** What cloud sandboxes may cost a month, in USD; written to the state dir's budget file when it changes. */
+  monthlyBudgetUsd: number;
 }
 
 export const SETTINGS_SECTION = 'sandboxes';
-export const DEFAULT_SETTINGS: SandboxSettings = { defaultProvider: DEFAULT_PROVIDER_KIND, cpus: 2, memory: 2 * 1024 ** 3, syncExcludes: [] };
+export const DEFAULT_SETTINGS: SandboxSettings = {
+  defaultProvider: DEFAULT_PROVIDER_KIND,
+  cpus: 2,
+  memory: 2 * 1024 ** 3,
+  syncExcludes: [],
+  monthlyBudgetUsd: DEFAULT_MONTHLY_BUDGET_USD,
+};
+/** The monthly budget's key below the section. */
+export const MONTHLY_BUDGET_KEY = 'cloud.monthlyBudgetUsd';
+/** As the core's budget file accepts (src/core/cost/settings.ts): far above any sandbox budget. */
+const MAX_MONTHLY_BUDGET_USD = 100_000;
+
+/** The monthly budget setting checked: a number of dollars, or one sentence saying what to write. */
+export function checkMonthlyBudgetSetting(value: unknown): { usd?: number; problem?: string } {
+  if (value === undefined || value === null) return { usd: DEFAULT_SETTINGS.monthlyBudgetUsd };
+  if (typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= MAX_MONTHLY_BUDGET_USD) return { usd: value };
+  return {
+    problem: `The setting ${SETTINGS_SECTION}.${MONTHLY_BUDGET_KEY} is ${JSON.stringify(value)}; give a number of US dollars from 0 to ${MAX_MONTHLY_BUDGET_USD}, such as 50.`,
+  };
+}
 
 /**
  * Reads every `sandboxes.*` setting through `get` (a key below the section, like
@@ -91,6 +113,10 @@ export function readSettings(get: (key: string) => unknown): { settings: Sandbox
       );
     }
   }
+
+  const budget = checkMonthlyBudgetSetting(get(MONTHLY_BUDGET_KEY));
+  if (budget.usd !== undefined) settings.monthlyBudgetUsd = budget.usd;
+  if (budget.problem) problems.push(budget.problem);
 
   return { settings, problems };
 }

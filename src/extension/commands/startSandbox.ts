@@ -1,12 +1,16 @@
 import * as vscode from 'vscode';
-import type { ProviderKind, SandboxRecord } from '../../core/model';
+import { formatUsdPerHour } from '../../core/cost/billing';
+import type { CloudCreateOptions, ProviderKind, SandboxRecord } from '../../core/model';
 import { formatSize, validateName } from '../../core/profile';
 import { kindsOfferedInSettings, providerKindInfo } from '../../core/providers/kinds';
 import { describeError } from '../../core/errors';
 import type { Cockpit } from '../cockpit';
 import { COMMAND_IDS } from '../commandIds';
+import type { DigitalOceanAccount } from '../digitalOceanAccount';
 import { loadCore } from '../lazyCore';
 import { providerLabel } from '../presentation';
+import { askCloudChoices } from './cloudChoices';
+import { pickWithLast, type Pick } from './quickPicks';
 
 /** What Start Sandbox needs; the quick pick asks for it, a caller (a test, another extension) may pass it. */
 export interface StartSandboxOptions {
@@ -19,30 +23,38 @@ export interface StartSandboxOptions {
   /** A local folder to copy in; null for none; undefined means the first workspace folder. */
   folder?: string | null;
   name?: string;
+  /** For a cloud provider: region, size, the yes a GPU size needs, time-to-live. */
+  cloud?: CloudCreateOptions;
 }
 
 interface LastChoices {
   provider?: ProviderKind;
   size?: string;
   folder?: string;
+  region?: string;
+  cloudSize?: string;
 }
 
 const LAST_CHOICES_KEY = 'sandboxes.startSandbox.last';
 const STEPS = 4;
+/** The cloud kind whose steps are region and size (cloudChoices.ts), signing in first when needed. */
+const CLOUD_KIND: ProviderKind = 'digitalocean';
 /** The Desktop profile: a desktop of this size, with room for a browser. */
 const DESKTOP_PROFILE = { geometry: '1280x800', cpus: 2, memory: 4 * 1024 ** 3 };
 
 /** Start Sandbox: provider, profile, folder, name (Escape at any step leaves nothing), then create with progress. */
-export function startSandboxCommand(cockpit: Cockpit) {
+export function startSandboxCommand(cockpit: Cockpit, account: DigitalOceanAccount) {
   return async (options?: StartSandboxOptions): Promise<SandboxRecord | undefined> => {
     const programmatic = typeof options === 'object' && options !== null;
-    const chosen = programmatic ? withDefaults(cockpit, options) : await askForOptions(cockpit);
+    const chosen = programmatic ? withDefaults(cockpit, options) : await askForOptions(cockpit, account);
     if (!chosen) {
       cockpit.log.info('Start Sandbox cancelled before anything was made');
       return undefined;
     }
     const settings = cockpit.settings();
     try {
+      // The token kept by VS Code reaches the core before a cloud create reads it.
+      if (chosen.provider === CLOUD_KIND) await account.ready();
       const record = await cockpit.withProgress(`Starting sandbox${chosen.name ? ` ${chosen.name}` : ''}`, (signal, report) =>
         cockpit.controller.create({
           name: chosen.name,
@@ -51,6 +63,7 @@ export function startSandboxCommand(cockpit: Cockpit) {
           // Builds the desktop image too when the profile has a desktop.
           push: chosen.folder ? { localRoot: chosen.folder, excludes: settings.syncExcludes } : undefined,
           buildImageIfMissing: true,
+          cloud: chosen.cloud,
           signal,
           onProgress: (progress) => {
             cockpit.log.info(`${chosen.name ?? 'new sandbox'}: ${progress.message}`);
@@ -59,10 +72,14 @@ export function startSandboxCommand(cockpit: Cockpit) {
         }),
       );
       cockpit.log.info(`Sandbox ${record.name} (${record.id}) is running`);
+      if (record.cloud) void account.afterCloudCreate(record);
       await cockpit.refresh();
       if (!programmatic) {
+        const where = record.cloud
+          ? ` in ${record.cloud.region} at ${formatUsdPerHour(record.cloud.usdPerHour)}, billed until it is deleted or hibernated`
+          : '';
         const actions = record.profile.desktop ? ['Open Desktop', 'Open Terminal'] : ['Open Terminal'];
-        void vscode.window.showInformationMessage(`Sandbox ${record.name} is running.`, ...actions).then((choice) => {
+        void vscode.window.showInformationMessage(`Sandbox ${record.name} is running${where}.`, ...actions).then((choice) => {
           if (choice === 'Open Desktop') void vscode.commands.executeCommand(COMMAND_IDS.openDesktop, record.id);
           if (choice === 'Open Terminal') void vscode.commands.executeCommand(COMMAND_IDS.openTerminal, record.id);
         });
@@ -80,35 +97,36 @@ export function startSandboxCommand(cockpit: Cockpit) {
 function withDefaults(cockpit: Cockpit, options: StartSandboxOptions): StartSandboxOptions {
   const settings = cockpit.settings();
   const folder = options.folder === undefined ? vscode.workspace.workspaceFolders?.[0]?.uri.fsPath : options.folder;
+  const provider = options.provider ?? settings.defaultProvider;
   return {
-    provider: options.provider ?? settings.defaultProvider,
+    provider,
     cpus: options.cpus ?? settings.cpus,
     memory: options.memory ?? settings.memory,
     // The image setting names a plain sandbox image: a desktop runs the desktop image.
-    image: options.image ?? (options.desktop ? undefined : settings.image),
+    // A droplet's system is the provider's choice (CloudCreateOptions.os), not a Docker image.
+    image: options.image ?? (options.desktop || provider === CLOUD_KIND ? undefined : settings.image),
     desktop: options.desktop,
     folder,
     name: options.name,
+    cloud: options.cloud,
   };
 }
 
-interface Pick<T> extends vscode.QuickPickItem {
-  value: T;
-}
-
-async function askForOptions(cockpit: Cockpit): Promise<StartSandboxOptions | undefined> {
+async function askForOptions(cockpit: Cockpit, account: DigitalOceanAccount): Promise<StartSandboxOptions | undefined> {
   const settings = cockpit.settings();
   const memento = cockpit.context.globalState;
   const last = memento.get<LastChoices>(LAST_CHOICES_KEY) ?? {};
   const title = (step: number) => `Start Sandbox (${step}/${STEPS})`;
 
-  const providers: Pick<ProviderKind>[] = kindsOfferedInSettings().map((kind) => ({
-    label: providerLabel(kind),
-    description: providerKindInfo(kind)?.description,
-    value: kind,
-  }));
+  const kinds = kindsOfferedInSettings();
+  // Whether DigitalOcean needs a sign-in first, read while the pick shows.
+  const providers = account.isSignedIn().then(
+    (signedIn) => providerPicks(kinds, signedIn),
+    () => providerPicks(kinds, false),
+  );
   const provider = await pickWithLast(providers, last.provider ?? settings.defaultProvider, { title: title(1), placeHolder: 'Where should the sandbox run?' });
   if (!provider) return undefined;
+  if (provider === CLOUD_KIND) return askForCloudOptions(cockpit, account, last);
 
   const image = settings.image ?? loadCore().sandboxImageTag();
   const desktopImage = loadCore().desktopImageTag();
@@ -131,6 +149,58 @@ async function askForOptions(cockpit: Cockpit): Promise<StartSandboxOptions | un
   const size = await pickWithLast(sizes, last.size ?? 'default', { title: title(2), placeHolder: 'Profile: size and image' }, (value) => value.key);
   if (!size) return undefined;
 
+  const folder = await askForFolder(last.folder, title(3));
+  if (folder === undefined) return undefined;
+
+  const name = await askForName(cockpit, title(4));
+  if (name === undefined) return undefined;
+
+  await memento.update(LAST_CHOICES_KEY, { ...last, provider, size: size.key, folder } satisfies LastChoices);
+  return {
+    provider,
+    cpus: size.cpus,
+    memory: size.memory,
+    image: size.desktop ? undefined : settings.image,
+    desktop: size.desktop,
+    folder: folder || null,
+    name: name || undefined,
+  };
+}
+
+/** The kinds with their words from the registry; DigitalOcean says when picking it signs in first. */
+function providerPicks(kinds: ProviderKind[], cloudSignedIn: boolean): Pick<ProviderKind>[] {
+  return kinds.map((kind) => {
+    const description = providerKindInfo(kind)?.description;
+    const signInFirst = kind === CLOUD_KIND && !cloudSignedIn;
+    return {
+      label: providerLabel(kind),
+      description: signInFirst ? `${description ?? ''} Not signed in: signs you in first.`.trim() : description,
+      value: kind,
+    };
+  });
+}
+
+/** DigitalOcean: region and size (cloudChoices.ts) instead of a profile, then folder and name. */
+async function askForCloudOptions(cockpit: Cockpit, account: DigitalOceanAccount, last: LastChoices): Promise<StartSandboxOptions | undefined> {
+  const title = (step: number) => `Start Sandbox (${step}/5)`;
+  const choice = await askCloudChoices(cockpit, account, { region: last.region, size: last.cloudSize }, title, 2);
+  if (!choice) return undefined;
+  const folder = await askForFolder(last.folder, title(4));
+  if (folder === undefined) return undefined;
+  const name = await askForName(cockpit, title(5));
+  if (name === undefined) return undefined;
+  await cockpit.context.globalState.update(LAST_CHOICES_KEY, {
+    ...last,
+    provider: CLOUD_KIND,
+    folder,
+    region: choice.cloud.region,
+    cloudSize: choice.cloud.size,
+  } satisfies LastChoices);
+  return { provider: CLOUD_KIND, cpus: choice.cpus, memory: choice.memory, folder: folder || null, name: name || undefined, cloud: choice.cloud };
+}
+
+/** The folder step: a workspace folder, none, or one chosen in a dialog; undefined when backed out of. */
+async function askForFolder(last: string | undefined, title: string): Promise<string | undefined> {
   const folders: Pick<string>[] = (vscode.workspace.workspaceFolders ?? []).map((folder) => ({
     label: `$(folder) ${folder.name}`,
     description: folder.uri.fsPath,
@@ -138,17 +208,17 @@ async function askForOptions(cockpit: Cockpit): Promise<StartSandboxOptions | un
   }));
   folders.push({ label: '$(circle-slash) No folder', description: 'start with an empty workspace', value: '' });
   folders.push({ label: '$(folder-opened) Choose a folder…', value: '?' });
-  let folder = await pickWithLast(folders, last.folder ?? folders[0]!.value, { title: title(3), placeHolder: 'Folder to copy into the sandbox' });
-  if (folder === undefined) return undefined;
-  if (folder === '?') {
-    const chosen = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Copy into Sandbox' });
-    if (!chosen?.[0]) return undefined;
-    folder = chosen[0].fsPath;
-  }
+  const folder = await pickWithLast(folders, last ?? folders[0]!.value, { title, placeHolder: 'Folder to copy into the sandbox' });
+  if (folder !== '?') return folder;
+  const chosen = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Copy into Sandbox' });
+  return chosen?.[0]?.fsPath;
+}
 
+/** The name step: empty for a generated name; undefined when backed out of. */
+function askForName(cockpit: Cockpit, title: string): Thenable<string | undefined> {
   const taken = new Set(cockpit.records.map((record) => record.name));
-  const name = await vscode.window.showInputBox({
-    title: title(4),
+  return vscode.window.showInputBox({
+    title,
     prompt: 'Name of the sandbox (leave empty for a generated one)',
     placeHolder: 'fix-login-2',
     ignoreFocusOut: true,
@@ -163,30 +233,4 @@ async function askForOptions(cockpit: Cockpit): Promise<StartSandboxOptions | un
       }
     },
   });
-  if (name === undefined) return undefined;
-
-  await memento.update(LAST_CHOICES_KEY, { provider, size: size.key, folder } satisfies LastChoices);
-  return {
-    provider,
-    cpus: size.cpus,
-    memory: size.memory,
-    image: size.desktop ? undefined : settings.image,
-    desktop: size.desktop,
-    folder: folder || null,
-    name: name || undefined,
-  };
-}
-
-/** A quick pick whose remembered choice comes first, marked as such. */
-async function pickWithLast<T>(
-  items: Pick<T>[],
-  last: string | undefined,
-  options: vscode.QuickPickOptions,
-  key: (value: T) => string = (value) => String(value),
-): Promise<T | undefined> {
-  const index = items.findIndex((item) => key(item.value) === last);
-  const ordered = index > 0 ? [items[index]!, ...items.slice(0, index), ...items.slice(index + 1)] : items;
-  if (index >= 0) ordered[0] = { ...ordered[0]!, description: [ordered[0]!.description, '(last used)'].filter(Boolean).join(' ') };
-  const picked = await vscode.window.showQuickPick(ordered, { ...options, ignoreFocusOut: true });
-  return picked?.value;
 }

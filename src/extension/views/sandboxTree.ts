@@ -1,8 +1,11 @@
 import * as vscode from 'vscode';
+import type { CostLedger } from '../../core/cost/ledger';
 import type { ProviderKind, SandboxRecord } from '../../core/model';
 import { providerKindInfo } from '../../core/providers/kinds';
 import type { PortForward } from '../../core/ssh/forward';
 import type { Cockpit } from '../cockpit';
+import { cloudTooltipLines, type CloudCost } from '../cloudPresentation';
+import { loadCore } from '../lazyCore';
 import { contextValueOf, descriptionOf, iconOf, providerLabel, tooltipLines } from '../presentation';
 import { FORWARD_CONTEXT_VALUE, forwardLabel } from '../sshModel';
 import type { TaskBoard } from '../taskBoard';
@@ -45,6 +48,8 @@ export class SandboxTreeProvider implements vscode.TreeDataProvider<SandboxTreeN
   private readonly subscription: vscode.Disposable;
   private loaded = false;
   private poolsShown = '';
+  /** The state dir's cost ledger, read for cloud sandboxes' tooltips. */
+  private ledger?: { root: string; ledger: CostLedger };
 
   /** With a task board, the scheduler's pool sandboxes are marked warm (or in use). */
   constructor(
@@ -106,9 +111,30 @@ export class SandboxTreeProvider implements vscode.TreeDataProvider<SandboxTreeN
     item.contextValue = contextValueOf(record);
     const icon = iconOf(record.state);
     item.iconPath = new vscode.ThemeIcon(icon.id, icon.color ? new vscode.ThemeColor(icon.color) : undefined);
-    item.tooltip = new vscode.MarkdownString(tooltipLines(record).join('\n'));
+    // A cloud sandbox's tooltip says what it has cost up to the moment it is shown: resolveTreeItem fills it on hover.
+    item.tooltip = record.cloud ? undefined : new vscode.MarkdownString(tooltipLines(record).join('\n'));
     item.accessibilityInformation = { label: `${record.name}, ${record.state}` };
     return item;
+  }
+
+  async resolveTreeItem(item: vscode.TreeItem, node: SandboxTreeNode): Promise<vscode.TreeItem> {
+    if (node.kind !== 'sandbox' || !node.record.cloud) return item;
+    let cost: CloudCost | undefined;
+    try {
+      cost = await this.costOf(node.record);
+    } catch (error) {
+      this.cockpit.log.warn(`Could not read the cost ledger for ${node.record.name}: ${(error as Error).message}`);
+    }
+    item.tooltip = new vscode.MarkdownString(tooltipLines(node.record, cloudTooltipLines(node.record, cost)).join('\n'));
+    return item;
+  }
+
+  /** The ledger's open entry of a sandbox's machine: its price, since when, and its time-to-live. */
+  private async costOf(record: SandboxRecord): Promise<CloudCost | undefined> {
+    const root = this.cockpit.stateDir();
+    if (this.ledger?.root !== root) this.ledger = { root, ledger: new (loadCore().CostLedger)(root, Date.now) };
+    const entry = (await this.ledger.ledger.load()).openMachineOf(record.name);
+    return entry && { usdPerHour: entry.usdPerHour, openedMs: entry.openedMs, untilMs: entry.untilMs };
   }
 
   getParent(node: SandboxTreeNode): SandboxTreeNode | undefined {

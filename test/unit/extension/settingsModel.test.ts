@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { DEFAULT_SETTINGS, readSettings } from '../../../src/extension/settingsModel';
+import { DEFAULT_SETTINGS, MONTHLY_BUDGET_KEY, checkMonthlyBudgetSetting, readSettings } from '../../../src/extension/settingsModel';
 
 const from = (values: Record<string, unknown>) => (key: string) => values[key];
 
@@ -45,5 +45,27 @@ describe('sandboxes.* settings', () => {
     assert.equal(problems.length, names.length);
     names.forEach((name, index) => assert.ok(problems[index]!.includes(`sandboxes.${name}`), problems[index]));
     assert.match(problems[2]!, /write it like "512m" or "2g"/);
+  });
+});
+
+describe('sandboxes.cloud.monthlyBudgetUsd', () => {
+  it('defaults to $50 and reads a number of dollars, zero included', () => {
+    assert.equal(DEFAULT_SETTINGS.monthlyBudgetUsd, 50);
+    assert.deepEqual(checkMonthlyBudgetSetting(undefined), { usd: 50 });
+    assert.deepEqual(checkMonthlyBudgetSetting(0), { usd: 0 });
+    const { settings, problems } = readSettings(from({ [MONTHLY_BUDGET_KEY]: 120.5 }));
+    assert.deepEqual(problems, []);
+    assert.equal(settings.monthlyBudgetUsd, 120.5);
+  });
+
+  it('refuses what is not a budget, naming the setting, and keeps the default', () => {
+    for (const bad of [-1, '50', Number.NaN, 1e9, true]) {
+      const checked = checkMonthlyBudgetSetting(bad);
+      assert.equal(checked.usd, undefined, String(bad));
+      assert.match(checked.problem!, /^The setting sandboxes\.cloud\.monthlyBudgetUsd is .+; give a number of US dollars from 0 to 100000, such as 50\.$/);
+    }
+    const { settings, problems } = readSettings(from({ [MONTHLY_BUDGET_KEY]: -5 }));
+    assert.equal(settings.monthlyBudgetUsd, 50);
+    assert.equal(problems.length, 1);
   });
 });
