@@ -114,6 +114,8 @@ export function dropletSandbox(droplet: Droplet, record: KnownSandbox | undefine
     createdAt: record?.createdAt ?? droplet.created_at,
     providerRef: dropletRef(droplet.id),
     state,
+    // A droplet runs from its creation (a restored one is a new droplet): the tree's uptime.
+    startedAt: state === 'running' ? droplet.created_at : undefined,
     problem: state === 'error' ? `Droplet ${droplet.name} is ${droplet.status} on DigitalOcean; remove it with \`sandbox rm ${droplet.name}\`.` : undefined,
     ports: {},
     ssh: ipv4 && hostKey && state === 'running' ? { host: ipv4, port: 22, user: record?.user ?? 'agent', hostKey } : undefined,
