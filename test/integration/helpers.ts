@@ -131,6 +131,31 @@ export interface ProgramRun {
   stderr: string;
 }
 
+/** A command in a running container (as root unless `user` says), to its end: its exit code and each stream's output. */
+export async function execIn(containerId: string, cmd: string[], options: { user?: string; env?: string[]; workdir?: string } = {}): Promise<ProgramRun> {
+  const exec = await docker.getContainer(containerId).exec({
+    Cmd: cmd,
+    User: options.user ?? 'root',
+    Env: options.env,
+    WorkingDir: options.workdir,
+    AttachStdout: true,
+    AttachStderr: true,
+  });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const sink = (chunks: Buffer[]) => new Writable({ write: (chunk: Buffer, _encoding, done) => (chunks.push(chunk), done()) });
+  docker.modem.demuxStream(stream, sink(out), sink(err));
+  await new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+    stream.on('error', reject);
+  });
+  await new Promise((resolve) => setImmediate(resolve)); // the demuxer's last writes
+  const { ExitCode } = await exec.inspect();
+  return { code: ExitCode, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
+}
+
 /** A local program's exit code and output; never rejects. */
 export function runProgram(command: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<ProgramRun> {
   return new Promise((resolve) => {

@@ -7,11 +7,10 @@ import { execFile, spawn } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdtempSync, promises as fs, readFileSync, realpathSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import type Dockerode from 'dockerode';
 import { DEBIAN_SLIM_IMAGE, debianBaseTag } from '../../src/core/images';
-import { REPO_ROOT, docker } from './helpers';
+import { REPO_ROOT, docker, execIn, type ProgramRun } from './helpers';
 
 const execFileAsync = promisify(execFile);
 
@@ -20,38 +19,11 @@ export const TEST_LABEL = 'dev.agent-sandboxes.test';
 /** Where the clone sits in the containers (the newcomer's home). */
 export const CLONE_IN_CONTAINER = '/home/newcomer/agent-sandboxes';
 
-export interface ContainerRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type ContainerRun = ProgramRun;
 
-function sink(chunks: Buffer[]): Writable {
-  return new Writable({ write: (chunk: Buffer, _encoding, done) => (chunks.push(chunk), done()) });
-}
-
-/** A command in a running container, to its end: its exit code and what it printed. */
-export async function runIn(containerId: string, cmd: string[], options: { user?: string; env?: string[] } = {}): Promise<ContainerRun> {
-  const exec = await docker.getContainer(containerId).exec({
-    Cmd: cmd,
-    User: options.user ?? 'root',
-    Env: options.env,
-    WorkingDir: CLONE_IN_CONTAINER,
-    AttachStdout: true,
-    AttachStderr: true,
-  });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  docker.modem.demuxStream(stream, sink(out), sink(err));
-  await new Promise<void>((resolve, reject) => {
-    stream.on('end', resolve);
-    stream.on('close', resolve);
-    stream.on('error', reject);
-  });
-  await new Promise((resolve) => setImmediate(resolve));
-  const { ExitCode } = await exec.inspect();
-  return { code: ExitCode, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
+/** A command in a running container, to its end, in the clone: its exit code and what it printed. */
+export function runIn(containerId: string, cmd: string[], options: { user?: string; env?: string[] } = {}): Promise<ContainerRun> {
+  return execIn(containerId, cmd, { ...options, workdir: CLONE_IN_CONTAINER });
 }
 
 /** The Debian base the sandbox image was built on, which is on the engine once ensureImage() has run. */

@@ -6,7 +6,6 @@ import * as assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Writable } from 'node:stream';
 import Dockerode from 'dockerode';
 import { isSandboxError } from '../../../src/core/errors';
 import { buildLockPath, tryBuildLock } from '../../../src/core/images/buildLock';
@@ -20,6 +19,7 @@ import {
   sandboxImageTag,
   type ImageBuildProgress,
 } from '../../../src/core/images';
+import { execIn } from '../helpers';
 
 /** Every container this file makes carries this label with this run's value. */
 const TEST_LABEL = 'dev.agent-sandboxes.test';
@@ -31,15 +31,6 @@ interface RunResult {
   stderr: string;
 }
 
-function sink(chunks: Buffer[]): Writable {
-  return new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      chunks.push(chunk);
-      done();
-    },
-  });
-}
-
 describe('sandbox image on the Docker engine', function () {
   this.timeout(120_000);
   const docker = new Dockerode();
@@ -47,19 +38,8 @@ describe('sandbox image on the Docker engine', function () {
   let engineAnswered = false;
 
   async function run(container: Dockerode.Container, cmd: string[], user = 'root'): Promise<RunResult> {
-    const exec = await container.exec({ Cmd: cmd, User: user, AttachStdout: true, AttachStderr: true });
-    const stream = await exec.start({ hijack: true, stdin: false });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    docker.modem.demuxStream(stream, sink(out), sink(err));
-    await new Promise<void>((resolve, reject) => {
-      stream.on('end', resolve);
-      stream.on('close', resolve);
-      stream.on('error', reject);
-    });
-    await new Promise((resolve) => setImmediate(resolve));
-    const info = await exec.inspect();
-    return { exitCode: info.ExitCode, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
+    const { code, stdout, stderr } = await execIn(container.id, cmd, { user });
+    return { exitCode: code, stdout, stderr };
   }
 
   async function runOk(container: Dockerode.Container, cmd: string[], user = 'root'): Promise<string> {
