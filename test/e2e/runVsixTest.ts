@@ -3,7 +3,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { REPO_ROOT, removeSandboxesOf, startCodeServer, type CodeServer, type Page } from './codeServer';
-import { pickStep, runFromPalette, STEP_TIMEOUT_MS } from './workbench';
+import { acceptStep, pickStep, runFromPalette, STEP_TIMEOUT_MS } from './workbench';
 
 /**
  * The extension as a user meets it: the .vsix installed into a fresh code-server with
@@ -79,8 +79,7 @@ async function main(vsixArgument: string): Promise<void> {
     await page.keyboard.type('Small');
     await page.keyboard.press('Enter');
     await pickStep(page, '(3/4)', 'workspace');
-    await page.keyboard.press('Enter');
-    await page.locator('.quick-input-widget').filter({ hasText: '(4/4)' }).waitFor({ timeout: STEP_TIMEOUT_MS });
+    await acceptStep(page, '(3/4)', '(4/4)');
     await page.keyboard.type(NAME);
     await page.keyboard.press('Enter');
     // The progress notification, unless the start is over before it is seen (the log below shows its steps).

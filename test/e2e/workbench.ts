@@ -19,6 +19,25 @@ export async function pickStep(page: Page, stepMark: string, itemText: string): 
   await widget.locator('.monaco-list-row').filter({ hasText: itemText }).first().waitFor({ timeout: STEP_TIMEOUT_MS });
 }
 
+/**
+ * Accepts the highlighted item of a Start Sandbox step and waits for the next step. An Enter that
+ * lands while the pick redraws its items can be dropped by the workbench: then it is pressed again,
+ * at most three times, only while the same step still shows.
+ */
+export async function acceptStep(page: Page, stepMark: string, nextMark: string): Promise<void> {
+  const step = page.locator('.quick-input-widget').filter({ hasText: stepMark });
+  const next = page.locator('.quick-input-widget').filter({ hasText: nextMark });
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press('Enter');
+    try {
+      await next.waitFor({ timeout: attempt < 3 ? 5000 : STEP_TIMEOUT_MS });
+      return;
+    } catch (error) {
+      if (attempt >= 3 || !(await step.isVisible())) throw error;
+    }
+  }
+}
+
 export async function clickMenuItem(page: Page, label: string): Promise<void> {
   const menu = page.locator('.context-view .monaco-menu').first();
   const item = menu.locator('.action-item').filter({ hasText: label }).first();
