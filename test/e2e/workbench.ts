@@ -33,7 +33,7 @@ export async function acceptStep(page: Page, stepMark: string, nextMark: string)
       await next.waitFor({ timeout: attempt < 3 ? 5000 : STEP_TIMEOUT_MS });
       return;
     } catch (error) {
-      if (attempt >= 3 || !(await step.isVisible())) throw error;
+      if (attempt >= 3 || (await step.count()) === 0) throw error;
     }
   }
 }
