@@ -24,6 +24,8 @@ describe('the daemon’s cost enforcement, with the real controller', function (
       atMs: Date.now() - HOUR_MS,
     });
     await writeMonthlyBudget(stateRoot, 50);
+    // No warm Docker sandbox: this daemon is here for the ledger alone, and its state dir goes at the end.
+    await fs.writeFile(path.join(stateRoot, 'tasks.json'), JSON.stringify({ pools: { default: { size: 0 } } }));
     const lines: string[] = [];
     const abort = new AbortController();
     const daemon = runDaemon({ stateRoot, log: (line) => lines.push(line), signal: abort.signal, costCheckMs: 200 });

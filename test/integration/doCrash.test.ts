@@ -19,6 +19,8 @@ describe('a DigitalOcean create killed midway (integration)', function () {
     cloud = await startCloud({ bootDroplets: true, bootDelayMs: 300, actionDelayMs: 300 });
     stateDir = tempDir('do-crash-');
     env = { AGENT_SANDBOXES_HOME: stateDir, DIGITALOCEAN_TOKEN: cloud.token, AGENT_SANDBOXES_DIGITALOCEAN_URL: cloud.apiUrl };
+    // The daemon a completed cloud create starts keeps no warm Docker sandbox here: the state dir goes at the end.
+    await fs.writeFile(`${stateDir}/tasks.json`, JSON.stringify({ pools: { default: { size: 0 } } }));
   });
 
   after(async () => {
