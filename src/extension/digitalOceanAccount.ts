@@ -110,7 +110,7 @@ export class DigitalOceanAccount implements vscode.Disposable {
         detail:
           `The daemon enforces the monthly budget and each cloud sandbox's time-to-live while VS Code is closed, ` +
           `and the sandbox CLI signs in with the same token. They read it from ${file}, a file only you can read (0600). ` +
-          `Without it, cloud sandboxes are watched only while VS Code runs.`,
+          `Without it, nothing ends a cloud sandbox at its time-to-live or fires the budget alerts: only each create is checked against the budget.`,
       },
       ALLOW_DAEMON,
       ONLY_VS_CODE,
@@ -198,7 +198,7 @@ export class DigitalOceanAccount implements vscode.Disposable {
     const signIn = 'Sign in to DigitalOcean';
     const choice = await this.cockpit.notify(
       'warning',
-      `The daemon has no DigitalOcean token, so ${record.name} is ended at its time-to-live only while VS Code runs; sign in again and let the daemon use the token.`,
+      `The daemon has no DigitalOcean token, so nothing ends ${record.name} at its time-to-live; sign in again and let the daemon use the token.`,
       signIn,
     );
     if (choice === signIn) await vscode.commands.executeCommand(COMMAND_IDS.signInDigitalOcean);

@@ -38,6 +38,11 @@ export const BUSY_PROBE = [
   `  v=$(tr '\\0' '\\n' < "$f" 2>/dev/null | grep -m1 '^${EXEC_MARKER_ENV}=') || continue`,
   `  [ "$v" = "${EXEC_MARKER_ENV}=$me" ] || n=$((n+1))`,
   'done',
+  // A person at work: a terminal login (sshd's session on a pts) or Remote-SSH's server; neither carries the marker.
+  'for f in /proc/[0-9]*/cmdline; do',
+  `  c=$(tr '\\0' ' ' < "$f" 2>/dev/null) || continue`,
+  '  case "$c" in sshd:*@pts/*|*.vscode-server*) n=$((n+1)) ;; esac',
+  'done',
   'echo "$n"',
 ].join('\n');
 

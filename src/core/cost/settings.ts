@@ -45,7 +45,8 @@ export async function readBudgetSettings(stateRoot: string, overrideUsd?: number
   const settings = { ...DEFAULT_BUDGET };
   if (stored?.monthlyUsd !== undefined) settings.monthlyUsd = checkMonthlyBudget(stored.monthlyUsd);
   if (typeof stored?.snapshotUsdPerGbMonth === 'number' && stored.snapshotUsdPerGbMonth >= 0) settings.snapshotUsdPerGbMonth = stored.snapshotUsdPerGbMonth;
-  if (overrideUsd !== undefined) settings.monthlyUsd = checkMonthlyBudget(overrideUsd);
+  // A flag may only tighten the budget for one decision: raising it is `--set-budget`, which every process then obeys.
+  if (overrideUsd !== undefined) settings.monthlyUsd = Math.min(settings.monthlyUsd, checkMonthlyBudget(overrideUsd));
   return settings;
 }
 

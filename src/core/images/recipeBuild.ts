@@ -36,6 +36,7 @@ export async function buildRecipe(
   const lastLines: string[] = [];
   /** Images the steps of this build made (" ---> id" lines), newest last. */
   const stepImages: string[] = [];
+  const startedSeconds = Math.floor(Date.now() / 1000);
   let failure: string | undefined;
   // Which recipe, from where: an installed extension builds from the recipes it ships.
   report({ step, message: `${recipe.tag} from ${recipe.dir}, on ${base.ref}`, fraction: overall(0) });
@@ -94,7 +95,12 @@ export async function buildRecipe(
       BUILD_WHAT,
     );
   } catch (error) {
-    if (context.force) await removeStepImages(docker, stepImages);
+    if (context.force) {
+      // A step the engine was finishing when the build was cancelled leaves its image without our
+      // having read its id: those are found as fresh untagged children of the base or of a step.
+      if (signal.aborted || isAbortError(error)) stepImages.push(...(await lateStepImages(docker, base.id, stepImages, startedSeconds)));
+      await removeStepImages(docker, stepImages);
+    }
     if (signal.aborted || isAbortError(error)) throw cancelledError(BUILD_WHAT);
     throw engineError(docker, error, `build the sandbox image ${recipe.tag}`, signal);
   }
@@ -133,6 +139,27 @@ async function removeStepImages(docker: Dockerode, ids: string[]): Promise<void>
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
   }
+}
+
+/** Untagged images made since the build began whose parent is the base or one of its steps, after the engine settles. */
+async function lateStepImages(docker: Dockerode, baseId: string, known: string[], sinceSeconds: number): Promise<string[]> {
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const images = await docker.listImages({ all: true, filters: { dangling: ['true'] } }).catch(() => []);
+  const parents = new Set([baseId]);
+  for (const image of images) if (known.some((id) => image.Id.replace(/^sha256:/, '').startsWith(id))) parents.add(image.Id);
+  const late: string[] = [];
+  // Children after their parents: a chain of steps is walked from the base down.
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const image of images) {
+      if (image.Created >= sinceSeconds && parents.has(image.ParentId) && !parents.has(image.Id)) {
+        parents.add(image.Id);
+        late.push(image.Id.replace(/^sha256:/, ''));
+        grew = true;
+      }
+    }
+  }
+  return late;
 }
 
 function shorten(text: string, max: number): string {

@@ -13,7 +13,7 @@ import type { SandboxRecord } from '../../model';
 import { targetFor } from '../../ssh/session';
 import type { StateStore } from '../../store/stateStore';
 import type { ProviderSandbox } from '../provider';
-import type { DigitalOceanClient, Snapshot } from './api/client';
+import type { DigitalOceanClient, Droplet, Snapshot } from './api/client';
 import { isDigitalOceanError } from './api/errors';
 import { connectWhenUp, dropletSandbox, publicIpv4, waitUntilActive, type BootTiming } from './droplets';
 import { hibernatedIdOf, hibernatedRef, hibernationName, networkTag, ownerTag, sandboxIdOf, sandboxIdTag } from './tags';
@@ -132,10 +132,22 @@ export class Hibernation {
       if (isDigitalOceanError(error, 'rejected')) await this.deps.ledger.closeMachine(entry.id, 'destroyed');
       throw error;
     }
-    const active = await waitUntilActive(client, dropletId, timing, signal);
-    const { privateKey } = await this.deps.store.clientKey(record.id);
-    const target = targetFor(record.name, { host: publicIpv4(active)!, port: 22, user: record.user, hostKey }, { privateKey });
-    (await connectWhenUp(target, timing, signal)).close();
+    let active: Droplet;
+    try {
+      active = await waitUntilActive(client, dropletId, timing, signal);
+      const { privateKey } = await this.deps.store.clientKey(record.id);
+      const target = targetFor(record.name, { host: publicIpv4(active)!, port: 22, user: record.user, hostKey }, { privateKey });
+      (await connectWhenUp(target, timing, signal)).close();
+    } catch (error) {
+      // The snapshot stays (the sandbox is still hibernated); the droplet that did not come up goes, and stops costing.
+      // If the delete fails too, the entry stays open: the droplet is priced until a listing finds it gone.
+      const deleted = await client.deleteDroplet(dropletId).then(
+        () => true,
+        (failure: unknown) => isDigitalOceanError(failure, 'not-found'),
+      );
+      if (deleted) await this.deps.ledger.closeMachine(entry.id, 'destroyed');
+      throw error;
+    }
     await client.deleteSnapshot(snapshotId, signal).catch((error: unknown) => {
       if (!isDigitalOceanError(error, 'not-found')) throw error;
     });

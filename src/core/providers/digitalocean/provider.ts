@@ -1,5 +1,5 @@
 import { CostLedger } from '../../cost/ledger';
-import { gpuConfirmation } from '../../cost/billing';
+import { formatUsd, gpuConfirmation } from '../../cost/billing';
 import { decideCreate, monthFigures } from '../../cost/budget';
 import { readBudgetSettings } from '../../cost/settings';
 import { DEFAULT_TTL_MS } from '../../cost/ttl';
@@ -188,6 +188,7 @@ export class DigitalOceanProvider implements Provider {
       agent: spec.agentId,
       task: spec.taskId,
     });
+    await this.recheckBudget(entry.id, spec.name);
     let droplet: Droplet;
     try {
       droplet = await client.createDroplet(
@@ -210,20 +211,31 @@ export class DigitalOceanProvider implements Provider {
       );
     } catch (error) {
       // Refused: nothing was made. Any other failure (a 5xx, a dropped connection) may have made one,
-      // which the caller's cleanup finds by its tag: the entry closes only when a look finds none.
+      // which the caller's cleanup finds by its tag; listings lag, so the entry stays priced until a
+      // listing 15 minutes on still lacks it (closeVanished): overstating is the budget's safe side.
       const refused = isDigitalOceanError(error, 'rejected') || isDigitalOceanError(error, 'unauthorized') || isDigitalOceanError(error, 'forbidden');
-      const made = refused
-        ? false
-        : await client.dropletsByTag(sandboxIdTag(spec.id)).then(
-            (found) => found.length > 0,
-            () => true,
-          );
-      if (!made) await this.ledger.closeMachine(entry.id, 'destroyed');
+      if (refused) await this.ledger.closeMachine(entry.id, 'destroyed');
       throw error;
     }
     const active = await waitUntilActive(client, droplet.id, this.timing, spec.signal);
     const hostKey = await this.firstConnection(spec, active, spec.ssh.hostPublicKey);
     return dropletSandbox(active, { ...this.recordLike(spec), ssh: { host: publicIpv4(active)!, port: 22, user: spec.user, hostKey } }, spec.profile);
+  }
+
+  /**
+   * The check of prepareCreate, again with this machine's entry in the ledger: creates racing each
+   * other each see the others' entries here, so together they cannot pass the budget (at worst
+   * both step back). A machine that steps back costs its minimum in our figures, never a droplet.
+   */
+  private async recheckBudget(entryId: string, name: string): Promise<void> {
+    const settings = await readBudgetSettings(this.options.stateRoot);
+    const figures = monthFigures(await this.ledger.load(), this.clock(), settings);
+    if (figures.committedUsd <= settings.monthlyUsd + 1e-9) return;
+    await this.ledger.closeMachine(entryId, 'destroyed');
+    throw new SandboxError(
+      'resource-limit',
+      `Creating ${name} would take this month's cloud spending to ${formatUsd(figures.committedUsd)} of the ${formatUsd(settings.monthlyUsd)} budget (other creates ran at the same time); nothing was made: try again, or raise the budget with \`sandbox cost --set-budget USD\`.`,
+    );
   }
 
   /** The first connection, trusting only the user data's key: waits for the boot to finish, then replaces that key. */
