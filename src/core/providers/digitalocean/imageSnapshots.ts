@@ -10,7 +10,9 @@ import { decideCreate, monthFigures } from '../../cost/budget';
 import type { CostLedger } from '../../cost/ledger';
 import { readBudgetSettings } from '../../cost/settings';
 import { SandboxError, describeError } from '../../errors';
+import type { EnsureImageResult } from '../../images';
 import { loadRecipe } from '../../images/recipe';
+import type { ImageBuildRequest } from '../dockerImages';
 import type { CloudOs } from '../../model';
 import { generateEd25519 } from '../../ssh/keys';
 import { targetFor, type SshSession } from '../../ssh/session';
@@ -145,6 +147,14 @@ export class ImageSnapshots {
     }
     this.found = undefined;
     return stale;
+  }
+
+  /** `sandbox image build --provider digitalocean`, in the shape of an engine's image build. */
+  async buildImage(request: ImageBuildRequest): Promise<EnsureImageResult> {
+    const startedMs = Date.now();
+    const onProgress = (message: string) => request.onProgress?.({ message });
+    const { snapshot, built } = await this.build({ os: request.os, region: request.region, force: request.force, signal: request.signal, onProgress });
+    return { tag: snapshot.name, built, base: OS_IMAGES[snapshot.os], durationMs: Date.now() - startedMs };
   }
 
   async build(options: ImageBuildOptions = {}): Promise<{ snapshot: ImageSnapshotInfo; built: boolean }> {
