@@ -212,7 +212,11 @@ export class ImageSnapshots {
       dropletId = droplet.id;
       const active = await waitUntilActive(client, droplet.id, this.deps.timing, signal);
       progress('Waiting for SSH and cloud-init (the packages install now)…');
-      const target = targetFor(builderName, { host: publicIpv4(active)!, port: 22, user: BUILDER_USER, hostKey: hostKey.publicKey }, { privateKey: clientKey.privateKey });
+      const target = targetFor(
+        builderName,
+        { host: publicIpv4(active)!, port: 22, user: BUILDER_USER, hostKey: hostKey.publicKey },
+        { privateKey: clientKey.privateKey },
+      );
       const session = await connectWhenUp(target, this.deps.timing, signal);
       try {
         await run(session, ['cloud-init', 'status', '--wait'], 'cloud-init', signal, [0, 2]);
@@ -279,6 +283,9 @@ async function run(session: SshSession, command: string[], what: string, signal:
   const result = await sshExec(session, { command, signal, timeoutMs: 30 * 60_000 }, { loginUser: BUILDER_USER, cwd: '/' });
   if (result.exitCode === null || !okCodes.includes(result.exitCode)) {
     const detail = result.stderr.trim().split('\n').pop()?.slice(0, 200);
-    throw new SandboxError('provider-error', `The image builder's ${what} failed (exit ${result.exitCode}${detail ? `: ${detail}` : ''}); run the build again.`);
+    throw new SandboxError(
+      'provider-error',
+      `The image builder's ${what} failed (exit ${result.exitCode}${detail ? `: ${detail}` : ''}); run the build again.`,
+    );
   }
 }
