@@ -89,7 +89,7 @@ describe('DigitalOcean image snapshots against the stand-in (integration)', func
 
     // The same create in a region the snapshot is not in boots the base image.
     began = Date.now();
-    await controller.create({ provider: 'digitalocean', name: 'do-from-base', cloud: { region: 'sfo3' } });
+    await controller.create({ provider: 'digitalocean', name: 'do-from-base', cloud: { region: 'fra1' } });
     figures.createFromBaseMs = Date.now() - began;
     const base = cloud.standIn.state.droplets({}).find((candidate) => candidate.name === 'do-from-base')!;
     assert.equal(base.image.slug, 'ubuntu-24-04-x64');
