@@ -27,7 +27,8 @@ import { REKEY_COMMAND, dropletUserData } from './userData';
 
 export const IMAGE_PREFIX = `${TAG_PREFIX}-image-`;
 export const OS_IMAGES: Record<CloudOs, string> = { 'ubuntu-24-04': 'ubuntu-24-04-x64', 'ubuntu-22-04': 'ubuntu-22-04-x64' };
-const BUILDER_USER = 'builder';
+/** The sandbox user (sshd admits only it); removed before the snapshot, so each create makes it anew with its own key. */
+const BUILDER_USER = 'agent';
 const SNAPSHOT_TIMEOUT_MS = 60 * 60_000;
 const POWER_TIMEOUT_MS = 5 * 60_000;
 /** The builder's life in the budget's projection: a build takes minutes, an hour is ample. */
@@ -78,7 +79,7 @@ export interface ImageSnapshotInfo {
   createdAt: string;
 }
 
-/** What must not be in an image: the builder's login, its sudo rules, its host keys, cloud-init's memory of this instance. */
+/** What must not be in an image: the builder's login and key, its sudo rules, its host keys, cloud-init's memory of this instance. */
 const CLEAN_SCRIPT = [
   'set -eu',
   `rm -f /etc/sudoers.d/agent /etc/sudoers.d/sandbox-rekey ${REKEY_COMMAND}`,
