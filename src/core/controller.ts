@@ -6,6 +6,7 @@ import type { EnsureImageResult } from './images';
 import type { ExecRequest, ExecResult, ProviderKind, SandboxRecord, SshEndpoint } from './model';
 import type { DockerProvider } from './providers/docker';
 import type { Provider } from './providers/provider';
+import type { ProviderImage } from './providers/registry';
 import type { SshHostProvider } from './providers/sshHost';
 import { sandboxLogs } from './sandboxes/logs';
 import { makeServices, type ControllerOptions, type SandboxServices } from './sandboxes/services';
@@ -98,6 +99,16 @@ export class SandboxController {
   /** Runs the image build of `sandbox image build`. */
   buildImage(options: BuildImageOptions = {}): Promise<EnsureImageResult> {
     return this.services.lifecycle.buildImage(options);
+  }
+
+  /** The images a provider keeps as its own snapshots (`sandbox image list --provider`). */
+  listImages(provider: ProviderKind, signal?: AbortSignal): Promise<ProviderImage[]> {
+    return this.services.providers.listImages(provider, signal);
+  }
+
+  /** Removes a provider's images built from an older recipe; returns what went. */
+  pruneImages(provider: ProviderKind, signal?: AbortSignal): Promise<ProviderImage[]> {
+    return this.services.providers.pruneImages(provider, signal);
   }
 
   /** start_vm */

@@ -3,11 +3,15 @@ import { desktopImageTag, ensureSandboxImage, sandboxImageTag, type EnsureImageR
 import { assertSandboxImage } from '../images/sandboxImage';
 import { validateProfile } from '../profile';
 import type { DockerProvider } from './docker';
+import type { CloudOs } from '../model';
 import type { CreatePlan, CreateRequest } from './provider';
 
 export interface ImageBuildRequest {
   force?: boolean;
   desktop?: boolean;
+  /** Cloud images: the OS and region of the builder (the provider's defaults otherwise). */
+  os?: CloudOs;
+  region?: string;
   signal?: AbortSignal;
   onProgress?: (progress: { message: string; fraction?: number }) => void;
 }

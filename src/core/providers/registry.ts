@@ -29,6 +29,20 @@ export interface ProviderKindEntry extends ProviderKindInfo {
   prepareCreate?(provider: Provider, request: CreateRequest): Promise<CreatePlan>;
   /** Builds the sandbox images where machines of this kind run. */
   buildImage?(provider: Provider, request: ImageBuildRequest): Promise<EnsureImageResult>;
+  /** The images of this kind that are kept as the provider's own snapshots, and pruning the stale ones. */
+  listImages?(provider: Provider, signal?: AbortSignal): Promise<ProviderImage[]>;
+  pruneImages?(provider: Provider, signal?: AbortSignal): Promise<ProviderImage[]>;
+}
+
+/** One image a provider keeps for its machines (`sandbox image list`). */
+export interface ProviderImage {
+  id: string;
+  name: string;
+  /** Built from the recipe as it is now; prune removes the others. */
+  current: boolean;
+  sizeGb: number;
+  createdAt: string;
+  regions?: string[];
 }
 
 /** How the process that makes a provider uses it. */
@@ -56,6 +70,9 @@ const MACHINERY: { [K in RegisteredKind]: Omit<ProviderKindEntry, keyof Provider
   digitalocean: {
     make: (stateRoot) => ({ provider: new DigitalOceanProvider({ stateRoot }), closeWithController: true }),
     ownExecChannel: false,
+    buildImage: (provider, request) => asDigitalOcean(provider).buildImage(request),
+    listImages: (provider, signal) => asDigitalOcean(provider).images.list(signal),
+    pruneImages: (provider, signal) => asDigitalOcean(provider).images.prune(signal),
   },
   ssh: {
     make: (stateRoot) => ({ provider: new SshHostProvider({ hosts: new HostRegistry(stateRoot) }), closeWithController: true }),
@@ -129,11 +146,32 @@ export class ProviderSet {
     return providerKindEntry(kind)?.prepareCreate?.(provider, request);
   }
 
-  /** Builds the sandbox images on the first provider whose kind builds them (the local engine). */
-  buildImage(request: ImageBuildRequest): Promise<EnsureImageResult> {
-    const entry = PROVIDER_KINDS.find((candidate) => candidate.buildImage);
-    return entry!.buildImage!(this.get(entry!.kind), request);
+  /** Builds the sandbox images for a kind's machines; the local engine's when no kind is given. */
+  buildImage(request: ImageBuildRequest, kind: ProviderKind = DEFAULT_PROVIDER_KIND): Promise<EnsureImageResult> {
+    return this.imageEntry(kind, 'buildImage').buildImage!(this.get(kind), request);
   }
+
+  listImages(kind: ProviderKind, signal?: AbortSignal): Promise<ProviderImage[]> {
+    return this.imageEntry(kind, 'listImages').listImages!(this.get(kind), signal);
+  }
+
+  pruneImages(kind: ProviderKind, signal?: AbortSignal): Promise<ProviderImage[]> {
+    return this.imageEntry(kind, 'pruneImages').pruneImages!(this.get(kind), signal);
+  }
+
+  private imageEntry(kind: ProviderKind, operation: 'buildImage' | 'listImages' | 'pruneImages'): ProviderKindEntry {
+    const entry = providerKindEntry(kind);
+    if (!entry?.[operation]) {
+      const able = PROVIDER_KINDS.filter((candidate) => candidate[operation]).map((candidate) => candidate.kind);
+      throw new SandboxError('invalid-input', `The ${kind} provider keeps no images of its own; use --provider ${able.join(' or ')}.`);
+    }
+    return entry;
+  }
+}
+
+function asDigitalOcean(provider: Provider): DigitalOceanProvider {
+  if (!(provider instanceof DigitalOceanProvider)) throw new SandboxError('invalid-input', 'The digitalocean provider is not a DigitalOcean account here.');
+  return provider;
 }
 
 function asDockerProvider(provider: Provider): DockerProvider {

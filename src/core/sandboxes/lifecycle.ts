@@ -176,12 +176,17 @@ export class SandboxLifecycle {
 
   /** Runs the image build of `sandbox image build`. */
   buildImage(options: BuildImageOptions = {}): Promise<EnsureImageResult> {
-    return this.deps.providers.buildImage({
-      force: options.force,
-      desktop: options.desktop,
-      signal: options.signal,
-      onProgress: (p) => options.onProgress?.({ step: 'image', ...p }),
-    });
+    return this.deps.providers.buildImage(
+      {
+        force: options.force,
+        desktop: options.desktop,
+        os: options.os,
+        region: options.region,
+        signal: options.signal,
+        onProgress: (p) => options.onProgress?.({ step: 'image', ...p }),
+      },
+      options.provider,
+    );
   }
 
   /** start_vm */

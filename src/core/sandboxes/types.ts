@@ -1,5 +1,5 @@
 import type { Manifest } from '../sync/manifest';
-import type { CloudCreateOptions, ProviderKind, Profile } from '../model';
+import type { CloudCreateOptions, CloudOs, ProviderKind, Profile } from '../model';
 import type { JournalEntry } from '../store/stateStore';
 import type { ReplacedLink, SkippedLink, SkippedPath } from '../sync';
 
@@ -38,6 +38,11 @@ export interface CreateOptions {
 export interface BuildImageOptions {
   force?: boolean;
   desktop?: boolean;
+  /** Where the image is for: the local engine when not given. */
+  provider?: ProviderKind;
+  /** A cloud image's OS and builder region. */
+  os?: CloudOs;
+  region?: string;
   signal?: AbortSignal;
   onProgress?: (progress: Progress) => void;
 }

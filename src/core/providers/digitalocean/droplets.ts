@@ -127,3 +127,15 @@ export function dropletSandbox(droplet: Droplet, record: KnownSandbox | undefine
     },
   };
 }
+
+/** What a droplet says of itself, for one without a record here. */
+export function fallbackProfile(droplet: Droplet): Profile {
+  return {
+    image: droplet.image?.slug ?? String(droplet.image?.id ?? ''),
+    cpus: droplet.vcpus,
+    memory: droplet.memory * 1024 * 1024,
+    disk: droplet.disk * 1024 ** 3,
+    pids: 0,
+    sudo: false,
+  };
+}

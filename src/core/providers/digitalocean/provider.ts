@@ -4,11 +4,13 @@ import { decideCreate, monthFigures } from '../../cost/budget';
 import { readBudgetSettings } from '../../cost/settings';
 import { DEFAULT_TTL_MS } from '../../cost/ttl';
 import { SandboxError, describeError, isSandboxError } from '../../errors';
-import type { CloudOs, ExecRequest, ExecResult, Profile, SandboxRecord } from '../../model';
+import type { ExecRequest, ExecResult, Profile, SandboxRecord } from '../../model';
 import { vanishedEntries } from '../../cost/reconcile';
 import { SshSession, targetFor } from '../../ssh/session';
 import { StateStore } from '../../store/stateStore';
 import { sshExec } from '../../transport/sshExec';
+import type { EnsureImageResult } from '../../images';
+import type { ImageBuildRequest } from '../dockerImages';
 import type { CreatePlan, CreateRequest, CreateSpec, LogLine, LogOptions, Provider, ProviderSandbox } from '../provider';
 import { DigitalOceanClient, type DigitalOceanClientOptions, type Droplet, type Firewall } from './api/client';
 import { isDigitalOceanError } from './api/errors';
@@ -18,6 +20,7 @@ import {
   DEFAULT_BOOT_TIMING,
   connectWhenUp,
   dropletSandbox,
+  fallbackProfile,
   publicIpv4,
   replaceHostKey,
   waitUntilActive,
@@ -26,6 +29,7 @@ import {
 } from './droplets';
 import { ensureFirewall, firewallSpec } from './firewall';
 import { Hibernation } from './hibernation';
+import { ImageSnapshots, OS_IMAGES } from './imageSnapshots';
 import { networkTag, ownerTag, parseDropletRef, sandboxIdTag } from './tags';
 import { dropletUserData } from './userData';
 
@@ -40,7 +44,6 @@ export interface DigitalOceanProviderOptions {
   fetch?: DigitalOceanClientOptions['fetch'];
 }
 
-const OS_IMAGES: Record<CloudOs, string> = { 'ubuntu-24-04': 'ubuntu-24-04-x64', 'ubuntu-22-04': 'ubuntu-22-04-x64' };
 /** A cloud sandbox asks for little unless told: 1 vCPU, 2 GB (the cheapest size that builds most projects). */
 const CLOUD_DEFAULTS = { cpus: 1, memory: 2 * 1024 ** 3 };
 const CATALOG_TTL_MS = 10 * 60_000;
@@ -77,6 +80,8 @@ export class DigitalOceanProvider implements Provider {
   private readonly plans = new Map<string, ChosenPlan>();
   private readonly sessions = new Map<string, SshSession>();
   private readonly hibernation: Hibernation;
+  /** Our image snapshots: `sandbox image build/list/prune --provider digitalocean`, and what creates boot from. */
+  readonly images: ImageSnapshots;
   /** Why the last listing failed, so a sandbox missing from it is not taken for gone. */
   private listProblem?: string;
 
@@ -93,6 +98,22 @@ export class DigitalOceanProvider implements Provider {
       stateRoot: options.stateRoot,
       clock: this.clock,
     });
+    this.images = new ImageSnapshots(
+      {
+        client: () => this.client(),
+        catalog: (signal) => this.catalog(signal),
+        ledger: this.ledger,
+        stateRoot: options.stateRoot,
+        ownerId: () => this.store.ownerId(),
+        timing: this.timing,
+        clock: this.clock,
+      },
+      CATALOG_TTL_MS,
+    );
+  }
+
+  buildImage(request: ImageBuildRequest): Promise<EnsureImageResult> {
+    return this.images.buildImage(request);
   }
 
   /** The API client for the token in use now (a new sign-in takes effect at the next call). */
@@ -156,7 +177,9 @@ export class DigitalOceanProvider implements Provider {
     const figures = monthFigures(await this.ledger.load(), this.clock(), settings);
     const decision = decideCreate(figures, { sandbox: 'the new sandbox', size, ttlMs, reserveGb: size.diskGb }, settings);
     if (!decision.allowed) throw new SandboxError('resource-limit', decision.refusal!);
-    const image = requested.image ?? OS_IMAGES[cloud.os ?? 'ubuntu-24-04'];
+    const os = cloud.os ?? 'ubuntu-24-04';
+    // Our image snapshot when it is in this region (packages installed already), the base image plus cloud-init otherwise.
+    const image = requested.image ?? String((await this.images.imageFor(os, region.slug, request.signal)) ?? OS_IMAGES[os]);
     this.plans.set(request.id, { region: region.slug, size, ttlMs, image: /^\d+$/.test(image) ? Number(image) : image, network });
     const profile: Profile = {
       ...request.profile,
@@ -308,7 +331,7 @@ export class DigitalOceanProvider implements Provider {
       const [droplets, hibernated] = await Promise.all([client.dropletsByTag(ownerTag(ownerId)), this.hibernation.list(ownerId)]);
       const records = new Map((await this.store.listRecords()).map((record) => [record.id, record]));
       const machines = droplets.map((droplet) => {
-        const sandbox = dropletSandbox(droplet, undefined, this.fallbackProfile(droplet));
+        const sandbox = dropletSandbox(droplet, undefined, fallbackProfile(droplet));
         return dropletSandbox(droplet, records.get(sandbox.id), sandbox.profile);
       });
       this.listProblem = undefined;
@@ -352,19 +375,8 @@ export class DigitalOceanProvider implements Provider {
 
   private async inspectDroplet(id: number, signal?: AbortSignal): Promise<ProviderSandbox> {
     const droplet = await (await this.client()).droplet(id, signal);
-    const sandbox = dropletSandbox(droplet, undefined, this.fallbackProfile(droplet));
+    const sandbox = dropletSandbox(droplet, undefined, fallbackProfile(droplet));
     return dropletSandbox(droplet, await this.store.readRecord(sandbox.id), sandbox.profile);
-  }
-
-  private fallbackProfile(droplet: Droplet): Profile {
-    return {
-      image: droplet.image?.slug ?? String(droplet.image?.id ?? ''),
-      cpus: droplet.vcpus,
-      memory: droplet.memory * 1024 * 1024,
-      disk: droplet.disk * 1024 ** 3,
-      pids: 0,
-      sudo: false,
-    };
   }
 
   private parse(ref: string) {
