@@ -1,5 +1,5 @@
 import { CostLedger } from '../../cost/ledger';
-import { formatUsd, gpuConfirmation } from '../../cost/billing';
+import { gpuConfirmation } from '../../cost/billing';
 import { decideCreate, monthFigures } from '../../cost/budget';
 import { readBudgetSettings } from '../../cost/settings';
 import { DEFAULT_TTL_MS } from '../../cost/ttl';
@@ -16,6 +16,7 @@ import { DigitalOceanClient, type DigitalOceanClientOptions, type Droplet, type 
 import { isDigitalOceanError } from './api/errors';
 import { chooseRegion, chooseSize, readCatalog, type Catalog, type SizeOffer } from './catalog';
 import { requireCredentials } from './credentials';
+import { recheckBudget } from './budgetRecheck';
 import {
   DEFAULT_BOOT_TIMING,
   connectWhenUp,
@@ -211,7 +212,7 @@ export class DigitalOceanProvider implements Provider {
       agent: spec.agentId,
       task: spec.taskId,
     });
-    await this.recheckBudget(entry.id, spec.name);
+    await recheckBudget(this.ledger, this.options.stateRoot, this.clock, entry.id, spec.name);
     let droplet: Droplet;
     try {
       droplet = await client.createDroplet(
@@ -243,22 +244,6 @@ export class DigitalOceanProvider implements Provider {
     const active = await waitUntilActive(client, droplet.id, this.timing, spec.signal);
     const hostKey = await this.firstConnection(spec, active, spec.ssh.hostPublicKey);
     return dropletSandbox(active, { ...this.recordLike(spec), ssh: { host: publicIpv4(active)!, port: 22, user: spec.user, hostKey } }, spec.profile);
-  }
-
-  /**
-   * The check of prepareCreate, again with this machine's entry in the ledger: creates racing each
-   * other each see the others' entries here, so together they cannot pass the budget (at worst
-   * both step back). A machine that steps back costs its minimum in our figures, never a droplet.
-   */
-  private async recheckBudget(entryId: string, name: string): Promise<void> {
-    const settings = await readBudgetSettings(this.options.stateRoot);
-    const figures = monthFigures(await this.ledger.load(), this.clock(), settings);
-    if (figures.committedUsd <= settings.monthlyUsd + 1e-9) return;
-    await this.ledger.closeMachine(entryId, 'destroyed');
-    throw new SandboxError(
-      'resource-limit',
-      `Creating ${name} would take this month's cloud spending to ${formatUsd(figures.committedUsd)} of the ${formatUsd(settings.monthlyUsd)} budget (other creates ran at the same time); nothing was made: try again, or raise the budget with \`sandbox cost --set-budget USD\`.`,
-    );
   }
 
   /** The first connection, trusting only the user data's key: waits for the boot to finish, then replaces that key. */
