@@ -4,19 +4,14 @@
  * client nor the stand-in can drift from DigitalOcean's contract), and, when asked, real droplet
  * machines (dropletMachines.ts). close() stops and removes exactly what this call started.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import * as net from 'node:net';
-import * as path from 'node:path';
-import { REPO_ROOT, uniqueName } from '../integration/helpers';
+import { uniqueName } from '../integration/helpers';
 import { DropletMachines } from './dropletMachines';
+import { startPrism, stopPrism, violationsOf } from './prism';
 import { DigitalOceanStandIn } from './server';
 
-const PRISM = path.join(REPO_ROOT, 'node_modules', '.bin', 'prism');
-const SPEC = process.env.DO_OPENAPI_SPEC ?? path.resolve(REPO_ROOT, '..', 'shared', 'digitalocean', 'openapi-subset.yaml');
-const PRISM_START_TIMEOUT_MS = 30_000;
-const PRISM_STOP_GRACE_MS = 5_000;
+export { violationsOf };
 
 export interface StartCloudOptions {
   /** Boot every created droplet as a container answering SSH (slow: seconds per droplet); off by default. */
@@ -47,7 +42,6 @@ export interface StandInCloud {
 }
 
 export async function startCloud(options: StartCloudOptions = {}): Promise<StandInCloud> {
-  if (!existsSync(SPEC)) throw new Error(`DigitalOcean's spec is not at ${SPEC}; set DO_OPENAPI_SPEC to its path.`);
   const token = `dop_v1_${randomBytes(32).toString('hex')}`;
   const machines = options.bootDroplets ? await DropletMachines.start(uniqueName('do-standin')) : undefined;
   const standIn = new DigitalOceanStandIn({ tokens: [token], bootDelayMs: options.bootDelayMs, actionDelayMs: options.actionDelayMs, ...machines?.hooks });
@@ -59,10 +53,10 @@ export async function startCloud(options: StartCloudOptions = {}): Promise<Stand
   };
   try {
     const standInUrl = await standIn.listen();
-    const started = await startPrismProxy(standInUrl);
+    const started = await startPrism({ proxy: standInUrl });
     prism = started.prism;
     const contractViolations: string[] = [];
-    const apiUrl = `http://127.0.0.1:${started.port}`;
+    const apiUrl = started.url;
     const recordingFetch = async (request: Request): Promise<Response> => {
       const response = await fetch(request);
       const violations = await violationsOf(response);
@@ -74,77 +68,4 @@ export async function startCloud(options: StartCloudOptions = {}): Promise<Stand
     await close().catch(() => undefined);
     throw error;
   }
-}
-
-/**
- * The contract rules an exchange broke: Prism names them in `sl-violations` on a bad answer, and in a
- * problem+json body of its own (no header) when it refuses a bad request before it reaches the stand-in.
- */
-export async function violationsOf(response: Response): Promise<string | null> {
-  const header = response.headers.get('sl-violations');
-  if (header !== null) return header;
-  if (!response.headers.get('content-type')?.includes('problem+json')) return null;
-  const problem = await response.clone().text();
-  return problem.includes('stoplight.io/prism/errors') ? problem : null;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Starts Prism as a validating proxy in front of `upstream` on a free loopback port; tries another port if one was taken meanwhile. */
-async function startPrismProxy(upstream: string): Promise<{ prism: ChildProcess; port: number }> {
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    try {
-      return { prism: await spawnPrism(port, upstream), port };
-    } catch (error) {
-      if (attempt >= 3 || !/EADDRINUSE/.test(String(error))) throw error;
-    }
-  }
-}
-
-function spawnPrism(port: number, upstream: string): Promise<ChildProcess> {
-  const child = spawn(PRISM, ['proxy', '-h', '127.0.0.1', '-p', String(port), '--errors', SPEC, upstream], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      void stopPrism(child);
-      reject(new Error(`Prism did not start within ${PRISM_START_TIMEOUT_MS / 1000} s:\n${output}`));
-    }, PRISM_START_TIMEOUT_MS);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('Prism is listening')) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`Prism stopped (exit ${code}) before listening:\n${output}`));
-    });
-  });
-}
-
-/** Stops Prism by its own pid (the one process this harness started): SIGTERM, then SIGKILL if it lingers. */
-async function stopPrism(prism: ChildProcess | undefined): Promise<void> {
-  if (prism?.pid === undefined || prism.exitCode !== null || prism.signalCode !== null) return;
-  const pid = prism.pid;
-  const exited = new Promise<void>((resolve) => prism.once('exit', () => resolve()));
-  process.kill(pid, 'SIGTERM');
-  const timer = setTimeout(() => {
-    if (prism.exitCode === null && prism.signalCode === null) process.kill(pid, 'SIGKILL');
-  }, PRISM_STOP_GRACE_MS);
-  await exited;
-  clearTimeout(timer);
 }

@@ -1,16 +1,11 @@
 import * as assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import * as net from 'node:net';
-import * as path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { DigitalOceanClient, gpuOf } from '../../src/core/providers/digitalocean/api/client';
 import { isDigitalOceanError } from '../../src/core/providers/digitalocean/api/errors';
+import { startPrism, stopPrism } from '../doStandIn/prism';
 
 // Every request the client sends is checked against DigitalOcean's own OpenAPI spec by Prism (mock mode,
 // --errors): a request that breaks the contract is answered 4xx with the broken rules in `sl-violations`.
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const SPEC = process.env.DO_OPENAPI_SPEC ?? path.resolve(ROOT, '..', 'shared', 'digitalocean', 'openapi-subset.yaml');
-const PRISM = path.join(ROOT, 'node_modules', '@stoplight', 'prism-cli', 'dist', 'index.js');
 const TOKEN = 'dop_v1_contract0000000000000000000000000000000000000000000000000000';
 
 interface Exchange {
@@ -18,36 +13,6 @@ interface Exchange {
   path: string;
   status: number;
   violations: string | null;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Starts Prism and resolves once it listens; rejects with its output if it stops or takes too long. */
-function startPrism(port: number): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, [PRISM, 'mock', '-h', '127.0.0.1', '-p', String(port), '--errors', SPEC], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Prism did not start within 30 s:\n${output}`)), 30_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('Prism is listening')) {
-        clearTimeout(timer);
-        resolve({ child, output: () => output });
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`Prism stopped (exit ${code}) before listening:\n${output}`));
-    });
-  });
 }
 
 describe('DigitalOcean client against DigitalOcean’s OpenAPI contract (Prism)', function () {
@@ -90,17 +55,13 @@ describe('DigitalOcean client against DigitalOcean’s OpenAPI contract (Prism)'
   }
 
   before(async function () {
-    assert.ok(existsSync(SPEC), `DigitalOcean's spec is not at ${SPEC}; set DO_OPENAPI_SPEC to its path.`);
-    const port = await freePort();
-    const started = await startPrism(port);
-    prism = started.child;
-    baseUrl = `http://127.0.0.1:${port}`;
+    ({ prism, url: baseUrl } = await startPrism({ mock: true }));
     client = recordedClient();
   });
 
-  after(() => {
+  after(async () => {
     // Stopped by its own pid, the one child this test started.
-    if (prism?.pid !== undefined && prism.exitCode === null) process.kill(prism.pid, 'SIGTERM');
+    await stopPrism(prism);
   });
 
   beforeEach(() => {

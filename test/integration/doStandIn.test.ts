@@ -1,18 +1,13 @@
 import * as assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import * as net from 'node:net';
-import * as path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { DigitalOceanClient, type Droplet } from '../../src/core/providers/digitalocean/api/client';
 import { isDigitalOceanError } from '../../src/core/providers/digitalocean/api/errors';
+import { startPrism, stopPrism, violationsOf } from '../doStandIn/prism';
 import { DigitalOceanStandIn } from '../doStandIn/server';
 
 // The client drives the stateful stand-in through Prism in proxy mode with --errors: Prism refuses requests
 // that break DigitalOcean's spec and answers 500 when the stand-in's answer breaks it, with the broken rules
 // in `sl-violations`; any such header fails the test, so neither the client nor the stand-in can drift.
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const SPEC = process.env.DO_OPENAPI_SPEC ?? path.resolve(ROOT, '..', 'shared', 'digitalocean', 'openapi-subset.yaml');
-const PRISM = path.join(ROOT, 'node_modules', '@stoplight', 'prism-cli', 'dist', 'index.js');
 const TOKEN = 'dop_v1_standin00000000000000000000000000000000000000000000000000000';
 const TAG = 'agent-sandboxes';
 const BOOT_DELAY_MS = 800;
@@ -23,49 +18,6 @@ interface Exchange {
   url: string;
   status: number;
   violations: string | null;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Starts Prism as a validating proxy in front of `upstream` and resolves once it listens. */
-function startPrismProxy(port: number, upstream: string): Promise<ChildProcess> {
-  const args = [PRISM, 'proxy', '-h', '127.0.0.1', '-p', String(port), '--errors', SPEC, upstream];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Prism did not start within 30 s:\n${output}`)), 30_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('Prism is listening')) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`Prism stopped (exit ${code}) before listening:\n${output}`));
-    });
-  });
-}
-
-/**
- * The contract rules an exchange broke: Prism names them in `sl-violations` on a bad answer, and in a
- * problem+json body of its own (no header) when it refuses a bad request before it reaches the stand-in.
- */
-async function violationsOf(response: Response): Promise<string | null> {
-  const header = response.headers.get('sl-violations');
-  if (header !== null) return header;
-  if (!response.headers.get('content-type')?.includes('problem+json')) return null;
-  const problem = await response.clone().text();
-  return problem.includes('stoplight.io/prism/errors') ? problem : null;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -114,7 +66,6 @@ describe('DigitalOcean client against the stateful stand-in, behind DigitalOcean
   }
 
   before(async function () {
-    assert.ok(existsSync(SPEC), `DigitalOcean's spec is not at ${SPEC}; set DO_OPENAPI_SPEC to its path.`);
     let host = 0;
     standIn = new DigitalOceanStandIn({
       tokens: [TOKEN],
@@ -129,15 +80,13 @@ describe('DigitalOcean client against the stateful stand-in, behind DigitalOcean
       },
     });
     standInUrl = await standIn.listen();
-    const port = await freePort();
-    prism = await startPrismProxy(port, standInUrl);
-    baseUrl = `http://127.0.0.1:${port}`;
+    ({ prism, url: baseUrl } = await startPrism({ proxy: standInUrl }));
     client = newClient();
   });
 
   after(async () => {
     // Stopped by its own pid, the one child this test started.
-    if (prism?.pid !== undefined && prism.exitCode === null) process.kill(prism.pid, 'SIGTERM');
+    await stopPrism(prism);
     await standIn?.close();
   });
 

@@ -97,10 +97,15 @@ export async function replaceHostKey(session: SshSession, name: string, user: st
 const STATES: Record<string, SandboxState> = { new: 'creating', active: 'running', off: 'stopped', archive: 'stopped' };
 
 /** A droplet as a sandbox: what the record of this state dir knows (its pinned key, profile), else what the droplet says. */
+/** The sandbox a droplet was made for (its id tag), or a name for a droplet of ours made without one. */
+export function sandboxIdOfDroplet(droplet: Droplet): string {
+  return sandboxIdOf(droplet.tags) ?? `droplet-${droplet.id}`;
+}
+
 export type KnownSandbox = Pick<SandboxRecord, 'agentId' | 'profile' | 'user' | 'workdir' | 'createdAt' | 'ssh' | 'cloud'>;
 
 export function dropletSandbox(droplet: Droplet, record: KnownSandbox | undefined, fallbackProfile: Profile): ProviderSandbox {
-  const id = sandboxIdOf(droplet.tags) ?? `droplet-${droplet.id}`;
+  const id = sandboxIdOfDroplet(droplet);
   const ipv4 = publicIpv4(droplet);
   const state = STATES[droplet.status] ?? 'error';
   const hostKey = record?.ssh?.hostKey ?? record?.cloud?.hostKey;

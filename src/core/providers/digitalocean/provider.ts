@@ -27,6 +27,7 @@ import {
   waitUntilActive,
   type BootTiming,
   type KnownSandbox,
+  sandboxIdOfDroplet,
 } from './droplets';
 import { ensureFirewall, firewallSpec } from './firewall';
 import { Hibernation } from './hibernation';
@@ -315,10 +316,7 @@ export class DigitalOceanProvider implements Provider {
       const client = await this.client();
       const [droplets, hibernated] = await Promise.all([client.dropletsByTag(ownerTag(ownerId)), this.hibernation.list(ownerId)]);
       const records = new Map((await this.store.listRecords()).map((record) => [record.id, record]));
-      const machines = droplets.map((droplet) => {
-        const sandbox = dropletSandbox(droplet, undefined, fallbackProfile(droplet));
-        return dropletSandbox(droplet, records.get(sandbox.id), sandbox.profile);
-      });
+      const machines = droplets.map((droplet) => dropletSandbox(droplet, records.get(sandboxIdOfDroplet(droplet)), fallbackProfile(droplet)));
       this.listProblem = undefined;
       const listed = [...machines, ...hibernated];
       await this.closeVanished(listed, [...records.values()]);
@@ -360,8 +358,7 @@ export class DigitalOceanProvider implements Provider {
 
   private async inspectDroplet(id: number, signal?: AbortSignal): Promise<ProviderSandbox> {
     const droplet = await (await this.client()).droplet(id, signal);
-    const sandbox = dropletSandbox(droplet, undefined, fallbackProfile(droplet));
-    return dropletSandbox(droplet, await this.store.readRecord(sandbox.id), sandbox.profile);
+    return dropletSandbox(droplet, await this.store.readRecord(sandboxIdOfDroplet(droplet)), fallbackProfile(droplet));
   }
 
   private parse(ref: string) {
