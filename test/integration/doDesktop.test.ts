@@ -30,7 +30,12 @@ describe('DigitalOcean desktop droplet against the stand-in (integration)', func
     cloud = await startCloud({ bootDroplets: true, bootDelayMs: 500, actionDelayMs: 500 });
     stateDir = mkdtempSync(path.join(os.tmpdir(), 'do-desktop-'));
     const env = { DIGITALOCEAN_TOKEN: cloud.token, AGENT_SANDBOXES_DIGITALOCEAN_URL: cloud.apiUrl };
-    const provider = new DigitalOceanProvider({ stateRoot: stateDir, env, fetch: cloud.fetch, timing: { pollMs: 250, maxPollMs: 1000, bootTimeoutMs: 180_000 } });
+    const provider = new DigitalOceanProvider({
+      stateRoot: stateDir,
+      env,
+      fetch: cloud.fetch,
+      timing: { pollMs: 250, maxPollMs: 1000, bootTimeoutMs: 180_000 },
+    });
     controller = new SandboxController({ store: new StateStore(stateDir), providers: { digitalocean: provider } });
   });
 
@@ -62,7 +67,14 @@ describe('DigitalOcean desktop droplet against the stand-in (integration)', func
   /** The desktop's processes with their users, and what listens on the VNC port. */
   async function desktopState(): Promise<{ users: string[]; listeners: string[]; xServers: number }> {
     const processes = await inside('ps -eo user:32=,comm= | grep -E " (Xvfb|x11vnc|xfwm4|xfce4-session)$" || true');
-    const users = [...new Set(processes.split('\n').filter(Boolean).map((line) => line.trim().split(/\s+/)[0]!))];
+    const users = [
+      ...new Set(
+        processes
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => line.trim().split(/\s+/)[0]!),
+      ),
+    ];
     const listening = await inside(`ss -Hltn "sport = :${VNC_PORT}"`);
     const listeners = listening
       .split('\n')
@@ -79,12 +91,14 @@ describe('DigitalOcean desktop droplet against the stand-in (integration)', func
 
     const first = await screenshotWhenUp();
     assert.deepEqual([first.width, first.height], [WIDTH, HEIGHT]);
-    assert.ok(first.png.subarray(1, 4).toString('latin1') === 'PNG');
+    assert.equal(first.png.subarray(1, 4).toString('latin1'), 'PNG');
     const state = await desktopState();
     assert.deepEqual(state.users, ['agent'], 'every desktop process runs as the agent, none as root');
     assert.deepEqual(state.listeners, [`127.0.0.1:${VNC_PORT}`], 'x11vnc listens on the droplet loopback only');
     assert.equal(state.xServers, 1, 'one desktop: the boot script and the first boot start it once');
-    const owners = await inside(`stat -c '%U %a %n' ${DESKTOP_START} /usr/local/bin/sandbox-desktop /etc/systemd/system/${DESKTOP_UNIT} ${DESKTOP_BOOT_SCRIPT}`);
+    const owners = await inside(
+      `stat -c '%U %a %n' ${DESKTOP_START} /usr/local/bin/sandbox-desktop /etc/systemd/system/${DESKTOP_UNIT} ${DESKTOP_BOOT_SCRIPT}`,
+    );
     for (const line of owners.trim().split('\n')) assert.match(line, /^root (755|644) /, line);
 
     const stopped = await controller.stop(NAME);
