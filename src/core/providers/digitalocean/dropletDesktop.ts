@@ -72,6 +72,8 @@ set -eu
 # The first boot runs this again once its packages are in.
 command -v Xvfb > /dev/null 2>&1 && command -v x11vnc > /dev/null 2>&1 || exit 0
 if [ -d /run/systemd/system ]; then
+  # The unit file came with this instance's user data: systemd reads it again before it is used.
+  systemctl daemon-reload
   systemctl enable ${DESKTOP_UNIT}
   # No waiting: this runs inside cloud-init's last stage, which the desktop need not hold up.
   exec systemctl start --no-block ${DESKTOP_UNIT}
