@@ -51,7 +51,9 @@ describe('DigitalOcean droplet desktop', () => {
     assert.match(script, /command -v Xvfb .* \|\| exit 0/, 'before the packages it does nothing');
     assert.match(
       script,
-      new RegExp(`if \\[ -d /run/systemd/system \\]; then\\n.*\\n  systemctl daemon-reload\\n  systemctl enable ${DESKTOP_UNIT}\\n.*\\n  exec systemctl start --no-block ${DESKTOP_UNIT}\\nfi`),
+      new RegExp(
+        `if \\[ -d /run/systemd/system \\]; then\\n.*\\n  systemctl daemon-reload\\n  systemctl enable ${DESKTOP_UNIT}\\n.*\\n  exec systemctl start --no-block ${DESKTOP_UNIT}\\nfi`,
+      ),
     );
     assert.ok(script.includes(`setsid flock -n -o ${DESKTOP_LOCK} ${DESKTOP_START} agent 1280x800 < /dev/null >> `));
   });
