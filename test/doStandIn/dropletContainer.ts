@@ -1,6 +1,6 @@
 /**
  * Test equipment: a stand-in droplet is a container of the droplet image (test/doStandIn/droplet:
- * the product's sandbox image plus cloud-init and what a droplet's first boot installs) that
+ * the product's desktop image plus cloud-init and what a droplet's first boot installs) that
  * boots from user data with Debian's real cloud-init, given as a NoCloud seed, and then serves
  * sshd on a loopback address of its own, 127.0.1.N port 22, which a stand-in API reports as the
  * droplet's public IPv4.
@@ -11,7 +11,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { pack } from 'tar-stream';
-import { sandboxImageTag } from '../../src/core/images/recipe';
+import { desktopImageTag } from '../../src/core/images/recipe';
 import { REPO_ROOT, docker } from '../integration/helpers';
 
 /** Everything the stand-in makes carries this label; its value names the run that made it. */
@@ -28,7 +28,7 @@ export interface DropletContainer {
   port: number;
 }
 
-/** The image tag: the recipe files' and the base's hash, so a changed recipe or sandbox image builds a new image. */
+/** The image tag: the recipe files' and the base's hash, so a changed recipe or desktop image builds a new image. */
 export function dropletImageTag(base: string): string {
   const hash = createHash('sha256').update(base);
   for (const file of readdirSync(RECIPE_DIR).sort()) hash.update(file).update(readFileSync(path.join(RECIPE_DIR, file)));
@@ -36,16 +36,17 @@ export function dropletImageTag(base: string): string {
 }
 
 /**
- * The droplet image, built from the recipe on the product's sandbox image when the engine lacks
+ * The droplet image, built from the recipe on the product's desktop image (so a droplet can run a
+ * desktop, as a real one does after its first boot installs the desktop group) when the engine lacks
  * it. It is kept afterwards (its tag changes with the recipe and the base), so later runs start at once.
  */
 export async function ensureDropletImage(): Promise<string> {
-  const base = sandboxImageTag();
+  const base = desktopImageTag();
   const tag = dropletImageTag(base);
   if (await imageExists(tag)) return tag;
   if (!(await imageExists(base))) {
     throw new Error(
-      `The sandbox image ${base}, which stand-in droplets are built on, is missing; build it with \`node dist/cli.js image build\` and run again.`,
+      `The desktop image ${base}, which stand-in droplets are built on, is missing; build it with \`node dist/cli.js image build --desktop\` and run again.`,
     );
   }
   const tar = spawn('tar', ['-c', '--owner=0', '--group=0', '-C', RECIPE_DIR, '.'], { stdio: ['ignore', 'pipe', 'inherit'] });

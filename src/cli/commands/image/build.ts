@@ -7,10 +7,12 @@ export const imageBuildCommand: Command = {
   name: 'build',
   usage: [['image build', 'build the sandbox image (or a cloud image snapshot with --provider)']],
   help: `Usage: sandbox image build [--desktop] [--force]
-       sandbox image build --provider digitalocean [--os ubuntu-24-04|ubuntu-22-04] [--region R] [--force]
+       sandbox image build --provider digitalocean [--desktop] [--os ubuntu-24-04|ubuntu-22-04] [--region R] [--force]
 --desktop builds the desktop image (XFCE, Firefox ESR, xterm, a VNC server) on top of the sandbox image.
 --provider digitalocean boots a builder droplet from the sandbox recipe, snapshots it under a name carrying
-the recipe's hash, and destroys the builder; cloud sandboxes then start from that snapshot.`,
+the recipe's hash, and destroys the builder; cloud sandboxes then start from that snapshot. With --desktop
+the snapshot also has the desktop packages (XFCE and xterm: Ubuntu has no Firefox outside snap), for
+cloud sandboxes started with --desktop.`,
   async run(args, context) {
     const { values } = parse(args, {
       force: { type: 'boolean' },

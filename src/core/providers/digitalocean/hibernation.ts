@@ -15,6 +15,7 @@ import type { StateStore } from '../../store/stateStore';
 import type { ProviderSandbox } from '../provider';
 import type { DigitalOceanClient, Droplet, Snapshot } from './api/client';
 import { isDigitalOceanError } from './api/errors';
+import { dropletPackageGroups } from './dropletDesktop';
 import { connectWhenUp, dropletSandbox, publicIpv4, waitUntilActive, type BootTiming } from './droplets';
 import { hibernatedIdOf, hibernatedRef, hibernationName, networkTag, ownerTag, sandboxIdOf, sandboxIdTag } from './tags';
 import { dropletUserData } from './userData';
@@ -122,7 +123,8 @@ export class Hibernation {
             workdir: record.workdir,
             authorizedKey: (await this.deps.store.clientKey(record.id)).publicKey,
             sudo: record.profile.sudo,
-            packages: ['base', 'docker'],
+            packages: dropletPackageGroups(record.profile.desktop !== undefined),
+            desktop: record.profile.desktop,
           }),
         },
         signal,

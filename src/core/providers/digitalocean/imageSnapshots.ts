@@ -11,7 +11,7 @@ import type { CostLedger } from '../../cost/ledger';
 import { readBudgetSettings } from '../../cost/settings';
 import { SandboxError, describeError } from '../../errors';
 import type { EnsureImageResult } from '../../images';
-import { loadRecipe } from '../../images/recipe';
+import { DESKTOP_RECIPE_NAME, RECIPE_NAME, loadRecipe } from '../../images/recipe';
 import type { ImageBuildRequest } from '../dockerImages';
 import type { CloudOs } from '../../model';
 import { generateEd25519 } from '../../ssh/keys';
@@ -22,6 +22,7 @@ import { isDigitalOceanError } from './api/errors';
 import type { Catalog } from './catalog';
 import { chooseRegion, chooseSize } from './catalog';
 import { connectWhenUp, publicIpv4, waitUntilActive, type BootTiming } from './droplets';
+import { dropletPackageGroups } from './dropletDesktop';
 import { TAG_PREFIX, ownerTag } from './tags';
 import { REKEY_COMMAND, dropletUserData } from './userData';
 
@@ -34,15 +35,20 @@ const POWER_TIMEOUT_MS = 5 * 60_000;
 /** The builder's life in the budget's projection: a build takes minutes, an hour is ample. */
 const BUILDER_TTL_MS = 60 * 60_000;
 
-/** The image snapshot's name: what it was built from, so a changed recipe is a new name. */
-export function imageSnapshotName(os: CloudOs, hash: string = loadRecipe().hash): string {
-  return `${IMAGE_PREFIX}${os}-${hash}`;
+/** The hash of the recipe an image is built from: the desktop recipe's covers the sandbox recipe too. */
+function currentHash(desktop: boolean): string {
+  return loadRecipe(desktop ? DESKTOP_RECIPE_NAME : RECIPE_NAME).hash;
 }
 
-/** The OS and recipe hash of one of our image snapshots, or undefined for any other snapshot. */
-export function parseImageSnapshotName(name: string): { os: CloudOs; hash: string } | undefined {
-  const match = /^agent-sandboxes-image-(ubuntu-2[24]-04)-([0-9a-f]+)$/.exec(name);
-  return match ? { os: match[1] as CloudOs, hash: match[2]! } : undefined;
+/** The image snapshot's name: what it was built from, so a changed recipe is a new name. */
+export function imageSnapshotName(os: CloudOs, hash: string = currentHash(false), desktop = false): string {
+  return `${IMAGE_PREFIX}${desktop ? 'desktop-' : ''}${os}-${hash}`;
+}
+
+/** The OS, recipe hash and kind of one of our image snapshots, or undefined for any other snapshot. */
+export function parseImageSnapshotName(name: string): { os: CloudOs; hash: string; desktop: boolean } | undefined {
+  const match = /^agent-sandboxes-image-(desktop-)?(ubuntu-2[24]-04)-([0-9a-f]+)$/.exec(name);
+  return match ? { os: match[2] as CloudOs, hash: match[3]!, desktop: match[1] !== undefined } : undefined;
 }
 
 /** The builder droplet's tag, beside the owner tag: a crashed build leaves an orphan found by it. */
@@ -62,6 +68,8 @@ export interface ImageSnapshotDeps {
 
 export interface ImageBuildOptions {
   os?: CloudOs;
+  /** The desktop image: the desktop packages on top, under a name and hash of its own. */
+  desktop?: boolean;
   region?: string;
   force?: boolean;
   onProgress?: (line: string) => void;
@@ -73,6 +81,7 @@ export interface ImageSnapshotInfo {
   name: string;
   os: CloudOs;
   hash: string;
+  desktop: boolean;
   current: boolean;
   regions: string[];
   sizeGb: number;
@@ -111,16 +120,23 @@ export class ImageSnapshots {
     return this.found.snapshots;
   }
 
-  /** The current image's snapshot id for a create in this region, or undefined (the base image then). */
-  async imageFor(os: CloudOs, region: string, signal?: AbortSignal): Promise<number | undefined> {
-    const name = imageSnapshotName(os);
-    const snapshot = (await this.snapshots(signal).catch(() => [])).find((candidate) => candidate.name === name && candidate.regions.includes(region));
-    return snapshot ? Number(snapshot.id) : undefined;
+  /**
+   * The current image's snapshot id for a create in this region, or undefined (the base image
+   * then). A desktop takes the desktop image first, then the plain one (its first boot installs the rest).
+   */
+  async imageFor(os: CloudOs, region: string, signal?: AbortSignal, desktop = false): Promise<number | undefined> {
+    const names = desktop ? [imageSnapshotName(os, currentHash(true), true), imageSnapshotName(os)] : [imageSnapshotName(os)];
+    const here = (await this.snapshots(signal).catch(() => [])).filter((candidate) => candidate.regions.includes(region));
+    for (const name of names) {
+      const snapshot = here.find((candidate) => candidate.name === name);
+      if (snapshot) return Number(snapshot.id);
+    }
+    return undefined;
   }
 
   async list(signal?: AbortSignal): Promise<ImageSnapshotInfo[]> {
     this.found = undefined;
-    const hash = loadRecipe().hash;
+    const hashes = { plain: currentHash(false), desktop: currentHash(true) };
     return (await this.snapshots(signal)).map((snapshot) => {
       const parsed = parseImageSnapshotName(snapshot.name)!;
       return {
@@ -128,7 +144,8 @@ export class ImageSnapshots {
         name: snapshot.name,
         os: parsed.os,
         hash: parsed.hash,
-        current: parsed.hash === hash,
+        desktop: parsed.desktop,
+        current: parsed.hash === (parsed.desktop ? hashes.desktop : hashes.plain),
         regions: snapshot.regions,
         sizeGb: snapshot.size_gigabytes,
         createdAt: snapshot.created_at,
@@ -154,7 +171,8 @@ export class ImageSnapshots {
   async buildImage(request: ImageBuildRequest): Promise<EnsureImageResult> {
     const startedMs = Date.now();
     const onProgress = (message: string) => request.onProgress?.({ message });
-    const { snapshot, built } = await this.build({ os: request.os, region: request.region, force: request.force, signal: request.signal, onProgress });
+    const { os, region, force, desktop, signal } = request;
+    const { snapshot, built } = await this.build({ os, region, force, desktop, signal, onProgress });
     return { tag: snapshot.name, built, base: OS_IMAGES[snapshot.os], durationMs: Date.now() - startedMs };
   }
 
@@ -162,7 +180,8 @@ export class ImageSnapshots {
     const { signal } = options;
     const progress = options.onProgress ?? (() => undefined);
     const os = options.os ?? 'ubuntu-24-04';
-    const name = imageSnapshotName(os);
+    const desktop = options.desktop === true;
+    const name = imageSnapshotName(os, currentHash(desktop), desktop);
     const existing = (await this.list(signal)).find((image) => image.name === name);
     if (existing && !options.force) {
       progress(`The image ${name} exists already (snapshot ${existing.id}); --force builds it again.`);
@@ -178,7 +197,7 @@ export class ImageSnapshots {
     if (!decision.allowed) throw new SandboxError('resource-limit', decision.refusal!);
 
     const ownerId = await this.deps.ownerId();
-    const builderName = `${TAG_PREFIX}-image-builder-${os}`;
+    const builderName = `${TAG_PREFIX}-image-builder-${desktop ? 'desktop-' : ''}${os}`;
     const hostKey = generateEd25519(builderName);
     const clientKey = generateEd25519(builderName);
     const entry = await this.deps.ledger.openMachine({
@@ -205,7 +224,8 @@ export class ImageSnapshots {
             authorizedKey: clientKey.publicKey,
             hostKey: { privateKey: hostKey.privateKey, publicKey: hostKey.publicKey },
             sudo: true,
-            packages: ['base', 'docker'],
+            // The packages only: a create's own user data starts the desktop, as its user and at its size.
+            packages: dropletPackageGroups(desktop),
           }),
         },
         signal,

@@ -29,6 +29,7 @@ import {
   type KnownSandbox,
   sandboxIdOfDroplet,
 } from './droplets';
+import { dropletPackageGroups } from './dropletDesktop';
 import { ensureFirewall, firewallSpec } from './firewall';
 import { Hibernation } from './hibernation';
 import { ImageSnapshots, OS_IMAGES } from './imageSnapshots';
@@ -161,9 +162,6 @@ export class DigitalOceanProvider implements Provider {
         `The network policy "${network}" is not available on DigitalOcean (a droplet is reached over SSH); use default or open.`,
       );
     }
-    if (requested.desktop !== undefined) {
-      throw new SandboxError('invalid-input', 'Desktops are not available on DigitalOcean sandboxes yet; start a desktop sandbox on docker or an SSH host.');
-    }
     const catalog = await this.catalog(request.signal);
     const region = chooseRegion(catalog, cloud.region);
     const size = chooseSize(catalog, {
@@ -181,7 +179,8 @@ export class DigitalOceanProvider implements Provider {
     if (!decision.allowed) throw new SandboxError('resource-limit', decision.refusal!);
     const os = cloud.os ?? 'ubuntu-24-04';
     // Our image snapshot when it is in this region (packages installed already), the base image plus cloud-init otherwise.
-    const image = requested.image ?? String((await this.images.imageFor(os, region.slug, request.signal)) ?? OS_IMAGES[os]);
+    const desktop = requested.desktop !== undefined;
+    const image = requested.image ?? String((await this.images.imageFor(os, region.slug, request.signal, desktop)) ?? OS_IMAGES[os]);
     this.plans.set(request.id, { region: region.slug, size, ttlMs, image: /^\d+$/.test(image) ? Number(image) : image, network });
     const profile: Profile = {
       ...request.profile,
@@ -190,7 +189,6 @@ export class DigitalOceanProvider implements Provider {
       memory: size.memoryMb * 1024 * 1024,
       disk: size.diskGb * 1024 ** 3,
       network,
-      desktop: undefined,
     };
     return { profile, sandboxKeys: true };
   }
@@ -229,7 +227,8 @@ export class DigitalOceanProvider implements Provider {
             authorizedKey: spec.ssh.authorizedKey,
             hostKey: { privateKey: spec.ssh.hostPrivateKey, publicKey: spec.ssh.hostPublicKey },
             sudo: spec.profile.sudo,
-            packages: ['base', 'docker'],
+            packages: dropletPackageGroups(spec.profile.desktop !== undefined),
+            desktop: spec.profile.desktop,
           }),
         },
         spec.signal,

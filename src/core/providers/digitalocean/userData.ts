@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { findRecipeDir } from '../../images/recipe';
+import { desktopRunCommand, dropletDesktopFiles } from './dropletDesktop';
 
 export const METADATA_ADDRESS = '169.254.169.254';
 export const REKEY_COMMAND = '/usr/local/sbin/sandbox-rekey';
@@ -25,6 +26,8 @@ export interface DropletUserDataInput {
   sudo: boolean;
   /** Package groups of install-packages: base and docker, desktop when the profile asks. */
   packages: string[];
+  /** The desktop's size (WIDTHxHEIGHT) when the profile asks for one: its start files, and its start after the packages. */
+  desktop?: string;
 }
 
 /** Replaces the host key with the one on stdin, reloads sshd, and takes its own sudo rule away: it runs once. */
@@ -120,6 +123,7 @@ export function dropletUserData(input: DropletUserDataInput): string {
     );
   }
   if (sudoers) files.push({ path: '/etc/sudoers.d/agent', permissions: '0440', content: `${sudoers}\n` });
+  if (input.desktop !== undefined) files.push(...dropletDesktopFiles(user, input.desktop));
   lines.push('write_files:');
   for (const file of files) {
     lines.push(`  - path: ${file.path}`, `    permissions: '${file.permissions}'`, '    owner: root:root', '    content: |', block(file.content, 6));
@@ -131,6 +135,7 @@ export function dropletUserData(input: DropletUserDataInput): string {
     `  - [install, -d, -o, ${user}, -g, ${user}, -m, '0755', ${quoted(workdir)}]`,
     // The docker group is root in all but name: only for a sandbox whose agent has sudo anyway.
     ...(input.sudo && input.packages.includes('docker') ? [`  - [sh, -c, ${quoted(`usermod -aG docker ${user} || true`)}]`] : []),
+    ...(input.desktop !== undefined ? [`  - ${desktopRunCommand()}`] : []),
     '',
   );
   return lines.join('\n');
