@@ -76,4 +76,3 @@ describe("a droplet's log", function () {
     assert.match(followed, /tail -n 20 -F \/var\/log\/cloud-init-output\.log$/);
   });
 });
-
