@@ -6,7 +6,7 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
-import { SandboxError, describeError } from '../../errors';
+import { SandboxError, describeError, isSandboxError } from '../../errors';
 import type { SshSession } from '../../ssh/session';
 import { visibleLine } from '../../util/visibleText';
 import type { LogLine, LogOptions } from '../provider';
@@ -41,7 +41,14 @@ export function dropletLogCommand(options: Pick<LogOptions, 'tail' | 'follow'>):
 /** The droplet's log lines (over the session the provider keeps for it), oldest first; with `follow`, new lines until the signal aborts. */
 export async function* dropletLogs(sessionOfDroplet: () => Promise<SshSession>, options: LogOptions): AsyncGenerator<LogLine> {
   if (options.signal?.aborted) return;
-  const session = await sessionOfDroplet();
+  let session: SshSession;
+  try {
+    session = await sessionOfDroplet();
+  } catch (error) {
+    // A hibernated or powered-off droplet has no log to read; the sandbox's journal still tells its history.
+    if (isSandboxError(error, 'wrong-state')) return;
+    throw error;
+  }
   let opened: Awaited<ReturnType<SshSession['exec']>>;
   try {
     opened = await session.exec(dropletLogCommand(options), options.signal);

@@ -1,6 +1,13 @@
 import * as assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { LogLineQueue, MAX_LOG_LINE_CHARS, PAUSE_ABOVE_LINES, dropletLogCommand } from '../../../../../src/core/providers/digitalocean/dropletLogs';
+import { SandboxError } from '../../../../../src/core/errors';
+import {
+  LogLineQueue,
+  MAX_LOG_LINE_CHARS,
+  PAUSE_ABOVE_LINES,
+  dropletLogCommand,
+  dropletLogs,
+} from '../../../../../src/core/providers/digitalocean/dropletLogs';
 
 /** A source that counts its pauses and resumes, as an SSH channel would be paused. */
 function channel(): PassThrough & { pauses: number; resumes: number } {
@@ -74,5 +81,16 @@ describe("a droplet's log", function () {
     const followed = dropletLogCommand({ tail: 20, follow: true });
     assert.match(followed, /journalctl -b .* -n 20 -f; fi/);
     assert.match(followed, /tail -n 20 -F \/var\/log\/cloud-init-output\.log$/);
+  });
+
+  it('has no lines for a droplet that does not run (hibernated, powered off), and tells other failures', async function () {
+    const notRunning = () => Promise.reject(new SandboxError('wrong-state', 'The sandbox behind droplet:1 is not running; start it first.'));
+    const lines = [];
+    for await (const line of dropletLogs(notRunning, { tail: 10 })) lines.push(line);
+    assert.deepEqual(lines, []);
+    const unreachable = () => Promise.reject(new SandboxError('provider-error', 'DigitalOcean cannot be reached.'));
+    await assert.rejects(async () => {
+      for await (const line of dropletLogs(unreachable, {})) lines.push(line);
+    }, /cannot be reached/);
   });
 });
