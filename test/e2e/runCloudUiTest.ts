@@ -123,7 +123,15 @@ async function main(): Promise<void> {
     // fits, and the budget alerts are due as soon as the daemon it starts looks.
     const plannedUsd = plannedCreateUsd({ sandbox: NAME, size: SMALL_SIZE_PRICE, ttlMs: DEFAULT_TTL_MS, reserveGb: SMALL_SIZE_PRICE.diskGb }, Date.now());
     const budgetUsd = Math.ceil(plannedUsd * 1.2 * 100) / 100;
-    cli(server, 'cost', '--set-budget', String(budgetUsd));
+    // Set as a person does in VS Code: the machine setting, which the extension writes to the state dir's budget file.
+    const machineSettings = path.join(server.userDataDir, 'Machine', 'settings.json');
+    const budgetFile = path.join(server.stateDir, 'cost', 'budget.json');
+    mkdirSync(path.dirname(machineSettings), { recursive: true });
+    writeFileSync(machineSettings, JSON.stringify({ 'sandboxes.cloud.monthlyBudgetUsd': budgetUsd }));
+    await waitForValue(
+      () => (existsSync(budgetFile) && (JSON.parse(readFileSync(budgetFile, 'utf8')) as { monthlyUsd?: number }).monthlyUsd === budgetUsd ? true : undefined),
+      `a monthly budget of ${budgetUsd} in ${budgetFile}`,
+    );
 
     // Now the small size, no folder, a name.
     await runFromPalette(page, 'Sandboxes: Start Sandbox', 'Start Sandbox');
@@ -237,10 +245,7 @@ async function main(): Promise<void> {
 
     // The monthly budget setting reaches the state dir's budget file, which the CLI and the daemon read.
     // It is a machine setting: in code-server's remote window, the Machine settings hold it.
-    const machineSettings = path.join(server.userDataDir, 'Machine', 'settings.json');
-    mkdirSync(path.dirname(machineSettings), { recursive: true });
     writeFileSync(machineSettings, JSON.stringify({ 'sandboxes.cloud.monthlyBudgetUsd': 75 }));
-    const budgetFile = path.join(server.stateDir, 'cost', 'budget.json');
     await waitForValue(
       () => (existsSync(budgetFile) && (JSON.parse(readFileSync(budgetFile, 'utf8')) as { monthlyUsd?: number }).monthlyUsd === 75 ? true : undefined),
       `a monthly budget of 75 in ${budgetFile}`,
@@ -329,7 +334,7 @@ async function dismissToasts(page: Page): Promise<void> {
 
 /** The budget warnings showing now. */
 function budgetToasts(page: Page): Locator {
-  return page.locator('.notifications-toasts .notification-toast').filter({ hasText: "of this month's" });
+  return page.locator('.notifications-toasts .notification-toast').filter({ hasText: "this month's" });
 }
 
 /** The `cost.alert` events of the state dir's event log. */
