@@ -2,10 +2,15 @@
  * `sandbox cost`: a month of the cost ledger by sandbox, agent and task, the budget figures, and
  * the account's own month-to-date figure beside ours. The JSON shape is stable (`version`).
  */
+import { accountMonthToDateUsd } from '../core/cloud/account';
 import { formatUsd, formatUsdPerHour } from '../core/cost/billing';
-import { totalsBy, type MonthFigures } from '../core/cost/budget';
+import { monthFigures, totalsBy, type MonthFigures } from '../core/cost/budget';
 import type { AlertPercent } from '../core/cost/fold';
-import type { Reconciliation } from '../core/cost/reconcile';
+import { CostLedger } from '../core/cost/ledger';
+import { monthOf, type MonthWindow } from '../core/cost/month';
+import { reconcileWithAccount, type Reconciliation } from '../core/cost/reconcile';
+import { readBudgetSettings } from '../core/cost/settings';
+import { describeError } from '../core/errors';
 
 export const COST_REPORT_VERSION = 1;
 
@@ -96,6 +101,39 @@ export function costReport(input: CostReportInput): CostReport {
     accountProblem: input.accountProblem ?? null,
     ledgerProblems: [...(input.ledgerProblems ?? [])],
   };
+}
+
+export interface ReadCostReportOptions {
+  stateRoot: string;
+  /** The month to report; this one by default. */
+  month?: MonthWindow;
+  /** Where the DigitalOcean token may come from, besides the state dir and this process's core. */
+  env?: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+  clock?: () => number;
+}
+
+/** The report of a month as `sandbox cost` and VS Code's Show Cost give it: the ledger, the budget, and the account's own figure when signed in. */
+export async function readCostReport(options: ReadCostReportOptions): Promise<CostReport> {
+  const clock = options.clock ?? Date.now;
+  const now = clock();
+  const thisMonth = monthOf(now);
+  const month = options.month ?? thisMonth;
+  const current = month.key === thisMonth.key;
+  const book = await new CostLedger(options.stateRoot, clock).loadMonth(month.key);
+  const settings = await readBudgetSettings(options.stateRoot);
+  const figures = monthFigures(book, current ? now : month.endMs - 1, settings);
+  let reconciliation: Reconciliation | undefined;
+  let accountProblem: string | undefined;
+  if (current) {
+    try {
+      const accountUsd = await accountMonthToDateUsd(options.stateRoot, options.env ?? process.env, options.signal);
+      if (accountUsd !== undefined) reconciliation = reconcileWithAccount(figures.spentUsd, accountUsd);
+    } catch (error) {
+      accountProblem = describeError(error);
+    }
+  }
+  return costReport({ figures, current, alerts: book.alerts, reconciliation, accountProblem, ledgerProblems: book.problems });
 }
 
 /** The report for people: the figures in one line, then a table per view, then the account's figure. */

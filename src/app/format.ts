@@ -1,5 +1,6 @@
 import type { LogEntry } from '../core/sandboxes/types';
 import { formatSize } from '../core/profile';
+import { visibleText } from '../core/util/visibleText';
 
 /** `42s`, `5m`, `3h 12m`, `2d 4h`: an uptime or an age, as every front end shows it. */
 export function formatDuration(ms: number): string {
@@ -12,8 +13,16 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(hours / 24)}d ${hours % 24}h`;
 }
 
-/** One line of `sandbox logs` and of the extension's log channel: the sandbox's output, or a journal entry. */
+/**
+ * One line of `sandbox logs` and of the extension's log channel: the sandbox's output, or a
+ * journal entry. Made visible (util/visibleText.ts): a sandbox's output could otherwise rewrite
+ * the terminal it is printed on.
+ */
 export function formatLogEntry(entry: LogEntry): string {
+  return visibleText(logEntryLine(entry));
+}
+
+function logEntryLine(entry: LogEntry): string {
   const time = entry.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
   if (entry.source === 'sandbox') return `${time}  ${entry.stream === 'stderr' ? 'err' : 'out'}   ${entry.text}`;
   const item = entry.entry;
@@ -41,10 +50,5 @@ function execOutcome(item: ExecJournalEntry): string {
   return `exit ${item.exitCode}`;
 }
 
-/**
- * Text from a sandbox made safe for a terminal: every control character but newline and tab is
- * shown as an escape (`\x1b`), so nothing it holds can move the cursor or hide a line.
- */
-export function visibleControls(text: string): string {
-  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f\u0080-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
+/** Text from a sandbox made safe for a terminal (see util/visibleText.ts). */
+export const visibleControls = visibleText;

@@ -45,6 +45,7 @@ export const COMMAND_IDS = {
   runDoctor: 'sandboxes.runDoctor',
   signInDigitalOcean: 'sandboxes.signInDigitalOcean',
   signOutDigitalOcean: 'sandboxes.signOutDigitalOcean',
+  showCost: 'sandboxes.showCost',
 } as const;
 
 export type CommandId = (typeof COMMAND_IDS)[keyof typeof COMMAND_IDS];

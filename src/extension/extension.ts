@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import type { SandboxRecord } from '../core/model';
+import { BudgetNotices } from './budgetNotices';
 import { Cockpit } from './cockpit';
 import { COMMAND_IDS, TASKS_VIEW_ID, TREE_VIEW_ID, type CommandId } from './commandIds';
 import { addSshIntegrationCommand } from './commands/addSshIntegration';
@@ -28,6 +29,7 @@ import { decideChangeCommand, reviewChangeCommand } from './commands/reviewChang
 import { revealTaskSandboxCommand } from './commands/revealTaskSandbox';
 import { runCommandCommand } from './commands/runCommand';
 import { runDoctorCommand } from './commands/runDoctor';
+import { showCostCommand } from './commands/showCost';
 import { showLogsCommand } from './commands/showLogs';
 import { showTaskOutputCommand } from './commands/showTaskOutput';
 import { startCommand } from './commands/start';
@@ -61,6 +63,8 @@ export interface SandboxesApi {
   gates: GateViews;
   /** The DigitalOcean sign-in (token in SecretStorage, handed to this process's core). */
   digitalOcean: DigitalOceanAccount;
+  /** The budget alerts shown as warnings. */
+  budgetNotices: BudgetNotices;
   /** Milliseconds spent inside activate(). */
   activationMs: number;
 }
@@ -84,6 +88,7 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
   cockpit.waitBeforeListing(() => digitalOcean.ready());
   // Made now, not on first use: it restores the desktop panels of the last session.
   const desktops = new DesktopPanels(cockpit);
+  const budgetNotices = new BudgetNotices(cockpit);
   const view = vscode.window.createTreeView<SandboxTreeNode>(TREE_VIEW_ID, { treeDataProvider: tree, canSelectMany: true, showCollapseAll: false });
   const taskView = vscode.window.createTreeView<TaskTreeNode>(TASKS_VIEW_ID, { treeDataProvider: taskTree, showCollapseAll: false });
   const revealSandbox = (record: SandboxRecord) => view.reveal({ kind: 'sandbox', record }, { select: true, focus: true, expand: false });
@@ -132,13 +137,14 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
     [COMMAND_IDS.runDoctor]: runDoctorCommand(cockpit),
     [COMMAND_IDS.signInDigitalOcean]: () => digitalOcean.signIn(),
     [COMMAND_IDS.signOutDigitalOcean]: () => digitalOcean.signOut(),
+    [COMMAND_IDS.showCost]: showCostCommand(cockpit),
   };
   for (const [id, handler] of Object.entries(handlers)) {
     context.subscriptions.push(vscode.commands.registerCommand(id, handler as (...args: unknown[]) => unknown));
   }
   // Disposed in this order on deactivation: the panels' connections before the cockpit's controller.
   context.subscriptions.push(desktops, cockpit, tree, view, createStatusBarItem(cockpit));
-  context.subscriptions.push(digitalOcean, followBudgetSetting(cockpit));
+  context.subscriptions.push(digitalOcean, followBudgetSetting(cockpit), budgetNotices);
   context.subscriptions.push(taskTree, taskView, showSchedulerState(taskView, tasks), createTaskStatusBarItem(tasks), gates, tasks);
   // The status bar needs a count even while the view is closed.
   cockpit.scheduleRefresh();
@@ -147,10 +153,12 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
   setTimeout(() => refreshInstalledCli(cockpit), 0);
   // The DigitalOcean token kept by VS Code, handed to the core once activation is over.
   setTimeout(() => void digitalOcean.ready(), 0);
+  // Budget alerts fired by any process (the CLI, the daemon), also while no window was open.
+  setTimeout(() => budgetNotices.start(), 0);
 
   const activationMs = performance.now() - started;
   cockpit.log.info(`Activated in ${activationMs.toFixed(1)} ms`);
-  return { cockpit, tree, tasks, taskTree, gates, attachSeams, desktops, digitalOcean, activationMs };
+  return { cockpit, tree, tasks, taskTree, gates, attachSeams, desktops, digitalOcean, budgetNotices, activationMs };
 }
 
 /** Nothing to do here: context.subscriptions close the desktop panels, forwarded ports and SSH connections. */

@@ -1,6 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { plannedCreateUsd } from '../../src/core/cost/budget';
+import { alertNoticeMarker } from '../../src/core/cost/alertNotices';
+import { DEFAULT_TTL_MS } from '../../src/core/cost/ttl';
+import type { CostAlertEvent } from '../../src/core/events/types';
 import { startCloud } from '../doStandIn/harness';
 import { REPO_ROOT, remoteUri, removeSandboxesOf, startCodeServer, type CodeServer, type Locator, type Page } from './codeServer';
 import { clickMenuItem, pickStep, runFromPalette, STEP_TIMEOUT_MS, waitForText, waitForValue } from './workbench';
@@ -16,13 +20,17 @@ import { clickMenuItem, pickStep, runFromPalette, STEP_TIMEOUT_MS, waitForText, 
  * daemon is started for its time-to-live, the item shows its region and price per hour, its tooltip the cost so far and the time-to-live;
  * Open Terminal answers `echo hello`; Attach VS Code offers Remote-SSH as for a container;
  * Delete removes the droplet and its machine. The monthly budget setting reaches the state dir's
- * budget file. Sign out removes the token file when asked. The token is in no log and nowhere in
+ * budget file. With a budget of about 1.2 times the droplet's cost, the daemon's alerts show as
+ * one warning (the highest of the burst) with Show Cost and Set Budget; Show Cost shows what
+ * `sandbox cost` prints; a window loaded anew shows no alert again. Sign out removes the token file when asked. The token is in no log and nowhere in
  * the state dir. Screenshots go to test-results/ui-cloud/.
  */
 const SHOTS = path.join(REPO_ROOT, 'test-results/ui-cloud');
 const NAME = `cloud-${process.pid.toString(36)}`;
 const REGION = 'nyc3';
 const SMALL_SIZE = 's-1vcpu-1gb';
+/** The stand-in's price and disk of SMALL_SIZE (DigitalOcean's). */
+const SMALL_SIZE_PRICE = { slug: SMALL_SIZE, usdPerHour: 0.00893, diskGb: 25 };
 const GPU_SIZE = 'gpu-h100x1-80gb';
 /** Create, boot (cloud-init in a container), first connection and host-key swap on a busy machine. */
 const CREATE_TIMEOUT_MS = 5 * 60_000;
@@ -111,6 +119,20 @@ async function main(): Promise<void> {
     if (afterGpu.length > 0) throw new Error(`declining the GPU price left ${afterGpu.length} droplet(s)`);
     console.log('  ✔ declining the GPU size price made nothing');
 
+    // A budget of about 1.2 times what the small droplet commits for its time-to-live: its create
+    // fits, and the budget alerts are due as soon as the daemon it starts looks.
+    const plannedUsd = plannedCreateUsd({ sandbox: NAME, size: SMALL_SIZE_PRICE, ttlMs: DEFAULT_TTL_MS, reserveGb: SMALL_SIZE_PRICE.diskGb }, Date.now());
+    const budgetUsd = Math.ceil(plannedUsd * 1.2 * 100) / 100;
+    // Set as a person does in VS Code: the machine setting, which the extension writes to the state dir's budget file.
+    const machineSettings = path.join(server.userDataDir, 'Machine', 'settings.json');
+    const budgetFile = path.join(server.stateDir, 'cost', 'budget.json');
+    mkdirSync(path.dirname(machineSettings), { recursive: true });
+    writeFileSync(machineSettings, JSON.stringify({ 'sandboxes.cloud.monthlyBudgetUsd': budgetUsd }));
+    await waitForValue(
+      () => (existsSync(budgetFile) && (JSON.parse(readFileSync(budgetFile, 'utf8')) as { monthlyUsd?: number }).monthlyUsd === budgetUsd ? true : undefined),
+      `a monthly budget of ${budgetUsd} in ${budgetFile}`,
+    );
+
     // Now the small size, no folder, a name.
     await runFromPalette(page, 'Sandboxes: Start Sandbox', 'Start Sandbox');
     await pickStep(page, '(1/4)', 'DigitalOcean');
@@ -142,6 +164,51 @@ async function main(): Promise<void> {
       return status.running ? true : undefined;
     }, 'the daemon started by the cloud create');
     console.log('  ✔ the cloud create started the daemon');
+
+    // The daemon's first check fires the alerts due (one burst): the window warns of the highest only, with Show Cost and Set Budget.
+    const fired = await waitForValue(() => {
+      const alerts = costAlerts(server!.stateDir);
+      return alerts.length > 0 ? alerts : undefined;
+    }, 'the budget alerts fired by the daemon');
+    const highest = fired.reduce((best, alert) => (alert.percent > best.percent ? alert : best));
+    const warning = toast(page, highest.message.slice(0, 60));
+    await warning.waitFor({ timeout: STEP_TIMEOUT_MS });
+    await waitForText(warning, /Show Cost[\s\S]*Set Budget/, 'the Show Cost and Set Budget buttons of the budget warning');
+    await shot('budget-warning');
+    await page.waitForTimeout(1500);
+    if ((await budgetToasts(page).count()) !== 1) throw new Error(`expected one budget warning, ${await budgetToasts(page).count()} show`);
+    console.log(`  ✔ the ${highest.percent}% alert shows once (fired: ${fired.map((alert) => `${alert.percent}%`).join(', ')}), with Show Cost and Set Budget`);
+
+    // Show Cost: what `sandbox cost` prints, in its own output channel.
+    await dialogButton(warning, 'Show Cost').click();
+    const costOutput = page.locator('.part.panel .monaco-editor .view-lines').first();
+    const budgetText = `$${budgetUsd.toFixed(2)}`;
+    const report = await waitForText(
+      costOutput,
+      new RegExp(`Budget \\${budgetText}: .* spent[\\s\\S]*${NAME}`),
+      'the cost report in the Sandboxes Cost output',
+    );
+    if (!report.includes(`Alerts fired this month: ${fired.map((alert) => `${alert.percent}%`).join(', ')}.`))
+      throw new Error(`the report does not name the alerts fired: ${report}`);
+    await shot('show-cost');
+    console.log('  ✔ Show Cost shows the report of `sandbox cost`');
+
+    // Shown once per state dir: a new window (the page loaded again) shows none of these alerts again.
+    for (const alert of fired) {
+      if (!existsSync(alertNoticeMarker(server.stateDir, alert.month, alert.percent))) throw new Error(`the ${alert.percent}% alert is not marked as shown`);
+    }
+    await page.reload();
+    await page.locator('.monaco-workbench').waitFor({ timeout: STEP_TIMEOUT_MS });
+    // The view comes back open; if not, open it (the extension is active once it lists the droplet).
+    await row
+      .locator('.codicon-vm-running')
+      .waitFor({ timeout: 20_000 })
+      .catch(() => page!.locator('.activitybar .action-item a[aria-label^="Sandboxes"]').first().click({ timeout: STEP_TIMEOUT_MS }));
+    await row.locator('.codicon-vm-running').waitFor({ timeout: STEP_TIMEOUT_MS });
+    await page.waitForTimeout(5000);
+    if ((await budgetToasts(page).count()) !== 0) throw new Error('a budget alert was shown again after the window was loaded anew');
+    await shot('no-alert-twice');
+    console.log('  ✔ no budget alert shows twice (a new window shows none of them)');
     await tooltipOf(page, row, NAME, /cost so far: \$0\.01[\s\S]*time-to-live: \d+h( \d+m)? left/, 'the cost so far and the time-to-live in the tooltip');
     await shot('item-tooltip');
     await page.keyboard.press('Escape');
@@ -178,10 +245,7 @@ async function main(): Promise<void> {
 
     // The monthly budget setting reaches the state dir's budget file, which the CLI and the daemon read.
     // It is a machine setting: in code-server's remote window, the Machine settings hold it.
-    const machineSettings = path.join(server.userDataDir, 'Machine', 'settings.json');
-    mkdirSync(path.dirname(machineSettings), { recursive: true });
     writeFileSync(machineSettings, JSON.stringify({ 'sandboxes.cloud.monthlyBudgetUsd': 75 }));
-    const budgetFile = path.join(server.stateDir, 'cost', 'budget.json');
     await waitForValue(
       () => (existsSync(budgetFile) && (JSON.parse(readFileSync(budgetFile, 'utf8')) as { monthlyUsd?: number }).monthlyUsd === 75 ? true : undefined),
       `a monthly budget of 75 in ${budgetFile}`,
@@ -266,6 +330,21 @@ function toast(page: Page, text: string): Locator {
 
 async function dismissToasts(page: Page): Promise<void> {
   await runFromPalette(page, 'Notifications: Clear All Notifications', 'Clear All Notifications');
+}
+
+/** The budget warnings showing now. */
+function budgetToasts(page: Page): Locator {
+  return page.locator('.notifications-toasts .notification-toast').filter({ hasText: "this month's" });
+}
+
+/** The `cost.alert` events of the state dir's event log. */
+function costAlerts(stateDir: string): CostAlertEvent[] {
+  const file = path.join(stateDir, 'events.jsonl');
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.includes('"cost.alert"'))
+    .map((line) => JSON.parse(line) as CostAlertEvent);
 }
 
 function dialog(page: Page): Locator {

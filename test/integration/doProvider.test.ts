@@ -6,6 +6,7 @@ import { SandboxController } from '../../src/core/controller';
 import { CostLedger } from '../../src/core/cost/ledger';
 import { isSandboxError } from '../../src/core/errors';
 import type { SandboxRecord } from '../../src/core/model';
+import { CLOUD_INIT_OUTPUT_LOG, MAX_LOG_LINE_CHARS } from '../../src/core/providers/digitalocean/dropletLogs';
 import { DigitalOceanProvider } from '../../src/core/providers/digitalocean/provider';
 import { writeMonthlyBudget } from '../../src/core/cost/settings';
 import { StateStore } from '../../src/core/store/stateStore';
@@ -116,6 +117,53 @@ describe('DigitalOcean provider against the stand-in (integration)', function ()
     assert.equal(entry?.usdPerHour, sandbox.cloud?.usdPerHour);
   });
 
+  it("prints the droplet's system log over SSH: cloud-init's output (no systemd here), a hostile line cut and made visible, the tail, and lines as they come", async () => {
+    const droplet = cloud.standIn.state.droplets({}).find((candidate) => candidate.name === 'do-first')!;
+    const container = cloud.machines!.containerOf(droplet.id)!;
+    // Written as root from outside (test equipment): what a hostile process on the droplet could log.
+    const hostile = "'\\x1b]0;owned\\x07\\x1b[2Khidden\\u202eevil\\u2028' + 'x' * 5000";
+    await rootInDroplet(container, `open('${CLOUD_INIT_OUTPUT_LOG}', 'a').write(${hostile} + '\\nafter the hostile line\\n')`);
+
+    const whole: string[] = [];
+    for await (const entry of controller.logs('do-first')) if (entry.source === 'sandbox') whole.push(entry.text);
+    assert.ok(
+      whole.some((line) => /Cloud-init v\. .* finished/.test(line)),
+      `cloud-init's own output is there:\n${whole.slice(-5).join('\n')}`,
+    );
+    const tail = [];
+    for await (const entry of controller.logs('do-first', { tail: 2 })) tail.push(entry);
+    assert.deepEqual(
+      tail.map((entry) => entry.source),
+      ['sandbox', 'sandbox'],
+    );
+    const [cut, after] = tail.map((entry) => (entry.source === 'sandbox' ? entry.text : ''));
+    assert.equal(after, 'after the hostile line');
+    const visible = '\\x1b]0;owned\\x07\\x1b[2Khidden\\u202eevil\\u2028';
+    // 4096 of the droplet's characters (26 of them the start above), then the mark of the cut.
+    assert.equal(cut, `${visible}${'x'.repeat(MAX_LOG_LINE_CHARS - 26)}…`);
+    assert.doesNotMatch(cut!, /[\u0000-\u001f\u2028\u202e]/);
+
+    // Followed: a line logged now arrives; aborting (as Ctrl-C does) ends the stream.
+    const abort = new AbortController();
+    const giveUp = setTimeout(() => abort.abort(), 60_000);
+    let arrivedAfterMs: number | undefined;
+    let written = 0;
+    const following = (async () => {
+      for await (const entry of controller.logs('do-first', { follow: true, tail: 0, signal: abort.signal })) {
+        if (entry.source === 'sandbox' && entry.text === 'a line while following') {
+          arrivedAfterMs = Date.now() - written;
+          abort.abort();
+        }
+      }
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    written = Date.now();
+    await rootInDroplet(container, `open('${CLOUD_INIT_OUTPUT_LOG}', 'a').write('a line while following\\n')`);
+    await following;
+    clearTimeout(giveUp);
+    assert.ok(arrivedAfterMs !== undefined && arrivedAfterMs < 10_000, `the line logged while following arrived (after ${arrivedAfterMs} ms)`);
+  });
+
   it('hibernates to a snapshot (no droplet left billing) and restores under the same name with the same host key and files', async () => {
     const hibernated = await controller.hibernate('do-first');
     assert.equal(hibernated.state, 'stopped');
@@ -219,3 +267,18 @@ describe('DigitalOcean provider against the stand-in (integration)', function ()
     provider.dispose();
   });
 });
+
+/** Runs Python as root in a droplet's machine, from outside it (test equipment's view); fails on a non-zero exit. */
+async function rootInDroplet(container: string, python: string): Promise<void> {
+  const exec = await docker.getContainer(container).exec({ Cmd: ['python3', '-c', python], AttachStdout: true, AttachStderr: true, Tty: true });
+  const output = await new Promise<string>((resolve, reject) =>
+    exec.start({}, (error, stream) => {
+      if (error || !stream) return reject(error ?? new Error('no stream'));
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    }),
+  );
+  const { ExitCode } = await exec.inspect();
+  assert.equal(ExitCode, 0, output);
+}

@@ -1,13 +1,9 @@
-import { costReport, formatCostReport } from '../../app/costReport';
+import { formatCostReport, readCostReport } from '../../app/costReport';
 import { EXIT } from '../../app/exitStatus';
-import { accountMonthToDateUsd } from '../../core/cloud/account';
 import { formatUsd } from '../../core/cost/billing';
-import { monthFigures } from '../../core/cost/budget';
-import { CostLedger } from '../../core/cost/ledger';
 import { monthByKey, monthOf } from '../../core/cost/month';
-import { reconcileWithAccount, type Reconciliation } from '../../core/cost/reconcile';
 import { readBudgetSettings, writeMonthlyBudget } from '../../core/cost/settings';
-import { describeError, SandboxError } from '../../core/errors';
+import { SandboxError } from '../../core/errors';
 import { parse, type Command } from '../command';
 
 export const costCommand: Command = {
@@ -35,22 +31,7 @@ it, and a gap between the two is named.
     const month = values.month === undefined ? thisMonth : monthByKey(values.month);
     if (!month) throw new SandboxError('invalid-input', `"${values.month}" is not a month; write it like ${thisMonth.key}.`);
     if (month.key > thisMonth.key) throw new SandboxError('invalid-input', `${month.key} has not begun; give this month or an earlier one.`);
-    const current = month.key === thisMonth.key;
-    const ledger = new CostLedger(root, Date.now);
-    const book = await ledger.loadMonth(month.key);
-    const settings = await readBudgetSettings(root);
-    const figures = monthFigures(book, current ? now : month.endMs - 1, settings);
-    let reconciliation: Reconciliation | undefined;
-    let accountProblem: string | undefined;
-    if (current) {
-      try {
-        const accountUsd = await accountMonthToDateUsd(root, process.env, context.signal);
-        if (accountUsd !== undefined) reconciliation = reconcileWithAccount(figures.spentUsd, accountUsd);
-      } catch (error) {
-        accountProblem = describeError(error);
-      }
-    }
-    const report = costReport({ figures, current, alerts: book.alerts, reconciliation, accountProblem, ledgerProblems: book.problems });
+    const report = await readCostReport({ stateRoot: root, month, signal: context.signal });
     if (context.json) context.printJson(report);
     else context.out(formatCostReport(report));
     return EXIT.ok;

@@ -30,6 +30,7 @@ import {
   sandboxIdOfDroplet,
 } from './droplets';
 import { dropletPackageGroups } from './dropletDesktop';
+import { dropletLogs } from './dropletLogs';
 import { ensureFirewall, firewallSpec } from './firewall';
 import { Hibernation } from './hibernation';
 import { ImageSnapshots, OS_IMAGES } from './imageSnapshots';
@@ -370,6 +371,11 @@ export class DigitalOceanProvider implements Provider {
 
   /** Commands go over the sandbox's SSH connection (the controller's, usually; this one when asked directly). */
   async exec(ref: string, request: ExecRequest): Promise<ExecResult> {
+    const { sandbox, session } = await this.sessionOf(ref);
+    return sshExec(session, request, { loginUser: sandbox.user, cwd: sandbox.workdir });
+  }
+
+  private async sessionOf(ref: string): Promise<{ sandbox: ProviderSandbox; session: SshSession }> {
     const sandbox = await this.inspect(ref);
     if (!sandbox?.ssh) throw new SandboxError('wrong-state', `The sandbox behind ${ref} is not running; start it first.`);
     let session = this.sessions.get(ref);
@@ -379,7 +385,7 @@ export class DigitalOceanProvider implements Provider {
       session = new SshSession(async () => targetFor(sandbox.name, endpoint, { privateKey: (await this.store.clientKey(id)).privateKey }));
       this.sessions.set(ref, session);
     }
-    return sshExec(session, request, { loginUser: sandbox.user, cwd: sandbox.workdir });
+    return { sandbox, session };
   }
 
   private closeSession(ref: string): void {
@@ -387,11 +393,8 @@ export class DigitalOceanProvider implements Provider {
     this.sessions.delete(ref);
   }
 
-  /** A droplet's console is not in the API: its output is what its commands print (`sandbox exec`), and the journal. */
-  async *logs(_ref: string, options: LogOptions): AsyncIterable<LogLine> {
-    if (options.follow && options.signal && !options.signal.aborted) {
-      await new Promise<void>((resolve) => options.signal!.addEventListener('abort', () => resolve(), { once: true }));
-    }
-    yield* [];
+  /** The droplet's system log over its SSH connection (dropletLogs.ts). */
+  logs(ref: string, options: LogOptions): AsyncIterable<LogLine> {
+    return dropletLogs(async () => (await this.sessionOf(ref)).session, options);
   }
 }
