@@ -43,7 +43,8 @@ export function xdotoolArgs(action: DesktopAction): string[] {
       return ['type', '--delay', '12', '--', action.text];
     case 'key':
       if (!action.keys?.length) throw new SandboxError('invalid-input', 'Give the keys to press, like Return or ctrl+c.');
-      for (const key of action.keys) if (!KEY.test(key)) throw new SandboxError('invalid-input', `"${key}" is not a key name; write keys like Return, a or ctrl+shift+t.`);
+      for (const key of action.keys)
+        if (!KEY.test(key)) throw new SandboxError('invalid-input', `"${key}" is not a key name; write keys like Return, a or ctrl+shift+t.`);
       return ['key', '--', ...action.keys];
     case 'scroll': {
       const move = action.x !== undefined && action.y !== undefined ? ['mousemove', '--sync', String(action.x), String(action.y)] : [];
@@ -68,7 +69,7 @@ export type DesktopAction = z.infer<z.ZodObject<typeof actionInput>>;
 export const desktopInputTool = defineTool({
   name: 'desktop_input',
   title: 'Drive a desktop',
-  description: "Clicks, types, presses keys or scrolls on the desktop of a desktop sandbox (xdotool, as the agent user). Take a screenshot to see the effect.",
+  description: 'Clicks, types, presses keys or scrolls on the desktop of a desktop sandbox (xdotool, as the agent user). Take a screenshot to see the effect.',
   input: { sandbox: sandboxArgument, ...actionInput },
   hints: { readOnlyHint: false, destructiveHint: true, idempotentHint: false },
   async run(args, context) {
@@ -82,7 +83,10 @@ export const desktopInputTool = defineTool({
       timeoutMs: 60_000,
     });
     if (result.exitCode !== 0) {
-      throw new SandboxError('provider-error', `The desktop of ${record.name} did not take the input (${result.stderr.trim().split('\n')[0] || `exit ${result.exitCode}`}).`);
+      throw new SandboxError(
+        'provider-error',
+        `The desktop of ${record.name} did not take the input (${result.stderr.trim().split('\n')[0] || `exit ${result.exitCode}`}).`,
+      );
     }
     return jsonResult({ done: args.action });
   },

@@ -19,7 +19,10 @@ export const execTool = defineTool({
     sandbox: sandboxArgument,
     command: z.union([z.array(z.string()).min(1), z.string().min(1)]).describe('argv (run directly) or a shell string (run by sh -c).'),
     cwd: z.string().optional().describe('Working directory, relative to the workspace.'),
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).optional().describe('Environment variables.'),
+    env: z
+      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string())
+      .optional()
+      .describe('Environment variables.'),
     timeout: z.number().positive().max(MAX_TIMEOUT_SECONDS).optional().describe('Seconds; the command is killed when it passes.'),
   },
   hints: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },

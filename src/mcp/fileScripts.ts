@@ -78,7 +78,10 @@ function refusal(result: ExecResult, target: string, what: 'file' | 'folder', re
     case SHORT:
       return new SandboxError('provider-error', `${target} in ${record.name} was not written whole; the old content is untouched, try again.`);
     default:
-      return new SandboxError('provider-error', `The file step on ${target} in ${record.name} failed (${result.stderr.trim().split('\n')[0] || `exit ${result.exitCode}`}).`);
+      return new SandboxError(
+        'provider-error',
+        `The file step on ${target} in ${record.name} failed (${result.stderr.trim().split('\n')[0] || `exit ${result.exitCode}`}).`,
+      );
   }
 }
 

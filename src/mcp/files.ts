@@ -5,7 +5,7 @@ import { defineTool, jsonResult, textResult, type AnyTool } from './registry';
 import { sandboxArgument } from './sandboxes';
 import { sandboxOf } from './views';
 
-const pathArgument = z.string().min(1).describe("A path in the sandbox; relative paths are in its workspace.");
+const pathArgument = z.string().min(1).describe('A path in the sandbox; relative paths are in its workspace.');
 
 /** Text of a file's bytes, refused when they are not UTF-8 (the call can ask for base64). */
 function asText(data: Buffer, target: string): string {

@@ -25,7 +25,8 @@ export function redactArguments(args: Record<string, unknown>): Record<string, J
     if (CONTENT_ARGUMENTS.has(name)) kept[name] = typeof value === 'string' ? `(${value.length} characters)` : '(elided)';
     else if (name === 'env') kept[name] = value && typeof value === 'object' ? Object.keys(value).map((key) => `${key}=***`) : '(elided)';
     else if (SECRET_NAME.test(name)) kept[name] = '***';
-    else if (name === 'command' && (typeof value === 'string' || Array.isArray(value))) kept[name] = summarizeCommand(Array.isArray(value) ? value.map(String) : value);
+    else if (name === 'command' && (typeof value === 'string' || Array.isArray(value)))
+      kept[name] = summarizeCommand(Array.isArray(value) ? value.map(String) : value);
     else kept[name] = plainValue(value);
   }
   return kept;
@@ -34,6 +35,6 @@ export function redactArguments(args: Record<string, unknown>): Record<string, J
 function plainValue(value: unknown): JournalValue {
   if (typeof value === 'string') return shortened(value);
   if (typeof value === 'number' || typeof value === 'boolean' || value === null) return value;
-  if (Array.isArray(value)) return value.slice(0, 20).map((item) => shortened(typeof item === 'string' ? item : JSON.stringify(item) ?? ''));
+  if (Array.isArray(value)) return value.slice(0, 20).map((item) => shortened(typeof item === 'string' ? item : (JSON.stringify(item) ?? '')));
   return shortened(JSON.stringify(value) ?? '');
 }

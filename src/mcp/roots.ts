@@ -73,5 +73,8 @@ export async function confinedPath(requested: string, roots: HostRoots, what: st
   for (const folder of folders) {
     if (isInside(real, await realPathOf(folder))) return real;
   }
-  throw new SandboxError('invalid-input', `The ${what} ${requested} is outside the folders open to this server (${folders.join(', ')}); give a path inside one of them.`);
+  throw new SandboxError(
+    'invalid-input',
+    `The ${what} ${requested} is outside the folders open to this server (${folders.join(', ')}); give a path inside one of them.`,
+  );
 }

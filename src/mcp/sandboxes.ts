@@ -16,13 +16,16 @@ export const sandboxCreate = defineTool({
   input: {
     name: z.string().min(1).max(63).optional().describe('Its name; one is made up when left out.'),
     profile: z.string().min(1).optional().describe('A named profile of the state dir (default, desktop, or one of tasks.json): its limits, provider and host.'),
-    provider: z.enum(['docker', 'ssh', 'digitalocean']).optional().describe('Where it runs (default: the profile\'s, else docker).'),
+    provider: z.enum(['docker', 'ssh', 'digitalocean']).optional().describe("Where it runs (default: the profile's, else docker)."),
     host: z.string().min(1).optional().describe('For the ssh provider: the registered host (`sandbox host add`).'),
-    workspace: z.string().min(1).optional().describe('A host folder to copy into the sandbox\'s workspace; it must be inside the open roots.'),
+    workspace: z.string().min(1).optional().describe("A host folder to copy into the sandbox's workspace; it must be inside the open roots."),
     cpus: z.number().positive().optional(),
     memory: z.string().optional().describe('Memory, like 2g.'),
     sudo: z.boolean().optional().describe('Whether the agent user gets sudo (default true).'),
-    desktop: z.union([z.boolean(), z.string().regex(/^\d+x\d+$/)]).optional().describe('A desktop (true, or its size like 1280x800).'),
+    desktop: z
+      .union([z.boolean(), z.string().regex(/^\d+x\d+$/)])
+      .optional()
+      .describe('A desktop (true, or its size like 1280x800).'),
     network: z.string().optional().describe('default, open, none, or allow:DOMAIN,...'),
   },
   hints: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },

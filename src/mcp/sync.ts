@@ -19,14 +19,19 @@ function summaryView(summary: SyncSummary): Record<string, unknown> {
   };
 }
 
-const localArgument = z.string().min(1).describe('A host folder inside the folders open to this server (the client\'s roots).');
-const remoteArgument = z.string().min(1).optional().describe("A folder in the sandbox (default: its workspace).");
+const localArgument = z.string().min(1).describe("A host folder inside the folders open to this server (the client's roots).");
+const remoteArgument = z.string().min(1).optional().describe('A folder in the sandbox (default: its workspace).');
 
 export const syncPush = defineTool({
   name: 'sync_push',
   title: 'Copy a host folder into a sandbox',
   description: 'Copies a host folder (inside the open roots; .gitignore applies) into a sandbox folder, sending only what changed since the last push.',
-  input: { sandbox: sandboxArgument, local: localArgument, remote: remoteArgument, delete: z.boolean().optional().describe('Also delete sandbox files the host folder no longer has.') },
+  input: {
+    sandbox: sandboxArgument,
+    local: localArgument,
+    remote: remoteArgument,
+    delete: z.boolean().optional().describe('Also delete sandbox files the host folder no longer has.'),
+  },
   hints: { readOnlyHint: false, destructiveHint: true, idempotentHint: true },
   async run(args, context) {
     const record = await sandboxOf(args.sandbox, context);

@@ -25,7 +25,7 @@ export const taskAdd = defineTool({
   name: 'task_add',
   title: 'Queue a task',
   description:
-    "Queues a command to run in a sandbox of its own, placed by the daemon (`sandbox daemon start`); a host workspace (inside the open roots) is pushed in first.",
+    'Queues a command to run in a sandbox of its own, placed by the daemon (`sandbox daemon start`); a host workspace (inside the open roots) is pushed in first.',
   input: {
     command: z.union([z.array(z.string()).min(1), z.string().min(1)]).describe('argv, or a shell string (run by sh -c).'),
     title: z.string().max(200).optional(),
@@ -72,7 +72,7 @@ export const taskStatus = defineTool({
 export const taskCancel = defineTool({
   name: 'task_cancel',
   title: 'Cancel a task',
-  description: "Cancels a task: a queued one at once, a running one when the daemon has killed its processes.",
+  description: 'Cancels a task: a queued one at once, a running one when the daemon has killed its processes.',
   input: { task: taskArgument },
   hints: { readOnlyHint: false, destructiveHint: true, idempotentHint: false },
   async run(args, context) {

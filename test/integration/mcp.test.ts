@@ -79,14 +79,36 @@ describe('sandbox mcp', function () {
   it('lists its tools, each with a valid input schema and annotations', async function () {
     const { tools } = await client.listTools();
     const names = tools.map((tool) => tool.name).sort();
-    for (const expected of ['sandbox_create', 'sandbox_list', 'sandbox_status', 'sandbox_start', 'sandbox_stop', 'sandbox_delete', 'exec', 'read_file', 'write_file', 'list_dir', 'edit_file', 'sync_push', 'sync_pull', 'forward', 'screenshot', 'desktop_input', 'task_add', 'task_status', 'task_cancel', 'task_logs']) {
+    for (const expected of [
+      'sandbox_create',
+      'sandbox_list',
+      'sandbox_status',
+      'sandbox_start',
+      'sandbox_stop',
+      'sandbox_delete',
+      'exec',
+      'read_file',
+      'write_file',
+      'list_dir',
+      'edit_file',
+      'sync_push',
+      'sync_pull',
+      'forward',
+      'screenshot',
+      'desktop_input',
+      'task_add',
+      'task_status',
+      'task_cancel',
+      'task_logs',
+    ]) {
       assert.ok(names.includes(expected), `${expected} is listed`);
     }
     const validator = new AjvJsonSchemaValidator();
     for (const tool of tools) {
       assert.equal(tool.inputSchema.type, 'object', tool.name);
       assert.doesNotThrow(() => validator.getValidator(tool.inputSchema), `${tool.name}'s schema compiles`);
-      for (const hint of ['readOnlyHint', 'destructiveHint', 'idempotentHint'] as const) assert.equal(typeof tool.annotations?.[hint], 'boolean', `${tool.name} ${hint}`);
+      for (const hint of ['readOnlyHint', 'destructiveHint', 'idempotentHint'] as const)
+        assert.equal(typeof tool.annotations?.[hint], 'boolean', `${tool.name} ${hint}`);
     }
     assert.equal(tools.find((tool) => tool.name === 'sandbox_delete')?.annotations?.destructiveHint, true);
     assert.equal(tools.find((tool) => tool.name === 'read_file')?.annotations?.readOnlyHint, true);
@@ -102,7 +124,10 @@ describe('sandbox mcp', function () {
     assert.equal(textOf(await call('read_file', { sandbox: plainName, path: 'out.txt' })), '54');
     const listing = await callJson<{ entries: { name: string; type: string }[] }>('list_dir', { sandbox: plainName });
     assert.ok(listing.entries.some((entry) => entry.name === 'hello.py' && entry.type === 'file'));
-    assert.ok(listing.entries.some((entry) => entry.name === 'data.txt'), 'the workspace pushed at create is there');
+    assert.ok(
+      listing.entries.some((entry) => entry.name === 'data.txt'),
+      'the workspace pushed at create is there',
+    );
     const journal = (await fs.readFile(path.join(env.stateDir, 'events.jsonl'), 'utf8')).split('\n').filter((line) => line.includes('"mcp.call"'));
     const write = journal.map((line) => JSON.parse(line)).find((event) => event.tool === 'write_file');
     assert.equal(write.result, 'ok');
@@ -117,13 +142,17 @@ describe('sandbox mcp', function () {
     const ticks: string[] = [];
     let streaming: () => void = () => undefined;
     const twoTicks = new Promise<void>((resolve) => (streaming = resolve));
-    const running = client.callTool({ name: 'exec', arguments: { sandbox: plainName, command: ['sh', '-c', 'while :; do echo tick; sleep 0.1; done', marker] } }, undefined, {
-      signal: abort.signal,
-      onprogress: (progress) => {
-        ticks.push(progress.message ?? '');
-        if (ticks.join('').split('tick').length > 2) streaming();
+    const running = client.callTool(
+      { name: 'exec', arguments: { sandbox: plainName, command: ['sh', '-c', 'while :; do echo tick; sleep 0.1; done', marker] } },
+      undefined,
+      {
+        signal: abort.signal,
+        onprogress: (progress) => {
+          ticks.push(progress.message ?? '');
+          if (ticks.join('').split('tick').length > 2) streaming();
+        },
       },
-    });
+    );
     await twoTicks;
     assert.ok((await rootExec(plainContainer, 'ps -eo args')).includes(marker), 'the command runs while it streams');
     abort.abort();
@@ -174,7 +203,11 @@ describe('sandbox mcp', function () {
     assert.deepEqual([png.readUInt32BE(16), png.readUInt32BE(20)], [1024, 768]);
 
     const display = { DISPLAY: ':1' };
-    await call('exec', { sandbox: desktopName, env: display, command: 'setsid xterm -maximized -T mcp-typing -e sh -c "cat > typed.txt" >/dev/null 2>&1 </dev/null &' });
+    await call('exec', {
+      sandbox: desktopName,
+      env: display,
+      command: 'setsid xterm -maximized -T mcp-typing -e sh -c "cat > typed.txt" >/dev/null 2>&1 </dev/null &',
+    });
     const focused = await callJson<{ exitCode: number; stderr: string }>('exec', {
       sandbox: desktopName,
       env: display,
@@ -183,11 +216,18 @@ describe('sandbox mcp', function () {
     });
     assert.equal(focused.exitCode, 0, focused.stderr);
     // The reader must be waiting on the terminal, or the first keys are lost.
-    await waitFor(async () => (await callJson<{ exitCode: number }>('exec', { sandbox: desktopName, command: 'pgrep -x cat' })).exitCode === 0, 20_000, 'cat to run in the xterm');
+    await waitFor(
+      async () => (await callJson<{ exitCode: number }>('exec', { sandbox: desktopName, command: 'pgrep -x cat' })).exitCode === 0,
+      20_000,
+      'cat to run in the xterm',
+    );
     await call('desktop_input', { sandbox: desktopName, action: 'type', text: 'hello mcp' });
     await call('desktop_input', { sandbox: desktopName, action: 'key', keys: ['Return'] });
     await waitFor(
-      async () => (await client.callTool({ name: 'read_file', arguments: { sandbox: desktopName, path: 'typed.txt' } }).then((result) => textOf(result as CallToolResult))) === 'hello mcp\n',
+      async () =>
+        (await client
+          .callTool({ name: 'read_file', arguments: { sandbox: desktopName, path: 'typed.txt' } })
+          .then((result) => textOf(result as CallToolResult))) === 'hello mcp\n',
       15_000,
       'the typed line to arrive',
     );

@@ -13,7 +13,13 @@ import { isDirectory, parse, type Command } from '../command';
 function loadServer(): typeof serveMcp {
   const candidates = [path.join(__dirname, 'mcp.js'), path.join(__dirname, '..', '..', 'mcp', 'main.js')];
   const file = candidates.find((candidate) => existsSync(candidate));
-  if (!file) throw new SandboxError('not-found', `The MCP server (mcp.js) is missing beside ${__dirname}; reinstall the sandbox CLI.`);
+  if (!file) {
+    // The extension's copy of the CLI: the .vsix leaves the server out to stay within its size budget.
+    throw new SandboxError(
+      'not-found',
+      `This copy of the sandbox CLI has no MCP server (mcp.js beside ${__dirname}); run \`node dist/cli.js mcp\` from a build of the repository (npm ci && npm run build).`,
+    );
+  }
   return (createRequire(__filename)(file) as { serveMcp: typeof serveMcp }).serveMcp;
 }
 
