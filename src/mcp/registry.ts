@@ -1,8 +1,16 @@
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
-import type { z } from 'zod';
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import {
+  CallToolRequestSchema,
+  ErrorCode,
+  ListToolsRequestSchema,
+  McpError,
+  type CallToolResult,
+  type Tool,
+  type ToolAnnotations,
+} from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
 import type { SandboxController } from '../core/controller';
-import { describeError, isSandboxError, type SandboxErrorCode } from '../core/errors';
+import { SandboxError, describeError, isSandboxError, type SandboxErrorCode } from '../core/errors';
 import { redactArguments } from './redact';
 import type { HostRoots } from './roots';
 
@@ -67,54 +75,74 @@ interface JournalSink {
   roots: HostRoots;
 }
 
+/** Bad arguments in one sentence: each wrong argument with what is wrong with it. */
+export function argumentsError(toolName: string, error: z.ZodError, given: Record<string, unknown>): string {
+  const problems = error.issues.slice(0, 5).map((issue) => {
+    const where = issue.path.length > 0 ? issue.path.join('.') : 'the arguments';
+    const missing = issue.path.length === 1 && given[String(issue.path[0])] === undefined;
+    return `${where} (${missing ? 'missing' : issue.message.replace(/^Invalid input: /, '')})`;
+  });
+  return `${toolName} was given bad arguments: ${problems.join('; ')}; see its input schema.`;
+}
+
 /**
- * Registers each tool on the server: its schema and hints, and a handler that never throws (a
- * failure is a tool error of one sentence) and journals every call as an `mcp.call` event.
+ * Serves the tools on the server: their schemas and hints for tools/list, and for tools/call a
+ * handler that checks the arguments itself, so that every call, refused ones too, is journalled
+ * as an `mcp.call` event and answered with one sentence; nothing a tool throws crashes the server.
  */
-export function registerTools(server: McpServer, tools: readonly AnyTool[], sink: JournalSink): void {
-  for (const tool of tools) {
-    server.registerTool(
-      tool.name,
-      { title: tool.title, description: tool.description, inputSchema: tool.input, annotations: { title: tool.title, ...tool.hints } },
-      async (args: Record<string, unknown>, extra): Promise<CallToolResult> => {
-        const started = Date.now();
-        const progressToken = extra._meta?.progressToken;
-        let sandboxId = '';
-        const context: ToolContext = {
-          controller: sink.controller,
-          roots: sink.roots,
-          signal: extra.signal,
-          progress: (progress, message) => {
-            if (progressToken === undefined) return;
-            extra
-              .sendNotification({ method: 'notifications/progress', params: { progressToken, progress, ...(message !== undefined ? { message } : {}) } })
-              .catch(() => undefined);
-          },
-          actsOn: (id) => (sandboxId = id),
-        };
-        let result: CallToolResult;
-        let failure: { message: string; code?: SandboxErrorCode } | undefined;
-        try {
-          result = await tool.run(args as never, context);
-          if (result.isError) failure = { message: result.content.map((part) => (part.type === 'text' ? part.text : '')).join(' ') };
-        } catch (error) {
-          failure = oneSentence(error, extra.signal.aborted);
-          result = errorResult(failure.message);
-        }
-        await sink.controller.events
-          .emit({
-            type: 'mcp.call',
-            sandboxId,
-            tool: tool.name,
-            arguments: redactArguments(args),
-            result: failure ? 'error' : 'ok',
-            ...(failure?.code ? { errorCode: failure.code } : {}),
-            ...(failure ? { error: failure.message } : {}),
-            durationMs: Date.now() - started,
-          })
+export function registerTools(server: Server, tools: readonly AnyTool[], sink: JournalSink): void {
+  const byName = new Map(tools.map((tool) => [tool.name, { tool, schema: z.object(tool.input) }]));
+  const listing = tools.map((tool) => ({
+    name: tool.name,
+    title: tool.title,
+    description: tool.description,
+    inputSchema: z.toJSONSchema(byName.get(tool.name)!.schema, { target: 'draft-7', io: 'input' }) as Tool['inputSchema'],
+    annotations: { title: tool.title, ...tool.hints },
+  }));
+  server.registerCapabilities({ tools: {} });
+  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listing }));
+  server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
+    const started = Date.now();
+    const found = byName.get(request.params.name);
+    if (!found) throw new McpError(ErrorCode.InvalidParams, `There is no tool ${request.params.name}; see tools/list.`);
+    const raw = request.params.arguments ?? {};
+    const progressToken = request.params._meta?.progressToken;
+    let sandboxId = '';
+    const context: ToolContext = {
+      controller: sink.controller,
+      roots: sink.roots,
+      signal: extra.signal,
+      progress: (progress, message) => {
+        if (progressToken === undefined) return;
+        extra
+          .sendNotification({ method: 'notifications/progress', params: { progressToken, progress, ...(message !== undefined ? { message } : {}) } })
           .catch(() => undefined);
-        return result;
       },
-    );
-  }
+      actsOn: (id) => (sandboxId = id),
+    };
+    let result: CallToolResult;
+    let failure: { message: string; code?: SandboxErrorCode } | undefined;
+    try {
+      const parsed = found.schema.safeParse(raw);
+      if (!parsed.success) throw new SandboxError('invalid-input', argumentsError(found.tool.name, parsed.error, raw));
+      result = await found.tool.run(parsed.data, context);
+      if (result.isError) failure = { message: result.content.map((part) => (part.type === 'text' ? part.text : '')).join(' ') };
+    } catch (error) {
+      failure = oneSentence(error, extra.signal.aborted);
+      result = errorResult(failure.message);
+    }
+    await sink.controller.events
+      .emit({
+        type: 'mcp.call',
+        sandboxId,
+        tool: found.tool.name,
+        arguments: redactArguments(raw),
+        result: failure ? 'error' : 'ok',
+        ...(failure?.code ? { errorCode: failure.code } : {}),
+        ...(failure ? { error: failure.message } : {}),
+        durationMs: Date.now() - started,
+      })
+      .catch(() => undefined);
+    return result;
+  });
 }

@@ -33,7 +33,7 @@ function clientRoots(server: McpServer, fallback: HostRoots): HostRoots {
 /** The MCP server over one controller: its tools and resources. */
 export function createMcpServer(controller: SandboxController, roots: HostRoots): McpServer {
   const server = new McpServer({ name: 'agent-sandboxes', title: 'Agent Sandboxes', version }, { instructions: INSTRUCTIONS, capabilities: { logging: {} } });
-  registerTools(server, TOOLS, { controller, roots: clientRoots(server, roots) });
+  registerTools(server.server, TOOLS, { controller, roots: clientRoots(server, roots) });
   registerResources(server, controller);
   return server;
 }

@@ -20,6 +20,9 @@ describe('sandbox mcp', function () {
   const outside = tempDir('mcp-outside-');
   const plainName = uniqueName('mcp');
   const desktopName = uniqueName('mcpdesk');
+  /** A sandbox of another state dir, which the server must not reach. */
+  const other = new TestEnvironment();
+  const otherName = uniqueName('mcpother');
   let client: Client;
   let serverLog = '';
   let plainContainer: string;
@@ -59,6 +62,7 @@ describe('sandbox mcp', function () {
     const [plain] = await Promise.all([
       callJson<{ name: string; id: string; profile: { sudo: boolean } }>('sandbox_create', { name: plainName, sudo: false, workspace: 'project' }),
       callJson('sandbox_create', { name: desktopName, desktop: '1024x768' }),
+      other.controller.create({ name: otherName }),
     ]);
     assert.equal(plain.profile.sudo, false);
     plainContainer = (await env.controller.resolve(plain.id)).providerRef!;
@@ -68,6 +72,7 @@ describe('sandbox mcp', function () {
     this.timeout(60_000);
     await client?.close();
     await env.dispose();
+    await other.dispose();
     await fs.rm(root, { recursive: true, force: true });
     await fs.rm(outside, { recursive: true, force: true });
   });
@@ -162,14 +167,23 @@ describe('sandbox mcp', function () {
   });
 
   it('answers bad arguments and unknown sandboxes with tool errors, and keeps serving', async function () {
-    assert.match(await refused('exec', { sandbox: 5 }), /sandbox/);
+    assert.match(
+      await refused('exec', { sandbox: 5 }),
+      /^exec was given bad arguments: sandbox \(expected string, received number\); command \(missing\); see its input schema\.$/,
+    );
+    assert.match(await refused('read_file', { sandbox: plainName, path: 'x', encoding: 'latin1' }), /^read_file was given bad arguments: encoding/);
+    await assert.rejects(client.callTool({ name: 'no_such_tool', arguments: {} }), /There is no tool no_such_tool/);
+    assert.match(await refused('sandbox_status', { sandbox: otherName }), /No sandbox is called/, "another state dir's sandbox is out of reach");
     assert.match(await refused('sandbox_status', { sandbox: 'no-such-sandbox' }), /No sandbox is called no-such-sandbox/);
     assert.match(await refused('read_file', { sandbox: plainName, path: 'missing.txt' }), /There is no file/);
     await assert.rejects(client.readResource({ uri: 'sandbox://%E0%A4%A/status' }));
     const status = JSON.parse(((await client.readResource({ uri: `sandbox://${plainName}/status` })).contents[0] as { text: string }).text);
     assert.equal(status.state, 'running');
-    const names = await callJson<{ name: string }[]>('sandbox_list', {});
-    assert.ok(names.some((sandbox) => sandbox.name === plainName));
+    const names = (await callJson<{ name: string }[]>('sandbox_list', {})).map((sandbox) => sandbox.name);
+    assert.ok(names.includes(plainName) && !names.includes(otherName));
+    const journal = (await fs.readFile(path.join(env.stateDir, 'events.jsonl'), 'utf8')).split('\n').filter((line) => line.includes('"mcp.call"'));
+    const refusedCall = journal.map((line) => JSON.parse(line)).find((event) => event.tool === 'exec' && event.errorCode === 'invalid-input');
+    assert.deepEqual(refusedCall?.arguments, { sandbox: 5 }, 'a call refused for its arguments is journalled too');
   });
 
   it('confines host paths to its roots, symlinks resolved, and refuses a huge read', async function () {

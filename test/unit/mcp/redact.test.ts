@@ -1,5 +1,7 @@
 import * as assert from 'node:assert/strict';
+import { z } from 'zod';
 import { xdotoolArgs } from '../../../src/mcp/desktop';
+import { argumentsError } from '../../../src/mcp/registry';
 import { redactArguments } from '../../../src/mcp/redact';
 
 describe('MCP call journal: arguments', function () {
@@ -51,5 +53,18 @@ describe('MCP desktop input', function () {
     assert.throws(() => xdotoolArgs({ action: 'key', keys: ['--window'] }), /is not a key name/);
     assert.throws(() => xdotoolArgs({ action: 'key', keys: [] }), /Give the keys/);
     assert.throws(() => xdotoolArgs({ action: 'type' }), /Give the text/);
+  });
+});
+
+describe('MCP tool arguments', function () {
+  it('says what is wrong with bad arguments in one sentence, missing ones as missing', function () {
+    const schema = z.object({ sandbox: z.string(), command: z.union([z.array(z.string()), z.string()]), count: z.number().optional() });
+    const given = { sandbox: 5, count: 'many' };
+    const parsed = schema.safeParse(given);
+    assert.ok(!parsed.success);
+    assert.equal(
+      argumentsError('exec', parsed.error, given),
+      'exec was given bad arguments: sandbox (expected string, received number); command (missing); count (expected number, received string); see its input schema.',
+    );
   });
 });
