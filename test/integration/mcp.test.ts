@@ -2,9 +2,10 @@ import * as assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { ListRootsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
 import { ensureSandboxImage } from '../../src/core/images';
 import { CLI, TestEnvironment, docker, rootExec, tempDir, uniqueName, waitFor } from './helpers';
@@ -196,6 +197,34 @@ describe('sandbox mcp', function () {
     assert.equal(await fs.readFile(path.join(root, 'back', 'data.txt'), 'utf8'), 'from the host\n');
     await call('exec', { sandbox: plainName, command: 'head -c 3000000 /dev/zero > big.bin' });
     assert.match(await refused('read_file', { sandbox: plainName, path: 'big.bin' }), /over the 1048576 bytes/);
+  });
+
+  it('confines host paths to the roots a client declares instead, and opens nothing when it lists none', async function () {
+    let listed: { uri: string }[] = [];
+    const rootsClient = new Client({ name: 'mcp-roots-test', version: '1.0.0' }, { capabilities: { roots: { listChanged: true } } });
+    rootsClient.setRequestHandler(ListRootsRequestSchema, () => ({ roots: listed }));
+    await rootsClient.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [CLI, 'mcp', '--root', root],
+        env: { ...(process.env as Record<string, string>), AGENT_SANDBOXES_HOME: env.stateDir },
+        stderr: 'pipe',
+      }),
+    );
+    try {
+      const push = (local: string) =>
+        rootsClient.callTool({ name: 'sync_push', arguments: { sandbox: plainName, local, remote: 'from-roots' } }) as Promise<CallToolResult>;
+      const none = await push(path.join(root, 'project'));
+      assert.equal(none.isError, true);
+      assert.match(textOf(none), /declares no roots/);
+      await fs.writeFile(path.join(outside, 'note.txt'), 'outside\n');
+      listed = [{ uri: pathToFileURL(outside).href }];
+      const allowed = await push(outside);
+      assert.ok(!allowed.isError, textOf(allowed));
+      assert.match(textOf(await push(path.join(root, 'project'))), /outside the folders open to this server/, "the client's roots replace --root");
+    } finally {
+      await rootsClient.close();
+    }
   });
 
   it("keeps a no-sudo sandbox's root files out of reach", async function () {
