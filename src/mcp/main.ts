@@ -1,5 +1,6 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { SandboxController } from '../core/controller';
+import { describeError } from '../core/errors';
 import { StateStore } from '../core/store/stateStore';
 import { fixedRoots } from './roots';
 import { createMcpServer } from './server';
@@ -17,6 +18,9 @@ export interface McpServeOptions {
  * SSH sessions) instead of opening new ones.
  */
 export async function serveMcp(options: McpServeOptions): Promise<void> {
+  // A promise some step left unhandled is told on stderr, not a crash of every client's session.
+  const onUnhandled = (reason: unknown) => process.stderr.write(`sandbox mcp: ${describeError(reason)}\n`);
+  process.on('unhandledRejection', onUnhandled);
   const controller = new SandboxController({ store: new StateStore() });
   const server = createMcpServer(controller, fixedRoots(options.roots));
   const transport = new StdioServerTransport();
@@ -33,5 +37,6 @@ export async function serveMcp(options: McpServeOptions): Promise<void> {
   } finally {
     await server.close().catch(() => undefined);
     controller.dispose();
+    process.off('unhandledRejection', onUnhandled);
   }
 }

@@ -167,6 +167,26 @@ describe('sandbox mcp', function () {
     await waitFor(async () => !(await rootExec(plainContainer, 'ps -eo args')).includes(marker), 10_000, 'the cancelled command to be gone from ps');
   });
 
+  it('forwards a port of the sandbox and returns its local URL', async function () {
+    await call('exec', {
+      sandbox: plainName,
+      command: 'echo served > page.txt && setsid python3 -m http.server 8123 --bind 127.0.0.1 >/dev/null 2>&1 </dev/null &',
+    });
+    const { url } = await callJson<{ url: string }>('forward', { sandbox: plainName, port: 8123 });
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+/);
+    const page = await waitFor(
+      () =>
+        fetch(new URL('/page.txt', url)).then(
+          (response) => (response.ok ? response.text() : undefined),
+          () => undefined,
+        ),
+      15_000,
+      'the forwarded server to answer',
+    );
+    assert.equal(page, 'served\n');
+    assert.equal((await callJson<{ url: string }>('forward', { sandbox: plainName, port: 8123 })).url, url, 'a second call gives the same forward');
+  });
+
   it('answers bad arguments and unknown sandboxes with tool errors, and keeps serving', async function () {
     assert.match(
       await refused('exec', { sandbox: 5 }),
