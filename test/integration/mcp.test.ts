@@ -198,8 +198,13 @@ describe('sandbox mcp', function () {
     assert.match(await refused('sandbox_status', { sandbox: 'no-such-sandbox' }), /No sandbox is called no-such-sandbox/);
     assert.match(await refused('read_file', { sandbox: plainName, path: 'missing.txt' }), /There is no file/);
     await assert.rejects(client.readResource({ uri: 'sandbox://%E0%A4%A/status' }));
-    const status = JSON.parse(((await client.readResource({ uri: `sandbox://${plainName}/status` })).contents[0] as { text: string }).text);
-    assert.equal(status.state, 'running');
+    const statusText = ((await client.readResource({ uri: `sandbox://${plainName}/status` })).contents[0] as { text: string }).text;
+    assert.equal(JSON.parse(statusText).state, 'running');
+    for (const secret of ['ssh-ed25519', 'PRIVATE KEY', 'identityFile', 'hostKey']) assert.ok(!statusText.includes(secret), `the status holds no ${secret}`);
+    const logs = ((await client.readResource({ uri: `sandbox://${plainName}/logs` })).contents[0] as { text: string }).text;
+    assert.match(logs, /exec {2}python3 hello\.py -> exit 0/);
+    const { resources } = await client.listResources();
+    assert.ok(resources.some((resource) => resource.uri === `sandbox://${plainName}/logs`));
     const names = (await callJson<{ name: string }[]>('sandbox_list', {})).map((sandbox) => sandbox.name);
     assert.ok(names.includes(plainName) && !names.includes(otherName));
     const journal = (await fs.readFile(path.join(env.stateDir, 'events.jsonl'), 'utf8')).split('\n').filter((line) => line.includes('"mcp.call"'));
@@ -295,6 +300,25 @@ describe('sandbox mcp', function () {
       'the typed line to arrive',
     );
     assert.match(await refused('desktop_input', { sandbox: plainName, action: 'click', x: 1, y: 1 }), /has no desktop/);
+  });
+
+  it('queues, shows, reads and cancels a task, without its env values', async function () {
+    const task = await callJson<{ id: string; state: string; envKeys: string[]; daemon: boolean }>('task_add', {
+      command: ['echo', 'hi'],
+      title: 'mcp task',
+      env: { API_TOKEN: 'tok-do-not-show' },
+      workspace: 'project',
+    });
+    assert.deepEqual([task.state, task.envKeys, task.daemon], ['queued', ['API_TOKEN'], false]);
+    const shown = textOf(await call('task_status', { task: task.id }));
+    assert.ok(!shown.includes('tok-do-not-show') && JSON.parse(shown).title === 'mcp task');
+    const logs = await callJson<{ stdout: { text: string; nextOffset: number } }>('task_logs', { task: task.id });
+    assert.deepEqual(logs.stdout, { text: '', nextOffset: 0, more: false });
+    assert.equal((await callJson<{ state: string }>('task_cancel', { task: task.id })).state, 'cancelled');
+    assert.match(await refused('task_cancel', { task: task.id }), /already been cancelled/);
+    assert.match(await refused('task_add', { command: 'true', workspace: outside }), /outside the folders open/);
+    const events = await fs.readFile(path.join(env.stateDir, 'events.jsonl'), 'utf8');
+    assert.ok(!events.includes('tok-do-not-show'), 'env values stay out of the journal');
   });
 
   it('deletes both sandboxes', async function () {
