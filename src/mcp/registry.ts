@@ -127,8 +127,13 @@ export function registerTools(server: Server, tools: readonly AnyTool[], sink: J
       if (!parsed.success) throw new SandboxError('invalid-input', argumentsError(found.tool.name, parsed.error, raw));
       result = await found.tool.run(parsed.data, context);
       if (result.isError) failure = { message: result.content.map((part) => (part.type === 'text' ? part.text : '')).join(' ') };
+      // The client gets no answer to a cancelled call; the journal says what became of it.
+      else if (extra.signal.aborted) failure = { message: 'The call was cancelled.', code: 'cancelled' };
     } catch (error) {
       failure = oneSentence(error, extra.signal.aborted);
+      // What no sentence of ours explains goes to stderr, which MCP clients keep as the server's log.
+      if (!isSandboxError(error) && !extra.signal.aborted)
+        process.stderr.write(`sandbox mcp: ${found.tool.name}: ${(error as Error)?.stack ?? String(error)}\n`);
       result = errorResult(failure.message);
     }
     await sink.controller.events

@@ -165,6 +165,16 @@ describe('sandbox mcp', function () {
     await assert.rejects(running);
     assert.ok(ticks.join('').includes('tick\n'), 'output came as progress');
     await waitFor(async () => !(await rootExec(plainContainer, 'ps -eo args')).includes(marker), 10_000, 'the cancelled command to be gone from ps');
+    const journalled = await waitFor(
+      async () =>
+        (await fs.readFile(path.join(env.stateDir, 'events.jsonl'), 'utf8'))
+          .split('\n')
+          .filter((line) => line.includes('"mcp.call"') && line.includes(marker))
+          .map((line) => JSON.parse(line))[0],
+      5_000,
+      'the cancelled call in the journal',
+    );
+    assert.deepEqual([journalled.result, journalled.errorCode], ['error', 'cancelled']);
   });
 
   it('forwards a port of the sandbox and returns its local URL', async function () {
