@@ -1,4 +1,4 @@
-// Bundles the extension and the CLI into one file each.
+// Bundles the extension, the CLI and the CLI's MCP server into one file each.
 import * as esbuild from 'esbuild';
 
 const production = process.argv.includes('--production');
@@ -42,6 +42,8 @@ await Promise.all([
   }),
   esbuild.build({ ...common, entryPoints: ['src/extension/coreBundle.ts'], outfile: 'dist/core.js' }),
   esbuild.build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
+  // `sandbox mcp`'s server with the MCP SDK, loaded by that command only: the CLI starts without it.
+  esbuild.build({ ...common, entryPoints: ['src/mcp/main.ts'], outfile: 'dist/mcp.js' }),
   // The desktop viewer runs in a page (a webview or a browser tab): noVNC and our glue, one script.
   esbuild.build({
     entryPoints: ['src/viewer/main.ts'],

@@ -23,6 +23,7 @@ import { GATE_FIGURES, gateBenchmarks, type GateFigure } from './gates';
 import { TASK_FIGURES, taskBenchmarks, type TaskFigure } from './tasks';
 import { CLOUD_FIGURES, cloudBenchmarks, type CloudFigure } from './cloud';
 import { execLatency, sshExecLatency, type ExecSubject } from './exec';
+import { mcpLatency } from './mcp';
 import { interleave, makeTree, median, ms, percentile, ratioLine, report, scaled, sh } from './util';
 
 const CLI = path.resolve(__dirname, '..', '..', 'dist', 'cli.js');
@@ -279,6 +280,7 @@ const FIGURES = [
   'push',
   'ssh',
   'forward',
+  'mcp',
   'parallel',
   'desktop',
   ...TASK_FIGURES,
@@ -297,7 +299,7 @@ async function main(): Promise<void> {
     // The desktop viewer benchmarks run on a sandbox of their own.
     if (wanted('desktop')) return await desktopBenchmarks();
     if (wanted('cold')) await coldStart();
-    if (['exec', 'full-push', 'pull', 'push', 'ssh', 'forward'].some((figure) => wanted(figure as (typeof FIGURES)[number]))) {
+    if (['exec', 'full-push', 'pull', 'push', 'ssh', 'forward', 'mcp'].some((figure) => wanted(figure as (typeof FIGURES)[number]))) {
       const record = await controller.create({ name: 'bench-subject' });
       const subject: ExecSubject = { controller, store, ref: record.id, name: record.name, containerId: record.providerRef!, cli: CLI, env };
       if (wanted('exec')) await execLatency(subject);
@@ -306,6 +308,7 @@ async function main(): Promise<void> {
       if (wanted('push')) await incrementalPushBenchmark(controller, record.id, CLI, env);
       if (wanted('ssh')) await sshExecLatency(subject);
       if (wanted('forward')) await forwardThroughput(record.id);
+      if (wanted('mcp')) await mcpLatency(subject);
       await controller.delete(record.id);
       await cleanUp();
     }

@@ -15,6 +15,7 @@ import { imageGroup } from './image';
 import { lessonsCommand } from './lessons';
 import { listCommand } from './list';
 import { logsCommand } from './logs';
+import { mcpCommand } from './mcp';
 import { poolGroup } from './pool';
 import { pruneCommand } from './prune';
 import { reviewCommand } from './review';
@@ -61,6 +62,7 @@ export const COMMANDS: readonly (Command | CommandGroup)[] = [
   cloudGroup,
   costCommand,
   daemonGroup,
+  mcpCommand,
   doctorCommand,
 ];
 

@@ -185,6 +185,17 @@ export interface CostExpiredEvent extends EventBase<'cost.expired'> {
 }
 
 /** Every event the bus carries, by type. New families add members here. */
+/** A tool call of `sandbox mcp` ended; `sandboxId` is '' for a call on no one sandbox. */
+export interface McpCallEvent extends EventBase<'mcp.call'> {
+  tool: string;
+  /** The arguments by name: contents told by size, env values and secret-named values hidden. */
+  arguments: Record<string, string | number | boolean | null | string[]>;
+  result: 'ok' | 'error';
+  errorCode?: SandboxErrorCode;
+  error?: string;
+  durationMs: number;
+}
+
 export interface EventTypes {
   'sandbox.created': SandboxCreatedEvent;
   'sandbox.ready': SandboxReadyEvent;
@@ -203,6 +214,7 @@ export interface EventTypes {
   'task.ended': TaskEndedEvent;
   'cost.alert': CostAlertEvent;
   'cost.expired': CostExpiredEvent;
+  'mcp.call': McpCallEvent;
 }
 
 export type EventType = keyof EventTypes;
