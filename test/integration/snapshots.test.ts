@@ -15,7 +15,7 @@ import { addRootSshdHost, parseJson, removeHostContainers, startRootSshd, type R
 const WORKSPACE_FILE = 'notes/kept.txt';
 const WORKSPACE_TEXT = 'written before the snapshot';
 
-/** Logs in with OpenSSH as the sandbox's alias of our config, with the given client key in place of its own. */
+/** Logs in with OpenSSH (a new connection) as the sandbox's alias of our config, with the given client key in place of its own. */
 async function sshWith(env: TestEnvironment, ref: string, identity?: string): Promise<number | null> {
   const { configFile, alias } = await env.controller.sshTarget(ref);
   let config = configFile;
@@ -23,7 +23,8 @@ async function sshWith(env: TestEnvironment, ref: string, identity?: string): Pr
     config = path.join(tempDir('snapshot-ssh-'), 'config');
     await fs.writeFile(config, (await fs.readFile(configFile, 'utf8')).replace(/^ {2}IdentityFile .*$/gm, `  IdentityFile ${identity}`));
   }
-  return (await runProgram('ssh', ['-F', config, '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', alias, 'true'])).code;
+  // A login of its own each time: a shared connection would skip the key being tested.
+  return (await runProgram('ssh', ['-F', config, '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'ControlPath=none', alias, 'true'])).code;
 }
 
 /** Removes the snapshot images of an owner label, whatever a failed test left. */

@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { SandboxController } from '../../src/core/controller';
 import { isSandboxError } from '../../src/core/errors';
@@ -18,6 +19,36 @@ async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, ms 
   }
 }
 
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function connectable(port: number): Promise<true | undefined> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(undefined));
+  });
+}
+
 describe('SSH into sandboxes', function () {
   const env = new TestEnvironment();
   const provider = new DockerProvider({ execChannel: 'docker' });
@@ -31,6 +62,7 @@ describe('SSH into sandboxes', function () {
   let sandbox: SandboxRecord;
   let configFile: string;
   let alias: string;
+  let masterPid = 0;
 
   before(async function () {
     await ensureImage();
@@ -59,14 +91,15 @@ describe('SSH into sandboxes', function () {
     const served = (await rootExec(sandbox.providerRef!, 'cat /etc/ssh/ssh_host_ed25519_key.pub')).split(' ').slice(0, 2).join(' ');
     assert.ok((await fs.readFile(env.store.knownHostsPath, 'utf8')).includes(served));
 
-    // Only our key, only the agent user, only public keys.
-    assert.equal((await ssh('-o', 'User=root', alias, 'true')).code, 255);
-    assert.equal((await ssh('-o', 'PreferredAuthentications=password,keyboard-interactive', alias, 'true')).code, 255);
+    // Only our key, only the agent user, only public keys: asked of sshd itself, on connections of their own.
+    assert.equal((await ssh('-o', 'ControlPath=none', '-o', 'User=root', alias, 'true')).code, 255);
+    assert.equal((await ssh('-o', 'ControlPath=none', '-o', 'PreferredAuthentications=password,keyboard-interactive', alias, 'true')).code, 255);
     const stranger = path.join(tempDir('ssh-stranger-'), 'key');
     assert.equal((await runProgram('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', stranger])).code, 0);
     const strangerConfig = `${stranger}.config`;
     await fs.writeFile(strangerConfig, (await fs.readFile(configFile, 'utf8')).replace(/^ {2}IdentityFile .*$/gm, `  IdentityFile ${stranger}`));
-    assert.equal((await runProgram('ssh', ['-F', strangerConfig, '-o', 'BatchMode=yes', alias, 'true'])).code, 255, 'another key is refused');
+    const strangerLogin = await runProgram('ssh', ['-F', strangerConfig, '-o', 'BatchMode=yes', '-o', 'ControlPath=none', alias, 'true']);
+    assert.equal(strangerLogin.code, 255, 'another key is refused');
   });
 
   it('runs `sandbox ssh NAME -- CMD` with the command status, and prints the command with --json', async function () {
@@ -83,7 +116,13 @@ describe('SSH into sandboxes', function () {
       results.map((r) => r.stdout.trim()),
       Array.from({ length: 20 }, (_, i) => String(i)),
     );
-    // sshd runs two processes per connection: "sshd: agent [priv]" and "sshd: agent@notty".
+    // sshd runs two processes per connection: "sshd: agent [priv]" and "sshd: agent@notty". OpenSSH's
+    // shared connection from the tests above is not this client's.
+    await ssh('-O', 'exit', alias);
+    await waitFor(
+      async () => ((await rootExec(sandbox.providerRef!, "ps -eo args | grep -c '^sshd: agent@' || true")).trim() === '1' ? true : undefined),
+      'one connection',
+    );
     const connections = await rootExec(sandbox.providerRef!, "ps -eo args | grep -c '^sshd: agent@' || true");
     assert.equal(connections.trim(), '1', 'one connection for this client');
   });
@@ -166,6 +205,51 @@ describe('SSH into sandboxes', function () {
     sandbox = await controller.status(sandbox.id);
   });
 
+  it('shares one OpenSSH connection per sandbox beside an attach-shaped session', async function () {
+    for (const call of ['first', 'second']) {
+      const run = await ssh(alias, `echo ${call}`);
+      assert.equal(run.stdout, `${call}\n`, run.stderr);
+    }
+    const check = await ssh('-O', 'check', alias);
+    assert.equal(check.code, 0, check.stderr);
+    const master = Number(/pid=(\d+)/.exec(check.stderr)?.[1]);
+    assert.ok(master > 0, check.stderr);
+    const logins = Number(await rootExec(sandbox.providerRef!, "ps -eo args | grep -c '^sshd: agent@' || true"));
+    // Remote-SSH's shape: a session with a dynamic forward and a shell on stdin, beside the shared one.
+    const socksPort = await freePort();
+    const attach = spawn('ssh', ['-F', configFile, '-o', 'BatchMode=yes', '-T', '-D', `127.0.0.1:${socksPort}`, alias, 'bash'], { stdio: 'pipe' });
+    let attachOut = '';
+    attach.stdout.on('data', (chunk: Buffer) => (attachOut += chunk.toString()));
+    attach.stdin.write('echo attach-ready\n');
+    await waitFor(async () => (attachOut.includes('attach-ready') ? true : undefined), 'the attach-shaped session');
+    assert.equal((await ssh(alias, 'echo beside')).stdout, 'beside\n');
+    await waitFor(() => connectable(socksPort), 'the dynamic forward');
+    attach.stdin.end('echo attach-done\n');
+    const attachCode = await new Promise<number | null>((resolve) => attach.on('close', resolve));
+    assert.equal(attachCode, 0);
+    assert.match(attachOut, /attach-done/);
+    assert.equal(Number(await rootExec(sandbox.providerRef!, "ps -eo args | grep -c '^sshd: agent@' || true")), logins, 'every call rode the one connection');
+    assert.equal((await ssh('-O', 'check', alias)).code, 0, 'the master outlives its clients');
+    // Another user never rides the agent's connection.
+    assert.equal((await ssh('-o', 'User=root', alias, 'true')).code, 255);
+    masterPid = master;
+  });
+
+  it('leaves no OpenSSH master behind after `sandbox rm`', async function () {
+    const socketsBefore = await fs.readdir(env.store.sshControlDir);
+    const other = await controller.create({ name: uniqueName('ssh-mux') });
+    const target = await controller.sshTarget(other.id);
+    for (let call = 0; call < 2; call += 1) assert.equal((await ssh(target.alias, 'true')).code, 0);
+    const check = await ssh('-O', 'check', target.alias);
+    const master = Number(/pid=(\d+)/.exec(check.stderr)?.[1]);
+    assert.ok(master > 0, check.stderr);
+    assert.equal((await fs.readdir(env.store.sshControlDir)).length, socketsBefore.length + 1);
+    const removed = await env.cli(['rm', other.name]);
+    assert.equal(removed.code, 0, removed.stderr);
+    await waitFor(async () => (isAlive(master) ? undefined : true), 'the master to exit with the sandbox', 5000);
+    assert.deepEqual(await fs.readdir(env.store.sshControlDir), socketsBefore, 'its control socket is gone');
+  });
+
   it('installs and removes one Include in a user SSH config, leaving its lines byte for byte', async function () {
     const home = tempDir('ssh-home-');
     const userConfig = path.join(home, 'config');
@@ -187,6 +271,8 @@ describe('SSH into sandboxes', function () {
     // An attacker inside replaces the key; the sandbox's sshd presents it after a restart.
     await rootExec(sandbox.providerRef!, "rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key");
     await controller.stop(sandbox.id);
+    // Stop ends the shared connection, so nothing rides the old one.
+    await waitFor(async () => (isAlive(masterPid) ? undefined : true), 'the master to exit with the stop', 5000);
     await controller.start(sandbox.id);
     await assert.rejects(controller.exec(sandbox.id, { command: 'true' }), (error: unknown) => {
       assert.ok(isSandboxError(error, 'host-key-mismatch'), String(error));
@@ -204,6 +290,7 @@ describe('SSH into sandboxes', function () {
 
   it('drops the Host block when the sandbox goes', async function () {
     await controller.delete(sandbox.id);
+
     const config = await fs.readFile(configFile, 'utf8');
     assert.doesNotMatch(config, new RegExp(`^Host ${alias}$`, 'm'));
     assert.doesNotMatch(await fs.readFile(env.store.knownHostsPath, 'utf8'), new RegExp(sandbox.id));

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { SandboxRecord, SshEndpoint } from '../model';
+import { closeMasters, departedAliases, ensureControlDir } from '../ssh/multiplexing';
 import { hostKeyAlias, jumpAlias, renderKnownHosts, renderSshConfig, sshAlias, type SshHostEntry } from '../ssh/config';
 import { writeFileAtomic } from '../store/files';
 import type { StateStore } from '../store/stateStore';
@@ -27,14 +28,17 @@ export class SshConfigWriter {
           jump: jump && { alias: jumpAlias(jump.name), endpoint: jump, hostKeyAlias: jumpAlias(jump.name), identityFile: this.identityFileOf(jump) },
         };
       });
-    const config = renderSshConfig(entries, this.store.knownHostsPath);
+    const config = renderSshConfig(entries, this.store.knownHostsPath, this.store.sshControlDir);
     const knownHosts = renderKnownHosts(entries);
     const current = await readFile(this.store.sshConfigPath, 'utf8').catch(() => undefined);
     const currentHosts = await readFile(this.store.knownHostsPath, 'utf8').catch(() => undefined);
     if (current !== config || currentHosts !== knownHosts) {
       // known_hosts first: a config block never names a key that is not pinned yet.
       await writeFileAtomic(this.store.knownHostsPath, knownHosts, 0o600);
+      await ensureControlDir(this.store.sshControlDir);
       await writeFileAtomic(this.store.sshConfigPath, config, 0o600);
+      // After the write: an `ssh` starting now reads the new config and makes no master for what left.
+      if (current !== undefined) await closeMasters(current, departedAliases(current, config), this.store.sshControlDir);
     }
     return this.store.sshConfigPath;
   }

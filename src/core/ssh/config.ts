@@ -68,8 +68,11 @@ function configValue(value: string): string {
  * names our known_hosts, where the sandbox's key was pinned before it first started, and keeps
  * strict checking: a changed key is refused, never learnt.
  */
-export function renderSshConfig(entries: SshHostEntry[], knownHostsFile: string): string {
+export function renderSshConfig(entries: SshHostEntry[], knownHostsFile: string, controlDir?: string): string {
   const lines = ['# Managed by Agent Sandboxes: rewritten as sandboxes come and go; edits here are lost.', ''];
+  const multiplexing = controlDir === undefined ? [] : multiplexingLines(controlDir);
+  // A jump host is the user's own machine, reached as a ProxyJump child: no master of ours there.
+  const jumps = new Set(entries.flatMap((entry) => (entry.jump ? [entry.jump.alias] : [])));
   for (const entry of withJumps(entries).sort((a, b) => a.alias.localeCompare(b.alias))) {
     lines.push(
       `Host ${entry.alias}`,
@@ -89,10 +92,26 @@ export function renderSshConfig(entries: SshHostEntry[], knownHostsFile: string)
       '  KbdInteractiveAuthentication no',
       '  ServerAliveInterval 15',
       '  ServerAliveCountMax 3',
+      ...(jumps.has(entry.alias) ? [] : multiplexing),
       '',
     );
   }
   return lines.join('\n');
+}
+
+/** Unix socket paths are cut at 104 bytes on some systems; %C expands to 40 characters. */
+const MAX_CONTROL_DIR_LENGTH = 104 - 1 - 40 - 1;
+
+/**
+ * One connection per sandbox, reused by every `ssh` that follows (OpenSSH's multiplexing): the
+ * second call skips the key exchange. %C hashes the local host, host, port, user and jump, so
+ * `-o User=root` or another port never rides an existing connection. Windows' OpenSSH has no
+ * multiplexing, and a socket path too long to bind would fail every call, so both go without.
+ */
+export function multiplexingLines(controlDir: string, platform: NodeJS.Platform = process.platform): string[] {
+  const dir = controlDir.replace(/\\/g, '/');
+  if (platform === 'win32' || dir.length > MAX_CONTROL_DIR_LENGTH || /[\s"%#]/.test(dir) || dir.startsWith('~')) return [];
+  return ['  ControlMaster auto', `  ControlPath ${dir}/%C`, '  ControlPersist 10m'];
 }
 
 /** Our known_hosts: one pinned key per sandbox, under its HostKeyAlias. */

@@ -89,6 +89,11 @@ export class StateStore {
     return path.join(this.sshDir, 'config');
   }
 
+  /** OpenSSH's control sockets, one per sandbox connection shared by every `ssh` to it. */
+  get sshControlDir(): string {
+    return path.join(this.sshDir, 'cm');
+  }
+
   get knownHostsPath(): string {
     return path.join(this.sshDir, 'known_hosts');
   }
