@@ -3,6 +3,7 @@ import { SandboxController } from '../core/controller';
 import { SandboxError, describeError, isSandboxError } from '../core/errors';
 import { StateStore } from '../core/store/stateStore';
 import { version } from '../../package.json';
+import { AGENTS_GUIDE } from './agentsGuide';
 import type { Command, CommandGroup, Context } from './command';
 import { COMMANDS, commandNames, findCommand, groupHelp, isGroup, nearestName, usageText } from './commands';
 
@@ -84,8 +85,9 @@ function resolveCommand(name: string, rest: string[]): Resolved {
   return { command: sub, args: subArgs };
 }
 
-/** `sandbox help sync push`, `sandbox help host`. */
+/** `sandbox help sync push`, `sandbox help host`, and the topic `sandbox help agents`. */
 function helpFor(words: string[]): string | undefined {
+  if (words[0] === 'agents') return AGENTS_GUIDE;
   const found = findCommand<Command | CommandGroup>(COMMANDS, words[0]!);
   if (!found) return undefined;
   if (!isGroup(found)) return found.help;

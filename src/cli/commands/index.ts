@@ -93,7 +93,8 @@ Usage:
 ${lines.join('\n')}
 
 Options for every command: --json (machine-readable output), --help.
-\`sandbox help COMMAND\` or \`sandbox COMMAND --help\` says more about one command.
+\`sandbox help COMMAND\` or \`sandbox COMMAND --help\` says more about one command;
+\`sandbox help agents\` is a guide for agents working in sandboxes.
 NAME is a sandbox's name, id, or a unique prefix of either.
 State lives in ~/.agent-sandboxes (set AGENT_SANDBOXES_HOME to move it).`;
 }

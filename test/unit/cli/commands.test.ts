@@ -1,4 +1,6 @@
 import * as assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { COMMANDS, isGroup, nearestName, usageText } from '../../../src/cli/commands';
 import { EXIT, main } from '../../../src/cli/main';
 
@@ -50,6 +52,33 @@ describe('the sandbox CLI: commands, usage and help', function () {
     const snapshots = await run('snapshots', '--help');
     assert.equal(snapshots.status, EXIT.ok);
     for (const sub of ['list', 'rm', 'prune']) assert.match(snapshots.stdout, new RegExp(`Usage: sandbox snapshots ${sub === 'list' ? '\\[list\\]' : sub}`));
+  });
+
+  it('answers `help agents` with the guide, whose every command and option exists', async function () {
+    const { status, stdout } = await run('help', 'agents');
+    assert.equal(status, EXIT.ok);
+    assert.match(stdout, /^Working in sandboxes: a guide for agents/);
+    const guide = readFileSync(path.join(__dirname, '..', '..', '..', '..', 'docs', 'agents.md'), 'utf8');
+    for (const text of [stdout, guide]) {
+      // Commands are written in backquotes, or at the start of an indented line.
+      const lines = [...text.matchAll(/(?:`|^ {2})sandbox ([a-z]+)(?: ([a-z]+))?[^\n`]*/gm)];
+      assert.ok(lines.length >= 6, 'the guide names its commands');
+      for (const [line, name, sub] of lines) {
+        const command = COMMANDS.find((candidate) => candidate.name === name);
+        if (name === 'help') continue;
+        assert.ok(command, `the guide names \`sandbox ${name}\`, which does not exist`);
+        if (isGroup(command) && sub)
+          assert.ok(
+            command.subcommands.some((candidate) => candidate.name === sub),
+            `no \`sandbox ${name} ${sub}\``,
+          );
+        if (isGroup(command)) continue;
+        // --json belongs to every command.
+        for (const option of (line.match(/--[a-z-]+/g) ?? []).filter((option) => option !== '--json')) {
+          assert.ok(command.help.includes(option), `\`sandbox ${name}\` has no option ${option} (in: ${line})`);
+        }
+      }
+    }
   });
 
   it('suggests the nearest command for a typo, and none for a word far from every command', function () {
