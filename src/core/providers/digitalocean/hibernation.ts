@@ -18,6 +18,8 @@ import { isDigitalOceanError } from './api/errors';
 import { connectWhenUp, dropletSandbox, publicIpv4, waitUntilActive, type BootTiming } from './droplets';
 import { hibernatedIdOf, hibernatedRef, hibernationName, networkTag, ownerTag, sandboxIdOf, sandboxIdTag } from './tags';
 import { dropletUserData } from './userData';
+import { dropletNetworkUserData } from './dropletAllowlist';
+import { firewallPolicyOf } from './firewall';
 
 export interface HibernationDeps {
   client(): Promise<DigitalOceanClient>;
@@ -116,13 +118,14 @@ export class Hibernation {
           region: snapshot.regions[0] ?? record.cloud.region,
           size: size.slug,
           image: Number(snapshotId),
-          tags: [ownerTag(ownerId), sandboxIdTag(record.id), networkTag(ownerId, network)],
+          tags: [ownerTag(ownerId), sandboxIdTag(record.id), networkTag(ownerId, firewallPolicyOf(network))],
           userData: dropletUserData({
             user: record.user,
             workdir: record.workdir,
             authorizedKey: (await this.deps.store.clientKey(record.id)).publicKey,
             sudo: record.profile.sudo,
             packages: ['base', 'docker'],
+            network: dropletNetworkUserData(record.profile),
           }),
         },
         signal,
