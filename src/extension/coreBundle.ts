@@ -29,3 +29,4 @@ export { DigitalOceanClient } from '../core/providers/digitalocean/api/client';
 export { PREFERRED_REGION, readCatalog, sizesIn } from '../core/providers/digitalocean/catalog';
 export { CostLedger } from '../core/cost/ledger';
 export { writeMonthlyBudget } from '../core/cost/settings';
+export { describeSshSources, setSshSources } from '../core/providers/digitalocean/sshSources';

@@ -190,6 +190,10 @@ export class DigitalOceanStandIn {
         return { status: 201, body: { tag: state.createTag(body.name) } };
       case 'GET tags/:id':
         return ok({ tag: state.tag(decodeURIComponent(id!)) });
+      case 'POST tags/:id/resources':
+      case 'DELETE tags/:id/resources':
+        state.tagResources(decodeURIComponent(id!), body.resources, method === 'POST');
+        return { status: 204 };
       case 'DELETE tags/:id':
         state.deleteTag(decodeURIComponent(id!));
         return { status: 204 };

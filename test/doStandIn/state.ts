@@ -398,6 +398,22 @@ export class StandInState {
     return [...this.#tags].map((name) => this.tag(name));
   }
 
+  /** Tags or untags resources as `/v2/tags/{tag}/resources` does: droplets only here, the tag must exist. */
+  tagResources(name: string, resources: unknown, add: boolean): void {
+    if (!this.#tags.has(name)) throw missing('tag');
+    if (!Array.isArray(resources) || resources.length === 0) throw refuse('resources must be a non-empty list.');
+    const droplets = resources.map((resource: { resource_id?: unknown; resource_type?: unknown }) => {
+      if (resource?.resource_type !== 'droplet') throw refuse('Only droplets can be tagged here.');
+      const record = this.#droplets.get(Number(resource.resource_id));
+      if (!record) throw missing('droplet');
+      return record.droplet;
+    });
+    for (const droplet of droplets) {
+      const kept = droplet.tags.filter((tag) => tag !== name);
+      droplet.tags = add ? [...kept, name] : kept;
+    }
+  }
+
   deleteTag(name: string): void {
     if (!this.#tags.delete(name)) throw missing('tag');
   }

@@ -10,13 +10,14 @@ import { SandboxError } from '../../errors';
 import { DENIED_RANGES_V4 } from '../../network/rules';
 import { parseNetworkPolicy } from '../../network/policy';
 import type { DigitalOceanClient, Firewall, NewFirewall } from './api/client';
+import { ANYWHERE } from './sshSourceCidrs';
 import { networkTag, TAG_PREFIX } from './tags';
 
 /** The policies that have a cloud firewall of their own. */
 export type FirewallPolicy = 'default' | 'open' | 'none';
 
 /** SSH from anywhere: what the inbound rule admits until the user narrows it. */
-export const SSH_FROM_ANYWHERE = ['0.0.0.0/0', '::/0'];
+export const SSH_FROM_ANYWHERE = ANYWHERE;
 
 /** The firewall a droplet of `network` ends under: an allowlist keeps default's. */
 export function firewallPolicyOf(network: string): FirewallPolicy {

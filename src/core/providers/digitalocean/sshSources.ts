@@ -3,7 +3,6 @@
  * Kept in the state dir (`cloud/ssh-sources.json`, 0600), so the CLI's `sandbox cloud
  * ssh-source`, VS Code's `sandboxes.cloud.sshSourceCidr` and the daemon's creates agree.
  */
-import { isIP } from 'node:net';
 import * as path from 'node:path';
 import { SandboxError } from '../../errors';
 import { readJsonFile, writeFileAtomic } from '../../store/files';
@@ -11,34 +10,14 @@ import { StateStore } from '../../store/stateStore';
 import { DigitalOceanClient, type DigitalOceanClientOptions } from './api/client';
 import { CLOUD_DIR, readCredentials } from './credentials';
 import { applySshSources, SSH_FROM_ANYWHERE } from './firewall';
+import { parseSshSources } from './sshSourceCidrs';
+
+export { parseSshSources };
 
 const SOURCES_FILE = 'ssh-sources.json';
 
 export function sshSourcesFile(stateRoot: string): string {
   return path.join(stateRoot, CLOUD_DIR, SOURCES_FILE);
-}
-
-/** One CIDR block (an address alone is its own block), in the form DigitalOcean echoes back. */
-export function parseSshSource(text: string): string {
-  const [address = '', bits, extra] = text.trim().split('/');
-  const family = isIP(address);
-  const max = family === 4 ? 32 : 128;
-  const prefix = bits === undefined ? max : /^\d{1,3}$/.test(bits) ? Number(bits) : NaN;
-  if (family === 0 || extra !== undefined || !(prefix >= 0 && prefix <= max)) {
-    throw new SandboxError('invalid-input', `"${text}" is not an address block for SSH; write one like 203.0.113.0/24 or 2001:db8::/32, or "anywhere".`);
-  }
-  return `${address.toLowerCase()}/${prefix}`;
-}
-
-/** What `ssh-source` and the setting take: CIDR blocks, or the word anywhere (every IPv4 and IPv6 source). */
-export function parseSshSources(values: readonly string[]): string[] {
-  const parts = values.flatMap((value) => value.split(/[\s,]+/)).filter((part) => part !== '');
-  if (parts.length === 0) throw new SandboxError('invalid-input', 'Give at least one address block for SSH, like 203.0.113.0/24, or "anywhere".');
-  if (parts.some((part) => part.toLowerCase() === 'anywhere')) {
-    if (parts.length > 1) throw new SandboxError('invalid-input', '"anywhere" already admits every source; give it alone, or address blocks only.');
-    return [...SSH_FROM_ANYWHERE];
-  }
-  return [...new Set(parts.map(parseSshSource))];
 }
 
 /** The sources in force: the state dir's choice, SSH from anywhere when none was made. */
