@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { isCloudKind } from '../cloud/kinds';
 import { SandboxError, isSandboxError } from '../errors';
 import type { SandboxConnections } from '../connections/sandboxConnections';
 import { ExecIdentityCheck } from '../exec/identity';
@@ -128,7 +129,8 @@ export class SandboxExec {
     await this.identities.assertAllowed(record, user, ssh ? 'ssh' : 'engine', {
       probe: (request) => this.transport(record, request),
       // A host's own account has no root for us to read with; its sudo was checked when it was added.
-      asRoot: directory ? undefined : (request) => this.deps.providers.get(record.provider).exec(record.providerRef!, request),
+      // A cloud machine is reached only over SSH as its user, whose sudo we never gave.
+      asRoot: directory || isCloudKind(record.provider) ? undefined : (request) => this.deps.providers.get(record.provider).exec(record.providerRef!, request),
     });
   }
 

@@ -110,6 +110,23 @@ export function firewallDiffers(firewall: Firewall, spec: NewFirewall): boolean 
  * what this process saw, so a create usually costs no call.
  */
 export async function ensureFirewall(client: DigitalOceanClient, spec: NewFirewall, known: Map<string, Firewall>, signal?: AbortSignal): Promise<Firewall> {
+  // Creates at once in one process wait for each other, so they make one firewall, not one each.
+  const pending = inFlight.get(known) ?? new Map<string, Promise<Firewall>>();
+  inFlight.set(known, pending);
+  const earlier = pending.get(spec.name);
+  if (earlier) await earlier.catch(() => undefined);
+  const work = ensureOnce(client, spec, known, signal);
+  pending.set(spec.name, work);
+  try {
+    return await work;
+  } finally {
+    if (pending.get(spec.name) === work) pending.delete(spec.name);
+  }
+}
+
+const inFlight = new WeakMap<Map<string, Firewall>, Map<string, Promise<Firewall>>>();
+
+async function ensureOnce(client: DigitalOceanClient, spec: NewFirewall, known: Map<string, Firewall>, signal?: AbortSignal): Promise<Firewall> {
   const seen = known.get(spec.name);
   if (seen && !firewallDiffers(seen, spec)) return seen;
   const existing = (await client.firewalls(signal)).filter((firewall) => firewall.name === spec.name);
