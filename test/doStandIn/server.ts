@@ -43,6 +43,7 @@ export class DigitalOceanStandIn {
         onDropletPower: options.onDropletPower,
         onDropletSnapshot: options.onDropletSnapshot,
         onSnapshotDeleted: options.onSnapshotDeleted,
+        onDropletFirewalls: options.onDropletFirewalls,
       },
     );
   }

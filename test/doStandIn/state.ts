@@ -1,4 +1,4 @@
-import type { Action, Droplet, Image, Snapshot, Tag } from '../../src/core/providers/digitalocean/api/client';
+import type { Action, Droplet, Firewall, Image, Snapshot, Tag } from '../../src/core/providers/digitalocean/api/client';
 import { DISTRIBUTION_IMAGES, REGIONS, SIZES } from './catalog';
 import { FirewallStore } from './firewalls';
 import { ApiRefusal, isoSeconds, missing, refuse, validTags } from './refusals';
@@ -23,6 +23,8 @@ export interface DropletHooks {
   /** Keeps the droplet's disk as the snapshot `snapshotId`, which a later create may name as its image. */
   onDropletSnapshot?: (droplet: Droplet, snapshotId: string) => Promise<void>;
   onSnapshotDeleted?: (snapshotId: string) => Promise<void>;
+  /** The droplet's tags changed: the firewalls covering it now (firewallModel.ts enforces their outbound rules). */
+  onDropletFirewalls?: (droplet: Droplet, firewalls: Firewall[]) => Promise<void>;
 }
 
 export interface StandInTiming {
@@ -411,6 +413,7 @@ export class StandInState {
     for (const droplet of droplets) {
       const kept = droplet.tags.filter((tag) => tag !== name);
       droplet.tags = add ? [...kept, name] : kept;
+      void this.hooks.onDropletFirewalls?.(structuredClone(droplet), this.firewalls.list()).catch(() => undefined);
     }
   }
 

@@ -140,6 +140,9 @@ describe('DigitalOcean network policies (integration)', function () {
     assert.deepEqual(covering[0]!.outbound_rules, []);
     const id = await controller.exec(offline.name, { command: ['id', '-un'] });
     assert.equal(id.stdout.trim(), 'agent');
+    // The stand-in enforces the firewall's outbound rules (none: no rule, so nothing leaves but replies).
+    await cloud.machines!.firewallsSettled(droplet.id);
+    assert.deepEqual(await connects(offline.name, [[allowedAddress, 7070]]), { [`${allowedAddress} 7070`]: 'TimeoutError' });
     // The droplet itself is the test equipment's to look at: it booted and was reached over SSH.
     assert.equal((await execIn(containerOf(offline.name), ['cloud-init', 'status'])).code, 0);
 
