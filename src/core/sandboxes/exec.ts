@@ -1,5 +1,4 @@
 import * as path from 'node:path';
-import { isCloudKind } from '../cloud/kinds';
 import { SandboxError, isSandboxError } from '../errors';
 import type { SandboxConnections } from '../connections/sandboxConnections';
 import { ExecIdentityCheck } from '../exec/identity';
@@ -7,6 +6,7 @@ import { OOM_COUNT_READ, outOfMemory } from '../exec/memory';
 import { ExecOwnerRegistry, newExecId } from '../exec/owners';
 import { sshTerminalCommand, type TtySession, type TtySize } from '../exec/terminal';
 import type { ExecRequest, ExecResult, SandboxRecord } from '../model';
+import { isCloudMachine } from '../providers/kinds';
 import { providerKindEntry, type ProviderSet } from '../providers/registry';
 import { assertUsable, brokenError } from '../sandboxState';
 import { EXEC_MARKER_ENV } from '../transport/dockerExec';
@@ -130,7 +130,8 @@ export class SandboxExec {
       probe: (request) => this.transport(record, request),
       // A host's own account has no root for us to read with; its sudo was checked when it was added.
       // A cloud machine is reached only over SSH as its user, whose sudo we never gave.
-      asRoot: directory || isCloudKind(record.provider) ? undefined : (request) => this.deps.providers.get(record.provider).exec(record.providerRef!, request),
+      asRoot:
+        directory || isCloudMachine(record.provider) ? undefined : (request) => this.deps.providers.get(record.provider).exec(record.providerRef!, request),
     });
   }
 
