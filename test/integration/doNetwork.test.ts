@@ -5,11 +5,13 @@ import * as path from 'node:path';
 import { SandboxController } from '../../src/core/controller';
 import type { SandboxRecord } from '../../src/core/model';
 import type { Droplet } from '../../src/core/providers/digitalocean/api/client';
-import { NETWORK_READY } from '../../src/core/providers/digitalocean/dropletAllowlist';
+import { NETWORK_READY, NETWORK_SCRIPT } from '../../src/core/providers/digitalocean/dropletAllowlist';
+import { checkAllowlistReady } from '../../src/core/providers/digitalocean/dropletNetwork';
 import { firewallSpec } from '../../src/core/providers/digitalocean/firewall';
 import { DigitalOceanProvider } from '../../src/core/providers/digitalocean/provider';
 import { setSshSources } from '../../src/core/providers/digitalocean/sshSources';
 import { networkTag } from '../../src/core/providers/digitalocean/tags';
+import { SshSession, targetFor } from '../../src/core/ssh/session';
 import { StateStore } from '../../src/core/store/stateStore';
 import { startCloud, type StandInCloud } from '../doStandIn/harness';
 import { execIn, rootExec, uniqueName } from './helpers';
@@ -83,7 +85,7 @@ describe('DigitalOcean network policies (integration)', function () {
     if (stateDir) await fs.rm(stateDir, { recursive: true, force: true });
   });
 
-  it('an allowlist without sudo: an allowed name connects, another name and its address are refused, and the agent cannot lift the rules', async () => {
+  it('an allowlist without sudo: an allowed name connects, another name and its address are refused, the agent cannot lift the rules, and a missing ready marker fails the check', async () => {
     const name = allowlisted.name;
     assert.equal(allowlisted.state, 'running');
     // Still under default's firewall: the allowlist adds to it, inside the droplet.
@@ -119,6 +121,30 @@ describe('DigitalOcean network policies (integration)', function () {
     assert.notEqual(flush.exitCode, 0);
     await rootExec(container, 'nft list table inet agent_sandbox > /dev/null');
     assert.deepEqual(await connects(name, [[deniedAddress, 7070]]), { [`${deniedAddress} 7070`]: 'ConnectionRefusedError' });
+
+    // The create's check over SSH: without the marker it fails; the script run again (as at every
+    // boot, from bootcmd) puts everything back and writes it.
+    const session = new SshSession(async () =>
+      targetFor(name, allowlisted.ssh!, { privateKey: (await new StateStore(stateDir).clientKey(allowlisted.id)).privateKey }),
+    );
+    try {
+      await rootExec(container, `rm -f ${NETWORK_READY}`);
+      await assert.rejects(checkAllowlistReady(session, name, allowlisted.user), /was not in place after its first boot .* so .* was removed/);
+      await rootExec(container, NETWORK_SCRIPT);
+      await checkAllowlistReady(session, name, allowlisted.user);
+    } finally {
+      session.close();
+    }
+    assert.deepEqual(
+      await connects(name, [
+        ['api.allowed.test', 7070],
+        [deniedAddress, 7070],
+      ]),
+      {
+        'api.allowed.test 7070': 'ok',
+        [`${deniedAddress} 7070`]: 'ConnectionRefusedError',
+      },
+    );
 
     // A sudo sandbox with an allowlist is refused before anything is made.
     await assert.rejects(
