@@ -52,13 +52,15 @@ export async function prepareFirewalls(
 
 /** Moves a droplet from one firewall's tag to another's: tagged with the new one before the old one comes off. */
 export async function moveTag(
-  client: Pick<DigitalOceanClient, 'tagDroplet' | 'untagDroplet'>,
+  client: Pick<DigitalOceanClient, 'createTag' | 'tagDroplet' | 'untagDroplet'>,
   dropletId: number,
   from: string,
   to: string,
   signal?: AbortSignal,
 ) {
   if (from === to) return;
+  // Tagging needs the tag to exist; making one that exists succeeds.
+  await client.createTag(to, signal);
   await client.tagDroplet(to, dropletId, signal);
   await client.untagDroplet(from, dropletId, signal);
 }

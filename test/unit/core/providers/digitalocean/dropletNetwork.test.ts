@@ -44,6 +44,10 @@ class FakeClient {
     this.stored[index] = { id, name: spec.name, inbound_rules: spec.inboundRules, outbound_rules: spec.outboundRules, tags: spec.tags };
     return structuredClone(this.stored[index]!);
   }
+  async createTag(tag: string): Promise<{ name: string }> {
+    this.calls.push(`make tag ${tag}`);
+    return { name: tag };
+  }
   async tagDroplet(tag: string, id: number): Promise<void> {
     this.calls.push(`tag ${id} ${tag}`);
   }
@@ -134,7 +138,7 @@ describe('DigitalOcean droplet network', () => {
       const client = new FakeClient([]);
       await moveTag(client.asClient(), 7, 'old', 'new');
       await moveTag(client.asClient(), 7, 'same', 'same');
-      assert.deepEqual(client.calls, ['tag 7 new', 'untag 7 old']);
+      assert.deepEqual(client.calls, ['make tag new', 'tag 7 new', 'untag 7 old']);
     });
 
     it('reads the final firewall afresh and removes the droplet, saying why, when it is gone or does not name the tag', async () => {
