@@ -17,7 +17,15 @@ export function parseSshSource(text: string): string {
   if (family === 0 || extra !== undefined || !(prefix >= 0 && prefix <= max)) {
     throw new SandboxError('invalid-input', `"${text}" is not an address block for SSH; write one like 203.0.113.0/24 or 2001:db8::/32, or "anywhere".`);
   }
-  return `${address.toLowerCase()}/${prefix}`;
+  return `${family === 4 ? networkOf(address, prefix) : address.toLowerCase()}/${prefix}`;
+}
+
+/** An IPv4 block's own address (203.0.113.0 for 203.0.113.7/24): the form a firewall keeps. */
+function networkOf(address: string, prefix: number): string {
+  const value = address.split('.').reduce((sum, octet) => sum * 256 + Number(octet), 0);
+  const size = 2 ** (32 - prefix);
+  const start = Math.floor(value / size) * size;
+  return [24, 16, 8, 0].map((shift) => Math.floor(start / 2 ** shift) % 256).join('.');
 }
 
 /** What `ssh-source` and the setting take: CIDR blocks, or the word anywhere (every IPv4 and IPv6 source). */

@@ -233,6 +233,7 @@ describe('DigitalOcean droplet network', () => {
   describe('SSH sources', () => {
     it('takes CIDR blocks or anywhere, and refuses anything else in one sentence', () => {
       assert.deepEqual(parseSshSources(['anywhere']), ['0.0.0.0/0', '::/0']);
+      assert.deepEqual(parseSshSources(['203.0.113.77/24', '10.1.2.3/0']), ['203.0.113.0/24', '0.0.0.0/0'], 'an IPv4 block as its own address');
       assert.deepEqual(parseSshSources(['203.0.113.0/24,198.51.100.7', '2001:DB8::/32']), ['203.0.113.0/24', '198.51.100.7/32', '2001:db8::/32']);
       for (const bad of [[], ['anywhere', '1.2.3.4/32'], ['1.2.3.4/33'], ['example.com'], ['1.2.3.4/24/1']])
         assert.throws(() => parseSshSources(bad), /SandboxError/);
