@@ -30,3 +30,4 @@ export { PREFERRED_REGION, readCatalog, sizesIn } from '../core/providers/digita
 export { CostLedger } from '../core/cost/ledger';
 export { writeMonthlyBudget } from '../core/cost/settings';
 export { formatCostReport, readCostReport } from '../app/costReport';
+export { describeSshSources, setSshSources } from '../core/providers/digitalocean/sshSources';

@@ -6,7 +6,7 @@ import { signInFailure } from './cloudPresentation';
 import type { Cockpit } from './cockpit';
 import { COMMAND_IDS } from './commandIds';
 import { loadCore, sandboxErrorCode } from './lazyCore';
-import { SETTINGS_SECTION, checkMonthlyBudgetSetting, MONTHLY_BUDGET_KEY } from './settingsModel';
+import { SETTINGS_SECTION, checkMonthlyBudgetSetting, checkSshSourceSetting, MONTHLY_BUDGET_KEY, SSH_SOURCE_KEY } from './settingsModel';
 
 /** Where VS Code keeps the token: its SecretStorage (the OS keychain), never settings or the environment. */
 export const TOKEN_SECRET_KEY = 'sandboxes.digitalocean.token';
@@ -240,5 +240,28 @@ export function followBudgetSetting(cockpit: Cockpit): vscode.Disposable {
         () => cockpit.log.info(`Monthly budget for cloud sandboxes set to $${usd} (shared with the CLI and the daemon)`),
         (error: unknown) => void cockpit.showError(error),
       );
+  });
+}
+
+/**
+ * Passes `sandboxes.cloud.sshSourceCidr` on whenever it changes: into the state dir, where the
+ * provider of every process (this one, the CLI's, the daemon's) reads its SSH sources, and to
+ * every firewall of ours whose inbound rule differs. At start-up the state dir's choice (maybe
+ * made with `sandbox cloud ssh-source`) is left as it is.
+ */
+export function followSshSourceSetting(cockpit: Cockpit): vscode.Disposable {
+  const key = `${SETTINGS_SECTION}.${SSH_SOURCE_KEY}`;
+  return vscode.workspace.onDidChangeConfiguration((event) => {
+    if (!event.affectsConfiguration(key)) return;
+    const { sources, problem } = checkSshSourceSetting(vscode.workspace.getConfiguration(SETTINGS_SECTION).get(SSH_SOURCE_KEY));
+    if (problem !== undefined || sources === undefined) {
+      void cockpit.notify('warning', problem ?? `The setting ${key} is not a list of address blocks.`);
+      return;
+    }
+    const core = loadCore();
+    core.setSshSources(cockpit.stateDir(), sources).then(
+      (result) => void cockpit.notify('info', core.describeSshSources(result)),
+      (error: unknown) => void cockpit.showError(error),
+    );
   });
 }

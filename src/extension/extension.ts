@@ -12,7 +12,7 @@ import { copySshCommandCommand } from './commands/copySshCommand';
 import { copyIdCommand } from './commands/copyId';
 import { deleteCommand } from './commands/delete';
 import { DesktopPanels } from './desktopPanel';
-import { DigitalOceanAccount, followBudgetSetting } from './digitalOceanAccount';
+import { DigitalOceanAccount, followBudgetSetting, followSshSourceSetting } from './digitalOceanAccount';
 import { forwardPortCommand } from './commands/forwardPort';
 import { installCliCommand, refreshInstalledCli, removeCliCommand } from './commands/installCli';
 import { openDesktopCommand } from './commands/openDesktop';
@@ -144,7 +144,7 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
   }
   // Disposed in this order on deactivation: the panels' connections before the cockpit's controller.
   context.subscriptions.push(desktops, cockpit, tree, view, createStatusBarItem(cockpit));
-  context.subscriptions.push(digitalOcean, followBudgetSetting(cockpit), budgetNotices);
+  context.subscriptions.push(digitalOcean, followBudgetSetting(cockpit), budgetNotices, followSshSourceSetting(cockpit));
   context.subscriptions.push(taskTree, taskView, showSchedulerState(taskView, tasks), createTaskStatusBarItem(tasks), gates, tasks);
   // The status bar needs a count even while the view is closed.
   cockpit.scheduleRefresh();

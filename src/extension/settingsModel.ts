@@ -3,6 +3,7 @@ import { formatNetworkPolicy, parseNetworkPolicy } from '../core/network/policy'
 import type { ProviderKind } from '../core/model';
 import { DEFAULT_PROVIDER_KIND, kindsOfferedInSettings } from '../core/providers/kinds';
 import { DEFAULT_MONTHLY_BUDGET_USD } from '../core/cost/budget';
+import { parseSshSources } from '../core/providers/digitalocean/sshSourceCidrs';
 
 /** The extension's settings after checking; no vscode import, so it is tested in plain Node. */
 export interface SandboxSettings {
@@ -29,6 +30,22 @@ export const DEFAULT_SETTINGS: SandboxSettings = {
   syncExcludes: [],
   monthlyBudgetUsd: DEFAULT_MONTHLY_BUDGET_USD,
 };
+/** Where SSH to cloud sandboxes may come from, below the section. */
+export const SSH_SOURCE_KEY = 'cloud.sshSourceCidr';
+
+/** The SSH source setting checked: the CIDR blocks, or one sentence saying what to write. */
+export function checkSshSourceSetting(value: unknown): { sources?: string[]; problem?: string } {
+  if (value === undefined || value === null || value === '') return { sources: parseSshSources(['anywhere']) };
+  try {
+    if (typeof value !== 'string') throw new Error('not text');
+    return { sources: parseSshSources([value]) };
+  } catch {
+    return {
+      problem: `The setting ${SETTINGS_SECTION}.${SSH_SOURCE_KEY} is ${JSON.stringify(value)}; give address blocks such as "203.0.113.0/24", or "anywhere".`,
+    };
+  }
+}
+
 /** The monthly budget's key below the section. */
 export const MONTHLY_BUDGET_KEY = 'cloud.monthlyBudgetUsd';
 /** As the core's budget file accepts (src/core/cost/settings.ts): far above any sandbox budget. */

@@ -5,7 +5,7 @@
  * close() removes exactly that: by the ids recorded, then by the run's label.
  */
 import * as net from 'node:net';
-import type { Droplet } from '../../src/core/providers/digitalocean/api/client';
+import type { Droplet, Firewall } from '../../src/core/providers/digitalocean/api/client';
 import { docker } from '../integration/helpers';
 import {
   DROPLET_TEST_LABEL,
@@ -19,6 +19,7 @@ import {
   stopDroplet,
   type DropletContainer,
 } from './dropletContainer';
+import { enforceFirewall, outboundOf } from './firewallModel';
 import type { DropletHooks, PowerActionType } from './state';
 
 /** Addresses tried for one droplet when another run holds them (127.0.1.N:22 is shared by every run on the engine). */
@@ -35,6 +36,7 @@ export class DropletMachines {
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #dropletRemovals = new Set<Promise<unknown>>();
   readonly #imageRemovals = new Set<Promise<unknown>>();
+  readonly #firewallChanges = new Map<number, Promise<void>>();
   /** A random start, so parallel runs mostly keep off each other's addresses. */
   #nextIndex = 1 + Math.floor(Math.random() * ADDRESSES);
   #closed = false;
@@ -59,6 +61,7 @@ export class DropletMachines {
       onDropletPower: (droplet, type) => this.#track(droplet.id, type, this.#power(droplet.id, type)),
       onDropletSnapshot: (droplet, snapshotId) => this.#track(droplet.id, `snapshot ${snapshotId}`, this.#snapshot(droplet.id, snapshotId)),
       onSnapshotDeleted: (snapshotId) => this.#removal(this.#imageRemovals, this.#removeSnapshot(snapshotId)),
+      onDropletFirewalls: (droplet, firewalls) => this.#track(droplet.id, 'firewall', this.#firewall(droplet, firewalls)),
     };
   }
 
@@ -153,6 +156,21 @@ export class DropletMachines {
     if (type === 'power_off' || type === 'shutdown') await stopDroplet(machine);
     else if (type === 'power_on') await powerOnDroplet(machine);
     else await rebootDroplet(machine);
+  }
+
+  /** Enforces the droplet's firewalls in the order their changes came (a tag added, then one taken off). */
+  #firewall(droplet: Droplet, firewalls: Firewall[]): Promise<void> {
+    const previous = this.#firewallChanges.get(droplet.id) ?? Promise.resolve();
+    const next = previous
+      .catch(() => undefined)
+      .then(async () => enforceFirewall((await this.#machine(droplet.id)).id, outboundOf(firewalls, droplet.tags, droplet.id)));
+    this.#firewallChanges.set(droplet.id, next);
+    return next;
+  }
+
+  /** Resolves once the firewall changes made so far are in force on the droplet. */
+  async firewallsSettled(dropletId: number): Promise<void> {
+    await this.#firewallChanges.get(dropletId);
   }
 
   async #snapshot(dropletId: number, snapshotId: string): Promise<void> {

@@ -43,6 +43,7 @@ export class DigitalOceanStandIn {
         onDropletPower: options.onDropletPower,
         onDropletSnapshot: options.onDropletSnapshot,
         onSnapshotDeleted: options.onSnapshotDeleted,
+        onDropletFirewalls: options.onDropletFirewalls,
       },
     );
   }
@@ -190,6 +191,10 @@ export class DigitalOceanStandIn {
         return { status: 201, body: { tag: state.createTag(body.name) } };
       case 'GET tags/:id':
         return ok({ tag: state.tag(decodeURIComponent(id!)) });
+      case 'POST tags/:id/resources':
+      case 'DELETE tags/:id/resources':
+        state.tagResources(decodeURIComponent(id!), body.resources, method === 'POST');
+        return { status: 204 };
       case 'DELETE tags/:id':
         state.deleteTag(decodeURIComponent(id!));
         return { status: 204 };

@@ -1,4 +1,4 @@
-import type { Action, Droplet, Image, Snapshot, Tag } from '../../src/core/providers/digitalocean/api/client';
+import type { Action, Droplet, Firewall, Image, Snapshot, Tag } from '../../src/core/providers/digitalocean/api/client';
 import { DISTRIBUTION_IMAGES, REGIONS, SIZES } from './catalog';
 import { FirewallStore } from './firewalls';
 import { ApiRefusal, isoSeconds, missing, refuse, validTags } from './refusals';
@@ -23,6 +23,8 @@ export interface DropletHooks {
   /** Keeps the droplet's disk as the snapshot `snapshotId`, which a later create may name as its image. */
   onDropletSnapshot?: (droplet: Droplet, snapshotId: string) => Promise<void>;
   onSnapshotDeleted?: (snapshotId: string) => Promise<void>;
+  /** The droplet's tags changed: the firewalls covering it now (firewallModel.ts enforces their outbound rules). */
+  onDropletFirewalls?: (droplet: Droplet, firewalls: Firewall[]) => Promise<void>;
 }
 
 export interface StandInTiming {
@@ -396,6 +398,23 @@ export class StandInState {
 
   tags(): Tag[] {
     return [...this.#tags].map((name) => this.tag(name));
+  }
+
+  /** Tags or untags resources as `/v2/tags/{tag}/resources` does: droplets only here, the tag must exist. */
+  tagResources(name: string, resources: unknown, add: boolean): void {
+    if (!this.#tags.has(name)) throw missing('tag');
+    if (!Array.isArray(resources) || resources.length === 0) throw refuse('resources must be a non-empty list.');
+    const droplets = resources.map((resource: { resource_id?: unknown; resource_type?: unknown }) => {
+      if (resource?.resource_type !== 'droplet') throw refuse('Only droplets can be tagged here.');
+      const record = this.#droplets.get(Number(resource.resource_id));
+      if (!record) throw missing('droplet');
+      return record.droplet;
+    });
+    for (const droplet of droplets) {
+      const kept = droplet.tags.filter((tag) => tag !== name);
+      droplet.tags = add ? [...kept, name] : kept;
+      void this.hooks.onDropletFirewalls?.(structuredClone(droplet), this.firewalls.list()).catch(() => undefined);
+    }
   }
 
   deleteTag(name: string): void {

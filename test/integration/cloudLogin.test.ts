@@ -2,6 +2,9 @@ import * as assert from 'node:assert/strict';
 import { existsSync, promises as fs, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { tokenFile } from '../../src/core/providers/digitalocean/credentials';
+import { firewallSpec } from '../../src/core/providers/digitalocean/firewall';
+import { sshSourcesFile } from '../../src/core/providers/digitalocean/sshSources';
+import { StateStore } from '../../src/core/store/stateStore';
 import { DigitalOceanStandIn } from '../doStandIn/server';
 import { CLI, runCli, tempDir, type CliResult } from './helpers';
 
@@ -69,6 +72,23 @@ describe('`sandbox cloud login|status|logout` through the built CLI, against the
     assert.equal(existsSync(tokenFile(home)), false);
   });
 
+  it('keeps SSH sources chosen while signed out, saying the firewalls follow at the next create or sign-in', async function () {
+    const ownerId = await new StateStore(home).ownerId();
+    // A firewall of ours from an earlier sign-in, SSH from anywhere.
+    const spec = firewallSpec(ownerId, 'default', ['0.0.0.0/0', '::/0']);
+    standIn.state.firewalls.create({ name: spec.name, inbound_rules: spec.inboundRules, outbound_rules: spec.outboundRules, tags: spec.tags });
+    const result = await cli(['cloud', 'ssh-source', '203.0.113.0/24']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(
+      result.stdout,
+      'SSH to cloud sandboxes will be admitted from 203.0.113.0/24; not signed in to DigitalOcean, so the firewalls follow at the next create or sign-in.\n',
+    );
+    assert.equal(statSync(sshSourcesFile(home)).mode & 0o777, 0o600);
+    const bad = await cli(['cloud', 'ssh-source', 'example.com']);
+    assert.equal(bad.code, 2);
+    assert.equal(bad.stderr, 'sandbox: "example.com" is not an address block for SSH; write one like 203.0.113.0/24 or 2001:db8::/32, or "anywhere".\n');
+  });
+
   it('checks the right token against the account and keeps it readable by the user only', async function () {
     const result = await cli(['cloud', 'login'], { stdin: `${TOKEN}\n` });
     assert.equal(result.code, 0, result.stderr);
@@ -85,6 +105,16 @@ describe('`sandbox cloud login|status|logout` through the built CLI, against the
       standIn.requests.some((line) => line.startsWith('GET /v2/account')),
       'the token was not checked against the account',
     );
+  });
+
+  it('puts the stored SSH sources on the firewalls at sign-in, and ssh-source signed in updates and names them', async function () {
+    const inbound = () => standIn.state.firewalls.list().map((firewall) => firewall.inbound_rules?.[0]?.sources?.addresses);
+    assert.deepEqual(inbound(), [['203.0.113.0/24']]);
+    const result = await cli(['cloud', 'ssh-source', 'anywhere']);
+    assert.equal(result.code, 0, result.stderr);
+    const name = standIn.state.firewalls.list()[0]!.name!;
+    assert.equal(result.stdout, `SSH to cloud sandboxes is admitted from anywhere; updated 1 firewall(s): ${name}.\n`);
+    assert.deepEqual(inbound(), [['0.0.0.0/0', '::/0']]);
   });
 
   it('says who is signed in and from where, never the token', async function () {

@@ -132,7 +132,7 @@ describe('DigitalOcean client against DigitalOcean’s OpenAPI contract (Prism)'
     assertNoViolation();
   });
 
-  it('makes, updates, tags and removes the firewall of our tag, and makes and lists tags', async () => {
+  it('makes, reads, updates, tags and removes the firewall of our tag, makes and lists tags, and moves a droplet between tags', async () => {
     await client.createTag('agent-sandboxes');
     await client.tags();
     const rules = {
@@ -146,6 +146,9 @@ describe('DigitalOcean client against DigitalOcean’s OpenAPI contract (Prism)'
     await client.updateFirewall(id, { ...rules, inboundRules: [{ protocol: 'tcp', ports: '22', sources: { addresses: ['203.0.113.0/24'] } }] });
     await client.addFirewallTags(id, ['agent-sandboxes-task']);
     await client.firewalls();
+    await client.firewall(id);
+    await client.tagDroplet('agent-sandboxes-net-none', 3164444);
+    await client.untagDroplet('agent-sandboxes-net-default', 3164444);
     await client.deleteFirewall(id);
     assertNoViolation();
   });

@@ -3,6 +3,7 @@
  * before it is kept (in the state dir's token file, 0600). Nothing here ever returns, logs or
  * words an error with the token itself.
  */
+import { existsSync } from 'node:fs';
 import { DigitalOceanClient, type Account } from '../providers/digitalocean/api/client';
 import { isDigitalOceanError } from '../providers/digitalocean/api/errors';
 import {
@@ -15,6 +16,7 @@ import {
   tokenFile,
   type DigitalOceanCredentials,
 } from '../providers/digitalocean/credentials';
+import { readSshSources, setSshSources, sshSourcesFile } from '../providers/digitalocean/sshSources';
 import { SandboxError } from '../errors';
 
 /** What `sandbox cloud status` shows of the account: never the token. */
@@ -79,6 +81,8 @@ export async function signIn(stateRoot: string, rawToken: string, env: NodeJS.Pr
   const token = checkTokenShape(rawToken);
   const account = await accountOfToken(token, apiUrlOf(env), signal);
   await saveToken(stateRoot, token);
+  // SSH sources chosen while signed out reach the firewalls now; a failure here waits for the next create.
+  if (existsSync(sshSourcesFile(stateRoot))) await setSshSources(stateRoot, await readSshSources(stateRoot), { env, signal }).catch(() => undefined);
   return { account, tokenFile: tokenFile(stateRoot), environmentOverrides: Boolean(env[TOKEN_ENV]?.trim()) };
 }
 

@@ -1,7 +1,8 @@
 import { SandboxError } from '../errors';
 import { loadCredentials } from '../hosts/credentials';
 import type { ProviderKind, RunContext, SandboxRecord, SshEndpoint } from '../model';
-import { noNetworkError } from '../network/policy';
+import { lacksSsh, noNetworkError } from '../network/policy';
+import { isCloudMachine } from '../providers/kinds';
 import type { Provider } from '../providers/provider';
 import { assertUsable } from '../sandboxState';
 import { sshAlias } from '../ssh/config';
@@ -40,7 +41,7 @@ export class SandboxConnections {
   /** The persistent SSH connection of a sandbox; it follows the sandbox to a new port after a restart. */
   async session(ref: string | SandboxRecord): Promise<SshSession> {
     const record = typeof ref === 'string' ? await this.deps.resolve(ref) : ref;
-    if (record.profile.network === 'none') throw noNetworkError(record.name);
+    if (lacksSsh(record, isCloudMachine)) throw noNetworkError(record.name);
     let session = this.sessions.get(record.id);
     if (!session) {
       session = new SshSession(
@@ -93,7 +94,7 @@ export class SandboxConnections {
    */
   async sshEndpoint(record: SandboxRecord): Promise<SshEndpoint> {
     assertUsable(record, record.state === 'creating');
-    if (record.profile.network === 'none') throw noNetworkError(record.name);
+    if (lacksSsh(record, isCloudMachine)) throw noNetworkError(record.name);
     const provider = this.deps.provider(record.provider);
     let endpoint = record.ssh;
     if (!endpoint && record.ports['22'] && provider.readHostKey) {

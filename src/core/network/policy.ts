@@ -122,6 +122,14 @@ export function describeNetworkPolicy(text: string | undefined): string {
   }
 }
 
+/**
+ * Whether a sandbox has no way in over SSH: a container made with `--network none` has no
+ * interface. A cloud machine's `none` closes only what it sends (its firewall still admits SSH).
+ */
+export function lacksSsh(record: { provider?: string; profile: { network?: string } }, cloud: (kind: string | undefined) => boolean): boolean {
+  return record.profile.network === 'none' && !cloud(record.provider);
+}
+
 /** What SSH, forwards, desktops and attach say about a sandbox made with `--network none`. */
 export function noNetworkError(name: string): SandboxError {
   return new SandboxError(

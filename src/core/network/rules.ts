@@ -45,6 +45,8 @@ export interface RulesInput {
   resolvers: string[];
   /** allow: addresses admitted from the start (--add-host entries whose name is allowed). */
   allowedAddresses?: string[];
+  /** Only this user may send to the resolvers (a droplet's root-run resolver); anyone when absent. */
+  resolverUid?: number;
 }
 
 /** The whole ruleset, for `nft -f`: one table, replaced whole, so a second run is harmless. */
@@ -63,6 +65,7 @@ export function buildRuleset(input: RulesInput): string {
   const set = (name: string, type: 'ipv4_addr' | 'ipv6_addr', values: string[], interval: boolean) =>
     `  set ${name} { type ${type};${interval ? ' flags interval; auto-merge;' : ''}${elements(values)} }`;
 
+  const owner = input.resolverUid === undefined ? '' : `meta skuid ${Math.trunc(input.resolverUid)} `;
   const lines = [
     `table inet ${NFT_TABLE}`,
     `delete table inet ${NFT_TABLE}`,
@@ -88,8 +91,8 @@ export function buildRuleset(input: RulesInput): string {
     // Only replies: a connection the sandbox opened before the rules were in (its init can be
     // the sandbox's own once root there rewrote it) is judged again by every packet it sends.
     '    ct state established,related ct direction reply accept',
-    '    meta l4proto { tcp, udp } th dport 53 ip daddr @resolvers4 accept',
-    '    meta l4proto { tcp, udp } th dport 53 ip6 daddr @resolvers6 accept',
+    `    ${owner}meta l4proto { tcp, udp } th dport 53 ip daddr @resolvers4 accept`,
+    `    ${owner}meta l4proto { tcp, udp } th dport 53 ip6 daddr @resolvers6 accept`,
     '    ip daddr @denied4 jump refuse',
     '    ip6 daddr @denied6 jump refuse',
   );

@@ -64,6 +64,11 @@ export function providerKindInfo(kind: string): ProviderKindInfo | undefined {
   return providerKindInfos().find((info) => info.kind === kind);
 }
 
+/** Whether a kind's sandboxes are cloud machines, reached only over SSH (their firewall admits it under every policy). */
+export function isCloudMachine(kind: string | undefined): boolean {
+  return kind !== undefined && providerKindInfo(kind)?.cloud === true;
+}
+
 /** The kinds VS Code may create sandboxes of, in the registry's order. */
 export function kindsOfferedInSettings(): ProviderKind[] {
   return providerKindInfos()

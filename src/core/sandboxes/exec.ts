@@ -6,6 +6,7 @@ import { OOM_COUNT_READ, outOfMemory } from '../exec/memory';
 import { ExecOwnerRegistry, newExecId } from '../exec/owners';
 import { sshTerminalCommand, type TtySession, type TtySize } from '../exec/terminal';
 import type { ExecRequest, ExecResult, SandboxRecord } from '../model';
+import { isCloudMachine } from '../providers/kinds';
 import { providerKindEntry, type ProviderSet } from '../providers/registry';
 import { assertUsable, brokenError } from '../sandboxState';
 import { EXEC_MARKER_ENV } from '../transport/dockerExec';
@@ -128,7 +129,9 @@ export class SandboxExec {
     await this.identities.assertAllowed(record, user, ssh ? 'ssh' : 'engine', {
       probe: (request) => this.transport(record, request),
       // A host's own account has no root for us to read with; its sudo was checked when it was added.
-      asRoot: directory ? undefined : (request) => this.deps.providers.get(record.provider).exec(record.providerRef!, request),
+      // A cloud machine is reached only over SSH as its user, whose sudo we never gave.
+      asRoot:
+        directory || isCloudMachine(record.provider) ? undefined : (request) => this.deps.providers.get(record.provider).exec(record.providerRef!, request),
     });
   }
 

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
-import { noNetworkError } from '../../core/network/policy';
+import { lacksSsh, noNetworkError } from '../../core/network/policy';
+import { isCloudMachine } from '../../core/providers/kinds';
 import type { SandboxRecord } from '../../core/model';
 import { isRunning, type Cockpit } from '../cockpit';
 import { COMMAND_IDS } from '../commandIds';
@@ -35,7 +36,7 @@ export function attachVsCodeCommand(cockpit: Cockpit, seams: AttachSeams) {
     const programmatic = typeof arg === 'string';
     try {
       if (record.state !== 'running') throw new Error(`${record.name} is ${record.state}; start it before attaching VS Code.`);
-      if (record.profile.network === 'none') throw noNetworkError(record.name); // before offering or editing anything
+      if (lacksSsh(record, isCloudMachine)) throw noNetworkError(record.name); // before offering or editing anything
       if (!seams.installedRemoteSsh()) {
         offerRemoteSsh(cockpit, record);
         return undefined;

@@ -1,5 +1,14 @@
 import * as assert from 'node:assert/strict';
-import { DEFAULT_SETTINGS, MONTHLY_BUDGET_KEY, checkMonthlyBudgetSetting, readSettings } from '../../../src/extension/settingsModel';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import {
+  DEFAULT_SETTINGS,
+  MONTHLY_BUDGET_KEY,
+  SSH_SOURCE_KEY,
+  checkMonthlyBudgetSetting,
+  checkSshSourceSetting,
+  readSettings,
+} from '../../../src/extension/settingsModel';
 
 const from = (values: Record<string, unknown>) => (key: string) => values[key];
 
@@ -67,5 +76,25 @@ describe('sandboxes.cloud.monthlyBudgetUsd', () => {
     const { settings, problems } = readSettings(from({ [MONTHLY_BUDGET_KEY]: -5 }));
     assert.equal(settings.monthlyBudgetUsd, 50);
     assert.equal(problems.length, 1);
+  });
+});
+
+describe('sandboxes.cloud.sshSourceCidr', () => {
+  it('is contributed, defaults to anywhere, and reads address blocks', () => {
+    const manifest = JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', '..', 'package.json'), 'utf8')) as {
+      contributes: { configuration: { properties: Record<string, { default?: unknown }> } };
+    };
+    assert.equal(manifest.contributes.configuration.properties[`sandboxes.${SSH_SOURCE_KEY}`]?.default, 'anywhere');
+    assert.deepEqual(checkSshSourceSetting(undefined), { sources: ['0.0.0.0/0', '::/0'] });
+    assert.deepEqual(checkSshSourceSetting('anywhere'), { sources: ['0.0.0.0/0', '::/0'] });
+    assert.deepEqual(checkSshSourceSetting('203.0.113.0/24, 198.51.100.7'), { sources: ['203.0.113.0/24', '198.51.100.7/32'] });
+  });
+
+  it('refuses what is not an address block, naming the setting', () => {
+    for (const bad of ['example.com', '1.2.3.4/40', 42, 'anywhere 1.2.3.4']) {
+      const checked = checkSshSourceSetting(bad);
+      assert.equal(checked.sources, undefined, String(bad));
+      assert.match(checked.problem!, /^The setting sandboxes\.cloud\.sshSourceCidr is .+; give address blocks such as "203\.0\.113\.0\/24", or "anywhere"\.$/);
+    }
   });
 });

@@ -5,7 +5,7 @@ import { readSecret } from '../../prompt';
 
 export const cloudLoginCommand: Command = {
   name: 'login',
-  usage: [['cloud login|logout|status', 'sign in to DigitalOcean for cloud sandboxes']],
+  usage: [['cloud login|logout|status|ssh-source', 'sign in to DigitalOcean for cloud sandboxes; where SSH to them may come from']],
   help: `Usage: sandbox cloud login
 Asks for a DigitalOcean personal access token (typed without echo, or piped on stdin: there is
 no option for it, so it never shows in a process list), checks it against the account, and

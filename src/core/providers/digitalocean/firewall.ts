@@ -1,14 +1,29 @@
 /**
- * One cloud firewall per network policy, attached by tag: inbound SSH only (from a CIDR the user
- * may set), outbound as the policy says. Cloud firewalls only allow, so "everything but private
- * ranges" is written as the public address space, range by range.
+ * One cloud firewall per network policy, attached by tag: inbound SSH only (from the sources the
+ * user set), outbound as the policy says. Cloud firewalls only allow, so "everything but private
+ * ranges" is written as the public address space, range by range, from the ranges the
+ * containers' rules refuse (src/core/network/rules.ts: one list for both). `none` has no
+ * outbound rule at all; an allowlist stays under default's firewall and is enforced inside the
+ * droplet (dropletAllowlist.ts), as a cloud firewall cannot follow names.
  */
 import { SandboxError } from '../../errors';
+import { DENIED_RANGES_V4 } from '../../network/rules';
+import { parseNetworkPolicy } from '../../network/policy';
 import type { DigitalOceanClient, Firewall, NewFirewall } from './api/client';
+import { ANYWHERE } from './sshSourceCidrs';
 import { networkTag, TAG_PREFIX } from './tags';
 
-/** Addresses a default-policy sandbox may not reach: private, shared, link-local, loopback, multicast and reserved ranges. */
-const BLOCKED_V4 = ['0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.168.0.0/16', '224.0.0.0/3'];
+/** The policies that have a cloud firewall of their own. */
+export type FirewallPolicy = 'default' | 'open' | 'none';
+
+/** SSH from anywhere: what the inbound rule admits until the user narrows it. */
+export const SSH_FROM_ANYWHERE = ANYWHERE;
+
+/** The firewall a droplet of `network` ends under: an allowlist keeps default's. */
+export function firewallPolicyOf(network: string): FirewallPolicy {
+  const mode = parseNetworkPolicy(network).mode;
+  return mode === 'allow' ? 'default' : mode;
+}
 
 /** The IPv4 space minus `blocked`, as the fewest CIDR blocks. */
 export function complementV4(blocked: readonly string[]): string[] {
@@ -41,27 +56,111 @@ export function complementV4(blocked: readonly string[]): string[] {
   return result;
 }
 
+export function firewallName(ownerId: string, policy: FirewallPolicy): string {
+  return `${TAG_PREFIX}-${ownerId}-${policy}`.slice(0, 255);
+}
+
 export function firewallSpec(ownerId: string, policy: string, sshSources: string[]): NewFirewall {
-  const everywhere = ['0.0.0.0/0', '::/0'];
-  let destinations: string[];
-  if (policy === 'open') destinations = everywhere;
-  else if (policy === 'default') destinations = complementV4(BLOCKED_V4);
-  else throw new SandboxError('invalid-input', `The network policy "${policy}" is not available on DigitalOcean; use default or open.`);
-  const outbound = (['tcp', 'udp'] as const).map((protocol) => ({ protocol, ports: '0', destinations: { addresses: destinations } }));
+  if (policy !== 'default' && policy !== 'open' && policy !== 'none') {
+    throw new SandboxError('invalid-input', `The network policy "${policy}" has no cloud firewall of its own; use default, open or none.`);
+  }
+  const destinations = policy === 'open' ? ['0.0.0.0/0', '::/0'] : complementV4(DENIED_RANGES_V4);
+  const outbound =
+    policy === 'none' ? [] : (['tcp', 'udp', 'icmp'] as const).map((protocol) => ({ protocol, ports: '0', destinations: { addresses: destinations } }));
   return {
-    name: `${TAG_PREFIX}-${ownerId}-${policy}`.slice(0, 255),
-    inboundRules: [{ protocol: 'tcp', ports: '22', sources: { addresses: sshSources } }],
-    outboundRules: [...outbound, { protocol: 'icmp', ports: '0', destinations: { addresses: destinations } }],
+    name: firewallName(ownerId, policy),
+    inboundRules: [{ protocol: 'tcp', ports: '22', sources: { addresses: [...sshSources] } }],
+    outboundRules: outbound,
     tags: [networkTag(ownerId, policy)],
   };
 }
 
-/** Makes the policy's firewall when this account lacks it; `known` is what this process saw, so a create usually costs no call. */
+type Rule = { protocol?: string; ports?: string; sources?: { addresses?: string[] }; destinations?: { addresses?: string[] } };
+
+/** A rule list as text that ignores order and DigitalOcean's spelling of "every port" ("0" or "all"). */
+function canonicalRules(rules: readonly Rule[] | null | undefined): string {
+  return JSON.stringify(
+    (rules ?? [])
+      .map((rule) => ({
+        protocol: rule.protocol,
+        ports: rule.ports === 'all' ? '0' : (rule.ports ?? '0'),
+        addresses: [...(rule.sources?.addresses ?? rule.destinations?.addresses ?? [])].sort(),
+      }))
+      .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+  );
+}
+
+/** Whether the firewall's inbound rule admits exactly `sshSources` to port 22. */
+export function inboundDiffers(firewall: Firewall, sshSources: string[]): boolean {
+  return canonicalRules(firewall.inbound_rules) !== canonicalRules([{ protocol: 'tcp', ports: '22', sources: { addresses: sshSources } }]);
+}
+
+/** Whether the firewall is not what `spec` says: its rules, or a tag of the spec it lacks. */
+export function firewallDiffers(firewall: Firewall, spec: NewFirewall): boolean {
+  return (
+    canonicalRules(firewall.inbound_rules) !== canonicalRules(spec.inboundRules) ||
+    canonicalRules(firewall.outbound_rules) !== canonicalRules(spec.outboundRules) ||
+    spec.tags.some((tag) => !(firewall.tags ?? []).includes(tag))
+  );
+}
+
+/**
+ * Makes the policy's firewall when this account lacks it, and puts right every firewall of that
+ * name whose rules or tags differ (ranges or SSH sources changed since it was made). `known` is
+ * what this process saw, so a create usually costs no call.
+ */
 export async function ensureFirewall(client: DigitalOceanClient, spec: NewFirewall, known: Map<string, Firewall>, signal?: AbortSignal): Promise<Firewall> {
+  // Creates at once in one process wait for each other, so they make one firewall, not one each.
+  const pending = inFlight.get(known) ?? new Map<string, Promise<Firewall>>();
+  inFlight.set(known, pending);
+  const earlier = pending.get(spec.name);
+  if (earlier) await earlier.catch(() => undefined);
+  const work = ensureOnce(client, spec, known, signal);
+  pending.set(spec.name, work);
+  try {
+    return await work;
+  } finally {
+    if (pending.get(spec.name) === work) pending.delete(spec.name);
+  }
+}
+
+const inFlight = new WeakMap<Map<string, Firewall>, Map<string, Promise<Firewall>>>();
+
+async function ensureOnce(client: DigitalOceanClient, spec: NewFirewall, known: Map<string, Firewall>, signal?: AbortSignal): Promise<Firewall> {
   const seen = known.get(spec.name);
-  if (seen) return seen;
-  const existing = (await client.firewalls(signal)).find((firewall) => firewall.name === spec.name);
-  const firewall = existing ?? (await client.createFirewall(spec, signal));
+  if (seen && !firewallDiffers(seen, spec)) return seen;
+  const existing = (await client.firewalls(signal)).filter((firewall) => firewall.name === spec.name);
+  let firewall: Firewall | undefined;
+  for (const candidate of existing) {
+    const current = firewallDiffers(candidate, spec) ? await client.updateFirewall(candidate.id!, spec, signal) : candidate;
+    firewall ??= current;
+  }
+  firewall ??= await client.createFirewall(spec, signal);
   known.set(spec.name, firewall);
   return firewall;
+}
+
+/**
+ * Sets the inbound rule of every firewall of this owner (duplicates of a name included) to SSH
+ * from `sshSources`, keeping its outbound rules and tags; the names of those it changed.
+ */
+export async function applySshSources(client: DigitalOceanClient, ownerId: string, sshSources: string[], signal?: AbortSignal): Promise<Firewall[]> {
+  const ours = (await client.firewalls(signal)).filter((firewall) => firewall.name?.startsWith(`${TAG_PREFIX}-${ownerId}-`));
+  const updated: Firewall[] = [];
+  for (const firewall of ours) {
+    if (!inboundDiffers(firewall, sshSources)) continue;
+    updated.push(
+      await client.updateFirewall(
+        firewall.id!,
+        {
+          name: firewall.name!,
+          inboundRules: [{ protocol: 'tcp', ports: '22', sources: { addresses: [...sshSources] } }],
+          outboundRules: firewall.outbound_rules ?? [],
+          tags: firewall.tags ?? [],
+        },
+        signal,
+      ),
+    );
+  }
+  return updated;
 }

@@ -19,6 +19,8 @@ import { dropletPackageGroups } from './dropletDesktop';
 import { connectWhenUp, dropletSandbox, publicIpv4, waitUntilActive, type BootTiming } from './droplets';
 import { hibernatedIdOf, hibernatedRef, hibernationName, networkTag, ownerTag, sandboxIdOf, sandboxIdTag } from './tags';
 import { dropletUserData } from './userData';
+import { dropletNetworkUserData } from './dropletAllowlist';
+import { firewallPolicyOf } from './firewall';
 
 export interface HibernationDeps {
   client(): Promise<DigitalOceanClient>;
@@ -117,7 +119,7 @@ export class Hibernation {
           region: snapshot.regions[0] ?? record.cloud.region,
           size: size.slug,
           image: Number(snapshotId),
-          tags: [ownerTag(ownerId), sandboxIdTag(record.id), networkTag(ownerId, network)],
+          tags: [ownerTag(ownerId), sandboxIdTag(record.id), networkTag(ownerId, firewallPolicyOf(network))],
           userData: dropletUserData({
             user: record.user,
             workdir: record.workdir,
@@ -125,6 +127,7 @@ export class Hibernation {
             sudo: record.profile.sudo,
             packages: dropletPackageGroups(record.profile.desktop !== undefined),
             desktop: record.profile.desktop,
+            network: dropletNetworkUserData(record.profile),
           }),
         },
         signal,

@@ -31,10 +31,12 @@ import {
 } from './droplets';
 import { dropletPackageGroups } from './dropletDesktop';
 import { dropletLogs } from './dropletLogs';
-import { ensureFirewall, firewallSpec } from './firewall';
+import { dropletNetworkUserData } from './dropletAllowlist';
+import { checkAllowlistReady, prepareFirewalls, settleDropletNetwork } from './dropletNetwork';
+import { readSshSources } from './sshSources';
 import { Hibernation } from './hibernation';
 import { ImageSnapshots, OS_IMAGES } from './imageSnapshots';
-import { networkTag, ownerTag, parseDropletRef, sandboxIdTag } from './tags';
+import { dropletRef, ownerTag, parseDropletRef, sandboxIdTag } from './tags';
 import { dropletUserData } from './userData';
 
 export interface DigitalOceanProviderOptions {
@@ -125,6 +127,7 @@ export class DigitalOceanProvider implements Provider {
     const { token, apiUrl } = await requireCredentials(this.options.stateRoot, this.env);
     if (this.clientFor?.token !== token || this.clientFor.apiUrl !== apiUrl) {
       this.clientFor = { token, apiUrl, client: new DigitalOceanClient({ token, baseUrl: apiUrl, fetch: this.options.fetch }) };
+      this.firewalls.clear(); // another account's (or API's) firewalls
     }
     return this.clientFor.client;
   }
@@ -157,12 +160,7 @@ export class DigitalOceanProvider implements Provider {
     const cloud = request.cloud ?? {};
     if (request.host !== undefined) throw new SandboxError('invalid-input', '--host names an SSH host; leave it out for a DigitalOcean sandbox.');
     const network = requested.network ?? 'default';
-    if (network !== 'default' && network !== 'open') {
-      throw new SandboxError(
-        'invalid-input',
-        `The network policy "${network}" is not available on DigitalOcean (a droplet is reached over SSH); use default or open.`,
-      );
-    }
+    dropletNetworkUserData({ ...request.profile, network }); // refuses an allowlist with sudo, a bad host entry
     const catalog = await this.catalog(request.signal);
     const region = chooseRegion(catalog, cloud.region);
     const size = chooseSize(catalog, {
@@ -199,7 +197,8 @@ export class DigitalOceanProvider implements Provider {
     if (!plan) throw new SandboxError('wrong-state', `The create of ${spec.name} was not checked first; try again.`);
     this.plans.delete(spec.id);
     const client = await this.client();
-    await ensureFirewall(client, firewallSpec(spec.ownerId, plan.network, this.options.sshSources ?? ['0.0.0.0/0', '::/0']), this.firewalls, spec.signal);
+    const sshSources = this.options.sshSources ?? (await readSshSources(this.options.stateRoot));
+    const firewalls = await prepareFirewalls(client, spec.ownerId, plan.network, sshSources, this.firewalls, spec.signal);
     // In the ledger before it exists: a crash from here on leaves it priced, never running unseen.
     const entry = await this.ledger.openMachine({
       sandbox: spec.name,
@@ -221,7 +220,7 @@ export class DigitalOceanProvider implements Provider {
           region: plan.region,
           size: plan.size.slug,
           image: plan.image,
-          tags: [ownerTag(spec.ownerId), sandboxIdTag(spec.id), networkTag(spec.ownerId, plan.network)],
+          tags: [ownerTag(spec.ownerId), sandboxIdTag(spec.id), firewalls.bootTag],
           userData: dropletUserData({
             user: spec.user,
             workdir: spec.workdir,
@@ -230,6 +229,7 @@ export class DigitalOceanProvider implements Provider {
             sudo: spec.profile.sudo,
             packages: dropletPackageGroups(spec.profile.desktop !== undefined),
             desktop: spec.profile.desktop,
+            network: dropletNetworkUserData({ ...spec.profile, network: plan.network }),
           }),
         },
         spec.signal,
@@ -243,17 +243,21 @@ export class DigitalOceanProvider implements Provider {
       throw error;
     }
     const active = await waitUntilActive(client, droplet.id, this.timing, spec.signal);
-    const hostKey = await this.firstConnection(spec, active, spec.ssh.hostPublicKey);
+    const hostKey = await this.firstConnection(spec, active, spec.ssh.hostPublicKey, plan.network);
+    const remove = () => this.remove(dropletRef(active.id));
+    await settleDropletNetwork({ client, dropletId: active.id, name: spec.name, firewalls, remove, signal: spec.signal });
     return dropletSandbox(active, { ...this.recordLike(spec), ssh: { host: publicIpv4(active)!, port: 22, user: spec.user, hostKey } }, spec.profile);
   }
 
   /** The first connection, trusting only the user data's key: waits for the boot to finish, then replaces that key. */
-  private async firstConnection(spec: CreateSpec, droplet: Droplet, pinned: string): Promise<string> {
+  private async firstConnection(spec: CreateSpec, droplet: Droplet, pinned: string, network: string): Promise<string> {
     const { privateKey } = await this.store.clientKey(spec.id);
     const target = targetFor(spec.name, { host: publicIpv4(droplet)!, port: 22, user: spec.user, hostKey: pinned }, { privateKey });
     const session = await connectWhenUp(target, this.timing, spec.signal);
     try {
-      return await replaceHostKey(session, spec.name, spec.user, spec.signal);
+      const hostKey = await replaceHostKey(session, spec.name, spec.user, spec.signal);
+      if (network.startsWith('allow:')) await checkAllowlistReady(session, spec.name, spec.user, spec.signal);
+      return hostKey;
     } finally {
       session.close();
     }

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { findRecipeDir } from '../../images/recipe';
 import { desktopRunCommand, dropletDesktopFiles } from './dropletDesktop';
+import type { DropletNetworkUserData } from './dropletAllowlist';
 
 export const METADATA_ADDRESS = '169.254.169.254';
 export const REKEY_COMMAND = '/usr/local/sbin/sandbox-rekey';
@@ -28,6 +29,8 @@ export interface DropletUserDataInput {
   packages: string[];
   /** The desktop's size (WIDTHxHEIGHT) when the profile asks for one: its start files, and its start after the packages. */
   desktop?: string;
+  /** The network policy's files and commands (dropletAllowlist.ts): host entries, an allowlist. */
+  network?: DropletNetworkUserData;
 }
 
 /** Replaces the host key with the one on stdin, reloads sshd, and takes its own sudo rule away: it runs once. */
@@ -90,6 +93,7 @@ export function dropletUserData(input: DropletUserDataInput): string {
     // bootcmd runs in cloud-init's first module stage at every boot, before users and sshd exist.
     'bootcmd:',
     `  - [sh, -c, ${quoted(METADATA_BLOCK)}]`,
+    ...(input.network?.bootcmd ?? []).map((command) => `  - [sh, -c, ${quoted(command)}]`),
     'users:',
     `  - name: ${user}`,
     '    shell: /bin/bash',
@@ -124,6 +128,7 @@ export function dropletUserData(input: DropletUserDataInput): string {
   }
   if (sudoers) files.push({ path: '/etc/sudoers.d/agent', permissions: '0440', content: `${sudoers}\n` });
   if (input.desktop !== undefined) files.push(...dropletDesktopFiles(user, input.desktop));
+  files.push(...(input.network?.files ?? []));
   lines.push('write_files:');
   for (const file of files) {
     lines.push(`  - path: ${file.path}`, `    permissions: '${file.permissions}'`, '    owner: root:root', '    content: |', block(file.content, 6));
@@ -135,6 +140,7 @@ export function dropletUserData(input: DropletUserDataInput): string {
     `  - [install, -d, -o, ${user}, -g, ${user}, -m, '0755', ${quoted(workdir)}]`,
     // The docker group is root in all but name: only for a sandbox whose agent has sudo anyway.
     ...(input.sudo && input.packages.includes('docker') ? [`  - [sh, -c, ${quoted(`usermod -aG docker ${user} || true`)}]`] : []),
+    ...(input.network?.runcmd ?? []).map((command) => `  - [sh, -c, ${quoted(command)}]`),
     ...(input.desktop !== undefined ? [`  - ${desktopRunCommand()}`] : []),
     '',
   );

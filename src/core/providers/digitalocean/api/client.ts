@@ -297,6 +297,12 @@ export class DigitalOceanClient {
     return this.#pages('the firewalls', read, (body) => body.firewalls);
   }
 
+  /** One firewall read afresh (a create checks its droplet's final firewall with it, never with a cached copy). */
+  async firewall(id: string, signal?: AbortSignal): Promise<Firewall> {
+    const read = this.#api.GET('/v2/firewalls/{firewall_id}', { params: { path: { firewall_id: id } }, signal });
+    return this.#one(`firewall ${id}`, (await this.#settle(`firewall ${id}`, read))?.firewall);
+  }
+
   async createFirewall(spec: NewFirewall, signal?: AbortSignal): Promise<Firewall> {
     const body = { name: spec.name, inbound_rules: spec.inboundRules, outbound_rules: spec.outboundRules, tags: spec.tags };
     const post = this.#api.POST('/v2/firewalls', { body, signal });
@@ -323,6 +329,18 @@ export class DigitalOceanClient {
   async createTag(name: string, signal?: AbortSignal): Promise<Tag> {
     const post = this.#api.POST('/v2/tags', { body: { name }, signal });
     return this.#one(`the tag ${name}`, (await this.#settle(`the tag ${name}`, post))?.tag);
+  }
+
+  /** Puts the tag on a droplet (the firewalls attached by that tag cover it from then on). */
+  async tagDroplet(tag: string, dropletId: number, signal?: AbortSignal): Promise<void> {
+    const body = { resources: [{ resource_id: String(dropletId), resource_type: 'droplet' as const }] };
+    await this.#settle(`the tag ${tag}`, this.#api.POST('/v2/tags/{tag_id}/resources', { params: { path: { tag_id: tag } }, body, signal }));
+  }
+
+  /** Takes the tag off a droplet. */
+  async untagDroplet(tag: string, dropletId: number, signal?: AbortSignal): Promise<void> {
+    const body = { resources: [{ resource_id: String(dropletId), resource_type: 'droplet' as const }] };
+    await this.#settle(`the tag ${tag}`, this.#api.DELETE('/v2/tags/{tag_id}/resources', { params: { path: { tag_id: tag } }, body, signal }));
   }
 
   async tags(signal?: AbortSignal): Promise<Tag[]> {

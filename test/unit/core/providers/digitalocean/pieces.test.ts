@@ -104,7 +104,7 @@ describe('DigitalOcean provider pieces', () => {
       assert.deepEqual(spec.inboundRules, [{ protocol: 'tcp', ports: '22', sources: { addresses: ['203.0.113.0/24'] } }]);
       assert.deepEqual(spec.tags, ['agent-sandboxes-abc-net-default']);
       assert.deepEqual(firewallSpec('abc', 'open', ['0.0.0.0/0']).outboundRules[0]!.destinations, { addresses: ['0.0.0.0/0', '::/0'] });
-      assert.throws(() => firewallSpec('abc', 'allow:example.com', []), /not available on DigitalOcean; use default or open/);
+      assert.throws(() => firewallSpec('abc', 'allow:example.com', []), /has no cloud firewall of its own; use default, open or none/);
     });
   });
 
