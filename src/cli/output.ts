@@ -2,6 +2,7 @@ import { formatDuration } from '../app/format';
 import type { SandboxRecord } from '../core/model';
 import { formatSize } from '../core/profile';
 import { describeNetworkPolicy } from '../core/network/policy';
+import { isCloudMachine } from '../core/providers/kinds';
 
 /** A one-line progress display on a terminal; silent elsewhere so logs and pipes stay clean. */
 export class ProgressLine {
@@ -87,5 +88,5 @@ export function statusText(record: SandboxRecord): string {
 function networkText(record: SandboxRecord): string {
   if (record.placement?.kind === 'directory') return "not fenced (a folder sandbox uses the host's network as its user)";
   const hosts = record.profile.hosts?.length ? `; hosts ${record.profile.hosts.join(', ')}` : '';
-  return `${describeNetworkPolicy(record.profile.network)}${hosts}`;
+  return `${describeNetworkPolicy(record.profile.network, isCloudMachine(record.provider))}${hosts}`;
 }

@@ -108,7 +108,7 @@ export function isAllowedName(name: string, domains: string[]): boolean {
 }
 
 /** What `status` and the tree say about the policy, in a few words. */
-export function describeNetworkPolicy(text: string | undefined): string {
+export function describeNetworkPolicy(text: string | undefined, cloudMachine = false): string {
   const policy = parseNetworkPolicy(text);
   switch (policy.mode) {
     case 'default':
@@ -116,7 +116,8 @@ export function describeNetworkPolicy(text: string | undefined): string {
     case 'open':
       return 'open (not filtered: reaches this machine and the local network)';
     case 'none':
-      return 'none (no network; commands through the engine only)';
+      // A cloud machine's firewall still admits SSH, which carries its commands.
+      return cloudMachine ? 'none (sends nothing out; reached over SSH only)' : 'none (no network; commands through the engine only)';
     case 'allow':
       return `allow ${policy.domains.join(', ')} (nothing else)`;
   }

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { isSandboxError } from '../../../../src/core/errors';
 import { parseHostProbe, parseNameservers } from '../../../../src/core/network/hostAddresses';
-import { isAllowedName, networkFromOptions, parseHostEntry, parseNetworkPolicy } from '../../../../src/core/network/policy';
+import { describeNetworkPolicy, isAllowedName, lacksSsh, networkFromOptions, parseHostEntry, parseNetworkPolicy } from '../../../../src/core/network/policy';
 import { buildRuleset } from '../../../../src/core/network/rules';
 
 describe('network policies (parsing and rules)', function () {
@@ -19,6 +19,14 @@ describe('network policies (parsing and rules)', function () {
     assert.equal(networkFromOptions(undefined, ['a.org', 'b.org']), 'allow:a.org,b.org');
     assert.equal(networkFromOptions('allow:a.org', ['b.org']), 'allow:a.org,b.org');
     assert.throws(() => networkFromOptions('open', ['b.org']), /--allow-domain makes an allowlist, and --network open is not one/);
+  });
+
+  it('says a cloud machine under none is still reached over SSH, and a container is not', function () {
+    const cloud = (kind: string | undefined) => kind === 'digitalocean';
+    assert.equal(lacksSsh({ provider: 'docker', profile: { network: 'none' } }, cloud), true);
+    assert.equal(lacksSsh({ provider: 'digitalocean', profile: { network: 'none' } }, cloud), false);
+    assert.match(describeNetworkPolicy('none'), /commands through the engine only/);
+    assert.match(describeNetworkPolicy('none', true), /reached over SSH only/);
   });
 
   it('matches a domain and the names under it, never a name that merely ends alike', function () {
