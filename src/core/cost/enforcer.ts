@@ -7,6 +7,7 @@ import { describeError, isSandboxError } from '../errors';
 import type { EventInput } from '../events/types';
 import type { ExecRequest, ExecResult, SandboxRecord } from '../model';
 import { EXEC_MARKER_ENV } from '../transport/dockerExec';
+import { createLimiter } from '../util/limiter';
 import { fireDueAlerts, type BudgetAlert } from './alerts';
 import type { Clock } from './billing';
 import type { BudgetSettings } from './budget';
@@ -26,6 +27,8 @@ export interface EnforcedController {
 
 export const DEFAULT_ENFORCE_INTERVAL_MS = 60_000;
 const PROBE_TIMEOUT_MS = 30_000;
+/** Time-to-live actions run side by side, so one long snapshot does not hold back the sandboxes after it. */
+export const ENFORCE_CONCURRENCY = 4;
 
 /**
  * Counts the processes in the sandbox that carry an exec marker other than the probe's own: every
@@ -136,14 +139,15 @@ export class CostEnforcer {
       }
       const idsOf = new Map((records ?? []).map((record) => [record.name, record.id]));
       const overdue = book.openMachines().filter((entry) => atMs >= entry.untilMs);
+      const limit = createLimiter(ENFORCE_CONCURRENCY);
       const busy = new Map<string, boolean>();
-      for (const entry of overdue) busy.set(entry.sandbox, await this.busy(entry.sandbox));
-      for (const action of ttlActions(
+      await Promise.all(overdue.map((entry) => limit(async () => busy.set(entry.sandbox, await this.busy(entry.sandbox)))));
+      const actions = ttlActions(
         runningSandboxes(book, (sandbox) => busy.get(sandbox) ?? false),
         atMs,
-      )) {
-        report.actions.push(await this.act(action, idsOf.get(action.sandbox) ?? ''));
-      }
+      );
+      // `act` never throws (a failure is its outcome), so one failure leaves the others running.
+      report.actions = await Promise.all(actions.map((action) => limit(() => this.act(action, idsOf.get(action.sandbox) ?? ''))));
     }
     const settings = await (this.options.settings?.() ?? readBudgetSettings(this.options.stateRoot));
     const fired = await fireDueAlerts({ ledger: this.ledger, settings, nowMs: this.clock(), emit: (event) => controller.events.emit(event) });
