@@ -129,6 +129,7 @@ export function dropletSandbox(droplet: Droplet, record: KnownSandbox | undefine
       region: droplet.region?.slug ?? record?.cloud?.region ?? '',
       size: droplet.size_slug ?? droplet.size?.slug ?? record?.cloud?.size ?? '',
       usdPerHour: droplet.size?.price_hourly ?? record?.cloud?.usdPerHour ?? 0,
+      ttlMs: record?.cloud?.ttlMs,
     },
   };
 }

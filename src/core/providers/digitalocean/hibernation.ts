@@ -7,7 +7,7 @@ import type { Clock } from '../../cost/billing';
 import { decideCreate, monthFigures } from '../../cost/budget';
 import type { CostLedger } from '../../cost/ledger';
 import { readBudgetSettings } from '../../cost/settings';
-import { DEFAULT_TTL_MS } from '../../cost/ttl';
+import { recordedTtlOf } from '../../cost/recordedTtl';
 import { SandboxError } from '../../errors';
 import type { SandboxRecord } from '../../model';
 import { targetFor } from '../../ssh/session';
@@ -94,16 +94,17 @@ export class Hibernation {
       throw new SandboxError('not-found', `The hibernated sandbox's snapshot ${snapshotId} or its record is gone; remove it with \`sandbox rm\`.`);
     }
     const size = { slug: record.cloud.size, usdPerHour: record.cloud.usdPerHour };
+    const ttlMs = recordedTtlOf(record);
     const settings = await readBudgetSettings(this.deps.stateRoot);
     const figures = monthFigures(await this.deps.ledger.load(), this.deps.clock(), settings);
-    const decision = decideCreate(figures, { sandbox: record.name, size, ttlMs: DEFAULT_TTL_MS, reserveGb: snapshot.min_disk_size }, settings);
+    const decision = decideCreate(figures, { sandbox: record.name, size, ttlMs, reserveGb: snapshot.min_disk_size }, settings);
     if (!decision.allowed) throw new SandboxError('resource-limit', decision.refusal!);
     const entry = await this.deps.ledger.openMachine({
       sandbox: record.name,
       provider: 'digitalocean',
       size: size.slug,
       usdPerHour: size.usdPerHour,
-      ttlMs: DEFAULT_TTL_MS,
+      ttlMs,
       reserveGb: snapshot.min_disk_size,
       agent: record.agentId,
     });
@@ -192,6 +193,7 @@ export class Hibernation {
         usdPerHour: record.cloud?.usdPerHour ?? 0,
         hostKey: record.cloud?.hostKey ?? record.ssh?.hostKey,
         hibernatedAs: snapshot.id,
+        ttlMs: record.cloud?.ttlMs,
       },
     };
   }

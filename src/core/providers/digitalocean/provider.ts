@@ -244,7 +244,8 @@ export class DigitalOceanProvider implements Provider {
     }
     const active = await waitUntilActive(client, droplet.id, this.timing, spec.signal);
     const hostKey = await this.firstConnection(spec, active, spec.ssh.hostPublicKey);
-    return dropletSandbox(active, { ...this.recordLike(spec), ssh: { host: publicIpv4(active)!, port: 22, user: spec.user, hostKey } }, spec.profile);
+    const cloud = { region: plan.region, size: plan.size.slug, usdPerHour: plan.size.usdPerHour, ttlMs: plan.ttlMs };
+    return dropletSandbox(active, { ...this.recordLike(spec), cloud, ssh: { host: publicIpv4(active)!, port: 22, user: spec.user, hostKey } }, spec.profile);
   }
 
   /** The first connection, trusting only the user data's key: waits for the boot to finish, then replaces that key. */
