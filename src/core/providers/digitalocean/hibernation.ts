@@ -15,6 +15,7 @@ import type { StateStore } from '../../store/stateStore';
 import type { ProviderSandbox } from '../provider';
 import type { DigitalOceanClient, Droplet, Snapshot } from './api/client';
 import { isDigitalOceanError } from './api/errors';
+import { ensureHibernationSnapshot } from './hibernationSnapshot';
 import { connectWhenUp, dropletSandbox, publicIpv4, waitUntilActive, type BootTiming } from './droplets';
 import { hibernatedIdOf, hibernatedRef, hibernationName, networkTag, ownerTag, sandboxIdOf, sandboxIdTag } from './tags';
 import { dropletUserData } from './userData';
@@ -27,8 +28,6 @@ export interface HibernationDeps {
   clock: Clock;
 }
 
-/** A snapshot of a whole disk can take a while; DigitalOcean gives no bound. */
-const SNAPSHOT_TIMEOUT_MS = 60 * 60_000;
 const POWER_TIMEOUT_MS = 5 * 60_000;
 
 export class Hibernation {
@@ -59,14 +58,7 @@ export class Hibernation {
       throw new SandboxError('wrong-state', `Droplet ${droplet.name} has no sandbox record here to restore it from; remove it instead.`);
     await this.powerOff(id, signal);
     const name = hibernationName(ownerId, sandboxId);
-    const action = await client.snapshotDroplet(id, name, signal);
-    await client.waitForAction(action.id!, SNAPSHOT_TIMEOUT_MS, signal);
-    const snapshot = (await client.dropletSnapshots(signal)).find((candidate) => candidate.name === name && candidate.resource_id === String(id));
-    if (!snapshot)
-      throw new SandboxError(
-        'provider-error',
-        `The snapshot of ${droplet.name} is not listed after it completed; the droplet is kept (powered off), try again.`,
-      );
+    const snapshot = await ensureHibernationSnapshot(client, this.deps.ledger, { dropletId: id, dropletName: droplet.name, name, signal });
     const settings = await readBudgetSettings(this.deps.stateRoot);
     await this.deps.ledger.storeSnapshot({
       id: snapshot.id,
