@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { SandboxController } from '../../src/core/controller';
 import { HOUR_MS } from '../../src/core/cost/billing';
+import { CostEnforcer } from '../../src/core/cost/enforcer';
 import { extendTimeToLive } from '../../src/core/cost/extend';
 import { CostLedger } from '../../src/core/cost/ledger';
 import { addToRecordedTtl } from '../../src/core/cost/recordedTtl';
@@ -202,15 +203,20 @@ describe('DigitalOcean provider against the stand-in (integration)', function ()
     assert.ok(priced, 'a create that may have made a droplet stays priced');
     await new CostLedger(stateDir, Date.now).closeMachine(priced.id, 'vanished');
     assert.equal((await new CostLedger(stateDir, Date.now).load()).openMachines().length, openBefore);
-    // Down for good: one sentence, nothing made (what the ledger cannot rule out stays priced until a listing does).
+    // Down for good, the cleanup's listing too: a failed listing is not taken for an empty one, so the create stays
+    // priced and listed as failed, and the message says so (never that something was removed).
     cloud.standIn.failNext(50, 503);
     await assert.rejects(controller.create({ provider: 'digitalocean', name: 'do-api-down' }), (error: Error) => {
       assert.ok(isSandboxError(error), String(error));
-      assert.match(error.message, /DigitalOcean's API is failing \(HTTP 503\); try again/);
+      assert.match(error.message, /^DigitalOcean's API is failing \(HTTP 503\); try again/);
+      assert.match(error.message, /could not be checked; it stays priced, is listed as a failed create, and the daemon destroys it at its next check\.$/);
       return true;
     });
     cloud.standIn.failNext(0);
     assert.equal(cloud.standIn.state.droplets({}).filter((droplet) => droplet.name === 'do-api-down').length, 0, 'nothing was made');
+    assert.equal((await controller.list()).find((record) => record.name === 'do-api-down')?.state, 'error', 'listed as a failed create');
+    const check = await new CostEnforcer({ controller, stateRoot: stateDir, log: () => undefined, isBusy: async () => false }).check();
+    assert.deepEqual(check.failedCreates, ['do-api-down'], 'the daemon’s check destroys it');
     assert.equal((await controller.list()).filter((record) => record.name === 'do-api-down').length, 0, 'no record was left');
     const stillPriced = (await new CostLedger(stateDir, Date.now).load()).openMachineOf('do-api-down');
     if (stillPriced) await new CostLedger(stateDir, Date.now).closeMachine(stillPriced.id, 'vanished');
