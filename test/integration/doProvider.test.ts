@@ -190,7 +190,7 @@ describe('DigitalOcean provider against the stand-in (integration)', function ()
     await writeMonthlyBudget(stateDir, 50);
   });
 
-  it('rides out a 429 burst, and says an API that is down in one sentence with nothing made or billed', async () => {
+  it('rides out a 429 burst, says an API that is down in one sentence, and keeps a create it cannot clean up as failed and priced until the daemon’s check destroys it', async () => {
     const openBefore = (await new CostLedger(stateDir, Date.now).load()).openMachines().length;
     cloud.standIn.rateLimitNext(3, 1);
     const listed = await controller.list();
