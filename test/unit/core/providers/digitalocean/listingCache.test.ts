@@ -3,6 +3,9 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ListingCache, LISTING_REUSE_MS, RecordsFingerprint } from '../../../../../src/core/providers/digitalocean/listingCache';
+import { DigitalOceanProvider } from '../../../../../src/core/providers/digitalocean/provider';
+import { StateStore } from '../../../../../src/core/store/stateStore';
+import { DigitalOceanStandIn } from '../../../../doStandIn/server';
 
 describe('DigitalOcean listing cache: the scheduler’s looks cost a handful of listings', function () {
   let root: string;
@@ -81,5 +84,40 @@ describe('DigitalOcean listing cache: the scheduler’s looks cost a handful of 
     await assert.rejects(look(), /the API is down/);
     assert.deepEqual(await look(), ['listing 2']);
     assert.deepEqual(await look(), ['listing 2']);
+  });
+});
+
+describe('DigitalOcean provider listings against the stand-in’s API', function () {
+  const TOKEN = `dop_v1_${'b'.repeat(64)}`;
+  let standIn: DigitalOceanStandIn;
+  let root: string;
+
+  beforeEach(() => {
+    standIn = new DigitalOceanStandIn({ tokens: [TOKEN], bootDelayMs: 0, actionDelayMs: 0 });
+    root = mkdtempSync(path.join(os.tmpdir(), 'listing-provider-'));
+  });
+
+  afterEach(async () => {
+    await standIn.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('asks the API for a handful of listings when the scheduler looks 200 times a minute, and afresh for a strict one', async function () {
+    let now = Date.UTC(2026, 11, 6, 9);
+    const env = { DIGITALOCEAN_TOKEN: TOKEN, AGENT_SANDBOXES_DIGITALOCEAN_URL: await standIn.listen() };
+    const provider = new DigitalOceanProvider({ stateRoot: root, env, clock: () => now });
+    const owner = await new StateStore(root).ownerId();
+    const listings = () => standIn.requests.filter((line) => line.startsWith('GET /v2/droplets?tag_name=')).length;
+    try {
+      for (let i = 0; i < 200; i++) {
+        await provider.list(owner);
+        now += 300;
+      }
+      assert.equal(listings(), 4);
+      await provider.list(owner, { strict: true });
+      assert.equal(listings(), 5);
+    } finally {
+      provider.dispose();
+    }
   });
 });
