@@ -151,8 +151,16 @@ export class CostEnforcer {
         runningSandboxes(book, (sandbox) => busy.get(sandbox) ?? false),
         atMs,
       );
-      // `act` never throws (a failure is its outcome), so one failure leaves the others running.
-      report.actions = await Promise.all(actions.map((action) => limit(() => this.act(action, idsOf.get(action.sandbox) ?? ''))));
+      // A failure is its action's outcome, so one failure leaves the others running.
+      report.actions = await Promise.all(
+        actions.map((action) =>
+          limit(() => this.act(action, idsOf.get(action.sandbox) ?? '')).catch((error: unknown) => ({
+            ...action,
+            outcome: 'failed' as const,
+            error: describeError(error),
+          })),
+        ),
+      );
     }
     const settings = await (this.options.settings?.() ?? readBudgetSettings(this.options.stateRoot));
     const fired = await fireDueAlerts({ ledger: this.ledger, settings, nowMs: this.clock(), emit: (event) => controller.events.emit(event) });
