@@ -95,7 +95,7 @@ describe('DigitalOcean client against DigitalOcean’s OpenAPI contract (Prism)'
     assertNoViolation();
   });
 
-  it('powers a droplet off and on, snapshots it, polls the action and reads its CPU time', async () => {
+  it('powers a droplet off and on, snapshots it, lists its actions, polls one and reads its CPU time', async () => {
     const actions = [
       await client.powerAction(3164444, 'power_off'),
       await client.powerAction(3164444, 'power_on'),
