@@ -61,6 +61,8 @@ export interface CloudPlacement {
   hostKey?: string;
   /** Set while it is hibernated: the snapshot `start` makes it again from. */
   hibernatedAs?: string;
+  /** Its time-to-live: the create's plus every extension, given to it again when it is restored from hibernation. */
+  ttlMs?: number;
 }
 
 export interface SandboxRecord {

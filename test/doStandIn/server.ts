@@ -150,6 +150,8 @@ export class DigitalOceanStandIn {
       case 'DELETE droplets/:id':
         state.deleteDroplet(numericId);
         return { status: 204 };
+      case 'GET droplets/:id/actions':
+        return ok(page('actions', state.dropletActions(numericId), path, query));
       case 'POST droplets/:id/actions':
         return { status: 201, body: { action: state.startDropletAction(numericId, body) } };
       case 'GET actions/:id':

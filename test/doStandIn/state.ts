@@ -316,6 +316,16 @@ export class StandInState {
     return record && structuredClone(record.action);
   }
 
+  /** A droplet's actions, newest first, as DigitalOcean lists them. */
+  dropletActions(dropletId: number): Action[] {
+    this.#advance();
+    if (!this.#droplets.has(dropletId)) throw missing('droplet');
+    return [...this.#actions.values()]
+      .filter(({ action }) => action.resource_id === dropletId)
+      .map(({ action }) => structuredClone(action))
+      .reverse();
+  }
+
   action(id: number): Action {
     this.#advance();
     const record = this.#actions.get(id);

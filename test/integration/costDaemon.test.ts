@@ -5,13 +5,15 @@ import { HOUR_MS } from '../../src/core/cost/billing';
 import { CostLedger } from '../../src/core/cost/ledger';
 import { writeMonthlyBudget } from '../../src/core/cost/settings';
 import { EVENT_LOG_FILE } from '../../src/core/events/eventLog';
+import { StateStore } from '../../src/core/store/stateStore';
+import { SCHEDULER_STATUS_FILE, type SchedulerStatus } from '../../src/core/tasks/scheduler';
 import { runDaemon } from '../../src/daemon/daemon';
 import { tempDir, waitFor } from './helpers';
 
 describe('the daemon’s cost enforcement, with the real controller', function () {
   this.timeout(60_000);
 
-  it('closes the ledger entry of a machine no provider lists, and fires the budget alerts once, into events.jsonl', async function () {
+  it('closes the ledger entry of a machine no provider lists, fires the budget alerts once into events.jsonl, and keeps no warm pool before the first task', async function () {
     const stateRoot = tempDir('cost-daemon-');
     const ledger = new CostLedger(stateRoot, Date.now);
     // A machine made an hour ago at $40 an hour, whose record is gone: $40 of a $50 budget.
@@ -24,8 +26,6 @@ describe('the daemon’s cost enforcement, with the real controller', function (
       atMs: Date.now() - HOUR_MS,
     });
     await writeMonthlyBudget(stateRoot, 50);
-    // No warm Docker sandbox: this daemon is here for the ledger alone, and its state dir goes at the end.
-    await fs.writeFile(path.join(stateRoot, 'tasks.json'), JSON.stringify({ pools: { default: { size: 0 } } }));
     const lines: string[] = [];
     const abort = new AbortController();
     const daemon = runDaemon({ stateRoot, log: (line) => lines.push(line), signal: abort.signal, costCheckMs: 200 });
@@ -54,6 +54,11 @@ describe('the daemon’s cost enforcement, with the real controller', function (
       assert.deepEqual([...(await new CostLedger(stateRoot, Date.now).load()).alerts.keys()], [50, 80]);
       assert.ok(lines.some((line) => line.includes('Cost entry forgotten.') && line.includes('no longer listed')));
       assert.equal(lines.filter((line) => line.includes('used 80% of this month')).length, 1);
+      // This daemon is here for the ledger alone: with no task in the state dir yet, its default pool stays empty.
+      const status = JSON.parse(await fs.readFile(path.join(stateRoot, SCHEDULER_STATUS_FILE), 'utf8')) as SchedulerStatus;
+      const pool = status.pools.find((candidate) => candidate.profile === 'default');
+      assert.deepEqual([pool?.size, pool?.warm, pool?.creating], [0, [], 0], 'no warm Docker sandbox is kept before the first task');
+      assert.deepEqual(await new StateStore(stateRoot).listRecords(), [], 'no container was made');
     } finally {
       abort.abort();
       await daemon;

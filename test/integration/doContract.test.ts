@@ -95,7 +95,7 @@ describe('DigitalOcean client against DigitalOcean’s OpenAPI contract (Prism)'
     assertNoViolation();
   });
 
-  it('powers a droplet off and on, snapshots it, polls the action and reads its CPU time', async () => {
+  it('powers a droplet off and on, snapshots it, lists its actions, polls one and reads its CPU time', async () => {
     const actions = [
       await client.powerAction(3164444, 'power_off'),
       await client.powerAction(3164444, 'power_on'),
@@ -104,6 +104,7 @@ describe('DigitalOcean client against DigitalOcean’s OpenAPI contract (Prism)'
     ];
     assert.ok(actions.every((action) => ['in-progress', 'completed', 'errored'].includes(action.status)));
     await client.action(actions[0]!.id ?? 36804636);
+    assert.ok((await client.dropletActions(3164444)).every((action) => typeof action.status === 'string'));
     // The spec's example action stays in progress: a second read after 1 s, then the timeout's sentence.
     const waited = await client.waitForAction(36804636, 1500).then(
       (action) => action.status,

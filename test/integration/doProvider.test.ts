@@ -3,12 +3,16 @@ import { mkdtempSync, promises as fs, readFileSync, readdirSync, writeFileSync }
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SandboxController } from '../../src/core/controller';
+import { HOUR_MS } from '../../src/core/cost/billing';
+import { CostEnforcer } from '../../src/core/cost/enforcer';
+import { extendTimeToLive } from '../../src/core/cost/extend';
 import { CostLedger } from '../../src/core/cost/ledger';
+import { addToRecordedTtl } from '../../src/core/cost/recordedTtl';
 import { isSandboxError } from '../../src/core/errors';
 import type { SandboxRecord } from '../../src/core/model';
 import { CLOUD_INIT_OUTPUT_LOG, MAX_LOG_LINE_CHARS } from '../../src/core/providers/digitalocean/dropletLogs';
 import { DigitalOceanProvider } from '../../src/core/providers/digitalocean/provider';
-import { writeMonthlyBudget } from '../../src/core/cost/settings';
+import { readBudgetSettings, writeMonthlyBudget } from '../../src/core/cost/settings';
 import { StateStore } from '../../src/core/store/stateStore';
 import { startCloud, type StandInCloud } from '../doStandIn/harness';
 import { docker } from './helpers';
@@ -26,8 +30,11 @@ describe('DigitalOcean provider against the stand-in (integration)', function ()
   let provider: DigitalOceanProvider;
   let sandbox: SandboxRecord;
 
-  function makeController(env: NodeJS.ProcessEnv): { controller: SandboxController; provider: DigitalOceanProvider } {
-    const made = new DigitalOceanProvider({ stateRoot: stateDir, env, fetch: cloud.fetch, timing: { pollMs: 250, maxPollMs: 1000, bootTimeoutMs: 180_000 } });
+  function makeController(
+    env: NodeJS.ProcessEnv,
+    fetch: (request: Request) => Promise<Response> = cloud.fetch,
+  ): { controller: SandboxController; provider: DigitalOceanProvider } {
+    const made = new DigitalOceanProvider({ stateRoot: stateDir, env, fetch, timing: { pollMs: 250, maxPollMs: 1000, bootTimeoutMs: 180_000 } });
     return { controller: new SandboxController({ store: new StateStore(stateDir), providers: { digitalocean: made } }), provider: made };
   }
 
@@ -50,7 +57,7 @@ describe('DigitalOcean provider against the stand-in (integration)', function ()
 
   it('makes a droplet from user data, pins its key before the first connection and replaces it over that connection', async () => {
     const began = Date.now();
-    sandbox = await controller.create({ provider: 'digitalocean', name: 'do-first', cloud: { region: 'nyc3' } });
+    sandbox = await controller.create({ provider: 'digitalocean', name: 'do-first', cloud: { region: 'nyc3', ttlMs: 3 * HOUR_MS } });
     const tookMs = Date.now() - began;
     assert.equal(sandbox.state, 'running');
     assert.match(sandbox.ssh?.host ?? '', /^127\.0\.1\.\d+$/);
@@ -58,6 +65,7 @@ describe('DigitalOcean provider against the stand-in (integration)', function ()
     assert.equal(sandbox.cloud?.region, 'nyc3');
     assert.equal(sandbox.cloud?.size, 's-1vcpu-2gb');
     assert.ok((sandbox.cloud?.usdPerHour ?? 0) > 0);
+    assert.equal(sandbox.cloud?.ttlMs, 3 * HOUR_MS, 'the time-to-live is kept on the record');
 
     const droplet = cloud.standIn.state.droplets({}).find((candidate) => candidate.name === 'do-first')!;
     // Read as root from the droplet's seed (test equipment's view; the agent cannot, see the next case).
@@ -164,8 +172,29 @@ describe('DigitalOcean provider against the stand-in (integration)', function ()
     assert.ok(arrivedAfterMs !== undefined && arrivedAfterMs < 10_000, `the line logged while following arrived (after ${arrivedAfterMs} ms)`);
   });
 
-  it('hibernates to a snapshot (no droplet left billing) and restores under the same name with the same host key and files', async () => {
+  it('hibernates to a snapshot (no droplet left billing) and restores under the same name with the same host key, files and time-to-live', async () => {
+    // `sandbox extend do-first 1h`, as the CLI does it: the ledger entry and the record.
+    await extendTimeToLive(new CostLedger(stateDir, Date.now), 'do-first', HOUR_MS, await readBudgetSettings(stateDir), Date.now());
+    await addToRecordedTtl(new StateStore(stateDir), sandbox.id, HOUR_MS);
+    // A first hibernation whose droplet delete fails (the API down for it), after its snapshot was made.
+    let failDeletes = true;
+    const flaky = makeController({ DIGITALOCEAN_TOKEN: cloud.token, AGENT_SANDBOXES_DIGITALOCEAN_URL: cloud.apiUrl }, async (request) => {
+      if (failDeletes && request.method === 'DELETE' && /\/v2\/droplets\/\d+$/.test(new URL(request.url).pathname)) {
+        return new Response(JSON.stringify({ id: 'server_error', message: 'Server Error' }), { status: 503, headers: { 'content-type': 'application/json' } });
+      }
+      return cloud.fetch(request);
+    });
+    try {
+      await assert.rejects(flaky.controller.hibernate('do-first'), /HTTP 503/);
+    } finally {
+      failDeletes = false;
+      flaky.controller.dispose();
+    }
+    const ours = () => cloud.standIn.state.snapshots().filter((snapshot) => snapshot.name.includes(sandbox.id));
+    assert.equal(ours().length, 1, 'the failed hibernation made its snapshot');
+    // Tried again: the snapshot made already is the one kept, not a second of the same name.
     const hibernated = await controller.hibernate('do-first');
+    assert.equal(ours().length, 1, 'a retried hibernation leaves exactly one snapshot');
     assert.equal(hibernated.state, 'stopped');
     assert.match(hibernated.providerRef ?? '', /^hibernated:/);
     assert.equal(cloud.standIn.state.droplets({}).filter((droplet) => droplet.name === 'do-first').length, 0, 'the droplet is destroyed');
@@ -179,6 +208,9 @@ describe('DigitalOcean provider against the stand-in (integration)', function ()
     const kept = await controller.exec('do-first', { command: 'cat out.txt' });
     assert.equal(kept.stdout, 'hello from the droplet\n');
     assert.equal(cloud.standIn.state.snapshots().length, 0, 'the snapshot goes once the droplet is back');
+    const reopened = (await new CostLedger(stateDir, Date.now).load()).openMachineOf('do-first');
+    assert.equal(reopened!.untilMs - reopened!.openedMs, 4 * HOUR_MS, 'restored with its own time-to-live (3 h made, 1 h added), not the default');
+    assert.equal(restored.cloud?.ttlMs, 4 * HOUR_MS);
   });
 
   it('refuses bad input in one sentence with nothing made: unknown region or size, a size not in the region, a GPU without yes, past the budget', async () => {
@@ -206,7 +238,7 @@ describe('DigitalOcean provider against the stand-in (integration)', function ()
     await writeMonthlyBudget(stateDir, 50);
   });
 
-  it('rides out a 429 burst, and says an API that is down in one sentence with nothing made or billed', async () => {
+  it('rides out a 429 burst, says an API that is down in one sentence, and keeps a create it cannot clean up as failed and priced until the daemon’s check destroys it', async () => {
     const openBefore = (await new CostLedger(stateDir, Date.now).load()).openMachines().length;
     cloud.standIn.rateLimitNext(3, 1);
     const listed = await controller.list();
@@ -219,15 +251,20 @@ describe('DigitalOcean provider against the stand-in (integration)', function ()
     assert.ok(priced, 'a create that may have made a droplet stays priced');
     await new CostLedger(stateDir, Date.now).closeMachine(priced.id, 'vanished');
     assert.equal((await new CostLedger(stateDir, Date.now).load()).openMachines().length, openBefore);
-    // Down for good: one sentence, nothing made (what the ledger cannot rule out stays priced until a listing does).
+    // Down for good, the cleanup's listing too: a failed listing is not taken for an empty one, so the create stays
+    // priced and listed as failed, and the message says so (never that something was removed).
     cloud.standIn.failNext(50, 503);
     await assert.rejects(controller.create({ provider: 'digitalocean', name: 'do-api-down' }), (error: Error) => {
       assert.ok(isSandboxError(error), String(error));
-      assert.match(error.message, /DigitalOcean's API is failing \(HTTP 503\); try again/);
+      assert.match(error.message, /^DigitalOcean's API is failing \(HTTP 503\); try again/);
+      assert.match(error.message, /could not be checked; it stays priced, is listed as a failed create, and the daemon destroys it at its next check\.$/);
       return true;
     });
     cloud.standIn.failNext(0);
     assert.equal(cloud.standIn.state.droplets({}).filter((droplet) => droplet.name === 'do-api-down').length, 0, 'nothing was made');
+    assert.equal((await controller.list()).find((record) => record.name === 'do-api-down')?.state, 'error', 'listed as a failed create');
+    const check = await new CostEnforcer({ controller, stateRoot: stateDir, log: () => undefined, isBusy: async () => false }).check();
+    assert.deepEqual(check.failedCreates, ['do-api-down'], 'the daemon’s check destroys it');
     assert.equal((await controller.list()).filter((record) => record.name === 'do-api-down').length, 0, 'no record was left');
     const stillPriced = (await new CostLedger(stateDir, Date.now).load()).openMachineOf('do-api-down');
     if (stillPriced) await new CostLedger(stateDir, Date.now).closeMachine(stillPriced.id, 'vanished');

@@ -4,6 +4,7 @@ import { formatUsd } from '../../core/cost/billing';
 import { extendTimeToLive } from '../../core/cost/extend';
 import { iso } from '../../core/cost/fold';
 import { CostLedger } from '../../core/cost/ledger';
+import { addToRecordedTtl } from '../../core/cost/recordedTtl';
 import { readBudgetSettings } from '../../core/cost/settings';
 import { SandboxError } from '../../core/errors';
 import { parse, type Command } from '../command';
@@ -25,6 +26,8 @@ busy one. Refused, with the figures, when the time added would take the month pa
     const settings = await readBudgetSettings(controller.store.root);
     const now = Date.now();
     const extension = await extendTimeToLive(new CostLedger(controller.store.root, Date.now), record.name, byMs, settings, now);
+    // Kept on the record too, so a restore after hibernation gives the sandbox the time it was given.
+    await addToRecordedTtl(controller.store, record.id, byMs);
     const { decision } = extension;
     if (context.json) {
       context.printJson({

@@ -6,10 +6,13 @@
 import { describeError, isSandboxError } from '../errors';
 import type { EventInput } from '../events/types';
 import type { ExecRequest, ExecResult, SandboxRecord } from '../model';
+import { isInterrupted } from '../sandboxState';
 import { EXEC_MARKER_ENV } from '../transport/dockerExec';
+import { createLimiter } from '../util/limiter';
 import { fireDueAlerts, type BudgetAlert } from './alerts';
 import type { Clock } from './billing';
 import type { BudgetSettings } from './budget';
+import type { LedgerBook } from './fold';
 import { CostLedger } from './ledger';
 import { vanishedEntries } from './reconcile';
 import { readBudgetSettings } from './settings';
@@ -26,6 +29,8 @@ export interface EnforcedController {
 
 export const DEFAULT_ENFORCE_INTERVAL_MS = 60_000;
 const PROBE_TIMEOUT_MS = 30_000;
+/** Time-to-live actions run side by side, so one long snapshot does not hold back the sandboxes after it. */
+export const ENFORCE_CONCURRENCY = 4;
 
 /**
  * Counts the processes in the sandbox that carry an exec marker other than the probe's own: every
@@ -65,6 +70,8 @@ export interface EnforcementReport {
   alerts: BudgetAlert[];
   /** Ledger entries closed because their machine is gone. */
   vanished: string[];
+  /** Failed creates whose machine still cost (their cleanup could not remove it), destroyed by this check. */
+  failedCreates: string[];
   /** Set when the check could not run to its end. */
   problem?: string;
 }
@@ -113,7 +120,7 @@ export class CostEnforcer {
   private async checkOnce(): Promise<EnforcementReport> {
     const { controller, log } = this.options;
     const atMs = this.clock();
-    const report: EnforcementReport = { atMs, actions: [], alerts: [], vanished: [] };
+    const report: EnforcementReport = { atMs, actions: [], alerts: [], vanished: [], failedCreates: [] };
     let book = await this.ledger.load();
     if (book.openMachines().length > 0) {
       // The provider is the truth: a machine it no longer lists stopped costing when it went.
@@ -132,24 +139,54 @@ export class CostEnforcer {
             log(`Cost entry ${id} closed: its machine is no longer listed by the provider.`);
           }
         }
+        report.failedCreates = await this.destroyFailedCreates(records, book);
         book = await this.ledger.load();
       }
       const idsOf = new Map((records ?? []).map((record) => [record.name, record.id]));
       const overdue = book.openMachines().filter((entry) => atMs >= entry.untilMs);
+      const limit = createLimiter(ENFORCE_CONCURRENCY);
       const busy = new Map<string, boolean>();
-      for (const entry of overdue) busy.set(entry.sandbox, await this.busy(entry.sandbox));
-      for (const action of ttlActions(
+      await Promise.all(overdue.map((entry) => limit(async () => busy.set(entry.sandbox, await this.busy(entry.sandbox)))));
+      const actions = ttlActions(
         runningSandboxes(book, (sandbox) => busy.get(sandbox) ?? false),
         atMs,
-      )) {
-        report.actions.push(await this.act(action, idsOf.get(action.sandbox) ?? ''));
-      }
+      );
+      // A failure is its action's outcome, so one failure leaves the others running.
+      report.actions = await Promise.all(
+        actions.map((action) =>
+          limit(() => this.act(action, idsOf.get(action.sandbox) ?? '')).catch((error: unknown) => ({
+            ...action,
+            outcome: 'failed' as const,
+            error: describeError(error),
+          })),
+        ),
+      );
     }
     const settings = await (this.options.settings?.() ?? readBudgetSettings(this.options.stateRoot));
     const fired = await fireDueAlerts({ ledger: this.ledger, settings, nowMs: this.clock(), emit: (event) => controller.events.emit(event) });
     report.alerts = fired.alerts;
     for (const alert of fired.alerts) log(alert.message);
     return report;
+  }
+
+  /**
+   * A create that failed, or was interrupted, and still has a priced entry may have left a machine
+   * its cleanup could not remove (the API was down): destroyed now, tried again at the next check.
+   */
+  private async destroyFailedCreates(records: SandboxRecord[], book: LedgerBook): Promise<string[]> {
+    const { controller, log } = this.options;
+    const destroyed: string[] = [];
+    for (const record of records.filter((candidate) => isInterrupted(candidate) && book.openMachineOf(candidate.name))) {
+      if (this.stopped) break;
+      try {
+        await controller.delete(record.name, this.abort.signal);
+        destroyed.push(record.name);
+        log(`${record.name}, a failed create whose machine still cost, is destroyed.`);
+      } catch (error) {
+        log(`Destroying ${record.name}, a failed create, failed (${describeError(error)}); it is tried again at the next check.`);
+      }
+    }
+    return destroyed;
   }
 
   private async busy(sandbox: string): Promise<boolean> {

@@ -52,6 +52,8 @@ export class CostLedger {
   private cache?: { month: string; fileId: string; offset: number; lineNumber: number; book: LedgerBook };
   /** The month found to have no earlier file to carry from, so the folder is not listed on every load. */
   private firstMonth?: string;
+  /** The load under way: loads run one at a time, since two reading from the same offset would apply the same lines twice. */
+  private loading: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly stateRoot: string,
@@ -65,7 +67,13 @@ export class CostLedger {
   }
 
   /** This month's state (reads only what was appended since the last call), carrying last month's open entries in first. */
-  async load(): Promise<LedgerBook> {
+  load(): Promise<LedgerBook> {
+    const next = this.loading.then(() => this.loadNow());
+    this.loading = next.catch(() => undefined);
+    return next;
+  }
+
+  private async loadNow(): Promise<LedgerBook> {
     const month = monthOf(this.clock());
     const book = await this.readIncrementally(month);
     if (book.carriedFrom !== undefined || this.firstMonth === month.key) return book;

@@ -115,6 +115,14 @@ export interface LogOptions {
   signal?: AbortSignal;
 }
 
+export interface ListOptions {
+  /**
+   * A listing that could not be read whole throws instead of answering with what it could (a
+   * cloud API down would otherwise read as no machines): for a cleanup that removes what it lists.
+   */
+  strict?: boolean;
+}
+
 /** One kind of machine maker: a Docker engine, a cloud, an SSH host. */
 export interface Provider {
   readonly kind: ProviderKind;
@@ -134,7 +142,7 @@ export interface Provider {
   /** Removes the machine and everything made for it; succeeds when it is already gone. */
   remove(ref: string, signal?: AbortSignal): Promise<void>;
   /** Every machine carrying this owner's labels. */
-  list(ownerId: string): Promise<ProviderSandbox[]>;
+  list(ownerId: string, options?: ListOptions): Promise<ProviderSandbox[]>;
   inspect(ref: string): Promise<ProviderSandbox | undefined>;
   exec(ref: string, request: ExecRequest): Promise<ExecResult>;
   logs(ref: string, options: LogOptions): AsyncIterable<LogLine>;

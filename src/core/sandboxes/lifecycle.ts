@@ -16,6 +16,7 @@ import { brokenError, isInterrupted } from '../sandboxState';
 import { generateEd25519 } from '../ssh/keys';
 import { startFailure } from '../providers/startFailure';
 import type { StateStore } from '../store/stateStore';
+import { keepFailedCreate } from './failedCreate';
 import { mergeRecord } from './records';
 import { AGENT_USER, AGENT_WORKDIR, type BuildImageOptions, type CreateOptions, type PushOptions, type SyncSummary } from './types';
 
@@ -169,7 +170,11 @@ export class SandboxLifecycle {
     } catch (error) {
       // A machine that exited as it started explains the failure better than the step that met it.
       const why = record.providerRef && !isSandboxError(error, 'cancelled') ? await startFailure(provider, record.providerRef, name, profile.image) : undefined;
-      await this.destroy(record, undefined, false).catch(() => undefined);
+      const cleanup = await this.destroy(record, undefined, false).then(
+        () => undefined,
+        (problem: unknown) => problem ?? new Error('the cleanup failed'),
+      );
+      if (cleanup !== undefined) throw await keepFailedCreate(store, record, why ?? error, cleanup);
       throw why ?? error;
     }
   }
@@ -248,7 +253,8 @@ export class SandboxLifecycle {
     // An interrupted create may have made a machine before it could note the reference; a
     // sandbox that ran has it noted, and a cloud listing costs calls against a rate limit.
     if (!record.providerRef || record.state === 'creating' || isInterrupted(record)) {
-      for (const sandbox of await provider.list(await store.ownerId())) {
+      // Strict: a listing that failed must not read as "nothing was made", or the record would go while its machine stays.
+      for (const sandbox of await provider.list(await store.ownerId(), { strict: true })) {
         if (sandbox.id === record.id) refs.add(sandbox.providerRef);
       }
     }

@@ -1,9 +1,11 @@
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { SandboxError } from '../errors';
 import type { Profile, ProviderKind } from '../model';
 import { DEFAULT_DESKTOP_GEOMETRY, parseSize } from '../profile';
 import { readJsonFile, writeFileAtomic } from '../store/files';
 import { DEFAULT_PROFILE_NAME } from './model';
+import { QUEUE_FILE } from './queue';
 
 export const TASKS_CONFIG_FILE = 'tasks.json';
 
@@ -65,6 +67,35 @@ export function tasksConfigFile(stateRoot: string): string {
 
 /** The settings, with defaults for what the file leaves out; a wrong value is named in one sentence. */
 export async function readTasksConfig(stateRoot: string): Promise<TasksConfig> {
+  return (await readConfigFile(stateRoot)).config;
+}
+
+/**
+ * The settings the scheduler works by: those of `readTasksConfig`, except that the default pool,
+ * unless tasks.json sets it, stays empty until the state dir's first task. A daemon started only
+ * to watch cloud sandboxes' time-to-live then makes no containers.
+ */
+export async function readSchedulerConfig(stateRoot: string): Promise<TasksConfig> {
+  const { config, raw } = await readConfigFile(stateRoot);
+  const pools = (raw as { pools?: unknown } | undefined)?.pools;
+  const named = typeof pools === 'object' && pools !== null && DEFAULT_PROFILE_NAME in pools;
+  const pool = config.pools[DEFAULT_PROFILE_NAME];
+  if (!named && pool && !(await hadFirstTask(stateRoot))) config.pools[DEFAULT_PROFILE_NAME] = { ...pool, size: 0 };
+  return config;
+}
+
+/** State dirs seen with a task: the queue file only grows from its first line on (compaction keeps the recent tasks). */
+const withTasks = new Set<string>();
+
+async function hadFirstTask(stateRoot: string): Promise<boolean> {
+  if (withTasks.has(stateRoot)) return true;
+  const info = await fs.stat(path.join(stateRoot, QUEUE_FILE)).catch(() => undefined);
+  if (!info || info.size === 0) return false;
+  withTasks.add(stateRoot);
+  return true;
+}
+
+async function readConfigFile(stateRoot: string): Promise<{ config: TasksConfig; raw: unknown }> {
   const file = tasksConfigFile(stateRoot);
   let raw: unknown;
   try {
@@ -72,7 +103,7 @@ export async function readTasksConfig(stateRoot: string): Promise<TasksConfig> {
   } catch (error) {
     throw new SandboxError('invalid-input', `${file} is not valid JSON (${(error as Error).message}); fix or remove it.`);
   }
-  return parseTasksConfig(raw ?? {}, file);
+  return { config: parseTasksConfig(raw ?? {}, file), raw };
 }
 
 export async function writeTasksConfig(stateRoot: string, config: TasksConfig): Promise<void> {

@@ -8,7 +8,7 @@ import { AttemptRunner } from './attempt';
 import { BackgroundWork } from './background';
 import { PlacementBoard } from './board';
 import { Claims } from './claims';
-import { findProfile, readTasksConfig, type TasksConfig } from './config';
+import { findProfile, readSchedulerConfig, type TasksConfig } from './config';
 import type { TaskBook } from './fold';
 import { currentAttempt, type Task } from './model';
 import { placementOrder } from './ordering';
@@ -86,7 +86,7 @@ export class Scheduler {
   }
 
   async start(): Promise<void> {
-    this.config = await readTasksConfig(this.options.stateRoot);
+    this.config = await readSchedulerConfig(this.options.stateRoot);
     await this.claims.load();
     this.book = this.queue.load();
     for (const problem of this.queue.problems()) this.log(problem);
@@ -125,7 +125,7 @@ export class Scheduler {
 
   /** One look at everything: the queue, the placed tasks, the pools. */
   async tick(): Promise<void> {
-    const config = await readTasksConfig(this.options.stateRoot).then(
+    const config = await readSchedulerConfig(this.options.stateRoot).then(
       (fresh) => (this.config = fresh),
       (error) => {
         this.log(describeError(error));

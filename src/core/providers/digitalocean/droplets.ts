@@ -38,7 +38,7 @@ export async function waitUntilActive(client: DigitalOceanClient, id: number, ti
     if (Date.now() + wait > deadline) {
       throw new SandboxError(
         'provider-error',
-        `Droplet ${droplet.name} is still ${droplet.status} after ${Math.round(timing.bootTimeoutMs / 1000)} s; it was removed, try again or pick another region.`,
+        `Droplet ${droplet.name} is still ${droplet.status} after ${Math.round(timing.bootTimeoutMs / 1000)} s; try again or pick another region.`,
       );
     }
     await pause(wait, signal ?? NEVER);
@@ -60,10 +60,7 @@ export async function connectWhenUp(target: SshTarget, timing: BootTiming, signa
       // A key that does not match is never a reason to wait: someone else answers there.
       if (error instanceof SandboxError && error.code === 'host-key-mismatch') throw error;
       if (Date.now() + timing.pollMs > deadline) {
-        throw new SandboxError(
-          'provider-error',
-          `The sandbox ${target.label} did not answer SSH in time (${describeError(error)}); it was removed, try again.`,
-        );
+        throw new SandboxError('provider-error', `The sandbox ${target.label} did not answer SSH in time (${describeError(error)}); try again.`);
       }
       await pause(timing.pollMs, signal ?? NEVER);
     }
@@ -86,10 +83,7 @@ export async function replaceHostKey(session: SshSession, name: string, user: st
   const expected = fresh.publicKey.split(/\s+/).slice(0, 2).join(' ');
   if (result.exitCode !== 0 || served !== expected) {
     const detail = result.stderr.trim().split('\n').pop()?.slice(0, 200);
-    throw new SandboxError(
-      'provider-error',
-      `Could not replace the host key of ${name} (exit ${result.exitCode}${detail ? `: ${detail}` : ''}); it was removed, try again.`,
-    );
+    throw new SandboxError('provider-error', `Could not replace the host key of ${name} (exit ${result.exitCode}${detail ? `: ${detail}` : ''}); try again.`);
   }
   return fresh.publicKey;
 }
@@ -129,6 +123,7 @@ export function dropletSandbox(droplet: Droplet, record: KnownSandbox | undefine
       region: droplet.region?.slug ?? record?.cloud?.region ?? '',
       size: droplet.size_slug ?? droplet.size?.slug ?? record?.cloud?.size ?? '',
       usdPerHour: droplet.size?.price_hourly ?? record?.cloud?.usdPerHour ?? 0,
+      ttlMs: record?.cloud?.ttlMs,
     },
   };
 }

@@ -7,7 +7,7 @@ import type { Clock } from '../../cost/billing';
 import { decideCreate, monthFigures } from '../../cost/budget';
 import type { CostLedger } from '../../cost/ledger';
 import { readBudgetSettings } from '../../cost/settings';
-import { DEFAULT_TTL_MS } from '../../cost/ttl';
+import { recordedTtlOf } from '../../cost/recordedTtl';
 import { SandboxError } from '../../errors';
 import type { SandboxRecord } from '../../model';
 import { targetFor } from '../../ssh/session';
@@ -16,6 +16,7 @@ import type { ProviderSandbox } from '../provider';
 import type { DigitalOceanClient, Droplet, Snapshot } from './api/client';
 import { isDigitalOceanError } from './api/errors';
 import { dropletPackageGroups } from './dropletDesktop';
+import { ensureHibernationSnapshot } from './hibernationSnapshot';
 import { connectWhenUp, dropletSandbox, publicIpv4, waitUntilActive, type BootTiming } from './droplets';
 import { hibernatedIdOf, hibernatedRef, hibernationName, networkTag, ownerTag, sandboxIdOf, sandboxIdTag } from './tags';
 import { dropletUserData } from './userData';
@@ -30,8 +31,6 @@ export interface HibernationDeps {
   clock: Clock;
 }
 
-/** A snapshot of a whole disk can take a while; DigitalOcean gives no bound. */
-const SNAPSHOT_TIMEOUT_MS = 60 * 60_000;
 const POWER_TIMEOUT_MS = 5 * 60_000;
 
 export class Hibernation {
@@ -62,14 +61,7 @@ export class Hibernation {
       throw new SandboxError('wrong-state', `Droplet ${droplet.name} has no sandbox record here to restore it from; remove it instead.`);
     await this.powerOff(id, signal);
     const name = hibernationName(ownerId, sandboxId);
-    const action = await client.snapshotDroplet(id, name, signal);
-    await client.waitForAction(action.id!, SNAPSHOT_TIMEOUT_MS, signal);
-    const snapshot = (await client.dropletSnapshots(signal)).find((candidate) => candidate.name === name && candidate.resource_id === String(id));
-    if (!snapshot)
-      throw new SandboxError(
-        'provider-error',
-        `The snapshot of ${droplet.name} is not listed after it completed; the droplet is kept (powered off), try again.`,
-      );
+    const snapshot = await ensureHibernationSnapshot(client, this.deps.ledger, { dropletId: id, dropletName: droplet.name, name, signal });
     const settings = await readBudgetSettings(this.deps.stateRoot);
     await this.deps.ledger.storeSnapshot({
       id: snapshot.id,
@@ -97,16 +89,17 @@ export class Hibernation {
       throw new SandboxError('not-found', `The hibernated sandbox's snapshot ${snapshotId} or its record is gone; remove it with \`sandbox rm\`.`);
     }
     const size = { slug: record.cloud.size, usdPerHour: record.cloud.usdPerHour };
+    const ttlMs = recordedTtlOf(record);
     const settings = await readBudgetSettings(this.deps.stateRoot);
     const figures = monthFigures(await this.deps.ledger.load(), this.deps.clock(), settings);
-    const decision = decideCreate(figures, { sandbox: record.name, size, ttlMs: DEFAULT_TTL_MS, reserveGb: snapshot.min_disk_size }, settings);
+    const decision = decideCreate(figures, { sandbox: record.name, size, ttlMs, reserveGb: snapshot.min_disk_size }, settings);
     if (!decision.allowed) throw new SandboxError('resource-limit', decision.refusal!);
     const entry = await this.deps.ledger.openMachine({
       sandbox: record.name,
       provider: 'digitalocean',
       size: size.slug,
       usdPerHour: size.usdPerHour,
-      ttlMs: DEFAULT_TTL_MS,
+      ttlMs,
       reserveGb: snapshot.min_disk_size,
       agent: record.agentId,
     });
@@ -197,6 +190,7 @@ export class Hibernation {
         usdPerHour: record.cloud?.usdPerHour ?? 0,
         hostKey: record.cloud?.hostKey ?? record.ssh?.hostKey,
         hibernatedAs: snapshot.id,
+        ttlMs: record.cloud?.ttlMs,
       },
     };
   }

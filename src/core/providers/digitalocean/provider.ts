@@ -3,15 +3,14 @@ import { gpuConfirmation } from '../../cost/billing';
 import { decideCreate, monthFigures } from '../../cost/budget';
 import { readBudgetSettings } from '../../cost/settings';
 import { DEFAULT_TTL_MS } from '../../cost/ttl';
-import { SandboxError, describeError, isSandboxError } from '../../errors';
-import type { ExecRequest, ExecResult, Profile, SandboxRecord } from '../../model';
-import { vanishedEntries } from '../../cost/reconcile';
+import { SandboxError } from '../../errors';
+import type { ExecRequest, ExecResult, Profile } from '../../model';
 import { SshSession, targetFor } from '../../ssh/session';
 import { StateStore } from '../../store/stateStore';
 import { sshExec } from '../../transport/sshExec';
 import type { EnsureImageResult } from '../../images';
 import type { ImageBuildRequest } from '../dockerImages';
-import type { CreatePlan, CreateRequest, CreateSpec, LogLine, LogOptions, Provider, ProviderSandbox } from '../provider';
+import type { CreatePlan, CreateRequest, CreateSpec, ListOptions, LogLine, LogOptions, Provider, ProviderSandbox } from '../provider';
 import { DigitalOceanClient, type DigitalOceanClientOptions, type Droplet, type Firewall } from './api/client';
 import { isDigitalOceanError } from './api/errors';
 import { chooseRegion, chooseSize, readCatalog, type Catalog, type SizeOffer } from './catalog';
@@ -36,6 +35,7 @@ import { checkAllowlistReady, prepareFirewalls, settleDropletNetwork } from './d
 import { readSshSources } from './sshSources';
 import { Hibernation } from './hibernation';
 import { ImageSnapshots, OS_IMAGES } from './imageSnapshots';
+import { DropletListing } from './dropletListing';
 import { dropletRef, ownerTag, parseDropletRef, sandboxIdTag } from './tags';
 import { dropletUserData } from './userData';
 
@@ -53,8 +53,6 @@ export interface DigitalOceanProviderOptions {
 /** A cloud sandbox asks for little unless told: 1 vCPU, 2 GB (the cheapest size that builds most projects). */
 const CLOUD_DEFAULTS = { cpus: 1, memory: 2 * 1024 ** 3 };
 const CATALOG_TTL_MS = 10 * 60_000;
-/** Longer than any create or restore takes from its ledger entry to its droplet in a listing. */
-const VANISHED_AFTER_MS = 15 * 60_000;
 
 /** What prepareCreate chose, for the create that follows it. */
 interface ChosenPlan {
@@ -88,8 +86,7 @@ export class DigitalOceanProvider implements Provider {
   private readonly hibernation: Hibernation;
   /** Our image snapshots: `sandbox image build/list/prune --provider digitalocean`, and what creates boot from. */
   readonly images: ImageSnapshots;
-  /** Why the last listing failed, so a sandbox missing from it is not taken for gone. */
-  private listProblem?: string;
+  private readonly listing: DropletListing;
 
   constructor(private readonly options: DigitalOceanProviderOptions) {
     this.env = options.env ?? process.env;
@@ -102,6 +99,13 @@ export class DigitalOceanProvider implements Provider {
       ledger: this.ledger,
       store: this.store,
       stateRoot: options.stateRoot,
+      clock: this.clock,
+    });
+    this.listing = new DropletListing({
+      client: () => this.client(),
+      hibernation: this.hibernation,
+      store: this.store,
+      ledger: this.ledger,
       clock: this.clock,
     });
     this.images = new ImageSnapshots(
@@ -192,7 +196,11 @@ export class DigitalOceanProvider implements Provider {
     return { profile, sandboxKeys: true };
   }
 
-  async create(spec: CreateSpec): Promise<ProviderSandbox> {
+  create(spec: CreateSpec): Promise<ProviderSandbox> {
+    return this.changing(this.createDroplet(spec));
+  }
+
+  private async createDroplet(spec: CreateSpec): Promise<ProviderSandbox> {
     const plan = this.plans.get(spec.id);
     if (!plan) throw new SandboxError('wrong-state', `The create of ${spec.name} was not checked first; try again.`);
     this.plans.delete(spec.id);
@@ -246,7 +254,8 @@ export class DigitalOceanProvider implements Provider {
     const hostKey = await this.firstConnection(spec, active, spec.ssh.hostPublicKey, plan.network);
     const remove = () => this.remove(dropletRef(active.id));
     await settleDropletNetwork({ client, dropletId: active.id, name: spec.name, firewalls, remove, signal: spec.signal });
-    return dropletSandbox(active, { ...this.recordLike(spec), ssh: { host: publicIpv4(active)!, port: 22, user: spec.user, hostKey } }, spec.profile);
+    const cloud = { region: plan.region, size: plan.size.slug, usdPerHour: plan.size.usdPerHour, ttlMs: plan.ttlMs };
+    return dropletSandbox(active, { ...this.recordLike(spec), cloud, ssh: { host: publicIpv4(active)!, port: 22, user: spec.user, hostKey } }, spec.profile);
   }
 
   /** The first connection, trusting only the user data's key: waits for the boot to finish, then replaces that key. */
@@ -269,7 +278,11 @@ export class DigitalOceanProvider implements Provider {
 
   // ---- lifecycle -----------------------------------------------------------------------------
 
-  async start(ref: string, signal?: AbortSignal): Promise<ProviderSandbox> {
+  start(ref: string, signal?: AbortSignal): Promise<ProviderSandbox> {
+    return this.changing(this.startDroplet(ref, signal));
+  }
+
+  private async startDroplet(ref: string, signal?: AbortSignal): Promise<ProviderSandbox> {
     const target = this.parse(ref);
     const client = await this.client();
     if (target.kind === 'hibernated') return this.hibernation.restore(target.snapshotId, this.timing, signal);
@@ -284,7 +297,7 @@ export class DigitalOceanProvider implements Provider {
   async stop(ref: string, signal?: AbortSignal): Promise<ProviderSandbox> {
     const target = this.parse(ref);
     if (target.kind === 'hibernated') return (await this.inspect(ref))!;
-    await this.hibernation.powerOff(target.id, signal);
+    await this.changing(this.hibernation.powerOff(target.id, signal));
     return this.inspectDroplet(target.id, signal);
   }
 
@@ -292,10 +305,14 @@ export class DigitalOceanProvider implements Provider {
     const target = this.parse(ref);
     if (target.kind === 'hibernated') return this.inspect(ref).then((sandbox) => sandbox!);
     this.closeSession(ref);
-    return this.hibernation.hibernate(target.id, signal);
+    return this.changing(this.hibernation.hibernate(target.id, signal));
   }
 
-  async remove(ref: string, signal?: AbortSignal): Promise<void> {
+  remove(ref: string, signal?: AbortSignal): Promise<void> {
+    return this.changing(this.removeDroplet(ref, signal));
+  }
+
+  private async removeDroplet(ref: string, signal?: AbortSignal): Promise<void> {
     const target = this.parse(ref);
     this.closeSession(ref);
     const client = await this.client();
@@ -315,40 +332,17 @@ export class DigitalOceanProvider implements Provider {
 
   // ---- listing -------------------------------------------------------------------------------
 
-  async list(ownerId: string): Promise<ProviderSandbox[]> {
-    try {
-      const client = await this.client();
-      const [droplets, hibernated] = await Promise.all([client.dropletsByTag(ownerTag(ownerId)), this.hibernation.list(ownerId)]);
-      const records = new Map((await this.store.listRecords()).map((record) => [record.id, record]));
-      const machines = droplets.map((droplet) => dropletSandbox(droplet, records.get(sandboxIdOfDroplet(droplet)), fallbackProfile(droplet)));
-      this.listProblem = undefined;
-      const listed = [...machines, ...hibernated];
-      await this.closeVanished(listed, [...records.values()]);
-      return listed;
-    } catch (error) {
-      // Signed out, or the API down: the cloud's sandboxes are unknown now, not gone.
-      this.listProblem = isSandboxError(error) ? error.message : `DigitalOcean could not be listed (${describeError(error)}); try again.`;
-      return [];
-    }
+  list(ownerId: string, options?: ListOptions): Promise<ProviderSandbox[]> {
+    return this.listing.list(ownerId, options);
   }
 
-  /**
-   * Ledger entries whose droplet is not listed and whose create is not under way (a create killed
-   * before its droplet existed, a droplet destroyed elsewhere): closed as vanished, priced up to now.
-   */
-  private async closeVanished(listed: ProviderSandbox[], records: SandboxRecord[]): Promise<void> {
-    const accounted = new Set(listed.filter((sandbox) => !sandbox.cloud?.hibernatedAs).map((sandbox) => sandbox.name));
-    for (const record of records) if (record.provider === this.kind && record.state === 'creating') accounted.add(record.name);
-    const book = await this.ledger.load();
-    for (const id of vanishedEntries(book, accounted)) {
-      const entry = book.machines.get(id);
-      // An entry opened a moment ago may be a create or restore whose droplet is not listed yet.
-      if (entry?.provider === this.kind && this.clock() - entry.openedMs > VANISHED_AFTER_MS) await this.ledger.closeMachine(id, 'vanished');
-    }
+  /** A droplet made, restored, hibernated or destroyed here: listings from before it are not reused. */
+  private changing<T>(work: Promise<T>): Promise<T> {
+    return work.finally(() => this.listing.invalidate());
   }
 
   unreachable(ref: string): string | undefined {
-    return parseDropletRef(ref) ? this.listProblem : undefined;
+    return parseDropletRef(ref) ? this.listing.problem : undefined;
   }
 
   async inspect(ref: string): Promise<ProviderSandbox | undefined> {

@@ -65,13 +65,26 @@ class FakeController implements EnforcedController {
     return found;
   }
 
+  /** Hibernations under way now, the most at once, and what each waits for before it ends. */
+  hibernating = 0;
+  mostHibernating = 0;
+  hibernateGate?: Promise<void>;
+  failHibernateOf = new Set<string>();
+
   async hibernate(ref: string): Promise<SandboxRecord> {
     this.calls.push(`hibernate ${ref}`);
-    if (this.failHibernate) throw new SandboxError('provider-error', 'The snapshot failed.');
-    const found = this.records.get(ref)!;
-    found.state = 'stopped';
-    await this.close(ref, 'hibernated');
-    return found;
+    this.hibernating++;
+    this.mostHibernating = Math.max(this.mostHibernating, this.hibernating);
+    try {
+      await this.hibernateGate;
+      if (this.failHibernate || this.failHibernateOf.has(ref)) throw new SandboxError('provider-error', 'The snapshot failed.');
+      const found = this.records.get(ref)!;
+      found.state = 'stopped';
+      await this.close(ref, 'hibernated');
+      return found;
+    } finally {
+      this.hibernating--;
+    }
   }
 
   async inspectExec(ref: string, request: ExecRequest): Promise<ExecResult> {
@@ -201,6 +214,32 @@ describe('cost enforcement (the daemon’s checks) on a fake clock and a fake co
     );
     assert.equal((await ledger.load()).openMachineOf('stuck'), undefined);
     assert.equal(controller.emitted.filter((event) => event.type === 'cost.expired').length, 1, 'a retry is not told again');
+  });
+
+  it('hibernates overdue sandboxes four at a time, and one failure does not stop the others', async function () {
+    const names = ['b-0', 'b-1', 'b-2', 'b-3', 'b-4', 'b-5'];
+    for (const name of names) {
+      await open(name, HOUR_MS);
+      controller.busy.add(name);
+    }
+    controller.failHibernateOf.add('b-1');
+    let release!: () => void;
+    controller.hibernateGate = new Promise<void>((resolve) => (release = resolve));
+    now = START + HOUR_MS + MINUTE;
+    const checking = enforcer().check();
+    for (let i = 0; i < 1000 && controller.hibernating < 4; i++) await new Promise((resolve) => setTimeout(resolve, 1));
+    assert.equal(controller.hibernating, 4, 'four snapshots run at once, the rest wait for a slot');
+    release();
+    const report = await checking;
+    assert.equal(controller.mostHibernating, 4);
+    assert.deepEqual(
+      report.actions.map((action) => [action.sandbox, action.action, action.outcome]),
+      names.map((name) => [name, 'hibernate', name === 'b-1' ? 'failed' : 'done']),
+    );
+    assert.deepEqual(
+      (await ledger.load()).openMachines().map((entry) => entry.sandbox),
+      ['b-1'],
+    );
   });
 
   it('closes as vanished the entries whose machine the provider no longer lists, and none when the listing fails', async function () {

@@ -89,6 +89,25 @@ describe('cost: the ledger file', function () {
     await assert.rejects(ledger.openMachine({ sandbox: 'zero', ...small, ttlMs: 0 }), (error) => isSandboxError(error, 'invalid-input'));
   });
 
+  it('applies each new line once when one ledger is loaded many times at once, and reads what comes after', async function () {
+    const root = freshRoot();
+    const writer = new CostLedger(root, () => NOV_10);
+    const reader = new CostLedger(root, () => NOV_10);
+    await writer.openMachine({ sandbox: 'm-0', ...small });
+    await reader.load();
+    for (let i = 1; i <= 3; i++) await writer.openMachine({ sandbox: `m-${i}`, ...small });
+    const books = await Promise.all(Array.from({ length: 8 }, () => reader.load()));
+    for (const book of books) assert.equal(book.openMachines().length, 4);
+    // Lines applied twice would also have moved the read offset twice, past what comes next.
+    for (let i = 4; i < 40; i++) await writer.openMachine({ sandbox: `m-${i}`, ...small });
+    const extended = (await writer.load()).openMachineOf('m-1')!;
+    await writer.extend(extended.id, extended.untilMs + HOUR_MS);
+    const after = await reader.load();
+    assert.deepEqual(after.problems, []);
+    assert.equal(after.openMachines().length, 40);
+    assert.equal(after.openMachineOf('m-1')!.untilMs, extended.untilMs + HOUR_MS);
+  });
+
   it('carries what still runs or is stored into the next month once, even when two processes carry at the same time', async function () {
     const clock = manualClock(Date.UTC(2026, 10, 30, 23));
     const root = freshRoot();

@@ -212,6 +212,13 @@ export class DigitalOceanClient {
     return this.#dropletAction(id, { type: 'snapshot', name }, signal);
   }
 
+  /** Every action of a droplet (a snapshot under way shows here before its snapshot is listed). */
+  async dropletActions(id: number, signal?: AbortSignal): Promise<Action[]> {
+    const read = (page: number) =>
+      this.#api.GET('/v2/droplets/{droplet_id}/actions', { params: { path: { droplet_id: id }, query: { page, per_page: PER_PAGE } }, signal });
+    return this.#pages(`the actions of droplet ${id}`, read, (body) => body.actions);
+  }
+
   async action(id: number, signal?: AbortSignal): Promise<Action> {
     const read = this.#api.GET('/v2/actions/{action_id}', { params: { path: { action_id: id } }, signal });
     return this.#one(`action ${id}`, (await this.#settle(`action ${id}`, read))?.action);
