@@ -85,7 +85,7 @@ describe('DigitalOcean network policies (integration)', function () {
     if (stateDir) await fs.rm(stateDir, { recursive: true, force: true });
   });
 
-  it('an allowlist without sudo: an allowed name connects, another name and its address are refused, the agent cannot lift the rules, and a missing ready marker fails the check', async () => {
+  it('an allowlist without sudo: an allowed name connects, another name and its address are refused, the agent cannot lift the rules, a missing ready marker fails the check, and a power-on without the rules is powered off again', async () => {
     const name = allowlisted.name;
     assert.equal(allowlisted.state, 'running');
     // Still under default's firewall: the allowlist adds to it, inside the droplet.
@@ -146,6 +146,13 @@ describe('DigitalOcean network policies (integration)', function () {
       },
     );
 
+    // A power-on whose rules do not come up: the droplet is powered off again. Test equipment as
+    // root keeps the rules from being set at the next boot (their script no longer runs).
+    await rootExec(container, `rm -f ${NETWORK_READY} && chmod a-x ${NETWORK_SCRIPT}`);
+    await controller.stop(name);
+    await assert.rejects(controller.start(name), /was powered off again because its allowlist's rules were not in place at boot/);
+    assert.equal(dropletOf(name).status, 'off', 'what the agent left to run at boot is stopped');
+
     // A sudo sandbox with an allowlist is refused before anything is made.
     await assert.rejects(
       controller.create({ provider: 'digitalocean', name: uniqueName('do-allow-sudo'), profile: { network: 'allow:allowed.test', sudo: true } }),
@@ -153,7 +160,7 @@ describe('DigitalOcean network policies (integration)', function () {
     );
   });
 
-  it('none: the droplet ends under none’s firewall only, SSH still works, and ssh-source updates every firewall of ours', async () => {
+  it('none: the droplet ends under none’s firewall only, SSH still works, ssh-source updates every firewall of ours, and a restore boots under none’s firewall installing nothing', async () => {
     const droplet = dropletOf(offline.name);
     const noneTag = networkTag(ownerId, 'none');
     assert.ok(droplet.tags.includes(noneTag));
@@ -200,5 +207,18 @@ describe('DigitalOcean network policies (integration)', function () {
       'the tags and outbound rules stay as they were',
     );
     assert.deepEqual((await setSshSources(stateDir, ['198.51.100.0/24'], { env: env(), fetch: cloud.fetch })).updated, [], 'nothing differs the second time');
+
+    // Hibernated, then restored: under none's firewall from its first moment (its disk is the
+    // agent's, and what it left to run at boot runs then), and nothing to install.
+    await controller.hibernate(offline.name);
+    const restored = await controller.start(offline.name);
+    assert.equal(restored.state, 'running');
+    const again = dropletOf(offline.name);
+    assert.notEqual(again.id, droplet.id);
+    assert.ok(again.tags.includes(noneTag) && !again.tags.includes(networkTag(ownerId, 'default')), again.tags.join(' '));
+    const userData = await rootExec(containerOf(offline.name), 'cat /var/lib/cloud/instance/user-data.txt');
+    assert.match(userData, /^runcmd:$/m);
+    assert.doesNotMatch(userData, /install-packages,/, 'a restore installs nothing');
+    assert.equal((await controller.exec(offline.name, { command: ['id', '-un'] })).stdout.trim(), 'agent');
   });
 });

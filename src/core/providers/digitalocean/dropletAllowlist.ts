@@ -9,7 +9,7 @@
  */
 import { isIP } from 'node:net';
 import { SandboxError } from '../../errors';
-import type { Profile } from '../../model';
+import type { CloudOs, Profile } from '../../model';
 import { domainRoot, isAllowedName, parseHostEntry, parseNetworkPolicy, type HostEntry } from '../../network/policy';
 import { ALLOWED_SET4, ALLOWED_SET6, NFT_TABLE, buildRuleset } from '../../network/rules';
 
@@ -166,4 +166,14 @@ export function dropletNetworkUserData(profile: Pick<Profile, 'network' | 'hosts
   // The first boot: after install-packages (which needs the mirrors, and brings nft and dnsmasq).
   result.runcmd.push(NETWORK_SCRIPT);
   return result;
+}
+
+/** Ubuntu 22.04's dnsmasq cannot fill nftables sets, so an allowlist there would never come up: refused before anything is made. */
+export function checkAllowlistOs(os: CloudOs, network: string): void {
+  if (os === 'ubuntu-22-04' && parseNetworkPolicy(network).mode === 'allow') {
+    throw new SandboxError(
+      'invalid-input',
+      "An allowlist on DigitalOcean needs Ubuntu 24.04 (22.04's dnsmasq cannot fill the allowed address sets); leave out --os ubuntu-22-04 or the allowlist.",
+    );
+  }
 }

@@ -87,7 +87,7 @@ export async function checkAllowlistReady(session: SshSession, name: string, use
   if (result.exitCode !== 0) {
     throw new SandboxError(
       'provider-error',
-      `The allowlist of ${name} was not in place after its first boot (no ${NETWORK_READY}), so ${name} was removed; create it again, with ubuntu-24-04 or debian-12 (their dnsmasq fills nftables sets).`,
+      `The allowlist of ${name} was not in place after its first boot (no ${NETWORK_READY}), so ${name} was removed; create it again.`,
     );
   }
 }

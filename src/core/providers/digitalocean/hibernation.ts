@@ -15,16 +15,17 @@ import type { StateStore } from '../../store/stateStore';
 import type { ProviderSandbox } from '../provider';
 import type { DigitalOceanClient, Droplet, Snapshot } from './api/client';
 import { isDigitalOceanError } from './api/errors';
-import { dropletPackageGroups } from './dropletDesktop';
+import { allowlistProblem, firewallProblem, type FirewallPreparer } from './bootFence';
 import { ensureHibernationSnapshot } from './hibernationSnapshot';
-import { connectWhenUp, dropletSandbox, publicIpv4, waitUntilActive, type BootTiming } from './droplets';
-import { hibernatedIdOf, hibernatedRef, hibernationName, networkTag, ownerTag, sandboxIdOf, sandboxIdTag } from './tags';
+import { dropletSandbox, publicIpv4, waitUntilActive, type BootTiming } from './droplets';
+import { hibernatedIdOf, hibernatedRef, hibernationName, ownerTag, sandboxIdOf, sandboxIdTag } from './tags';
 import { dropletUserData } from './userData';
 import { dropletNetworkUserData } from './dropletAllowlist';
-import { firewallPolicyOf } from './firewall';
 
 export interface HibernationDeps {
   client(): Promise<DigitalOceanClient>;
+  /** The firewalls of a network policy, made or put right before a droplet boots under them. */
+  firewalls: FirewallPreparer;
   ledger: CostLedger;
   store: StateStore;
   stateRoot: string;
@@ -94,6 +95,9 @@ export class Hibernation {
     const figures = monthFigures(await this.deps.ledger.load(), this.deps.clock(), settings);
     const decision = decideCreate(figures, { sandbox: record.name, size, ttlMs, reserveGb: snapshot.min_disk_size }, settings);
     if (!decision.allowed) throw new SandboxError('resource-limit', decision.refusal!);
+    const network = record.profile.network ?? 'default';
+    // Under its final firewall from the first moment: the disk is the agent's, and what it left to run at boot runs now.
+    const firewalls = await this.deps.firewalls(network, signal);
     const entry = await this.deps.ledger.openMachine({
       sandbox: record.name,
       provider: 'digitalocean',
@@ -103,7 +107,6 @@ export class Hibernation {
       reserveGb: snapshot.min_disk_size,
       agent: record.agentId,
     });
-    const network = record.profile.network ?? 'default';
     let dropletId: number;
     try {
       const droplet = await client.createDroplet(
@@ -112,13 +115,14 @@ export class Hibernation {
           region: snapshot.regions[0] ?? record.cloud.region,
           size: size.slug,
           image: Number(snapshotId),
-          tags: [ownerTag(ownerId), sandboxIdTag(record.id), networkTag(ownerId, firewallPolicyOf(network))],
+          tags: [ownerTag(ownerId), sandboxIdTag(record.id), firewalls.finalTag],
           userData: dropletUserData({
             user: record.user,
             workdir: record.workdir,
             authorizedKey: (await this.deps.store.clientKey(record.id)).publicKey,
             sudo: record.profile.sudo,
-            packages: dropletPackageGroups(record.profile.desktop !== undefined),
+            // Nothing to install: the disk has it all, and a none firewall shuts the mirror out.
+            packages: [],
             desktop: record.profile.desktop,
             network: dropletNetworkUserData(record.profile),
           }),
@@ -135,7 +139,14 @@ export class Hibernation {
       active = await waitUntilActive(client, dropletId, timing, signal);
       const { privateKey } = await this.deps.store.clientKey(record.id);
       const target = targetFor(record.name, { host: publicIpv4(active)!, port: 22, user: record.user, hostKey }, { privateKey });
-      (await connectWhenUp(target, timing, signal)).close();
+      const problem =
+        (await allowlistProblem(target, record.profile, { user: record.user, timing, signal })) ?? (await firewallProblem(client, firewalls, signal));
+      if (problem) {
+        throw new SandboxError(
+          'provider-error',
+          `The restored droplet of ${record.name} was removed because ${problem}; its snapshot is kept, so \`sandbox start ${record.name}\` tries again.`,
+        );
+      }
     } catch (error) {
       // The snapshot stays (the sandbox is still hibernated); the droplet that did not come up goes, and stops costing.
       // If the delete fails too, the entry stays open: the droplet is priced until a listing finds it gone.

@@ -28,9 +28,11 @@ import {
   type KnownSandbox,
   sandboxIdOfDroplet,
 } from './droplets';
+import { checkPoweredOn } from './bootFence';
 import { dropletPackageGroups } from './dropletDesktop';
+import { DropletSessions } from './dropletSessions';
 import { dropletLogs } from './dropletLogs';
-import { dropletNetworkUserData } from './dropletAllowlist';
+import { checkAllowlistOs, dropletNetworkUserData } from './dropletAllowlist';
 import { checkAllowlistReady, prepareFirewalls, settleDropletNetwork } from './dropletNetwork';
 import { readSshSources } from './sshSources';
 import { Hibernation } from './hibernation';
@@ -82,7 +84,7 @@ export class DigitalOceanProvider implements Provider {
   private catalogRead?: { atMs: number; catalog: Promise<Catalog> };
   private readonly firewalls = new Map<string, Firewall>();
   private readonly plans = new Map<string, ChosenPlan>();
-  private readonly sessions = new Map<string, SshSession>();
+  private readonly sessions: DropletSessions;
   private readonly hibernation: Hibernation;
   /** Our image snapshots: `sandbox image build/list/prune --provider digitalocean`, and what creates boot from. */
   readonly images: ImageSnapshots;
@@ -93,9 +95,11 @@ export class DigitalOceanProvider implements Provider {
     this.clock = options.clock ?? Date.now;
     this.timing = { ...DEFAULT_BOOT_TIMING, ...options.timing };
     this.store = new StateStore(options.stateRoot);
+    this.sessions = new DropletSessions(this.store);
     this.ledger = new CostLedger(options.stateRoot, this.clock);
     this.hibernation = new Hibernation({
       client: () => this.client(),
+      firewalls: (network, signal) => this.firewallsFor(network, signal),
       ledger: this.ledger,
       store: this.store,
       stateRoot: options.stateRoot,
@@ -153,8 +157,7 @@ export class DigitalOceanProvider implements Provider {
   }
 
   dispose(): void {
-    for (const session of this.sessions.values()) session.close();
-    this.sessions.clear();
+    this.sessions.dispose();
   }
 
   // ---- create ---------------------------------------------------------------------------------
@@ -165,6 +168,7 @@ export class DigitalOceanProvider implements Provider {
     if (request.host !== undefined) throw new SandboxError('invalid-input', '--host names an SSH host; leave it out for a DigitalOcean sandbox.');
     const network = requested.network ?? 'default';
     dropletNetworkUserData({ ...request.profile, network }); // refuses an allowlist with sudo, a bad host entry
+    checkAllowlistOs(cloud.os ?? 'ubuntu-24-04', network);
     const catalog = await this.catalog(request.signal);
     const region = chooseRegion(catalog, cloud.region);
     const size = chooseSize(catalog, {
@@ -205,8 +209,7 @@ export class DigitalOceanProvider implements Provider {
     if (!plan) throw new SandboxError('wrong-state', `The create of ${spec.name} was not checked first; try again.`);
     this.plans.delete(spec.id);
     const client = await this.client();
-    const sshSources = this.options.sshSources ?? (await readSshSources(this.options.stateRoot));
-    const firewalls = await prepareFirewalls(client, spec.ownerId, plan.network, sshSources, this.firewalls, spec.signal);
+    const firewalls = await this.firewallsFor(plan.network, spec.signal);
     // In the ledger before it exists: a crash from here on leaves it priced, never running unseen.
     const entry = await this.ledger.openMachine({
       sandbox: spec.name,
@@ -258,6 +261,12 @@ export class DigitalOceanProvider implements Provider {
     return dropletSandbox(active, { ...this.recordLike(spec), cloud, ssh: { host: publicIpv4(active)!, port: 22, user: spec.user, hostKey } }, spec.profile);
   }
 
+  /** A policy's firewalls, made or put right (with the SSH sources chosen now) before a droplet boots under them. */
+  private async firewallsFor(network: string, signal?: AbortSignal) {
+    const sshSources = this.options.sshSources ?? (await readSshSources(this.options.stateRoot));
+    return prepareFirewalls(await this.client(), await this.store.ownerId(), network, sshSources, this.firewalls, signal);
+  }
+
   /** The first connection, trusting only the user data's key: waits for the boot to finish, then replaces that key. */
   private async firstConnection(spec: CreateSpec, droplet: Droplet, pinned: string, network: string): Promise<string> {
     const { privateKey } = await this.store.clientKey(spec.id);
@@ -287,11 +296,12 @@ export class DigitalOceanProvider implements Provider {
     const client = await this.client();
     if (target.kind === 'hibernated') return this.hibernation.restore(target.snapshotId, this.timing, signal);
     const droplet = await client.droplet(target.id, signal);
-    if (droplet.status !== 'active') {
-      const action = await client.powerAction(target.id, 'power_on', signal);
-      await client.waitForAction(action.id!, this.timing.bootTimeoutMs, signal);
-    }
-    return this.inspectDroplet(target.id, signal);
+    if (droplet.status === 'active') return this.inspectDroplet(target.id, signal);
+    const action = await client.powerAction(target.id, 'power_on', signal);
+    await client.waitForAction(action.id!, this.timing.bootTimeoutMs, signal);
+    const started = await this.inspectDroplet(target.id, signal);
+    await checkPoweredOn(started, { store: this.store, timing: this.timing, powerOff: () => this.hibernation.powerOff(target.id), signal });
+    return started;
   }
 
   async stop(ref: string, signal?: AbortSignal): Promise<ProviderSandbox> {
@@ -376,19 +386,12 @@ export class DigitalOceanProvider implements Provider {
   private async sessionOf(ref: string): Promise<{ sandbox: ProviderSandbox; session: SshSession }> {
     const sandbox = await this.inspect(ref);
     if (!sandbox?.ssh) throw new SandboxError('wrong-state', `The sandbox behind ${ref} is not running; start it first.`);
-    let session = this.sessions.get(ref);
-    if (!session) {
-      const endpoint = sandbox.ssh;
-      const id = sandbox.id;
-      session = new SshSession(async () => targetFor(sandbox.name, endpoint, { privateKey: (await this.store.clientKey(id)).privateKey }));
-      this.sessions.set(ref, session);
-    }
+    const session = this.sessions.of(ref, { ...sandbox, ssh: sandbox.ssh });
     return { sandbox, session };
   }
 
   private closeSession(ref: string): void {
-    this.sessions.get(ref)?.close();
-    this.sessions.delete(ref);
+    this.sessions.close(ref);
   }
 
   /** The droplet's system log over its SSH connection (dropletLogs.ts). */

@@ -136,7 +136,8 @@ export function dropletUserData(input: DropletUserDataInput): string {
   const workdir = input.workdir;
   lines.push(
     'runcmd:',
-    `  - [install-packages, ${input.packages.join(', ')}]`,
+    // A restore's disk has its packages already (and may sit behind a firewall with no way out).
+    ...(input.packages.length > 0 ? [`  - [install-packages, ${input.packages.join(', ')}]`] : []),
     `  - [install, -d, -o, ${user}, -g, ${user}, -m, '0755', ${quoted(workdir)}]`,
     // The docker group is root in all but name: only for a sandbox whose agent has sudo anyway.
     ...(input.sudo && input.packages.includes('docker') ? [`  - [sh, -c, ${quoted(`usermod -aG docker ${user} || true`)}]`] : []),

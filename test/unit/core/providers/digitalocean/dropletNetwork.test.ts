@@ -4,7 +4,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { DigitalOceanClient, Firewall, NewFirewall } from '../../../../../src/core/providers/digitalocean/api/client';
 import { DigitalOceanError } from '../../../../../src/core/providers/digitalocean/api/errors';
-import { dropletNetworkUserData, hostsLines, NETWORK_READY, NETWORK_SCRIPT } from '../../../../../src/core/providers/digitalocean/dropletAllowlist';
+import {
+  checkAllowlistOs,
+  dropletNetworkUserData,
+  hostsLines,
+  NETWORK_READY,
+  NETWORK_SCRIPT,
+} from '../../../../../src/core/providers/digitalocean/dropletAllowlist';
+import { firewallProblem } from '../../../../../src/core/providers/digitalocean/bootFence';
 import { bootTagOf, confirmFirewall, moveTag, settleDropletNetwork } from '../../../../../src/core/providers/digitalocean/dropletNetwork';
 import { applySshSources, ensureFirewall, firewallPolicyOf, firewallSpec } from '../../../../../src/core/providers/digitalocean/firewall';
 import { parseSshSources } from '../../../../../src/core/providers/digitalocean/sshSourceCidrs';
@@ -227,6 +234,27 @@ describe('DigitalOcean droplet network', () => {
       const runcmd = userData.slice(userData.indexOf('runcmd:'));
       assert.ok(runcmd.indexOf('install-packages') < runcmd.indexOf(NETWORK_SCRIPT), 'the rules go in after the packages (the first boot needs the mirror)');
       assert.match(userData.slice(0, userData.indexOf('users:')), /\[ ! -x \/usr\/local\/sbin\/sandbox-network \] \|\| \/usr\/local\/sbin\/sandbox-network/);
+    });
+  });
+
+  describe('a droplet booting again (restore, power-on)', () => {
+    const firewalls = (id: string, tag: string) => ({ bootTag: tag, finalTag: tag, final: { id, name: 'agent-sandboxes-o-none' } as Firewall });
+
+    it("says why the final firewall does not hold, read afresh: gone, or no longer covering the droplet's tag", async () => {
+      const tag = 'agent-sandboxes-o-net-none';
+      const client = new FakeClient([{ id: 'fw-1', name: 'agent-sandboxes-o-none', outbound_rules: [], tags: [tag] }]);
+      assert.equal(await firewallProblem(client.asClient(), firewalls('fw-1', tag)), undefined);
+      assert.match((await firewallProblem(client.asClient(), firewalls('fw-1', 'agent-sandboxes-o-net-other')))!, /no longer covers the tag/);
+      assert.match((await firewallProblem(client.asClient(), firewalls('fw-9', tag)))!, /is gone from DigitalOcean/);
+    });
+
+    it("installs nothing in a restore's user data, and refuses an allowlist on Ubuntu 22.04 before anything is made", () => {
+      const userData = dropletUserData({ user: 'agent', workdir: '/home/agent/workspace', authorizedKey: 'ssh-ed25519 AAAA k', sudo: false, packages: [] });
+      assert.match(userData, /^runcmd:$/m);
+      assert.doesNotMatch(userData, /install-packages,/);
+      assert.throws(() => checkAllowlistOs('ubuntu-22-04', 'allow:pypi.org'), /needs Ubuntu 24\.04/);
+      checkAllowlistOs('ubuntu-24-04', 'allow:pypi.org');
+      checkAllowlistOs('ubuntu-22-04', 'none');
     });
   });
 
