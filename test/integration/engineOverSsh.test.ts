@@ -97,4 +97,25 @@ describe("a host's Docker engine over its SSH session", function () {
       `the dropped connection's channels to be given back (${session.channelsInUse} in use)`,
     );
   });
+
+  it('opens a channel again when the host refuses it at its session limit, once a slot is free there', async function () {
+    const strict = await startRootSshd(['MaxSessions 1']);
+    const hostKey = (await fs.readFile(path.join(strict.dir, 'host_key.pub'), 'utf8')).trim().split(' ').slice(0, 2).join(' ');
+    const privateKey = await fs.readFile(strict.clientKey);
+    const limited = new SshSession(async () => targetFor('strict host', { host: '127.0.0.1', port: strict.port, user: 'root', hostKey }, { privateKey }));
+    const run = async (command: string) => {
+      const { channel } = await limited.exec(command);
+      let output = '';
+      channel.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      await new Promise((resolve) => channel.on('close', resolve));
+      return output.trim();
+    };
+    try {
+      // The second channel is refused while the first holds the host's only session slot.
+      assert.deepEqual(await Promise.all([run('sleep 0.3; echo first'), run('echo second')]), ['first', 'second']);
+    } finally {
+      limited.close();
+      await strict.stop();
+    }
+  });
 });

@@ -50,7 +50,7 @@ export interface RootSshd {
   stop(): Promise<void>;
 }
 
-export async function startRootSshd(): Promise<RootSshd> {
+export async function startRootSshd(extraConfig: string[] = []): Promise<RootSshd> {
   const dir = tempDir('ssh-host-sshd-');
   const port = await freePort();
   for (const key of ['host_key', 'client_key']) {
@@ -72,6 +72,7 @@ export async function startRootSshd(): Promise<RootSshd> {
     'StrictModes no', // the key files sit under /tmp
     'AllowTcpForwarding yes',
     'PidFile none',
+    ...extraConfig,
     '',
   ].join('\n');
   await fs.writeFile(path.join(dir, 'sshd_config'), config);

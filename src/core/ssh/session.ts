@@ -133,12 +133,15 @@ export class SshSession extends EventEmitter {
         }
         try {
           const client = await this.connection(signal);
-          const channel = await new Promise<ClientChannel>((ok, fail) =>
-            client.exec(command, options.pty ? { pty: options.pty } : {}, (error, stream) => {
-              if (error) return fail(error);
-              attach?.(stream);
-              ok(stream);
-            }),
+          const channel = await openRefusedAgain(
+            () =>
+              new Promise<ClientChannel>((ok, fail) =>
+                client.exec(command, options.pty ? { pty: options.pty } : {}, (error, stream) => {
+                  if (error) return fail(error);
+                  attach?.(stream);
+                  ok(stream);
+                }),
+              ),
           );
           // ssh2 reports a channel closed only once its output was read to the end; a connection
           // that ends takes its channels with it, read or not, so their slots are freed then too.
@@ -345,4 +348,28 @@ function delay(ms: number, signal?: AbortSignal): Promise<void> {
       { once: true },
     );
   });
+}
+
+/**
+ * A session channel refused: OpenSSH's sshd answers its MaxSessions with reason 2 ("open failed",
+ * logging "no more sessions"); others say 1 (prohibited) or 4 (resource shortage).
+ */
+const REFUSED_FOR_NOW = new Set([1, 2, 4]);
+const REOPEN_DELAYS_MS = [50, 100, 200, 400, 800];
+
+/**
+ * Opens a channel, again after a short wait when the server refuses it for its session limit:
+ * sshd frees a closed channel's slot a moment after telling us it closed, so a slot freed here
+ * can still be counted there, more so on a loaded host.
+ */
+async function openRefusedAgain<T>(open: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await open();
+    } catch (error) {
+      const reason = (error as { reason?: unknown }).reason;
+      if (typeof reason !== 'number' || !REFUSED_FOR_NOW.has(reason) || attempt >= REOPEN_DELAYS_MS.length) throw error;
+      await new Promise((resolve) => setTimeout(resolve, REOPEN_DELAYS_MS[attempt]));
+    }
+  }
 }
