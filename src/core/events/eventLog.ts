@@ -1,4 +1,5 @@
 import { closeSync, fstatSync, mkdirSync, openSync, promises as fs, renameSync, rmSync, statSync, watch, writeSync, type FSWatcher, type Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { EventBus, Unsubscribe } from './bus';
 import { shareable, type BusEvent } from './types';
@@ -123,23 +124,30 @@ export class EventLog {
    */
   async read(fromOffset = 0, fileId?: string): Promise<EventLogRead> {
     this.flushQuietly();
-    const current = await statOf(this.file);
-    const currentId = current ? fileIdOf(current) : undefined;
-    const rotated = fileId !== undefined ? fileId !== currentId : fromOffset > (current?.size ?? 0);
-    const events: BusEvent[] = [];
-    let offset = fromOffset;
-    if (rotated) {
-      const old = await statOf(this.rotatedFile);
-      // The rest of the file we were reading, if it is the one rotated (not one rotated twice since).
-      if (old && (fileId === undefined || fileIdOf(old) === fileId) && old.size >= fromOffset) {
-        events.push(...(await readLines(this.rotatedFile, fromOffset)).events);
+    // The current file opened once: its id and its lines are of one file, even while another
+    // process rotates it between the two (a stat, then an open, could pair one file's id with
+    // the next one's lines, and a follower would then wait past lines it never read).
+    const current = await openLog(this.file);
+    try {
+      const currentId = current ? fileIdOf(current.info) : undefined;
+      const rotated = fileId !== undefined ? fileId !== currentId : fromOffset > (current?.info.size ?? 0);
+      const events: BusEvent[] = [];
+      let offset = fromOffset;
+      if (rotated) {
+        const old = await statOf(this.rotatedFile);
+        // The rest of the file we were reading, if it is the one rotated (not one rotated twice since).
+        if (old && (fileId === undefined || fileIdOf(old) === fileId) && old.size >= fromOffset) {
+          events.push(...(await readLines(this.rotatedFile, fromOffset)).events);
+        }
+        offset = 0;
       }
-      offset = 0;
+      if (!current) return { events, nextOffset: 0, fileId: undefined };
+      const chunk = await readOpenLines(current.handle, current.info.size, offset);
+      events.push(...chunk.events);
+      return { events, nextOffset: chunk.nextOffset, fileId: currentId };
+    } finally {
+      await current?.handle.close();
     }
-    if (!current) return { events, nextOffset: 0, fileId: undefined };
-    const chunk = await readLines(this.file, offset);
-    events.push(...chunk.events);
-    return { events, nextOffset: chunk.nextOffset, fileId: currentId };
   }
 
   /**
@@ -257,21 +265,37 @@ function shortened(event: BusEvent): Record<string, unknown> {
 
 /** The whole lines of a file from an offset; a last line without its newline (still being written, or torn) is left. */
 async function readLines(file: string, fromOffset: number): Promise<{ events: BusEvent[]; nextOffset: number }> {
-  let buffer: Buffer;
+  const opened = await openLog(file);
+  if (!opened) return { events: [], nextOffset: fromOffset };
   try {
-    const handle = await fs.open(file, 'r');
-    try {
-      const size = (await handle.stat()).size;
-      buffer = Buffer.alloc(Math.max(0, size - fromOffset));
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, fromOffset);
-      buffer = buffer.subarray(0, bytesRead);
-    } finally {
-      await handle.close();
-    }
+    return await readOpenLines(opened.handle, opened.info.size, fromOffset);
+  } finally {
+    await opened.handle.close();
+  }
+}
+
+/** The file open for reading with its own stat, or undefined when there is none. */
+async function openLog(file: string): Promise<{ handle: FileHandle; info: Stats } | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await fs.open(file, 'r');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { events: [], nextOffset: fromOffset };
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
+  try {
+    return { handle, info: await handle.stat() };
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
+/** The whole lines of an open file from `fromOffset` up to `size`. */
+async function readOpenLines(handle: FileHandle, size: number, fromOffset: number): Promise<{ events: BusEvent[]; nextOffset: number }> {
+  let buffer = Buffer.alloc(Math.max(0, size - fromOffset));
+  const { bytesRead } = await handle.read(buffer, 0, buffer.length, fromOffset);
+  buffer = buffer.subarray(0, bytesRead);
   const end = buffer.lastIndexOf(0x0a);
   if (end < 0) return { events: [], nextOffset: fromOffset };
   const events = buffer
