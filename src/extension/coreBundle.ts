@@ -30,3 +30,5 @@ export { PREFERRED_REGION, readCatalog, sizesIn } from '../core/providers/digita
 export { CostLedger } from '../core/cost/ledger';
 export { writeMonthlyBudget } from '../core/cost/settings';
 export { formatCostReport, readCostReport } from '../app/costReport';
+// The logic of the MCP tools (zod- and SDK-free), run by the language-model tools.
+export { callToolAction } from '../mcp/actions/call';

@@ -42,6 +42,7 @@ import { takeScreenshotCommand } from './commands/takeScreenshot';
 import { toggleViewOnlyCommand } from './commands/toggleViewOnly';
 import { showEvaluationCommand } from './gates/evaluationPanel';
 import { GateViews } from './gates/gateViews';
+import { registerLanguageModelTools, registerMcpServerDefinition } from './lmTools/register';
 import { createStatusBarItem } from './statusBar';
 import { TaskBoard } from './taskBoard';
 import { createTaskStatusBarItem } from './taskStatusBar';
@@ -65,6 +66,8 @@ export interface SandboxesApi {
   digitalOcean: DigitalOceanAccount;
   /** The budget alerts shown as warnings. */
   budgetNotices: BudgetNotices;
+  /** Whether `sandbox mcp` was offered to VS Code's MCP clients (VS Code 1.101+ and a CLI with its MCP server). */
+  mcpServerRegistered: boolean;
   /** Milliseconds spent inside activate(). */
   activationMs: number;
 }
@@ -146,6 +149,10 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
   context.subscriptions.push(desktops, cockpit, tree, view, createStatusBarItem(cockpit));
   context.subscriptions.push(digitalOcean, followBudgetSetting(cockpit), budgetNotices);
   context.subscriptions.push(taskTree, taskView, showSchedulerState(taskView, tasks), createTaskStatusBarItem(tasks), gates, tasks);
+  // Chat agents' tools, and `sandbox mcp` for VS Code's MCP clients where the editor offers that.
+  context.subscriptions.push(...registerLanguageModelTools(cockpit));
+  const mcpServer = registerMcpServerDefinition(cockpit);
+  if (mcpServer) context.subscriptions.push(mcpServer);
   // The status bar needs a count even while the view is closed.
   cockpit.scheduleRefresh();
   // The same for tasks, once activation is over: reading the queue loads the core.
@@ -158,7 +165,7 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
 
   const activationMs = performance.now() - started;
   cockpit.log.info(`Activated in ${activationMs.toFixed(1)} ms`);
-  return { cockpit, tree, tasks, taskTree, gates, attachSeams, desktops, digitalOcean, budgetNotices, activationMs };
+  return { cockpit, tree, tasks, taskTree, gates, attachSeams, desktops, digitalOcean, budgetNotices, mcpServerRegistered: mcpServer !== undefined, activationMs };
 }
 
 /** Nothing to do here: context.subscriptions close the desktop panels, forwarded ports and SSH connections. */
