@@ -165,7 +165,19 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
 
   const activationMs = performance.now() - started;
   cockpit.log.info(`Activated in ${activationMs.toFixed(1)} ms`);
-  return { cockpit, tree, tasks, taskTree, gates, attachSeams, desktops, digitalOcean, budgetNotices, mcpServerRegistered: mcpServer !== undefined, activationMs };
+  return {
+    cockpit,
+    tree,
+    tasks,
+    taskTree,
+    gates,
+    attachSeams,
+    desktops,
+    digitalOcean,
+    budgetNotices,
+    mcpServerRegistered: mcpServer !== undefined,
+    activationMs,
+  };
 }
 
 /** Nothing to do here: context.subscriptions close the desktop panels, forwarded ports and SSH connections. */

@@ -66,7 +66,8 @@ function problemsOf(schema: JsonSchema, value: unknown, where: string): string[]
     if (schema.maximum !== undefined && value > schema.maximum) problems.push(`${where} (must be at most ${schema.maximum})`);
   }
   if (Array.isArray(value)) {
-    if (schema.minItems !== undefined && value.length < schema.minItems) problems.push(`${where} (needs at least ${schema.minItems} items)`);
+    if (schema.minItems !== undefined && value.length < schema.minItems)
+      problems.push(`${where} (needs at least ${schema.minItems} item${schema.minItems === 1 ? '' : 's'})`);
     if (schema.maxItems !== undefined && value.length > schema.maxItems) problems.push(`${where} (takes at most ${schema.maxItems} items)`);
     if (schema.items) value.forEach((item, index) => problems.push(...problemsOf(schema.items!, item, `${where}[${index}]`)));
   }

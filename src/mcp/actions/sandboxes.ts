@@ -52,8 +52,7 @@ export const createSandbox: ToolAction<CreateArgs> = async (args, context) => {
   return jsonResult(sandboxView(record));
 };
 
-export const listSandboxes: ToolAction<Record<string, never>> = async (_args, context) =>
-  jsonResult((await context.controller.list()).map(sandboxView));
+export const listSandboxes: ToolAction<Record<string, never>> = async (_args, context) => jsonResult((await context.controller.list()).map(sandboxView));
 
 export const sandboxStatus: ToolAction<SandboxArgs> = async (args, context) => {
   const record = await sandboxOf(args.sandbox, context);
