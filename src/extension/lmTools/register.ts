@@ -116,15 +116,23 @@ export function registerMcpServerDefinition(cockpit: Cockpit): vscode.Disposable
   const Definition = (vscode as unknown as { McpStdioServerDefinition?: McpStdioServerDefinitionClass }).McpStdioServerDefinition;
   if (typeof lm.registerMcpServerDefinitionProvider !== 'function' || typeof Definition !== 'function') return undefined;
   const changed = new vscode.EventEmitter<void>();
+  const version = (cockpit.context.extension.packageJSON as { version?: string }).version;
+  let registration: vscode.Disposable;
+  try {
+    registration = lm.registerMcpServerDefinitionProvider(MCP_PROVIDER_ID, {
+      onDidChangeMcpServerDefinitions: changed.event,
+      provideMcpServerDefinitions: () => {
+        const launch = mcpServerLaunch(launcherTarget(cockpit.context), cockpit.stateDir(), existsSync);
+        return launch ? [new Definition('Agent Sandboxes', launch.command, launch.args, launch.env, version)] : [];
+      },
+    });
+  } catch (error) {
+    // Before 1.101 the function exists as a proposed API and refuses extensions that did not enable it.
+    cockpit.log.info(`sandbox mcp is not offered to VS Code's MCP clients: ${(error as Error)?.message ?? String(error)}`);
+    changed.dispose();
+    return undefined;
+  }
   // A new state dir setting changes the server's environment.
   const watching = vscode.workspace.onDidChangeConfiguration((event) => event.affectsConfiguration('sandboxes.stateDir') && changed.fire());
-  const version = (cockpit.context.extension.packageJSON as { version?: string }).version;
-  const registration = lm.registerMcpServerDefinitionProvider(MCP_PROVIDER_ID, {
-    onDidChangeMcpServerDefinitions: changed.event,
-    provideMcpServerDefinitions: () => {
-      const launch = mcpServerLaunch(launcherTarget(cockpit.context), cockpit.stateDir(), existsSync);
-      return launch ? [new Definition('Agent Sandboxes', launch.command, launch.args, launch.env, version)] : [];
-    },
-  });
   return vscode.Disposable.from(registration, watching, changed);
 }
