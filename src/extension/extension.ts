@@ -42,7 +42,7 @@ import { takeScreenshotCommand } from './commands/takeScreenshot';
 import { toggleViewOnlyCommand } from './commands/toggleViewOnly';
 import { showEvaluationCommand } from './gates/evaluationPanel';
 import { GateViews } from './gates/gateViews';
-import { registerLanguageModelTools, registerMcpServerDefinition } from './lmTools/register';
+import { registerLanguageModelTools, registerMcpServerDefinition, type SandboxLanguageModelTool } from './lmTools/register';
 import { createStatusBarItem } from './statusBar';
 import { TaskBoard } from './taskBoard';
 import { createTaskStatusBarItem } from './taskStatusBar';
@@ -66,6 +66,8 @@ export interface SandboxesApi {
   digitalOcean: DigitalOceanAccount;
   /** The budget alerts shown as warnings. */
   budgetNotices: BudgetNotices;
+  /** The chat agents' sandbox tools by name, as registered with vscode.lm (tests ask them what they would confirm). */
+  languageModelTools: ReadonlyMap<string, SandboxLanguageModelTool>;
   /** Whether `sandbox mcp` was offered to VS Code's MCP clients (VS Code 1.101+ and a CLI with its MCP server). */
   mcpServerRegistered: boolean;
   /** Milliseconds spent inside activate(). */
@@ -150,7 +152,8 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
   context.subscriptions.push(digitalOcean, followBudgetSetting(cockpit), budgetNotices);
   context.subscriptions.push(taskTree, taskView, showSchedulerState(taskView, tasks), createTaskStatusBarItem(tasks), gates, tasks);
   // Chat agents' tools, and `sandbox mcp` for VS Code's MCP clients where the editor offers that.
-  context.subscriptions.push(...registerLanguageModelTools(cockpit));
+  const languageModelTools = registerLanguageModelTools(cockpit);
+  context.subscriptions.push(...languageModelTools.registrations);
   const mcpServer = registerMcpServerDefinition(cockpit);
   if (mcpServer) context.subscriptions.push(mcpServer);
   // The status bar needs a count even while the view is closed.
@@ -175,6 +178,7 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
     desktops,
     digitalOcean,
     budgetNotices,
+    languageModelTools: languageModelTools.tools,
     mcpServerRegistered: mcpServer !== undefined,
     activationMs,
   };

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { REPO_ROOT, remoteUri, removeSandboxesOf, startCodeServer, type Page } from './codeServer';
+import { REPO_ROOT, remoteUri, removeSandboxesOf, startCodeServer } from './codeServer';
 
 /**
  * Runs test/e2e/suite inside the real extension host of code-server: the workbench is opened
@@ -18,18 +18,14 @@ interface SuiteRun {
   files: string[];
   env?: NodeJS.ProcessEnv;
   timeoutMs: number;
-  /** Answers the workbench's modal confirmations as a user would (see answerConfirmations). */
-  answersConfirmations?: boolean;
 }
 
 const RUNS: SuiteRun[] = [
   {
-    files: ['sandboxes.e2e.js', 'ssh.e2e.js', 'sshHostTerminal.e2e.js', 'gates.e2e.js'],
+    files: ['sandboxes.e2e.js', 'lmTools.e2e.js', 'ssh.e2e.js', 'sshHostTerminal.e2e.js', 'gates.e2e.js'],
     timeoutMs: SUITE_TIMEOUT_MS + GATES_SUITE_TIMEOUT_MS,
   },
   { files: ['desktop.e2e.js'], timeoutMs: DESKTOP_SUITE_TIMEOUT_MS },
-  // Language-model tools: the confirmations VS Code shows before destructive calls are answered from the page.
-  { files: ['lmTools.e2e.js'], timeoutMs: SUITE_TIMEOUT_MS, answersConfirmations: true },
   // Again with DOCKER_HOST on a socket nobody listens on: what a user without a running engine sees.
   { files: ['engineDown.e2e.js'], env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' }, timeoutMs: SUITE_TIMEOUT_MS },
 ];
@@ -51,39 +47,13 @@ async function main(): Promise<number> {
   let exitCode = 0;
   // Every run runs, even after one failed.
   for (const run of selectedRuns()) {
-    const code = await runSuite(run.files, run.env, run.timeoutMs, run.answersConfirmations);
+    const code = await runSuite(run.files, run.env, run.timeoutMs);
     exitCode ||= code;
   }
   return exitCode;
 }
 
-/**
- * Plays the user at the workbench's modal dialogs: the confirmation VS Code shows before a tool
- * call from outside a chat is clicked Yes, or Cancel when its title names a sandbox called
- * "refused-...", so the suite sees both answers. Each answer is printed.
- */
-function answerConfirmations(page: Page): () => void {
-  let stopped = false;
-  const answerOne = async () => {
-    const box = page.locator('.monaco-dialog-box');
-    if ((await box.count()) === 0) return;
-    const title = (await box.first().locator('.dialog-message-text').textContent({ timeout: 1000 })) ?? '';
-    const refuse = /sandbox refused-/.test(title);
-    const buttons = box.first().locator('.dialog-buttons .monaco-button');
-    await (refuse ? buttons.filter({ hasText: 'Cancel' }).first() : buttons.first()).click({ timeout: 1000 });
-    console.log(`  (dialog ${refuse ? 'refused' : 'accepted'}: ${title})`);
-  };
-  const loop = async () => {
-    while (!stopped) {
-      await answerOne().catch(() => undefined);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  };
-  void loop();
-  return () => (stopped = true);
-}
-
-async function runSuite(files: string[], env?: NodeJS.ProcessEnv, timeoutMs = SUITE_TIMEOUT_MS, answersConfirmations = false): Promise<number> {
+async function runSuite(files: string[], env?: NodeJS.ProcessEnv, timeoutMs = SUITE_TIMEOUT_MS): Promise<number> {
   const started = Date.now();
   // The SSH config file Remote-SSH would read: a throwaway one, so the real ~/.ssh/config is never touched.
   const sshDir = mkdtempSync(path.join(os.tmpdir(), 'sandboxes-e2e-ssh-'));
@@ -95,13 +65,11 @@ async function runSuite(files: string[], env?: NodeJS.ProcessEnv, timeoutMs = SU
   const report = path.join(server.home, 'report.txt');
   let exitCode = 1;
   let debugLog = () => '';
-  let stopAnswering: () => void = () => undefined;
   try {
     const page = await server.newPage();
     const browserLog: string[] = [];
     page.on('console', (message) => browserLog.push(`[${message.type()}] ${message.text()}`));
     debugLog = () => browserLog.join('\n');
-    if (answersConfirmations) stopAnswering = answerConfirmations(page);
     const exited = new Promise<number>((resolve) => void page.exposeFunction('codeAutomationExit', (code: number) => resolve(code)));
     const timeout = new Promise<number>((_, reject) =>
       setTimeout(() => reject(new Error(`the suite did not finish within ${timeoutMs / 1000} s`)), timeoutMs).unref(),
@@ -129,7 +97,6 @@ async function runSuite(files: string[], env?: NodeJS.ProcessEnv, timeoutMs = SU
       console.error(`--- browser console (last 6000 characters) ---\n${debugLog().slice(-6000)}`);
       console.error(`--- code-server log (last 4000 characters) ---\n${server.log().slice(-4000)}`);
     }
-    stopAnswering();
     removeSandboxesOf(server.stateDir);
     await server.stop();
     rmSync(sshDir, { recursive: true, force: true });

@@ -53,7 +53,10 @@ function languageModelResult(cockpit: Cockpit, tool: LanguageModelToolSpec, inpu
   return new vscode.LanguageModelToolResult(parts as vscode.LanguageModelTextPart[]);
 }
 
-function toolOf(cockpit: Cockpit, spec: LanguageModelToolSpec, schema: JsonSchema): vscode.LanguageModelTool<Input> {
+/** One of our tools as VS Code calls it. */
+export type SandboxLanguageModelTool = vscode.LanguageModelTool<Input> & Required<Pick<vscode.LanguageModelTool<Input>, 'prepareInvocation'>>;
+
+function toolOf(cockpit: Cockpit, spec: LanguageModelToolSpec, schema: JsonSchema): SandboxLanguageModelTool {
   return {
     prepareInvocation(options) {
       const confirmation = confirmationFor(spec, options.input ?? {});
@@ -92,10 +95,11 @@ function toolOf(cockpit: Cockpit, spec: LanguageModelToolSpec, schema: JsonSchem
  * The sandbox tools for chat agents (vscode.lm.registerTool), each running the MCP server's
  * logic in this window's controller; destructive ones ask the user first.
  */
-export function registerLanguageModelTools(cockpit: Cockpit): vscode.Disposable[] {
-  if (typeof vscode.lm?.registerTool !== 'function') return [];
+export function registerLanguageModelTools(cockpit: Cockpit): { tools: ReadonlyMap<string, SandboxLanguageModelTool>; registrations: vscode.Disposable[] } {
   const schemas = contributedSchemas(cockpit.context);
-  return LANGUAGE_MODEL_TOOLS.map((spec) => vscode.lm.registerTool<Input>(spec.name, toolOf(cockpit, spec, schemas.get(spec.name) ?? {})));
+  const tools = new Map(LANGUAGE_MODEL_TOOLS.map((spec) => [spec.name, toolOf(cockpit, spec, schemas.get(spec.name) ?? {})]));
+  if (typeof vscode.lm?.registerTool !== 'function') return { tools, registrations: [] };
+  return { tools, registrations: [...tools].map(([name, tool]) => vscode.lm.registerTool<Input>(name, tool)) };
 }
 
 /** VS Code 1.101's MCP server-definition API, typed here since the 1.100 typings lack it. */
