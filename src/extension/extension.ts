@@ -152,7 +152,7 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
   context.subscriptions.push(digitalOcean, followBudgetSetting(cockpit), budgetNotices);
   context.subscriptions.push(taskTree, taskView, showSchedulerState(taskView, tasks), createTaskStatusBarItem(tasks), gates, tasks);
   // Chat agents' tools, and `sandbox mcp` for VS Code's MCP clients where the editor offers that.
-  const languageModelTools = registerLanguageModelTools(cockpit);
+  const languageModelTools = registerLanguageModelTools(cockpit, () => digitalOcean.ready());
   context.subscriptions.push(...languageModelTools.registrations);
   const mcpServer = registerMcpServerDefinition(cockpit);
   if (mcpServer) context.subscriptions.push(mcpServer);

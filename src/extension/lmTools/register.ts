@@ -15,6 +15,9 @@ export const MCP_PROVIDER_ID = 'agentSandboxes.mcpServer';
 
 type Input = Record<string, unknown>;
 
+/** Tools after which the Sandboxes view lists anew. */
+const CHANGES_SANDBOXES = new Set(['sandbox_create', 'sandbox_start', 'sandbox_stop', 'sandbox_delete']);
+
 /** The input schemas package.json declares, by tool name: the one copy VS Code and this check share. */
 function contributedSchemas(context: vscode.ExtensionContext): Map<string, JsonSchema> {
   const contributed = (context.extension.packageJSON as { contributes?: { languageModelTools?: { name: string; inputSchema?: JsonSchema }[] } }).contributes
@@ -56,7 +59,7 @@ function languageModelResult(cockpit: Cockpit, tool: LanguageModelToolSpec, inpu
 /** One of our tools as VS Code calls it. */
 export type SandboxLanguageModelTool = vscode.LanguageModelTool<Input> & Required<Pick<vscode.LanguageModelTool<Input>, 'prepareInvocation'>>;
 
-function toolOf(cockpit: Cockpit, spec: LanguageModelToolSpec, schema: JsonSchema): SandboxLanguageModelTool {
+function toolOf(cockpit: Cockpit, spec: LanguageModelToolSpec, schema: JsonSchema, ready: () => Promise<unknown>): SandboxLanguageModelTool {
   return {
     prepareInvocation(options) {
       const confirmation = confirmationFor(spec, options.input ?? {});
@@ -66,6 +69,8 @@ function toolOf(cockpit: Cockpit, spec: LanguageModelToolSpec, schema: JsonSchem
       const refused = checkToolInput(spec.name, schema, options.input);
       // VS Code gives the model a thrown error's message: one sentence.
       if (refused) throw new Error(refused);
+      // A cloud sandbox is reached with the token VS Code keeps, handed to the core first.
+      await ready();
       const abort = new AbortController();
       const cancelled = token.onCancellationRequested(() => abort.abort());
       try {
@@ -82,7 +87,7 @@ function toolOf(cockpit: Cockpit, spec: LanguageModelToolSpec, schema: JsonSchem
           `vscode/${spec.name}`,
         );
         if (!outcome.ok) throw new Error(outcome.message);
-        if (spec.mcpName !== 'sandbox_list' && spec.mcpName !== 'sandbox_status' && !spec.mcpName.startsWith('task_')) cockpit.scheduleRefresh();
+        if (CHANGES_SANDBOXES.has(spec.mcpName)) cockpit.scheduleRefresh();
         return languageModelResult(cockpit, spec, options.input, outcome.result);
       } finally {
         cancelled.dispose();
@@ -95,9 +100,12 @@ function toolOf(cockpit: Cockpit, spec: LanguageModelToolSpec, schema: JsonSchem
  * The sandbox tools for chat agents (vscode.lm.registerTool), each running the MCP server's
  * logic in this window's controller; destructive ones ask the user first.
  */
-export function registerLanguageModelTools(cockpit: Cockpit): { tools: ReadonlyMap<string, SandboxLanguageModelTool>; registrations: vscode.Disposable[] } {
+export function registerLanguageModelTools(
+  cockpit: Cockpit,
+  ready: () => Promise<unknown>,
+): { tools: ReadonlyMap<string, SandboxLanguageModelTool>; registrations: vscode.Disposable[] } {
   const schemas = contributedSchemas(cockpit.context);
-  const tools = new Map(LANGUAGE_MODEL_TOOLS.map((spec) => [spec.name, toolOf(cockpit, spec, schemas.get(spec.name) ?? {})]));
+  const tools = new Map(LANGUAGE_MODEL_TOOLS.map((spec) => [spec.name, toolOf(cockpit, spec, schemas.get(spec.name) ?? {}, ready)]));
   if (typeof vscode.lm?.registerTool !== 'function') return { tools, registrations: [] };
   return { tools, registrations: [...tools].map(([name, tool]) => vscode.lm.registerTool<Input>(name, tool)) };
 }
