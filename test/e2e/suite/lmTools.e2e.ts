@@ -1,8 +1,10 @@
 import * as assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { SandboxesApi } from '../../../src/extension/extension';
 import { LANGUAGE_MODEL_TOOLS } from '../../../src/extension/lmTools/catalog';
-import { note } from './index';
+import { note, suiteSettings } from './index';
 
 const EXTENSION_ID = 'agent-sandboxes.agent-sandboxes';
 
@@ -93,6 +95,27 @@ describe('language-model tools in the VS Code extension host', () => {
       assert.doesNotMatch(message, /\n|\bat \w+ \(/, 'one sentence, no stack');
       assert.match(message, /^[A-Z].*[.)]$/, `"${message}" is not one sentence`);
     }
+  });
+
+  it('journals every call like the MCP server does, secrets and contents left out', async () => {
+    await invoke('sandbox_exec', { sandbox: name, command: 'echo "$X"', env: { X: 'hunter2' } });
+    const journal = path.join(suiteSettings().stateDir, 'events.jsonl');
+    type Call = { tool: string; result: string; arguments: Record<string, unknown>; error?: string };
+    const calls = () =>
+      readFileSync(journal, 'utf8')
+        .split('\n')
+        .filter((line) => line.includes('"mcp.call"'))
+        .map((line) => JSON.parse(line) as Call);
+    // The journal is written beside the call, not before its answer: wait for the last one.
+    const deadline = Date.now() + 10_000;
+    while (calls().filter((call) => call.tool === 'vscode/sandbox_exec').length < 2 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    const execs = calls().filter((call) => call.tool === 'vscode/sandbox_exec');
+    assert.equal(execs.length, 2, `${execs.length} exec calls journalled`);
+    assert.deepEqual(execs[1]!.arguments.env, ['X=***']);
+    assert.equal(calls().find((call) => call.tool === 'vscode/sandbox_write_file')!.arguments.content, '(8 characters)');
+    assert.ok(calls().some((call) => call.tool === 'vscode/sandbox_status' && call.result === 'error' && /no-such-sandbox/.test(call.error ?? '')));
+    assert.ok(!readFileSync(journal, 'utf8').includes('hunter2'));
   });
 
   // VS Code confirms by itself in an extension-test host (its dialog service answers yes), so the
