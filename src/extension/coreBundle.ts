@@ -31,3 +31,5 @@ export { CostLedger } from '../core/cost/ledger';
 export { writeMonthlyBudget } from '../core/cost/settings';
 export { formatCostReport, readCostReport } from '../app/costReport';
 export { describeSshSources, setSshSources } from '../core/providers/digitalocean/sshSources';
+// The logic of the MCP tools (zod- and SDK-free), run by the language-model tools.
+export { callToolAction } from '../mcp/actions/call';

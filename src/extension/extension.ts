@@ -42,6 +42,7 @@ import { takeScreenshotCommand } from './commands/takeScreenshot';
 import { toggleViewOnlyCommand } from './commands/toggleViewOnly';
 import { showEvaluationCommand } from './gates/evaluationPanel';
 import { GateViews } from './gates/gateViews';
+import { registerLanguageModelTools, registerMcpServerDefinition, type SandboxLanguageModelTool } from './lmTools/register';
 import { createStatusBarItem } from './statusBar';
 import { TaskBoard } from './taskBoard';
 import { createTaskStatusBarItem } from './taskStatusBar';
@@ -65,6 +66,10 @@ export interface SandboxesApi {
   digitalOcean: DigitalOceanAccount;
   /** The budget alerts shown as warnings. */
   budgetNotices: BudgetNotices;
+  /** The chat agents' sandbox tools by name, as registered with vscode.lm (tests ask them what they would confirm). */
+  languageModelTools: ReadonlyMap<string, SandboxLanguageModelTool>;
+  /** Whether `sandbox mcp` was offered to VS Code's MCP clients (VS Code 1.101+ and a CLI with its MCP server). */
+  mcpServerRegistered: boolean;
   /** Milliseconds spent inside activate(). */
   activationMs: number;
 }
@@ -146,6 +151,11 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
   context.subscriptions.push(desktops, cockpit, tree, view, createStatusBarItem(cockpit));
   context.subscriptions.push(digitalOcean, followBudgetSetting(cockpit), budgetNotices, followSshSourceSetting(cockpit));
   context.subscriptions.push(taskTree, taskView, showSchedulerState(taskView, tasks), createTaskStatusBarItem(tasks), gates, tasks);
+  // Chat agents' tools, and `sandbox mcp` for VS Code's MCP clients where the editor offers that.
+  const languageModelTools = registerLanguageModelTools(cockpit, () => digitalOcean.ready());
+  context.subscriptions.push(...languageModelTools.registrations);
+  const mcpServer = registerMcpServerDefinition(cockpit);
+  if (mcpServer) context.subscriptions.push(mcpServer);
   // The status bar needs a count even while the view is closed.
   cockpit.scheduleRefresh();
   // The same for tasks, once activation is over: reading the queue loads the core.
@@ -158,7 +168,20 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
 
   const activationMs = performance.now() - started;
   cockpit.log.info(`Activated in ${activationMs.toFixed(1)} ms`);
-  return { cockpit, tree, tasks, taskTree, gates, attachSeams, desktops, digitalOcean, budgetNotices, activationMs };
+  return {
+    cockpit,
+    tree,
+    tasks,
+    taskTree,
+    gates,
+    attachSeams,
+    desktops,
+    digitalOcean,
+    budgetNotices,
+    languageModelTools: languageModelTools.tools,
+    mcpServerRegistered: mcpServer !== undefined,
+    activationMs,
+  };
 }
 
 /** Nothing to do here: context.subscriptions close the desktop panels, forwarded ports and SSH connections. */

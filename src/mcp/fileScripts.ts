@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { SandboxError } from '../core/errors';
 import type { ExecResult, SandboxRecord } from '../core/model';
-import type { ToolContext } from './registry';
+import type { ToolContext } from './toolKit';
 
 /**
  * File work inside a sandbox, done by small shell scripts run as the sandbox's agent user over

@@ -1,33 +1,12 @@
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import {
-  CallToolRequestSchema,
-  ErrorCode,
-  ListToolsRequestSchema,
-  McpError,
-  type CallToolResult,
-  type Tool,
-  type ToolAnnotations,
-} from '@modelcontextprotocol/sdk/types.js';
+import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { SandboxController } from '../core/controller';
-import { SandboxError, describeError, isSandboxError, type SandboxErrorCode } from '../core/errors';
-import { redactArguments } from './redact';
+import { SandboxError, isSandboxError, type SandboxErrorCode } from '../core/errors';
 import type { HostRoots } from './roots';
+import { errorResult, journalToolCall, oneSentence, resultText, type Hints, type ToolContext, type ToolResult } from './toolKit';
 
-/** What a tool runs with: the server's controller, the host folders open to it, and this call's cancel and progress. */
-export interface ToolContext {
-  controller: SandboxController;
-  roots: HostRoots;
-  /** Aborted when the client cancels the call (or the server shuts down). */
-  signal: AbortSignal;
-  /** Reports progress when the client asked for it (gave a progress token); does nothing otherwise. */
-  progress(progress: number, message?: string): void;
-  /** Names the sandbox the call acts on, for the journal. */
-  actsOn(sandboxId: string): void;
-}
-
-/** Hints for clients: whether a tool only reads, may destroy, and may be repeated to the same effect. */
-export type Hints = Required<Pick<ToolAnnotations, 'readOnlyHint' | 'destructiveHint' | 'idempotentHint'>> & Pick<ToolAnnotations, 'openWorldHint'>;
+export { errorResult, jsonResult, oneSentence, textResult, type Hints, type ToolContext, type ToolResult } from './toolKit';
 
 export interface ToolDefinition<Shape extends z.ZodRawShape> {
   name: string;
@@ -35,7 +14,7 @@ export interface ToolDefinition<Shape extends z.ZodRawShape> {
   description: string;
   input: Shape;
   hints: Hints;
-  run(args: z.infer<z.ZodObject<Shape>>, context: ToolContext): Promise<CallToolResult>;
+  run(args: z.infer<z.ZodObject<Shape>>, context: ToolContext): Promise<ToolResult>;
 }
 
 /** A tool of any arguments, as the registry holds it. */
@@ -44,30 +23,6 @@ export type AnyTool = ToolDefinition<z.ZodRawShape>;
 /** Keeps a tool's argument types from its schema while it is written, and erases them for the registry. */
 export function defineTool<Shape extends z.ZodRawShape>(tool: ToolDefinition<Shape>): AnyTool {
   return tool as unknown as AnyTool;
-}
-
-/** A result of plain text. */
-export function textResult(text: string): CallToolResult {
-  return { content: [{ type: 'text', text }] };
-}
-
-/** A result of a value, as JSON text (what the CLI's --json prints) and as structured content. */
-export function jsonResult(value: Record<string, unknown> | unknown[]): CallToolResult {
-  const structured = Array.isArray(value) ? { items: value } : value;
-  return { content: [{ type: 'text', text: JSON.stringify(value, null, 2) }], structuredContent: structured };
-}
-
-/** A refusal or failure as the client sees it: one sentence, flagged as a tool error. */
-export function errorResult(message: string): CallToolResult {
-  return { isError: true, content: [{ type: 'text', text: message }] };
-}
-
-/** One sentence of any error: a SandboxError says it already; anything else is cut at its first line. */
-export function oneSentence(error: unknown, cancelled: boolean): { message: string; code?: SandboxErrorCode } {
-  if (isSandboxError(error)) return { message: error.message, code: error.code };
-  if (cancelled) return { message: 'The call was cancelled.', code: 'cancelled' };
-  const first = describeError(error).split('\n')[0]!.trim();
-  return { message: first === '' ? 'The call failed for an unknown reason; see the server log.' : first };
 }
 
 interface JournalSink {
@@ -120,13 +75,13 @@ export function registerTools(server: Server, tools: readonly AnyTool[], sink: J
       },
       actsOn: (id) => (sandboxId = id),
     };
-    let result: CallToolResult;
+    let result: ToolResult;
     let failure: { message: string; code?: SandboxErrorCode } | undefined;
     try {
       const parsed = found.schema.safeParse(raw);
       if (!parsed.success) throw new SandboxError('invalid-input', argumentsError(found.tool.name, parsed.error, raw));
       result = await found.tool.run(parsed.data, context);
-      if (result.isError) failure = { message: result.content.map((part) => (part.type === 'text' ? part.text : '')).join(' ') };
+      if (result.isError) failure = { message: resultText(result) };
       // The client gets no answer to a cancelled call; the journal says what became of it.
       else if (extra.signal.aborted) failure = { message: 'The call was cancelled.', code: 'cancelled' };
     } catch (error) {
@@ -136,18 +91,7 @@ export function registerTools(server: Server, tools: readonly AnyTool[], sink: J
         process.stderr.write(`sandbox mcp: ${found.tool.name}: ${(error as Error)?.stack ?? String(error)}\n`);
       result = errorResult(failure.message);
     }
-    await sink.controller.events
-      .emit({
-        type: 'mcp.call',
-        sandboxId,
-        tool: found.tool.name,
-        arguments: redactArguments(raw),
-        result: failure ? 'error' : 'ok',
-        ...(failure?.code ? { errorCode: failure.code } : {}),
-        ...(failure ? { error: failure.message } : {}),
-        durationMs: Date.now() - started,
-      })
-      .catch(() => undefined);
-    return result;
+    await journalToolCall(sink.controller, { tool: found.tool.name, sandboxId, arguments: raw, failure, durationMs: Date.now() - started });
+    return result as CallToolResult;
   });
 }

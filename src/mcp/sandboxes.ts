@@ -1,10 +1,6 @@
 import { z } from 'zod';
-import type { Profile } from '../core/model';
-import { parseGeometry, parseSize, DEFAULT_DESKTOP_GEOMETRY } from '../core/profile';
-import { findProfile, readTasksConfig } from '../core/tasks/config';
-import { defineTool, jsonResult, type AnyTool } from './registry';
-import { confinedPath } from './roots';
-import { sandboxOf, sandboxView } from './views';
+import * as actions from './actions/sandboxes';
+import { defineTool, type AnyTool } from './registry';
 
 const sandboxArgument = z.string().min(1).describe('The sandbox: its name, id, or a unique prefix of either.');
 
@@ -29,34 +25,7 @@ export const sandboxCreate = defineTool({
     network: z.string().optional().describe('default, open, none, or allow:DOMAIN,...'),
   },
   hints: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
-  async run(args, context) {
-    const named = args.profile !== undefined ? findProfile(await readTasksConfig(context.controller.store.root), args.profile) : undefined;
-    const desktop = args.desktop === true ? DEFAULT_DESKTOP_GEOMETRY : args.desktop === false ? undefined : args.desktop;
-    if (desktop) parseGeometry(desktop);
-    const profile: Partial<Profile> = {
-      ...named?.profile,
-      ...(args.cpus !== undefined ? { cpus: args.cpus } : {}),
-      ...(args.memory !== undefined ? { memory: parseSize(args.memory, 'memory limit') } : {}),
-      ...(args.sudo !== undefined ? { sudo: args.sudo } : {}),
-      ...(desktop !== undefined ? { desktop } : {}),
-      ...(args.network !== undefined ? { network: args.network } : {}),
-    };
-    const push = args.workspace !== undefined ? { localRoot: await confinedPath(args.workspace, context.roots, 'workspace') } : undefined;
-    let step = 0;
-    const record = await context.controller.create({
-      name: args.name,
-      provider: args.provider ?? named?.provider,
-      host: args.host ?? named?.host,
-      profile,
-      push,
-      agentId: 'mcp',
-      buildImageIfMissing: true,
-      signal: context.signal,
-      onProgress: (progress) => context.progress(++step, progress.message),
-    });
-    context.actsOn(record.id);
-    return jsonResult(sandboxView(record));
-  },
+  run: actions.createSandbox,
 });
 
 export const sandboxList = defineTool({
@@ -65,9 +34,7 @@ export const sandboxList = defineTool({
   description: 'Every sandbox of this state dir, with its state, provider and profile.',
   input: {},
   hints: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
-  async run(_args, context) {
-    return jsonResult((await context.controller.list()).map(sandboxView));
-  },
+  run: actions.listSandboxes,
 });
 
 export const sandboxStatus = defineTool({
@@ -76,10 +43,7 @@ export const sandboxStatus = defineTool({
   description: 'One sandbox as it is now (asked of its provider).',
   input: { sandbox: sandboxArgument },
   hints: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
-  async run(args, context) {
-    const record = await sandboxOf(args.sandbox, context);
-    return jsonResult(sandboxView(await context.controller.status(record.id)));
-  },
+  run: actions.sandboxStatus,
 });
 
 export const sandboxStart = defineTool({
@@ -88,10 +52,7 @@ export const sandboxStart = defineTool({
   description: 'Starts a stopped sandbox; its files are as they were.',
   input: { sandbox: sandboxArgument },
   hints: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
-  async run(args, context) {
-    const record = await sandboxOf(args.sandbox, context);
-    return jsonResult(sandboxView(await context.controller.start(record.id, context.signal)));
-  },
+  run: actions.startSandbox,
 });
 
 export const sandboxStop = defineTool({
@@ -100,10 +61,7 @@ export const sandboxStop = defineTool({
   description: 'Stops a sandbox: its processes end, its files stay for a later start.',
   input: { sandbox: sandboxArgument },
   hints: { readOnlyHint: false, destructiveHint: true, idempotentHint: true },
-  async run(args, context) {
-    const record = await sandboxOf(args.sandbox, context);
-    return jsonResult(sandboxView(await context.controller.stop(record.id, context.signal)));
-  },
+  run: actions.stopSandbox,
 });
 
 export const sandboxDelete = defineTool({
@@ -112,11 +70,7 @@ export const sandboxDelete = defineTool({
   description: 'Removes a sandbox and everything in it, for good. Pull what you need first (sync_pull).',
   input: { sandbox: sandboxArgument },
   hints: { readOnlyHint: false, destructiveHint: true, idempotentHint: false },
-  async run(args, context) {
-    const record = await sandboxOf(args.sandbox, context);
-    const deleted = await context.controller.delete(record.id, context.signal);
-    return jsonResult({ deleted: true, id: deleted.id, name: deleted.name });
-  },
+  run: actions.deleteSandbox,
 });
 
 export { sandboxArgument };

@@ -1,5 +1,5 @@
 import type { SandboxRecord } from '../core/model';
-import type { ToolContext } from './registry';
+import type { ToolContext } from './toolKit';
 
 /**
  * What a client is told of a sandbox: no SSH endpoint (its key file), no provider handles

@@ -22,7 +22,7 @@ interface SuiteRun {
 
 const RUNS: SuiteRun[] = [
   {
-    files: ['sandboxes.e2e.js', 'ssh.e2e.js', 'sshHostTerminal.e2e.js', 'gates.e2e.js'],
+    files: ['sandboxes.e2e.js', 'lmTools.e2e.js', 'ssh.e2e.js', 'sshHostTerminal.e2e.js', 'gates.e2e.js'],
     timeoutMs: SUITE_TIMEOUT_MS + GATES_SUITE_TIMEOUT_MS,
   },
   { files: ['desktop.e2e.js'], timeoutMs: DESKTOP_SUITE_TIMEOUT_MS },

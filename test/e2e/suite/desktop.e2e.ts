@@ -220,6 +220,17 @@ describe('Desktops in VS Code: the viewer in a webview panel', function () {
     assert.ok(shareOfColour(image, RED) > 0.5, 'the screenshot does not show the red xterm');
   });
 
+  it("gives a chat's screenshot tool the desktop as a PNG file it names", async () => {
+    const result = await vscode.lm.invokeTool('sandbox_screenshot', { input: { sandbox: second.name }, toolInvocationToken: undefined });
+    const text = result.content.map((part) => (part instanceof vscode.LanguageModelTextPart ? part.value : '')).join(' ');
+    const file = /Saved the screenshot as (\/\S+\.png)\./.exec(text)?.[1];
+    assert.ok(file, `no file named in: ${text}`);
+    assert.match(text, new RegExp(`1024x768 desktop of ${second.name}\\.`));
+    const image = decodePng(readFileSync(file));
+    assert.deepEqual([image.width, image.height], [1024, 768]);
+    assert.ok(shareOfColour(image, RED) > 0.5, 'the screenshot does not show the red xterm');
+  });
+
   it('says the sandbox is stopped when it stops, and reconnects when it starts again', async () => {
     const panel = api.desktops.get(first.id)!;
     await vscode.commands.executeCommand('sandboxes.stop', first.name);
