@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { SandboxError } from '../errors';
 import type { SshEndpoint } from '../model';
 import { publicKeyBody } from './keys';
@@ -70,7 +71,6 @@ function configValue(value: string): string {
  */
 export function renderSshConfig(entries: SshHostEntry[], knownHostsFile: string, controlDir?: string): string {
   const lines = ['# Managed by Agent Sandboxes: rewritten as sandboxes come and go; edits here are lost.', ''];
-  const multiplexing = controlDir === undefined ? [] : multiplexingLines(controlDir);
   // A jump host is the user's own machine, reached as a ProxyJump child: no master of ours there.
   const jumps = new Set(entries.flatMap((entry) => (entry.jump ? [entry.jump.alias] : [])));
   for (const entry of withJumps(entries).sort((a, b) => a.alias.localeCompare(b.alias))) {
@@ -92,26 +92,29 @@ export function renderSshConfig(entries: SshHostEntry[], knownHostsFile: string,
       '  KbdInteractiveAuthentication no',
       '  ServerAliveInterval 15',
       '  ServerAliveCountMax 3',
-      ...(jumps.has(entry.alias) ? [] : multiplexing),
+      ...(jumps.has(entry.alias) || controlDir === undefined ? [] : multiplexingLines(controlDir, entry.hostKeyAlias)),
       '',
     );
   }
   return lines.join('\n');
 }
 
-/** Unix socket paths are cut at 104 bytes on some systems; %C expands to 40 characters. */
-const MAX_CONTROL_DIR_LENGTH = 104 - 1 - 40 - 1;
+/** Unix socket paths are cut at 104 bytes on some systems: the sandbox's 12 characters, a dash and %C's 40. */
+const MAX_CONTROL_DIR_LENGTH = 104 - 1 - 12 - 1 - 40;
 
 /**
  * One connection per sandbox, reused by every `ssh` that follows (OpenSSH's multiplexing): the
- * second call skips the key exchange. %C hashes the local host, host, port, user and jump, so
+ * second call skips the key exchange. The socket is named by the sandbox (its host key alias,
+ * hashed) and by %C, a hash of the local host, host, port and user: two sandboxes at the same
+ * address and port behind different jump hosts never share one (%C leaves the jump out), and
  * `-o User=root` or another port never rides an existing connection. Windows' OpenSSH has no
  * multiplexing, and a socket path too long to bind would fail every call, so both go without.
  */
-export function multiplexingLines(controlDir: string, platform: NodeJS.Platform = process.platform): string[] {
+export function multiplexingLines(controlDir: string, hostKeyAlias: string, platform: NodeJS.Platform = process.platform): string[] {
   const dir = controlDir.replace(/\\/g, '/');
   if (platform === 'win32' || dir.length > MAX_CONTROL_DIR_LENGTH || /[\s"%#]/.test(dir) || dir.startsWith('~')) return [];
-  return ['  ControlMaster auto', `  ControlPath ${dir}/%C`, '  ControlPersist 10m'];
+  const sandbox = createHash('sha256').update(hostKeyAlias).digest('hex').slice(0, 12);
+  return ['  ControlMaster auto', `  ControlPath ${dir}/${sandbox}-%C`, '  ControlPersist 10m'];
 }
 
 /** Our known_hosts: one pinned key per sandbox, under its HostKeyAlias. */

@@ -6,7 +6,7 @@
  */
 import { SandboxError, describeError } from '../../errors';
 import type { Profile } from '../../model';
-import { targetFor, type SshTarget } from '../../ssh/session';
+import { targetFor, type SshSession, type SshTarget } from '../../ssh/session';
 import type { StateStore } from '../../store/stateStore';
 import type { ProviderSandbox } from '../provider';
 import { sshExec } from '../../transport/sshExec';
@@ -48,8 +48,9 @@ export async function allowlistProblem(
   profile: Pick<Profile, 'network'>,
   options: { user: string; timing: BootTiming; signal?: AbortSignal },
 ): Promise<string | undefined> {
-  const session = await connectWhenUp(target, options.timing, options.signal);
+  let session: SshSession | undefined;
   try {
+    session = await connectWhenUp(target, options.timing, options.signal);
     if (!isAllowlist(profile)) return undefined;
     const marker = await sshExec(
       session,
@@ -58,10 +59,11 @@ export async function allowlistProblem(
     );
     return marker.exitCode === 0 ? undefined : `its allowlist's rules were not in place at boot (no ${NETWORK_READY})`;
   } catch (error) {
-    if (options.signal?.aborted) throw error;
+    // A check cut off (Ctrl-C) or that could not connect proves nothing: the droplet counts as unchecked.
+    if (options.signal?.aborted) return 'its check was cancelled';
     return `it could not be checked over SSH (${describeError(error)})`;
   } finally {
-    session.close();
+    session?.close();
   }
 }
 
@@ -79,7 +81,16 @@ export async function checkPoweredOn(
   const target = targetFor(sandbox.name, sandbox.ssh, { privateKey });
   const problem = await allowlistProblem(target, sandbox.profile, { user: sandbox.user, timing: options.timing, signal: options.signal });
   if (!problem) return;
-  await options.powerOff().catch(() => undefined);
+  const poweredOff = await options.powerOff().then(
+    () => true,
+    () => false,
+  );
+  if (!poweredOff) {
+    throw new SandboxError(
+      'provider-error',
+      `${sandbox.name} is running without a checked allowlist (${problem}) and could not be powered off; remove it with \`sandbox rm ${sandbox.name}\`.`,
+    );
+  }
   throw new SandboxError(
     'provider-error',
     `${sandbox.name} was powered off again because ${problem}; start it again, or remove it with \`sandbox rm ${sandbox.name}\`.`,

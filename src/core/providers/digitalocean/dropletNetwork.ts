@@ -65,7 +65,7 @@ export async function moveTag(
   await client.untagDroplet(from, dropletId, signal);
 }
 
-/** Fails unless the firewall, read afresh, exists and is attached to `tag`. */
+/** Fails unless the firewall, read afresh, exists and is attached to `tag`; the error says which. */
 export async function confirmFirewall(client: Pick<DigitalOceanClient, 'firewall'>, firewall: Firewall, tag: string, name: string, signal?: AbortSignal) {
   let fresh: Firewall | undefined;
   try {
@@ -73,22 +73,15 @@ export async function confirmFirewall(client: Pick<DigitalOceanClient, 'firewall
   } catch (error) {
     if (!isDigitalOceanError(error, 'not-found')) throw error;
   }
-  if (!fresh) {
-    throw new SandboxError('provider-error', `The firewall ${firewall.name} of ${name} is gone from DigitalOcean, so ${name} was removed; create it again.`);
-  }
-  if (!(fresh.tags ?? []).includes(tag)) {
-    throw new SandboxError('provider-error', `The firewall ${fresh.name} no longer covers the tag ${tag}, so ${name} was removed; create it again.`);
-  }
+  if (!fresh) throw new SandboxError('provider-error', `The firewall ${firewall.name} of ${name} is gone from DigitalOcean`);
+  if (!(fresh.tags ?? []).includes(tag)) throw new SandboxError('provider-error', `The firewall ${fresh.name} no longer covers the tag ${tag}`);
 }
 
 /** Over the first connection: the allowlist's rules are in (the user data writes the marker once they are). */
 export async function checkAllowlistReady(session: SshSession, name: string, user: string, signal?: AbortSignal): Promise<void> {
   const result = await sshExec(session, { command: ['test', '-f', NETWORK_READY], signal, timeoutMs: 60_000 }, { loginUser: user, cwd: '/' });
   if (result.exitCode !== 0) {
-    throw new SandboxError(
-      'provider-error',
-      `The allowlist of ${name} was not in place after its first boot (no ${NETWORK_READY}), so ${name} was removed; create it again.`,
-    );
+    throw new SandboxError('provider-error', `The allowlist of ${name} was not in place after its first boot (no ${NETWORK_READY}); create it again.`);
   }
 }
 
@@ -109,13 +102,19 @@ export async function settleDropletNetwork(options: {
     await moveTag(client, dropletId, firewalls.bootTag, firewalls.finalTag, signal);
     await confirmFirewall(client, firewalls.final, firewalls.finalTag, name, signal);
   } catch (error) {
-    await removeAfterFailure(options.remove);
-    if (error instanceof SandboxError) throw error;
-    throw new SandboxError('provider-error', `${name} could not be put under its firewall (${describeError(error)}), so it was removed; create it again.`);
+    const why = error instanceof SandboxError ? error.message : `${name} could not be put under its firewall (${describeError(error)})`;
+    const removed = await removeAfterFailure(options.remove);
+    throw new SandboxError(
+      'provider-error',
+      removed ? `${why}, so ${name} was removed; create it again.` : `${why}, and ${name} could not be removed yet; \`sandbox rm ${name}\` removes it.`,
+    );
   }
 }
 
-/** Removes a droplet whose create failed; its own failure is left to the caller's cleanup by tag. */
-export async function removeAfterFailure(remove: () => Promise<void>): Promise<void> {
-  await remove().catch(() => undefined);
+/** Removes a droplet whose create failed; whether that worked (if not, the caller's cleanup by tag tries again). */
+export async function removeAfterFailure(remove: () => Promise<void>): Promise<boolean> {
+  return remove().then(
+    () => true,
+    () => false,
+  );
 }

@@ -10,6 +10,7 @@ import { SandboxError } from '../../errors';
 import { DENIED_RANGES_V4 } from '../../network/rules';
 import { parseNetworkPolicy } from '../../network/policy';
 import type { DigitalOceanClient, Firewall, NewFirewall } from './api/client';
+import { isDigitalOceanError } from './api/errors';
 import { ANYWHERE } from './sshSourceCidrs';
 import { networkTag, TAG_PREFIX } from './tags';
 
@@ -128,7 +129,19 @@ const inFlight = new WeakMap<Map<string, Firewall>, Map<string, Promise<Firewall
 
 async function ensureOnce(client: DigitalOceanClient, spec: NewFirewall, known: Map<string, Firewall>, signal?: AbortSignal): Promise<Firewall> {
   const seen = known.get(spec.name);
-  if (seen && !firewallDiffers(seen, spec)) return seen;
+  if (seen && !firewallDiffers(seen, spec)) {
+    // Read afresh: a firewall removed or changed elsewhere (the control panel, doctl) must not be
+    // trusted from memory as the fence a droplet is about to boot under.
+    const fresh = await client.firewall(seen.id!, signal).catch((error: unknown) => {
+      if (isDigitalOceanError(error, 'not-found')) return undefined;
+      throw error;
+    });
+    if (fresh && !firewallDiffers(fresh, spec)) {
+      known.set(spec.name, fresh);
+      return fresh;
+    }
+    known.delete(spec.name);
+  }
   const existing = (await client.firewalls(signal)).filter((firewall) => firewall.name === spec.name);
   let firewall: Firewall | undefined;
   for (const candidate of existing) {

@@ -8,7 +8,7 @@ import { decideCreate, monthFigures } from '../../cost/budget';
 import type { CostLedger } from '../../cost/ledger';
 import { readBudgetSettings } from '../../cost/settings';
 import { recordedTtlOf } from '../../cost/recordedTtl';
-import { SandboxError } from '../../errors';
+import { SandboxError, describeError } from '../../errors';
 import type { SandboxRecord } from '../../model';
 import { targetFor } from '../../ssh/session';
 import type { StateStore } from '../../store/stateStore';
@@ -155,6 +155,12 @@ export class Hibernation {
         (failure: unknown) => isDigitalOceanError(failure, 'not-found'),
       );
       if (deleted) await this.deps.ledger.closeMachine(entry.id, 'destroyed');
+      if (!deleted && !signal?.aborted) {
+        throw new SandboxError(
+          'provider-error',
+          `${record.name} could not be restored (${describeError(error)}), and its new droplet ${dropletId} could not be removed, so it still runs and is priced; remove droplet ${dropletId} in DigitalOcean's control panel.`,
+        );
+      }
       throw error;
     }
     await client.deleteSnapshot(snapshotId, signal).catch((error: unknown) => {

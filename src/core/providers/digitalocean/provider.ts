@@ -295,10 +295,11 @@ export class DigitalOceanProvider implements Provider {
     const target = this.parse(ref);
     const client = await this.client();
     if (target.kind === 'hibernated') return this.hibernation.restore(target.snapshotId, this.timing, signal);
-    const droplet = await client.droplet(target.id, signal);
-    if (droplet.status === 'active') return this.inspectDroplet(target.id, signal);
-    const action = await client.powerAction(target.id, 'power_on', signal);
-    await client.waitForAction(action.id!, this.timing.bootTimeoutMs, signal);
+    // An active droplet is checked too: a start cut off during its check left it running unchecked.
+    if ((await client.droplet(target.id, signal)).status !== 'active') {
+      const action = await client.powerAction(target.id, 'power_on', signal);
+      await client.waitForAction(action.id!, this.timing.bootTimeoutMs, signal);
+    }
     const started = await this.inspectDroplet(target.id, signal);
     await checkPoweredOn(started, { store: this.store, timing: this.timing, powerOff: () => this.hibernation.powerOff(target.id), signal });
     return started;

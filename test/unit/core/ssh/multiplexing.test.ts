@@ -13,7 +13,7 @@ describe('OpenSSH connection sharing in our config', function () {
     const config = renderSshConfig([entry('a', 2201)], '/state/ssh/known_hosts', '/state/ssh/cm');
     const block = hostBlocks(config).get('sandbox-a')!;
     assert.match(block, /^ {2}ControlMaster auto$/m);
-    assert.match(block, /^ {2}ControlPath \/state\/ssh\/cm\/%C$/m);
+    assert.match(block, /^ {2}ControlPath \/state\/ssh\/cm\/[0-9a-f]{12}-%C$/m);
     assert.match(block, /^ {2}ControlPersist 10m$/m);
   });
 
@@ -25,10 +25,18 @@ describe('OpenSSH connection sharing in our config', function () {
   });
 
   it('goes without where OpenSSH cannot share: Windows, or a socket path too long to bind', function () {
-    assert.deepEqual(multiplexingLines('/state/ssh/cm', 'win32'), []);
-    assert.deepEqual(multiplexingLines(`/${'d'.repeat(70)}/ssh/cm`, 'linux'), []);
-    assert.deepEqual(multiplexingLines('/with space/cm', 'linux'), []);
-    assert.equal(multiplexingLines('/state/ssh/cm', 'linux').length, 3);
+    assert.deepEqual(multiplexingLines('/state/ssh/cm', 'agent-sandbox-a', 'win32'), []);
+    assert.deepEqual(multiplexingLines(`/${'d'.repeat(70)}/ssh/cm`, 'agent-sandbox-a', 'linux'), []);
+    assert.deepEqual(multiplexingLines('/with space/cm', 'agent-sandbox-a', 'linux'), []);
+    assert.equal(multiplexingLines('/state/ssh/cm', 'agent-sandbox-a', 'linux').length, 3);
+  });
+
+  it('gives sandboxes at the same address and port behind different jump hosts sockets of their own', function () {
+    const jumpOf = (name: string): SshHostEntry => ({ ...entry(name, 22), alias: `agent-sandboxes-host-${name}` });
+    const config = renderSshConfig([entry('local', 32768), entry('far', 32768, jumpOf('h1'))], '/k', '/cm');
+    const paths = [...hostBlocks(config).entries()].filter(([alias]) => alias.startsWith('sandbox-')).map(([, block]) => /ControlPath (\S+)/.exec(block)![1]);
+    assert.equal(paths.length, 2);
+    assert.notEqual(paths[0], paths[1]);
   });
 
   it('names the masters to close: sandboxes gone from the config or moved to another port', function () {

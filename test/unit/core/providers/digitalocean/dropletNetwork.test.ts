@@ -104,7 +104,14 @@ describe('DigitalOcean droplet network', () => {
       assert.deepEqual(client.calls, ['GET firewalls', 'PUT fw-a', 'PUT fw-c']);
       client.calls.length = 0;
       await ensureFirewall(client.asClient(), spec, known, undefined);
-      assert.deepEqual(client.calls, [], 'a firewall this process saw as wanted costs no call');
+      assert.deepEqual(client.calls, ['GET firewall fw-a'], 'a firewall this process saw as wanted is read afresh, by itself');
+      // Removed elsewhere (the control panel): never trusted from memory, made again.
+      client.stored = client.stored.filter((firewall) => firewall.id !== 'fw-a');
+      client.calls.length = 0;
+      const remade = await ensureFirewall(client.asClient(), spec, known, undefined);
+      assert.deepEqual(client.calls, ['GET firewall fw-a', 'GET firewalls']);
+      assert.equal(remade.id, 'fw-b', 'another firewall of the name serves');
+      client.calls.length = 0;
 
       const none = firewallSpec('abc', 'none', ['203.0.113.0/24']);
       await ensureFirewall(client.asClient(), none, known, undefined);
@@ -156,7 +163,7 @@ describe('DigitalOcean droplet network', () => {
       client.stored[0]!.tags = [];
       await assert.rejects(
         confirmFirewall(client.asClient(), none, 'agent-sandboxes-abc-net-none', 'sb'),
-        /no longer covers the tag agent-sandboxes-abc-net-none, so sb was removed/,
+        /no longer covers the tag agent-sandboxes-abc-net-none/,
       );
       client.stored.length = 0;
       let removed = 0;
@@ -168,9 +175,20 @@ describe('DigitalOcean droplet network', () => {
           firewalls: { bootTag: 'agent-sandboxes-abc-net-default', finalTag: 'agent-sandboxes-abc-net-none', final: none },
           remove: async () => void removed++,
         }),
-        /firewall agent-sandboxes-abc-none of sb is gone from DigitalOcean, so sb was removed/,
+        /firewall agent-sandboxes-abc-none of sb is gone from DigitalOcean, so sb was removed; create it again/,
       );
       assert.equal(removed, 1);
+      // A removal that fails too is not called one.
+      await assert.rejects(
+        settleDropletNetwork({
+          client: client.asClient(),
+          dropletId: 7,
+          name: 'sb',
+          firewalls: { bootTag: 'agent-sandboxes-abc-net-default', finalTag: 'agent-sandboxes-abc-net-none', final: none },
+          remove: () => Promise.reject(new Error('API down')),
+        }),
+        /is gone from DigitalOcean, and sb could not be removed yet; `sandbox rm sb` removes it/,
+      );
     });
   });
 

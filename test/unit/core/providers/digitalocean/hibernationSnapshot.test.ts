@@ -61,17 +61,32 @@ describe('DigitalOcean hibernation snapshot: one per droplet, however often a hi
     );
   });
 
-  it('reuses a finished snapshot of that name, and deletes duplicates with their ledger entries', async () => {
+  it('reuses the newest finished snapshot of that name, and deletes duplicates with their ledger entries', async () => {
     await client.waitForAction(await snapshotNow(), 10_000);
     await client.waitForAction(await snapshotNow(), 10_000);
     const [first, second] = ours();
-    await ledger.storeSnapshot({ id: second!.id, sandbox: 'sb-1', gb: 1.42, usdPerGbMonth: 0.06 });
+    await ledger.storeSnapshot({ id: first!.id, sandbox: 'sb-1', gb: 1.42, usdPerGbMonth: 0.06 });
     const kept = await ensureHibernationSnapshot(client, ledger, { dropletId, dropletName: 'sb-1', name: NAME });
-    assert.equal(kept.id, first!.id, 'the oldest is kept');
+    assert.equal(kept.id, second!.id, 'the newest is kept');
     assert.deepEqual(
       ours().map((candidate) => candidate.id),
-      [first!.id],
+      [second!.id],
     );
     assert.deepEqual((await ledger.load()).storedSnapshots(), [], 'the duplicate no longer costs');
+  });
+
+  it('makes a new snapshot when the droplet ran after the one of that name (a failed hibernation, then a start)', async () => {
+    await client.waitForAction(await snapshotNow(), 10_000);
+    const [stale] = ours();
+    await ledger.storeSnapshot({ id: stale!.id, sandbox: 'sb-1', gb: 1.42, usdPerGbMonth: 0.06 });
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // the API's times are in whole seconds
+    await client.waitForAction((await client.powerAction(dropletId, 'power_on')).id!, 10_000);
+    const kept = await ensureHibernationSnapshot(client, ledger, { dropletId, dropletName: 'sb-1', name: NAME });
+    assert.notEqual(kept.id, stale!.id, 'what the agent did since the old snapshot is in the new one');
+    assert.deepEqual(
+      ours().map((candidate) => candidate.id),
+      [kept.id],
+    );
+    assert.deepEqual((await ledger.load()).storedSnapshots(), [], 'the stale snapshot no longer costs');
   });
 });
