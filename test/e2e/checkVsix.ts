@@ -23,6 +23,7 @@ const REQUIRED = [
   'extension/dist/extension.js',
   'extension/dist/core.js',
   'extension/dist/cli.js',
+  'extension/dist/cliMain.js',
   'extension/dist/viewer.js',
   'extension/media/viewer.css',
   // The marketplace page: its icon, the README written for the Extensions view (not the repository's) and its screenshots, the changelog.
