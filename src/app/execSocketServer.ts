@@ -186,13 +186,14 @@ function serveConnection(socket: net.Socket, options: ExecSocketServerOptions): 
   };
 
   socket.on('data', (chunk: Buffer) => {
+    if (phase === 'done') return;
     let frames;
     try {
       frames = reader.push(chunk);
     } catch (error) {
       // A frame past the limit: the stream cannot be trusted further; a running command ends with it.
       if (phase === 'hello') refuse(describeError(error));
-      socket.destroy();
+      else socket.destroy();
       return;
     }
     for (const frame of frames) onFrame(frame.type, frame.payload);

@@ -6,6 +6,7 @@
 import { lstatSync, type Stats } from 'node:fs';
 import * as net from 'node:net';
 import {
+  EXEC_SOCKET_ENV,
   EXEC_SOCKET_PROTOCOL,
   FRAME,
   FrameReader,
@@ -44,7 +45,7 @@ function statOrUndefined(file: string): Stats | undefined {
 
 /** Runs the exec call over the socket and returns its exit status, or undefined to take the CLI's own path. */
 export function execOverSocket(argv: string[], stateRoot: string = defaultStateDir()): Promise<number | undefined> {
-  if (!execCallOf(argv)) return Promise.resolve(undefined);
+  if (!execCallOf(argv) || process.env[EXEC_SOCKET_ENV] === 'off') return Promise.resolve(undefined);
   const socketPath = usableExecSocket(stateRoot);
   if (!socketPath) return Promise.resolve(undefined);
   return new Promise((resolve) => {

@@ -8,6 +8,9 @@ import * as path from 'node:path';
 /** Bumped on any change of the frames below: a client and a server that differ fall back to the CLI's own path. */
 export const EXEC_SOCKET_PROTOCOL = 1;
 
+/** Set to `off`, `sandbox exec` takes its own path even with a socket to hand to (to tell the two apart). */
+export const EXEC_SOCKET_ENV = 'AGENT_SANDBOXES_EXEC_SOCKET';
+
 /** A frame's payload stays under this; a bigger length is a broken or hostile peer. */
 export const MAX_FRAME_BYTES = 1024 * 1024;
 
