@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import type { SandboxRecord } from '../../src/core/model';
 import { EXEC_SOCKET_ENV, EXEC_SOCKET_PROTOCOL, FRAME, FrameReader, encodeFrame, encodeJsonFrame, execSocketPath } from '../../src/core/execSocket/protocol';
 import { runDaemon } from '../../src/daemon/daemon';
-import { CLI, TestEnvironment, ensureImage, uniqueName, waitFor, type CliResult } from './helpers';
+import { CLI, TestEnvironment, ensureImage, runProgram, tempDir, uniqueName, waitFor, type CliResult } from './helpers';
 
 /** An engine that is not there: a call that reaches it took the CLI's own path, not the daemon's socket. */
 const NO_ENGINE = { DOCKER_HOST: 'unix:///nonexistent/docker.sock' };
@@ -156,6 +156,17 @@ describe('sandbox exec over the daemon’s exec socket', function () {
     await waitFor(async () => ((await running('sleep 318')) ? undefined : true), 20_000, 'the command to be killed');
   });
 
+  it('ends the command quietly when the reader of its output goes away (`| head`)', async function () {
+    const pipeline = `"${process.execPath}" "${CLI}" exec ${sandbox.name} -- sh -c 'while :; do echo y319; done' | head -1; echo "status \${PIPESTATUS[0]}"`;
+    const result = await runProgram('bash', ['-c', pipeline], { env: { AGENT_SANDBOXES_HOME: env.stateDir, ...NO_ENGINE } });
+    const own = await runProgram('bash', ['-c', pipeline], { env: { AGENT_SANDBOXES_HOME: env.stateDir, ...OWN_PATH } });
+    assert.equal(result.stdout, own.stdout);
+    assert.equal(result.stderr, own.stderr);
+    assert.equal(result.stdout, 'y319\nstatus 130\n');
+    assert.equal(result.stderr, '');
+    await waitFor(async () => ((await running('sh -c while :; do echo y319')) ? undefined : true), 20_000, 'the command to be killed');
+  });
+
   it('refuses another protocol, a malformed hello and a huge frame, and keeps serving', async function () {
     const other = await rawCall(socketPath, [encodeJsonFrame(FRAME.hello, { protocol: EXEC_SOCKET_PROTOCOL + 1, argv: ['exec', sandbox.name, '--', 'true'] })]);
     assert.deepEqual(
@@ -181,6 +192,20 @@ describe('sandbox exec over the daemon’s exec socket', function () {
     const after = await viaSocket(['exec', sandbox.name, '--', 'echo', 'still serving']);
     assert.equal(after.stdout, 'still serving\n');
     assert.equal(after.code, 0);
+  });
+
+  it('is not reached from another state dir', async function () {
+    const otherState = tempDir('exec-socket-other-');
+    try {
+      const args = [CLI, 'exec', sandbox.name, '--', 'echo', 'reached'];
+      const other = await runProgram(process.execPath, args, { env: { AGENT_SANDBOXES_HOME: otherState, ...NO_ENGINE } });
+      const own = await runProgram(process.execPath, args, { env: { AGENT_SANDBOXES_HOME: otherState, ...NO_ENGINE, ...OWN_PATH } });
+      assert.notEqual(other.code, 0);
+      assert.equal(other.stdout, '');
+      assert.deepEqual(other, own);
+    } finally {
+      await fs.rm(otherState, { recursive: true, force: true });
+    }
   });
 
   it('is not used when its mode is other than 0600', async function () {
