@@ -13,7 +13,7 @@ const ALLOWED = [
   /^\[Content_Types\]\.xml$/,
   /^extension\.vsixmanifest$/,
   /^extension\/(package\.json|readme\.md|changelog\.md|LICENSE\.txt)$/,
-  /^extension\/dist\/(extension|core|cli|viewer)\.js$/,
+  /^extension\/dist\/(extension|core|cli|cliMain|viewer)\.js$/,
   /^extension\/images\/[\w./-]+$/,
   /^extension\/media\/[\w.-]+\.(svg|css|png)$/,
   /^extension\/schemas\/[\w.-]+\.schema\.json$/,
