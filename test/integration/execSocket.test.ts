@@ -237,4 +237,21 @@ describe('sandbox exec over the daemon’s exec socket', function () {
     const refused = await viaSocket(['exec', sandbox.name, '--', 'true']);
     assert.equal(refused.code, 4, 'no socket answered, so the CLI met the missing engine itself');
   });
+
+  it('is served by `sandbox mcp` too, which takes over a left-over socket file and removes its own at the end', async function () {
+    assert.ok(existsSync(socketPath), 'the file left by the test before');
+    const mcp = spawn(process.execPath, [CLI, 'mcp'], { env: { ...process.env, AGENT_SANDBOXES_HOME: env.stateDir }, stdio: ['pipe', 'ignore', 'ignore'] });
+    const exited = new Promise((resolve) => mcp.once('exit', resolve));
+    try {
+      await waitFor(
+        async () => ((await viaSocket(['exec', sandbox.name, '--', 'echo', 'via mcp'])).stdout === 'via mcp\n' ? true : undefined),
+        20_000,
+        'the mcp server to serve the socket',
+      );
+    } finally {
+      mcp.stdin.end();
+      await exited;
+    }
+    assert.ok(!existsSync(socketPath), 'the server removed its socket');
+  });
 });
