@@ -8,7 +8,7 @@ import {
   FRAME,
   FrameReader,
   MAX_SOCKET_PATH_BYTES,
-  STDIN_CHUNK_BYTES,
+  DATA_CHUNK_BYTES,
   encodeFrame,
   encodeJsonFrame,
   execCallOf,
@@ -46,6 +46,8 @@ const HELLO_TIMEOUT_MS = 10_000;
 export async function startExecSocketServer(options: ExecSocketServerOptions): Promise<ExecSocketServer> {
   const socketPath = execSocketPath(options.stateRoot);
   const idle: ExecSocketServer = { path: undefined, close: async () => undefined };
+  // Windows has no unix file modes to keep others out (and the client looks for none there).
+  if (process.platform === 'win32') return idle;
   if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
     options.log(`No exec socket: its path ${socketPath} is too long for a unix socket; sandbox exec takes its own path.`);
     return idle;
@@ -116,8 +118,8 @@ function serveConnection(socket: net.Socket, options: ExecSocketServerOptions): 
   };
   const sendOutput = (type: typeof FRAME.stdout | typeof FRAME.stderr, chunk: Buffer | string) => {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
-    for (let offset = 0; offset < bytes.length; offset += STDIN_CHUNK_BYTES) {
-      send(encodeFrame(type, bytes.subarray(offset, offset + STDIN_CHUNK_BYTES)));
+    for (let offset = 0; offset < bytes.length; offset += DATA_CHUNK_BYTES) {
+      send(encodeFrame(type, bytes.subarray(offset, offset + DATA_CHUNK_BYTES)));
     }
   };
   const refuse = (reason: string) => {
@@ -125,7 +127,7 @@ function serveConnection(socket: net.Socket, options: ExecSocketServerOptions): 
     send(encodeJsonFrame(FRAME.refused, { reason }));
     socket.end();
   };
-  const helloTimer = setTimeout(() => phase === 'hello' && socket.destroy(), HELLO_TIMEOUT_MS);
+  const helloTimer = setTimeout(() => phase === 'hello' && socket.destroy(), HELLO_TIMEOUT_MS).unref();
   socket.on('error', () => undefined);
   socket.once('close', () => {
     clearTimeout(helloTimer);
@@ -173,7 +175,7 @@ function serveConnection(socket: net.Socket, options: ExecSocketServerOptions): 
       phase = 'running';
       clearTimeout(helloTimer);
       send(encodeFrame(FRAME.accepted));
-      void run(call.json, call.args);
+      run(call.json, call.args).catch(() => socket.destroy());
       return;
     }
     if (phase !== 'running') return;

@@ -10,7 +10,7 @@ import {
   EXEC_SOCKET_PROTOCOL,
   FRAME,
   FrameReader,
-  STDIN_CHUNK_BYTES,
+  DATA_CHUNK_BYTES,
   encodeFrame,
   encodeJsonFrame,
   execCallOf,
@@ -86,12 +86,14 @@ export function execOverSocket(argv: string[], stateRoot: string = defaultStateD
       if (readingStdin) return;
       readingStdin = true;
       process.stdin.on('data', (chunk: Buffer) => {
-        for (let offset = 0; offset < chunk.length; offset += STDIN_CHUNK_BYTES) {
-          const written = socket.write(encodeFrame(FRAME.stdin, chunk.subarray(offset, offset + STDIN_CHUNK_BYTES)));
-          if (!written) {
-            process.stdin.pause();
-            socket.once('drain', () => process.stdin.resume());
-          }
+        let written = true;
+        for (let offset = 0; offset < chunk.length; offset += DATA_CHUNK_BYTES) {
+          written = socket.write(encodeFrame(FRAME.stdin, chunk.subarray(offset, offset + DATA_CHUNK_BYTES)));
+        }
+        // The server reads as fast as it can; a full socket means stdin waits, not this process's memory.
+        if (!written) {
+          process.stdin.pause();
+          socket.once('drain', () => process.stdin.resume());
         }
       });
       process.stdin.once('end', () => socket.write(encodeFrame(FRAME.stdinEnd)));

@@ -14,8 +14,8 @@ export const EXEC_SOCKET_ENV = 'AGENT_SANDBOXES_EXEC_SOCKET';
 /** A frame's payload stays under this; a bigger length is a broken or hostile peer. */
 export const MAX_FRAME_BYTES = 1024 * 1024;
 
-/** stdin travels in pieces of at most this size. */
-export const STDIN_CHUNK_BYTES = 64 * 1024;
+/** stdin and output travel in pieces of at most this size. */
+export const DATA_CHUNK_BYTES = 64 * 1024;
 
 /** The longest socket path Linux and macOS bind (sun_path less its terminating zero). */
 export const MAX_SOCKET_PATH_BYTES = 103;
