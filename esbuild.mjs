@@ -1,4 +1,4 @@
-// Bundles the extension, the CLI and the CLI's MCP server into one file each.
+// Bundles the extension, the CLI and the CLI's MCP server.
 import * as esbuild from 'esbuild';
 
 const production = process.argv.includes('--production');
@@ -41,7 +41,16 @@ await Promise.all([
     external: [...common.external, 'vscode', './core.js'],
   }),
   esbuild.build({ ...common, entryPoints: ['src/extension/coreBundle.ts'], outfile: 'dist/core.js' }),
-  esbuild.build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
+  // The `sandbox` command is two files too: a lean entry that hands `exec` to a running daemon's
+  // socket when there is one, and the full CLI it loads for everything else.
+  esbuild.build({
+    ...common,
+    entryPoints: ['src/cli/launcher.ts'],
+    outfile: 'dist/cli.js',
+    banner: { js: '#!/usr/bin/env node' },
+    external: [...common.external, './cliMain.js'],
+  }),
+  esbuild.build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cliMain.js' }),
   // `sandbox mcp`'s server with the MCP SDK, loaded by that command only: the CLI starts without it.
   esbuild.build({ ...common, entryPoints: ['src/mcp/main.ts'], outfile: 'dist/mcp.js' }),
   // The desktop viewer runs in a page (a webview or a browser tab): noVNC and our glue, one script.

@@ -23,6 +23,7 @@ import { GATE_FIGURES, gateBenchmarks, type GateFigure } from './gates';
 import { TASK_FIGURES, taskBenchmarks, type TaskFigure } from './tasks';
 import { CLOUD_FIGURES, cloudBenchmarks, type CloudFigure } from './cloud';
 import { execLatency, sshExecLatency, type ExecSubject } from './exec';
+import { execSocketLatency } from './execSocket';
 import { mcpLatency } from './mcp';
 import { interleave, makeTree, median, ms, percentile, ratioLine, report, scaled, sh } from './util';
 
@@ -275,6 +276,7 @@ async function cleanUp(): Promise<void> {
 const FIGURES = [
   'cold',
   'exec',
+  'exec-socket',
   'full-push',
   'pull',
   'push',
@@ -299,10 +301,11 @@ async function main(): Promise<void> {
     // The desktop viewer benchmarks run on a sandbox of their own.
     if (wanted('desktop')) return await desktopBenchmarks();
     if (wanted('cold')) await coldStart();
-    if (['exec', 'full-push', 'pull', 'push', 'ssh', 'forward', 'mcp'].some((figure) => wanted(figure as (typeof FIGURES)[number]))) {
+    if (['exec', 'exec-socket', 'full-push', 'pull', 'push', 'ssh', 'forward', 'mcp'].some((figure) => wanted(figure as (typeof FIGURES)[number]))) {
       const record = await controller.create({ name: 'bench-subject' });
       const subject: ExecSubject = { controller, store, ref: record.id, name: record.name, containerId: record.providerRef!, cli: CLI, env };
       if (wanted('exec')) await execLatency(subject);
+      if (wanted('exec-socket')) await execSocketLatency(subject);
       if (wanted('full-push')) await push(record.id, record.name, record.providerRef!);
       if (wanted('pull')) await pullBenchmarks(controller, record.name, record.providerRef!, CLI, env);
       if (wanted('push')) await incrementalPushBenchmark(controller, record.id, CLI, env);

@@ -1,6 +1,7 @@
-import { EXIT, errorShape, exitStatusOf } from '../app/exitStatus';
+import { reportCommandError } from '../app/errorReport';
+import { EXIT } from '../app/exitStatus';
 import { SandboxController } from '../core/controller';
-import { SandboxError, describeError, isSandboxError } from '../core/errors';
+import { SandboxError, describeError } from '../core/errors';
 import { StateStore } from '../core/store/stateStore';
 import { version } from '../../package.json';
 import { AGENTS_GUIDE } from './agentsGuide';
@@ -103,37 +104,13 @@ function unknownCommand(typed: string, names: string[], prefix: string): Sandbox
 }
 
 function reportError(error: unknown, json: boolean, aborted: boolean): number {
-  const sandboxError = isSandboxError(error) ? error : aborted ? new SandboxError('cancelled', 'Cancelled.') : parseError(error);
-  const known = sandboxError ?? error;
-  if (json) {
-    process.stdout.write(JSON.stringify({ error: errorShape(known) }) + '\n');
-  } else {
-    process.stderr.write(`sandbox: ${describeError(known)}\n`);
-    if (!sandboxError && process.env.SANDBOX_DEBUG) process.stderr.write(`${(error as Error)?.stack}\n`);
-  }
-  return exitStatusOf(known);
+  const write = (stream: NodeJS.WriteStream) => (text: string) => void stream.write(text);
+  return reportCommandError(error, { json, stdout: write(process.stdout), stderr: write(process.stderr) }, aborted);
 }
 
-/** Node's argument parser speaks in paragraphs; say it in one sentence. */
-function parseError(error: unknown): SandboxError | undefined {
-  const code = (error as { code?: string })?.code;
-  if (!code?.startsWith('ERR_PARSE_ARGS_')) return undefined;
-  const message = describeError(error);
-  const option = /'(-[^' ]+)/.exec(message)?.[1] ?? /"(-[^"]+)"/.exec(message)?.[1];
-  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-    return new SandboxError('invalid-input', `Unknown option ${option ?? ''}; see \`sandbox help\` for the options.`.replace('  ', ' '));
-  }
-  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-    return new SandboxError(
-      'invalid-input',
-      `The option ${option ?? ''} needs a value (write a negative one as --option=-1); see \`sandbox help\`.`.replace('  ', ' '),
-    );
-  }
-  return new SandboxError('invalid-input', `Unexpected argument ${/"([^"]+)"/.exec(message)?.[1] ?? ''}; see \`sandbox help\`.`.replace('  ', ' '));
-}
-
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
+/** Runs the command line and sets the exit status: what dist/cli.js calls for all but a socket's exec. */
+export function runCommandLine(argv: string[]): void {
+  main(argv).then(
     (code) => {
       process.exitCode = code;
     },
@@ -143,3 +120,5 @@ if (require.main === module) {
     },
   );
 }
+
+if (require.main === module) runCommandLine(process.argv.slice(2));

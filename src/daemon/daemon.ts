@@ -1,3 +1,4 @@
+import { startExecSocketServer, type ExecSocketServer } from '../app/execSocketServer';
 import { SandboxController } from '../core/controller';
 import { CostEnforcer, DEFAULT_ENFORCE_INTERVAL_MS } from '../core/cost/enforcer';
 import { describeError } from '../core/errors';
@@ -27,7 +28,7 @@ function costCheckMsOf(env: NodeJS.ProcessEnv): number {
 
 /**
  * The product's long-lived process, one per state dir: it hosts the scheduler and cost enforcement
- * (and, later, the collector and the agents' local socket). Runs until the signal aborts.
+ * (and, later, the collector) and the exec socket of `sandbox exec`. Runs until the signal aborts.
  */
 export async function runDaemon(options: DaemonOptions): Promise<void> {
   const release = acquireDaemonLock(options.stateRoot);
@@ -35,10 +36,16 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   const controller = new SandboxController({ store: new StateStore(options.stateRoot) });
   const scheduler = new Scheduler({ controller, stateRoot: options.stateRoot, log, tickMs: options.tickMs, pollMs: options.pollMs });
   const enforcer = new CostEnforcer({ controller, stateRoot: options.stateRoot, log, intervalMs: options.costCheckMs ?? costCheckMsOf(process.env) });
+  let execSocket: ExecSocketServer | undefined;
   try {
     log(`Daemon started (pid ${process.pid}) for ${options.stateRoot}.`);
     await scheduler.start();
     enforcer.start();
+    // `sandbox exec` hands its calls here when this process runs: the command takes the exec agent.
+    execSocket = await startExecSocketServer({ stateRoot: options.stateRoot, controller, log }).catch((error: unknown) => {
+      log(`No exec socket: ${describeError(error)}`);
+      return undefined;
+    });
     await new Promise<void>((resolve) => {
       if (options.signal.aborted) resolve();
       options.signal.addEventListener('abort', () => resolve(), { once: true });
@@ -48,6 +55,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     log(`Daemon failed: ${describeError(error)}`);
     throw error;
   } finally {
+    await execSocket?.close().catch(() => undefined);
     await enforcer.stop().catch(() => undefined);
     await scheduler.stop().catch(() => undefined);
     controller.dispose();

@@ -1,4 +1,5 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { startExecSocketServer } from '../app/execSocketServer';
 import { SandboxController } from '../core/controller';
 import { describeError } from '../core/errors';
 import { StateStore } from '../core/store/stateStore';
@@ -21,7 +22,10 @@ export async function serveMcp(options: McpServeOptions): Promise<void> {
   // A promise some step left unhandled is told on stderr, not a crash of every client's session.
   const onUnhandled = (reason: unknown) => process.stderr.write(`sandbox mcp: ${describeError(reason)}\n`);
   process.on('unhandledRejection', onUnhandled);
-  const controller = new SandboxController({ store: new StateStore() });
+  const store = new StateStore();
+  const controller = new SandboxController({ store });
+  // `sandbox exec` run by the agent beside us hands its calls to this controller (the exec agent).
+  const execSocket = await startExecSocketServer({ stateRoot: store.root, controller, log: () => undefined }).catch(() => undefined);
   const server = createMcpServer(controller, fixedRoots(options.roots));
   const transport = new StdioServerTransport();
   const closed = new Promise<void>((resolve) => {
@@ -36,6 +40,7 @@ export async function serveMcp(options: McpServeOptions): Promise<void> {
     await closed;
   } finally {
     await server.close().catch(() => undefined);
+    await execSocket?.close().catch(() => undefined);
     controller.dispose();
     process.off('unhandledRejection', onUnhandled);
   }

@@ -155,6 +155,7 @@ describe('sandbox doctor', function () {
     try {
       await fs.mkdir(path.join(install, 'dist'));
       await fs.copyFile(CLI, path.join(install, 'dist', 'cli.js'));
+      await fs.copyFile(path.join(path.dirname(CLI), 'cliMain.js'), path.join(install, 'dist', 'cliMain.js'));
       await fs.cp(path.join(REPO_ROOT, 'images'), path.join(install, 'images'), { recursive: true });
       await fs.appendFile(path.join(install, 'images', 'sandbox', 'Dockerfile'), '\n# a newer version of the recipe\n');
       const run = await runProgram(process.execPath, [path.join(install, 'dist', 'cli.js'), 'doctor', '--json'], {

@@ -1,18 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs, watch } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { SandboxRecord } from '../model';
 import { generateEd25519, publicKeyOf } from '../ssh/keys';
 import { withRecordLock } from './recordLock';
 import { appendJsonLine, parseJsonLines, readJsonFile, writeFileAtomic } from './files';
+import { defaultStateDir } from './stateDir';
 
-export const STATE_DIR_ENV = 'AGENT_SANDBOXES_HOME';
-
-export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
-  const configured = env[STATE_DIR_ENV];
-  return configured && configured.trim() !== '' ? path.resolve(configured) : path.join(os.homedir(), '.agent-sandboxes');
-}
+export { STATE_DIR_ENV, defaultStateDir } from './stateDir';
 
 /** One line of a sandbox's journal: every exec, sync and lifecycle step, in order. */
 export type JournalEntry =
