@@ -25,7 +25,7 @@ export class DigitalOceanStandIn {
   readonly #tokens: Set<string>;
   readonly #server = http.createServer((request, response) => void this.#handle(request, response));
   #rateLimitedResponses = 0;
-  #failures: { count: number; status: number } = { count: 0, status: 503 };
+  #failures: { count: number; status: number; only?: (method: string, path: string) => boolean } = { count: 0, status: 503 };
   #retryAfterSeconds = 1;
   #remaining = RATE_LIMIT_PER_HOUR;
   /** Failures of the stand-in itself (bugs, not refusals): a test should find none. */
@@ -64,9 +64,9 @@ export class DigitalOceanStandIn {
     this.#retryAfterSeconds = retryAfterSeconds;
   }
 
-  /** The next `count` authenticated requests fail with `status` (a 5xx), as when DigitalOcean's API is down. */
-  failNext(count: number, status = 503): void {
-    this.#failures = { count, status };
+  /** The next `count` authenticated requests (those `only` picks, if given) fail with `status` (a 5xx), as when DigitalOcean's API is down. */
+  failNext(count: number, status = 503, only?: (method: string, path: string) => boolean): void {
+    this.#failures = { count, status, only };
   }
 
   async #handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
@@ -106,7 +106,8 @@ export class DigitalOceanStandIn {
       Object.assign(headers, { 'ratelimit-remaining': '0', 'ratelimit-reset': String(resetAt), 'retry-after': String(this.#retryAfterSeconds) });
       return { status: 429, body: { id: 'too_many_requests', message: 'API Rate limit exceeded.' } };
     }
-    if (this.#failures.count > 0) {
+    const failing = this.#failures.only?.(request.method ?? 'GET', new URL(request.url ?? '/', 'http://127.0.0.1').pathname) ?? true;
+    if (this.#failures.count > 0 && failing) {
       this.#failures.count--;
       return { status: this.#failures.status, body: { id: 'server_error', message: 'Server Error' } };
     }

@@ -245,7 +245,7 @@ describe('DigitalOcean provider against the stand-in (integration)', function ()
     assert.ok(Array.isArray(listed), 'the listing went through after the 429s');
     // A blip: the droplet POST fails (never retried: it may have made one). Listings lag, so the machine stays
     // priced until a later listing still lacks it: the budget errs on the side of overstating.
-    cloud.standIn.failNext(1, 503);
+    cloud.standIn.failNext(1, 503, (method, path) => method === 'POST' && path === '/v2/droplets');
     await assert.rejects(controller.create({ provider: 'digitalocean', name: 'do-api-down' }), /DigitalOcean's API is failing \(HTTP 503\); try again/);
     const priced = (await new CostLedger(stateDir, Date.now).load()).openMachineOf('do-api-down');
     assert.ok(priced, 'a create that may have made a droplet stays priced');
@@ -253,7 +253,8 @@ describe('DigitalOcean provider against the stand-in (integration)', function ()
     assert.equal((await new CostLedger(stateDir, Date.now).load()).openMachines().length, openBefore);
     // Down for good, the cleanup's listing too: a failed listing is not taken for an empty one, so the create stays
     // priced and listed as failed, and the message says so (never that something was removed).
-    cloud.standIn.failNext(50, 503);
+    // (The firewalls, read before anything is made, still answer: the failure meets the droplet's POST.)
+    cloud.standIn.failNext(50, 503, (_method, path) => !path.startsWith('/v2/firewalls'));
     await assert.rejects(controller.create({ provider: 'digitalocean', name: 'do-api-down' }), (error: Error) => {
       assert.ok(isSandboxError(error), String(error));
       assert.match(error.message, /^DigitalOcean's API is failing \(HTTP 503\); try again/);
