@@ -92,29 +92,39 @@ export function renderSshConfig(entries: SshHostEntry[], knownHostsFile: string,
       '  KbdInteractiveAuthentication no',
       '  ServerAliveInterval 15',
       '  ServerAliveCountMax 3',
-      ...(jumps.has(entry.alias) || controlDir === undefined ? [] : multiplexingLines(controlDir, entry.hostKeyAlias)),
+      ...(jumps.has(entry.alias) || controlDir === undefined ? [] : multiplexingLines(controlDir, entry)),
       '',
     );
   }
   return lines.join('\n');
 }
 
-/** Unix socket paths are cut at 104 bytes on some systems: the sandbox's 12 characters, a dash and %C's 40. */
-const MAX_CONTROL_DIR_LENGTH = 104 - 1 - 12 - 1 - 40;
+/**
+ * Unix socket paths are cut at 104 bytes on some systems, and OpenSSH binds a name 17 characters
+ * longer first (a random suffix) before it renames it: the folder, a slash, our 16 characters, a
+ * dash and the user (room for 8 even when the block's is shorter, for `-o User=`) must fit.
+ */
+const SOCKET_PATH_LIMIT = 104 - 17;
 
 /**
  * One connection per sandbox, reused by every `ssh` that follows (OpenSSH's multiplexing): the
- * second call skips the key exchange. The socket is named by the sandbox (its host key alias,
- * hashed) and by %C, a hash of the local host, host, port and user: two sandboxes at the same
- * address and port behind different jump hosts never share one (%C leaves the jump out), and
- * `-o User=root` or another port never rides an existing connection. Windows' OpenSSH has no
- * multiplexing, and a socket path too long to bind would fail every call, so both go without.
+ * second call skips the key exchange. The socket is named by a hash of the sandbox (its host key
+ * alias), its address and port, then the user (%r): two sandboxes at one address behind
+ * different jump hosts never share one, nor does another port or `-o User=root`. Windows' OpenSSH
+ * has no multiplexing, and a socket path too long to bind would fail every call, so both go
+ * without.
  */
-export function multiplexingLines(controlDir: string, hostKeyAlias: string, platform: NodeJS.Platform = process.platform): string[] {
+export function multiplexingLines(
+  controlDir: string,
+  entry: Pick<SshHostEntry, 'hostKeyAlias' | 'endpoint'>,
+  platform: NodeJS.Platform = process.platform,
+): string[] {
   const dir = controlDir.replace(/\\/g, '/');
-  if (platform === 'win32' || dir.length > MAX_CONTROL_DIR_LENGTH || /[\s"%#]/.test(dir) || dir.startsWith('~')) return [];
-  const sandbox = createHash('sha256').update(hostKeyAlias).digest('hex').slice(0, 12);
-  return ['  ControlMaster auto', `  ControlPath ${dir}/${sandbox}-%C`, '  ControlPersist 10m'];
+  const longest = dir.length + 1 + 16 + 1 + Math.max(entry.endpoint.user.length, 8);
+  if (platform === 'win32' || longest > SOCKET_PATH_LIMIT || /[\s"%#]/.test(dir) || dir.startsWith('~')) return [];
+  const { host, port } = entry.endpoint;
+  const sandbox = createHash('sha256').update(`${entry.hostKeyAlias}\n${host}\n${port}`).digest('hex').slice(0, 16);
+  return ['  ControlMaster auto', `  ControlPath ${dir}/${sandbox}-%r`, '  ControlPersist 10m'];
 }
 
 /** Our known_hosts: one pinned key per sandbox, under its HostKeyAlias. */

@@ -13,7 +13,7 @@ describe('OpenSSH connection sharing in our config', function () {
     const config = renderSshConfig([entry('a', 2201)], '/state/ssh/known_hosts', '/state/ssh/cm');
     const block = hostBlocks(config).get('sandbox-a')!;
     assert.match(block, /^ {2}ControlMaster auto$/m);
-    assert.match(block, /^ {2}ControlPath \/state\/ssh\/cm\/[0-9a-f]{12}-%C$/m);
+    assert.match(block, /^ {2}ControlPath \/state\/ssh\/cm\/[0-9a-f]{16}-%r$/m);
     assert.match(block, /^ {2}ControlPersist 10m$/m);
   });
 
@@ -25,10 +25,16 @@ describe('OpenSSH connection sharing in our config', function () {
   });
 
   it('goes without where OpenSSH cannot share: Windows, or a socket path too long to bind', function () {
-    assert.deepEqual(multiplexingLines('/state/ssh/cm', 'agent-sandbox-a', 'win32'), []);
-    assert.deepEqual(multiplexingLines(`/${'d'.repeat(70)}/ssh/cm`, 'agent-sandbox-a', 'linux'), []);
-    assert.deepEqual(multiplexingLines('/with space/cm', 'agent-sandbox-a', 'linux'), []);
-    assert.equal(multiplexingLines('/state/ssh/cm', 'agent-sandbox-a', 'linux').length, 3);
+    const a = entry('a', 2201);
+    assert.deepEqual(multiplexingLines('/state/ssh/cm', a, 'win32'), []);
+    assert.deepEqual(multiplexingLines(`/${'d'.repeat(70)}/ssh/cm`, a, 'linux'), []);
+    assert.deepEqual(multiplexingLines('/with space/cm', a, 'linux'), []);
+    assert.equal(multiplexingLines('/state/ssh/cm', a, 'linux').length, 3);
+    // What OpenSSH binds first (the path and a 17-character suffix) fits in 104 bytes, for a usual state dir too.
+    const usual = '/home/someone-with-a-long-name/.agent-sandboxes/ssh/cm';
+    const [, line] = multiplexingLines(usual, a, 'linux');
+    assert.ok(line, 'a usual home folder still shares connections');
+    assert.ok(line!.replace('  ControlPath ', '').replace('%r', 'agent').length + 17 <= 104);
   });
 
   it('gives sandboxes at the same address and port behind different jump hosts sockets of their own', function () {
