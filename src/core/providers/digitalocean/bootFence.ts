@@ -9,11 +9,10 @@ import type { Profile } from '../../model';
 import { targetFor, type SshSession, type SshTarget } from '../../ssh/session';
 import type { StateStore } from '../../store/stateStore';
 import type { ProviderSandbox } from '../provider';
-import { sshExec } from '../../transport/sshExec';
 import type { DigitalOceanClient } from './api/client';
 import { isDigitalOceanError } from './api/errors';
 import { NETWORK_READY } from './dropletAllowlist';
-import type { DropletFirewalls } from './dropletNetwork';
+import { hasAllowlistMarker, type DropletFirewalls } from './dropletNetwork';
 import { connectWhenUp, type BootTiming } from './droplets';
 
 /** Makes (or puts right) a policy's firewalls before a droplet boots under them. */
@@ -52,12 +51,8 @@ export async function allowlistProblem(
   try {
     session = await connectWhenUp(target, options.timing, options.signal);
     if (!isAllowlist(profile)) return undefined;
-    const marker = await sshExec(
-      session,
-      { command: ['test', '-f', NETWORK_READY], signal: options.signal, timeoutMs: 60_000 },
-      { loginUser: options.user, cwd: '/' },
-    );
-    return marker.exitCode === 0 ? undefined : `its allowlist's rules were not in place at boot (no ${NETWORK_READY})`;
+    if (await hasAllowlistMarker(session, options.user, options.signal)) return undefined;
+    return `its allowlist's rules were not in place at boot (no ${NETWORK_READY})`;
   } catch (error) {
     // A check cut off (Ctrl-C) or that could not connect proves nothing: the droplet counts as unchecked.
     if (options.signal?.aborted) return 'its check was cancelled';

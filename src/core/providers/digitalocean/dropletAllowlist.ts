@@ -12,18 +12,13 @@ import { SandboxError } from '../../errors';
 import type { CloudOs, Profile } from '../../model';
 import { domainRoot, isAllowedName, parseHostEntry, parseNetworkPolicy, type HostEntry } from '../../network/policy';
 import { ALLOWED_SET4, ALLOWED_SET6, NFT_TABLE, buildRuleset } from '../../network/rules';
+import type { UserDataFile } from './userData';
 
 export const NETWORK_DIR = '/etc/agent-sandboxes';
 export const NETWORK_SCRIPT = '/usr/local/sbin/sandbox-network';
 export const HOSTS_SCRIPT = '/usr/local/sbin/sandbox-hosts';
 /** Written by NETWORK_SCRIPT once the rules and the resolver are in; on /run, so gone at every boot. */
 export const NETWORK_READY = '/run/sandbox-network/ready';
-
-export interface UserDataFile {
-  path: string;
-  permissions: string;
-  content: string;
-}
 
 /** The user data's share of a network policy: files, shell commands at every boot (bootcmd) and at the first (runcmd). */
 export interface DropletNetworkUserData {

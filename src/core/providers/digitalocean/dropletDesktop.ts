@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { SandboxError } from '../../errors';
 import { DESKTOP_RECIPE_NAME, findRecipeDir } from '../../images/recipe';
 import { parseGeometry } from '../../profile';
+import type { UserDataFile } from './userData';
 
 export const DESKTOP_START = '/usr/local/sbin/desktop-start';
 /** What desktop-start runs as the sandbox user: each part of the desktop, restarted when it ends. */
@@ -20,12 +21,6 @@ export const DESKTOP_BOOT_SCRIPT = '/var/lib/cloud/scripts/per-boot/sandbox-desk
 /** Held by the desktop's starter for as long as the desktop runs, where no systemd does: one desktop per boot. */
 export const DESKTOP_LOCK = '/run/sandbox-desktop.lock';
 export const DESKTOP_LOG = '/var/log/sandbox-desktop.log';
-
-export interface DropletFile {
-  path: string;
-  permissions: string;
-  content: string;
-}
 
 /** The package groups of install-packages a droplet needs, with a desktop or without. */
 export function dropletPackageGroups(desktop: boolean): string[] {
@@ -89,7 +84,7 @@ function desktopRecipeFile(name: string): string {
 }
 
 /** The files of a droplet's desktop, all root-owned: the sandbox user can change none of them. */
-export function dropletDesktopFiles(user: string, geometry: string): DropletFile[] {
+export function dropletDesktopFiles(user: string, geometry: string): UserDataFile[] {
   return [
     { path: DESKTOP_START, permissions: '0755', content: desktopRecipeFile('desktop-start') },
     { path: DESKTOP_SESSION, permissions: '0755', content: desktopRecipeFile('sandbox-desktop') },

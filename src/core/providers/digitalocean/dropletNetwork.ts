@@ -45,7 +45,8 @@ export async function prepareFirewalls(
 ): Promise<DropletFirewalls> {
   const bootPolicy = bootPolicyOf(network);
   const finalPolicy = firewallPolicyOf(network);
-  await ensureFirewall(client, firewallSpec(ownerId, bootPolicy, sshSources), known, signal);
+  // Most policies boot under their final firewall: made (and read afresh) once, not twice.
+  if (bootPolicy !== finalPolicy) await ensureFirewall(client, firewallSpec(ownerId, bootPolicy, sshSources), known, signal);
   const final = await ensureFirewall(client, firewallSpec(ownerId, finalPolicy, sshSources), known, signal);
   return { bootTag: networkTag(ownerId, bootPolicy), finalTag: networkTag(ownerId, finalPolicy), final };
 }
@@ -77,10 +78,15 @@ export async function confirmFirewall(client: Pick<DigitalOceanClient, 'firewall
   if (!(fresh.tags ?? []).includes(tag)) throw new SandboxError('provider-error', `The firewall ${fresh.name} no longer covers the tag ${tag}`);
 }
 
+/** Whether the allowlist's ready marker is there, asked over the droplet's SSH connection as its user. */
+export async function hasAllowlistMarker(session: SshSession, user: string, signal?: AbortSignal): Promise<boolean> {
+  const result = await sshExec(session, { command: ['test', '-f', NETWORK_READY], signal, timeoutMs: 60_000 }, { loginUser: user, cwd: '/' });
+  return result.exitCode === 0;
+}
+
 /** Over the first connection: the allowlist's rules are in (the user data writes the marker once they are). */
 export async function checkAllowlistReady(session: SshSession, name: string, user: string, signal?: AbortSignal): Promise<void> {
-  const result = await sshExec(session, { command: ['test', '-f', NETWORK_READY], signal, timeoutMs: 60_000 }, { loginUser: user, cwd: '/' });
-  if (result.exitCode !== 0) {
+  if (!(await hasAllowlistMarker(session, user, signal))) {
     throw new SandboxError('provider-error', `The allowlist of ${name} was not in place after its first boot (no ${NETWORK_READY}); create it again.`);
   }
 }

@@ -17,6 +17,13 @@ export const METADATA_ADDRESS = '169.254.169.254';
 export const REKEY_COMMAND = '/usr/local/sbin/sandbox-rekey';
 const REKEY_SUDOERS = '/etc/sudoers.d/sandbox-rekey';
 
+/** A file cloud-init writes (write_files), root-owned. */
+export interface UserDataFile {
+  path: string;
+  permissions: string;
+  content: string;
+}
+
 export interface DropletUserDataInput {
   user: string;
   workdir: string;
@@ -116,7 +123,7 @@ export function dropletUserData(input: DropletUserDataInput): string {
     // A restored snapshot keeps the key pinned for it; nothing may replace it.
     lines.push('ssh_deletekeys: false', 'ssh_genkeytypes: [ed25519]');
   }
-  const files: { path: string; permissions: string; content: string }[] = [
+  const files: UserDataFile[] = [
     { path: '/usr/local/sbin/install-packages', permissions: '0755', content: recipeFile('install-packages') },
     { path: '/etc/ssh/sshd_config.d/sandbox.conf', permissions: '0644', content: recipeFile('sshd-sandbox.conf') },
   ];
