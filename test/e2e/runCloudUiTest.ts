@@ -91,14 +91,14 @@ async function main(): Promise<void> {
     await page.keyboard.type('DigitalOcean');
     await shot('step-provider');
     await page.keyboard.press('Enter');
-    await pickStep(page, '(2/5)', REGION);
-    await waitForText(quickPick(page, '(2/5)'), /New York 3\s*nyc3/, 'the region with its slug');
+    await pickStep(page, '(2/6)', REGION);
+    await waitForText(quickPick(page, '(2/6)'), /New York 3\s*nyc3/, 'the region with its slug');
     await page.keyboard.type(REGION);
     await shot('step-region');
     await page.keyboard.press('Enter');
-    await pickStep(page, '(3/5)', SMALL_SIZE);
+    await pickStep(page, '(3/6)', SMALL_SIZE);
     const sizes = await waitForText(
-      quickPick(page, '(3/5)'),
+      quickPick(page, '(3/6)'),
       new RegExp(`${SMALL_SIZE}: 1 vCPU, 1 GB, \\$0\\.00893/h \\(about \\$0\\.21 a day\\)[\\s\\S]*GPU ${GPU_SIZE}: .*\\$3\\.39/h`),
       'the sizes with their hourly prices, the GPU size marked',
     );
@@ -138,16 +138,20 @@ async function main(): Promise<void> {
     await pickStep(page, '(1/4)', 'DigitalOcean');
     await page.keyboard.type('DigitalOcean');
     await page.keyboard.press('Enter');
-    await pickStep(page, '(2/5)', REGION);
+    await pickStep(page, '(2/6)', REGION);
     await page.keyboard.type(REGION);
     await page.keyboard.press('Enter');
-    await pickStep(page, '(3/5)', SMALL_SIZE);
+    await pickStep(page, '(3/6)', SMALL_SIZE);
     await page.keyboard.type(SMALL_SIZE);
     await page.keyboard.press('Enter');
-    await pickStep(page, '(4/5)', 'No folder');
+    await pickStep(page, '(4/6)', 'No desktop');
+    await waitForText(quickPick(page, '(4/6)'), /Desktop\s*XFCE 1280x800/, 'the desktop choice');
+    await page.keyboard.type('No desktop');
+    await page.keyboard.press('Enter');
+    await pickStep(page, '(5/6)', 'No folder');
     await page.keyboard.type('No folder');
     await page.keyboard.press('Enter');
-    await page.locator('.quick-input-widget').filter({ hasText: '(5/5)' }).waitFor({ timeout: STEP_TIMEOUT_MS });
+    await page.locator('.quick-input-widget').filter({ hasText: '(6/6)' }).waitFor({ timeout: STEP_TIMEOUT_MS });
     await page.keyboard.type(NAME);
     await page.keyboard.press('Enter');
 

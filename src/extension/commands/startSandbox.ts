@@ -33,6 +33,8 @@ interface LastChoices {
   folder?: string;
   region?: string;
   cloudSize?: string;
+  /** Whether the last DigitalOcean sandbox had a desktop. */
+  cloudDesktop?: boolean;
 }
 
 const LAST_CHOICES_KEY = 'sandboxes.startSandbox.last';
@@ -180,14 +182,27 @@ function providerPicks(kinds: ProviderKind[], cloudSignedIn: boolean): Pick<Prov
   });
 }
 
-/** DigitalOcean: region and size (cloudChoices.ts) instead of a profile, then folder and name. */
+/** DigitalOcean: region and size (cloudChoices.ts) instead of a profile, a desktop or none, then folder and name. */
 async function askForCloudOptions(cockpit: Cockpit, account: DigitalOceanAccount, last: LastChoices): Promise<StartSandboxOptions | undefined> {
-  const title = (step: number) => `Start Sandbox (${step}/5)`;
+  const title = (step: number) => `Start Sandbox (${step}/6)`;
   const choice = await askCloudChoices(cockpit, account, { region: last.region, size: last.cloudSize }, title, 2);
   if (!choice) return undefined;
-  const folder = await askForFolder(last.folder, title(4));
+  const desktops: Pick<boolean>[] = [
+    { label: 'No desktop', description: 'a shell, over SSH', value: false },
+    {
+      label: 'Desktop',
+      description: `XFCE ${DESKTOP_PROFILE.geometry}`,
+      detail: 'XFCE with xterm you can watch and drive here (Open Desktop); installed at first boot, so the create takes a few minutes more',
+      value: true,
+    },
+  ];
+  const desktop = await pickWithLast(desktops, String(last.cloudDesktop ?? false), { title: title(4), placeHolder: 'A desktop in the droplet?' }, (value) =>
+    String(value),
+  );
+  if (desktop === undefined) return undefined;
+  const folder = await askForFolder(last.folder, title(5));
   if (folder === undefined) return undefined;
-  const name = await askForName(cockpit, title(5));
+  const name = await askForName(cockpit, title(6));
   if (name === undefined) return undefined;
   await cockpit.context.globalState.update(LAST_CHOICES_KEY, {
     ...last,
@@ -195,8 +210,17 @@ async function askForCloudOptions(cockpit: Cockpit, account: DigitalOceanAccount
     folder,
     region: choice.cloud.region,
     cloudSize: choice.cloud.size,
+    cloudDesktop: desktop,
   } satisfies LastChoices);
-  return { provider: CLOUD_KIND, cpus: choice.cpus, memory: choice.memory, folder: folder || null, name: name || undefined, cloud: choice.cloud };
+  return {
+    provider: CLOUD_KIND,
+    cpus: choice.cpus,
+    memory: choice.memory,
+    desktop: desktop ? DESKTOP_PROFILE.geometry : undefined,
+    folder: folder || null,
+    name: name || undefined,
+    cloud: choice.cloud,
+  };
 }
 
 /** The folder step: a workspace folder, none, or one chosen in a dialog; undefined when backed out of. */
