@@ -1,4 +1,5 @@
 // Bundles the extension, the CLI and the CLI's MCP server.
+import { copyFileSync, mkdirSync } from 'node:fs';
 import * as esbuild from 'esbuild';
 
 const production = process.argv.includes('--production');
@@ -67,3 +68,7 @@ await Promise.all([
     logLevel: 'warning',
   }),
 ]);
+
+// The collector's SQLite is WebAssembly: bundled code loads the .wasm from its own folder.
+mkdirSync('dist', { recursive: true });
+copyFileSync('node_modules/node-sqlite3-wasm/dist/node-sqlite3-wasm.wasm', 'dist/node-sqlite3-wasm.wasm');

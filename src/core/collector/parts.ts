@@ -1,0 +1,19 @@
+import type { SandboxController } from '../controller';
+import type { CollectorPart } from './collector';
+import type { CollectorConfig } from './config';
+
+export interface CollectorPartsContext {
+  stateRoot: string;
+  controller: SandboxController;
+  config: CollectorConfig;
+  log: (line: string) => void;
+}
+
+/**
+ * Every part the collector runs, each on its own interval: one line each. The journal ingester,
+ * the metrics sampler, the sandboxes' own logs, retention.
+ */
+export function collectorParts(_context: CollectorPartsContext): CollectorPart[] {
+  const parts: CollectorPart[] = [];
+  return parts;
+}

@@ -1,0 +1,350 @@
+import { CollectorDatabase } from './database';
+
+/** One event as the collector keeps it: the event's own fields in `data`, the ones queried in columns. */
+export interface CollectedEvent {
+  /** Milliseconds since the epoch. */
+  time: number;
+  type: string;
+  sandboxId: string;
+  /** The sandbox's name when known ('' for events of no one sandbox). */
+  sandbox: string;
+  agent?: string;
+  task?: string;
+  provider?: string;
+  data: Record<string, unknown>;
+}
+
+export interface StoredEvent extends CollectedEvent {
+  /** Increases with every event stored: a follower asks for those after the last it saw. */
+  id: number;
+}
+
+/** Where a log line came from: a command's output, the machine's own output, its system log, an agent log file. */
+export type LogSource = 'exec' | 'sandbox' | 'system' | `file:${string}`;
+
+export interface LogLine {
+  time: number;
+  sandboxId: string;
+  source: LogSource;
+  stream: 'stdout' | 'stderr';
+  line: string;
+}
+
+/** One sample of one running sandbox. Counters (network) are totals since the machine started. */
+export interface Sample {
+  sandboxId: string;
+  time: number;
+  /** 100 is one core busy. */
+  cpuPercent: number;
+  memoryBytes: number;
+  memoryLimitBytes?: number;
+  diskBytes?: number;
+  netRxBytes?: number;
+  netTxBytes?: number;
+  pids?: number;
+}
+
+/** A number that is not a sandbox's sample: queue depth, running tasks, a sandbox's cost so far. */
+export interface Gauge {
+  name: string;
+  /** '' for gauges of no one sandbox. */
+  sandboxId: string;
+  time: number;
+  value: number;
+}
+
+export interface KnownSandbox {
+  sandboxId: string;
+  name: string;
+  provider?: string;
+  agent?: string;
+  firstSeen: number;
+  lastSeen: number;
+  /** When the sandbox was deleted, if it was. */
+  deleted?: number;
+}
+
+/** How far the collector has read one append-only source (a journal, a machine's log). */
+export interface SourceOffset {
+  source: string;
+  /** The file's identity (device and inode), when the source is a file that may be rotated. */
+  fileId?: string;
+  offset: number;
+}
+
+/** Everything one ingest step writes, in one transaction with the offsets that account for it. */
+export interface IngestBatch {
+  events?: CollectedEvent[];
+  logs?: LogLine[];
+  samples?: Sample[];
+  gauges?: Gauge[];
+  sandboxes?: KnownSandbox[];
+  offsets?: SourceOffset[];
+  /** Things the collector met and skipped (a torn journal line), kept for `sandbox collector status`. */
+  problems?: { time: number; source: string; message: string }[];
+}
+
+export interface EventQuery {
+  /** Only events at or after this time (ms). */
+  since?: number;
+  until?: number;
+  /** Exact types, or prefixes ending in '.' (`task.`). */
+  types?: string[];
+  /** A sandbox's id or name. */
+  sandbox?: string;
+  /** Only events stored after this id (a follower's position). */
+  afterId?: number;
+  /** The newest this many (default 1000), returned oldest first. */
+  limit?: number;
+}
+
+interface EventRow {
+  id: number;
+  time: number;
+  type: string;
+  sandbox_id: string;
+  sandbox: string;
+  agent: string | null;
+  task: string | null;
+  provider: string | null;
+  data: string;
+}
+
+interface SampleRow {
+  sandbox_id: string;
+  time: number;
+  cpu_percent: number | null;
+  memory_bytes: number | null;
+  memory_limit_bytes: number | null;
+  disk_bytes: number | null;
+  net_rx_bytes: number | null;
+  net_tx_bytes: number | null;
+  pids: number | null;
+}
+
+const DEFAULT_EVENT_LIMIT = 1000;
+
+/**
+ * The collector's store: typed writes (the collector's only) and the queries the CLI, the
+ * dashboard and the exporters ask. Each method is one short transaction.
+ */
+export class CollectorStore {
+  constructor(readonly db: CollectorDatabase) {}
+
+  static openForWriting(stateRoot: string): CollectorStore {
+    return new CollectorStore(CollectorDatabase.openForWriting(stateRoot));
+  }
+
+  /** Undefined when the collector never ran for this state dir. */
+  static openForReading(stateRoot: string): CollectorStore | undefined {
+    const db = CollectorDatabase.openForReading(stateRoot);
+    return db ? new CollectorStore(db) : undefined;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  ingest(batch: IngestBatch): void {
+    this.db.transaction(() => {
+      this.db.insertMany(
+        'INSERT INTO events (time, type, sandbox_id, sandbox, agent, task, provider, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        (batch.events ?? []).map((e) => [e.time, e.type, e.sandboxId, e.sandbox, e.agent ?? null, e.task ?? null, e.provider ?? null, JSON.stringify(e.data)]),
+      );
+      this.db.insertMany(
+        'INSERT INTO logs (time, sandbox_id, source, stream, line) VALUES (?, ?, ?, ?, ?)',
+        (batch.logs ?? []).map((l) => [l.time, l.sandboxId, l.source, l.stream, l.line]),
+      );
+      this.db.insertMany(
+        `INSERT OR REPLACE INTO samples (sandbox_id, time, cpu_percent, memory_bytes, memory_limit_bytes, disk_bytes, net_rx_bytes, net_tx_bytes, pids)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        (batch.samples ?? []).map((s) => [
+          s.sandboxId,
+          s.time,
+          s.cpuPercent,
+          s.memoryBytes,
+          s.memoryLimitBytes ?? null,
+          s.diskBytes ?? null,
+          s.netRxBytes ?? null,
+          s.netTxBytes ?? null,
+          s.pids ?? null,
+        ]),
+      );
+      this.db.insertMany(
+        'INSERT OR REPLACE INTO gauges (name, sandbox_id, time, value) VALUES (?, ?, ?, ?)',
+        (batch.gauges ?? []).map((g) => [g.name, g.sandboxId, g.time, g.value]),
+      );
+      this.db.insertMany(
+        `INSERT INTO sandboxes (sandbox_id, name, provider, agent, first_seen, last_seen, deleted) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (sandbox_id) DO UPDATE SET name = excluded.name, provider = coalesce(excluded.provider, provider),
+           agent = coalesce(excluded.agent, agent), last_seen = max(last_seen, excluded.last_seen), deleted = coalesce(excluded.deleted, deleted)`,
+        (batch.sandboxes ?? []).map((s) => [s.sandboxId, s.name, s.provider ?? null, s.agent ?? null, s.firstSeen, s.lastSeen, s.deleted ?? null]),
+      );
+      this.db.insertMany(
+        'INSERT OR REPLACE INTO sources (source, file_id, offset, updated) VALUES (?, ?, ?, ?)',
+        (batch.offsets ?? []).map((o) => [o.source, o.fileId ?? null, o.offset, Date.now()]),
+      );
+      this.db.insertMany(
+        'INSERT INTO problems (time, source, message) VALUES (?, ?, ?)',
+        (batch.problems ?? []).map((p) => [p.time, p.source, p.message]),
+      );
+    });
+  }
+
+  offset(source: string): SourceOffset | undefined {
+    const row = this.db.get<{ source: string; file_id: string | null; offset: number }>('SELECT source, file_id, offset FROM sources WHERE source = ?', [
+      source,
+    ]);
+    return row ? { source: row.source, offset: Number(row.offset), ...(row.file_id ? { fileId: row.file_id } : {}) } : undefined;
+  }
+
+  events(query: EventQuery = {}): StoredEvent[] {
+    const where: string[] = [];
+    const values: (string | number)[] = [];
+    if (query.since !== undefined) {
+      where.push('time >= ?');
+      values.push(query.since);
+    }
+    if (query.until !== undefined) {
+      where.push('time <= ?');
+      values.push(query.until);
+    }
+    if (query.afterId !== undefined) {
+      where.push('id > ?');
+      values.push(query.afterId);
+    }
+    if (query.sandbox) {
+      where.push('(sandbox_id = ? OR sandbox = ?)');
+      values.push(query.sandbox, query.sandbox);
+    }
+    if (query.types?.length) {
+      const alternatives = query.types.map((type) => {
+        if (type.endsWith('.')) {
+          values.push(`${type}%`);
+          return 'type LIKE ?';
+        }
+        values.push(type);
+        return 'type = ?';
+      });
+      where.push(`(${alternatives.join(' OR ')})`);
+    }
+    const limit = Math.max(1, Math.min(query.limit ?? DEFAULT_EVENT_LIMIT, 100_000));
+    const rows = this.db.all<EventRow>(`SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`, values);
+    return rows.reverse().map(eventOfRow);
+  }
+
+  /** A sandbox's samples in a window, oldest first: raw ones where kept, minute averages before that. */
+  samples(sandboxId: string, since: number, until = Date.now()): Sample[] {
+    const raw = this.db.all<SampleRow>('SELECT * FROM samples WHERE sandbox_id = ? AND time >= ? AND time <= ? ORDER BY time', [sandboxId, since, until]);
+    const rawStart = raw.length > 0 ? Number(raw[0].time) : until + 1;
+    const older = this.db.all<SampleRow>('SELECT * FROM samples_minute WHERE sandbox_id = ? AND time >= ? AND time < ? ORDER BY time', [
+      sandboxId,
+      since,
+      rawStart,
+    ]);
+    return [...older, ...raw].map(sampleOfRow);
+  }
+
+  /** The newest sample of each sandbox sampled since `since`. */
+  latestSamples(since: number): Sample[] {
+    return this.db
+      .all<SampleRow>(
+        `SELECT s.* FROM samples s JOIN (SELECT sandbox_id, max(time) AS time FROM samples WHERE time >= ? GROUP BY sandbox_id) newest
+           ON s.sandbox_id = newest.sandbox_id AND s.time = newest.time ORDER BY s.sandbox_id`,
+        [since],
+      )
+      .map(sampleOfRow);
+  }
+
+  gauges(name: string, since: number, sandboxId?: string): Gauge[] {
+    const rows = this.db.all<{ name: string; sandbox_id: string; time: number; value: number }>(
+      `SELECT * FROM gauges WHERE name = ? AND time >= ? ${sandboxId !== undefined ? 'AND sandbox_id = ?' : ''} ORDER BY time`,
+      sandboxId !== undefined ? [name, since, sandboxId] : [name, since],
+    );
+    return rows.map((r) => ({ name: r.name, sandboxId: r.sandbox_id, time: Number(r.time), value: Number(r.value) }));
+  }
+
+  logs(sandboxId: string, options: { since?: number; source?: string; limit?: number } = {}): LogLine[] {
+    const values: (string | number)[] = [sandboxId, options.since ?? 0];
+    const bySource = options.source ? 'AND source = ?' : '';
+    if (options.source) values.push(options.source);
+    const limit = Math.max(1, Math.min(options.limit ?? 1000, 100_000));
+    const rows = this.db.all<{ time: number; sandbox_id: string; source: string; stream: string; line: string }>(
+      `SELECT * FROM logs WHERE sandbox_id = ? AND time >= ? ${bySource} ORDER BY id DESC LIMIT ${limit}`,
+      values,
+    );
+    return rows.reverse().map((r) => ({
+      time: Number(r.time),
+      sandboxId: r.sandbox_id,
+      source: r.source as LogSource,
+      stream: r.stream === 'stderr' ? 'stderr' : 'stdout',
+      line: r.line,
+    }));
+  }
+
+  sandboxes(): KnownSandbox[] {
+    return this.db
+      .all<{ sandbox_id: string; name: string; provider: string | null; agent: string | null; first_seen: number; last_seen: number; deleted: number | null }>(
+        'SELECT * FROM sandboxes ORDER BY name',
+      )
+      .map((r) => ({
+        sandboxId: r.sandbox_id,
+        name: r.name,
+        firstSeen: Number(r.first_seen),
+        lastSeen: Number(r.last_seen),
+        ...(r.provider ? { provider: r.provider } : {}),
+        ...(r.agent ? { agent: r.agent } : {}),
+        ...(r.deleted !== null ? { deleted: Number(r.deleted) } : {}),
+      }));
+  }
+
+  problems(limit = 20): { time: number; source: string; message: string }[] {
+    return this.db
+      .all<{ time: number; source: string; message: string }>(
+        `SELECT time, source, message FROM problems ORDER BY id DESC LIMIT ${Math.max(1, Math.min(limit, 1000))}`,
+      )
+      .map((r) => ({ time: Number(r.time), source: r.source, message: r.message }));
+  }
+}
+
+function eventOfRow(row: EventRow): StoredEvent {
+  let data: Record<string, unknown> = {};
+  try {
+    data = JSON.parse(row.data) as Record<string, unknown>;
+  } catch {
+    // Written by this module as JSON; a row edited by hand reads as no fields.
+  }
+  return {
+    id: Number(row.id),
+    time: Number(row.time),
+    type: row.type,
+    sandboxId: row.sandbox_id,
+    sandbox: row.sandbox,
+    ...(row.agent ? { agent: row.agent } : {}),
+    ...(row.task ? { task: row.task } : {}),
+    ...(row.provider ? { provider: row.provider } : {}),
+    data,
+  };
+}
+
+function optionalNumber(value: number | null): number | undefined {
+  return value === null ? undefined : Number(value);
+}
+
+function sampleOfRow(row: SampleRow): Sample {
+  const sample: Sample = {
+    sandboxId: row.sandbox_id,
+    time: Number(row.time),
+    cpuPercent: Number(row.cpu_percent ?? 0),
+    memoryBytes: Number(row.memory_bytes ?? 0),
+  };
+  const optional = {
+    memoryLimitBytes: optionalNumber(row.memory_limit_bytes),
+    diskBytes: optionalNumber(row.disk_bytes),
+    netRxBytes: optionalNumber(row.net_rx_bytes),
+    netTxBytes: optionalNumber(row.net_tx_bytes),
+    pids: optionalNumber(row.pids),
+  };
+  for (const [key, value] of Object.entries(optional)) if (value !== undefined) (sample as unknown as Record<string, number>)[key] = value;
+  return sample;
+}
