@@ -1,0 +1,112 @@
+import * as assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import { CollectorStore, type LogLine } from '../../src/core/collector/store';
+import { SandboxLogsPart } from '../../src/core/collector/sandboxLogs';
+import type { SandboxRecord } from '../../src/core/model';
+import { TestEnvironment, ensureImage, rootExec, tempDir, uniqueName } from './helpers';
+
+const LINE_CAP = 4096;
+
+describe('collector: logs from inside a Docker sandbox', function () {
+  const env = new TestEnvironment();
+  const storeDir = tempDir('collector-logs-');
+  let store: CollectorStore;
+  let sandbox: SandboxRecord;
+  const signal = new AbortController().signal;
+
+  before(async function () {
+    await ensureImage();
+    sandbox = await env.controller.create({ name: uniqueName('col-logs'), agentId: 'collector-test', profile: { logs: ['~/logs/*.log', '/tmp/agent/*.log'] } });
+    store = CollectorStore.openForWriting(storeDir);
+  });
+  after(async () => {
+    store?.close();
+    await env.dispose();
+    await fs.rm(storeDir, { recursive: true, force: true });
+  });
+
+  const newPart = () => new SandboxLogsPart({ controller: env.controller });
+  /** Rounds of a part, each stored as the collector stores it. */
+  async function rounds(part: SandboxLogsPart, count: number): Promise<void> {
+    for (let i = 0; i < count; i++) store.ingest(await part.collect(store, signal));
+  }
+  const linesOf = (source: string): string[] => store.logs(sandbox.id, { source, limit: 100_000 }).map((l: LogLine) => l.line);
+  /** Lines printed by the container's main process: what the engine keeps as its output. */
+  const printToOutput = (from: number, to: number, prefix: string) =>
+    rootExec(sandbox.providerRef!, `i=${from}; while [ $i -le ${to} ]; do echo "${prefix}-$i" > /proc/1/fd/1; i=$((i+1)); done`);
+  /** Lines the agent appends to its log file, as the agent. */
+  const appendToFile = (from: number, to: number, prefix: string) =>
+    env.controller.exec(sandbox.id, {
+      command: `mkdir -p ~/logs && i=${from}; while [ $i -le ${to} ]; do echo "${prefix}-$i" >> ~/logs/agent.log; i=$((i+1)); done`,
+    });
+  const range = (from: number, to: number, prefix: string) => Array.from({ length: to - from + 1 }, (_, i) => `${prefix}-${from + i}`);
+
+  it("takes the sandbox's own output and an agent log file, each line once and in order, across rounds", async function () {
+    const part = newPart();
+    await printToOutput(1, 40, 'out');
+    await appendToFile(1, 40, 'file');
+    await rounds(part, 1);
+    await printToOutput(41, 300, 'out');
+    await appendToFile(41, 300, 'file');
+    await rounds(part, 2);
+    const own = linesOf('sandbox').filter((line) => line.startsWith('out-'));
+    assert.deepEqual(own, range(1, 300, 'out'));
+    const agentLog = linesOf('file:/home/agent/logs/agent.log');
+    assert.deepEqual(agentLog, range(1, 300, 'file'));
+  });
+
+  it('loses and doubles nothing when the collector dies between reading and storing, and starts again', async function () {
+    await printToOutput(301, 400, 'out');
+    await appendToFile(301, 400, 'file');
+    // Read and never stored: a collector killed before its transaction.
+    const lost = await newPart().collect(store, signal);
+    assert.ok((lost.logs ?? []).length >= 200, 'the dead collector had read the new lines');
+    await printToOutput(401, 450, 'out');
+    await appendToFile(401, 450, 'file');
+    await rounds(newPart(), 2);
+    assert.deepEqual(
+      linesOf('sandbox').filter((line) => line.startsWith('out-')),
+      range(1, 450, 'out'),
+    );
+    assert.deepEqual(linesOf('file:/home/agent/logs/agent.log'), range(1, 450, 'file'));
+  });
+
+  it('cuts a line longer than the bound and keeps the lines after it whole', async function () {
+    const long = 'x'.repeat(10_000);
+    await rootExec(sandbox.providerRef!, `printf '%s\\n' '${long}' > /proc/1/fd/1; echo after-long > /proc/1/fd/1`);
+    // Written in two pieces across rounds: the line's end arrives after it was taken cut.
+    await env.controller.exec(sandbox.id, { command: `printf '%s' '${long}' >> ~/logs/agent.log` });
+    const part = newPart();
+    await rounds(part, 1);
+    await env.controller.exec(sandbox.id, { command: `printf '%s\\n' '${long}' >> ~/logs/agent.log; echo after-long >> ~/logs/agent.log` });
+    await rounds(part, 1);
+    const cut = `${'x'.repeat(LINE_CAP)}…`;
+    assert.deepEqual(linesOf('sandbox').slice(-2), [cut, 'after-long']);
+    assert.deepEqual(linesOf('file:/home/agent/logs/agent.log').slice(-2), [cut, 'after-long']);
+  });
+
+  it('follows a rotated file to its end and starts the new one from its start; a truncated file starts again', async function () {
+    await appendToFile(1, 10, 'rotate');
+    await rounds(newPart(), 1);
+    // logrotate's way: the file is renamed (still matched) and lines land in it before the new one starts.
+    await env.controller.exec(sandbox.id, {
+      command: 'mv ~/logs/agent.log ~/logs/agent.1.log && echo rotate-11 >> ~/logs/agent.1.log && echo new-1 > ~/logs/agent.log',
+    });
+    await rounds(newPart(), 1);
+    assert.deepEqual(linesOf('file:/home/agent/logs/agent.1.log'), ['rotate-11']);
+    assert.deepEqual(linesOf('file:/home/agent/logs/agent.log').slice(-2), ['rotate-10', 'new-1']);
+    // Truncated and written past the old offset between two rounds: the round that sees it reads the file again from its start the round after.
+    await env.controller.exec(sandbox.id, { command: ': > ~/logs/agent.log && echo after-truncate >> ~/logs/agent.log' });
+    await rounds(newPart(), 2);
+    assert.deepEqual(linesOf('file:/home/agent/logs/agent.log').slice(-1), ['after-truncate']);
+  });
+
+  it('reads nothing through a link to a file the agent may not read', async function () {
+    await env.controller.exec(sandbox.id, { command: 'mkdir -p /tmp/agent && ln -sf /etc/shadow /tmp/agent/shadow.log && echo visible > /tmp/agent/own.log' });
+    await rounds(newPart(), 1);
+    assert.deepEqual(linesOf('file:/tmp/agent/own.log'), ['visible']);
+    assert.deepEqual(linesOf('file:/tmp/agent/shadow.log'), []);
+    const everything = store.logs(sandbox.id, { limit: 100_000 }).map((l) => l.line);
+    assert.ok(!everything.some((line) => line.startsWith('root:')), 'no line of /etc/shadow is stored');
+  });
+});
