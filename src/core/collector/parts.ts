@@ -2,6 +2,7 @@ import type { SandboxController } from '../controller';
 import type { CollectorPart } from './collector';
 import type { CollectorConfig } from './config';
 import { SandboxLogsPart } from './sandboxLogs';
+import { TaskGaugesPart } from './taskGauges';
 
 export interface CollectorPartsContext {
   stateRoot: string;
@@ -17,5 +18,6 @@ export interface CollectorPartsContext {
 export function collectorParts(context: CollectorPartsContext): CollectorPart[] {
   const parts: CollectorPart[] = [];
   parts.push(new SandboxLogsPart({ controller: context.controller }));
+  parts.push(new TaskGaugesPart({ stateRoot: context.stateRoot, records: context.controller.store, intervalMs: context.config.sampleIntervalMs }));
   return parts;
 }

@@ -1,4 +1,5 @@
 import type { SandboxErrorCode } from '../errors';
+import type { GateLevel, GatePhase } from '../gates/types';
 import type { ProviderKind } from '../model';
 
 /**
@@ -184,6 +185,23 @@ export interface CostExpiredEvent extends EventBase<'cost.expired'> {
   reason: string;
 }
 
+/**
+ * The gates decided about a task attempt's change (or stopped for a person: outcome `review`).
+ * Told with figures only: what a test printed stays in the gates' result file.
+ */
+export interface GateResultEvent extends EventBase<'gate.result'> {
+  taskId: string;
+  attempt: number;
+  /** The gate that stopped the change (L0, L1, L2, or its apply); absent when every gate passed. */
+  level?: GateLevel;
+  outcome: Exclude<GatePhase, 'checking'>;
+  passed: boolean;
+  /** From the gates' start to this result. */
+  durationMs: number;
+  /** Files changed, tests run and failed, regressions: `3 files (+10 -2); 12 tests, 1 failed; 0 regressions`. */
+  summary: string;
+}
+
 /** Every event the bus carries, by type. New families add members here. */
 /** A tool call of `sandbox mcp` ended; `sandboxId` is '' for a call on no one sandbox. */
 export interface McpCallEvent extends EventBase<'mcp.call'> {
@@ -215,6 +233,7 @@ export interface EventTypes {
   'cost.alert': CostAlertEvent;
   'cost.expired': CostExpiredEvent;
   'mcp.call': McpCallEvent;
+  'gate.result': GateResultEvent;
 }
 
 export type EventType = keyof EventTypes;
