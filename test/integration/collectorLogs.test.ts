@@ -2,6 +2,10 @@ import * as assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { CollectorStore, type LogLine } from '../../src/core/collector/store';
 import { SandboxLogsPart } from '../../src/core/collector/sandboxLogs';
+import { COST_GAUGE, QUEUE_DEPTH_GAUGE, TASK_DURATION_GAUGE, TASKS_RUNNING_GAUGE, TaskGaugesPart } from '../../src/core/collector/taskGauges';
+import { CostLedger } from '../../src/core/cost/ledger';
+import { StateStore } from '../../src/core/store/stateStore';
+import { TaskQueue } from '../../src/core/tasks/queue';
 import type { SandboxRecord } from '../../src/core/model';
 import { TestEnvironment, ensureImage, rootExec, tempDir, uniqueName } from './helpers';
 
@@ -108,5 +112,55 @@ describe('collector: logs from inside a Docker sandbox', function () {
     assert.deepEqual(linesOf('file:/tmp/agent/shadow.log'), []);
     const everything = store.logs(sandbox.id, { limit: 100_000 }).map((l) => l.line);
     assert.ok(!everything.some((line) => line.startsWith('root:')), 'no line of /etc/shadow is stored');
+  });
+});
+
+describe('collector: task and cost gauges', function () {
+  const stateDir = tempDir('collector-gauges-');
+  let store: CollectorStore;
+  before(() => (store = CollectorStore.openForWriting(stateDir)));
+  after(async () => {
+    store.close();
+    await fs.rm(stateDir, { recursive: true, force: true });
+  });
+
+  it("stores the queue's depth, the tasks running, an ended attempt's duration and a cloud sandbox's cost so far", async function () {
+    const queue = new TaskQueue(stateDir);
+    const task = (id: string) => ({ type: 'added' as const, task: { id, command: 'true', priority: 'normal' as const, profile: 'default', maxAttempts: 1 } });
+    // Queued and never run: no scheduler looks at this state dir.
+    queue.append([task('q1'), task('q2'), task('r1'), task('d1')]);
+    queue.append([
+      { type: 'assigned', id: 'r1', attempt: 1, sandboxId: 'sb-r1', sandboxName: 'task-r1', placement: 'docker', warm: true },
+      { type: 'started', id: 'r1', attempt: 1 },
+      { type: 'assigned', id: 'd1', attempt: 1, sandboxId: 'sb-d1', sandboxName: 'task-d1', placement: 'docker', warm: true, time: '2026-12-06T09:00:00.000Z' },
+      { type: 'started', id: 'd1', attempt: 1 },
+      { type: 'ended', id: 'd1', attempt: 1, end: 'exited', exitCode: 0, next: 'succeeded', time: '2026-12-06T09:00:02.500Z' },
+    ]);
+    // A droplet's hour so far, as its provider opens it in the ledger (by name).
+    const now = Date.now();
+    await new CostLedger(stateDir, () => now).openMachine({
+      sandbox: 'cloud-box',
+      provider: 'digitalocean',
+      size: 's-1vcpu-1gb',
+      usdPerHour: 0.5,
+      ttlMs: 7_200_000,
+      atMs: now - 3_600_000,
+    });
+    store.ingest({ sandboxes: [{ sandboxId: 'sb-cloud', name: 'cloud-box', firstSeen: now, lastSeen: now }] });
+
+    const part = new TaskGaugesPart({ stateRoot: stateDir, records: new StateStore(stateDir), intervalMs: 5000, clock: () => now });
+    store.ingest(await part.collect(store));
+    const value = (name: string, sandboxId?: string) => store.gauges(name, 0, sandboxId).map((g) => g.value);
+    assert.deepEqual(value(QUEUE_DEPTH_GAUGE), [2]);
+    assert.deepEqual(value(TASKS_RUNNING_GAUGE), [1]);
+    assert.deepEqual(store.gauges(TASK_DURATION_GAUGE, 0), [
+      { name: TASK_DURATION_GAUGE, sandboxId: 'sb-d1', time: Date.parse('2026-12-06T09:00:02.500Z'), value: 2500 },
+    ]);
+    const [cost] = value(COST_GAUGE, 'sb-cloud');
+    assert.ok(cost !== undefined && Math.abs(cost - 0.5) < 0.01, `an hour at $0.50 costs about $0.50, got ${cost}`);
+
+    // The next round tells a duration once only.
+    store.ingest(await part.collect(store));
+    assert.equal(store.gauges(TASK_DURATION_GAUGE, 0).length, 1);
   });
 });

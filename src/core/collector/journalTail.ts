@@ -1,8 +1,9 @@
 /**
  * A machine's system log read over its exec channel: systemd's journal from the cursor the
- * collector stopped at (journalctl's own resume point, so nothing is read twice). As `sandbox
- * logs` reads a droplet's log: through `sudo -n` where the user may (the system log is not the
- * agent's to read otherwise), else as the user, who then sees what the journal lets it see.
+ * collector stopped at (journalctl's own resume point, so nothing is read twice). A droplet's is
+ * read as `sandbox logs` reads it: through `sudo -n` where the user may (the system log is not the
+ * agent's to read otherwise). On an SSH host, the user's own machine, it is read as the host
+ * user, who sees what the journal lets it see.
  * Machines without a journal say so, and their /var/log/syslog is tailed as a file instead.
  */
 import { shellQuote } from '../util/shellQuote';
@@ -16,12 +17,14 @@ export const MAX_JOURNAL_LINES_PER_ROUND = 2000;
 /** journalctl's cursors are `s=…;i=…;b=…;m=…;t=…;x=…`: nothing else is put in the command. */
 const CURSOR = /^[A-Za-z0-9=;_-]{1,512}$/;
 
-export function journalTailScript(cursor: string | undefined, maxLines = MAX_JOURNAL_LINES_PER_ROUND): string {
+/** `asRoot`: through `sudo -n` where the user may (a droplet, whose whole system log is the sandbox's); else as the user. */
+export function journalTailScript(cursor: string | undefined, options: { asRoot: boolean; maxLines?: number }): string {
+  const maxLines = options.maxLines ?? MAX_JOURNAL_LINES_PER_ROUND;
   const read = 'journalctl --no-pager -q -o json --output-fields=MESSAGE,SYSLOG_IDENTIFIER,PRIORITY';
   const fromBoot = `$as ${read} -b`;
   const source = cursor !== undefined && CURSOR.test(cursor) ? `{ $as ${read} --after-cursor=${shellQuote(cursor)} 2>/dev/null || ${fromBoot}; }` : fromBoot;
   return [
-    'as=; [ "$(id -u)" = 0 ] || { sudo -n true 2>/dev/null && as="sudo -n"; }',
+    options.asRoot ? 'as=; [ "$(id -u)" = 0 ] || { sudo -n true 2>/dev/null && as="sudo -n"; }' : 'as=',
     `if [ -d /run/systemd/system ] && command -v journalctl >/dev/null 2>&1; then ${source} | head -n ${Math.floor(maxLines)}; exit 0; fi`,
     `echo ${NO_JOURNAL}`,
   ].join('\n');

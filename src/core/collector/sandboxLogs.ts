@@ -134,7 +134,7 @@ export class SandboxLogsPart implements CollectorPart {
     if (this.withoutJournal.has(record.id)) return;
     const key = logSourceKey(record.id, 'system');
     const result = await this.options.controller.inspectExec(record.id, {
-      command: journalTailScript(store.offset(key)?.fileId),
+      command: journalTailScript(store.offset(key)?.fileId, { asRoot: record.provider === 'digitalocean' }),
       user: record.user,
       timeoutMs: EXEC_TIMEOUT_MS,
       maxOutputBytes: this.limits.maxBytesPerRound * 2,

@@ -59,9 +59,11 @@ export class TaskGaugesPart implements CollectorPart {
       { name: QUEUE_DEPTH_GAUGE, sandboxId: '', time: now, value: tasks.filter((t) => t.state === 'queued').length },
       { name: TASKS_RUNNING_GAUGE, sandboxId: '', time: now, value: tasks.filter((t) => t.state === 'running' || t.state === 'assigned').length },
     ];
+    const present = new Set<string>();
     for (const task of tasks) {
       for (const attempt of task.attempts) {
         const key = `${task.id}/${attempt.number}`;
+        present.add(key);
         if (attempt.endedAt === undefined || this.told.has(key)) continue;
         this.told.add(key);
         const ended = Date.parse(attempt.endedAt);
@@ -71,6 +73,8 @@ export class TaskGaugesPart implements CollectorPart {
         gauges.push({ name: TASK_DURATION_GAUGE, sandboxId: attempt.sandboxId ?? '', time: ended, value: Math.max(0, ended - assigned) });
       }
     }
+    // Tasks the queue no longer keeps (compacted away) are forgotten here too.
+    for (const key of this.told) if (!present.has(key)) this.told.delete(key);
     return gauges;
   }
 

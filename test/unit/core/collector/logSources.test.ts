@@ -62,8 +62,13 @@ describe("collector: a machine's system journal", function () {
   it('refuses a cursor that is not one of journalctl and puts only a real one in the command', function () {
     const forged = JSON.stringify({ __CURSOR: "x'; reboot; '", MESSAGE: 'm' });
     assert.deepEqual(parseJournalOutput(forged, 100).lines, []);
-    assert.doesNotMatch(journalTailScript("x'; reboot"), /reboot/);
-    assert.match(journalTailScript('s=ab;i=2'), /--after-cursor='s=ab;i=2'/);
+    assert.doesNotMatch(journalTailScript("x'; reboot", { asRoot: false }), /reboot/);
+    assert.match(journalTailScript('s=ab;i=2', { asRoot: false }), /--after-cursor='s=ab;i=2'/);
+  });
+
+  it("goes through sudo only on a droplet, never on an SSH host's own machine", function () {
+    assert.match(journalTailScript(undefined, { asRoot: true }), /sudo -n/);
+    assert.doesNotMatch(journalTailScript(undefined, { asRoot: false }), /sudo/);
   });
 });
 
