@@ -1,5 +1,4 @@
 import type { SandboxErrorCode } from '../errors';
-import type { GateLevel, GatePhase } from '../gates/types';
 import type { ProviderKind } from '../model';
 
 /**
@@ -192,9 +191,10 @@ export interface CostExpiredEvent extends EventBase<'cost.expired'> {
 export interface GateResultEvent extends EventBase<'gate.result'> {
   taskId: string;
   attempt: number;
-  /** The gate that stopped the change (L0, L1, L2, or its apply); absent when every gate passed. */
-  level?: GateLevel;
-  outcome: Exclude<GatePhase, 'checking'>;
+  /** The gate that stopped the change (its command, L0, L1, L2, or its apply); absent when every gate passed. */
+  level?: 'command' | 'L0' | 'L1' | 'L2' | 'apply';
+  /** The gates' phase after this result (src/core/gates/types.ts: GATE_PHASES but `checking`). */
+  outcome: 'review' | 'applied' | 'unchanged' | 'failed' | 'rejected' | 'conflict';
   passed: boolean;
   /** From the gates' start to this result. */
   durationMs: number;
