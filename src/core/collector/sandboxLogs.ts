@@ -9,6 +9,7 @@
 import type { SandboxController } from '../controller';
 import { describeError } from '../errors';
 import type { SandboxRecord } from '../model';
+import { parseLogPatterns } from '../profile';
 import type { CollectorPart } from './collector';
 import { EngineLogFilter, engineSince, type EngineLogCursor } from './engineLogCursor';
 import { DEFAULT_FILE_TAIL_LIMITS, cutLine, fileTailScript, parseFileTailOutput, takeLines, type FilePosition, type FileTailLimits } from './fileTail';
@@ -42,6 +43,8 @@ export function logSourceKey(sandboxId: string, source: string): string {
 interface SandboxRound {
   logs: LogLine[];
   offsets: SourceOffset[];
+  /** What kept a source from being read while the others were. */
+  problem?: string;
 }
 
 export class SandboxLogsPart implements CollectorPart {
@@ -64,18 +67,23 @@ export class SandboxLogsPart implements CollectorPart {
     const records = (await this.options.controller.store.listRecords()).filter((r) => r.state === 'running' && r.providerRef);
     const batch: Required<Pick<IngestBatch, 'logs' | 'offsets' | 'problems'>> = { logs: [], offsets: [], problems: [] };
     const queue = [...records];
+    // A problem that lasts is stored once, when it starts.
+    const tell = (record: SandboxRecord, message: string | undefined) => {
+      if (message === undefined) this.told.delete(record.id);
+      else if (this.told.get(record.id) !== message) {
+        this.told.set(record.id, message);
+        batch.problems.push({ time: Date.now(), source: logSourceKey(record.id, '*'), message });
+      }
+    };
     const worker = async () => {
       for (let record = queue.shift(); record && !signal.aborted; record = queue.shift()) {
         try {
           const round = await this.collectOne(store, record, signal);
           batch.logs.push(...round.logs);
           batch.offsets.push(...round.offsets);
-          this.told.delete(record.id);
+          tell(record, round.problem);
         } catch (error) {
-          const message = `The logs of ${record.name} could not be read: ${describeError(error)}`;
-          if (signal.aborted || this.told.get(record.id) === message) continue;
-          this.told.set(record.id, message);
-          batch.problems.push({ time: Date.now(), source: logSourceKey(record.id, '*'), message });
+          if (!signal.aborted) tell(record, `The logs of ${record.name} could not be read: ${describeError(error)}`);
         }
       }
     };
@@ -89,7 +97,13 @@ export class SandboxLogsPart implements CollectorPart {
     const ownOutput = record.provider === 'docker' || record.placement?.kind === 'container';
     if (ownOutput) await this.readEngineOutput(store, record, round, signal);
     else await this.readJournal(store, record, round, signal);
-    const patterns = [...(record.profile.logs ?? [])];
+    const patterns: string[] = [];
+    try {
+      // Checked when the sandbox was made; checked again, since a record is a file anyone may edit.
+      if (record.profile.logs !== undefined) patterns.push(...parseLogPatterns(record.profile.logs));
+    } catch (error) {
+      round.problem = `The log files of ${record.name} are not read: ${describeError(error)}`;
+    }
     if (this.withoutJournal.has(record.id)) patterns.push(SYSLOG_FILE);
     if (patterns.length > 0) await this.readFiles(store, record, patterns, round, signal);
     return round;
