@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
+import { Collector } from '../../src/core/collector/collector';
 import { CollectorStore, type LogLine } from '../../src/core/collector/store';
 import { SandboxLogsPart } from '../../src/core/collector/sandboxLogs';
 import { COST_GAUGE, QUEUE_DEPTH_GAUGE, TASK_DURATION_GAUGE, TASKS_RUNNING_GAUGE, TaskGaugesPart } from '../../src/core/collector/taskGauges';
@@ -7,7 +8,7 @@ import { CostLedger } from '../../src/core/cost/ledger';
 import { StateStore } from '../../src/core/store/stateStore';
 import { TaskQueue } from '../../src/core/tasks/queue';
 import type { SandboxRecord } from '../../src/core/model';
-import { TestEnvironment, ensureImage, rootExec, tempDir, uniqueName } from './helpers';
+import { TestEnvironment, ensureImage, rootExec, tempDir, uniqueName, waitFor } from './helpers';
 
 const LINE_CAP = 4096;
 
@@ -103,6 +104,38 @@ describe('collector: logs from inside a Docker sandbox', function () {
     await env.controller.exec(sandbox.id, { command: ': > ~/logs/agent.log && echo after-truncate >> ~/logs/agent.log' });
     await rounds(newPart(), 2);
     assert.deepEqual(linesOf('file:/home/agent/logs/agent.log').slice(-1), ['after-truncate']);
+  });
+
+  it('runs in the collector on its interval: lines printed show in the store for readers', async function () {
+    const collectorDir = tempDir('collector-run-');
+    const collector = new Collector({ stateRoot: collectorDir, controller: env.controller, log: () => undefined }, [
+      new SandboxLogsPart({ controller: env.controller, intervalMs: 200 }),
+    ]);
+    collector.start();
+    try {
+      await printToOutput(1, 3, 'live');
+      await appendToFile(1, 3, 'live-file');
+      const seen = await waitFor(
+        () => {
+          const reader = CollectorStore.openForReading(collectorDir);
+          try {
+            const lines = reader?.logs(sandbox.id, { limit: 100_000 }).map((l) => l.line) ?? [];
+            return lines.includes('live-3') && lines.includes('live-file-3') ? lines : undefined;
+          } finally {
+            reader?.close();
+          }
+        },
+        30_000,
+        'the printed lines in the store',
+      );
+      assert.deepEqual(
+        seen.filter((line) => line.startsWith('live-') && !line.startsWith('live-file')),
+        range(1, 3, 'live'),
+      );
+    } finally {
+      await collector.stop();
+      await fs.rm(collectorDir, { recursive: true, force: true });
+    }
   });
 
   it('reads nothing through a link to a file the agent may not read', async function () {
