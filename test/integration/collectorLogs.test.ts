@@ -169,16 +169,13 @@ describe('collector: task and cost gauges', function () {
       { type: 'started', id: 'd1', attempt: 1 },
       { type: 'ended', id: 'd1', attempt: 1, end: 'exited', exitCode: 0, next: 'succeeded', time: '2026-12-06T09:00:02.500Z' },
     ]);
-    // A droplet's hour so far, as its provider opens it in the ledger (by name).
-    const now = Date.now();
-    await new CostLedger(stateDir, () => now).openMachine({
-      sandbox: 'cloud-box',
-      provider: 'digitalocean',
-      size: 's-1vcpu-1gb',
-      usdPerHour: 0.5,
-      ttlMs: 7_200_000,
-      atMs: now - 3_600_000,
-    });
+    // A droplet's hour so far, as its provider opens it in the ledger (by name), and one destroyed after half an hour.
+    let now = Date.now();
+    const ledger = new CostLedger(stateDir, () => now);
+    const machine = { provider: 'digitalocean', size: 's-1vcpu-1gb', usdPerHour: 0.5, ttlMs: 7_200_000, atMs: now - 3_600_000 };
+    await ledger.openMachine({ ...machine, sandbox: 'cloud-box' });
+    const gone = await ledger.openMachine({ ...machine, sandbox: 'gone-box' });
+    await ledger.closeMachine(gone.id, 'destroyed', now - 1_800_000);
     store.ingest({ sandboxes: [{ sandboxId: 'sb-cloud', name: 'cloud-box', firstSeen: now, lastSeen: now }] });
 
     const part = new TaskGaugesPart({ stateRoot: stateDir, records: new StateStore(stateDir), intervalMs: 5000, clock: () => now });
@@ -192,8 +189,14 @@ describe('collector: task and cost gauges', function () {
     const [cost] = value(COST_GAUGE, 'sb-cloud');
     assert.ok(cost !== undefined && Math.abs(cost - 0.5) < 0.01, `an hour at $0.50 costs about $0.50, got ${cost}`);
 
-    // The next round tells a duration once only.
+    const [goneCost] = value(COST_GAUGE, 'gone-box');
+    assert.ok(goneCost !== undefined && Math.abs(goneCost - 0.25) < 0.01, `half an hour at $0.50 costs about $0.25, got ${goneCost}`);
+
+    // The next round tells a duration once only, and the cost of what no longer runs only when it changes.
+    now += 5000;
     store.ingest(await part.collect(store));
     assert.equal(store.gauges(TASK_DURATION_GAUGE, 0).length, 1);
+    assert.equal(store.gauges(COST_GAUGE, 0, 'sb-cloud').length, 2);
+    assert.equal(store.gauges(COST_GAUGE, 0, 'gone-box').length, 1);
   });
 });

@@ -33,6 +33,8 @@ export class TaskGaugesPart implements CollectorPart {
   private readonly clock: () => number;
   /** Attempts whose duration was told already, by `task/attempt`. */
   private readonly told = new Set<string>();
+  /** The cost last stored per sandbox. */
+  private readonly lastCost = new Map<string, number>();
 
   constructor(private readonly options: TaskGaugesOptions) {
     this.intervalMs = options.intervalMs;
@@ -86,7 +88,15 @@ export class TaskGaugesPart implements CollectorPart {
     // The store knows deleted sandboxes' names too; the records win for the living.
     for (const known of store.sandboxes()) idByName.set(known.name, known.sandboxId);
     for (const record of await this.options.records.listRecords()) idByName.set(record.name, record.id);
-    // A sandbox neither knows (made and deleted while no collector ran) keeps its name as its key.
-    return figures.bySandbox.map((row) => ({ name: COST_GAUGE, sandboxId: idByName.get(row.sandbox) ?? row.sandbox, time: now, value: row.spentUsd }));
+    const gauges: Gauge[] = [];
+    for (const row of figures.bySandbox) {
+      // A sandbox neither knows (made and deleted while no collector ran) keeps its name as its key.
+      const sandboxId = idByName.get(row.sandbox) ?? row.sandbox;
+      // What no longer runs costs the same round after round: stored when it changes (and once per collector), not every interval.
+      if (row.usdPerHour === undefined && this.lastCost.get(sandboxId) === row.spentUsd) continue;
+      this.lastCost.set(sandboxId, row.spentUsd);
+      gauges.push({ name: COST_GAUGE, sandboxId, time: now, value: row.spentUsd });
+    }
+    return gauges;
   }
 }
