@@ -1,10 +1,14 @@
 import * as assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { EngineLogFilter, engineSince, parseEngineTime } from '../../../../src/core/collector/engineLogCursor';
 import { journalTailScript, NO_JOURNAL, parseJournalOutput } from '../../../../src/core/collector/journalTail';
 import { gateResultEvent } from '../../../../src/core/gates/resultEvent';
 import type { GateResult } from '../../../../src/core/gates/pipeline';
 import { parseLogPatterns, validateProfile } from '../../../../src/core/profile';
 import { isSandboxError } from '../../../../src/core/errors';
+import { readTasksConfig } from '../../../../src/core/tasks/config';
 
 describe("collector: a container's own output, resumed by time", function () {
   const T1 = '2026-12-06T09:30:00.123456789Z';
@@ -115,5 +119,18 @@ describe('gates: the gate.result event', function () {
       durationMs: 1234,
       summary: '3 files (+10 -2); 3 tests, 2 failed; 1 regression',
     });
+  });
+});
+
+describe("a tasks.json profile's log patterns", function () {
+  let root: string;
+  beforeEach(() => (root = mkdtempSync(path.join(os.tmpdir(), 'tasks-logs-'))));
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it('are read into the profile, and a wrong one is named with its profile', async function () {
+    writeFileSync(path.join(root, 'tasks.json'), JSON.stringify({ profiles: { agent: { logs: ['~/workspace/*.log'] } } }));
+    assert.deepEqual((await readTasksConfig(root)).profiles.agent?.profile.logs, ['~/workspace/*.log']);
+    writeFileSync(path.join(root, 'tasks.json'), JSON.stringify({ profiles: { agent: { logs: ['workspace/*.log'] } } }));
+    await assert.rejects(readTasksConfig(root), /agent\.logs: The log pattern "workspace\/\*\.log" is not a file path/);
   });
 });
