@@ -29,6 +29,11 @@ export interface Profile {
   network?: string;
   /** Extra host names, NAME:ADDRESS (as docker's --add-host), for the sandbox and its allowlist. */
   hosts?: string[];
+  /**
+   * Agent log files the collector tails, as the agent user: absolute glob patterns or ones under
+   * the user's home (`~/workspace/*.log`, `/tmp/agent/*.log`). Checked by `parseLogPatterns`.
+   */
+  logs?: string[];
 }
 
 /** A cloud create's choices beyond the profile (`sandbox start --provider digitalocean`). */

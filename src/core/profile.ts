@@ -56,6 +56,33 @@ export function validateProfile(profile: Profile, capacity: { cpus: number; memo
   if (profile.desktop !== undefined) parseGeometry(profile.desktop);
   parseNetworkPolicy(profile.network);
   for (const entry of profile.hosts ?? []) parseHostEntry(entry);
+  if (profile.logs !== undefined) parseLogPatterns(profile.logs);
+}
+
+export const MAX_LOG_PATTERNS = 16;
+const MAX_LOG_PATTERN_CHARS = 512;
+
+/**
+ * A profile's agent log patterns (`logs`): at most MAX_LOG_PATTERNS globs, each absolute or under
+ * the agent's home (`~/`), on one line. They are matched inside the sandbox as its agent user.
+ */
+export function parseLogPatterns(patterns: unknown): string[] {
+  if (!Array.isArray(patterns) || patterns.some((p) => typeof p !== 'string')) {
+    throw new SandboxError('invalid-input', 'The log patterns must be a list of paths such as ["~/workspace/*.log", "/tmp/agent/*.log"].');
+  }
+  if (patterns.length > MAX_LOG_PATTERNS) {
+    throw new SandboxError('invalid-input', `The profile names ${patterns.length} log patterns; give at most ${MAX_LOG_PATTERNS}.`);
+  }
+  for (const pattern of patterns as string[]) {
+    const oneLine = !/[\u0000-\u001f\u007f]/.test(pattern);
+    if (!(pattern.startsWith('/') || pattern.startsWith('~/')) || !oneLine || pattern.length > MAX_LOG_PATTERN_CHARS || pattern.endsWith('/')) {
+      throw new SandboxError(
+        'invalid-input',
+        `The log pattern "${pattern.slice(0, 80)}" is not a file path; give one that starts with / or ~/ and names files, like ~/workspace/*.log.`,
+      );
+    }
+  }
+  return patterns as string[];
 }
 
 export const DEFAULT_DESKTOP_GEOMETRY = '1280x800';

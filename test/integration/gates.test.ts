@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import type { GateResultEvent } from '../../src/core/events/types';
 import { readLessons } from '../../src/core/gates/lessons';
 import { readGateResult } from '../../src/core/gates/results';
 import { TaskClient } from '../../src/core/tasks/client';
@@ -66,6 +67,17 @@ describe('gates: a task reaches the workspace only through its gates', function 
     assert.equal(lessons[0]!.level, 'L0');
     assert.ok(lessons[0]!.failingTests.some((test) => test.id === halve.id));
     assert.equal(lessons[0]!.agentId, 'test-agent');
+
+    // The result is told on the bus, so it reaches events.jsonl and the collector: figures, no test output.
+    env.controller.eventLog.flush();
+    const told = (await env.controller.eventLog.read()).events.filter(
+      (event): event is GateResultEvent => event.type === 'gate.result' && event.taskId === task.id,
+    );
+    assert.equal(told.length, 1, JSON.stringify(told));
+    assert.equal(told[0]!.sandboxId, done.attempts[0]!.sandboxId);
+    assert.deepEqual([told[0]!.level, told[0]!.outcome, told[0]!.passed], ['L0', 'failed', false]);
+    assert.match(told[0]!.summary, /^1 file \(\+1 -1\); \d+ tests, [1-9]\d* failed; [1-9]\d* regressions?$/);
+    assert.ok(told[0]!.durationMs > 0);
 
     // The failed state opens as a sandbox, with a host key of its own.
     const snapshot = lessons[0]!.snapshot!;

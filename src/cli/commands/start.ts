@@ -8,7 +8,7 @@ import { SandboxError, describeError, isSandboxError } from '../../core/errors';
 import { gpuRefusalPriceLine } from '../../core/cost/billing';
 import type { CloudCreateOptions, Profile, SandboxRecord } from '../../core/model';
 import { OPEN_NETWORK_WARNING, formatHostEntry, networkFromOptions, parseHostEntry } from '../../core/network/policy';
-import { DEFAULT_DESKTOP_GEOMETRY, parseGeometry, parseSize } from '../../core/profile';
+import { DEFAULT_DESKTOP_GEOMETRY, parseGeometry, parseLogPatterns, parseSize } from '../../core/profile';
 import { DEFAULT_PROVIDER_KIND, HOSTED_PROVIDER_KIND, providerKindInfos } from '../../core/providers/kinds';
 import { isDirectory, parse, progressReporter, selfCommand, type Command, type Context } from '../command';
 import { askYesNo } from '../prompt';
@@ -46,6 +46,7 @@ export const startCommand: Command = {
                       (unfiltered), none (no network: exec only), or allow:DOMAIN,... (only those)
   --allow-domain D    allow the domain D and names under it (repeatable; makes an allowlist)
   --add-host NAME:IP  a host name for the sandbox and its allowlist (repeatable)
+  --log-file PATTERN  agent log files the collector tails, like '~/workspace/*.log' (repeatable)
 Cloud sandboxes (--provider digitalocean; sign in first with \`sandbox cloud login\`):
   --region R          a region, like nyc3 (default: the provider's)
   --size S            a size, like s-2vcpu-4gb (default: the smallest that fits --cpus and --memory)
@@ -77,6 +78,7 @@ starts the daemon when none runs.`,
       network: { type: 'string' },
       'allow-domain': { type: 'string', multiple: true },
       'add-host': { type: 'string', multiple: true },
+      'log-file': { type: 'string', multiple: true },
       region: { type: 'string' },
       size: { type: 'string' },
       gpu: { type: 'string' },
@@ -109,6 +111,7 @@ starts the daemon when none runs.`,
         'network',
         'allow-domain',
         'add-host',
+        'log-file',
         'region',
         'size',
         'gpu',
@@ -141,6 +144,7 @@ starts the daemon when none runs.`,
       desktop: values.desktop || values.geometry !== undefined ? (values.geometry ?? DEFAULT_DESKTOP_GEOMETRY) : undefined,
       network: networkFromOptions(values.network, values['allow-domain']),
       hosts: values['add-host']?.map((entry) => formatHostEntry(parseHostEntry(entry))),
+      logs: values['log-file'] ? parseLogPatterns(values['log-file']) : undefined,
     };
     if (profile.desktop) parseGeometry(profile.desktop);
     // From a snapshot, the provider is the snapshot's unless one is named.

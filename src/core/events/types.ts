@@ -184,6 +184,24 @@ export interface CostExpiredEvent extends EventBase<'cost.expired'> {
   reason: string;
 }
 
+/**
+ * The gates decided about a task attempt's change (or stopped for a person: outcome `review`).
+ * Told with figures only: what a test printed stays in the gates' result file.
+ */
+export interface GateResultEvent extends EventBase<'gate.result'> {
+  taskId: string;
+  attempt: number;
+  /** The gate that stopped the change (its command, L0, L1, L2, or its apply); absent when every gate passed. */
+  level?: 'command' | 'L0' | 'L1' | 'L2' | 'apply';
+  /** The gates' phase after this result (src/core/gates/types.ts: GATE_PHASES but `checking`). */
+  outcome: 'review' | 'applied' | 'unchanged' | 'failed' | 'rejected' | 'conflict';
+  passed: boolean;
+  /** From the gates' start to this result. */
+  durationMs: number;
+  /** Files changed, tests run and failed, regressions: `3 files (+10 -2); 12 tests, 1 failed; 0 regressions`. */
+  summary: string;
+}
+
 /** Every event the bus carries, by type. New families add members here. */
 /** A tool call of `sandbox mcp` ended; `sandboxId` is '' for a call on no one sandbox. */
 export interface McpCallEvent extends EventBase<'mcp.call'> {
@@ -215,6 +233,7 @@ export interface EventTypes {
   'cost.alert': CostAlertEvent;
   'cost.expired': CostExpiredEvent;
   'mcp.call': McpCallEvent;
+  'gate.result': GateResultEvent;
 }
 
 export type EventType = keyof EventTypes;

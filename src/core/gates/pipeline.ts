@@ -17,6 +17,7 @@ import type { GateBase } from './prepare';
 import { rollBack } from './rollback';
 import { compareChecks, needsPerson, type L1Finding } from './rules';
 import type { FileChange, GateLevel, GatePhase, PatchStats } from './types';
+import { gateResultEvent } from './resultEvent';
 import { judgeL0, plural } from './verdicts';
 
 /** What the gates decided about one attempt's change, as `gates/tasks/<id>/<attempt>/result.json` keeps it. */
@@ -108,11 +109,16 @@ export async function judgeChange(deps: JudgeDeps, input: GatedAttempt): Promise
     timings,
   };
   const save = () => writeFileAtomic(path.join(dir, 'result.json'), JSON.stringify(result, null, 2) + '\n');
+  const tell = (passed: boolean) =>
+    deps.controller.events.emit(gateResultEvent(input.record.id, result, passed, Date.now() - started)).catch((error: unknown) => {
+      deps.log(`Task ${input.taskId}: the gate result could not be told: ${describeError(error)}`);
+    });
   const decide = async (verdict: Verdict): Promise<Verdict> => {
     Object.assign(result, { phase: verdict.phase, level: verdict.level, reason: verdict.reason });
     timings.totalMs = Date.now() - started;
     await save();
     await appendGateHistory(deps.stateRoot, historyLine(input, result)).catch(() => undefined);
+    await tell(verdict.passed);
     deps.phase(verdict.phase, verdict.level, verdict.reason);
     return verdict;
   };
@@ -198,6 +204,7 @@ export async function judgeChange(deps: JudgeDeps, input: GatedAttempt): Promise
     const why = person.reasons.join(' ');
     Object.assign(result, { phase: 'review', level: 'L2', reason: why });
     await save();
+    await tell(false);
     deps.phase('review', 'L2', why);
     const review = await deps.waitForReview();
     if (review.decision === 'reject') {

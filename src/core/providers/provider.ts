@@ -112,6 +112,8 @@ export interface LogLine {
 export interface LogOptions {
   follow?: boolean;
   tail?: number;
+  /** Only lines at or after this time: seconds since the epoch with up to nine decimals (`1765000000.123456789`). Providers without timestamps ignore it. */
+  since?: string;
   signal?: AbortSignal;
 }
 

@@ -1,8 +1,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { SandboxError } from '../errors';
+import { SandboxError, describeError } from '../errors';
 import type { Profile, ProviderKind } from '../model';
-import { DEFAULT_DESKTOP_GEOMETRY, parseSize } from '../profile';
+import { DEFAULT_DESKTOP_GEOMETRY, parseLogPatterns, parseSize } from '../profile';
 import { readJsonFile, writeFileAtomic } from '../store/files';
 import { DEFAULT_PROFILE_NAME } from './model';
 import { QUEUE_FILE } from './queue';
@@ -200,6 +200,13 @@ function parseProfileEntry(entry: Record<string, unknown>, name: string, fail: (
     profile.network = entry.network as string;
   }
   if (entry.sudo !== undefined) profile.sudo = entry.sudo === true;
+  if (entry.logs !== undefined) {
+    try {
+      profile.logs = parseLogPatterns(entry.logs);
+    } catch (error) {
+      fail(`${name}.logs: ${describeError(error)}`);
+    }
+  }
   const result: TaskProfile = { profile };
   if (entry.provider !== undefined) {
     if (entry.provider !== 'docker' && entry.provider !== 'ssh') fail(`${name}.provider must be "docker" or "ssh"`);

@@ -348,7 +348,14 @@ export class DockerProvider implements Provider {
 
   async *logs(ref: string, options: LogOptions): AsyncIterable<LogLine> {
     const container = this.docker.getContainer(ref);
-    const common = { stdout: true, stderr: true, timestamps: true, tail: options.tail ?? 'all', abortSignal: options.signal };
+    const common = {
+      stdout: true,
+      stderr: true,
+      timestamps: true,
+      tail: options.tail ?? 'all',
+      abortSignal: options.signal,
+      ...(options.since !== undefined ? { since: options.since } : {}),
+    };
     let source: NodeJS.ReadableStream | Buffer;
     try {
       source = options.follow
