@@ -36,7 +36,8 @@ function options(name: ChartName, color: string): uPlot.Options {
     font: '10px system-ui, sans-serif',
     ...(values ? { values } : {}),
   });
-  const time: uPlot.Axis = { ...axis(), size: 24 };
+  const clock = (_: uPlot, ticks: number[]) => ticks.map((tick) => new Date(tick * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
+  const time: uPlot.Axis = { ...axis(clock), size: 24 };
   const byteTicks = (_: uPlot, ticks: number[]) => ticks.map((tick) => bytes(tick));
   const series: uPlot.Series[] =
     name === 'cpu'
