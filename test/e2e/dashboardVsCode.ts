@@ -21,7 +21,7 @@ function dashboardFrame(page: Page): FrameLocator {
  * the run's state dir) as a card with its charts, drawn from samples in the collector's store.
  */
 export async function dashboardInVsCode(shots: string): Promise<void> {
-  const server = await startCodeServer();
+  const server = await startCodeServer({ settings: { 'workbench.activityBar.location': 'default' } });
   const name = `dash-vscode-${process.pid.toString(36)}`;
   let page: Page | undefined;
   try {
@@ -48,6 +48,8 @@ export async function dashboardInVsCode(shots: string): Promise<void> {
     page = await server.newPage();
     await page.goto(server.workbenchUrl([['extensionDevelopmentPath', remoteUri(server, REPO_ROOT)]]));
     await page.locator('.monaco-workbench').waitFor({ timeout: STEP_TIMEOUT_MS });
+    // The extension's contributions are in once its view container shows.
+    await page.locator('.activitybar .action-item a[aria-label^="Sandboxes"]').first().waitFor({ timeout: STEP_TIMEOUT_MS });
     await runFromPalette(page, 'Sandboxes: Open Dashboard', 'Open Dashboard');
     await page.locator('.tab').filter({ hasText: 'Sandboxes Dashboard' }).first().waitFor({ timeout: STEP_TIMEOUT_MS });
     const frame = dashboardFrame(page);
