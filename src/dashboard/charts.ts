@@ -36,7 +36,11 @@ function options(name: ChartName, color: string): uPlot.Options {
     font: '10px system-ui, sans-serif',
     ...(values ? { values } : {}),
   });
-  const clock = (_: uPlot, ticks: number[]) => ticks.map((tick) => new Date(tick * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
+  // Seconds only when the ticks are less than a minute apart.
+  const clock = (_: uPlot, ticks: number[]) => {
+    const seconds = ticks.length > 1 && ticks[1]! - ticks[0]! < 60;
+    return ticks.map((tick) => new Date(tick * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', ...(seconds ? { second: '2-digit' } : {}) }));
+  };
   const time: uPlot.Axis = { ...axis(clock), size: 24 };
   const byteTicks = (_: uPlot, ticks: number[]) => ticks.map((tick) => bytes(tick));
   const series: uPlot.Series[] =
