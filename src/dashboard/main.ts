@@ -258,6 +258,11 @@ function apply(update: DashboardUpdate): void {
 for (const id of ['filter-type', 'filter-text']) element(id).addEventListener('input', renderEvents);
 element('filter-sandbox').addEventListener('change', renderEvents);
 
+// A refusal is a bug of this page: the webview's host logs it (a browser's console shows it already).
+document.addEventListener('securitypolicyviolation', (event) =>
+  vscodeApi?.postMessage({ type: 'refused', directive: event.effectiveDirective, blocked: event.blockedURI }),
+);
+
 if (vscodeApi) {
   window.addEventListener('message', (event: MessageEvent<DashboardUpdate>) => apply(event.data));
   vscodeApi.postMessage({ type: 'ready' });

@@ -91,7 +91,11 @@ export interface DashboardDelta {
 export type DashboardUpdate = DashboardSnapshot | DashboardDelta;
 
 /** From the page to its host. */
-export type DashboardRequest = { type: 'ready' } | { type: 'openDesktop'; sandboxId: string };
+export type DashboardRequest =
+  | { type: 'ready' }
+  | { type: 'openDesktop'; sandboxId: string }
+  /** The page's Content Security Policy refused something: a bug of the page, logged by the host. */
+  | { type: 'refused'; directive: string; blocked: string };
 
 /** What the page reads from its element #dashboard-config. */
 export interface DashboardConfig {

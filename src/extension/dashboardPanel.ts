@@ -20,6 +20,8 @@ export class DashboardPanel implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   /** The last update posted, for the extension-host tests. */
   lastUpdate?: DashboardUpdate;
+  /** What the page's Content Security Policy refused (`directive: blocked`): should stay empty. */
+  readonly refused: string[] = [];
 
   constructor(private readonly cockpit: Cockpit) {}
 
@@ -76,6 +78,10 @@ export class DashboardPanel implements vscode.Disposable {
         });
         break;
       }
+      case 'refused':
+        this.refused.push(`${message.directive}: ${message.blocked}`);
+        this.cockpit.log.warn(`The dashboard was refused ${message.blocked || 'an inline source'} by its Content Security Policy (${message.directive})`);
+        break;
       case 'openDesktop': {
         // Only a sandbox the page was shown: the message names it by id.
         const record = this.cockpit.records.find((r) => r.id === message.sandboxId);

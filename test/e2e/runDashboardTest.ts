@@ -266,6 +266,8 @@ async function cpuBurn(browser: Browser): Promise<void> {
         throw new Error(`${error.message}; the chart's CPU (time since the burn started: value) is ${shown.slice(-15).join(' ')}`);
       });
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      // A few more samples, for a picture of the burn and not just its first point.
+      await page.waitForTimeout(3000);
       await card.screenshot({ path: path.join(SHOTS, `${String(++step).padStart(2, '0')}-cpu-burn-card.png`) });
       await shot(page, 'dashboard-cpu-burn');
       console.log(`  ✔ a CPU burn in ${name} showed in its chart's data after ${seconds} s (${peak.toFixed(0)} %)`);
