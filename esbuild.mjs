@@ -1,4 +1,4 @@
-// Bundles the extension, the CLI and the CLI's MCP server.
+// Bundles the extension, the CLI and the CLI's MCP server, and the pages of the desktop viewer and the dashboard.
 import { copyFileSync, mkdirSync } from 'node:fs';
 import * as esbuild from 'esbuild';
 
@@ -62,6 +62,18 @@ await Promise.all([
     platform: 'browser',
     // noVNC awaits at its top level, which only a module can: the page loads it as type="module".
     format: 'esm',
+    target: 'es2022',
+    sourcemap: !production,
+    minify: production,
+    logLevel: 'warning',
+  }),
+  // The dashboard runs in a page too: uPlot and our code in dist/dashboard.js, their styles in dist/dashboard.css.
+  esbuild.build({
+    entryPoints: ['src/dashboard/main.ts'],
+    outfile: 'dist/dashboard.js',
+    bundle: true,
+    platform: 'browser',
+    format: 'iife',
     target: 'es2022',
     sourcemap: !production,
     minify: production,

@@ -46,6 +46,7 @@ export const COMMAND_IDS = {
   signInDigitalOcean: 'sandboxes.signInDigitalOcean',
   signOutDigitalOcean: 'sandboxes.signOutDigitalOcean',
   showCost: 'sandboxes.showCost',
+  openDashboard: 'sandboxes.openDashboard',
 } as const;
 
 export type CommandId = (typeof COMMAND_IDS)[keyof typeof COMMAND_IDS];
@@ -56,6 +57,8 @@ export const TREE_VIEW_ID = 'sandboxes.list';
 export const TASKS_VIEW_ID = 'sandboxes.tasks';
 /** The desktop panels' webview type; package.json activates on it so they come back after a reload. */
 export const DESKTOP_VIEW_TYPE = 'agentSandboxes.desktop';
+/** The dashboard panel's webview type. */
+export const DASHBOARD_VIEW_TYPE = 'agentSandboxes.dashboard';
 
 /** Context keys the welcome views and menus read. */
 export const CONTEXT_KEYS = {

@@ -30,6 +30,8 @@ export { PREFERRED_REGION, readCatalog, sizesIn } from '../core/providers/digita
 export { CostLedger } from '../core/cost/ledger';
 export { writeMonthlyBudget } from '../core/cost/settings';
 export { formatCostReport, readCostReport } from '../app/costReport';
+// The dashboard's data: the collector's store (WebAssembly SQLite) read-only, and the cost.
+export { DashboardFeed } from '../app/dashboardFeed';
 export { describeSshSources, setSshSources } from '../core/providers/digitalocean/sshSources';
 // The logic of the MCP tools (zod- and SDK-free), run by the language-model tools.
 export { callToolAction } from '../mcp/actions/call';

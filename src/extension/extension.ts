@@ -11,6 +11,7 @@ import { buildImageCommand } from './commands/buildImage';
 import { copySshCommandCommand } from './commands/copySshCommand';
 import { copyIdCommand } from './commands/copyId';
 import { deleteCommand } from './commands/delete';
+import { DashboardPanel } from './dashboardPanel';
 import { DesktopPanels } from './desktopPanel';
 import { DigitalOceanAccount, followBudgetSetting, followSshSourceSetting } from './digitalOceanAccount';
 import { forwardPortCommand } from './commands/forwardPort';
@@ -30,6 +31,7 @@ import { revealTaskSandboxCommand } from './commands/revealTaskSandbox';
 import { runCommandCommand } from './commands/runCommand';
 import { runDoctorCommand } from './commands/runDoctor';
 import { showCostCommand } from './commands/showCost';
+import { openDashboardCommand } from './commands/openDashboard';
 import { showLogsCommand } from './commands/showLogs';
 import { showTaskOutputCommand } from './commands/showTaskOutput';
 import { startCommand } from './commands/start';
@@ -93,6 +95,7 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
   cockpit.waitBeforeListing(() => digitalOcean.ready());
   // Made now, not on first use: it restores the desktop panels of the last session.
   const desktops = new DesktopPanels(cockpit);
+  const dashboard = new DashboardPanel(cockpit);
   const budgetNotices = new BudgetNotices(cockpit);
   const view = vscode.window.createTreeView<SandboxTreeNode>(TREE_VIEW_ID, { treeDataProvider: tree, canSelectMany: true, showCollapseAll: false });
   const taskView = vscode.window.createTreeView<TaskTreeNode>(TASKS_VIEW_ID, { treeDataProvider: taskTree, showCollapseAll: false });
@@ -143,12 +146,13 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
     [COMMAND_IDS.signInDigitalOcean]: () => digitalOcean.signIn(),
     [COMMAND_IDS.signOutDigitalOcean]: () => digitalOcean.signOut(),
     [COMMAND_IDS.showCost]: showCostCommand(cockpit),
+    [COMMAND_IDS.openDashboard]: openDashboardCommand(dashboard),
   };
   for (const [id, handler] of Object.entries(handlers)) {
     context.subscriptions.push(vscode.commands.registerCommand(id, handler as (...args: unknown[]) => unknown));
   }
   // Disposed in this order on deactivation: the panels' connections before the cockpit's controller.
-  context.subscriptions.push(desktops, cockpit, tree, view, createStatusBarItem(cockpit));
+  context.subscriptions.push(dashboard, desktops, cockpit, tree, view, createStatusBarItem(cockpit));
   context.subscriptions.push(digitalOcean, followBudgetSetting(cockpit), budgetNotices, followSshSourceSetting(cockpit));
   context.subscriptions.push(taskTree, taskView, showSchedulerState(taskView, tasks), createTaskStatusBarItem(tasks), gates, tasks);
   // Chat agents' tools, and `sandbox mcp` for VS Code's MCP clients where the editor offers that.

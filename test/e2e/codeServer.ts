@@ -28,6 +28,8 @@ export interface Page {
   frameLocator(selector: string): FrameLocator;
   getByRole(role: string, options?: { name?: string | RegExp; exact?: boolean }): Locator;
   waitForTimeout(ms: number): Promise<void>;
+  /** Runs a JavaScript expression in the page; its value. */
+  evaluate<R>(expression: string): Promise<R>;
   on(event: 'console', listener: (message: { type(): string; text(): string }) => void): void;
 }
 /** The document inside an iframe (a webview's frames, say). */
@@ -48,13 +50,14 @@ export interface Locator {
   innerText(options?: { timeout?: number }): Promise<string>;
   count(): Promise<number>;
   fill(value: string): Promise<void>;
+  selectOption(value: string): Promise<string[]>;
   press(key: string): Promise<void>;
   screenshot(options: { path: string }): Promise<Buffer>;
   nth(index: number): Locator;
   /** Runs in the page with the element; here only for an image's natural width. */
   evaluate<R>(fn: (element: { naturalWidth: number }) => R): Promise<R>;
 }
-interface Browser {
+export interface Browser {
   newPage(options?: {
     viewport?: { width: number; height: number };
     deviceScaleFactor?: number;
@@ -65,6 +68,37 @@ interface Route {
   request(): { url(): string };
   abort(): Promise<void>;
   continue(): Promise<void>;
+}
+
+/** Debian's Chromium, headless, its profile in `profileDir`. */
+export async function launchChromium(profileDir: string): Promise<Browser> {
+  const { chromium } = hostRequire('playwright-core') as { chromium: { launch(options: object): Promise<Browser> } };
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    env: { ...process.env, XDG_CONFIG_HOME: profileDir, HOME: profileDir },
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-dev-shm-usage',
+    ],
+  });
+}
+
+/** A page that may reach loopback (and data:, blob:) only: anything else is aborted. */
+export async function loopbackPage(browser: Browser): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 }, deviceScaleFactor: 2 });
+  await page.route('**/*', (route) => {
+    const target = new URL(route.request().url());
+    if (target.hostname === '127.0.0.1' || target.hostname === 'localhost' || target.protocol === 'data:' || target.protocol === 'blob:') void route.continue();
+    else void route.abort();
+  });
+  return page;
 }
 
 export interface CodeServer {
@@ -191,7 +225,6 @@ export async function startCodeServer(options: CodeServerOptions = {}): Promise<
     throw new Error(`${(error as Error).message}\n${output}`, { cause: error });
   }
 
-  const { chromium } = hostRequire('playwright-core') as { chromium: { launch(options: object): Promise<Browser> } };
   let browser: Browser | undefined;
   const server: CodeServer = {
     port,
@@ -203,29 +236,8 @@ export async function startCodeServer(options: CodeServerOptions = {}): Promise<
     userDataDir: dirs['user-data']!,
     env,
     async newPage() {
-      browser ??= await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        env: { ...process.env, XDG_CONFIG_HOME: dirs.browser, HOME: dirs.browser },
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          '--disable-dev-shm-usage',
-        ],
-      });
-      const page = await browser.newPage({ viewport: { width: 1400, height: 900 }, deviceScaleFactor: 2 });
-      await page.route('**/*', (route) => {
-        const target = new URL(route.request().url());
-        if (target.hostname === '127.0.0.1' || target.hostname === 'localhost' || target.protocol === 'data:' || target.protocol === 'blob:')
-          void route.continue();
-        else void route.abort();
-      });
-      return page;
+      browser ??= await launchChromium(dirs.browser!);
+      return loopbackPage(browser);
     },
     workbenchUrl(payload) {
       const query = new URLSearchParams({ folder: dirs.workspace! });

@@ -2,6 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { CollectorStore } from '../../src/core/collector/store';
 import { REPO_ROOT, removeSandboxesOf, startCodeServer, type CodeServer, type Page } from './codeServer';
 import { acceptStep, pickStep, runFromPalette, STEP_TIMEOUT_MS } from './workbench';
 
@@ -11,7 +12,7 @@ import { acceptStep, pickStep, runFromPalette, STEP_TIMEOUT_MS } from './workben
  * Extensions view shows its icon and its own README, screenshots loaded. Start Sandbox from the
  * palette builds the sandbox image from the recipes inside the installed extension (under an
  * image namespace of this run's own, so the images in everyday use are never touched) and the
- * sandbox runs. Install 'sandbox' Command in PATH writes ~/.local/bin/sandbox; a new login shell
+ * sandbox runs; Open Dashboard charts it from the collector's store. Install 'sandbox' Command in PATH writes ~/.local/bin/sandbox; a new login shell
  * runs `sandbox list --json` with it and sees that sandbox, and so does a shell with no Node.js
  * on PATH (on the editor's runtime); `sandbox rm` from the shell removes it; Remove takes the
  * launcher away again. The images this run tagged and its folder are removed at the end.
@@ -99,6 +100,8 @@ async function main(vsixArgument: string): Promise<void> {
     }
     console.log(`  ✔ the image was built from the recipe inside the installed extension: ${built}`);
     if (sandboxImageOf(stateDir, NAME)?.startsWith(`${NAMESPACE}/sandbox:`) !== true) throw new Error(`${NAME} does not run the image just built`);
+    await dashboardFromPackage(page, stateDir);
+    await shot('dashboard');
 
     // Install 'sandbox' Command in PATH, then a new login shell finds it.
     await runFromPalette(page, "Sandboxes: Install 'sandbox' Command", "Install 'sandbox' Command in PATH");
@@ -216,16 +219,46 @@ function findFiles(dir: string, wanted: (name: string) => boolean): string[] {
 }
 
 function sandboxImageOf(stateDir: string, name: string): string | undefined {
+  return recordOf(stateDir, name)?.profile?.image;
+}
+
+function recordOf(stateDir: string, name: string): { id: string; name: string; profile?: { image?: string } } | undefined {
   const records = findFiles(path.join(stateDir), (file) => file.endsWith('.json'));
   for (const file of records) {
     try {
-      const record = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; profile?: { image?: string } };
-      if (record.name === name) return record.profile?.image;
+      const record = JSON.parse(readFileSync(file, 'utf8')) as { id: string; name?: string; profile?: { image?: string } };
+      if (record.name === name) return { ...record, name };
     } catch {
       // not a record
     }
   }
   return undefined;
+}
+
+/**
+ * Open Dashboard in the installed extension: its page (dist/dashboard.js) and the collector's
+ * store, read by the installed core bundle through its own WebAssembly SQLite, show the sandbox's
+ * samples written here.
+ */
+async function dashboardFromPackage(page: Page, stateDir: string): Promise<void> {
+  const record = recordOf(stateDir, NAME);
+  if (!record) throw new Error(`no record of ${NAME} in ${stateDir}`);
+  const store = CollectorStore.openForWriting(stateDir);
+  const now = Date.now();
+  try {
+    store.ingest({
+      sandboxes: [{ sandboxId: record.id, name: NAME, provider: 'docker', firstSeen: now, lastSeen: now }],
+      samples: [0, 1, 2].map((i) => ({ sandboxId: record.id, time: now - (2 - i) * 5_000, cpuPercent: i, memoryBytes: 1e6 })),
+    });
+  } finally {
+    store.close();
+  }
+  await runFromPalette(page, 'Sandboxes: Open Dashboard', 'Open Dashboard');
+  const dashboard = page.frameLocator('iframe.webview.ready').first().frameLocator('#active-frame');
+  const card = dashboard.locator(`.card[data-sandbox="${NAME}"][data-points="3"]`);
+  await card.waitFor({ timeout: STEP_TIMEOUT_MS });
+  await card.locator('.chart[data-chart="cpu"] canvas').first().waitFor({ timeout: STEP_TIMEOUT_MS });
+  console.log(`  ✔ Open Dashboard in the installed extension charts ${NAME} from the collector's store (its WebAssembly SQLite inside the .vsix)`);
 }
 
 /** The everyday sandbox and desktop images, each as "tag id": the test must leave every one in place. */

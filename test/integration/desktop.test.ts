@@ -5,6 +5,7 @@ import { WebSocket } from 'ws';
 import { SandboxController } from '../../src/core/controller';
 import { VNC_PORT, captureDesktop } from '../../src/core/desktop';
 import { serveDesktop } from '../../src/core/desktop/server';
+import { serveDashboard } from '../../src/app/dashboardServer';
 import { ensureSandboxImage } from '../../src/core/images';
 import type { SandboxRecord } from '../../src/core/model';
 import { TestEnvironment, docker, rootExec, tempDir, uniqueName } from './helpers';
@@ -128,6 +129,35 @@ describe('desktop sandboxes', function () {
       assert.match(await open({ Origin: base }), /^refused: .*403/, 'the WebSocket needs the cookie');
       assert.match(await open({ Cookie: session, Origin: 'http://evil.example' }), /^refused: .*403/, 'and a same-origin request');
       assert.equal(await open({ Cookie: session, Origin: base }), 'RFB 003.008\n');
+    } finally {
+      await served.close();
+    }
+  });
+
+  it("shows the desktop's thumbnail on the dashboard, and opens its viewer from there", async function () {
+    await drawnDesktop(controller, sandbox.id);
+    const served = await serveDashboard(controller, { stateRoot: env.stateDir, pollMs: 200 });
+    try {
+      const base = `http://127.0.0.1:${served.port}`;
+      assert.equal((await fetch(`${base}/thumbnail/${sandbox.id}`)).status, 403, 'no cookie, no thumbnail');
+      const exchanged = await fetch(served.url, { redirect: 'manual' });
+      assert.equal(exchanged.status, 303);
+      const session = exchanged.headers.get('set-cookie')!.split(';')[0]!;
+      assert.match(session, /^sandbox_dashboard=/);
+      const png = await eventually(async () => {
+        const response = await fetch(`${base}/thumbnail/${encodeURIComponent(sandbox.id)}`, { headers: { cookie: session } });
+        return response.status === 200 ? Buffer.from(await response.arrayBuffer()) : undefined;
+      }, "the desktop's thumbnail");
+      assert.equal(png.subarray(1, 4).toString(), 'PNG');
+      assert.deepEqual([png.readUInt32BE(16), png.readUInt32BE(20)], [320, 240], 'scaled down to 320 px across');
+      // A click on it: the desktop's own one-time link, then that server's cookie and its viewer.
+      const click = await fetch(`${base}/desktop/${encodeURIComponent(sandbox.id)}`, { headers: { cookie: session }, redirect: 'manual' });
+      assert.equal(click.status, 303);
+      const viewerLink = click.headers.get('location')!;
+      assert.match(viewerLink, /^http:\/\/127\.0\.0\.1:\d+\/\?token=/);
+      const viewer = await fetch(viewerLink, { redirect: 'manual' });
+      assert.equal(viewer.status, 303);
+      assert.match(viewer.headers.get('set-cookie')!, /^sandbox_desktop=/);
     } finally {
       await served.close();
     }

@@ -2,6 +2,7 @@ import type { Command, CommandGroup } from '../command';
 import { cloudGroup } from './cloud';
 import { costCommand } from './cost';
 import { daemonGroup } from './daemon';
+import { dashboardCommand } from './dashboard';
 import { desktopCommand } from './desktop';
 import { doctorCommand } from './doctor';
 import { evalCommand } from './eval';
@@ -52,6 +53,7 @@ export const COMMANDS: readonly (Command | CommandGroup)[] = [
   forwardCommand,
   desktopCommand,
   screenshotCommand,
+  dashboardCommand,
   hostGroup,
   taskGroup,
   reviewCommand,

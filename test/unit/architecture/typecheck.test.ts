@@ -5,8 +5,8 @@ import * as ts from 'typescript';
 
 const root = path.resolve(__dirname, '../../../..');
 
-/** The projects `npm run typecheck` checks: the extension, CLI, core, tests and benchmarks; and the viewer page. */
-const TYPECHECKED_PROJECTS = ['tsconfig.json', 'src/viewer/tsconfig.json'];
+/** The projects `npm run typecheck` checks: the extension, CLI, core, tests and benchmarks; and the pages of the viewer and the dashboard. */
+const TYPECHECKED_PROJECTS = ['tsconfig.json', 'src/viewer/tsconfig.json', 'src/dashboard/tsconfig.json'];
 
 function filesOf(project: string): string[] {
   const parsed = ts.getParsedCommandLineOfConfigFile(path.join(root, project), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => undefined });
