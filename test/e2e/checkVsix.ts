@@ -13,7 +13,7 @@ const ALLOWED = [
   /^\[Content_Types\]\.xml$/,
   /^extension\.vsixmanifest$/,
   /^extension\/(package\.json|readme\.md|changelog\.md|LICENSE\.txt)$/,
-  /^extension\/dist\/(extension|core|cli|cliMain|viewer)\.js$/,
+  /^extension\/dist\/(extension|core|cli|cliMain|otlp|viewer)\.js$/,
   /^extension\/images\/[\w./-]+$/,
   /^extension\/media\/[\w.-]+\.(svg|css|png)$/,
   /^extension\/schemas\/[\w.-]+\.schema\.json$/,
@@ -24,6 +24,8 @@ const REQUIRED = [
   'extension/dist/core.js',
   'extension/dist/cli.js',
   'extension/dist/cliMain.js',
+  // The collector's OTLP exporter (OpenTelemetry's SDK), loaded by the CLI only when collector.json names an endpoint.
+  'extension/dist/otlp.js',
   'extension/dist/viewer.js',
   'extension/media/viewer.css',
   // The marketplace page: its icon, the README written for the Extensions view (not the repository's) and its screenshots, the changelog.
