@@ -27,13 +27,14 @@ export function collectorSinks(config: CollectorConfig, log: (line: string) => v
       sinks.push(
         new Sink({
           endpoint: config.otlp.endpoint,
+          endpointForLogs: withoutCredentials(config.otlp.endpoint),
           headers: config.otlp.headers,
           intervalMs: config.otlp.intervalMs ?? DEFAULT_OTLP_INTERVAL_MS,
           staleAfterMs: staleAfter,
           log,
         }),
       );
-      log(`Collector: sending metrics and events over OTLP to ${config.otlp.endpoint}`);
+      log(`Collector: sending metrics and events over OTLP to ${withoutCredentials(config.otlp.endpoint)}`);
     } catch (error) {
       log(`Collector: OTLP export is off: ${describeError(error)}`);
     }
@@ -51,4 +52,16 @@ function loadOtlpSink(): typeof OtlpSink {
   const file = candidates.find((candidate) => existsSync(candidate));
   if (!file) throw new Error(`this copy of the sandbox CLI has no OTLP exporter (otlp.js beside ${__dirname}); rebuild it with npm run build.`);
   return (createRequire(__filename)(file) as { OtlpSink: typeof OtlpSink }).OtlpSink;
+}
+
+/** An endpoint as logged: a user and password written into the URL are left out. */
+export function withoutCredentials(endpoint: string): string {
+  try {
+    const url = new URL(endpoint);
+    url.username = '';
+    url.password = '';
+    return url.toString().replace(/\/$/, '');
+  } catch {
+    return '(an endpoint that is not a URL)';
+  }
 }

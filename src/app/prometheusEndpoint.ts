@@ -24,7 +24,8 @@ export class PrometheusEndpoint implements CollectorSink {
   ) {
     this.server = http.createServer((request, response) => void this.answer(request, response));
     this.listening = new Promise((resolve) => {
-      this.server.once('error', (error) => {
+      this.server.on('error', (error) => {
+        if (this.server.listening) return log(`Collector: the Prometheus endpoint met an error: ${describeError(error)}`);
         log(
           `Collector: Prometheus metrics are not served: ${PROMETHEUS_HOST}:${port} could not be listened on (${describeError(error)}); pick a free port in collector.json.`,
         );

@@ -17,6 +17,8 @@ export const OTLP_METRIC_PREFIX = 'agent_sandboxes.';
 export interface OtlpSinkOptions {
   /** The receiver's base URL (http://host:4318): metrics go to /v1/metrics, events to /v1/logs. */
   endpoint: string;
+  /** The endpoint as it may be logged (without credentials written into the URL). */
+  endpointForLogs: string;
   /** Sent with every request; may carry a token, so never logged. */
   headers?: Record<string, string>;
   /** How often metrics are sent. */
@@ -161,7 +163,7 @@ export class OtlpSink implements CollectorSink {
   private reporting(signal: string, exporter: PushMetricExporter): PushMetricExporter {
     const failures = this.failures;
     const log = this.options.log;
-    const endpoint = this.options.endpoint;
+    const endpoint = this.options.endpointForLogs;
     return {
       export(metrics: ResourceMetrics, done) {
         exporter.export(metrics, (result) => {
@@ -179,7 +181,7 @@ export class OtlpSink implements CollectorSink {
   private reportingLogs(exporter: LogRecordExporter): LogRecordExporter {
     const failures = this.failures;
     const log = this.options.log;
-    const endpoint = this.options.endpoint;
+    const endpoint = this.options.endpointForLogs;
     return {
       export(records: ReadableLogRecord[], done) {
         exporter.export(records, (result) => {
