@@ -1,9 +1,12 @@
 import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
 // OpenTelemetry's own protobuf code, generated from the opentelemetry-proto definitions (a devDependency).
 import generated from 'otlp-transformer-generated/build/src/generated/root';
 import { eventually, ExportingCollector, WEB } from './collectorExportFixture';
+import { REPO_ROOT } from './helpers';
 
 /** The two generated messages decoded here; their typings declare only a protobufjs root. */
 interface GeneratedMessage<T> {
@@ -208,6 +211,23 @@ describe('collector: OTLP export', function () {
     assert.deepEqual(
       sent.map(({ record }) => [record.eventName, attributes(record.attributes).task]),
       [['task.finished', 't-1']],
+    );
+  });
+
+  it('sends from dist/otlp.js, the bundle the CLI loads, as from the sources', async () => {
+    const bundle = path.join(REPO_ROOT, 'dist', 'otlp.js');
+    const { OtlpSink } = createRequire(__filename)(bundle) as typeof import('../../src/core/collector/otlpSink');
+    const sink = new OtlpSink({ endpoint, endpointForLogs: endpoint, intervalMs: 60_000, staleAfterMs: 15_000, log: () => undefined });
+    const before = received.length;
+    sink.samples([{ sandboxId: WEB.sandboxId, time: Date.now(), cpuPercent: 25, memoryBytes: 1 }], new Map([[WEB.sandboxId, WEB]]));
+    sink.events([{ time: Date.now(), type: 'sync.pushed', sandboxId: WEB.sandboxId, sandbox: WEB.name, data: { files: 3 } }]);
+    await sink.close();
+    const sent = received.slice(before);
+    const cpu = metricPoints(sent).get('agent_sandboxes.sandbox.cpu.usage');
+    assert.equal(cpu && pointValue(cpu.points[0]), 0.25);
+    assert.deepEqual(
+      logRecords(sent).map(({ record }) => record.eventName),
+      ['sync.pushed'],
     );
   });
 

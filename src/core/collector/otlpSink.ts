@@ -115,9 +115,8 @@ export class OtlpSink implements CollectorSink {
     for (const { name } of this.newest.gauges()) this.observeGauge(name);
   }
 
-  /** Sends what is pending (the metrics as of now, the events not sent yet), then stops. */
+  /** Sends what is pending (the metrics as of now, the events not sent yet), then stops: shutting down flushes. */
   async close(): Promise<void> {
-    await Promise.allSettled([this.meterProvider.forceFlush(), this.loggerProvider.forceFlush()]);
     await Promise.allSettled([this.meterProvider.shutdown(), this.loggerProvider.shutdown()]);
   }
 
