@@ -54,6 +54,8 @@ await Promise.all([
   esbuild.build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cliMain.js' }),
   // `sandbox mcp`'s server with the MCP SDK, loaded by that command only: the CLI starts without it.
   esbuild.build({ ...common, entryPoints: ['src/mcp/main.ts'], outfile: 'dist/mcp.js' }),
+  // The collector's OTLP exporter with OpenTelemetry's SDK, loaded only when collector.json names an endpoint.
+  esbuild.build({ ...common, entryPoints: ['src/core/collector/otlpSink.ts'], outfile: 'dist/otlp.js' }),
   // The desktop viewer runs in a page (a webview or a browser tab): noVNC and our glue, one script.
   esbuild.build({
     entryPoints: ['src/viewer/main.ts'],

@@ -13,7 +13,7 @@ const ALLOWED = [
   /^\[Content_Types\]\.xml$/,
   /^extension\.vsixmanifest$/,
   /^extension\/(package\.json|readme\.md|changelog\.md|LICENSE\.txt)$/,
-  /^extension\/dist\/(extension|core|cli|cliMain|viewer|dashboard)\.js$/,
+  /^extension\/dist\/(extension|core|cli|cliMain|otlp|viewer|dashboard)\.js$/,
   /^extension\/dist\/dashboard\.css$/,
   /^extension\/dist\/node-sqlite3-wasm\.wasm$/,
   /^extension\/images\/[\w./-]+$/,
@@ -26,6 +26,8 @@ const REQUIRED = [
   'extension/dist/core.js',
   'extension/dist/cli.js',
   'extension/dist/cliMain.js',
+  // The collector's OTLP exporter (OpenTelemetry's SDK), loaded by the CLI only when collector.json names an endpoint.
+  'extension/dist/otlp.js',
   'extension/dist/viewer.js',
   'extension/media/viewer.css',
   // The dashboard's page (uPlot inside) and the collector store's WebAssembly SQLite, which the core bundle loads from its folder.
