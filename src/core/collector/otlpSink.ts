@@ -1,6 +1,7 @@
 // OpenTelemetry's SDK is heavy: this file is its own bundle (dist/otlp.js), loaded only when
 // collector.json names an OTLP endpoint (see src/app/collectorSinks.ts). Nothing else imports it.
-import { SeverityNumber, type Attributes, type AttributeValue, type BatchObservableResult, type Observable } from '@opentelemetry/api';
+import type { Attributes, AttributeValue, BatchObservableResult, Observable } from '@opentelemetry/api';
+import { SeverityNumber } from '@opentelemetry/api-logs';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
