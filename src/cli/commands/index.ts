@@ -16,6 +16,7 @@ import { lessonsCommand } from './lessons';
 import { listCommand } from './list';
 import { logsCommand } from './logs';
 import { mcpCommand } from './mcp';
+import { metricsCommand } from './metrics';
 import { poolGroup } from './pool';
 import { pruneCommand } from './prune';
 import { reviewCommand } from './review';
@@ -30,6 +31,7 @@ import { statusCommand } from './status';
 import { stopCommand } from './stop';
 import { syncGroup } from './sync';
 import { taskGroup } from './task';
+import { topCommand } from './top';
 
 /** Every command, in the order the usage lists them. */
 export const COMMANDS: readonly (Command | CommandGroup)[] = [
@@ -61,6 +63,8 @@ export const COMMANDS: readonly (Command | CommandGroup)[] = [
   poolGroup,
   cloudGroup,
   costCommand,
+  topCommand,
+  metricsCommand,
   daemonGroup,
   mcpCommand,
   doctorCommand,

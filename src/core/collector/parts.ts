@@ -1,6 +1,7 @@
 import type { SandboxController } from '../controller';
 import type { CollectorPart } from './collector';
 import type { CollectorConfig } from './config';
+import { metricsSampler } from './metricsSampler';
 
 export interface CollectorPartsContext {
   stateRoot: string;
@@ -13,7 +14,8 @@ export interface CollectorPartsContext {
  * Every part the collector runs, each on its own interval: one line each. The journal ingester,
  * the metrics sampler, the sandboxes' own logs, retention.
  */
-export function collectorParts(_context: CollectorPartsContext): CollectorPart[] {
+export function collectorParts(context: CollectorPartsContext): CollectorPart[] {
   const parts: CollectorPart[] = [];
+  parts.push(metricsSampler({ controller: context.controller, intervalMs: context.config.sampleIntervalMs, log: context.log }));
   return parts;
 }
