@@ -1,13 +1,16 @@
 import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Collector } from '../../src/core/collector/collector';
 import { collectorConfigFile, readCollectorConfig } from '../../src/core/collector/config';
 import { collectorParts } from '../../src/core/collector/parts';
+import { parseDockerStats } from '../../src/core/collector/dockerStats';
+import { PROBE_SCRIPT, parseProbe } from '../../src/core/collector/procStats';
 import { CollectorStore, type Sample } from '../../src/core/collector/store';
 import type { SandboxRecord } from '../../src/core/model';
 import { fingerprint } from '../../src/core/ssh/keys';
-import { TestEnvironment, ensureImage, rootExec, runProgram, uniqueName, waitFor } from './helpers';
+import { CLI, TestEnvironment, docker, ensureImage, rootExec, runProgram, uniqueName, waitFor } from './helpers';
 import { parseJson } from './sshHostFixtures';
 
 const MB = 1_000_000;
@@ -156,6 +159,25 @@ describe('the collector samples running sandboxes: CPU, memory, disk, network, p
     assert.ok(grown.diskBytes! < 40 * MB, `the folder holds ${grown.diskBytes} bytes`);
   });
 
+  it("the /proc probe, run inside a container, reads its cgroup as the engine's stats do", async function () {
+    // The path a container on an SSH host's engine is sampled by, checked against the local engine.
+    const probed = await env.controller.inspectExec(receiver.id, {
+      command: ['/bin/sh', '-c', PROBE_SCRIPT, 'probe', 'machine', receiver.id, receiver.workdir, '1'],
+    });
+    assert.equal(probed.exitCode, 0, probed.stderr);
+    const probe = parseProbe(probed.stdout, 'machine');
+    const engine = parseDockerStats(await docker.getContainer(receiver.providerRef!).stats({ stream: false }))!;
+    assert.equal(probe.memoryLimitBytes, receiver.profile.memory, JSON.stringify(probe));
+    assert.ok(Math.abs(probe.memoryBytes! - engine.memoryBytes!) < 30 * MB, `memory: probe ${probe.memoryBytes}, engine ${engine.memoryBytes}`);
+    assert.ok(Math.abs(probe.pids! - engine.pids!) <= 3, `processes: probe ${probe.pids}, engine ${engine.pids}`);
+    assert.ok(
+      Math.abs(probe.netRxBytes! - engine.netRxBytes!) < 1 * MB && probe.netRxBytes! > 80 * MB,
+      `received: probe ${probe.netRxBytes}, engine ${engine.netRxBytes}`,
+    );
+    assert.ok(probe.cpuNanos! > 0 && Math.abs(probe.cpuNanos! - engine.cpuNanos!) < 2e9, `cpu: probe ${probe.cpuNanos}, engine ${engine.cpuNanos}`);
+    assert.ok(probe.diskBytes! >= 0 && probe.diskBytes! < 10 * MB, `the receiver's workspace: ${probe.diskBytes}`);
+  });
+
   it('shows the samples with `sandbox metrics` and `sandbox top`', async function () {
     const metrics = await env.cli(['metrics', burner.name, '--since', '5m']);
     assert.equal(metrics.code, 0, metrics.stderr);
@@ -171,6 +193,18 @@ describe('the collector samples running sandboxes: CPU, memory, disk, network, p
     for (const record of [burner, writer, receiver, folder]) assert.match(top.stdout, new RegExp(`^${record.name}\\s+${record.provider}\\s+\\d+\\.\\d%`, 'm'));
     const entries = parseJson<{ sandboxes: { name: string; sample: Sample }[] }>(await env.cli(['top', '--once', '--json'])).sandboxes;
     assert.deepEqual(entries.map((entry) => entry.name).sort(), [burner, writer, receiver, folder].map((record) => record.name).sort());
+
+    // Live, it redraws every interval until Ctrl-C.
+    const live = spawn(process.execPath, [CLI, 'top'], { env: { ...process.env, AGENT_SANDBOXES_HOME: env.stateDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let shown = '';
+    live.stdout.on('data', (chunk: Buffer) => (shown += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => live.once('exit', resolve));
+    await waitFor(() => (shown.match(/^NAME\s+PROVIDER/gm) ?? []).length >= 2 || undefined, 10_000, 'two tables from `sandbox top`').catch((error: Error) => {
+      throw new Error(`${error.message}; it printed ${JSON.stringify(shown)}`);
+    });
+    live.kill('SIGINT');
+    assert.equal(await exited, 0);
+    assert.ok(shown.includes(burner.name));
 
     // A state dir no collector ever ran for says how to start one.
     const fresh = new TestEnvironment();

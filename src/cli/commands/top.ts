@@ -38,7 +38,9 @@ ${START_COLLECTOR_HINT}.`,
       const text = entries ? topText(entries, interval) : `No collector has run for this state dir yet; ${START_COLLECTOR_HINT}.`;
       // On a terminal the table is redrawn in place; piped, each refresh follows the last.
       context.out(live ? `\x1b[H\x1b[2J${text}` : `${text}\n`);
-      await Promise.race([untilCancelled(context.signal), new Promise((resolve) => setTimeout(resolve, interval).unref())]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([untilCancelled(context.signal), new Promise((resolve) => (timer = setTimeout(resolve, interval)))]);
+      clearTimeout(timer);
     }
     return EXIT.ok;
   },
