@@ -130,7 +130,12 @@ describe('the collector samples running sandboxes: CPU, memory, disk, network, p
     assert.ok(during.length >= 5, `${during.length} samples during the burn`);
     const peak = Math.max(...during.map((sample) => sample.cpuPercent));
     const mean = during.reduce((sum, sample) => sum + sample.cpuPercent, 0) / during.length;
-    assert.ok(peak >= 50, `the burn peaked at ${peak}% of a core (kernel: ${cpuTruth.toFixed(1)}%)`);
+    // Two loops take two cores where the machine has them to give; a loaded machine gives less, and
+    // the kernel's own count says how much: at least half a core, or most of what the kernel counted.
+    const idle = samplesOf(burner).filter((sample) => sample.time < cpuAt.time);
+    assert.ok(idle.length > 0 && idle.every((sample) => sample.cpuPercent < 10), `idle before: ${idle.map((sample) => sample.cpuPercent)}`);
+    assert.ok(cpuTruth >= 15, `the kernel counted ${cpuTruth.toFixed(1)}% for the burn`);
+    assert.ok(peak >= Math.min(50, cpuTruth * 0.8), `the burn peaked at ${peak}% of a core (kernel: ${cpuTruth.toFixed(1)}%)`);
     assert.ok(Math.abs(mean - cpuTruth) <= Math.max(20, cpuTruth * 0.25), `sampled ${mean.toFixed(1)}% on average, the kernel counted ${cpuTruth.toFixed(1)}%`);
 
     // The write: the writable layer grows by about 100 MB (measured every 12 intervals).
@@ -147,10 +152,10 @@ describe('the collector samples running sandboxes: CPU, memory, disk, network, p
   it('samples a folder sandbox on an SSH host through /proc over its exec channel: its own processes only', async function () {
     const before = Date.now();
     const burn = env.controller.exec(folder.id, {
-      command: "timeout 8 sh -c 'while :; do :; done' & timeout 8 sh -c 'while :; do :; done'; wait; dd if=/dev/zero of=folder.bin bs=1M count=20 2>/dev/null",
+      command: "timeout 12 sh -c 'while :; do :; done' & timeout 12 sh -c 'while :; do :; done'; wait; dd if=/dev/zero of=folder.bin bs=1M count=20 2>/dev/null",
     });
     // Two busy loops: well past the idle folder's figure even on a loaded machine.
-    const busy = await sampleWhere(folder, before, 'the burn in the folder', (sample) => sample.cpuPercent >= 30, 20_000);
+    const busy = await sampleWhere(folder, before, 'the burn in the folder', (sample) => sample.cpuPercent >= 20, 30_000);
     assert.ok((busy.pids ?? 0) >= 2 && (busy.pids ?? 0) < 50, `the folder's marked processes: ${busy.pids}`);
     assert.equal((await burn).exitCode, 0);
     const after = await sampleWhere(folder, Date.now(), 'a quiet sample', (sample) => sample.cpuPercent < 10);
@@ -185,7 +190,13 @@ describe('the collector samples running sandboxes: CPU, memory, disk, network, p
     assert.ok(metrics.stdout.split('\n').length > 3, metrics.stdout);
     const json = parseJson<{ version: number; sandbox: { id: string }; samples: Sample[] }>(await env.cli(['metrics', burner.id.slice(0, 8), '--json']));
     assert.equal(json.sandbox.id, burner.id);
-    assert.ok(json.samples.some((sample) => sample.cpuPercent >= 50));
+    const stored = samplesOf(burner, Date.now() - 10 * 60_000);
+    assert.ok(
+      json.samples.length >= stored.length - 2 && json.samples.length <= stored.length + 5,
+      `${json.samples.length} samples printed, ${stored.length} stored`,
+    );
+    const busiest = Math.max(...stored.map((sample) => sample.cpuPercent));
+    assert.ok(busiest > 10 && json.samples.some((sample) => sample.cpuPercent === busiest), 'the burn is in the printed samples');
 
     const top = await env.cli(['top', '--once']);
     assert.equal(top.code, 0, top.stderr);
