@@ -152,7 +152,8 @@ describe('the collector samples running sandboxes: CPU, memory, disk, network, p
   it('samples a folder sandbox on an SSH host through /proc over its exec channel: its own processes only', async function () {
     const before = Date.now();
     const burn = env.controller.exec(folder.id, {
-      command: "timeout 12 sh -c 'while :; do :; done' & timeout 12 sh -c 'while :; do :; done'; wait; dd if=/dev/zero of=folder.bin bs=1M count=20 2>/dev/null",
+      command:
+        "timeout 12 sh -c 'while :; do :; done' & timeout 12 sh -c 'while :; do :; done'; wait; dd if=/dev/zero of=folder.bin bs=1M count=20 2>/dev/null",
     });
     // Two busy loops: well past the idle folder's figure even on a loaded machine.
     const busy = await sampleWhere(folder, before, 'the burn in the folder', (sample) => sample.cpuPercent >= 20, 30_000);
