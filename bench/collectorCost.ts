@@ -28,6 +28,7 @@ const WARM_UP_MS = 12_000;
 const CLOCK_TICKS = 100;
 const TARGET_PERCENT = 2;
 
+const mib = (bytes: number) => `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** CPU time a process used so far (user + system), in seconds. */
@@ -98,6 +99,8 @@ export async function collectorBenchmarks(wanted: (figure: CollectorFigure) => b
     const rounds = scaled(3);
     const with_: { engine: number; collector: number; rss: number; samples: number }[] = [];
     const without: number[] = [];
+    /** The child's memory once loaded, before its first round: what Node.js and the modules take. */
+    const startRss: number[] = [];
     for (let round = 0; round < rounds; round++) {
       // ABAB, then BABA: a drift in the machine's load falls on both sides.
       for (const turn of round % 2 === 0 ? ['with', 'without'] : ['without', 'with']) {
@@ -107,6 +110,7 @@ export async function collectorBenchmarks(wanted: (figure: CollectorFigure) => b
           continue;
         }
         const child = await startCollector(stateDir);
+        startRss.push(rssBytes(child.pid!));
         try {
           await sleep(WARM_UP_MS);
           const windowStart = Date.now();
@@ -135,7 +139,10 @@ export async function collectorBenchmarks(wanted: (figure: CollectorFigure) => b
         ['dockerd + containerd without it (median)', percent(engineWithout)],
         ['the engine spends answering (difference)', percent(engineWith - engineWithout)],
         ['added in all', percent(added)],
-        ["the collector's memory (RSS, largest)", `${(Math.max(...with_.map((run) => run.rss)) / 1024 ** 2).toFixed(1)} MiB`],
+        [
+          "the collector's memory (RSS, largest)",
+          `${mib(Math.max(...with_.map((run) => run.rss)))} (${mib(median(startRss))} once loaded, before its first round)`,
+        ],
         ['samples stored per window', `${with_.map((run) => run.samples).join(', ')} (expected about ${expectedSamples})`],
       ],
       added < TARGET_PERCENT ? `under the ${TARGET_PERCENT}% target` : `over the ${TARGET_PERCENT}% target`,

@@ -32,6 +32,8 @@ const PROBE_CONCURRENCY = 4;
 /** A probe that takes this long is given up; the sandbox is asked again next round. */
 const PROBE_TIMEOUT_MS = 30_000;
 const MAX_PROBE_OUTPUT = 256 * 1024;
+/** The key of a listing's failure among the sandboxes' own. */
+const LISTING = 'listing';
 /** Disk walks and listings come every this many sample intervals. */
 const SLOW_CADENCE = 12;
 
@@ -70,6 +72,7 @@ export class MetricsSampler implements CollectorPart {
     const ids = new Set(running.map((record) => record.id));
     this.cpu.keepOnly(ids);
     for (const id of this.disk.keys()) if (!ids.has(id)) this.disk.delete(id);
+    for (const key of this.reportedProblem.keys()) if (key !== LISTING && !ids.has(key)) this.reportedProblem.delete(key);
     for (const record of running) {
       if (this.inFlight.has(record.id)) continue;
       const sampling = this.sample(record, signal).finally(() => this.inFlight.delete(record.id));
@@ -98,7 +101,7 @@ export class MetricsSampler implements CollectorPart {
       }
     } catch (error) {
       // A provider that does not answer: sample what the cache says runs, and list again next round.
-      this.note('metrics', `Listing the sandboxes failed: ${describeError(error)}`);
+      this.note(LISTING, `Listing the sandboxes failed: ${describeError(error)}`);
       this.listedAt = 0;
       this.records = await this.options.controller.store.listRecords().catch(() => this.records);
     }

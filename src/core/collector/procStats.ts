@@ -34,12 +34,13 @@ if [ "$du" = 1 ]; then echo @du; timeout 20 du -skx "$dir" 2>/dev/null | head -c
 echo @pids; ls /proc 2>/dev/null | grep -c '^[0-9]'
 if [ "$mode" = marked ]; then
   echo @pagesize; getconf PAGESIZE 2>/dev/null
+  echo @self; echo $$
   echo @procs
-  for file in $(grep -lzx "${SANDBOX_MARKER_ENV}=$id" /proc/[0-9]*/environ 2>/dev/null | head -n 4096); do
+  for file in $(grep -lzxF "${SANDBOX_MARKER_ENV}=$id" /proc/[0-9]*/environ 2>/dev/null | head -n 4096); do
     pid=\${file#/proc/}; pid=\${pid%/environ}
     stat=$(head -c 1024 /proc/$pid/stat 2>/dev/null) || continue
     statm=$(head -c 256 /proc/$pid/statm 2>/dev/null) || continue
-    printf '%s|%s\\n' "\${stat##*) }" "$statm"
+    printf '%s|%s|%s\\n' "$pid" "\${stat##*) }" "$statm"
   done
 fi
 echo @end
@@ -116,10 +117,14 @@ export function inContainerCgroup(lines: readonly string[]): boolean {
   return lines.some((line) => line === '0::/' || /^\d+:[^:]*:\/(docker|lxc|kubepods|libpod|system\.slice\/docker-)/.test(line));
 }
 
-/** A marked process's `stat` past the name, and `statm`: CPU time (children's included) and resident bytes. */
-function markedProcess(line: string, clockTicks: number, pageSize: number): { cpuNanos: number; rssBytes: number } | undefined {
-  const [stat, statm] = line.split('|');
+/**
+ * A marked process's pid, `stat` past the name, and `statm`: CPU time (children's included) and
+ * resident bytes. The probe itself and what it started carry the marker too: they are left out.
+ */
+function markedProcess(line: string, clockTicks: number, pageSize: number, probe: number | undefined): { cpuNanos: number; rssBytes: number } | undefined {
+  const [pid, stat, statm] = line.split('|');
   const fields = stat?.split(/\s+/) ?? [];
+  if (probe !== undefined && (counter(pid) === probe || counter(fields[1]) === probe)) return undefined;
   // After "pid (name) ": state is field 3, utime 14, stime 15, cutime 16, cstime 17.
   const times = [fields[11], fields[12], fields[13], fields[14]].map((field) => counter(field));
   const rssPages = counter(statm?.split(/\s+/)[1]);
@@ -143,7 +148,8 @@ export function parseProbe(answer: string, mode: ProbeMode): ProbeReading {
 
   if (mode === 'marked') {
     const pageSize = numberIn(first(sections, 'pagesize')) || 4096;
-    const processes = (sections.get('procs') ?? []).map((line) => markedProcess(line, clockTicks, pageSize)).filter((p) => p !== undefined);
+    const probe = numberIn(first(sections, 'self'));
+    const processes = (sections.get('procs') ?? []).map((line) => markedProcess(line, clockTicks, pageSize, probe)).filter((p) => p !== undefined);
     reading.cpuNanos = processes.reduce((sum, p) => sum + p.cpuNanos, 0);
     reading.memoryBytes = processes.reduce((sum, p) => sum + p.rssBytes, 0);
     reading.pids = processes.length;

@@ -157,16 +157,20 @@ describe('collector metrics: reading what engines and machines say', function ()
       assert.deepEqual(parseProbe(container, 'machine'), { cpuNanos: 2.5e9, memoryBytes: 200000000, memoryLimitBytes: 4000000 * 1024, pids: 7 });
     });
 
-    it('sums only the marked processes of a folder sandbox', function () {
+    it('sums only the marked processes of a folder sandbox, not the probe and what it started', function () {
       const answer = [
         '@clk',
         '100',
         '@pagesize',
         '4096',
+        '@self',
+        '900',
         '@procs',
-        'S 1 2 3 4 5 6 7 8 9 10 100 50 7 3 20 0 1 0|1000 250 10 1 0 100 0',
-        'R 1 2 3 4 5 6 7 8 9 10 400 0 0 0 20 0 1 0|1000 100 10 1 0 100 0',
-        'Z broken|nothing',
+        '10|S 1 2 3 4 5 6 7 8 9 10 100 50 7 3 20 0 1 0|1000 250 10 1 0 100 0',
+        '11|R 1 2 3 4 5 6 7 8 9 10 400 0 0 0 20 0 1 0|1000 100 10 1 0 100 0',
+        '12|Z broken|nothing',
+        '900|S 1 2 3 4 5 6 7 8 9 10 999 0 0 0 20 0 1 0|1000 100 10 1 0 100 0',
+        '901|S 900 2 3 4 5 6 7 8 9 10 999 0 0 0 20 0 1 0|1000 100 10 1 0 100 0',
         '@end',
       ].join('\n');
       assert.deepEqual(parseProbe(answer, 'marked'), { cpuNanos: 5.6e9, memoryBytes: 350 * 4096, pids: 2 });
