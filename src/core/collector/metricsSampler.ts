@@ -110,7 +110,7 @@ export class MetricsSampler implements CollectorPart {
 
   private async sample(record: SandboxRecord, signal: AbortSignal, firstTry = true): Promise<void> {
     try {
-      const read = record.provider === 'docker' ? () => this.readContainer(record, signal) : () => this.probe(record);
+      const read = record.provider === 'docker' ? () => this.readContainer(record) : () => this.probe(record);
       const limit = record.provider === 'docker' ? this.engineLimit : this.probeLimit;
       const reading = await limit(() => withDeadline(read(), PROBE_TIMEOUT_MS + 5_000));
       if (!reading) return;
@@ -118,7 +118,7 @@ export class MetricsSampler implements CollectorPart {
       const cpuPercent = this.cpu.percent(record.id, time, counters.cpuNanos);
       if (cpuPercent === undefined && firstTry && counters.cpuNanos !== undefined) {
         // A sandbox seen for the first time: a second reading shortly after gives its first rate.
-        await pause(Math.min(1000, this.intervalMs / 2), signal);
+        await pause(Math.min(1000, this.intervalMs / 2));
         return await this.sample(record, signal, false);
       }
       if (cpuPercent === undefined || counters.memoryBytes === undefined) return;
@@ -136,9 +136,11 @@ export class MetricsSampler implements CollectorPart {
   }
 
   /** One reading of a local container: one-shot stats, and now and then the size of its writable layer. */
-  private async readContainer(record: SandboxRecord, signal: AbortSignal): Promise<(CounterReading & { time: number; diskBytes?: number }) | undefined> {
+  private async readContainer(record: SandboxRecord): Promise<(CounterReading & { time: number; diskBytes?: number }) | undefined> {
     const container = this.options.controller.docker.docker.getContainer(record.providerRef!);
-    const timeout = AbortSignal.any([signal, AbortSignal.timeout(PROBE_TIMEOUT_MS)]);
+    // Only a timeout: the engine answers within its tick, and a call joined to the collector's own
+    // signal would add a listener to it for every container of every round.
+    const timeout = AbortSignal.timeout(PROBE_TIMEOUT_MS);
     const answer: unknown = await (container.stats as (options: object) => Promise<unknown>).call(container, {
       stream: false,
       'one-shot': true,
@@ -208,8 +210,9 @@ function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
   return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return waitAtMost(new Promise<never>(() => undefined), ms, signal);
+function pause(ms: number): Promise<void> {
+  // Not tied to the collector's signal: a second at most, and many sandboxes pause at once.
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function waitAtMost(work: Promise<unknown>, ms: number, signal: AbortSignal): Promise<void> {
