@@ -17,6 +17,7 @@ import { lessonsCommand } from './lessons';
 import { listCommand } from './list';
 import { logsCommand } from './logs';
 import { mcpCommand } from './mcp';
+import { metricsCommand } from './metrics';
 import { poolGroup } from './pool';
 import { pruneCommand } from './prune';
 import { reviewCommand } from './review';
@@ -31,6 +32,7 @@ import { statusCommand } from './status';
 import { stopCommand } from './stop';
 import { syncGroup } from './sync';
 import { taskGroup } from './task';
+import { topCommand } from './top';
 
 /** Every command, in the order the usage lists them. */
 export const COMMANDS: readonly (Command | CommandGroup)[] = [
@@ -63,6 +65,8 @@ export const COMMANDS: readonly (Command | CommandGroup)[] = [
   poolGroup,
   cloudGroup,
   costCommand,
+  topCommand,
+  metricsCommand,
   daemonGroup,
   mcpCommand,
   doctorCommand,

@@ -1,6 +1,7 @@
 import type { SandboxController } from '../controller';
 import type { CollectorPart } from './collector';
 import type { CollectorConfig } from './config';
+import { metricsSampler } from './metricsSampler';
 import { SandboxLogsPart } from './sandboxLogs';
 import { TaskGaugesPart } from './taskGauges';
 
@@ -17,6 +18,7 @@ export interface CollectorPartsContext {
  */
 export function collectorParts(context: CollectorPartsContext): CollectorPart[] {
   const parts: CollectorPart[] = [];
+  parts.push(metricsSampler({ controller: context.controller, intervalMs: context.config.sampleIntervalMs, log: context.log }));
   parts.push(new SandboxLogsPart({ controller: context.controller }));
   parts.push(new TaskGaugesPart({ stateRoot: context.stateRoot, records: context.controller.store, intervalMs: context.config.sampleIntervalMs }));
   return parts;
