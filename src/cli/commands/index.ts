@@ -12,6 +12,7 @@ import { forwardCommand } from './forward';
 import { gatesGroup } from './gates';
 import { hostGroup } from './host';
 import { imageGroup } from './image';
+import { jupyterCommand } from './jupyter';
 import { lessonsCommand } from './lessons';
 import { listCommand } from './list';
 import { logsCommand } from './logs';
@@ -51,6 +52,7 @@ export const COMMANDS: readonly (Command | CommandGroup)[] = [
   sshConfigCommand,
   forwardCommand,
   desktopCommand,
+  jupyterCommand,
   screenshotCommand,
   hostGroup,
   taskGroup,
