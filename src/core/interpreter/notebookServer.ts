@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { SandboxController } from '../controller';
+import type { InterpreterSandboxes } from './interpreterSandboxes';
 import { SandboxError } from '../errors';
 import type { PortForward } from '../ssh/forward';
 import { EXEC_MARKER_ENV } from '../transport/dockerExec';
@@ -45,7 +45,7 @@ export function parseNotebookAnswer(stdout: string): NotebookServer | { failed: 
 }
 
 /** Starts the notebook server in the sandbox as its user (or finds ours running): its port and token. */
-export async function startNotebookServer(controller: SandboxController, ref: string, signal?: AbortSignal): Promise<NotebookServer> {
+export async function startNotebookServer(controller: InterpreterSandboxes, ref: string, signal?: AbortSignal): Promise<NotebookServer> {
   const record = await controller.resolve(ref);
   if (record.state !== 'running') throw new SandboxError('wrong-state', `${record.name} is ${record.state}; start it first (sandbox start ${record.name}).`);
   const token = randomBytes(24).toString('hex');
@@ -76,7 +76,7 @@ export async function startNotebookServer(controller: SandboxController, ref: st
 
 /** The sandbox's notebook server, started if need be, forwarded to 127.0.0.1 here (localPort, or a free one). */
 export async function openNotebook(
-  controller: SandboxController,
+  controller: InterpreterSandboxes,
   ref: string,
   options: { localPort?: number; signal?: AbortSignal } = {},
 ): Promise<OpenedNotebook> {

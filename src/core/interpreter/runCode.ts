@@ -1,4 +1,4 @@
-import type { SandboxController } from '../controller';
+import type { InterpreterSandboxes } from './interpreterSandboxes';
 import { SandboxError } from '../errors';
 import type { ExecResult } from '../model';
 import { EXEC_MARKER_ENV } from '../transport/dockerExec';
@@ -37,7 +37,7 @@ function clientFailure(what: string, result: ExecResult): string {
 }
 
 /** Starts the sandbox's kernel unless it runs; says whether an earlier one had died (its state lost). */
-async function ensureKernel(controller: SandboxController, sandboxId: string, signal?: AbortSignal): Promise<{ lost: boolean }> {
+async function ensureKernel(controller: InterpreterSandboxes, sandboxId: string, signal?: AbortSignal): Promise<{ lost: boolean }> {
   // Detached: the kernel outlives this exec, and a later call's owner check never kills it.
   const result = await controller.inspectExec(sandboxId, {
     command: clientArgv('start'),
@@ -59,7 +59,7 @@ async function ensureKernel(controller: SandboxController, sandboxId: string, si
   throw new SandboxError('provider-error', `The code interpreter could not start a kernel in the sandbox (${why}); see ~/.sandbox-kernel/kernel.log there.`);
 }
 
-async function runOnce(controller: SandboxController, sandboxId: string, code: string, timeoutMs: number, signal?: AbortSignal) {
+async function runOnce(controller: InterpreterSandboxes, sandboxId: string, code: string, timeoutMs: number, signal?: AbortSignal) {
   const result = await controller.exec(sandboxId, {
     command: clientArgv('run'),
     stdin: JSON.stringify({ code, timeoutMs }),
@@ -74,7 +74,7 @@ async function runOnce(controller: SandboxController, sandboxId: string, code: s
 }
 
 /** Runs Python code in the sandbox's kernel: its output, value, figures and error. */
-export async function runCode(controller: SandboxController, ref: string, code: string, options: RunCodeOptions = {}): Promise<CodeResult> {
+export async function runCode(controller: InterpreterSandboxes, ref: string, code: string, options: RunCodeOptions = {}): Promise<CodeResult> {
   if (code.length > MAX_CODE_CHARS) throw new SandboxError('invalid-input', 'The code is over 1 MiB; write it to a file in the sandbox and run that instead.');
   const record = await controller.resolve(ref);
   if (record.state !== 'running') throw new SandboxError('wrong-state', `${record.name} is ${record.state}; start it first (sandbox start ${record.name}).`);
