@@ -26,6 +26,8 @@ export interface CodeResult {
 
 /** The kernel client's answer when no kernel of ours runs in the sandbox. */
 export const NO_KERNEL = 'no-kernel';
+/** Its answer when the kernel runs but does not answer even on its control channel. */
+export const UNRESPONSIVE = 'unresponsive';
 
 /** CSI and OSC sequences (IPython colours its tracebacks), then any other escape. */
 const ESCAPES = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)|\u001b[@-~]?/g;
@@ -51,10 +53,10 @@ export function checkedPng(value: unknown): string | undefined {
 }
 
 /**
- * The kernel client's one line of JSON as a result: `NO_KERNEL` when no kernel runs, undefined
- * when the line is not a result at all.
+ * The kernel client's one line of JSON as a result: `NO_KERNEL` when no kernel runs,
+ * `UNRESPONSIVE` when it does not answer, undefined when the line is not a result at all.
  */
-export function parseCodeResult(stdout: string): CodeResult | typeof NO_KERNEL | undefined {
+export function parseCodeResult(stdout: string): CodeResult | typeof NO_KERNEL | typeof UNRESPONSIVE | undefined {
   let raw: unknown;
   try {
     raw = JSON.parse(stdout.trim().split('\n').at(-1) ?? '');
@@ -63,7 +65,7 @@ export function parseCodeResult(stdout: string): CodeResult | typeof NO_KERNEL |
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
   const fields = raw as Record<string, unknown>;
-  if (fields.status === NO_KERNEL) return NO_KERNEL;
+  if (fields.status === NO_KERNEL || fields.status === UNRESPONSIVE) return fields.status;
   if (fields.status !== 'ok' && fields.status !== 'error' && fields.status !== 'timeout' && fields.status !== 'died') return undefined;
   const [stdoutText, stderrText, results] = [text(fields.stdout), text(fields.stderr), text(fields.results)];
   const givenImages = Array.isArray(fields.images) ? fields.images : [];

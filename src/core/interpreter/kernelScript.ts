@@ -9,7 +9,8 @@
  *          one runs; prints {"kernel": "running"} or {"kernel": "started", "lost": BOOL} (lost: an
  *          earlier kernel had died, so its state is gone), or {"kernel": "failed", "message"}.
  *   run    stdin {"code", "timeoutMs"}: runs the code in the kernel and prints one JSON result
- *          (see codeResult.ts), or {"status": "no-kernel"} when none runs. Past timeoutMs, and on
+ *          (see codeResult.ts), or {"status": "no-kernel"} when none runs, {"status":
+ *          "unresponsive"} when it does not answer on its control channel within 10 s. Past timeoutMs, and on
  *          SIGTERM (a cancel), the kernel is interrupted (SIGINT), so its state stays.
  * Sizes are capped here and checked again on the host, which reads all of this as hostile.
  */
@@ -22,7 +23,7 @@ export const MAX_IMAGES = 4;
 export const MAX_IMAGE_BYTES = 1024 * 1024;
 
 export const KERNEL_SCRIPT = String.raw`
-import fcntl, json, os, pwd, signal, sys, time
+import fcntl, json, os, pwd, queue, signal, sys, time
 
 TEXT_CAP = ${TEXT_CAP_CHARS}
 MAX_IMAGES = ${MAX_IMAGES}
@@ -57,6 +58,41 @@ def kernel_pid():
     except (OSError, ValueError):
         return None
     return pid if b'ipykernel_launcher' in argv and CONN.encode() in argv else None
+
+
+def alive(pid):
+    try:
+        with open('/proc/%d/stat' % pid, 'rb') as f:
+            raw = f.read()
+        return raw[raw.rfind(b')') + 2:][:1] != b'Z'
+    except OSError:
+        return False
+
+
+def connect(pid, seconds):
+    """A client whose IOPub subscription is live (messages published before it are lost to it):
+    asks kernel_info on the control channel until IOPub carries the kernel's status for one of
+    the asks. None when the kernel died or did not answer in time."""
+    from jupyter_client import BlockingKernelClient
+    client = BlockingKernelClient(connection_file=CONN)
+    client.load_connection_file()
+    client.start_channels()
+    asks, deadline, wait = set(), time.monotonic() + seconds, 0.01
+    while time.monotonic() < deadline and alive(pid):
+        ask = client.session.msg('kernel_info_request')
+        asks.add(ask['header']['msg_id'])
+        client.control_channel.send(ask)
+        # The first answer usually comes before the subscription does: ask again soon, then less often.
+        until, wait = time.monotonic() + wait, min(wait * 2, 0.5)
+        while time.monotonic() < until:
+            try:
+                msg = client.get_iopub_msg(timeout=0.01)
+            except queue.Empty:
+                continue
+            if msg.get('parent_header', {}).get('msg_id') in asks:
+                return client
+    client.stop_channels()
+    return None
 
 
 def start():
@@ -98,17 +134,13 @@ def start():
         finally:
             os._exit(127)
     os.waitpid(child, 0)
-    from jupyter_client import BlockingKernelClient
-    client = BlockingKernelClient(connection_file=CONN)
-    client.load_connection_file()
-    client.start_channels()
-    try:
-        client.wait_for_ready(timeout=60)
-    except RuntimeError as error:
-        say({'kernel': 'failed', 'message': str(error).split('\n')[0]})
+    with open(PIDFILE) as f:
+        pid = int(f.read().strip())
+    client = connect(pid, 60)
+    if client is None:
+        say({'kernel': 'failed', 'message': 'it did not answer in 60 s' if alive(pid) else 'it exited at start'})
         return
-    finally:
-        client.stop_channels()
+    client.stop_channels()
     say({'kernel': 'started', 'lost': lost})
 
 
@@ -144,11 +176,11 @@ def run():
             pass
         os._exit(143)
     signal.signal(signal.SIGTERM, interrupt)
-    import queue
-    from jupyter_client import BlockingKernelClient
-    client = BlockingKernelClient(connection_file=CONN)
-    client.load_connection_file()
-    client.start_channels()
+    # A kernel still busy with earlier code answers on its control channel all the same.
+    client = connect(pid, 10)
+    if client is None:
+        say({'status': 'no-kernel'} if not alive(pid) else {'status': 'unresponsive'})
+        return
     msg_id = client.execute(code, store_history=True, allow_stdin=False, stop_on_error=True)
     out, err, results, trace = Capped(), Capped(), Capped(), Capped()
     images, dropped, error, count, status = [], 0, None, None, 'ok'

@@ -3,7 +3,7 @@ import { SandboxError } from '../errors';
 import type { ExecResult } from '../model';
 import { EXEC_MARKER_ENV } from '../transport/dockerExec';
 import { visibleLine } from '../util/visibleText';
-import { NO_KERNEL, parseCodeResult, type CodeResult } from './codeResult';
+import { NO_KERNEL, UNRESPONSIVE, parseCodeResult, type CodeResult } from './codeResult';
 import { KERNEL_SCRIPT, KERNEL_SCRIPT_NAME, MAX_IMAGE_BYTES, MAX_IMAGES } from './kernelScript';
 
 /**
@@ -70,6 +70,11 @@ async function runOnce(controller: InterpreterSandboxes, sandboxId: string, code
   if (result.cancelled) throw new SandboxError('cancelled', 'The call was cancelled; the kernel was interrupted and keeps its state.');
   const parsed = parseCodeResult(result.stdout);
   if (parsed === undefined) throw new SandboxError('provider-error', clientFailure('gave no result', result));
+  if (parsed === UNRESPONSIVE)
+    throw new SandboxError(
+      'provider-error',
+      'The kernel in the sandbox does not answer; end it with `kill $(cat ~/.sandbox-kernel/kernel.pid)` (its state is lost) and run the code again, which starts a new one.',
+    );
   return parsed;
 }
 

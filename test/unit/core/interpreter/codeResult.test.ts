@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { NO_KERNEL, checkedPng, codeResultText, parseCodeResult, plainText, type CodeResult } from '../../../../src/core/interpreter/codeResult';
+import { NO_KERNEL, UNRESPONSIVE, checkedPng, codeResultText, parseCodeResult, plainText, type CodeResult } from '../../../../src/core/interpreter/codeResult';
 import { MAX_IMAGES, TEXT_CAP_CHARS } from '../../../../src/core/interpreter/kernelScript';
 import { parseNotebookAnswer } from '../../../../src/core/interpreter/notebookServer';
 
@@ -11,7 +11,7 @@ const PNG = Buffer.concat([
 
 function parsed(line: unknown): CodeResult {
   const result = parseCodeResult(`${JSON.stringify(line)}\n`);
-  assert.ok(result !== undefined && result !== NO_KERNEL, 'a result');
+  assert.ok(result !== undefined && result !== NO_KERNEL && result !== UNRESPONSIVE, 'a result');
   return result;
 }
 
@@ -33,6 +33,7 @@ describe('code interpreter results', () => {
 
   it('says when no kernel runs, and refuses what is not a result', () => {
     assert.equal(parseCodeResult('{"status": "no-kernel"}\n'), NO_KERNEL);
+    assert.equal(parseCodeResult('{"status": "unresponsive"}'), UNRESPONSIVE);
     for (const garbage of ['', 'not json', '[]', 'null', '{"status": "fine"}', '{"stdout": "x"}']) assert.equal(parseCodeResult(garbage), undefined, garbage);
   });
 
