@@ -25,7 +25,10 @@ export interface RunCodeOptions {
 }
 
 function clientArgv(mode: 'start' | 'run'): string[] {
-  return ['env', '-u', EXEC_MARKER_ENV, 'python3', '-I', '-c', KERNEL_SCRIPT, KERNEL_SCRIPT_NAME, mode];
+  const argv = ['python3', '-I', '-c', KERNEL_SCRIPT, KERNEL_SCRIPT_NAME, mode];
+  // The kernel goes without the exec's kill marker, which would end it with the exec that
+  // started it; a run keeps its own, so a cancel finds it on every channel.
+  return mode === 'start' ? ['env', '-u', EXEC_MARKER_ENV, ...argv] : argv;
 }
 
 function clientFailure(what: string, result: ExecResult): string {
