@@ -133,6 +133,19 @@ describe('the code interpreter and Jupyter', function () {
     assert.equal(textOf(await ranOk('answer')), '42');
   });
 
+  it('interrupts the code when the call is cancelled, and keeps the state', async function () {
+    const abort = new AbortController();
+    const cancelled = client.callTool({ name: 'run_code', arguments: { sandbox: name, code: 'import time\ntime.sleep(120)' } }, undefined, {
+      signal: abort.signal,
+    });
+    setTimeout(() => abort.abort(), 1500);
+    await assert.rejects(cancelled);
+    // Were the sleep not interrupted, the kernel would be busy with it for two minutes.
+    const started = Date.now();
+    assert.equal(textOf(await ranOk('answer')), '42');
+    assert.ok(Date.now() - started < 30_000, `the kernel answered after ${Date.now() - started} ms`);
+  });
+
   it('starts a new kernel after one died, and says the state was lost', async function () {
     const died = await runCode('import os\nos._exit(1)');
     assert.equal(died.isError, true);
