@@ -5,6 +5,11 @@ Interfaces: \`sandbox mcp\` for MCP clients (tools for sandboxes, exec, files, s
 forwards, desktops, tasks; keeps its connections warm), VS Code's language-model
 tools for chat agents, and this CLI with --json for anything that runs commands.
 
+Python: MCP's \`run_code\` runs code in the sandbox's IPython kernel, which keeps variables
+and imports between calls; it returns the output, the last value, figures as PNGs, and
+an exception's traceback as an error. \`sandbox jupyter NAME\` opens its Jupyter server
+in a browser, over a forward with a token.
+
 The loop:
   sandbox start --name fix-1 --json .        a sandbox with this folder in /home/agent/workspace
                                              (--no-sudo, --network none|allow:HOST,..., --desktop)

@@ -1,15 +1,19 @@
 import { spawn } from 'node:child_process';
 
-/**
- * Opens a URL in the user's browser (xdg-open, open, or start), without waiting for it. Returns
- * false when no opener could be started: the caller prints the URL anyway.
- */
-export function openBrowser(url: string, platform: NodeJS.Platform = process.platform): Promise<boolean> {
-  const [command, args] =
-    platform === 'darwin' ? ['open', [url]] : platform === 'win32' ? ['cmd', ['/c', 'start', '""', url.replace(/&/g, '^&')]] : ['xdg-open', [url]];
+/** The program that opens a URL in the desktop's browser, by platform. */
+export function browserCommand(url: string, platform: NodeJS.Platform = process.platform): [string, string[]] {
+  if (platform === 'darwin') return ['open', [url]];
+  // start's first quoted argument is a window title; the URL comes after it.
+  if (platform === 'win32') return ['cmd', ['/c', 'start', '""', url.replace(/&/g, '^&')]];
+  return ['xdg-open', [url]];
+}
+
+/** Opens a URL in the browser; resolves whether the opener could be started (not whether a browser showed it). */
+export function openBrowser(url: string): Promise<boolean> {
+  const [program, args] = browserCommand(url);
   return new Promise((resolve) => {
     try {
-      const child = spawn(command, args, { stdio: 'ignore', detached: true });
+      const child = spawn(program, args, { stdio: 'ignore', detached: true });
       child.once('error', () => resolve(false));
       child.once('spawn', () => {
         child.unref();

@@ -27,6 +27,7 @@ export const COMMAND_IDS = {
   addSshIntegration: 'sandboxes.addSshIntegration',
   removeSshIntegration: 'sandboxes.removeSshIntegration',
   openDesktop: 'sandboxes.openDesktop',
+  openJupyter: 'sandboxes.openJupyter',
   takeScreenshot: 'sandboxes.takeScreenshot',
   toggleViewOnly: 'sandboxes.toggleViewOnly',
   addTask: 'sandboxes.addTask',

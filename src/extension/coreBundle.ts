@@ -4,6 +4,7 @@ export { desktopImageTag, sandboxImageTag } from '../core/images';
 // The store pulls in the SSH key generator (ssh2): too heavy for dist/extension.js.
 export { StateStore, defaultStateDir } from '../core/store/stateStore';
 export { openDesktopStream, runningTasks, screenshot } from '../core/desktop';
+export { openNotebook } from '../core/interpreter/notebookServer';
 export { landingCommand } from '../core/hosts/directory';
 export { TaskClient } from '../core/tasks/client';
 export { DAEMON_LOCK_FILE, daemonStatus, startDaemonProcess } from '../core/tasks/daemonLock';

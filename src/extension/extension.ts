@@ -17,6 +17,7 @@ import { DigitalOceanAccount, followBudgetSetting, followSshSourceSetting } from
 import { forwardPortCommand } from './commands/forwardPort';
 import { installCliCommand, refreshInstalledCli, removeCliCommand } from './commands/installCli';
 import { openDesktopCommand } from './commands/openDesktop';
+import { openJupyterCommand } from './commands/openJupyter';
 import { openForwardedPortCommand } from './commands/openForwardedPort';
 import { openSshTerminalCommand } from './commands/openSshTerminal';
 import { openTerminalCommand } from './commands/openTerminal';
@@ -127,6 +128,7 @@ export function activate(context: vscode.ExtensionContext): SandboxesApi {
     [COMMAND_IDS.addSshIntegration]: addSshIntegrationCommand(cockpit),
     [COMMAND_IDS.removeSshIntegration]: removeSshIntegrationCommand(cockpit),
     [COMMAND_IDS.openDesktop]: openDesktopCommand(cockpit, desktops),
+    [COMMAND_IDS.openJupyter]: openJupyterCommand(cockpit),
     [COMMAND_IDS.takeScreenshot]: takeScreenshotCommand(cockpit, desktops),
     [COMMAND_IDS.toggleViewOnly]: toggleViewOnlyCommand(cockpit, desktops),
     [COMMAND_IDS.addTask]: addTaskCommand(cockpit, tasks),

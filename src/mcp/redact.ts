@@ -1,7 +1,7 @@
 import { summarizeCommand } from '../core/events/types';
 
-/** Arguments whose value is data, not a choice: file contents, text typed into a desktop. Only their size is told. */
-const CONTENT_ARGUMENTS = new Set(['content', 'old_string', 'new_string', 'text']);
+/** Arguments whose value is data, not a choice: file contents, text typed into a desktop, code to run. Only their size is told. */
+const CONTENT_ARGUMENTS = new Set(['content', 'old_string', 'new_string', 'text', 'code']);
 /** Argument names whose values may be credentials. */
 const SECRET_NAME = /(pass(word)?|secret|token|api[-_]?key|auth|credential|private[-_]?key)/i;
 /** Longest string value kept in a journalled argument. */

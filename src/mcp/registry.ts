@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { SandboxController } from '../core/controller';
 import { SandboxError, isSandboxError, type SandboxErrorCode } from '../core/errors';
 import type { HostRoots } from './roots';
-import { errorResult, journalToolCall, oneSentence, resultText, type Hints, type ToolContext, type ToolResult } from './toolKit';
+import { errorResult, failureSummary, journalToolCall, oneSentence, type Hints, type ToolContext, type ToolResult } from './toolKit';
 
 export { errorResult, jsonResult, oneSentence, textResult, type Hints, type ToolContext, type ToolResult } from './toolKit';
 
@@ -81,7 +81,7 @@ export function registerTools(server: Server, tools: readonly AnyTool[], sink: J
       const parsed = found.schema.safeParse(raw);
       if (!parsed.success) throw new SandboxError('invalid-input', argumentsError(found.tool.name, parsed.error, raw));
       result = await found.tool.run(parsed.data, context);
-      if (result.isError) failure = { message: resultText(result) };
+      if (result.isError) failure = { message: failureSummary(result) };
       // The client gets no answer to a cancelled call; the journal says what became of it.
       else if (extra.signal.aborted) failure = { message: 'The call was cancelled.', code: 'cancelled' };
     } catch (error) {

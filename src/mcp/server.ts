@@ -1,6 +1,7 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { version } from '../../package.json';
 import type { SandboxController } from '../core/controller';
+import { CODE_TOOLS } from './code';
 import { DESKTOP_TOOLS } from './desktop';
 import { EXEC_TOOLS } from './exec';
 import { FILE_TOOLS } from './files';
@@ -12,9 +13,9 @@ import { SYNC_TOOLS } from './sync';
 import { TASK_TOOLS } from './tasks';
 
 /** Every tool of the server, in the order it lists them. */
-export const TOOLS: readonly AnyTool[] = [...SANDBOX_TOOLS, ...EXEC_TOOLS, ...FILE_TOOLS, ...SYNC_TOOLS, ...DESKTOP_TOOLS, ...TASK_TOOLS];
+export const TOOLS: readonly AnyTool[] = [...SANDBOX_TOOLS, ...EXEC_TOOLS, ...CODE_TOOLS, ...FILE_TOOLS, ...SYNC_TOOLS, ...DESKTOP_TOOLS, ...TASK_TOOLS];
 
-const INSTRUCTIONS = `Sandboxes are isolated machines for your work. Make one (sandbox_create), run commands in it (exec), read and write its files (read_file, write_file, edit_file, list_dir), copy folders in and out (sync_push, sync_pull), and delete it when done (sandbox_delete). Paths in a sandbox are relative to its workspace.`;
+const INSTRUCTIONS = `Sandboxes are isolated machines for your work. Make one (sandbox_create), run commands in it (exec) and Python in its kernel (run_code), read and write its files (read_file, write_file, edit_file, list_dir), copy folders in and out (sync_push, sync_pull), and delete it when done (sandbox_delete). Paths in a sandbox are relative to its workspace.`;
 
 /**
  * The roots of a connected client: what it lists through MCP roots when it declares them (asked

@@ -61,6 +61,20 @@ export function resultText(result: ToolResult): string {
   return result.content.map((part) => (part.type === 'text' ? part.text : '')).join(' ');
 }
 
+/** Longest failure the journal keeps of an error result. */
+const JOURNALLED_FAILURE_CHARS = 300;
+
+/**
+ * What the journal keeps of an error result: the error it names (run_code's exception), else
+ * its text's first line, cut short. The whole text (a traceback, what the code printed) may be
+ * long and may show the code itself, which the journal keeps only the size of.
+ */
+export function failureSummary(result: ToolResult): string {
+  const named = result.structuredContent?.error as { name?: unknown; value?: unknown } | undefined;
+  const text = typeof named?.name === 'string' ? `${named.name}: ${String(named.value ?? '')}` : (resultText(result).split('\n')[0] ?? '');
+  return text.length > JOURNALLED_FAILURE_CHARS ? `${text.slice(0, JOURNALLED_FAILURE_CHARS - 1)}…` : text;
+}
+
 /** One sentence of any error: a SandboxError says it already; anything else is cut at its first line. */
 export function oneSentence(error: unknown, cancelled: boolean): { message: string; code?: SandboxErrorCode } {
   if (isSandboxError(error)) return { message: error.message, code: error.code };

@@ -13,6 +13,7 @@ import { forwardCommand } from './forward';
 import { gatesGroup } from './gates';
 import { hostGroup } from './host';
 import { imageGroup } from './image';
+import { jupyterCommand } from './jupyter';
 import { lessonsCommand } from './lessons';
 import { listCommand } from './list';
 import { logsCommand } from './logs';
@@ -54,6 +55,7 @@ export const COMMANDS: readonly (Command | CommandGroup)[] = [
   sshConfigCommand,
   forwardCommand,
   desktopCommand,
+  jupyterCommand,
   screenshotCommand,
   dashboardCommand,
   hostGroup,

@@ -31,6 +31,7 @@ export const LANGUAGE_MODEL_TOOLS: readonly LanguageModelToolSpec[] = [
   spec('sandbox_stop', true),
   spec('sandbox_delete', true),
   spec('exec', true),
+  spec('run_code', true),
   spec('read_file', false),
   spec('write_file', true),
   spec('edit_file', true),
@@ -67,6 +68,8 @@ export function confirmationFor(tool: LanguageModelToolSpec, input: Record<strin
       return { title: `Delete sandbox ${sandbox}?`, message: `It is removed with everything in it, for good.` };
     case 'exec':
       return { title: `Run a command in sandbox ${sandbox}?`, message: `Runs: ${shown(input.command)}${input.cwd ? ` (in ${shown(input.cwd)})` : ''}` };
+    case 'run_code':
+      return { title: `Run Python in sandbox ${sandbox}?`, message: `Runs in its kernel: ${shown(input.code)}` };
     case 'write_file':
       return {
         title: `Write a file in sandbox ${sandbox}?`,

@@ -38,18 +38,22 @@ function imagePart(png: Buffer): unknown {
 /** A tool's result as chat takes it: text as text; an image saved as a file the text names (and as image data where supported). */
 function languageModelResult(cockpit: Cockpit, tool: LanguageModelToolSpec, input: Input, result: ToolResult): vscode.LanguageModelToolResult {
   const parts: unknown[] = [];
+  // A screenshot, or the figures run_code's plots made (several in one second: numbered).
+  const kind = tool.mcpName === 'screenshot' ? 'screenshot' : 'figure';
+  let images = 0;
   for (const part of result.content) {
     if (part.type === 'text') {
       parts.push(new vscode.LanguageModelTextPart(part.text));
       continue;
     }
     const png = Buffer.from(part.data, 'base64');
-    const folder = path.join(cockpit.context.globalStorageUri.fsPath, 'screenshots');
+    const folder = path.join(cockpit.context.globalStorageUri.fsPath, `${kind}s`);
     mkdirSync(folder, { recursive: true });
     // The name comes from the model: only safe characters reach the file name.
-    const file = path.join(folder, screenshotFileName(String(input.sandbox ?? tool.name).replace(/[^A-Za-z0-9._-]/g, '-')));
+    const name = String(input.sandbox ?? tool.name).replace(/[^A-Za-z0-9._-]/g, '-');
+    const file = path.join(folder, screenshotFileName(kind === 'figure' ? `${name}-figure-${++images}` : name));
     writeFileSync(file, png, { mode: 0o600 });
-    parts.push(new vscode.LanguageModelTextPart(`Saved the screenshot as ${file}.`));
+    parts.push(new vscode.LanguageModelTextPart(`Saved the ${kind} as ${file}.`));
     const image = imagePart(png);
     if (image) parts.push(image);
   }

@@ -1,5 +1,5 @@
 import { SandboxError, isSandboxError } from '../../core/errors';
-import { journalToolCall, oneSentence, resultText, type ToolContext, type ToolResult } from '../toolKit';
+import { failureSummary, journalToolCall, oneSentence, resultText, type ToolContext, type ToolResult } from '../toolKit';
 import { TOOL_ACTIONS } from './index';
 
 /** How a call ended: its result, or the one sentence of its failure. */
@@ -25,9 +25,14 @@ export async function callToolAction(
     const action = TOOL_ACTIONS[name];
     if (!action) throw new SandboxError('invalid-input', `There is no tool ${name}.`);
     const result = await (action as (args: Record<string, unknown>, context: ToolContext) => Promise<ToolResult>)(args, full);
-    if (result.isError) failure = { message: resultText(result) };
-    else if (context.signal.aborted) failure = { message: 'The call was cancelled.', code: 'cancelled' };
-    outcome = failure ? { ok: false, message: failure.message } : { ok: true, result };
+    // The caller gets an error result's whole text (a traceback); the journal its summary.
+    if (result.isError) {
+      failure = { message: failureSummary(result) };
+      outcome = { ok: false, message: resultText(result) };
+    } else {
+      if (context.signal.aborted) failure = { message: 'The call was cancelled.', code: 'cancelled' };
+      outcome = failure ? { ok: false, message: failure.message } : { ok: true, result };
+    }
   } catch (error) {
     failure = oneSentence(error, context.signal.aborted);
     if (!isSandboxError(error) && !context.signal.aborted) console.error(`${journalName}:`, error);

@@ -1,4 +1,5 @@
 import type { ToolAction } from '../toolKit';
+import { runCodeAction } from './code';
 import { desktopInput, takeScreenshot } from './desktop';
 import { execCommand } from './exec';
 import { editFile, listDir, readFile, writeFile } from './files';
@@ -18,6 +19,7 @@ export const TOOL_ACTIONS: Readonly<Record<string, ToolAction<never>>> = {
   sandbox_stop: stopSandbox,
   sandbox_delete: deleteSandbox,
   exec: execCommand,
+  run_code: runCodeAction,
   read_file: readFile,
   write_file: writeFile,
   list_dir: listDir,

@@ -141,7 +141,7 @@ describe('package.json contributions', () => {
     assert.ok(!shownFor('stopped', context).includes(COMMAND_IDS.stop));
     assert.ok(!shownFor('stopped', context).includes(COMMAND_IDS.openTerminal));
     // Everything that needs the sandbox's sshd is offered only while it runs.
-    const overSsh = [COMMAND_IDS.attachVsCode, COMMAND_IDS.openSshTerminal, COMMAND_IDS.copySshCommand, COMMAND_IDS.forwardPort];
+    const overSsh = [COMMAND_IDS.attachVsCode, COMMAND_IDS.openSshTerminal, COMMAND_IDS.copySshCommand, COMMAND_IDS.forwardPort, COMMAND_IDS.openJupyter];
     for (const command of overSsh) assert.ok(shownFor('running', context).includes(command), command);
     for (const state of ['creating', 'stopped', 'error', 'lost'] as const) {
       for (const command of overSsh) assert.ok(!shownFor(state, context).includes(command), `${command} on a ${state} sandbox`);

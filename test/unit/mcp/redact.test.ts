@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { xdotoolArgs } from '../../../src/mcp/desktop';
 import { argumentsError } from '../../../src/mcp/registry';
 import { redactArguments } from '../../../src/mcp/redact';
+import { errorResult, failureSummary } from '../../../src/mcp/toolKit';
 
 describe('MCP call journal: arguments', function () {
   it('tells contents by their size only', function () {
@@ -15,6 +16,19 @@ describe('MCP call journal: arguments', function () {
       new_string: '(2 characters)',
       text: '(11 characters)',
     });
+  });
+
+  it("tells run_code's code by its size, and keeps of an error result only its named error or first line, short", function () {
+    assert.deepEqual(redactArguments({ sandbox: 'web', code: 'key = "sk-live-1234"\n1/0' }), { sandbox: 'web', code: '(24 characters)' });
+    const traceback = 'ZeroDivisionError  Traceback\n----> 2 key = "sk-live-1234"; 1/0\nZeroDivisionError: division by zero';
+    const named = failureSummary({
+      isError: true,
+      content: [{ type: 'text', text: traceback }],
+      structuredContent: { error: { name: 'ZeroDivisionError', value: 'division by zero', traceback } },
+    });
+    assert.equal(named, 'ZeroDivisionError: division by zero');
+    assert.equal(failureSummary(errorResult(`first line\nsecond ${'x'.repeat(400)}`)), 'first line');
+    assert.equal(failureSummary(errorResult('y'.repeat(400))), `${'y'.repeat(299)}…`);
   });
 
   it('keeps env names and hides their values', function () {
