@@ -1,10 +1,12 @@
 import type { Command, CommandGroup } from '../command';
 import { cloudGroup } from './cloud';
 import { costCommand } from './cost';
+import { collectorGroup } from './collector';
 import { daemonGroup } from './daemon';
 import { desktopCommand } from './desktop';
 import { doctorCommand } from './doctor';
 import { evalCommand } from './eval';
+import { eventsCommand } from './events';
 import { execCommand } from './exec';
 import { extendCommand } from './extend';
 import { forkCommand } from './fork';
@@ -62,6 +64,8 @@ export const COMMANDS: readonly (Command | CommandGroup)[] = [
   cloudGroup,
   costCommand,
   daemonGroup,
+  eventsCommand,
+  collectorGroup,
   mcpCommand,
   doctorCommand,
 ];

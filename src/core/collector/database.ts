@@ -116,6 +116,8 @@ export class CollectorDatabase {
       );
     }
     if (version === SCHEMA_VERSION) return;
+    // Set before the first table: retention then gives freed pages back without a full VACUUM.
+    if (version === 0) this.db.exec('PRAGMA auto_vacuum = INCREMENTAL');
     this.transaction(() => {
       this.db.exec(SCHEMA_SQL);
       this.db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);

@@ -1,6 +1,8 @@
 import type { SandboxController } from '../controller';
 import type { CollectorPart } from './collector';
 import type { CollectorConfig } from './config';
+import { JournalIngester } from './journalIngest';
+import { retentionPart } from './retention';
 
 export interface CollectorPartsContext {
   stateRoot: string;
@@ -13,7 +15,9 @@ export interface CollectorPartsContext {
  * Every part the collector runs, each on its own interval: one line each. The journal ingester,
  * the metrics sampler, the sandboxes' own logs, retention.
  */
-export function collectorParts(_context: CollectorPartsContext): CollectorPart[] {
+export function collectorParts(context: CollectorPartsContext): CollectorPart[] {
   const parts: CollectorPart[] = [];
+  parts.push(new JournalIngester({ stateRoot: context.stateRoot, log: context.log }));
+  parts.push(retentionPart({ settings: context.config.retention, log: context.log }));
   return parts;
 }

@@ -80,6 +80,8 @@ export interface IngestBatch {
   gauges?: Gauge[];
   sandboxes?: KnownSandbox[];
   offsets?: SourceOffset[];
+  /** Sources gone for good (the journal of a deleted sandbox): their offsets are forgotten. */
+  dropOffsets?: string[];
   /** Things the collector met and skipped (a torn journal line), kept for `sandbox collector status`. */
   problems?: { time: number; source: string; message: string }[];
 }
@@ -185,6 +187,10 @@ export class CollectorStore {
         (batch.offsets ?? []).map((o) => [o.source, o.fileId ?? null, o.offset, Date.now()]),
       );
       this.db.insertMany(
+        'DELETE FROM sources WHERE source = ?',
+        (batch.dropOffsets ?? []).map((source) => [source]),
+      );
+      this.db.insertMany(
         'INSERT INTO problems (time, source, message) VALUES (?, ?, ?)',
         (batch.problems ?? []).map((p) => [p.time, p.source, p.message]),
       );
@@ -196,6 +202,16 @@ export class CollectorStore {
       source,
     ]);
     return row ? { source: row.source, offset: Number(row.offset), ...(row.file_id ? { fileId: row.file_id } : {}) } : undefined;
+  }
+
+  /** Every source's offset, or those whose name starts with `prefix`. */
+  offsets(prefix = ''): SourceOffset[] {
+    return this.db
+      .all<{ source: string; file_id: string | null; offset: number }>(
+        'SELECT source, file_id, offset FROM sources WHERE substr(source, 1, ?) = ? ORDER BY source',
+        [prefix.length, prefix],
+      )
+      .map((row) => ({ source: row.source, offset: Number(row.offset), ...(row.file_id ? { fileId: row.file_id } : {}) }));
   }
 
   events(query: EventQuery = {}): StoredEvent[] {
