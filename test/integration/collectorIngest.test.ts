@@ -278,6 +278,40 @@ describe('collector: ingest of a real sandbox, across a kill -9', function () {
     }
   });
 
+  it('runs in the daemon, which a collector alone then refuses to share, and goes on from where the last one stopped', async () => {
+    await collector.stop();
+    assert.equal(await collector.exited, 0);
+    const started = await env.cli(['daemon', 'start']);
+    assert.equal(started.code, 0, started.stderr);
+    try {
+      const status = await waitFor(
+        async () => {
+          const result = await env.cli(['collector', 'status', '--json']);
+          return result.code === 0 ? (JSON.parse(result.stdout) as { holder: { role: string; pid: number } }) : undefined;
+        },
+        15_000,
+        'the daemon to run the collector',
+      );
+      assert.equal(status.holder.role, 'daemon');
+      const refused = await env.cli(['collector', 'run']);
+      assert.equal(refused.code, 5);
+      assert.match(
+        refused.stderr.trim(),
+        /^sandbox: The daemon \(pid \d+\) already runs the collector for this state dir; stop it with `sandbox daemon stop` to run one alone\.$/,
+      );
+      new EventLog(env.stateDir).append(markedExec(sandbox.id, 'in-daemon'));
+      await waitFor(
+        () => count(env.stateDir, "SELECT count(*) AS n FROM events WHERE json_extract(data, '$.execId') = 'in-daemon'") === 1 || undefined,
+        10_000,
+        'the daemon to ingest',
+      );
+      assert.equal(count(env.stateDir, "SELECT count(*) AS n FROM events WHERE json_extract(data, '$.execId') LIKE 'k-%'"), 1500);
+    } finally {
+      const stopped = await env.cli(['daemon', 'stop']);
+      assert.equal(stopped.code, 0, stopped.stderr);
+    }
+  });
+
   it('tells a state dir with no collector ever run how to start one', async () => {
     const empty = new TestEnvironment();
     try {
