@@ -22,6 +22,7 @@ import { incrementalPushBenchmark } from './push';
 import { GATE_FIGURES, gateBenchmarks, type GateFigure } from './gates';
 import { TASK_FIGURES, taskBenchmarks, type TaskFigure } from './tasks';
 import { CLOUD_FIGURES, cloudBenchmarks, type CloudFigure } from './cloud';
+import { COLLECTOR_FIGURES, collectorBenchmarks, type CollectorFigure } from './collector';
 import { execLatency, sshExecLatency, type ExecSubject } from './exec';
 import { execSocketLatency } from './execSocket';
 import { mcpLatency } from './mcp';
@@ -288,6 +289,7 @@ const FIGURES = [
   ...TASK_FIGURES,
   ...GATE_FIGURES,
   ...CLOUD_FIGURES,
+  ...COLLECTOR_FIGURES,
 ] as const;
 
 async function main(): Promise<void> {
@@ -319,6 +321,7 @@ async function main(): Promise<void> {
     await taskBenchmarks((figure: TaskFigure) => wanted(figure), CLI);
     await gateBenchmarks((figure: GateFigure) => wanted(figure));
     await cloudBenchmarks((figure: CloudFigure) => wanted(figure));
+    await collectorBenchmarks((figure: CollectorFigure) => wanted(figure));
   } finally {
     controller.dispose();
     await cleanUp();

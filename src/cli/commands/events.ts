@@ -71,7 +71,9 @@ function lastEventId(store: CollectorStore): number {
 /** One event as a line: time, type, sandbox, what it says. */
 export function eventLine(event: StoredEvent): string {
   const time = new Date(event.time).toISOString().replace('T', ' ').slice(0, 19);
-  return [time, event.type.padEnd(19), (event.sandbox || event.sandboxId || '-').padEnd(16), eventSummary(event)].join('  ').trimEnd();
+  const line = [time, event.type.padEnd(19), (event.sandbox || event.sandboxId || '-').padEnd(16), eventSummary(event)].join('  ').trimEnd();
+  // Errors may quote what a sandbox printed: no control character of it reaches the terminal.
+  return line.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 }
 
 /** A few words on what the event says, by its family. */
