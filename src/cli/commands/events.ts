@@ -4,6 +4,7 @@ import { parseNumber } from '../../app/parse';
 import { parseSince } from '../../app/since';
 import { CollectorStore, type EventQuery, type StoredEvent } from '../../core/collector/store';
 import { SandboxError } from '../../core/errors';
+import { visibleText } from '../../core/util/visibleText';
 import { parse, type Command } from '../command';
 
 /** How often `-f` asks the store for events after the last it printed. */
@@ -72,8 +73,8 @@ function lastEventId(store: CollectorStore): number {
 export function eventLine(event: StoredEvent): string {
   const time = new Date(event.time).toISOString().replace('T', ' ').slice(0, 19);
   const line = [time, event.type.padEnd(19), (event.sandbox || event.sandboxId || '-').padEnd(16), eventSummary(event)].join('  ').trimEnd();
-  // Errors may quote what a sandbox printed: no control character of it reaches the terminal.
-  return line.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+  // Errors may quote what a sandbox printed: one line, made visible.
+  return visibleText(line.replace(/\n/g, ' '));
 }
 
 /** A few words on what the event says, by its family. */

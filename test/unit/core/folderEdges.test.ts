@@ -72,10 +72,11 @@ function findCycle(edges: Map<string, Map<string, string[]>>): string[] | undefi
  * Rooms that drive sandboxes through the controller, as a front end does, rather than being part
  * of it: the scheduler places tasks with create/exec/delete like any other user of the one API,
  * the gates make their sandboxes to judge a change the same way, and the doctor looks over the
- * controller's engine, state dir and hosts as a user would.
+ * controller's engine, state dir and hosts as a user would; the collector samples the running
+ * sandboxes through it.
  * The cycle check keeps the controller and its services from importing them back.
  */
-const CONTROLLER_CLIENTS = new Set(['tasks/', 'gates/', 'doctor/']);
+const CONTROLLER_CLIENTS = new Set(['tasks/', 'gates/', 'doctor/', 'collector/']);
 
 describe('src/core rooms', () => {
   const edges = coreRoomEdges();
