@@ -197,7 +197,7 @@ function monthQueries(): void {
     copyFileSync(file, path.join(copyDir, 'collector.db'));
     const incremental = CollectorStore.openForWriting(root);
     started = performance.now();
-    incremental.db.run('PRAGMA incremental_vacuum');
+    incremental.db.all('PRAGMA incremental_vacuum');
     const incrementalMs = performance.now() - started;
     incremental.close();
     const full = CollectorStore.openForWriting(copyDir);

@@ -168,7 +168,7 @@ function trimOldest(db: CollectorDatabase, table: string, key: string, order: st
 function reclaim(db: CollectorDatabase, bound: number, now: number, state: RetentionState): RetentionReport['vacuumed'] {
   if (fileBytes(db) <= bound || pragma(db, 'freelist_count') === 0) return undefined;
   if (pragma(db, 'auto_vacuum') === 2) {
-    db.run('PRAGMA incremental_vacuum');
+    db.all('PRAGMA incremental_vacuum'); // each step frees one page: all() steps to the end
     return 'incremental';
   }
   if (state.lastFullVacuum !== undefined && now - state.lastFullVacuum < FULL_VACUUM_EVERY_MS) return undefined;

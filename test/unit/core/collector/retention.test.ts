@@ -101,6 +101,26 @@ describe('collector: retention', () => {
     assert.ok(oldestEvent.time >= now - 30 * DAY - HOUR);
   });
 
+  it('gives the pages of trimmed rows back to the file system when the file is past its bound', () => {
+    const now = START + DAY;
+    const logs: LogLine[] = Array.from({ length: 100_000 }, (_, i) => ({
+      time: now - 99_999 + i,
+      sandboxId: 'sb-a',
+      source: 'exec',
+      stream: 'stdout',
+      line: 'x'.repeat(100),
+    }));
+    store.ingest({ logs });
+    const file = path.join(dir, 'collector.db');
+    assert.ok(statSync(file).size > 10 * 1024 * 1024);
+    const report = applyRetention(store, { rawHours: 24, minuteDays: 30, eventDays: 30, maxFileMiB: 5 }, now);
+    assert.equal(report.vacuumed, 'incremental');
+    assert.ok(statSync(file).size <= 5 * 1024 * 1024, `${statSync(file).size} bytes`);
+    const kept = store.logs('sb-a', { limit: 100_000 });
+    assert.equal(kept.length, 100_000 - report.trimmed.logs);
+    assert.equal(kept.at(-1)!.time, now, 'the newest lines stay');
+  });
+
   it('leaves a store within its bound and its windows alone', () => {
     const settings: RetentionSettings = { rawHours: 24, minuteDays: 30, eventDays: 30, maxFileMiB: 64 };
     const now = START + DAY;
