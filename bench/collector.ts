@@ -98,10 +98,11 @@ function monthStore(root: string, now: number): CollectorStore {
     const events: CollectedEvent[] = [];
     const samples: Sample[] = [];
     for (const sandboxId of sandboxes) {
-      for (let t = from; t < from + DAY; t += MINUTE) {
+      for (let m = 0; m < 1440; m++) {
+        const t = from + m * MINUTE;
         events.push({
           time: t,
-          type: t % (7 * MINUTE) === 0 ? 'sync.ended' : 'exec.ended',
+          type: m % 7 === 0 ? 'sync.ended' : 'exec.ended',
           sandboxId,
           sandbox: `name-${sandboxId}`,
           data: { command: 'make test', exitCode: 0 },
@@ -159,11 +160,19 @@ function monthQueries(): void {
         timed(runs, () => reader.events({ sandbox: 'name-sb3', since: now - 2 * DAY, until: now - DAY, limit: 100_000 })),
       ),
       line(
-        "a month of one sandbox's samples (minute rows, then raw)",
+        "a month of one sandbox's samples, every row (minute rows, then raw)",
         timed(runs, () => reader.samples('sb3', now - 30 * DAY, now)),
       ),
       line(
-        'the newest 100 sync events of all',
+        "a month of one sandbox's samples in 10-minute steps",
+        timed(runs, () => reader.samplesByStep('sb3', now - 30 * DAY, now, 10 * MINUTE)),
+      ),
+      line(
+        "a day of one sandbox's raw samples",
+        timed(runs, () => reader.samples('sb3', now - DAY, now)),
+      ),
+      line(
+        'the newest 100 sync events of all (--type sync.)',
         timed(runs, () => reader.events({ types: ['sync.'], limit: 100 })),
       ),
       line(

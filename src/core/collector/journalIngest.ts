@@ -54,6 +54,7 @@ export class JournalIngester implements CollectorPart {
   }
 
   private async ingestEvents(store: CollectorStore, batch: Batch): Promise<void> {
+    const from = store.offset(EVENTS_SOURCE);
     const read = await readNewLines(
       {
         source: EVENTS_SOURCE,
@@ -62,7 +63,7 @@ export class JournalIngester implements CollectorPart {
         maxBytes: this.options.maxReadBytes ?? DEFAULT_MAX_READ_BYTES,
         lineStart: '{"type":',
       },
-      store.offset(EVENTS_SOURCE),
+      from,
     );
     this.report(read, EVENTS_SOURCE, batch);
     for (const { value } of read.lines) {
@@ -75,7 +76,8 @@ export class JournalIngester implements CollectorPart {
       const known = this.remember(event);
       if (known) batch.sandboxes.push(known);
     }
-    batch.offsets.push(read.next);
+    // Unchanged, it is not written: an idle round writes nothing.
+    if (read.next.offset !== from?.offset || read.next.fileId !== from?.fileId) batch.offsets.push(read.next);
   }
 
   private async ingestJournals(store: CollectorStore, batch: Batch): Promise<void> {

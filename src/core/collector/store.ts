@@ -230,8 +230,15 @@ export class CollectorStore {
       values.push(query.afterId);
     }
     if (query.sandbox) {
-      where.push('(sandbox_id = ? OR sandbox = ?)');
-      values.push(query.sandbox, query.sandbox);
+      // A name is looked up first: the ids then use the index by sandbox (a name has none).
+      const ids = this.db.all<{ sandbox_id: string }>('SELECT sandbox_id FROM sandboxes WHERE name = ?', [query.sandbox]).map((row) => row.sandbox_id);
+      if (ids.length > 0) {
+        where.push(`sandbox_id IN (${['?', ...ids.map(() => '?')].join(', ')})`);
+        values.push(query.sandbox, ...ids);
+      } else {
+        where.push('(sandbox_id = ? OR sandbox = ?)');
+        values.push(query.sandbox, query.sandbox);
+      }
     }
     if (query.types?.length) {
       const alternatives = query.types.map((type) => {
