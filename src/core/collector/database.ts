@@ -1,7 +1,8 @@
-import { rmdirSync, statSync } from 'node:fs';
+import { existsSync, rmdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { Database, SQLite3Error, type BindValues, type QueryResult } from 'node-sqlite3-wasm';
 import { SandboxError } from '../errors';
+import { rollBackHotJournal } from './hotJournal';
 import { SCHEMA_SQL, SCHEMA_VERSION } from './schema';
 
 export const COLLECTOR_DB_FILE = 'collector.db';
@@ -41,6 +42,7 @@ export class CollectorDatabase {
   static openForWriting(stateRoot: string): CollectorDatabase {
     const file = collectorDbFile(stateRoot);
     clearDeadWritersLock(file);
+    if (!existsSync(`${file}.lock`)) rollBackHotJournal(file);
     const db = withBusyRetry(file, () => new Database(file));
     const opened = new CollectorDatabase(db, file, false);
     try {
