@@ -5,7 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CollectorDatabase } from '../../../../src/core/collector/database';
 
-const BATCH = 2000;
+// Past the page cache (2 MiB): pages spill to the file, and the journal is there through most of a transaction.
+const BATCH = 30_000;
 const MAGIC = 'd9d505f920a163d7';
 
 /** A writer that commits batches of BATCH log lines until it is killed. */
@@ -17,6 +18,7 @@ const store = CollectorStore.openForWriting(${JSON.stringify(stateRoot)});
 for (let round = 0; ; round++) {
   const logs = Array.from({ length: ${BATCH} }, (_, i) => ({ time: round, sandboxId: 'sb', source: 'exec', stream: 'stdout', line: 'line ' + i + ' '.repeat(i % 90) }));
   store.ingest({ logs });
+  process.stdout.write('committed\\n');
   if (round % 4 === 3) store.db.run('DELETE FROM logs WHERE time = ?', [round - 2]);
 }`;
 }
@@ -31,9 +33,19 @@ describe('collector database: a writer killed mid-commit', function () {
     const script = path.join(dir, 'writer.js');
     writeFileSync(script, writerScript(dir));
     let hot = 0;
-    for (let round = 0; round < 6; round++) {
-      const child = spawn(process.execPath, [script], { stdio: 'ignore' });
-      await new Promise((resolve) => setTimeout(resolve, 700 + round * 150));
+    // Until two kills landed mid-commit (most of the writer's time is in one), ten rounds at most.
+    for (let round = 0; round < 10 && !(hot >= 2 && round >= 3); round++) {
+      const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'ignore'] });
+      // Killed a moment after its second commit: the store is open and a transaction under way.
+      await new Promise<void>((resolve) => {
+        let commits = 0;
+        child.stdout.on('data', (chunk: Buffer) => {
+          commits += chunk.toString().split('committed').length - 1;
+          if (commits >= 2) resolve();
+        });
+        child.once('exit', () => resolve());
+      });
+      await new Promise((resolve) => setTimeout(resolve, 20 + round * 37));
       child.kill('SIGKILL');
       await new Promise((resolve) => child.once('exit', resolve));
       try {
