@@ -23,6 +23,7 @@ import { GATE_FIGURES, gateBenchmarks, type GateFigure } from './gates';
 import { TASK_FIGURES, taskBenchmarks, type TaskFigure } from './tasks';
 import { CLOUD_FIGURES, cloudBenchmarks, type CloudFigure } from './cloud';
 import { COLLECTOR_FIGURES, collectorBenchmarks, type CollectorFigure } from './collectorCost';
+import { INGEST_FIGURES, ingestBenchmarks, type IngestFigure } from './collectorIngest';
 import { execLatency, sshExecLatency, type ExecSubject } from './exec';
 import { execSocketLatency } from './execSocket';
 import { mcpLatency } from './mcp';
@@ -290,6 +291,7 @@ const FIGURES = [
   ...GATE_FIGURES,
   ...CLOUD_FIGURES,
   ...COLLECTOR_FIGURES,
+  ...INGEST_FIGURES,
 ] as const;
 
 async function main(): Promise<void> {
@@ -322,6 +324,7 @@ async function main(): Promise<void> {
     await gateBenchmarks((figure: GateFigure) => wanted(figure));
     await cloudBenchmarks((figure: CloudFigure) => wanted(figure));
     await collectorBenchmarks((figure: CollectorFigure) => wanted(figure));
+    await ingestBenchmarks((figure: IngestFigure) => wanted(figure));
   } finally {
     controller.dispose();
     await cleanUp();

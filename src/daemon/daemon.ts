@@ -1,3 +1,4 @@
+import { hostCollector } from '../app/collectorRunner';
 import { startExecSocketServer, type ExecSocketServer } from '../app/execSocketServer';
 import { SandboxController } from '../core/controller';
 import { CostEnforcer, DEFAULT_ENFORCE_INTERVAL_MS } from '../core/cost/enforcer';
@@ -28,7 +29,7 @@ function costCheckMsOf(env: NodeJS.ProcessEnv): number {
 
 /**
  * The product's long-lived process, one per state dir: it hosts the scheduler and cost enforcement
- * (and, later, the collector) and the exec socket of `sandbox exec`. Runs until the signal aborts.
+ * and the collector and the exec socket of `sandbox exec`. Runs until the signal aborts.
  */
 export async function runDaemon(options: DaemonOptions): Promise<void> {
   const release = acquireDaemonLock(options.stateRoot);
@@ -37,6 +38,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   const scheduler = new Scheduler({ controller, stateRoot: options.stateRoot, log, tickMs: options.tickMs, pollMs: options.pollMs });
   const enforcer = new CostEnforcer({ controller, stateRoot: options.stateRoot, log, intervalMs: options.costCheckMs ?? costCheckMsOf(process.env) });
   let execSocket: ExecSocketServer | undefined;
+  let collector: { stop(): Promise<void> } | undefined;
   try {
     log(`Daemon started (pid ${process.pid}) for ${options.stateRoot}.`);
     await scheduler.start();
@@ -46,6 +48,8 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       log(`No exec socket: ${describeError(error)}`);
       return undefined;
     });
+    // The store's one writer: the journals, samples and retention of every sandbox of this state dir.
+    collector = hostCollector({ stateRoot: options.stateRoot, controller, log });
     await new Promise<void>((resolve) => {
       if (options.signal.aborted) resolve();
       options.signal.addEventListener('abort', () => resolve(), { once: true });
@@ -55,6 +59,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     log(`Daemon failed: ${describeError(error)}`);
     throw error;
   } finally {
+    await collector?.stop().catch(() => undefined);
     await execSocket?.close().catch(() => undefined);
     await enforcer.stop().catch(() => undefined);
     await scheduler.stop().catch(() => undefined);

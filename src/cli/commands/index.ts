@@ -1,11 +1,13 @@
 import type { Command, CommandGroup } from '../command';
 import { cloudGroup } from './cloud';
 import { costCommand } from './cost';
+import { collectorGroup } from './collector';
 import { daemonGroup } from './daemon';
 import { dashboardCommand } from './dashboard';
 import { desktopCommand } from './desktop';
 import { doctorCommand } from './doctor';
 import { evalCommand } from './eval';
+import { eventsCommand } from './events';
 import { execCommand } from './exec';
 import { extendCommand } from './extend';
 import { forkCommand } from './fork';
@@ -70,6 +72,8 @@ export const COMMANDS: readonly (Command | CommandGroup)[] = [
   topCommand,
   metricsCommand,
   daemonGroup,
+  eventsCommand,
+  collectorGroup,
   mcpCommand,
   doctorCommand,
 ];

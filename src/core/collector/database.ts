@@ -1,7 +1,8 @@
-import { rmdirSync, statSync } from 'node:fs';
+import { existsSync, rmdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { Database, SQLite3Error, type BindValues, type QueryResult } from 'node-sqlite3-wasm';
 import { SandboxError } from '../errors';
+import { rollBackHotJournal } from './hotJournal';
 import { SCHEMA_SQL, SCHEMA_VERSION } from './schema';
 
 export const COLLECTOR_DB_FILE = 'collector.db';
@@ -33,10 +34,15 @@ export class CollectorDatabase {
     readonly readOnly: boolean,
   ) {}
 
-  /** The writer's connection: makes the file (0600) and its tables when missing. */
+  /**
+   * The writer's connection: makes the file (0600) and its tables when missing. The caller is the
+   * one writer (it holds collector.lock), so a lock left by a writer killed mid-transaction is
+   * cleared at once rather than after STALE_LOCK_MS.
+   */
   static openForWriting(stateRoot: string): CollectorDatabase {
     const file = collectorDbFile(stateRoot);
-    clearStaleLock(file);
+    clearDeadWritersLock(file);
+    if (!existsSync(`${file}.lock`)) rollBackHotJournal(file);
     const db = withBusyRetry(file, () => new Database(file));
     const opened = new CollectorDatabase(db, file, false);
     try {
@@ -116,6 +122,8 @@ export class CollectorDatabase {
       );
     }
     if (version === SCHEMA_VERSION) return;
+    // Set before the first table: retention then gives freed pages back without a full VACUUM.
+    if (version === 0) this.db.exec('PRAGMA auto_vacuum = INCREMENTAL');
     this.transaction(() => {
       this.db.exec(SCHEMA_SQL);
       this.db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
@@ -144,6 +152,28 @@ function withBusyRetry<T>(file: string, work: () => T): T {
       }
       sleepSync(Math.min(5 * 2 ** attempt, 100));
     }
+  }
+}
+
+/**
+ * For a new writer: readers hold the lock for one statement each (a new directory each time), so
+ * the same directory still there after READER_HOLD_MS was left by the writer before, killed.
+ */
+const READER_HOLD_MS = 2_000;
+function clearDeadWritersLock(file: string): void {
+  const lock = `${file}.lock`;
+  const first = statSync(lock, { throwIfNoEntry: false });
+  if (!first) return;
+  const deadline = Date.now() + READER_HOLD_MS;
+  while (Date.now() < deadline) {
+    const now = statSync(lock, { throwIfNoEntry: false });
+    if (!now || now.ino !== first.ino || now.mtimeMs !== first.mtimeMs) return;
+    sleepSync(50);
+  }
+  try {
+    rmdirSync(lock);
+  } catch {
+    // gone meanwhile
   }
 }
 

@@ -1,6 +1,8 @@
 import type { SandboxController } from '../controller';
 import type { CollectorPart } from './collector';
 import type { CollectorConfig } from './config';
+import { JournalIngester } from './journalIngest';
+import { retentionPart } from './retention';
 import { metricsSampler } from './metricsSampler';
 import { SandboxLogsPart } from './sandboxLogs';
 import { TaskGaugesPart } from './taskGauges';
@@ -18,6 +20,8 @@ export interface CollectorPartsContext {
  */
 export function collectorParts(context: CollectorPartsContext): CollectorPart[] {
   const parts: CollectorPart[] = [];
+  parts.push(new JournalIngester({ stateRoot: context.stateRoot, log: context.log }));
+  parts.push(retentionPart({ settings: context.config.retention, log: context.log }));
   parts.push(metricsSampler({ controller: context.controller, intervalMs: context.config.sampleIntervalMs, log: context.log }));
   parts.push(new SandboxLogsPart({ controller: context.controller }));
   parts.push(new TaskGaugesPart({ stateRoot: context.stateRoot, records: context.controller.store, intervalMs: context.config.sampleIntervalMs }));

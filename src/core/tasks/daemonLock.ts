@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, promises as fs, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, openSync, promises as fs, renameSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { SandboxError } from '../errors';
-import { currentOwner, ownerAlive, type ExecOwner } from '../exec/owners';
+import { currentOwner, ownerAlive } from '../exec/owners';
+import { acquirePidLock, readPidLock, type PidLockHolder } from './pidLock';
 
 export const DAEMON_LOCK_FILE = 'daemon.lock';
 export const DAEMON_LOG_FILE = 'daemon.log';
@@ -10,9 +11,7 @@ export const DAEMON_LOG_FILE = 'daemon.log';
 const MAX_LOG_BYTES = 8 * 1024 * 1024;
 
 /** Who runs the daemon of a state dir: its process (pid, start time, a hash of the host) and since when. */
-export interface DaemonHolder extends ExecOwner {
-  startedAt: string;
-}
+export type DaemonHolder = PidLockHolder;
 
 export interface DaemonStatus {
   running: boolean;
@@ -31,13 +30,7 @@ function lockFile(stateRoot: string): string {
 }
 
 function readHolder(stateRoot: string): DaemonHolder | undefined {
-  try {
-    const parsed = JSON.parse(readFileSync(lockFile(stateRoot), 'utf8')) as Partial<DaemonHolder>;
-    if (typeof parsed.pid !== 'number' || typeof parsed.host !== 'string') return undefined;
-    return { pid: parsed.pid, start: String(parsed.start ?? ''), host: parsed.host, startedAt: String(parsed.startedAt ?? '') };
-  } catch {
-    return undefined;
-  }
+  return readPidLock(lockFile(stateRoot));
 }
 
 export function daemonStatus(stateRoot: string): DaemonStatus {
@@ -53,38 +46,14 @@ export function daemonStatus(stateRoot: string): DaemonStatus {
  * by a daemon that died (its pid gone, or reused by another program) is taken over.
  */
 export function acquireDaemonLock(stateRoot: string): () => void {
-  const file = lockFile(stateRoot);
-  const me: DaemonHolder = { ...currentOwner(), startedAt: new Date().toISOString() };
-  for (let round = 0; round < 3; round++) {
-    try {
-      const fd = openSync(file, 'wx', 0o600);
-      try {
-        writeSync(fd, JSON.stringify(me) + '\n');
-      } finally {
-        closeSync(fd);
-      }
-      return () => {
-        if (readHolder(stateRoot)?.pid === me.pid) rmSync(file, { force: true });
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const holder = readHolder(stateRoot);
-    if (holder && ownerAlive(holder)) {
-      throw new SandboxError(
+  return acquirePidLock(
+    lockFile(stateRoot),
+    (holder) =>
+      new SandboxError(
         'conflict',
         `A daemon already runs for this state dir (pid ${holder.pid}, since ${holder.startedAt}); stop it with \`sandbox daemon stop\` first.`,
-      );
-    }
-    // Stale: moved aside by one process only (a rename of the same name fails for the second).
-    try {
-      renameSync(file, `${file}.stale.${process.pid}`);
-      rmSync(`${file}.stale.${process.pid}`, { force: true });
-    } catch {
-      // another process took it over first; look again
-    }
-  }
-  throw new SandboxError('conflict', `The daemon lock ${file} keeps changing; check that no other daemon is starting, then try again.`);
+      ),
+  );
 }
 
 /**
