@@ -1,18 +1,8 @@
 import type { KnownSandbox, Sample } from '../core/collector/store';
-import { SandboxError } from '../core/errors';
 import { formatSize } from '../core/profile';
 
 /** What `sandbox metrics` and `sandbox top` say when no collector runs, or none ever ran. */
 export const START_COLLECTOR_HINT = 'start one with `sandbox daemon start` (it runs the collector) or `sandbox collector run`';
-
-/** Parses `--since`: `90s`, `10m`, `2h`, `1d`, or an ISO time; the result is a time in ms. */
-export function parseSince(text: string, now = Date.now()): number {
-  const relative = /^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$/.exec(text);
-  if (relative) return now - Math.round(Number(relative[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as 's' | 'm' | 'h' | 'd']);
-  const time = /^\d{4}-\d{2}-\d{2}/.test(text.trim()) ? Date.parse(text.trim()) : NaN;
-  if (!Number.isFinite(time)) throw new SandboxError('invalid-input', `"${text}" is not a time; write it like 10m, 2h, 1d or 2026-01-31T12:00:00Z.`);
-  return time;
-}
 
 /** A sample with the network rates since the one before it (bytes per second), where both had counters. */
 export interface RatedSample extends Sample {

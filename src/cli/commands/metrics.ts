@@ -1,6 +1,7 @@
 import { EXIT } from '../../app/exitStatus';
 import { formatDuration } from '../../app/format';
-import { START_COLLECTOR_HINT, matchKnown, metricsRows, parseSince, summarize, withRates } from '../../app/metricsView';
+import { START_COLLECTOR_HINT, matchKnown, metricsRows, summarize, withRates } from '../../app/metricsView';
+import { parseSince } from '../../app/since';
 import { readCollectorConfig } from '../../core/collector/config';
 import { CollectorStore } from '../../core/collector/store';
 import { SandboxError, isSandboxError } from '../../core/errors';

@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
-import { matchKnown, metricsRows, parseSince, summarize, topRows, withRates } from '../../../src/app/metricsView';
+import { matchKnown, metricsRows, summarize, topRows, withRates } from '../../../src/app/metricsView';
+import { parseSince } from '../../../src/app/since';
 import type { Sample } from '../../../src/core/collector/store';
 
 const sample = (time: number, fields: Partial<Sample> = {}): Sample => ({ sandboxId: 'a', time, cpuPercent: 0, memoryBytes: 0, ...fields });
