@@ -5,6 +5,8 @@ import { CollectorStore, type IngestBatch, type KnownSandbox } from './store';
 
 export const DEFAULT_SAMPLE_INTERVAL_MS = 5_000;
 export const DEFAULT_INGEST_INTERVAL_MS = 1_000;
+/** How long a stop waits for a part's round or an exporter's last send. */
+const STOP_WAIT_MS = 5_000;
 
 export interface CollectorOptions {
   stateRoot: string;
@@ -49,8 +51,10 @@ export class Collector {
 
   async stop(): Promise<void> {
     this.abort.abort();
-    await Promise.all(this.loops);
-    await Promise.all((this.options.sinks ?? []).map((sink) => sink.close?.().catch(() => undefined)));
+    // A part waiting on a slow machine, or an exporter on a dead endpoint, must not hold up the
+    // process it runs in (a daemon being stopped): what they had not stored is read again next time.
+    await settledWithin(Promise.all(this.loops), STOP_WAIT_MS);
+    await settledWithin(Promise.all((this.options.sinks ?? []).map((sink) => sink.close?.().catch(() => undefined))), STOP_WAIT_MS);
     this.store?.close();
     this.store = undefined;
   }
@@ -101,4 +105,15 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+function settledWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    work.then(
+      () => undefined,
+      () => undefined,
+    ),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+  ]).finally(() => clearTimeout(timer));
 }
