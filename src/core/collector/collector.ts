@@ -71,6 +71,7 @@ export class Collector {
       try {
         const batch = await part.collect(store, signal);
         if (signal.aborted && !batch.offsets?.length) break;
+        if (this.store !== store) break; // stopped while this round ran: it is read again next time
         store.ingest(batch);
         this.publish(batch);
       } catch (error) {
