@@ -18,6 +18,9 @@ The loop:
   sandbox sync pull fix-1 --json             bring the change back (never deletes local files)
   sandbox rm fix-1                           remove it (a cloud sandbox costs until removed or stopped)
 
+What happened: \`sandbox events --sandbox fix-1 --since 10m --json\` (commands, syncs, tasks,
+gate results) and \`sandbox metrics fix-1 --json\` (CPU, memory, disk, network samples).
+
 For a change the user should judge first: \`sandbox task add --workspace . -- CMD...\`.
 It runs in a sandbox of its own; the workspace's gates test the change on a clean copy and
 apply it only if it passes, or hold it for \`sandbox review TASK\`.
