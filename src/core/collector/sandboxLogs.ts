@@ -12,7 +12,16 @@ import type { SandboxRecord } from '../model';
 import { parseLogPatterns } from '../profile';
 import type { CollectorPart } from './collector';
 import { EngineLogFilter, engineSince, type EngineLogCursor } from './engineLogCursor';
-import { DEFAULT_FILE_TAIL_LIMITS, cutLine, fileTailScript, parseFileTailOutput, takeLines, type FilePosition, type FileTailLimits } from './fileTail';
+import {
+  DEFAULT_FILE_TAIL_LIMITS,
+  cutLine,
+  fileTailScript,
+  nextFileTailStart,
+  parseFileTailOutput,
+  takeLines,
+  type FilePosition,
+  type FileTailLimits,
+} from './fileTail';
 import { journalTailScript, parseJournalOutput, SYSLOG_FILE } from './journalTail';
 import type { CollectorStore, IngestBatch, LogLine, SourceOffset } from './store';
 
@@ -22,8 +31,12 @@ export const MAX_ENGINE_LINES_PER_ROUND = 5_000;
 /** Sandboxes read at once. */
 const CONCURRENCY = 4;
 const EXEC_TIMEOUT_MS = 15_000;
-/** Positions of files a sandbox had, handed to its script (the newest first). */
-const MAX_KNOWN_FILES = 256;
+/**
+ * Positions of files a sandbox had, handed to its script (the newest first): a file whose
+ * position is left out is read again from its start. The script is one argument of a command (at
+ * most 128 KiB on Linux): a position takes at most 49 bytes of it, the quoted patterns 32 KiB.
+ */
+const MAX_KNOWN_FILES = 1_500;
 
 export type SandboxLogsController = Pick<SandboxController, 'store' | 'provider' | 'inspectExec'>;
 
@@ -56,6 +69,8 @@ export class SandboxLogsPart implements CollectorPart {
   private readonly told = new Map<string, string>();
   /** Sandboxes found without a journal: their /var/log/syslog is tailed instead. */
   private readonly withoutJournal = new Set<string>();
+  /** Per sandbox, the matched file its next round of files starts from (they are taken in turn). */
+  private readonly fileStarts = new Map<string, number>();
 
   constructor(private readonly options: SandboxLogsOptions) {
     this.intervalMs = options.intervalMs ?? SANDBOX_LOGS_INTERVAL_MS;
@@ -166,13 +181,14 @@ export class SandboxLogsPart implements CollectorPart {
   private async readFiles(store: CollectorStore, record: SandboxRecord, patterns: string[], round: SandboxRound, signal: AbortSignal): Promise<void> {
     const known = knownFiles(store, record.id);
     const result = await this.options.controller.inspectExec(record.id, {
-      command: fileTailScript(patterns, known, this.limits),
+      command: fileTailScript(patterns, known, this.limits, this.fileStarts.get(record.id) ?? 0),
       user: record.user,
       timeoutMs: EXEC_TIMEOUT_MS,
       // base64 is 4/3 of the bytes; headers and paths take little beside.
       maxOutputBytes: Math.ceil((this.limits.maxBytesPerRound * 4) / 3) + this.limits.maxFiles * 8192,
       signal,
     });
+    this.fileStarts.set(record.id, nextFileTailStart(result.stdout));
     const now = Date.now();
     const read = new Set<string>();
     for (const chunk of parseFileTailOutput(result.stdout, this.limits)) {
