@@ -28,6 +28,10 @@ import type { CollectorStore, IngestBatch, LogLine, SourceOffset } from './store
 export const SANDBOX_LOGS_INTERVAL_MS = 2_000;
 /** Lines of a container's own output taken per round; the rest waits for the next. */
 export const MAX_ENGINE_LINES_PER_ROUND = 5_000;
+/** Bytes of a container's own output taken per round (its lines as cut); the rest waits for the next. */
+export const MAX_ENGINE_BYTES_PER_ROUND = 1024 * 1024;
+/** The lines a container printed before the collector first saw it that are taken: its newest. */
+export const FIRST_ENGINE_LINES = 1_000;
 /** Sandboxes read at once. */
 const CONCURRENCY = 4;
 const EXEC_TIMEOUT_MS = 15_000;
@@ -135,21 +139,20 @@ export class SandboxLogsPart implements CollectorPart {
     const since = engineSince(cursor);
     let taken = 0;
     try {
+      // A stream read only as far as the caps: the backlog of a container that prints without end
+      // is never read whole. Its first round takes the newest lines, not all it ever printed.
       const lines = this.options.controller.provider(record.provider).logs(record.providerRef!, {
         signal: stop.signal,
-        ...(since !== undefined ? { since } : {}),
+        ...(since !== undefined ? { since } : { tail: FIRST_ENGINE_LINES }),
       });
+      let bytes = 0;
       for await (const line of lines) {
         if (!filter.take(line.time)) continue;
         const time = Date.parse(line.time);
-        round.logs.push({
-          time: Number.isNaN(time) ? Date.now() : time,
-          sandboxId: record.id,
-          source: 'sandbox',
-          stream: line.stream,
-          line: cutLine(line.text, this.limits.maxLineChars),
-        });
-        if (++taken >= this.maxEngineLines) break;
+        const text = cutLine(line.text, this.limits.maxLineChars);
+        round.logs.push({ time: Number.isNaN(time) ? Date.now() : time, sandboxId: record.id, source: 'sandbox', stream: line.stream, line: text });
+        bytes += Buffer.byteLength(text);
+        if (++taken >= this.maxEngineLines || bytes >= MAX_ENGINE_BYTES_PER_ROUND) break;
       }
     } finally {
       stop.abort();

@@ -347,25 +347,21 @@ export class DockerProvider implements Provider {
   }
 
   async *logs(ref: string, options: LogOptions): AsyncIterable<LogLine> {
-    const container = this.docker.getContainer(ref);
-    const common = {
+    const query = {
       stdout: true,
       stderr: true,
       timestamps: true,
+      follow: Boolean(options.follow),
       tail: options.tail ?? 'all',
-      abortSignal: options.signal,
       ...(options.since !== undefined ? { since: options.since } : {}),
     };
-    let source: NodeJS.ReadableStream | Buffer;
+    let source: NodeJS.ReadableStream;
     try {
-      source = options.follow
-        ? await container.logs({ ...common, follow: true } as Dockerode.ContainerLogsOptions & { follow: true })
-        : await container.logs({ ...common, follow: false } as Dockerode.ContainerLogsOptions & { follow: false });
+      source = await logStream(this.docker.getContainer(ref), query, options.signal);
     } catch (error) {
       throw this.translate(error, 'read the container log');
     }
-    const frames = Buffer.isBuffer(source) ? [source] : source;
-    yield* parseLogFrames(frames as AsyncIterable<Buffer>, options.signal);
+    yield* parseLogFrames(source as AsyncIterable<Buffer>, options.signal);
   }
 
   /** Turns an engine error into one sentence a user can act on. */
@@ -380,4 +376,30 @@ export class DockerProvider implements Provider {
     if (status === 409) return new SandboxError('wrong-state', `Could not ${action}: ${detail}.`);
     return new SandboxError('provider-error', `The Docker engine could not ${action}: ${detail}.`, { cause: error });
   }
+}
+
+interface LogModem {
+  dial(options: Record<string, unknown>, callback: (error: unknown, data: unknown) => void): void;
+}
+
+/**
+ * A container's log as a stream, followed or not. Dockerode reads a log that is not followed whole
+ * into one Buffer: a container printing without end would make that as large as its backlog, where
+ * a stream is read only as far as its reader wants (it then aborts the request).
+ */
+function logStream(container: Dockerode.Container, query: Record<string, unknown>, signal?: AbortSignal): Promise<NodeJS.ReadableStream> {
+  const modem = container.modem as LogModem;
+  return new Promise((resolve, reject) =>
+    modem.dial(
+      {
+        path: `/containers/${container.id}/logs?`,
+        method: 'GET',
+        isStream: true,
+        statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
+        options: query,
+        ...(signal ? { abortSignal: signal } : {}),
+      },
+      (error, data) => (error ? reject(error as Error) : resolve(data as NodeJS.ReadableStream)),
+    ),
+  );
 }
