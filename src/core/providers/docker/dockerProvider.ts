@@ -13,7 +13,7 @@ import { containerCreateOptions, sshKeysArchive } from './containerSpec';
 import { clearOriginLogins, commitSnapshot, listSnapshotImages, removeSnapshotImage } from './snapshots';
 import { fromDetails, fromSummary, type ContainerDetails, type ContainerSummary } from './containers';
 import { engineMessage, statusCode, withTimeout } from './engineErrors';
-import { parseLogFrames } from './logFrames';
+import { containerLogStream, parseLogFrames } from './logFrames';
 
 /** One bridge network for every sandbox, with inter-container traffic off: sandboxes reach out, never each other. */
 export const SANDBOX_NETWORK = 'agent-sandboxes';
@@ -357,7 +357,7 @@ export class DockerProvider implements Provider {
     };
     let source: NodeJS.ReadableStream;
     try {
-      source = await logStream(this.docker.getContainer(ref), query, options.signal);
+      source = await containerLogStream(this.docker.getContainer(ref), query, options.signal);
     } catch (error) {
       throw this.translate(error, 'read the container log');
     }
@@ -376,30 +376,4 @@ export class DockerProvider implements Provider {
     if (status === 409) return new SandboxError('wrong-state', `Could not ${action}: ${detail}.`);
     return new SandboxError('provider-error', `The Docker engine could not ${action}: ${detail}.`, { cause: error });
   }
-}
-
-interface LogModem {
-  dial(options: Record<string, unknown>, callback: (error: unknown, data: unknown) => void): void;
-}
-
-/**
- * A container's log as a stream, followed or not. Dockerode reads a log that is not followed whole
- * into one Buffer: a container printing without end would make that as large as its backlog, where
- * a stream is read only as far as its reader wants (it then aborts the request).
- */
-function logStream(container: Dockerode.Container, query: Record<string, unknown>, signal?: AbortSignal): Promise<NodeJS.ReadableStream> {
-  const modem = container.modem as LogModem;
-  return new Promise((resolve, reject) =>
-    modem.dial(
-      {
-        path: `/containers/${container.id}/logs?`,
-        method: 'GET',
-        isStream: true,
-        statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
-        options: query,
-        ...(signal ? { abortSignal: signal } : {}),
-      },
-      (error, data) => (error ? reject(error as Error) : resolve(data as NodeJS.ReadableStream)),
-    ),
-  );
 }
