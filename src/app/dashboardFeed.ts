@@ -1,4 +1,4 @@
-import { CollectorStore, type Sample } from '../core/collector/store';
+import { CollectorStore, type Sample, type StoredEvent } from '../core/collector/store';
 import type { SandboxRecord } from '../core/model';
 import { describeError } from '../core/errors';
 import type { DashboardCost, DashboardEvent, DashboardSandbox, DashboardSnapshot, DashboardTask, DashboardUpdate, SampleSeries } from '../dashboard/protocol';
@@ -10,6 +10,8 @@ import { DesktopThumbnails, type ThumbnailSandboxes } from './dashboardThumbnail
 export const DASHBOARD_WINDOW_MS = 10 * 60_000;
 /** How many events the feed keeps (and a page shows at most). */
 const MAX_EVENTS = 500;
+/** Pages of MAX_EVENTS one tick reads at most: a burst larger than this is caught up over the next ticks. */
+const MAX_EVENT_PAGES = 20;
 /** How far back the task timeline reaches. */
 const TASK_WINDOW_MS = 60 * 60_000;
 /** A sandbox the controller does not list still gets a card while the store has samples this recent. */
@@ -54,6 +56,8 @@ export class DashboardFeed {
   private lastEventId = 0;
   private tasks: DashboardTask[] = [];
   private taskEvents: Parameters<typeof tasksOf>[0] = [];
+  /** Set when the task timeline changed since the last delta. */
+  private tasksChanged = false;
   private cost: DashboardCost | null = null;
   private problems: string[] = [];
   private storeProblem?: string;
@@ -120,10 +124,12 @@ export class DashboardFeed {
     try {
       const now = this.clock();
       const sandboxes = await this.readSandboxes(now);
+      if (this.stopped) return;
       const store = this.openStore();
       const series = store ? this.readSamples(store, sandboxes, now) : {};
       const events = store ? this.readEvents(store, now) : [];
-      const tasks = events.some((event) => event.type.startsWith('task.')) ? this.tasks : undefined;
+      const tasks = this.tasksChanged ? this.tasks : undefined;
+      this.tasksChanged = false;
       const cost = await this.readCost(now);
       const problems = [this.storeProblem, this.costProblem].filter((p): p is string => p !== undefined);
       const problemsChanged = JSON.stringify(problems) !== JSON.stringify(this.problems);
@@ -155,7 +161,9 @@ export class DashboardFeed {
     }
   }
 
+  /** The store, opened on first use; none once stopped (stop closed it for good). */
   private openStore(): CollectorStore | undefined {
+    if (this.stopped) return undefined;
     if (this.store) return this.store;
     try {
       this.store = CollectorStore.openForReading(this.options.stateRoot);
@@ -176,6 +184,8 @@ export class DashboardFeed {
         this.options.log?.(`Dashboard: the sandboxes could not be listed: ${describeError(error)}`);
       }
     }
+    // Stopped while the records were listed: the store stays closed.
+    if (this.stopped) return undefined;
     const cards = new Map<string, DashboardSandbox>();
     for (const record of this.records) {
       if (record.state !== 'running') continue;
@@ -240,25 +250,43 @@ export class DashboardFeed {
     return fresh;
   }
 
-  /** Events stored since the last one seen (the newest MAX_EVENTS at first); the task timeline follows them. */
+  /**
+   * Events stored since the last one seen (the newest MAX_EVENTS at first); the task timeline follows
+   * them. A burst is read page by page, oldest first, so no task event is skipped; what a tick cannot
+   * read (past MAX_EVENT_PAGES) the next one does.
+   */
   private readEvents(store: CollectorStore, now: number): DashboardEvent[] {
-    const first = this.lastEventId === 0;
-    const stored = store.events(first ? { since: now - TASK_WINDOW_MS, limit: MAX_EVENTS } : { afterId: this.lastEventId, limit: MAX_EVENTS });
-    if (first) {
+    if (this.lastEventId === 0) {
       this.taskEvents = store.events({ since: now - TASK_WINDOW_MS, types: ['task.'], limit: 5_000 });
       this.tasks = tasksOf(this.taskEvents);
+      this.tasksChanged = this.taskEvents.length > 0;
+      return this.showEvents(store.events({ since: now - TASK_WINDOW_MS, limit: MAX_EVENTS }));
     }
+    const fresh: StoredEvent[] = [];
+    const taskEvents: StoredEvent[] = [];
+    for (let page = 0; page < MAX_EVENT_PAGES; page++) {
+      const stored = store.events({ afterId: this.lastEventId, limit: MAX_EVENTS });
+      if (stored.length === 0) break;
+      this.lastEventId = stored[stored.length - 1]!.id;
+      taskEvents.push(...stored.filter((event) => event.type.startsWith('task.')));
+      fresh.push(...stored);
+      fresh.splice(0, Math.max(0, fresh.length - MAX_EVENTS));
+      if (stored.length < MAX_EVENTS) break;
+    }
+    if (taskEvents.length > 0) {
+      this.taskEvents = [...this.taskEvents, ...taskEvents].filter((event) => event.time >= now - TASK_WINDOW_MS);
+      this.tasks = tasksOf(this.taskEvents);
+      this.tasksChanged = true;
+    }
+    return this.showEvents(fresh);
+  }
+
+  /** Adds stored events to the list shown (the newest MAX_EVENTS); returns them as the page gets them. */
+  private showEvents(stored: StoredEvent[]): DashboardEvent[] {
     if (stored.length === 0) return [];
-    this.lastEventId = stored[stored.length - 1]!.id;
+    this.lastEventId = Math.max(this.lastEventId, stored[stored.length - 1]!.id);
     const events = stored.map(dashboardEventOf);
     this.events = [...this.events, ...events].slice(-MAX_EVENTS);
-    if (!first) {
-      const taskEvents = stored.filter((event) => event.type.startsWith('task.'));
-      if (taskEvents.length > 0) {
-        this.taskEvents = [...this.taskEvents, ...taskEvents].filter((event) => event.time >= now - TASK_WINDOW_MS);
-        this.tasks = tasksOf(this.taskEvents);
-      }
-    }
     return events;
   }
 

@@ -146,6 +146,40 @@ describe('collector: logs from inside a Docker sandbox', function () {
     const everything = store.logs(sandbox.id, { limit: 100_000 }).map((l) => l.line);
     assert.ok(!everything.some((line) => line.startsWith('root:')), 'no line of /etc/shadow is stored');
   });
+
+  it('reads a large burst of its own output a capped part at a time, the first round only its newest lines, and loses nothing', async function () {
+    const burst = 20_000;
+    // About 1 KiB a line, 20 MiB in all: a round takes 1 MiB of it.
+    await rootExec(
+      sandbox.providerRef!,
+      `p=$(head -c 1000 /dev/zero | tr '\\0' y); i=1; while [ $i -le ${burst} ]; do printf 'burst-%d %s\\n' $i "$p"; i=$((i+1)); done > /proc/1/fd/1`,
+    );
+    const bursts = (lines: LogLine[]) => lines.filter((l) => l.source === 'sandbox' && l.line.startsWith('burst-')).map((l) => l.line.split(' ')[0]!);
+    const part = newPart();
+    const taken: string[] = [];
+    for (let round = 0; round < 40 && taken.at(-1) !== `burst-${burst}`; round++) {
+      const batch = await part.collect(store, signal);
+      const own = (batch.logs ?? []).filter((l) => l.source === 'sandbox');
+      const bytes = own.reduce((sum, l) => sum + Buffer.byteLength(l.line), 0);
+      assert.ok(bytes <= 1024 * 1024 + LINE_CAP * 4, `a round took ${bytes} bytes of the sandbox's output`);
+      taken.push(...bursts(own));
+      store.ingest(batch);
+    }
+    assert.deepEqual(taken, range(1, burst, 'burst'));
+
+    // A collector that never saw the sandbox takes only the newest lines it printed.
+    const freshDir = tempDir('collector-fresh-');
+    const fresh = CollectorStore.openForWriting(freshDir);
+    try {
+      const first = await newPart().collect(fresh, signal);
+      const own = (first.logs ?? []).filter((l) => l.source === 'sandbox');
+      assert.ok(own.length <= 1000, `the first round took ${own.length} lines`);
+      assert.equal(bursts(own).at(-1), `burst-${burst}`);
+    } finally {
+      fresh.close();
+      await fs.rm(freshDir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('collector: task and cost gauges', function () {

@@ -123,6 +123,16 @@ describe('the code interpreter and Jupyter', function () {
     assert.equal(textOf(await ranOk('answer')), '42');
   });
 
+  it('returns the traceback of an exception whose message is huge and not ASCII, cut to its caps', async function () {
+    const failed = await runCode("raise ValueError('\u00e9' * 10_000_000)");
+    assert.equal(failed.isError, true, textOf(failed));
+    assert.match(textOf(failed), /ValueError/);
+    assert.match(textOf(failed), /Traceback/);
+    const error = failed.structuredContent?.error as { name: string; value: string };
+    assert.equal(error.name, 'ValueError');
+    assert.equal(error.value, '\u00e9'.repeat(2000));
+  });
+
   it('interrupts code past its timeout and keeps the state', async function () {
     const started = Date.now();
     const late = await runCode('import time\ntime.sleep(60)', { timeout: 1 });

@@ -33,18 +33,29 @@ ${START_COLLECTOR_HINT}.`,
       return EXIT.ok;
     }
     const live = Boolean(process.stdout.isTTY);
-    while (!context.signal.aborted) {
+    await everyInterval(context.signal, interval, () => {
       const entries = readTop(root, interval);
       const text = entries ? topText(entries, interval) : `No collector has run for this state dir yet; ${START_COLLECTOR_HINT}.`;
       // On a terminal the table is redrawn in place; piped, each refresh follows the last.
       context.out(live ? `\x1b[H\x1b[2J${text}` : `${text}\n`);
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([untilCancelled(context.signal), new Promise((resolve) => (timer = setTimeout(resolve, interval)))]);
-      clearTimeout(timer);
-    }
+    });
     return EXIT.ok;
   },
 };
+
+/**
+ * Calls draw now and every interval ms until the signal aborts. One abort listener serves every
+ * wait: a listener per wait would pile up (and Node warns of a leak after ten).
+ */
+export async function everyInterval(signal: AbortSignal, interval: number, draw: () => void): Promise<void> {
+  const cancelled = untilCancelled(signal);
+  while (!signal.aborted) {
+    draw();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([cancelled, new Promise((resolve) => (timer = setTimeout(resolve, interval)))]);
+    clearTimeout(timer);
+  }
+}
 
 /** The newest sample of each sandbox sampled lately, with the rates since the one before; undefined without a store. */
 export function readTop(root: string, interval: number, now = Date.now()): TopEntry[] | undefined {

@@ -47,12 +47,21 @@ const MAX_PATH_CHARS = 1024;
 
 /**
  * The script: for each pattern (`~/` is the user's home), each regular file it matches that the
- * user may open, prints `F <dev:inode> <size> <offset> <base64 path>` and a line of base64 data
- * read from its offset (the one `known` has for its dev:inode, 0 when none or when the file
- * shrank). The file is opened once and read through that descriptor, so what is read is the file
- * that was stat-ed. A symlink to a file the user may not read opens nothing.
+ * user may open and that has something new, prints `F <dev:inode> <size> <offset> <base64 path>`
+ * and a line of base64 data read from its offset (the one `known` has for its dev:inode, 0 when
+ * none or when the file shrank). The file is opened once and read through that descriptor, so what
+ * is read is the file that was stat-ed. A symlink to a file the user may not read opens nothing.
+ * The matched files are taken from the one after the first `start` and round to the first again;
+ * a file with nothing new does not count towards `maxFiles`. The last line, `S <n>`, is where the
+ * next round starts: past the last file reached when a bound stopped this one, so every file is
+ * reached however many match.
  */
-export function fileTailScript(patterns: readonly string[], known: readonly FilePosition[], limits: FileTailLimits = DEFAULT_FILE_TAIL_LIMITS): string {
+export function fileTailScript(
+  patterns: readonly string[],
+  known: readonly FilePosition[],
+  limits: FileTailLimits = DEFAULT_FILE_TAIL_LIMITS,
+  start = 0,
+): string {
   const table = known
     .filter((k) => FILE_ID.test(k.fileId) && Number.isSafeInteger(k.offset) && k.offset >= 0)
     .map((k) => `${k.fileId}=${k.offset}`)
@@ -60,29 +69,43 @@ export function fileTailScript(patterns: readonly string[], known: readonly File
   return [
     `T=' ${table} '`,
     `M=${Math.floor(limits.maxBytesPerFile)} R=${Math.floor(limits.maxBytesPerRound)} N=${Math.floor(limits.maxFiles)} n=0`,
+    `S=${Number.isSafeInteger(start) && start > 0 ? start : 0} i=0 next=0`,
     'one() {',
-    "  s=$(stat -L -c '%d:%i %s' /dev/fd/3 2>/dev/null) || return 0",
+    "  s=$(stat -L -c '%d:%i %s' /dev/fd/3 2>/dev/null) || return 1",
     '  id=${s% *} size=${s#* }',
     '  case "$T" in *" $id="*) off=${T#*" $id="}; off=${off%% *};; *) off=0;; esac',
     '  [ "$size" -ge "$off" ] || off=0',
+    '  [ "$size" -ne "$off" ] || return 1',
     '  want=$((size - off)); [ "$want" -le "$M" ] || want=$M; [ "$want" -le "$R" ] || want=$R',
     '  R=$((R - want))',
     '  if [ "$off" -gt 0 ]; then from=$off; want=$((want + 1)); else from=1; fi',
     '  printf \'F %s %s %s \' "$id" "$size" "$off"; printf %s "$1" | base64 | tr -d \'\\n\'; echo',
     '  tail -c +"$from" <&3 | head -c "$want" | base64 | tr -d \'\\n\'; echo',
     '}',
-    "IFS=''",
-    `for p in ${patterns.map(shellQuote).join(' ')}; do`,
-    '  case $p in "~/"*) p=$HOME/${p#"~/"};; esac',
-    '  for f in $p; do',
-    '    [ "$n" -lt "$N" ] && [ "$R" -gt 0 ] || break 2',
-    '    [ -f "$f" ] || continue',
-    '    n=$((n + 1))',
-    '    { one "$f"; } 2>/dev/null 3<"$f"',
+    // visit 1: the files after the first S; visit 2: the first S. Returns 1 when a bound stopped it.
+    'visit() {',
+    `  for p in ${patterns.map(shellQuote).join(' ')}; do`,
+    '    case $p in "~/"*) p=$HOME/${p#"~/"};; esac',
+    '    for f in $p; do',
+    '      [ -f "$f" ] || continue',
+    '      i=$((i + 1))',
+    '      if [ "$1" = 1 ]; then [ "$i" -gt "$S" ] || continue; else [ "$i" -le "$S" ] || return 0; fi',
+    '      if [ "$n" -ge "$N" ] || [ "$R" -le 0 ]; then next=$((i - 1)); return 1; fi',
+    '      { one "$f" && n=$((n + 1)); } 2>/dev/null 3<"$f"',
+    '    done',
     '  done',
-    'done',
+    '}',
+    "IFS=''",
+    'visit 1 && { i=0; visit 2; }',
+    'echo "S $next"',
     'exit 0',
   ].join('\n');
+}
+
+/** Where the next round's script starts (its `start`), from the script's last line; 0 when it has none. */
+export function nextFileTailStart(output: string): number {
+  const match = /\nS (\d{1,9})\n?$/.exec(output.length > 32 ? output.slice(-32) : `\n${output}`);
+  return match ? Number(match[1]) : 0;
 }
 
 /** The script's output as chunks; a record that does not parse or breaks its bounds ends the reading there. */

@@ -12,18 +12,35 @@ import type { SandboxRecord } from '../model';
 import { parseLogPatterns } from '../profile';
 import type { CollectorPart } from './collector';
 import { EngineLogFilter, engineSince, type EngineLogCursor } from './engineLogCursor';
-import { DEFAULT_FILE_TAIL_LIMITS, cutLine, fileTailScript, parseFileTailOutput, takeLines, type FilePosition, type FileTailLimits } from './fileTail';
+import {
+  DEFAULT_FILE_TAIL_LIMITS,
+  cutLine,
+  fileTailScript,
+  nextFileTailStart,
+  parseFileTailOutput,
+  takeLines,
+  type FilePosition,
+  type FileTailLimits,
+} from './fileTail';
 import { journalTailScript, parseJournalOutput, SYSLOG_FILE } from './journalTail';
 import type { CollectorStore, IngestBatch, LogLine, SourceOffset } from './store';
 
 export const SANDBOX_LOGS_INTERVAL_MS = 2_000;
 /** Lines of a container's own output taken per round; the rest waits for the next. */
 export const MAX_ENGINE_LINES_PER_ROUND = 5_000;
+/** Bytes of a container's own output taken per round (its lines as cut); the rest waits for the next. */
+export const MAX_ENGINE_BYTES_PER_ROUND = 1024 * 1024;
+/** The lines a container printed before the collector first saw it that are taken: its newest. */
+export const FIRST_ENGINE_LINES = 1_000;
 /** Sandboxes read at once. */
 const CONCURRENCY = 4;
 const EXEC_TIMEOUT_MS = 15_000;
-/** Positions of files a sandbox had, handed to its script (the newest first). */
-const MAX_KNOWN_FILES = 256;
+/**
+ * Positions of files a sandbox had, handed to its script (the newest first): a file whose
+ * position is left out is read again from its start. The script is one argument of a command (at
+ * most 128 KiB on Linux): a position takes at most 49 bytes of it, the quoted patterns 32 KiB.
+ */
+const MAX_KNOWN_FILES = 1_500;
 
 export type SandboxLogsController = Pick<SandboxController, 'store' | 'provider' | 'inspectExec'>;
 
@@ -56,6 +73,8 @@ export class SandboxLogsPart implements CollectorPart {
   private readonly told = new Map<string, string>();
   /** Sandboxes found without a journal: their /var/log/syslog is tailed instead. */
   private readonly withoutJournal = new Set<string>();
+  /** Per sandbox, the matched file its next round of files starts from (they are taken in turn). */
+  private readonly fileStarts = new Map<string, number>();
 
   constructor(private readonly options: SandboxLogsOptions) {
     this.intervalMs = options.intervalMs ?? SANDBOX_LOGS_INTERVAL_MS;
@@ -120,21 +139,20 @@ export class SandboxLogsPart implements CollectorPart {
     const since = engineSince(cursor);
     let taken = 0;
     try {
+      // A stream read only as far as the caps: the backlog of a container that prints without end
+      // is never read whole. Its first round takes the newest lines, not all it ever printed.
       const lines = this.options.controller.provider(record.provider).logs(record.providerRef!, {
         signal: stop.signal,
-        ...(since !== undefined ? { since } : {}),
+        ...(since !== undefined ? { since } : { tail: FIRST_ENGINE_LINES }),
       });
+      let bytes = 0;
       for await (const line of lines) {
         if (!filter.take(line.time)) continue;
         const time = Date.parse(line.time);
-        round.logs.push({
-          time: Number.isNaN(time) ? Date.now() : time,
-          sandboxId: record.id,
-          source: 'sandbox',
-          stream: line.stream,
-          line: cutLine(line.text, this.limits.maxLineChars),
-        });
-        if (++taken >= this.maxEngineLines) break;
+        const text = cutLine(line.text, this.limits.maxLineChars);
+        round.logs.push({ time: Number.isNaN(time) ? Date.now() : time, sandboxId: record.id, source: 'sandbox', stream: line.stream, line: text });
+        bytes += Buffer.byteLength(text);
+        if (++taken >= this.maxEngineLines || bytes >= MAX_ENGINE_BYTES_PER_ROUND) break;
       }
     } finally {
       stop.abort();
@@ -166,13 +184,14 @@ export class SandboxLogsPart implements CollectorPart {
   private async readFiles(store: CollectorStore, record: SandboxRecord, patterns: string[], round: SandboxRound, signal: AbortSignal): Promise<void> {
     const known = knownFiles(store, record.id);
     const result = await this.options.controller.inspectExec(record.id, {
-      command: fileTailScript(patterns, known, this.limits),
+      command: fileTailScript(patterns, known, this.limits, this.fileStarts.get(record.id) ?? 0),
       user: record.user,
       timeoutMs: EXEC_TIMEOUT_MS,
       // base64 is 4/3 of the bytes; headers and paths take little beside.
       maxOutputBytes: Math.ceil((this.limits.maxBytesPerRound * 4) / 3) + this.limits.maxFiles * 8192,
       signal,
     });
+    this.fileStarts.set(record.id, nextFileTailStart(result.stdout));
     const now = Date.now();
     const read = new Set<string>();
     for (const chunk of parseFileTailOutput(result.stdout, this.limits)) {

@@ -94,9 +94,9 @@ export interface EventQuery {
   types?: string[];
   /** A sandbox's id or name. */
   sandbox?: string;
-  /** Only events stored after this id (a follower's position). */
+  /** Only events stored after this id (a follower's position): then the oldest `limit` after it, so a follower misses none. */
   afterId?: number;
-  /** The newest this many (default 1000), returned oldest first. */
+  /** The newest this many (default 1000; the oldest after `afterId` when given), returned oldest first. */
   limit?: number;
 }
 
@@ -253,8 +253,13 @@ export class CollectorStore {
       where.push(`(${alternatives.join(' OR ')})`);
     }
     const limit = Math.max(1, Math.min(query.limit ?? DEFAULT_EVENT_LIMIT, 100_000));
-    const rows = this.db.all<EventRow>(`SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`, values);
-    return rows.reverse().map(eventOfRow);
+    // A follower (afterId) reads on from its position: the newest would skip the rest of a burst.
+    const oldestFirst = query.afterId !== undefined;
+    const rows = this.db.all<EventRow>(
+      `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id ${oldestFirst ? 'ASC' : 'DESC'} LIMIT ${limit}`,
+      values,
+    );
+    return (oldestFirst ? rows : rows.reverse()).map(eventOfRow);
   }
 
   /** A sandbox's samples in a window, oldest first: raw ones where kept, minute averages before that. */

@@ -1,4 +1,4 @@
-import { MAX_IMAGE_BYTES, MAX_IMAGES, TEXT_CAP_CHARS } from './kernelScript';
+import { ERROR_NAME_CHARS, ERROR_VALUE_CHARS, MAX_IMAGE_BYTES, MAX_IMAGES, TEXT_CAP_CHARS } from './kernelScript';
 
 /**
  * What one run of code in a sandbox's kernel gave, read from the kernel client's JSON line. That
@@ -85,7 +85,7 @@ export function parseCodeResult(stdout: string): CodeResult | typeof NO_KERNEL |
   if (typeof error === 'object' && error !== null) {
     const { name, value, traceback } = error as Record<string, unknown>;
     const tracebackText = text(traceback);
-    result.error = { name: text(name).text.slice(0, 200), value: text(value).text.slice(0, 2000), traceback: tracebackText.text };
+    result.error = { name: text(name).text.slice(0, ERROR_NAME_CHARS), value: text(value).text.slice(0, ERROR_VALUE_CHARS), traceback: tracebackText.text };
     result.truncated ||= tracebackText.cut;
   }
   return result;

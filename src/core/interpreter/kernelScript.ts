@@ -18,6 +18,9 @@ export const KERNEL_SCRIPT_NAME = 'sandbox-code-interpreter';
 
 /** Text kept per kind (stdout, stderr, results, traceback), in characters. */
 export const TEXT_CAP_CHARS = 64 * 1024;
+/** An exception's name and message as kept (its traceback is a text capped as the others). */
+export const ERROR_NAME_CHARS = 200;
+export const ERROR_VALUE_CHARS = 2000;
 /** Images kept per call, and the largest PNG kept (bytes). */
 export const MAX_IMAGES = 4;
 export const MAX_IMAGE_BYTES = 1024 * 1024;
@@ -26,6 +29,8 @@ export const KERNEL_SCRIPT = String.raw`
 import fcntl, json, os, pwd, queue, signal, sys, time
 
 TEXT_CAP = ${TEXT_CAP_CHARS}
+NAME_CAP = ${ERROR_NAME_CHARS}
+VALUE_CAP = ${ERROR_VALUE_CHARS}
 MAX_IMAGES = ${MAX_IMAGES}
 MAX_IMAGE_B64 = ${Math.ceil(MAX_IMAGE_BYTES / 3) * 4}
 HOME = pwd.getpwuid(os.getuid()).pw_dir
@@ -36,7 +41,9 @@ LOG = os.path.join(DIR, 'kernel.log')
 
 
 def say(value):
-    sys.stdout.write(json.dumps(value) + '\n')
+    # Not ensure_ascii: it makes a character up to 12 bytes, and the capped texts would outgrow
+    # what the host reads. A lone surrogate (from the kernel's JSON) cannot be UTF-8: replaced.
+    sys.stdout.buffer.write((json.dumps(value, ensure_ascii=False) + '\n').encode('utf-8', 'replace'))
     sys.stdout.flush()
 
 
@@ -144,6 +151,10 @@ def start():
     say({'kernel': 'started', 'lost': lost})
 
 
+def capped(text, cap):
+    return text[:cap] if isinstance(text, str) else ''
+
+
 class Capped:
     def __init__(self):
         self.parts, self.size, self.cut = [], 0, False
@@ -224,7 +235,7 @@ def run():
             elif 'text/plain' in data:
                 results.add(data['text/plain'] + '\n')
         elif kind == 'error':
-            error = {'name': content.get('ename', ''), 'value': content.get('evalue', '')}
+            error = {'name': capped(content.get('ename'), NAME_CAP), 'value': capped(content.get('evalue'), VALUE_CAP)}
             trace.add('\n'.join(content.get('traceback', [])))
             if status == 'ok':
                 status = 'error'

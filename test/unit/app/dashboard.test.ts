@@ -145,6 +145,63 @@ describe('dashboard feed', () => {
     }
   });
 
+  it('reads a burst larger than a page to its end: a task.ended before hundreds of other events is not lost', async () => {
+    const now = Date.now();
+    const writer = CollectorStore.openForWriting(stateDir);
+    const task = { sandboxId: 'sb-run', sandbox: 'runner', task: 't1' };
+    writer.ingest({ events: ['task.placed', 'task.started'].map((type, i) => ({ time: now - 2_000 + i, type, ...task, data: { taskId: 't1', attempt: 1 } })) });
+    const feed = new DashboardFeed({ stateRoot: stateDir, records: () => [running], pollMs: 20 });
+    try {
+      await feed.start();
+      assert.equal(feed.snapshot().tasks[0]?.ended, undefined);
+      const updates: DashboardUpdate[] = [];
+      feed.subscribe((update) => updates.push(update));
+      const burst = Array.from({ length: 1_200 }, (_, i) => ({
+        time: now + 1 + i,
+        type: 'exec.ended',
+        sandboxId: 'sb-run',
+        sandbox: 'runner',
+        data: { exitCode: i },
+      }));
+      writer.ingest({ events: [{ time: now, type: 'task.ended', ...task, data: { taskId: 't1', attempt: 1, next: 'succeeded' } }, ...burst] });
+      const deadline = Date.now() + 5_000;
+      while (feed.snapshot().events.at(-1)?.time !== burst.at(-1)!.time && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      const snapshot = feed.snapshot();
+      assert.deepEqual(
+        snapshot.tasks.map((t) => [t.task, t.outcome]),
+        [['t1', 'succeeded']],
+      );
+      assert.ok(
+        updates.some((u) => u.type === 'delta' && u.tasks?.[0]?.outcome === 'succeeded'),
+        'a delta carried the ended task',
+      );
+      assert.equal(snapshot.events.length, 500, 'the list shown is trimmed to its newest');
+    } finally {
+      feed.stop();
+      writer.close();
+    }
+  });
+
+  it('does not open the store again when stopped while listing the sandboxes', async () => {
+    CollectorStore.openForWriting(stateDir).close();
+    let release: (() => void) | undefined;
+    let listed = 0;
+    const records = (): Promise<SandboxRecord[]> | SandboxRecord[] => {
+      listed += 1;
+      if (listed === 1) return [running];
+      return new Promise((resolve) => (release = () => resolve([running])));
+    };
+    const feed = new DashboardFeed({ stateRoot: stateDir, records, pollMs: 10, recordsEveryMs: 0 });
+    await feed.start();
+    const deadline = Date.now() + 5_000;
+    while (!release && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.ok(release, 'the feed listed the sandboxes again');
+    feed.stop();
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal((feed as unknown as { store?: CollectorStore }).store, undefined, 'the store was opened again after stop');
+  });
+
   it('says the collector has not run when there is no store, and still lists the running sandboxes', async () => {
     const feed = new DashboardFeed({ stateRoot: stateDir, records: () => [running] });
     try {

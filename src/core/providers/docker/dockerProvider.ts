@@ -13,7 +13,7 @@ import { containerCreateOptions, sshKeysArchive } from './containerSpec';
 import { clearOriginLogins, commitSnapshot, listSnapshotImages, removeSnapshotImage } from './snapshots';
 import { fromDetails, fromSummary, type ContainerDetails, type ContainerSummary } from './containers';
 import { engineMessage, statusCode, withTimeout } from './engineErrors';
-import { parseLogFrames } from './logFrames';
+import { containerLogStream, parseLogFrames } from './logFrames';
 
 /** One bridge network for every sandbox, with inter-container traffic off: sandboxes reach out, never each other. */
 export const SANDBOX_NETWORK = 'agent-sandboxes';
@@ -347,25 +347,21 @@ export class DockerProvider implements Provider {
   }
 
   async *logs(ref: string, options: LogOptions): AsyncIterable<LogLine> {
-    const container = this.docker.getContainer(ref);
-    const common = {
+    const query = {
       stdout: true,
       stderr: true,
       timestamps: true,
+      follow: Boolean(options.follow),
       tail: options.tail ?? 'all',
-      abortSignal: options.signal,
       ...(options.since !== undefined ? { since: options.since } : {}),
     };
-    let source: NodeJS.ReadableStream | Buffer;
+    let source: NodeJS.ReadableStream;
     try {
-      source = options.follow
-        ? await container.logs({ ...common, follow: true } as Dockerode.ContainerLogsOptions & { follow: true })
-        : await container.logs({ ...common, follow: false } as Dockerode.ContainerLogsOptions & { follow: false });
+      source = await containerLogStream(this.docker.getContainer(ref), query, options.signal);
     } catch (error) {
       throw this.translate(error, 'read the container log');
     }
-    const frames = Buffer.isBuffer(source) ? [source] : source;
-    yield* parseLogFrames(frames as AsyncIterable<Buffer>, options.signal);
+    yield* parseLogFrames(source as AsyncIterable<Buffer>, options.signal);
   }
 
   /** Turns an engine error into one sentence a user can act on. */

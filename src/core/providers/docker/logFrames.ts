@@ -1,5 +1,8 @@
 import type { LogLine } from '../provider';
 
+/** Characters kept of a line not yet ended: a line printed without end is cut, not held whole. */
+const MAX_PARTIAL_CHARS = 1024 * 1024;
+
 /** Splits the engine's multiplexed log stream (8-byte frame headers) into timestamped lines. */
 export async function* parseLogFrames(source: AsyncIterable<Buffer> | Buffer[], signal?: AbortSignal): AsyncGenerator<LogLine> {
   let buffered: Buffer = Buffer.alloc(0);
@@ -15,7 +18,7 @@ export async function* parseLogFrames(source: AsyncIterable<Buffer> | Buffer[], 
         const text = partial[stream] + buffered.subarray(8, 8 + size).toString('utf8');
         buffered = buffered.subarray(8 + size);
         const lines = text.split('\n');
-        partial[stream] = lines.pop() ?? '';
+        partial[stream] = (lines.pop() ?? '').slice(0, MAX_PARTIAL_CHARS);
         for (const line of lines) yield splitTimestamp(line, stream);
       }
     }
@@ -31,4 +34,34 @@ export async function* parseLogFrames(source: AsyncIterable<Buffer> | Buffer[], 
 function splitTimestamp(line: string, stream: 'stdout' | 'stderr'): LogLine {
   const space = line.indexOf(' ');
   return { time: space > 0 ? line.slice(0, space) : '', stream, text: space > 0 ? line.slice(space + 1) : line };
+}
+
+interface LogModem {
+  dial(options: Record<string, unknown>, callback: (error: unknown, data: unknown) => void): void;
+}
+
+/**
+ * A container's log as a stream, followed or not. Dockerode reads a log that is not followed whole
+ * into one Buffer: a container printing without end would make that as large as its backlog, where
+ * a stream is read only as far as its reader wants (it then aborts the request).
+ */
+export function containerLogStream(
+  container: { id: string; modem: unknown },
+  query: Record<string, unknown>,
+  signal?: AbortSignal,
+): Promise<NodeJS.ReadableStream> {
+  const modem = container.modem as LogModem;
+  return new Promise((resolve, reject) =>
+    modem.dial(
+      {
+        path: `/containers/${container.id}/logs?`,
+        method: 'GET',
+        isStream: true,
+        statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
+        options: query,
+        ...(signal ? { abortSignal: signal } : {}),
+      },
+      (error, data) => (error ? reject(error as Error) : resolve(data as NodeJS.ReadableStream)),
+    ),
+  );
 }

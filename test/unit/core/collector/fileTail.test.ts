@@ -3,7 +3,14 @@ import { execFileSync } from 'node:child_process';
 import { rmSync, mkdirSync, mkdtempSync, renameSync, statSync, symlinkSync, writeFileSync, appendFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DEFAULT_FILE_TAIL_LIMITS, fileTailScript, parseFileTailOutput, takeLines, type FilePosition } from '../../../../src/core/collector/fileTail';
+import {
+  DEFAULT_FILE_TAIL_LIMITS,
+  nextFileTailStart,
+  fileTailScript,
+  parseFileTailOutput,
+  takeLines,
+  type FilePosition,
+} from '../../../../src/core/collector/fileTail';
 
 const CAP = 10;
 const chunk = (offset: number, text: string) => ({ offset, data: Buffer.from(text) });
@@ -114,5 +121,54 @@ describe('collector: the file tail script in a shell', function () {
       chunks.map((c) => c.data.length),
       [40, 40, 20],
     );
+  });
+});
+
+describe('collector: the file tail script over many files', function () {
+  const home = mkdtempSync(path.join(os.tmpdir(), 'file-tail-many-'));
+  const names = Array.from({ length: 40 }, (_, i) => `f${String(i).padStart(2, '0')}.log`);
+  const limits = { ...DEFAULT_FILE_TAIL_LIMITS, maxFiles: 16 };
+  let known = new Map<string, FilePosition>();
+  let start = 0;
+  /** One round as the part runs it: the positions and the start carried over. */
+  const round = (): string[] => {
+    const output = execFileSync('sh', ['-c', fileTailScript(['~/many/*.log'], [...known.values()], limits, start)], {
+      env: { ...process.env, HOME: home },
+      encoding: 'utf8',
+    });
+    start = nextFileTailStart(output);
+    const chunks = parseFileTailOutput(output, limits);
+    for (const chunk of chunks) known.set(chunk.fileId, { fileId: chunk.fileId, offset: chunk.size });
+    return chunks.map((chunk) => path.basename(chunk.path));
+  };
+
+  before(function () {
+    mkdirSync(path.join(home, 'many'));
+    for (const name of names) writeFileSync(path.join(home, 'many', name), 'x\n');
+  });
+  after(() => rmSync(home, { recursive: true, force: true }));
+
+  it('reads 40 files in three rounds of 16: a file with nothing new does not count', function () {
+    const rounds = [round(), round(), round(), round()];
+    assert.deepEqual(
+      rounds.map((files) => files.length),
+      [16, 16, 8, 0],
+    );
+    assert.deepEqual(rounds.flat(), names);
+  });
+
+  it('takes the files in turn when all of them grow every round, so the last ones are read too', function () {
+    const seen = new Set<string>();
+    for (let i = 0; i < 3; i++) {
+      for (const name of names) appendFileSync(path.join(home, 'many', name), `y${i}\n`);
+      for (const name of round()) seen.add(name);
+    }
+    assert.deepEqual([...seen].sort(), names);
+  });
+
+  it('starts at the first file when the start is past the files matched', function () {
+    known = new Map();
+    start = 1000;
+    assert.equal(round().length, 16);
   });
 });

@@ -27,6 +27,15 @@ describe('collector store: the queries of sandbox events and of long windows', (
     assert.match(plan.map((row) => row.detail).join(' '), /events_by_type/);
   });
 
+  it('gives a follower (afterId) the oldest events after its position, the others the newest, both oldest first', () => {
+    store.ingest({ events: Array.from({ length: 10 }, (_, i): CollectedEvent => ({ time: i, type: 'exec.ended', sandboxId: 's', sandbox: 'n', data: {} })) });
+    const ids = (events: { id: number }[]) => events.map((e) => e.id);
+    const first = store.events({ afterId: 2, limit: 3 });
+    assert.deepEqual(ids(first), [3, 4, 5]);
+    assert.deepEqual(ids(store.events({ afterId: first.at(-1)!.id, limit: 3 })), [6, 7, 8]);
+    assert.deepEqual(ids(store.events({ limit: 3 })), [8, 9, 10]);
+  });
+
   it('gives a long window in steps: averages of CPU and memory, the highest counters, minute rows then raw ones', () => {
     const minute = 60_000;
     store.db.transaction(() =>
