@@ -135,8 +135,17 @@ export async function serveBehindOneTimeLink(options: OneTimeLinkOptions): Promi
     const used = tokens.findIndex((token) => sameSecret(given, token));
     if (used >= 0) {
       tokens.splice(used, 1); // one time only
-      response.writeHead(303, { ...COMMON_HEADERS, Location: '/', 'Set-Cookie': `${cookie}=${session}; HttpOnly; SameSite=Strict; Path=/` });
-      response.end();
+      const setCookie = `${cookie}=${session}; HttpOnly; SameSite=Strict; Path=/`;
+      const site = request.headers['sec-fetch-site'];
+      if (site === undefined || site === 'same-origin' || site === 'none') {
+        response.writeHead(303, { ...COMMON_HEADERS, Location: '/', 'Set-Cookie': setCookie });
+        response.end();
+        return;
+      }
+      // Sent here by another page (a redirect page of the state dir, the dashboard): a redirect
+      // would stay in that page's navigation, which gets no SameSite=Strict cookie; this page's own does.
+      response.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': 'text/html; charset=utf-8', 'Set-Cookie': setCookie });
+      response.end('<!DOCTYPE html>\n<meta http-equiv="refresh" content="0;url=/">\n');
       return;
     }
     if (!hasSession(request)) return sendStatus(response, 403, options.refusal);

@@ -78,6 +78,23 @@ describe('a page server behind a one-time link', () => {
     assert.equal(actions, 3);
   });
 
+  it('trades a link another page sent the browser to for a page of its own, whose navigation carries the SameSite=Strict cookie', async () => {
+    const served = await serve();
+    const answer = await new Promise<http.IncomingMessage & { body: string }>((resolve, reject) => {
+      // A redirect page opened from the state dir (a file: page) sends the browser on to the link.
+      const request = http.get(served.url, { headers: { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate' } }, (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (body += chunk));
+        response.on('end', () => resolve(Object.assign(response, { body })));
+      });
+      request.on('error', reject);
+    });
+    assert.equal(answer.statusCode, 200);
+    assert.match(String(answer.headers['set-cookie']), new RegExp(`^sandbox_test_${served.port}=[^;]+; HttpOnly; SameSite=Strict`));
+    assert.match(answer.body, /<meta http-equiv="refresh" content="0;url=\/">/);
+  });
+
   it('gives new one-time links to the same server, each working once', async () => {
     const served = await serve();
     const links = [served.newLink(), served.newLink()];
