@@ -33,7 +33,8 @@ export function findDashboardAssets(start: string = __dirname): { script: string
  * `sandbox dashboard`: the dashboard page on 127.0.0.1 behind a one-time link and its cookie,
  * as `sandbox desktop` serves its viewer. The page gets a snapshot and then deltas as
  * server-sent events (/updates), the desktops' thumbnails from /thumbnail/ID, and a click on a
- * thumbnail starts that desktop's own `sandbox desktop` server and goes there (/desktop/ID).
+ * thumbnail starts that desktop's own `sandbox desktop` server, or a new one-time link to the one
+ * started before (one per sandbox), and goes there (/desktop/ID).
  */
 export async function serveDashboard(
   sandboxes: DashboardSandboxes,
@@ -49,7 +50,19 @@ export async function serveDashboard(
     pollMs: options.pollMs,
   });
   const streams = new Set<http.ServerResponse>();
-  const desktops: DesktopServer[] = [];
+  /** The viewer of each sandbox, by sandbox id: one each however often its thumbnail is clicked. */
+  const desktops = new Map<string, Promise<DesktopServer>>();
+
+  /** The sandbox's viewer, started on its first click; its next clicks get a new link to it. */
+  async function desktopLink(ref: string): Promise<string> {
+    const { id } = await sandboxes.status(ref);
+    const running = desktops.get(id);
+    if (running) return (await running).newLink();
+    const starting = serveDesktop(sandboxes, id);
+    desktops.set(id, starting);
+    void starting.catch(() => desktops.delete(id));
+    return (await starting).url;
+  }
 
   const served = await serveBehindOneTimeLink({
     port: options.port,
@@ -85,11 +98,9 @@ export async function serveDashboard(
       }
       const desktop = /^\/desktop\/([^/]+)$/.exec(path);
       if (desktop) {
-        const id = decodeURIComponent(desktop[1]!);
         try {
-          const viewer = await serveDesktop(sandboxes, id);
-          desktops.push(viewer);
-          response.writeHead(303, { ...COMMON_HEADERS, Location: viewer.url });
+          const link = await desktopLink(decodeURIComponent(desktop[1]!));
+          response.writeHead(303, { ...COMMON_HEADERS, Location: link });
           response.end();
         } catch (error) {
           sendStatus(response, 409, describeError(error));
@@ -119,7 +130,7 @@ export async function serveDashboard(
     url: served.url,
     port: served.port,
     close: async () => {
-      await Promise.all(desktops.map((desktop) => desktop.close().catch(() => undefined)));
+      await Promise.all([...desktops.values()].map((desktop) => desktop.then((viewer) => viewer.close()).catch(() => undefined)));
       await served.close();
     },
   };

@@ -10,7 +10,8 @@ export const PROMETHEUS_HOST = '127.0.0.1';
 
 /**
  * The Prometheus sink behind an HTTP server on 127.0.0.1: GET /metrics answers the text format,
- * another path 404, another method 405. Listening starts at once; `listening` says on which
+ * another path 404, another method 405, a request addressed to another host name 421 (so a web
+ * page whose name was rebound to 127.0.0.1 cannot read the sandboxes' names and costs). Listening starts at once; `listening` says on which
  * port (0 in the settings takes any free one), or undefined when the port could not be had.
  */
 export class PrometheusEndpoint implements CollectorSink {
@@ -59,7 +60,13 @@ export class PrometheusEndpoint implements CollectorSink {
     });
   }
 
+  private addressedHere(host: string | undefined): boolean {
+    const port = (this.server.address() as AddressInfo | null)?.port;
+    return port !== undefined && (host === `${PROMETHEUS_HOST}:${port}` || host === `localhost:${port}`);
+  }
+
   private async answer(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+    if (!this.addressedHere(request.headers.host)) return plain(response, 421, `This endpoint answers at ${PROMETHEUS_HOST} or localhost only.\n`);
     const pathname = (request.url ?? '').split('?')[0];
     if (pathname !== '/metrics') return plain(response, 404, 'Not found: the metrics are at /metrics.\n');
     if (request.method !== 'GET') {

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { writeRedirectPage } from '../core/util/redirectPage';
 
 /** The program that opens a URL in the desktop's browser, by platform. */
 export function browserCommand(url: string, platform: NodeJS.Platform = process.platform): [string, string[]] {
@@ -23,4 +24,14 @@ export function openBrowser(url: string): Promise<boolean> {
       resolve(false);
     }
   });
+}
+
+/**
+ * Opens a URL that carries a token through a redirect page of the state dir (see
+ * redirectPage.ts), so that the token is on no command line; resolves as openBrowser does, false
+ * too when the page could not be written.
+ */
+export async function openBrowserWithToken(url: string, stateRoot: string, open: (target: string) => Promise<boolean> = openBrowser): Promise<boolean> {
+  const page = await writeRedirectPage(stateRoot, url).catch(() => undefined);
+  return page !== undefined && open(page);
 }

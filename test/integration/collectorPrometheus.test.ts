@@ -70,7 +70,7 @@ describe('collector: Prometheus export', function () {
     await collector?.dispose();
   });
 
-  it('serves GET /metrics in the text format on 127.0.0.1 only, 404 elsewhere, 405 for other methods', async () => {
+  it('serves GET /metrics in the text format on 127.0.0.1 only, 404 elsewhere, 405 for other methods, 421 to another host name', async () => {
     const metrics = await eventually('the first samples in /metrics', 10_000, async () => {
       const answer = await request({ host: '127.0.0.1', port, path: '/metrics' });
       return answer.body.includes('agent_sandboxes_sandbox_cpu_ratio{') ? answer : undefined;
@@ -86,6 +86,13 @@ describe('collector: Prometheus export', function () {
       assert.equal(answer.status, 405, method);
       assert.equal(answer.headers.allow, 'GET');
     }
+    // A page whose host name was rebound to 127.0.0.1 sends its own name: refused.
+    for (const host of [`evil.example:${port}`, '127.0.0.1', `127.0.0.1:${port + 1}`]) {
+      const answer = await request({ host: '127.0.0.1', port, path: '/metrics', headers: { host } });
+      assert.equal(answer.status, 421, host);
+      assert.doesNotMatch(answer.body, /agent_sandboxes/, host);
+    }
+    assert.equal((await request({ host: '127.0.0.1', port, path: '/metrics', headers: { host: `localhost:${port}` } })).status, 200);
     // Another loopback address of this machine reaches a server bound to every address, not ours.
     assert.equal(await accepts('127.0.0.1', port), true);
     assert.equal(await accepts('127.0.0.2', port), false, 'the endpoint listens on 127.0.0.1 alone');

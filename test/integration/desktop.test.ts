@@ -143,7 +143,7 @@ describe('desktop sandboxes', function () {
       const exchanged = await fetch(served.url, { redirect: 'manual' });
       assert.equal(exchanged.status, 303);
       const session = exchanged.headers.get('set-cookie')!.split(';')[0]!;
-      assert.match(session, /^sandbox_dashboard=/);
+      assert.match(session, new RegExp(`^sandbox_dashboard_${served.port}=`), 'the port in its name: another server on 127.0.0.1 keeps its own');
       const png = await eventually(async () => {
         const response = await fetch(`${base}/thumbnail/${encodeURIComponent(sandbox.id)}`, { headers: { cookie: session } });
         return response.status === 200 ? Buffer.from(await response.arrayBuffer()) : undefined;
@@ -155,9 +155,24 @@ describe('desktop sandboxes', function () {
       assert.equal(click.status, 303);
       const viewerLink = click.headers.get('location')!;
       assert.match(viewerLink, /^http:\/\/127\.0\.0\.1:\d+\/\?token=/);
+      const viewerPort = new URL(viewerLink).port;
       const viewer = await fetch(viewerLink, { redirect: 'manual' });
       assert.equal(viewer.status, 303);
-      assert.match(viewer.headers.get('set-cookie')!, /^sandbox_desktop=/);
+      assert.match(viewer.headers.get('set-cookie')!, new RegExp(`^sandbox_desktop_${viewerPort}=`));
+      // Another click: a new one-time link to the same viewer, not another server.
+      const again = await fetch(`${base}/desktop/${encodeURIComponent(sandbox.name)}`, { headers: { cookie: session }, redirect: 'manual' });
+      assert.equal(again.status, 303);
+      const againLink = again.headers.get('location')!;
+      assert.notEqual(againLink, viewerLink);
+      assert.equal(new URL(againLink).port, viewerPort, 'one viewer per sandbox');
+      assert.equal((await fetch(againLink, { redirect: 'manual' })).status, 303);
+      // A page on another port of 127.0.0.1 gets the dashboard's cookie too (the same site), but
+      // its <img src=".../desktop/ID"> or fetch is refused, whatever it sends.
+      const asOtherPage = (headers: Record<string, string>) =>
+        fetch(`${base}/desktop/${encodeURIComponent(sandbox.id)}`, { headers: { cookie: session, ...headers }, redirect: 'manual' });
+      assert.equal((await asOtherPage({ 'sec-fetch-site': 'same-site' })).status, 403);
+      assert.equal((await asOtherPage({ origin: 'http://127.0.0.1:1' })).status, 403);
+      assert.equal((await asOtherPage({ referer: 'http://127.0.0.1:1/' })).status, 403);
     } finally {
       await served.close();
     }

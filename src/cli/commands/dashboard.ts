@@ -2,7 +2,7 @@ import { serveDashboard } from '../../app/dashboardServer';
 import { EXIT } from '../../app/exitStatus';
 import { parseNumber } from '../../app/parse';
 import { noArguments, parse, untilCancelled, type Command } from '../command';
-import { openBrowser } from '../openBrowser';
+import { openBrowserWithToken } from '../openBrowser';
 
 export const dashboardCommand: Command = {
   name: 'dashboard',
@@ -20,7 +20,7 @@ month's cost against the budget. Runs until Ctrl-C.
     noArguments(positionals, 'sandbox dashboard [--port N] [--no-open]');
     const port = values.port !== undefined ? parseNumber(values.port, 'port') : undefined;
     const served = await serveDashboard(context.controller, { stateRoot: context.controller.store.root, port });
-    const opened = !values['no-open'] && (await openBrowser(served.url));
+    const opened = !values['no-open'] && (await openBrowserWithToken(served.url, context.controller.store.root));
     if (context.json) context.printJson({ url: served.url, port: served.port, opened });
     else if (opened) context.out(`The dashboard is open in your browser (port ${served.port}; Ctrl-C to stop).`);
     else context.out(`The dashboard is at ${served.url}\n(one-time link: open it once in a browser on this machine; Ctrl-C to stop)`);

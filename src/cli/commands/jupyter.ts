@@ -4,7 +4,7 @@ import { SandboxError, describeError } from '../../core/errors';
 import { openNotebook } from '../../core/interpreter/notebookServer';
 import { sandboxEndError, whenSandboxEnds, type SandboxEnd } from '../../core/sandboxes/sandboxEnd';
 import { parse, type Command } from '../command';
-import { openBrowser } from '../openBrowser';
+import { openBrowserWithToken } from '../openBrowser';
 
 export const jupyterCommand: Command = {
   name: 'jupyter',
@@ -24,7 +24,8 @@ server keeps running in the sandbox, and a later \`sandbox jupyter\` opens it ag
     const { forward } = opened;
     if (context.json) context.printJson({ sandbox: opened.sandboxName, url: opened.url, localPort: forward.localPort, remotePort: opened.remotePort });
     else context.out(`Jupyter of ${opened.sandboxName} is at ${opened.url}\n(the token in it is the key to the server; Ctrl-C to stop forwarding)`);
-    if (!values['no-open'] && !(await openBrowser(opened.url))) process.stderr.write('sandbox: no browser could be opened; open the URL above yourself.\n');
+    if (!values['no-open'] && !(await openBrowserWithToken(opened.url, context.controller.store.root)))
+      process.stderr.write('sandbox: no browser could be opened; open the URL above yourself.\n');
     forward.on('error-connection', (error: unknown) => process.stderr.write(`sandbox: ${describeError(error)}\n`));
     const watching = new AbortController();
     const end = await new Promise<SandboxEnd | undefined>((resolve) => {

@@ -12,6 +12,8 @@ export interface DesktopServer {
   /** Open this once: it carries the one-time token. */
   url: string;
   port: number;
+  /** A new one-time link to this viewer (for another tab or browser); past a few unused ones, the oldest stop working. */
+  newLink(): string;
   close(): Promise<void>;
 }
 
@@ -109,5 +111,5 @@ export async function serveDesktop(
     stream.on('error', end);
   }
 
-  return { url: served.url, port: served.port, close: () => served.close() };
+  return { url: served.url, port: served.port, newLink: () => served.newLink(), close: () => served.close() };
 }
