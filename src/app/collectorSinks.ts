@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import type { CollectorConfig } from '../core/collector/config';
 import type { OtlpSink } from '../core/collector/otlpSink';
-import { PrometheusSink } from '../core/collector/prometheusSink';
+import type { PrometheusSink } from '../core/collector/prometheusSink';
 import { staleAfterMs } from '../core/collector/sandboxSeries';
 import type { CollectorSink } from '../core/collector/sink';
 import { describeError } from '../core/errors';
@@ -20,7 +20,12 @@ export const DEFAULT_OTLP_INTERVAL_MS = 15_000;
 export function collectorSinks(config: CollectorConfig, log: (line: string) => void): CollectorSink[] {
   const sinks: CollectorSink[] = [];
   const staleAfter = staleAfterMs(config.sampleIntervalMs);
-  if (config.prometheus) sinks.push(new PrometheusEndpoint(new PrometheusSink({ staleAfterMs: staleAfter }), config.prometheus.port, log));
+  if (config.prometheus) {
+    // prom-client loads only when asked for: every other command starts without it.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { PrometheusSink: Sink } = require('../core/collector/prometheusSink') as { PrometheusSink: typeof PrometheusSink };
+    sinks.push(new PrometheusEndpoint(new Sink({ staleAfterMs: staleAfter }), config.prometheus.port, log));
+  }
   if (config.otlp) {
     try {
       const Sink = loadOtlpSink();

@@ -1,6 +1,6 @@
 import { existsSync, rmdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { Database, SQLite3Error, type BindValues, type QueryResult } from 'node-sqlite3-wasm';
+import type { BindValues, Database, QueryResult } from 'node-sqlite3-wasm';
 import { SandboxError } from '../errors';
 import { rollBackHotJournal } from './hotJournal';
 import { SCHEMA_SQL, SCHEMA_VERSION } from './schema';
@@ -14,6 +14,15 @@ const BUSY_WAIT_MS = 5_000;
  * process killed while it held it.
  */
 const STALE_LOCK_MS = 30_000;
+
+/**
+ * The WebAssembly SQLite, loaded on first use: requiring it compiles its 1.2 MB module, which
+ * every CLI command and the extension's core would otherwise pay at start.
+ */
+function sqlite(): typeof import('node-sqlite3-wasm') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('node-sqlite3-wasm') as typeof import('node-sqlite3-wasm');
+}
 
 export function collectorDbFile(stateRoot: string): string {
   return path.join(stateRoot, COLLECTOR_DB_FILE);
@@ -43,7 +52,7 @@ export class CollectorDatabase {
     const file = collectorDbFile(stateRoot);
     clearDeadWritersLock(file);
     if (!existsSync(`${file}.lock`)) rollBackHotJournal(file);
-    const db = withBusyRetry(file, () => new Database(file));
+    const db = withBusyRetry(file, () => new (sqlite().Database)(file));
     const opened = new CollectorDatabase(db, file, false);
     try {
       opened.migrate();
@@ -63,7 +72,7 @@ export class CollectorDatabase {
       return undefined;
     }
     return new CollectorDatabase(
-      withBusyRetry(file, () => new Database(file, { readOnly: true })),
+      withBusyRetry(file, () => new (sqlite().Database)(file, { readOnly: true })),
       file,
       true,
     );
@@ -132,7 +141,7 @@ export class CollectorDatabase {
 }
 
 function isBusy(error: unknown): boolean {
-  return error instanceof SQLite3Error && /locked|busy/i.test(error.message);
+  return error instanceof sqlite().SQLite3Error && /locked|busy/i.test(error.message);
 }
 
 /** Runs `work`, trying again while the other side holds the file's lock, up to BUSY_WAIT_MS. */
