@@ -3,7 +3,8 @@ import type { SandboxRecord } from '../core/model';
 import { describeError } from '../core/errors';
 import type { DashboardCost, DashboardEvent, DashboardSandbox, DashboardSnapshot, DashboardTask, DashboardUpdate, SampleSeries } from '../dashboard/protocol';
 import { readCostReport } from './costReport';
-import { appendSeries, dashboardEventOf, seriesOf, tasksOf } from './dashboardShapes';
+import { appendSeries } from '../dashboard/protocol';
+import { dashboardEventOf, seriesOf, tasksOf } from './dashboardShapes';
 import { DesktopThumbnails, type ThumbnailSandboxes } from './dashboardThumbnails';
 
 /** How far back the charts reach. */

@@ -37,26 +37,6 @@ export function seriesOf(samples: readonly Sample[], previous?: Sample): SampleS
   return series;
 }
 
-/** `series` with `more` appended, then cut to the points at or after `sinceSeconds`. */
-export function appendSeries(series: SampleSeries, more: SampleSeries, sinceSeconds: number): SampleSeries {
-  const joined: SampleSeries = {
-    time: [...series.time, ...more.time],
-    cpu: [...series.cpu, ...more.cpu],
-    memory: [...series.memory, ...more.memory],
-    rx: [...series.rx, ...more.rx],
-    tx: [...series.tx, ...more.tx],
-  };
-  const first = joined.time.findIndex((time) => time >= sinceSeconds);
-  const from = first === -1 ? joined.time.length : first;
-  return {
-    time: joined.time.slice(from),
-    cpu: joined.cpu.slice(from),
-    memory: joined.memory.slice(from),
-    rx: joined.rx.slice(from),
-    tx: joined.tx.slice(from),
-  };
-}
-
 function round(value: number, digits: number): number {
   const scale = 10 ** digits;
   return Math.round(value * scale) / scale;

@@ -18,6 +18,7 @@ import type {
   DashboardUpdate,
   SampleSeries,
 } from './protocol';
+import { appendSeries } from './protocol';
 import { renderTimeline } from './timeline';
 
 interface VsCodeApi {
@@ -65,29 +66,6 @@ function openDesktop(sandboxId: string): void {
   if (vscodeApi) vscodeApi.postMessage({ type: 'openDesktop', sandboxId });
   // The server starts the `sandbox desktop` page of that sandbox and sends the browser on to it.
   else window.open(`/desktop/${encodeURIComponent(sandboxId)}`, '_blank', 'noopener');
-}
-
-function appendSeries(into: SampleSeries | undefined, more: SampleSeries): SampleSeries {
-  const since = (hostNow - windowMs) / 1000;
-  const joined: SampleSeries = into
-    ? {
-        time: [...into.time, ...more.time],
-        cpu: [...into.cpu, ...more.cpu],
-        memory: [...into.memory, ...more.memory],
-        rx: [...into.rx, ...more.rx],
-        tx: [...into.tx, ...more.tx],
-      }
-    : more;
-  let from = joined.time.findIndex((time) => time >= since);
-  if (from === -1) from = joined.time.length;
-  if (from === 0) return joined;
-  return {
-    time: joined.time.slice(from),
-    cpu: joined.cpu.slice(from),
-    memory: joined.memory.slice(from),
-    rx: joined.rx.slice(from),
-    tx: joined.tx.slice(from),
-  };
 }
 
 function last<T>(values: readonly T[]): T | undefined {
@@ -236,7 +214,8 @@ function apply(update: DashboardUpdate): void {
     for (const [id, series] of Object.entries(update.series)) seriesById.set(id, series);
     state.events = [];
   }
-  for (const [id, more] of Object.entries(update.series)) if (update.type === 'delta') seriesById.set(id, appendSeries(seriesById.get(id), more));
+  for (const [id, more] of Object.entries(update.series))
+    if (update.type === 'delta') seriesById.set(id, appendSeries(seriesById.get(id), more, (hostNow - windowMs) / 1000));
   if (update.sandboxes) state.sandboxes = update.sandboxes;
   for (const id of [...seriesById.keys()]) if (!state.sandboxes.some((s) => s.id === id)) seriesById.delete(id);
   if (update.events.length > 0) state.events = [...state.events, ...update.events].slice(-MAX_EVENTS);

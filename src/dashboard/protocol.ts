@@ -101,3 +101,29 @@ export type DashboardRequest =
 export interface DashboardConfig {
   transport: 'vscode' | 'events';
 }
+
+/**
+ * `series` with `more` appended, then cut to the points at or after `sinceSeconds`: one rule for
+ * the host's window and the page's, so both show the same points.
+ */
+export function appendSeries(series: SampleSeries | undefined, more: SampleSeries, sinceSeconds: number): SampleSeries {
+  const joined: SampleSeries = series
+    ? {
+        time: [...series.time, ...more.time],
+        cpu: [...series.cpu, ...more.cpu],
+        memory: [...series.memory, ...more.memory],
+        rx: [...series.rx, ...more.rx],
+        tx: [...series.tx, ...more.tx],
+      }
+    : more;
+  const first = joined.time.findIndex((time) => time >= sinceSeconds);
+  const from = first === -1 ? joined.time.length : first;
+  if (from === 0) return joined;
+  return {
+    time: joined.time.slice(from),
+    cpu: joined.cpu.slice(from),
+    memory: joined.memory.slice(from),
+    rx: joined.rx.slice(from),
+    tx: joined.tx.slice(from),
+  };
+}

@@ -1,5 +1,6 @@
-import { promises as fs, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import { openWithStat } from '../store/files';
 import type { SourceOffset } from './store';
 
 /** The most read of one file in one round: a huge file is taken in steps, never whole. */
@@ -52,7 +53,7 @@ export interface LineReadOptions {
  */
 export async function readNewLines(options: LineReadOptions, from: SourceOffset | undefined): Promise<LinesRead> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_READ_BYTES;
-  const current = await openFile(options.file);
+  const current = await openWithStat(options.file);
   try {
     const currentId = current ? fileIdOf(current.info) : undefined;
     const result: LinesRead = { lines: [], torn: [], next: { source: options.source, offset: 0 }, more: false };
@@ -61,7 +62,7 @@ export async function readNewLines(options: LineReadOptions, from: SourceOffset 
     const moved = savedId !== undefined && savedId !== currentId;
     // A first read takes the rotated file too: the history from before the collector first ran.
     if ((moved || from === undefined) && options.rotatedFile) {
-      const rotated = await openFile(options.rotatedFile);
+      const rotated = await openWithStat(options.rotatedFile);
       try {
         const rotatedId = rotated ? fileIdOf(rotated.info) : undefined;
         if (rotated && rotatedId !== currentId && (from === undefined || rotatedId === savedId)) {
@@ -153,22 +154,6 @@ function parseObject(text: string): Record<string, unknown> | undefined {
     return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
-  }
-}
-
-async function openFile(file: string): Promise<{ handle: FileHandle; info: Stats } | undefined> {
-  let handle: FileHandle;
-  try {
-    handle = await fs.open(file, 'r');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  try {
-    return { handle, info: await handle.stat() };
-  } catch (error) {
-    await handle.close();
-    throw error;
   }
 }
 

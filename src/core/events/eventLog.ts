@@ -1,6 +1,7 @@
 import { closeSync, fstatSync, mkdirSync, openSync, promises as fs, renameSync, rmSync, statSync, watch, writeSync, type FSWatcher, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
+import { openWithStat } from '../store/files';
 import type { EventBus, Unsubscribe } from './bus';
 import { shareable, type BusEvent } from './types';
 
@@ -127,7 +128,7 @@ export class EventLog {
     // The current file opened once: its id and its lines are of one file, even while another
     // process rotates it between the two (a stat, then an open, could pair one file's id with
     // the next one's lines, and a follower would then wait past lines it never read).
-    const current = await openLog(this.file);
+    const current = await openWithStat(this.file);
     try {
       const currentId = current ? fileIdOf(current.info) : undefined;
       const rotated = fileId !== undefined ? fileId !== currentId : fromOffset > (current?.info.size ?? 0);
@@ -265,29 +266,12 @@ function shortened(event: BusEvent): Record<string, unknown> {
 
 /** The whole lines of a file from an offset; a last line without its newline (still being written, or torn) is left. */
 async function readLines(file: string, fromOffset: number): Promise<{ events: BusEvent[]; nextOffset: number }> {
-  const opened = await openLog(file);
+  const opened = await openWithStat(file);
   if (!opened) return { events: [], nextOffset: fromOffset };
   try {
     return await readOpenLines(opened.handle, opened.info.size, fromOffset);
   } finally {
     await opened.handle.close();
-  }
-}
-
-/** The file open for reading with its own stat, or undefined when there is none. */
-async function openLog(file: string): Promise<{ handle: FileHandle; info: Stats } | undefined> {
-  let handle: FileHandle;
-  try {
-    handle = await fs.open(file, 'r');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  try {
-    return { handle, info: await handle.stat() };
-  } catch (error) {
-    await handle.close();
-    throw error;
   }
 }
 

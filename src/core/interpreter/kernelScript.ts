@@ -1,3 +1,5 @@
+import { PYTHON_SPAWN_DETACHED } from './pythonDetach';
+
 /**
  * The code interpreter's side inside a sandbox: one Python 3 program (Debian's jupyter_client and
  * ipykernel), run as the sandbox's user through the ordinary exec channel. Its state lives in
@@ -102,6 +104,8 @@ def connect(pid, seconds):
     return None
 
 
+${PYTHON_SPAWN_DETACHED}
+
 def start():
     own_dir()
     lock = open(os.path.join(DIR, 'lock'), 'a')
@@ -118,31 +122,9 @@ def start():
     from jupyter_client.connect import write_connection_file
     write_connection_file(fname=CONN, ip='127.0.0.1', transport='tcp')
     os.chmod(CONN, 0o600)
-    child = os.fork()
-    if child == 0:
-        try:
-            os.setsid()
-            grandchild = os.fork()
-            if grandchild:
-                # Written before the launcher goes on, so it never looks for a pid not yet known.
-                with open(PIDFILE + '.new', 'w') as f:
-                    f.write(str(grandchild))
-                os.rename(PIDFILE + '.new', PIDFILE)
-                os._exit(0)
-            null = os.open('/dev/null', os.O_RDONLY)
-            log = os.open(LOG, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-            os.dup2(null, 0)
-            os.dup2(log, 1)
-            os.dup2(log, 2)
-            os.closerange(3, 65536)
-            env = dict(os.environ)
-            env['MPLBACKEND'] = 'module://matplotlib_inline.backend_inline'
-            os.execve(sys.executable, [sys.executable, '-m', 'ipykernel_launcher', '-f', CONN], env)
-        finally:
-            os._exit(127)
-    os.waitpid(child, 0)
-    with open(PIDFILE) as f:
-        pid = int(f.read().strip())
+    env = dict(os.environ)
+    env['MPLBACKEND'] = 'module://matplotlib_inline.backend_inline'
+    pid = spawn_detached([sys.executable, '-m', 'ipykernel_launcher', '-f', CONN], env)
     client = connect(pid, 60)
     if client is None:
         say({'kernel': 'failed', 'message': 'it did not answer in 60 s' if alive(pid) else 'it exited at start'})

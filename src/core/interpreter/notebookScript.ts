@@ -1,3 +1,5 @@
+import { PYTHON_SPAWN_DETACHED } from './pythonDetach';
+
 /**
  * Starts the Jupyter Notebook server of a sandbox (Debian's jupyter-notebook), as its user, on its
  * own 127.0.0.1 only, unless ours runs already. A small Python 3 program run through the ordinary
@@ -64,6 +66,8 @@ def last_log_line():
         return 'no log'
 
 
+${PYTHON_SPAWN_DETACHED}
+
 def main():
     token = json.loads(sys.stdin.read())['token']
     os.makedirs(DIR, 0o700, exist_ok=True)
@@ -92,29 +96,7 @@ def main():
     fd = os.open(CONFIG, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, 'w') as f:
         json.dump(config, f)
-    child = os.fork()
-    if child == 0:
-        try:
-            os.setsid()
-            grandchild = os.fork()
-            if grandchild:
-                # Written before the launcher goes on, so it never looks for a pid not yet known.
-                with open(PIDFILE + '.new', 'w') as f:
-                    f.write(str(grandchild))
-                os.rename(PIDFILE + '.new', PIDFILE)
-                os._exit(0)
-            null = os.open('/dev/null', os.O_RDONLY)
-            log = os.open(LOG, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-            os.dup2(null, 0)
-            os.dup2(log, 1)
-            os.dup2(log, 2)
-            os.closerange(3, 65536)
-            os.execve(sys.executable, [sys.executable, '-m', 'notebook', '--config=' + CONFIG], dict(os.environ))
-        finally:
-            os._exit(127)
-    os.waitpid(child, 0)
-    with open(PIDFILE) as f:
-        pid = int(f.read().strip())
+    pid = spawn_detached([sys.executable, '-m', 'notebook', '--config=' + CONFIG], dict(os.environ))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if answers(port):

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, type Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 
 /** Writes a file so readers see the old or the new content, never a mix (temp file + rename). */
@@ -44,4 +45,21 @@ export function parseJsonLines<T>(text: string): T[] {
     }
   }
   return values;
+}
+
+/** The file open for reading with its own stat, or undefined when there is none. */
+export async function openWithStat(file: string): Promise<{ handle: FileHandle; info: Stats } | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await fs.open(file, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    return { handle, info: await handle.stat() };
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
 }
