@@ -1,4 +1,4 @@
-import { existsSync, rmdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { BindValues, Database, QueryResult } from 'node-sqlite3-wasm';
 import { SandboxError } from '../errors';
@@ -51,7 +51,9 @@ export class CollectorDatabase {
   static openForWriting(stateRoot: string): CollectorDatabase {
     const file = collectorDbFile(stateRoot);
     clearDeadWritersLock(file);
-    if (!existsSync(`${file}.lock`)) rollBackHotJournal(file);
+    // Played back under the file's lock, so no reader reads pages while they are put back, and
+    // never skipped because a reader held the lock at this moment (nothing would replay it later).
+    if (existsSync(`${file}-journal`)) withFileLock(file, () => rollBackHotJournal(file));
     const db = withBusyRetry(file, () => new (sqlite().Database)(file));
     const opened = new CollectorDatabase(db, file, false);
     try {
@@ -183,6 +185,30 @@ function clearDeadWritersLock(file: string): void {
     rmdirSync(lock);
   } catch {
     // gone meanwhile
+  }
+}
+
+/** Runs `work` holding the file's lock directory (readers hold it for a statement; waits them out). */
+function withFileLock<T>(file: string, work: () => T): T {
+  const lock = `${file}.lock`;
+  const deadline = Date.now() + BUSY_WAIT_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if (clearStaleLock(file)) continue;
+      if (Date.now() > deadline) {
+        throw new SandboxError('conflict', `The collector's database ${file} stayed locked for ${BUSY_WAIT_MS / 1000} s; try again, or remove ${lock} if no sandbox process runs.`);
+      }
+      sleepSync(Math.min(5 * 2 ** attempt, 100));
+    }
+  }
+  try {
+    return work();
+  } finally {
+    rmdirSync(lock);
   }
 }
 

@@ -18,7 +18,8 @@ const MAGIC = Buffer.from([0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]);
 export function rollBackHotJournal(dbFile: string): boolean {
   const journal = `${dbFile}-journal`;
   const size = statSync(journal, { throwIfNoEntry: false })?.size ?? 0;
-  if (size === 0) {
+  // As SQLite does: a journal beside a database that is gone or empty has nothing to put back.
+  if (size === 0 || (statSync(dbFile, { throwIfNoEntry: false })?.size ?? 0) === 0) {
     rmSync(journal, { force: true });
     return false;
   }

@@ -29,6 +29,23 @@ describe('collector database: a writer killed mid-commit', function () {
   beforeEach(() => (dir = mkdtempSync(path.join(os.tmpdir(), 'collector-kill-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
+  it('opens a new file when only a journal is left (the database was moved away), as SQLite would', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'collector-journal-only-'));
+    try {
+      // A journal header as SQLite writes it (magic, 1 page, nonce, 1 page before, sector 512, page 4096).
+      const header = Buffer.alloc(512);
+      Buffer.from([0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]).copy(header);
+      [1, 7, 1, 512, 4096].forEach((value, i) => header.writeUInt32BE(value, 8 + 4 * i));
+      writeFileSync(path.join(dir, 'collector.db-journal'), Buffer.concat([header, Buffer.alloc(4104, 7)]));
+      const db = CollectorDatabase.openForWriting(dir);
+      db.close();
+      assert.equal(existsSync(path.join(dir, 'collector.db-journal')), false);
+      assert.equal(existsSync(path.join(dir, 'collector.db.lock')), false, 'the lock taken for the playback is given back');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('leaves a journal the next writer rolls back: the file stays whole and holds whole transactions only', async () => {
     const script = path.join(dir, 'writer.js');
     writeFileSync(script, writerScript(dir));
