@@ -35,6 +35,8 @@ export class JournalIngester implements CollectorPart {
   readonly intervalMs: number;
   private readonly records: StateStore;
   private known?: Map<string, KnownSandbox>;
+  /** Where the next round starts among the journals, so a few busy ones do not starve the rest. */
+  private nextJournal = 0;
   /** Sandboxes without a record or a sandbox.created we have seen: not looked up again. */
   private readonly unknown = new Set<string>();
   /** Torn lines already logged (by file and offset): a batch stored again after a failure logs nothing twice. */
@@ -91,14 +93,18 @@ export class JournalIngester implements CollectorPart {
     // A deleted sandbox's journal is gone with it: its offset goes too.
     for (const source of saved.keys()) if (!ids.has(source.slice(JOURNAL_SOURCE_PREFIX.length))) batch.dropOffsets.push(source);
     let budget = JOURNALS_ROUND_BYTES;
-    for (const id of [...ids].sort()) {
-      if (budget <= 0) break;
+    const sorted = [...ids].sort();
+    const start = sorted.length > 0 ? this.nextJournal % sorted.length : 0;
+    const ordered = [...sorted.slice(start), ...sorted.slice(0, start)];
+    this.nextJournal = start;
+    for (const id of ordered) {
+      // Each journal is read with the full per-file bound or not at all this round: a read cut
+      // short by the round's budget would take a whole line with no newline in reach for one too long.
+      if (budget < JOURNAL_READ_BYTES) break;
+      this.nextJournal++;
       const source = `${JOURNAL_SOURCE_PREFIX}${id}`;
       const from = saved.get(source);
-      const read = await readNewLines(
-        { source, file: path.join(dir, `${id}.jsonl`), maxBytes: Math.min(JOURNAL_READ_BYTES, budget), lineStart: '{"time":' },
-        from,
-      );
+      const read = await readNewLines({ source, file: path.join(dir, `${id}.jsonl`), maxBytes: JOURNAL_READ_BYTES, lineStart: '{"time":' }, from);
       if (read.next.fileId === undefined) {
         if (from) batch.dropOffsets.push(source); // removed since the listing
         continue;

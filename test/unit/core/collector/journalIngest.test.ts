@@ -148,6 +148,31 @@ describe('collector: journal ingest', () => {
     );
   });
 
+  it('reads many journals with long backlogs over rounds without calling a whole line too long', async () => {
+    const journal = path.join(dir, 'journal');
+    mkdirSync(journal);
+    // Ten journals of about 1.2 MiB, lines of about 16 KB: the round's budget runs out partway.
+    const line = (n: number) =>
+      JSON.stringify({
+        time: new Date(1_800_000_000_000 + n).toISOString(),
+        kind: 'exec',
+        command: 'x',
+        exitCode: 0,
+        durationMs: 1,
+        timedOut: false,
+        cancelled: false,
+        stdout: `${n} ${'y'.repeat(16_000)}\n`,
+        stderr: '',
+        truncated: false,
+      }) + '\n';
+    const perJournal = 75;
+    for (let j = 0; j < 10; j++) appendFileSync(path.join(journal, `sb${j}.jsonl`), Array.from({ length: perJournal }, (_, n) => line(n)).join(''));
+    const part = ingester();
+    for (let i = 0; i < 6; i++) await round(part);
+    for (let j = 0; j < 10; j++) assert.equal(store.logs(`sb${j}`, { limit: 1000 }).length, perJournal, `sb${j}`);
+    assert.deepEqual(store.problems(), []);
+  });
+
   it("stores each exec's output from the journals as log lines, and forgets the offset of a journal that vanished", async () => {
     const journal = path.join(dir, 'journal');
     mkdirSync(journal);
