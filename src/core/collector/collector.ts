@@ -5,7 +5,7 @@ import { CollectorStore, type IngestBatch, type KnownSandbox } from './store';
 
 export const DEFAULT_SAMPLE_INTERVAL_MS = 5_000;
 export const DEFAULT_INGEST_INTERVAL_MS = 1_000;
-/** How long a stop waits for a part's round or an exporter's last send. */
+/** How long a stop waits for the parts' rounds, then again for the exporters' last sends. */
 const STOP_WAIT_MS = 5_000;
 
 export interface CollectorOptions {
