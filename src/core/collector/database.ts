@@ -200,7 +200,10 @@ function withFileLock<T>(file: string, work: () => T): T {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       if (clearStaleLock(file)) continue;
       if (Date.now() > deadline) {
-        throw new SandboxError('conflict', `The collector's database ${file} stayed locked for ${BUSY_WAIT_MS / 1000} s; try again, or remove ${lock} if no sandbox process runs.`);
+        throw new SandboxError(
+          'conflict',
+          `The collector's database ${file} stayed locked for ${BUSY_WAIT_MS / 1000} s; try again, or remove ${lock} if no sandbox process runs.`,
+        );
       }
       sleepSync(Math.min(5 * 2 ** attempt, 100));
     }
