@@ -17,15 +17,31 @@ function sshString(value: Buffer | string): Buffer {
   return Buffer.concat([length, bytes]);
 }
 
+/** DER of an ed25519 key before its 32 bytes (RFC 8410): PKCS #8 for the seed, SPKI for the public key. */
+const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+function lastBytes(der: Buffer, prefix: Buffer): Buffer {
+  if (der.length !== prefix.length + 32 || !der.subarray(0, prefix.length).equals(prefix)) {
+    throw new SandboxError('invalid-input', 'Node.js encoded an ed25519 key in an unexpected form; update Node.js, then try again.');
+  }
+  return der.subarray(prefix.length);
+}
+
 /**
  * An ed25519 key pair in OpenSSH's formats, from Node's own crypto. (ssh2's generator drops a
  * leading zero byte of the public key, about one key in 300, which OpenSSH then refuses.)
  */
 export function generateEd25519(comment: string): KeyPair {
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const jwk = privateKey.export({ format: 'jwk' }) as { d: string; x: string };
-  const seed = Buffer.from(jwk.d, 'base64url');
-  const publicBytes = Buffer.from(jwk.x, 'base64url');
+  // Encoded by the generator itself: exporting the key object as JWK right after can deadlock
+  // Node.js 20 (a garbage collection during the export frees the generator's job, which locks
+  // the key the export holds), which hung a process for good.
+  const pair = generateKeyPairSync('ed25519', {
+    privateKeyEncoding: { type: 'pkcs8', format: 'der' },
+    publicKeyEncoding: { type: 'spki', format: 'der' },
+  });
+  const seed = lastBytes(pair.privateKey, PKCS8_ED25519_PREFIX);
+  const publicBytes = lastBytes(pair.publicKey, SPKI_ED25519_PREFIX);
   const publicBlob = Buffer.concat([sshString('ssh-ed25519'), sshString(publicBytes)]);
   const check = randomBytes(4);
   let secret = Buffer.concat([
