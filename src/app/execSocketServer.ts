@@ -1,6 +1,5 @@
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
-import { PassThrough } from 'node:stream';
 import type { SandboxController } from '../core/controller';
 import { describeError } from '../core/errors';
 import {
@@ -9,6 +8,7 @@ import {
   FrameReader,
   MAX_SOCKET_PATH_BYTES,
   DATA_CHUNK_BYTES,
+  STDIN_WINDOW_BYTES,
   encodeFrame,
   encodeJsonFrame,
   execCallOf,
@@ -19,6 +19,7 @@ import {
 } from '../core/execSocket/protocol';
 import { reportCommandError } from './errorReport';
 import { runExecCommandLine } from './execCommandLine';
+import { ExecSocketStdin } from './execSocketStdin';
 import { EXIT } from './exitStatus';
 
 export interface ExecSocketServerOptions {
@@ -112,7 +113,7 @@ function serveConnection(socket: net.Socket, options: ExecSocketServerOptions): 
   const abort = new AbortController();
   let phase: 'hello' | 'running' | 'done' = 'hello';
   let outputClosed = false;
-  let stdin: PassThrough | undefined;
+  let stdin: ExecSocketStdin | undefined;
   const send = (frame: Buffer) => {
     if (!socket.destroyed && socket.writable) socket.write(frame);
   };
@@ -149,9 +150,9 @@ function serveConnection(socket: net.Socket, options: ExecSocketServerOptions): 
         signal: abort.signal,
         ...output,
         openStdin: () => {
-          stdin = new PassThrough();
-          send(encodeFrame(FRAME.wantStdin));
-          return stdin;
+          stdin = new ExecSocketStdin(STDIN_WINDOW_BYTES, (bytes) => send(encodeJsonFrame(FRAME.stdinTaken, { bytes })));
+          send(encodeJsonFrame(FRAME.wantStdin, { window: STDIN_WINDOW_BYTES }));
+          return stdin.stream;
         },
         closeStdin: () => stdin?.destroy(),
         outputClosed: () => outputClosed,
@@ -179,8 +180,10 @@ function serveConnection(socket: net.Socket, options: ExecSocketServerOptions): 
       return;
     }
     if (phase !== 'running') return;
-    if (type === FRAME.stdin) stdin?.write(payload);
-    else if (type === FRAME.stdinEnd) stdin?.end();
+    if (type === FRAME.stdin) {
+      // Past its window the client is not following the protocol; cutting it off ends its command.
+      if (stdin && !stdin.receive(payload)) socket.destroy();
+    } else if (type === FRAME.stdinEnd) stdin?.end();
     else if (type === FRAME.cancel) {
       outputClosed = outputClosed || parseJsonPayload(payload)?.outputClosed === true;
       abort.abort();

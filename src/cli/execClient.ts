@@ -82,22 +82,42 @@ export function execOverSocket(argv: string[], stateRoot: string = defaultStateD
       resolve(status);
     };
 
-    const forwardStdin = () => {
+    // stdin goes out within the window the server gives: what it has not taken yet stays here, with stdin paused.
+    let stdinCredit = 0;
+    let stdinEnded = false;
+    let stdinEndSent = false;
+    const stdinWaiting: Buffer[] = [];
+    const sendStdin = () => {
+      while (stdinWaiting.length > 0 && stdinCredit > 0 && !socket.destroyed) {
+        const head = stdinWaiting[0]!;
+        const size = Math.min(head.length, stdinCredit, DATA_CHUNK_BYTES);
+        socket.write(encodeFrame(FRAME.stdin, head.subarray(0, size)));
+        stdinCredit -= size;
+        if (size === head.length) stdinWaiting.shift();
+        else stdinWaiting[0] = head.subarray(size);
+      }
+      if (stdinWaiting.length > 0) return process.stdin.pause();
+      if (!stdinEnded) {
+        if (readingStdin) process.stdin.resume();
+      } else if (!stdinEndSent) {
+        stdinEndSent = true;
+        socket.write(encodeFrame(FRAME.stdinEnd));
+      }
+    };
+    const endStdin = () => {
+      stdinEnded = true;
+      sendStdin();
+    };
+    const forwardStdin = (window: number) => {
       if (readingStdin) return;
       readingStdin = true;
+      stdinCredit = window;
       process.stdin.on('data', (chunk: Buffer) => {
-        let written = true;
-        for (let offset = 0; offset < chunk.length; offset += DATA_CHUNK_BYTES) {
-          written = socket.write(encodeFrame(FRAME.stdin, chunk.subarray(offset, offset + DATA_CHUNK_BYTES)));
-        }
-        // The server reads as fast as it can; a full socket means stdin waits, not this process's memory.
-        if (!written) {
-          process.stdin.pause();
-          socket.once('drain', () => process.stdin.resume());
-        }
+        stdinWaiting.push(chunk);
+        sendStdin();
       });
-      process.stdin.once('end', () => socket.write(encodeFrame(FRAME.stdinEnd)));
-      process.stdin.once('error', () => socket.write(encodeFrame(FRAME.stdinEnd)));
+      process.stdin.once('end', endStdin);
+      process.stdin.once('error', endStdin);
     };
 
     const onFrame = (type: number, payload: Buffer) => {
@@ -111,8 +131,11 @@ export function execOverSocket(argv: string[], stateRoot: string = defaultStateD
       if (type === FRAME.stdout) {
         if (!outputClosed) process.stdout.write(payload);
       } else if (type === FRAME.stderr) process.stderr.write(payload);
-      else if (type === FRAME.wantStdin) forwardStdin();
-      else if (type === FRAME.exit) {
+      else if (type === FRAME.wantStdin) forwardStdin(positiveNumber(parseJsonPayload(payload)?.window));
+      else if (type === FRAME.stdinTaken) {
+        stdinCredit += positiveNumber(parseJsonPayload(payload)?.bytes);
+        sendStdin();
+      } else if (type === FRAME.exit) {
         const status = parseJsonPayload(payload)?.status;
         finish(typeof status === 'number' ? status : EXIT_FAILURE);
       }
@@ -143,4 +166,8 @@ export function execOverSocket(argv: string[], stateRoot: string = defaultStateD
     socket.on('error', lost);
     socket.on('close', lost);
   });
+}
+
+function positiveNumber(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0;
 }

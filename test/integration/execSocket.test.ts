@@ -136,6 +136,48 @@ describe('sandbox exec over the daemon’s exec socket', function () {
     assert.equal(socket.code, 124);
   });
 
+  it('passes a large stdin whole through its window, and lets a command that never reads stdin end', async function () {
+    const size = 20 * 1024 * 1024;
+    const piped = await viaSocket(['exec', sandbox.name, '-i', '--', 'sh', '-c', 'sleep 1; sha256sum'], 'x'.repeat(size));
+    const own = await ownPath(['exec', sandbox.name, '-i', '--', 'sh', '-c', 'sha256sum'], 'x'.repeat(size));
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.equal(piped.stdout, own.stdout);
+    // An endless stdin the command never reads: the client waits within its window, and the command's end ends it.
+    const pipeline = `yes | "${process.execPath}" "${CLI}" exec ${sandbox.name} -i -- sh -c 'sleep 2; echo done'`;
+    const endless = await runProgram('bash', ['-c', pipeline], { env: { AGENT_SANDBOXES_HOME: env.stateDir, ...NO_ENGINE } });
+    assert.equal(endless.stdout, 'done\n');
+    assert.equal(endless.code, 0, endless.stderr);
+  });
+
+  it('cuts off a client that sends stdin past its window, and ends its command', async function () {
+    const socket = net.createConnection(socketPath);
+    const reader = new FrameReader();
+    const received: number[] = [];
+    let window = 0;
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk) => {
+      for (const frame of reader.push(chunk)) {
+        received.push(frame.type);
+        if (frame.type === FRAME.wantStdin) window = (JSON.parse(frame.payload.toString()) as { window: number }).window;
+      }
+    });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(encodeJsonFrame(FRAME.hello, { protocol: EXEC_SOCKET_PROTOCOL, argv: ['exec', sandbox.name, '-i', '--', 'sleep', '322'] }));
+    await waitFor(() => (window > 0 ? true : undefined), 20_000, 'the server to ask for stdin');
+    await waitFor(async () => ((await running('sleep 322')) ? true : undefined), 20_000, 'the command to start');
+    // A window and 8 MiB more at once, without waiting to hear what was taken: more than a command that never reads can take.
+    const piece = Buffer.alloc(64 * 1024, 'z');
+    for (let sent = 0; sent < window + 8 * 1024 * 1024 && !socket.destroyed; sent += piece.length) {
+      socket.write(encodeFrame(FRAME.stdin, piece));
+    }
+    await closed;
+    assert.ok(!received.includes(FRAME.exit), 'the server closed the connection instead of reporting an end');
+    await waitFor(async () => ((await running('sleep 322')) ? undefined : true), 20_000, 'the command to be ended');
+    const after = await viaSocket(['exec', sandbox.name, '--', 'echo', 'still serving']);
+    assert.equal(after.stdout, 'still serving\n');
+  });
+
   it('streams output as it comes, and a killed client kills its command in the sandbox', async function () {
     const call = spawnExec([sandbox.name, '--', 'sh', '-c', 'echo first; exec sleep 317']);
     await waitFor(() => (call.stdout() === 'first\n' ? true : undefined), 20_000, 'the first line before the command ends');

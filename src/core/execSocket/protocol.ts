@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 
 /** Bumped on any change of the frames below: a client and a server that differ fall back to the CLI's own path. */
-export const EXEC_SOCKET_PROTOCOL = 1;
+export const EXEC_SOCKET_PROTOCOL = 2;
 
 /** Set to `off`, `sandbox exec` takes its own path even with a socket to hand to (to tell the two apart). */
 export const EXEC_SOCKET_ENV = 'AGENT_SANDBOXES_EXEC_SOCKET';
@@ -16,6 +16,13 @@ export const MAX_FRAME_BYTES = 1024 * 1024;
 
 /** stdin and output travel in pieces of at most this size. */
 export const DATA_CHUNK_BYTES = 64 * 1024;
+
+/**
+ * How much of stdin a client may send that the command has not taken yet. The server says how
+ * much it took (stdinTaken), which the client may send again; a client past its window is cut
+ * off, so a command that never reads stdin cannot make the server hold a piped file in memory.
+ */
+export const STDIN_WINDOW_BYTES = 1024 * 1024;
 
 /** The longest socket path Linux and macOS bind (sun_path less its terminating zero). */
 export const MAX_SOCKET_PATH_BYTES = 103;
@@ -37,10 +44,12 @@ export const FRAME = {
   stdout: 18,
   /** server: bytes for the client's stderr */
   stderr: 19,
-  /** server: the command reads stdin: send it */
+  /** server: the command reads stdin: send at most { window } bytes not taken yet */
   wantStdin: 20,
   /** server: the end, with the exit status: { status } */
   exit: 21,
+  /** server: the command took this much more of stdin: { bytes } */
+  stdinTaken: 22,
 } as const;
 
 export type FrameType = (typeof FRAME)[keyof typeof FRAME];
