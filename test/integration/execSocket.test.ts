@@ -154,7 +154,8 @@ describe('sandbox exec over the daemon’s exec socket', function () {
     const reader = new FrameReader();
     const received: number[] = [];
     let window = 0;
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    let closed = false;
+    socket.once('close', () => (closed = true));
     socket.on('error', () => undefined);
     socket.on('data', (chunk) => {
       for (const frame of reader.push(chunk)) {
@@ -171,7 +172,7 @@ describe('sandbox exec over the daemon’s exec socket', function () {
     for (let sent = 0; sent < window + 8 * 1024 * 1024 && !socket.destroyed; sent += piece.length) {
       socket.write(encodeFrame(FRAME.stdin, piece));
     }
-    await closed;
+    await waitFor(() => closed || undefined, 30_000, 'the server to cut the client off');
     assert.ok(!received.includes(FRAME.exit), 'the server closed the connection instead of reporting an end');
     await waitFor(async () => ((await running('sleep 322')) ? undefined : true), 20_000, 'the command to be ended');
     const after = await viaSocket(['exec', sandbox.name, '--', 'echo', 'still serving']);
