@@ -150,7 +150,7 @@ function serveConnection(socket: net.Socket, options: ExecSocketServerOptions): 
         signal: abort.signal,
         ...output,
         openStdin: () => {
-          stdin = new ExecSocketStdin(STDIN_WINDOW_BYTES, (bytes) => send(encodeJsonFrame(FRAME.stdinTaken, { bytes })));
+          stdin = new ExecSocketStdin(STDIN_WINDOW_BYTES, (cost) => send(encodeJsonFrame(FRAME.stdinTaken, { bytes: cost })));
           send(encodeJsonFrame(FRAME.wantStdin, { window: STDIN_WINDOW_BYTES }));
           return stdin.stream;
         },
@@ -182,7 +182,12 @@ function serveConnection(socket: net.Socket, options: ExecSocketServerOptions): 
     if (phase !== 'running') return;
     if (type === FRAME.stdin) {
       // Past its window the client is not following the protocol; cutting it off ends its command.
-      if (stdin && !stdin.receive(payload)) socket.destroy();
+      if (stdin && !stdin.receive(payload)) {
+        options.log(
+          `Exec socket: a client sent stdin past its window (${stdin.inUse} of ${STDIN_WINDOW_BYTES} in use, a piece of ${payload.length} bytes); cut off.`,
+        );
+        socket.destroy();
+      }
     } else if (type === FRAME.stdinEnd) stdin?.end();
     else if (type === FRAME.cancel) {
       outputClosed = outputClosed || parseJsonPayload(payload)?.outputClosed === true;

@@ -17,6 +17,7 @@ import {
   execSocketDir,
   execSocketPath,
   parseJsonPayload,
+  stdinCost,
 } from '../core/execSocket/protocol';
 import { defaultStateDir } from '../core/store/stateDir';
 
@@ -88,11 +89,11 @@ export function execOverSocket(argv: string[], stateRoot: string = defaultStateD
     let stdinEndSent = false;
     const stdinWaiting: Buffer[] = [];
     const sendStdin = () => {
-      while (stdinWaiting.length > 0 && stdinCredit > 0 && !socket.destroyed) {
+      while (stdinWaiting.length > 0 && stdinCredit > stdinCost(0) && !socket.destroyed) {
         const head = stdinWaiting[0]!;
-        const size = Math.min(head.length, stdinCredit, DATA_CHUNK_BYTES);
+        const size = Math.min(head.length, stdinCredit - stdinCost(0), DATA_CHUNK_BYTES);
         socket.write(encodeFrame(FRAME.stdin, head.subarray(0, size)));
-        stdinCredit -= size;
+        stdinCredit -= stdinCost(size);
         if (size === head.length) stdinWaiting.shift();
         else stdinWaiting[0] = head.subarray(size);
       }

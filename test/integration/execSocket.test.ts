@@ -1,7 +1,8 @@
 import * as assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, promises as fs } from 'node:fs';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
 import type { SandboxRecord } from '../../src/core/model';
 import { EXEC_SOCKET_ENV, EXEC_SOCKET_PROTOCOL, FRAME, FrameReader, encodeFrame, encodeJsonFrame, execSocketPath } from '../../src/core/execSocket/protocol';
 import { runDaemon } from '../../src/daemon/daemon';
@@ -142,11 +143,21 @@ describe('sandbox exec over the daemon’s exec socket', function () {
     const own = await ownPath(['exec', sandbox.name, '-i', '--', 'sh', '-c', 'sha256sum'], 'x'.repeat(size));
     assert.equal(piped.code, 0, piped.stderr);
     assert.equal(piped.stdout, own.stdout);
-    // An endless stdin the command never reads: the client waits within its window, and the command's end ends it.
-    const pipeline = `yes | "${process.execPath}" "${CLI}" exec ${sandbox.name} -i -- sh -c 'sleep 2; echo done'`;
-    const endless = await runProgram('bash', ['-c', pipeline], { env: { AGENT_SANDBOXES_HOME: env.stateDir, ...NO_ENGINE } });
+    // An endless stdin the command never reads: the client sends only within its window, and the command's end ends it.
+    const countFile = path.join(tempDir('exec-socket-stdin-'), 'written');
+    const producer = `let n = 0; const b = Buffer.alloc(65536, 121);
+      const w = () => { while (process.stdout.write(b)) n += b.length; n += b.length; process.stdout.once('drain', w); };
+      process.stdout.on('error', () => process.exit(0));
+      process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(countFile)}, String(n)));
+      w();`;
+    const pipeline = `"${process.execPath}" -e "$PRODUCER" | "${process.execPath}" "${CLI}" exec ${sandbox.name} -i -- sh -c 'sleep 3; echo done'`;
+    const endless = await runProgram('bash', ['-c', pipeline], { env: { AGENT_SANDBOXES_HOME: env.stateDir, PRODUCER: producer, ...NO_ENGINE } });
     assert.equal(endless.stdout, 'done\n');
     assert.equal(endless.code, 0, endless.stderr);
+    // Its window, the pipes' and the engine's buffers: a few MiB, where an unbounded daemon takes hundreds in 3 s.
+    const written = Number(await waitFor(() => (existsSync(countFile) ? readFileSync(countFile, 'utf8') : undefined), 10_000, 'the producer to end'));
+    await fs.rm(path.dirname(countFile), { recursive: true, force: true });
+    assert.ok(written > 0 && written < 16 * 1024 * 1024, `the producer wrote ${written} bytes before the command ended`);
   });
 
   it('cuts off a client that sends stdin past its window, and ends its command', async function () {
@@ -167,9 +178,9 @@ describe('sandbox exec over the daemon’s exec socket', function () {
     socket.write(encodeJsonFrame(FRAME.hello, { protocol: EXEC_SOCKET_PROTOCOL, argv: ['exec', sandbox.name, '-i', '--', 'sleep', '322'] }));
     await waitFor(() => (window > 0 ? true : undefined), 20_000, 'the server to ask for stdin');
     await waitFor(async () => ((await running('sleep 322')) ? true : undefined), 20_000, 'the command to start');
-    // A window and 8 MiB more at once, without waiting to hear what was taken: more than a command that never reads can take.
+    // A window and 32 MiB more at once, without waiting to hear what was taken: more than a command that never reads can take.
     const piece = Buffer.alloc(64 * 1024, 'z');
-    for (let sent = 0; sent < window + 8 * 1024 * 1024 && !socket.destroyed; sent += piece.length) {
+    for (let sent = 0; sent < window + 32 * 1024 * 1024 && !socket.destroyed; sent += piece.length) {
       socket.write(encodeFrame(FRAME.stdin, piece));
     }
     await waitFor(() => closed || undefined, 30_000, 'the server to cut the client off');

@@ -24,6 +24,14 @@ export const DATA_CHUNK_BYTES = 64 * 1024;
  */
 export const STDIN_WINDOW_BYTES = 1024 * 1024;
 
+/** What each stdin frame costs against the window beyond its bytes: a flood of tiny frames is bounded too. */
+export const STDIN_FRAME_COST = 256;
+
+/** A stdin piece as counted against the window, on both sides alike. */
+export function stdinCost(bytes: number): number {
+  return bytes + STDIN_FRAME_COST;
+}
+
 /** The longest socket path Linux and macOS bind (sun_path less its terminating zero). */
 export const MAX_SOCKET_PATH_BYTES = 103;
 
@@ -48,7 +56,7 @@ export const FRAME = {
   wantStdin: 20,
   /** server: the end, with the exit status: { status } */
   exit: 21,
-  /** server: the command took this much more of stdin: { bytes } */
+  /** server: the command took pieces of stdin worth this much of the window (stdinCost): { bytes } */
   stdinTaken: 22,
 } as const;
 

@@ -1,20 +1,22 @@
 import * as assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
 import { ExecSocketStdin } from '../../../src/app/execSocketStdin';
+import { STDIN_FRAME_COST, stdinCost } from '../../../src/core/execSocket/protocol';
 
 const WINDOW = 256 * 1024;
-const PIECE = 64 * 1024;
+/** A piece whose cost is a quarter of the window. */
+const PIECE = WINDOW / 4 - STDIN_FRAME_COST;
 
 describe('the exec socket’s stdin window', function () {
   it('holds no more than its window for a command that never reads, and refuses a client past it', async function () {
     const taken: number[] = [];
     const stdin = new ExecSocketStdin(WINDOW, (bytes) => taken.push(bytes));
-    for (let sent = 0; sent < WINDOW; sent += PIECE) assert.equal(stdin.receive(Buffer.alloc(PIECE)), true);
+    for (let index = 0; index < 4; index++) assert.equal(stdin.receive(Buffer.alloc(PIECE)), true);
     await tick();
     // What moved on to the reading side was said taken, and the client may send that much again, no more.
     const room = taken.reduce((sum, bytes) => sum + bytes, 0);
     assert.ok(room > 0 && room < WINDOW, `${room} bytes taken`);
-    assert.equal(stdin.receive(Buffer.alloc(room)), true);
+    assert.equal(stdin.receive(Buffer.alloc(room - STDIN_FRAME_COST)), true);
     assert.equal(stdin.receive(Buffer.alloc(1)), false, 'one byte past the window');
     await tick();
     assert.equal(
@@ -43,13 +45,13 @@ describe('the exec socket’s stdin window', function () {
     let sent = 0;
     let mostHeld = 0;
     while (sent < total) {
-      const size = Math.min(PIECE, credit, total - sent);
-      if (size === 0) {
+      const size = Math.min(PIECE, credit - STDIN_FRAME_COST, total - sent);
+      if (size <= 0) {
         await new Promise((resolve) => setTimeout(resolve, 1));
         continue;
       }
       assert.equal(stdin.receive(source.subarray(sent, sent + size)), true);
-      credit -= size;
+      credit -= stdinCost(size);
       sent += size;
       mostHeld = Math.max(mostHeld, stdin.stream.writableLength + stdin.stream.readableLength);
     }
@@ -59,6 +61,19 @@ describe('the exec socket’s stdin window', function () {
     // The piece being handed on counts on both sides (writable and readable) though it is held once.
     const bound = WINDOW + stdin.stream.readableHighWaterMark + 2 * PIECE;
     assert.ok(mostHeld <= bound, `at most ${mostHeld} bytes held, bound ${bound}`);
+  });
+
+  it('counts a cost for every piece, so a flood of tiny or empty pieces is bounded as well', async function () {
+    const stdin = new ExecSocketStdin(WINDOW, () => undefined);
+    for (let index = 0; index < 100_000; index++) assert.equal(stdin.receive(Buffer.alloc(0)), true, 'an empty piece is dropped');
+    let accepted = 0;
+    while (stdin.receive(Buffer.alloc(1, 'a'))) accepted++;
+    await tick();
+    // Pieces move on to the reading side until its buffer is full, the rest fill the window at their cost.
+    const bound = stdin.stream.readableHighWaterMark + Math.floor(WINDOW / stdinCost(1)) + 1;
+    assert.ok(accepted <= bound, `${accepted} one-byte pieces taken, bound ${bound}`);
+    assert.ok(stdin.stream.writableLength <= accepted, 'only real bytes are held');
+    stdin.destroy();
   });
 
   it('drops what comes after the command is done with stdin', function () {
