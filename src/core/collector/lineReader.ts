@@ -1,4 +1,4 @@
-import type { Stats } from 'node:fs';
+import { promises as fs, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { openWithStat } from '../store/files';
 import type { SourceOffset } from './store';
@@ -53,6 +53,13 @@ export interface LineReadOptions {
  */
 export async function readNewLines(options: LineReadOptions, from: SourceOffset | undefined): Promise<LinesRead> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_READ_BYTES;
+  // Most files are unchanged at most rounds: one stat tells, without opening them.
+  if (from?.fileId !== undefined) {
+    const info = await fs.stat(options.file).catch(() => undefined);
+    if (info && fileIdOf(info) === from.fileId && info.size === from.offset) {
+      return { lines: [], torn: [], next: { source: options.source, fileId: from.fileId, offset: from.offset }, more: false };
+    }
+  }
   const current = await openWithStat(options.file);
   try {
     const currentId = current ? fileIdOf(current.info) : undefined;

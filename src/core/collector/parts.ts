@@ -23,7 +23,7 @@ export function collectorParts(context: CollectorPartsContext): CollectorPart[] 
   parts.push(new JournalIngester({ stateRoot: context.stateRoot, log: context.log }));
   parts.push(retentionPart({ settings: context.config.retention, log: context.log }));
   parts.push(metricsSampler({ controller: context.controller, intervalMs: context.config.sampleIntervalMs, log: context.log }));
-  parts.push(new SandboxLogsPart({ controller: context.controller }));
+  parts.push(new SandboxLogsPart({ controller: context.controller, intervalMs: context.config.sampleIntervalMs }));
   parts.push(new TaskGaugesPart({ stateRoot: context.stateRoot, records: context.controller.store, intervalMs: context.config.sampleIntervalMs }));
   return parts;
 }

@@ -25,7 +25,7 @@ import {
 import { journalTailScript, parseJournalOutput, SYSLOG_FILE } from './journalTail';
 import type { CollectorStore, IngestBatch, LogLine, SourceOffset } from './store';
 
-export const SANDBOX_LOGS_INTERVAL_MS = 2_000;
+export const SANDBOX_LOGS_INTERVAL_MS = 5_000;
 /** Lines of a container's own output taken per round; the rest waits for the next. */
 export const MAX_ENGINE_LINES_PER_ROUND = 5_000;
 /** Bytes of a container's own output taken per round (its lines as cut); the rest waits for the next. */

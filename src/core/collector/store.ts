@@ -1,4 +1,7 @@
 import { CollectorDatabase } from './database';
+import { SourceOffsets, type SourceOffset } from './sourceOffsets';
+
+export type { SourceOffset } from './sourceOffsets';
 
 /** One event as the collector keeps it: the event's own fields in `data`, the ones queried in columns. */
 export interface CollectedEvent {
@@ -64,14 +67,6 @@ export interface KnownSandbox {
   deleted?: number;
 }
 
-/** How far the collector has read one append-only source (a journal, a machine's log). */
-export interface SourceOffset {
-  source: string;
-  /** The file's identity (device and inode), when the source is a file that may be rotated. */
-  fileId?: string;
-  offset: number;
-}
-
 /** Everything one ingest step writes, in one transaction with the offsets that account for it. */
 export interface IngestBatch {
   events?: CollectedEvent[];
@@ -131,10 +126,18 @@ const DEFAULT_EVENT_LIMIT = 1000;
  * dashboard and the exporters ask. Each method is one short transaction.
  */
 export class CollectorStore {
-  constructor(readonly db: CollectorDatabase) {}
+  private readonly sources: SourceOffsets;
+
+  /** `writer`: this process is the file's one writer, so what it wrote stays true until it writes again. */
+  constructor(
+    readonly db: CollectorDatabase,
+    writer = false,
+  ) {
+    this.sources = new SourceOffsets(db, writer);
+  }
 
   static openForWriting(stateRoot: string): CollectorStore {
-    return new CollectorStore(CollectorDatabase.openForWriting(stateRoot));
+    return new CollectorStore(CollectorDatabase.openForWriting(stateRoot), true);
   }
 
   /** Undefined when the collector never ran for this state dir. */
@@ -147,7 +150,9 @@ export class CollectorStore {
     this.db.close();
   }
 
+  /** Writes the batch in one transaction; one with nothing in it writes nothing (no lock taken). */
   ingest(batch: IngestBatch): void {
+    if (isEmptyBatch(batch)) return;
     this.db.transaction(() => {
       this.db.insertMany(
         'INSERT INTO events (time, type, sandbox_id, sandbox, agent, task, provider, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
@@ -182,36 +187,22 @@ export class CollectorStore {
            agent = coalesce(excluded.agent, agent), last_seen = max(last_seen, excluded.last_seen), deleted = coalesce(excluded.deleted, deleted)`,
         (batch.sandboxes ?? []).map((s) => [s.sandboxId, s.name, s.provider ?? null, s.agent ?? null, s.firstSeen, s.lastSeen, s.deleted ?? null]),
       );
-      this.db.insertMany(
-        'INSERT OR REPLACE INTO sources (source, file_id, offset, updated) VALUES (?, ?, ?, ?)',
-        (batch.offsets ?? []).map((o) => [o.source, o.fileId ?? null, o.offset, Date.now()]),
-      );
-      this.db.insertMany(
-        'DELETE FROM sources WHERE source = ?',
-        (batch.dropOffsets ?? []).map((source) => [source]),
-      );
+      this.sources.write(batch.offsets ?? [], batch.dropOffsets ?? []);
       this.db.insertMany(
         'INSERT INTO problems (time, source, message) VALUES (?, ?, ?)',
         (batch.problems ?? []).map((p) => [p.time, p.source, p.message]),
       );
     });
+    this.sources.committed(batch.offsets ?? [], batch.dropOffsets ?? []);
   }
 
   offset(source: string): SourceOffset | undefined {
-    const row = this.db.get<{ source: string; file_id: string | null; offset: number }>('SELECT source, file_id, offset FROM sources WHERE source = ?', [
-      source,
-    ]);
-    return row ? { source: row.source, offset: Number(row.offset), ...(row.file_id ? { fileId: row.file_id } : {}) } : undefined;
+    return this.sources.get(source);
   }
 
   /** Every source's offset, or those whose name starts with `prefix`. */
   offsets(prefix = ''): SourceOffset[] {
-    return this.db
-      .all<{ source: string; file_id: string | null; offset: number }>(
-        'SELECT source, file_id, offset FROM sources WHERE substr(source, 1, ?) = ? ORDER BY source',
-        [prefix.length, prefix],
-      )
-      .map((row) => ({ source: row.source, offset: Number(row.offset), ...(row.file_id ? { fileId: row.file_id } : {}) }));
+    return this.sources.list(prefix);
   }
 
   events(query: EventQuery = {}): StoredEvent[] {
@@ -400,4 +391,8 @@ function sampleOfRow(row: SampleRow): Sample {
   };
   for (const [key, value] of Object.entries(optional)) if (value !== undefined) (sample as unknown as Record<string, number>)[key] = value;
   return sample;
+}
+
+function isEmptyBatch(batch: IngestBatch): boolean {
+  return Object.values(batch).every((rows) => !Array.isArray(rows) || rows.length === 0);
 }

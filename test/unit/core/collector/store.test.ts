@@ -16,6 +16,42 @@ describe('collector store: the queries of sandbox events and of long windows', (
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('keeps the offsets it wrote as its readers see them, and leaves an idle batch unwritten', () => {
+    store.ingest({
+      offsets: [
+        { source: 'journal/a', fileId: '1:2', offset: 10 },
+        { source: 'journal/b', offset: 5 },
+        { source: 'logs/x', offset: 1 },
+      ],
+    });
+    store.ingest({ offsets: [{ source: 'journal/a', fileId: '1:3', offset: 0 }], dropOffsets: ['journal/b'] });
+    // A batch that fails rolls back, and the offsets in memory stay those of the file.
+    assert.throws(() =>
+      store.ingest({ offsets: [{ source: 'journal/a', offset: 99 }], events: [{ time: 1, type: 'x', sandboxId: 's', sandbox: 'n', data: 1n as never }] }),
+    );
+    const reader = CollectorStore.openForReading(dir)!;
+    try {
+      assert.deepEqual(store.offsets('journal/'), reader.offsets('journal/'));
+      assert.deepEqual(store.offsets(), reader.offsets());
+      assert.deepEqual(store.offset('journal/a'), { source: 'journal/a', fileId: '1:3', offset: 0 });
+      assert.equal(store.offset('journal/b'), undefined);
+      assert.deepEqual(reader.offset('logs/x'), store.offset('logs/x'));
+    } finally {
+      reader.close();
+    }
+    // Each transaction takes the file's lock (a directory made and removed): an idle round takes none.
+    let transactions = 0;
+    const transaction = store.db.transaction.bind(store.db);
+    store.db.transaction = ((work: () => unknown) => {
+      transactions++;
+      return transaction(work);
+    }) as typeof store.db.transaction;
+    store.ingest({ events: [], logs: [], offsets: [], problems: [] });
+    assert.equal(transactions, 0, 'no transaction for an empty batch');
+    store.ingest({ problems: [{ time: 1, source: 's', message: 'm' }] });
+    assert.equal(transactions, 1);
+  });
+
   it('takes a type ending in a dot as a prefix of whole families, and others exactly', () => {
     const types = ['task', 'task.placed', 'task.ended', 'tasks.other', 'taskx.y', 'exec.ended', 'exec.started'];
     store.ingest({ events: types.map((type, i): CollectedEvent => ({ time: i, type, sandboxId: 's', sandbox: 'n', data: {} })) });
