@@ -32,7 +32,10 @@ export class SourceOffsets {
   ) {}
 
   get(source: string): SourceOffset | undefined {
-    if (this.keepInMemory) return this.loaded().get(source);
+    if (this.keepInMemory) {
+      const offset = this.loaded().get(source);
+      return offset && { ...offset };
+    }
     const row = this.db.get<SourceRow>('SELECT source, file_id, offset FROM sources WHERE source = ?', [source]);
     return row ? offsetOf(row) : undefined;
   }
@@ -42,6 +45,7 @@ export class SourceOffsets {
     if (this.keepInMemory) {
       return [...this.loaded().values()]
         .filter((offset) => offset.source.startsWith(prefix))
+        .map((offset) => ({ ...offset }))
         .sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
     }
     return this.read(prefix);
