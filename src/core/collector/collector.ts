@@ -25,6 +25,8 @@ export interface CollectorPart {
   readonly intervalMs: number;
   /** Gathers one round. Must not throw for one sandbox's failure: it reports it in `problems`. */
   collect(store: CollectorStore, signal: AbortSignal): Promise<IngestBatch>;
+  /** Lets go of what the part holds between rounds (file watches), once the collector stops. */
+  close?(): void;
 }
 
 /**
@@ -54,6 +56,7 @@ export class Collector {
     // A part waiting on a slow machine, or an exporter on a dead endpoint, must not hold up the
     // process it runs in (a daemon being stopped): what they had not stored is read again next time.
     await settledWithin(Promise.all(this.loops), STOP_WAIT_MS);
+    for (const part of this.parts) part.close?.();
     await settledWithin(Promise.all((this.options.sinks ?? []).map((sink) => sink.close?.().catch(() => undefined))), STOP_WAIT_MS);
     this.store?.close();
     this.store = undefined;

@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { EVENT_LOG_FILE, ROTATED_EVENT_LOG_FILE } from '../events/eventLog';
 import { StateStore } from '../store/stateStore';
+import { ChangeWatch } from './changeWatch';
 import { DEFAULT_INGEST_INTERVAL_MS, type CollectorPart } from './collector';
 import { DEFAULT_MAX_READ_BYTES, readNewLines, type LinesRead } from './lineReader';
 import type { CollectedEvent, CollectorStore, IngestBatch, KnownSandbox, LogLine } from './store';
@@ -10,9 +11,13 @@ import type { CollectedEvent, CollectorStore, IngestBatch, KnownSandbox, LogLine
 export const EVENTS_SOURCE = 'events';
 /** Journals are sources `journal:ID`. */
 export const JOURNAL_SOURCE_PREFIX = 'journal:';
+/** The sandboxes' journals, in the state dir. */
+const JOURNAL_DIR = 'journal';
 /** The most read of all journals together in one round; the rest waits for the next. */
 const JOURNALS_ROUND_BYTES = 8 * 1024 * 1024;
 const JOURNAL_READ_BYTES = 1024 * 1024;
+/** With nothing changed by the system's notifications, the files are still looked at this often. */
+const FULL_LOOK_MS = 30_000;
 
 export interface JournalIngestOptions {
   stateRoot: string;
@@ -20,6 +25,8 @@ export interface JournalIngestOptions {
   intervalMs?: number;
   /** The most read of events.jsonl in one round (tests make it small). */
   maxReadBytes?: number;
+  /** With no change notified, the files are still looked at this often (0: every round). */
+  fullLookMs?: number;
 }
 
 type Batch = Required<Pick<IngestBatch, 'events' | 'logs' | 'sandboxes' | 'offsets' | 'dropOffsets' | 'problems'>>;
@@ -41,13 +48,24 @@ export class JournalIngester implements CollectorPart {
   private readonly unknown = new Set<string>();
   /** Torn lines already logged (by file and offset): a batch stored again after a failure logs nothing twice. */
   private readonly logged = new Set<string>();
+  /** An idle round (most of them) is told by a notification instead of a look at every journal. */
+  private readonly changes: ChangeWatch;
 
   constructor(private readonly options: JournalIngestOptions) {
     this.intervalMs = options.intervalMs ?? DEFAULT_INGEST_INTERVAL_MS;
     this.records = new StateStore(options.stateRoot);
+    this.changes = new ChangeWatch(
+      [{ dir: options.stateRoot, names: [EVENT_LOG_FILE, ROTATED_EVENT_LOG_FILE] }, { dir: path.join(options.stateRoot, JOURNAL_DIR) }],
+      options.fullLookMs ?? FULL_LOOK_MS,
+    );
+  }
+
+  close(): void {
+    this.changes.close();
   }
 
   async collect(store: CollectorStore): Promise<IngestBatch> {
+    if (!this.changes.shouldLook()) return {};
     this.known ??= new Map(store.sandboxes().map((known) => [known.sandboxId, known]));
     const batch: Batch = { events: [], logs: [], sandboxes: [], offsets: [], dropOffsets: [], problems: [] };
     await this.ingestEvents(store, batch);
@@ -83,7 +101,7 @@ export class JournalIngester implements CollectorPart {
   }
 
   private async ingestJournals(store: CollectorStore, batch: Batch): Promise<void> {
-    const dir = path.join(this.options.stateRoot, 'journal');
+    const dir = path.join(this.options.stateRoot, JOURNAL_DIR);
     const names = await fs.readdir(dir).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return [] as string[];
       throw error;

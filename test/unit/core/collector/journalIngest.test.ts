@@ -41,7 +41,9 @@ describe('collector: journal ingest', () => {
   let store: CollectorStore;
   let logged: string[];
   const ingester = (maxReadBytes?: number) =>
-    new JournalIngester({ stateRoot: dir, log: (line) => logged.push(line), ...(maxReadBytes ? { maxReadBytes } : {}) });
+    track(new JournalIngester({ stateRoot: dir, log: (line) => logged.push(line), fullLookMs: 0, ...(maxReadBytes ? { maxReadBytes } : {}) }));
+  const made: JournalIngester[] = [];
+  const track = (part: JournalIngester) => (made.push(part), part);
   /** One round, stored as the collector stores it. */
   const round = async (part: JournalIngester) => {
     const batch = await part.collect(store);
@@ -55,6 +57,7 @@ describe('collector: journal ingest', () => {
     logged = [];
   });
   afterEach(() => {
+    for (const part of made.splice(0)) part.close();
     store.close();
     rmSync(dir, { recursive: true, force: true });
   });
