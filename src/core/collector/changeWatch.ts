@@ -1,4 +1,5 @@
-import { watch, type FSWatcher } from 'node:fs';
+import { statSync, watch, type FSWatcher } from 'node:fs';
+import * as path from 'node:path';
 
 export interface WatchedFolder {
   dir: string;
@@ -13,7 +14,8 @@ export interface WatchedFolder {
  * round look, and a full look at least every `fullLookMs` catches what a notification missed.
  */
 export class ChangeWatch {
-  private readonly watchers = new Map<string, FSWatcher>();
+  /** Per folder, its watcher and the folder's inode when the watch began. */
+  private readonly watchers = new Map<string, { watcher: FSWatcher; ino: number }>();
   private changed = true;
   private lastLook = 0;
   private closed = false;
@@ -34,33 +36,51 @@ export class ChangeWatch {
     return true;
   }
 
+  /** The last look stopped short (a bound, a failure): the next round looks again. */
+  again(): void {
+    this.changed = true;
+  }
+
   close(): void {
     this.closed = true;
-    for (const watcher of this.watchers.values()) watcher.close();
+    for (const { watcher } of this.watchers.values()) watcher.close();
     this.watchers.clear();
   }
 
-  /** Watches every folder not watched yet; true when all are. */
+  /** Watches every folder not watched yet, or made anew since (a watch dies with its folder); true when all are. */
   private arm(): boolean {
     if (this.closed) return false;
     for (const folder of this.folders) {
-      if (this.watchers.has(folder.dir)) continue;
+      const ino = statSync(folder.dir, { throwIfNoEntry: false })?.ino;
+      const watched = this.watchers.get(folder.dir);
+      if (watched && watched.ino === ino) continue;
+      if (watched) this.forget(folder.dir);
+      if (ino === undefined) continue; // not there yet: this round looks, and the next tries again
       try {
-        const watcher = watch(folder.dir, { persistent: false }, (_event, name) => {
+        const own = path.basename(folder.dir);
+        const watcher = watch(folder.dir, { persistent: false }, (event, name) => {
+          // The folder itself removed (told by its own name): the watch is dead, even if a new folder
+          // took the same inode at once; the next round watches again.
+          if (event === 'rename' && name !== null && String(name) === own) this.forget(folder.dir, watcher);
           if (!folder.names || name === null || folder.names.includes(String(name))) this.changed = true;
         });
-        watcher.on('error', () => {
-          watcher.close();
-          this.watchers.delete(folder.dir);
-          this.changed = true;
-        });
-        this.watchers.set(folder.dir, watcher);
+        watcher.on('error', () => this.forget(folder.dir, watcher));
+        this.watchers.set(folder.dir, { watcher, ino });
         // What changed before the watch began is not known.
         this.changed = true;
       } catch {
-        // Not there yet, or not watchable: this round looks, and the next tries again.
+        // Not watchable (no notifications where it lives): every round looks.
       }
     }
     return this.watchers.size === this.folders.length;
+  }
+
+  private forget(dir: string, watcher?: FSWatcher): void {
+    const watched = this.watchers.get(dir);
+    // A late event of a watch already replaced leaves the new one alone.
+    if (watcher && watched?.watcher !== watcher) return;
+    watched?.watcher.close();
+    this.watchers.delete(dir);
+    this.changed = true;
   }
 }

@@ -25,6 +25,8 @@ export interface CollectorPart {
   readonly intervalMs: number;
   /** Gathers one round. Must not throw for one sandbox's failure: it reports it in `problems`. */
   collect(store: CollectorStore, signal: AbortSignal): Promise<IngestBatch>;
+  /** The round could not be stored: what it read is to be read again. */
+  failed?(): void;
   /** Lets go of what the part holds between rounds (file watches), once the collector stops. */
   close?(): void;
 }
@@ -78,6 +80,7 @@ export class Collector {
         store.ingest(batch);
         this.publish(batch);
       } catch (error) {
+        part.failed?.();
         this.options.log(`Collector: ${part.name} failed: ${describeError(error)}`);
       }
       await delay(Math.max(0, part.intervalMs - (Date.now() - started)), signal);

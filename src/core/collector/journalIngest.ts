@@ -64,8 +64,22 @@ export class JournalIngester implements CollectorPart {
     this.changes.close();
   }
 
+  /** The store did not take the last round: it is read again at the next, notified or not. */
+  failed(): void {
+    this.changes.again();
+  }
+
   async collect(store: CollectorStore): Promise<IngestBatch> {
     if (!this.changes.shouldLook()) return {};
+    try {
+      return await this.collectChanged(store);
+    } catch (error) {
+      this.changes.again();
+      throw error;
+    }
+  }
+
+  private async collectChanged(store: CollectorStore): Promise<IngestBatch> {
     this.known ??= new Map(store.sandboxes().map((known) => [known.sandboxId, known]));
     const batch: Batch = { events: [], logs: [], sandboxes: [], offsets: [], dropOffsets: [], problems: [] };
     await this.ingestEvents(store, batch);
@@ -85,6 +99,7 @@ export class JournalIngester implements CollectorPart {
       },
       from,
     );
+    if (read.more) this.changes.again(); // the rest at the next round, whatever is notified
     this.report(read, EVENTS_SOURCE, batch);
     for (const { value } of read.lines) {
       const event = await this.collectedEvent(value);
@@ -118,7 +133,10 @@ export class JournalIngester implements CollectorPart {
     for (const id of ordered) {
       // Each journal is read with the full per-file bound or not at all this round: a read cut
       // short by the round's budget would take a whole line with no newline in reach for one too long.
-      if (budget < JOURNAL_READ_BYTES) break;
+      if (budget < JOURNAL_READ_BYTES) {
+        this.changes.again();
+        break;
+      }
       this.nextJournal++;
       const source = `${JOURNAL_SOURCE_PREFIX}${id}`;
       const from = saved.get(source);
@@ -128,6 +146,7 @@ export class JournalIngester implements CollectorPart {
         continue;
       }
       budget -= read.next.offset - (from?.fileId === read.next.fileId ? from.offset : 0);
+      if (read.more) this.changes.again();
       this.report(read, source, batch);
       for (const { value } of read.lines) batch.logs.push(...execLogLines(id, value));
       if (read.next.offset !== from?.offset || read.next.fileId !== from?.fileId) batch.offsets.push(read.next);

@@ -70,6 +70,11 @@ export class SourceOffsets {
     for (const source of dropped) this.cached.delete(source);
   }
 
+  /** A commit that failed may still have reached the file (an error past its commit point): read it again. */
+  forget(): void {
+    this.cached = undefined;
+  }
+
   private loaded(): Map<string, SourceOffset> {
     this.cached ??= new Map(this.read('').map((offset) => [offset.source, offset]));
     return this.cached;

@@ -1,4 +1,5 @@
 import { CollectorDatabase } from './database';
+import { writeBatchRows } from './batchRows';
 import { SourceOffsets, type SourceOffset } from './sourceOffsets';
 
 export type { SourceOffset } from './sourceOffsets';
@@ -153,46 +154,16 @@ export class CollectorStore {
   /** Writes the batch in one transaction; one with nothing in it writes nothing (no lock taken). */
   ingest(batch: IngestBatch): void {
     if (isEmptyBatch(batch)) return;
-    this.db.transaction(() => {
-      this.db.insertMany(
-        'INSERT INTO events (time, type, sandbox_id, sandbox, agent, task, provider, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        (batch.events ?? []).map((e) => [e.time, e.type, e.sandboxId, e.sandbox, e.agent ?? null, e.task ?? null, e.provider ?? null, JSON.stringify(e.data)]),
-      );
-      this.db.insertMany(
-        'INSERT INTO logs (time, sandbox_id, source, stream, line) VALUES (?, ?, ?, ?, ?)',
-        (batch.logs ?? []).map((l) => [l.time, l.sandboxId, l.source, l.stream, l.line]),
-      );
-      this.db.insertMany(
-        `INSERT OR REPLACE INTO samples (sandbox_id, time, cpu_percent, memory_bytes, memory_limit_bytes, disk_bytes, net_rx_bytes, net_tx_bytes, pids)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        (batch.samples ?? []).map((s) => [
-          s.sandboxId,
-          s.time,
-          s.cpuPercent,
-          s.memoryBytes,
-          s.memoryLimitBytes ?? null,
-          s.diskBytes ?? null,
-          s.netRxBytes ?? null,
-          s.netTxBytes ?? null,
-          s.pids ?? null,
-        ]),
-      );
-      this.db.insertMany(
-        'INSERT OR REPLACE INTO gauges (name, sandbox_id, time, value) VALUES (?, ?, ?, ?)',
-        (batch.gauges ?? []).map((g) => [g.name, g.sandboxId, g.time, g.value]),
-      );
-      this.db.insertMany(
-        `INSERT INTO sandboxes (sandbox_id, name, provider, agent, first_seen, last_seen, deleted) VALUES (?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (sandbox_id) DO UPDATE SET name = excluded.name, provider = coalesce(excluded.provider, provider),
-           agent = coalesce(excluded.agent, agent), last_seen = max(last_seen, excluded.last_seen), deleted = coalesce(excluded.deleted, deleted)`,
-        (batch.sandboxes ?? []).map((s) => [s.sandboxId, s.name, s.provider ?? null, s.agent ?? null, s.firstSeen, s.lastSeen, s.deleted ?? null]),
-      );
-      this.sources.write(batch.offsets ?? [], batch.dropOffsets ?? []);
-      this.db.insertMany(
-        'INSERT INTO problems (time, source, message) VALUES (?, ?, ?)',
-        (batch.problems ?? []).map((p) => [p.time, p.source, p.message]),
-      );
-    });
+    try {
+      this.db.transaction(() => {
+        this.sources.write(batch.offsets ?? [], batch.dropOffsets ?? []);
+        writeBatchRows(this.db, batch);
+      });
+    } catch (error) {
+      // Rolled back, or failed past its commit point: the file tells which.
+      this.sources.forget();
+      throw error;
+    }
     this.sources.committed(batch.offsets ?? [], batch.dropOffsets ?? []);
   }
 

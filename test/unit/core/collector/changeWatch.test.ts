@@ -60,6 +60,42 @@ describe('collector: change watch', () => {
     await untilLook(watch);
   });
 
+  it('watches a folder made anew after it was removed', async () => {
+    const journals = path.join(dir, 'journal');
+    mkdirSync(journals);
+    const watch = made(new ChangeWatch([{ dir: journals }], 30_000, () => now));
+    assert.equal(watch.shouldLook(), true);
+    await quiet();
+    assert.equal(watch.shouldLook(), false);
+    rmSync(journals, { recursive: true });
+    mkdirSync(journals);
+    await untilLook(watch);
+    await quiet();
+    assert.equal(watch.shouldLook(), false);
+    appendFileSync(path.join(journals, 'sb2.jsonl'), '{}\n');
+    await untilLook(watch);
+  });
+
+  it('has the journal ingester read on at once after a read cut at its bound, or a round the store did not take', async () => {
+    mkdirSync(path.join(dir, 'journal'));
+    const log = new EventLog(dir);
+    for (let n = 0; n < 5; n++) log.append({ type: 'sandbox.started', sandboxId: 'sb1', time: `2027-01-15T08:00:0${n}.000Z`, name: `n${n}` });
+    const store = CollectorStore.openForWriting(dir);
+    const ingester = new JournalIngester({ stateRoot: dir, log: () => undefined, maxReadBytes: 200 });
+    try {
+      // No notification comes: every line was written before the watch began.
+      for (let round = 0; round < 10 && store.events().length < 5; round++) store.ingest(await ingester.collect(store));
+      assert.equal(store.events().length, 5, 'the rest read at the next rounds');
+      await quiet();
+      assert.deepEqual(await ingester.collect(store), {});
+      ingester.failed();
+      assert.notDeepEqual(await ingester.collect(store), {}, 'read again after a round the store did not take');
+    } finally {
+      ingester.close();
+      store.close();
+    }
+  });
+
   it('lets the journal ingester skip an idle round without reading, and see the next append', async () => {
     mkdirSync(path.join(dir, 'journal'));
     const store = CollectorStore.openForWriting(dir);
