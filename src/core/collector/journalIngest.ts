@@ -64,22 +64,13 @@ export class JournalIngester implements CollectorPart {
     this.changes.close();
   }
 
-  /** The store did not take the last round: it is read again at the next, notified or not. */
+  /** The last round failed, or the store did not take it: it is read again at the next, notified or not. */
   failed(): void {
     this.changes.again();
   }
 
   async collect(store: CollectorStore): Promise<IngestBatch> {
     if (!this.changes.shouldLook()) return {};
-    try {
-      return await this.collectChanged(store);
-    } catch (error) {
-      this.changes.again();
-      throw error;
-    }
-  }
-
-  private async collectChanged(store: CollectorStore): Promise<IngestBatch> {
     this.known ??= new Map(store.sandboxes().map((known) => [known.sandboxId, known]));
     const batch: Batch = { events: [], logs: [], sandboxes: [], offsets: [], dropOffsets: [], problems: [] };
     await this.ingestEvents(store, batch);
